@@ -1,0 +1,211 @@
+//! Accounts, sessions, channels (creator profiles) and organizations (merchants).
+
+use async_trait::async_trait;
+use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
+use kanjian_kernel::{Actor, Page, PageRequest, Result, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::IntegrationEvent;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDto {
+    pub id: UserId,
+    /// Private: shown only to the user themself.
+    pub email: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignUpInput {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogInInput {
+    pub email: String,
+    pub password: String,
+}
+
+/// Where a request came from, for rate limiting and the session record.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A new session. The token is shown once; only its hash is stored.
+#[derive(Debug, Clone)]
+pub struct AuthSession {
+    pub token: String,
+    pub user: UserDto,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelDto {
+    pub id: ChannelId,
+    pub owner_id: UserId,
+    pub handle: String,
+    pub display_name: String,
+    pub bio: String,
+    pub avatar_url: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateChannelInput {
+    pub handle: String,
+    pub display_name: String,
+    pub bio: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// Fields left `None` stay as they are; `avatar_url: Some(None)` clears the avatar.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateChannelInput {
+    pub handle: Option<String>,
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+    pub avatar_url: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrgRole {
+    /// Manages the organization and its members.
+    Owner,
+    /// Customer-service agent: takes consultations for the organization.
+    Agent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationDto {
+    pub id: OrganizationId,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipDto {
+    pub organization_id: OrganizationId,
+    pub user_id: UserId,
+    pub role: OrgRole,
+    pub added_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateOrganizationInput {
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AddMemberInput {
+    pub organization_id: OrganizationId,
+    /// The member is found by the email of an existing account.
+    pub email: String,
+    pub role: OrgRole,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoveMemberInput {
+    pub organization_id: OrganizationId,
+    pub user_id: UserId,
+}
+
+#[async_trait]
+pub trait IdentityApi: Send + Sync {
+    async fn sign_up(&self, input: SignUpInput, client: ClientInfo) -> Result<AuthSession>;
+    /// Wrong password and unknown email fail alike (`INVALID_CREDENTIALS`); repeated failures
+    /// are `RateLimited`.
+    async fn log_in(&self, input: LogInInput, client: ClientInfo) -> Result<AuthSession>;
+    /// Revokes the actor's session: its token stops working at once.
+    async fn log_out(&self, actor: &Actor) -> Result<()>;
+    /// Resolves a bearer token; unknown, expired or revoked tokens are `Unauthenticated`.
+    async fn authenticate(&self, token: &str) -> Result<Actor>;
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>>;
+
+    async fn create_channel(&self, actor: &Actor, input: CreateChannelInput) -> Result<ChannelDto>;
+    async fn update_channel(
+        &self,
+        actor: &Actor,
+        id: ChannelId,
+        input: UpdateChannelInput,
+    ) -> Result<ChannelDto>;
+    async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>>;
+    async fn channel_by_handle(&self, handle: &str) -> Result<Option<ChannelDto>>;
+    async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>>;
+
+    /// The actor becomes the organization's first owner.
+    async fn create_organization(
+        &self,
+        actor: &Actor,
+        input: CreateOrganizationInput,
+    ) -> Result<OrganizationDto>;
+    /// Owners only.
+    async fn add_organization_member(&self, actor: &Actor, input: AddMemberInput)
+    -> Result<MembershipDto>;
+    /// Owners only; the last owner cannot be removed.
+    async fn remove_organization_member(&self, actor: &Actor, input: RemoveMemberInput)
+    -> Result<()>;
+    async fn organizations_by_ids(&self, ids: &[OrganizationId]) -> Result<Vec<OrganizationDto>>;
+    /// Members only.
+    async fn organization_members(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<MembershipDto>>;
+    async fn memberships_of(&self, user: UserId) -> Result<Vec<MembershipDto>>;
+    async fn organization_role(
+        &self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Option<OrgRole>>;
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserSignedUp {
+    pub user_id: UserId,
+}
+impl IntegrationEvent for UserSignedUp {
+    const KIND: &'static str = "identity.user_signed_up";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelCreated {
+    pub channel_id: ChannelId,
+    pub owner_id: UserId,
+    pub handle: String,
+}
+impl IntegrationEvent for ChannelCreated {
+    const KIND: &'static str = "identity.channel_created";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelUpdated {
+    pub channel_id: ChannelId,
+}
+impl IntegrationEvent for ChannelUpdated {
+    const KIND: &'static str = "identity.channel_updated";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrganizationMemberAdded {
+    pub organization_id: OrganizationId,
+    pub user_id: UserId,
+    pub role: OrgRole,
+}
+impl IntegrationEvent for OrganizationMemberAdded {
+    const KIND: &'static str = "identity.organization_member_added";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrganizationMemberRemoved {
+    pub organization_id: OrganizationId,
+    pub user_id: UserId,
+}
+impl IntegrationEvent for OrganizationMemberRemoved {
+    const KIND: &'static str = "identity.organization_member_removed";
+}

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+pub mod events;
+pub mod identity;
+pub mod media;
+
+pub use events::{EventEnvelope, IntegrationEvent};

@@ -1,0 +1,236 @@
+//! Videos: uploads, processing into HLS, publishing, and the files players fetch.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use kanjian_kernel::ids::{ChannelId, UploadId, UserId, VideoId};
+use kanjian_kernel::{Actor, Page, PageRequest, Result, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::IntegrationEvent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VideoStatus {
+    /// Waiting for the source file to arrive.
+    Uploading,
+    /// The source is here; ffmpeg is making renditions.
+    Processing,
+    /// Renditions and thumbnail exist; the video can be watched once published.
+    Ready,
+    /// Processing gave up; `failure_reason` says why.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenditionDto {
+    /// `360p`, `720p`, …
+    pub name: String,
+    pub width: i32,
+    pub height: i32,
+    /// Peak bits per second, as in the HLS master playlist.
+    pub bandwidth: i64,
+    pub playlist_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoDto {
+    pub id: VideoId,
+    pub channel_id: ChannelId,
+    pub owner_id: UserId,
+    pub title: String,
+    pub description: String,
+    pub hashtags: Vec<String>,
+    pub category: Option<String>,
+    pub is_original: bool,
+    pub status: VideoStatus,
+    /// 0–100 while processing.
+    pub progress_percent: u8,
+    pub failure_reason: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// Set while the video is published; `None` for drafts and unpublished videos.
+    pub published_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Relative to the server root, e.g. `/media/videos/42/master.m3u8`.
+    pub playlist_url: Option<String>,
+    pub thumbnail_url: Option<String>,
+    pub renditions: Vec<RenditionDto>,
+}
+
+/// The editable description of a video.
+#[derive(Debug, Clone, Default)]
+pub struct VideoDetailsInput {
+    pub title: String,
+    pub description: Option<String>,
+    pub hashtags: Vec<String>,
+    pub category: Option<String>,
+    pub is_original: bool,
+}
+
+/// Fields left `None` stay as they are; `category: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateVideoInput {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub hashtags: Option<Vec<String>>,
+    pub category: Option<Option<String>>,
+    pub is_original: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateUploadInput {
+    pub details: VideoDetailsInput,
+    /// Total size of the file to come, in bytes.
+    pub size_bytes: u64,
+    pub filename: Option<String>,
+}
+
+/// A video in `UPLOADING` and where to send its bytes (tus 1.0 `PATCH` requests).
+#[derive(Debug, Clone)]
+pub struct UploadTicket {
+    pub video: VideoDto,
+    pub upload_id: UploadId,
+    /// Relative to the server root, e.g. `/uploads/17`.
+    pub upload_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadProgress {
+    pub upload_id: UploadId,
+    pub video_id: VideoId,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// A whole file the GraphQL multipart request already spooled to disk.
+#[derive(Debug)]
+pub struct SpooledFile {
+    pub file: std::fs::File,
+    pub filename: String,
+    pub content_type: Option<String>,
+}
+
+/// What a processing subscriber sees; the last one of a run is `READY` or `FAILED`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessingUpdate {
+    pub video_id: VideoId,
+    pub status: VideoStatus,
+    pub progress_percent: u8,
+    pub failure_reason: Option<String>,
+}
+
+/// A stored file for a player: HLS playlists, segments, thumbnails.
+pub struct MediaFile {
+    pub content_type: &'static str,
+    pub length: u64,
+    pub body: BoxStream<'static, std::io::Result<Bytes>>,
+}
+
+#[async_trait]
+pub trait MediaApi: Send + Sync {
+    /// Creates a video in `UPLOADING` on the actor's channel and opens a resumable upload.
+    async fn create_upload(&self, actor: &Actor, input: CreateUploadInput) -> Result<UploadTicket>;
+    /// Where a resumable upload stands (tus `HEAD`). Only its uploader may ask.
+    async fn upload_progress(&self, actor: &Actor, upload: UploadId) -> Result<UploadProgress>;
+    /// Appends bytes at `offset` (tus `PATCH`). A wrong offset is `UPLOAD_OFFSET_MISMATCH` and
+    /// writes nothing; bytes past the declared length are `TOO_LARGE`. When the last byte
+    /// arrives the video moves to `PROCESSING`.
+    async fn append_upload(
+        &self,
+        actor: &Actor,
+        upload: UploadId,
+        offset: u64,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
+    ) -> Result<UploadProgress>;
+    /// Uploads a whole small file in one request. A file that is not a playable video is
+    /// refused with `UNSUPPORTED_MEDIA` and nothing is kept.
+    async fn upload_video(
+        &self,
+        actor: &Actor,
+        details: VideoDetailsInput,
+        file: SpooledFile,
+    ) -> Result<VideoDto>;
+
+    async fn update_video(&self, actor: &Actor, id: VideoId, input: UpdateVideoInput)
+    -> Result<VideoDto>;
+    /// Only `READY` videos can be published.
+    async fn publish_video(&self, actor: &Actor, id: VideoId) -> Result<VideoDto>;
+    async fn unpublish_video(&self, actor: &Actor, id: VideoId) -> Result<VideoDto>;
+    /// Deletes the video and, durably, all of its files.
+    async fn delete_video(&self, actor: &Actor, id: VideoId) -> Result<()>;
+
+    /// The videos the actor may see: published ones for everyone, all of their own for owners.
+    /// Missing or hidden ids are left out.
+    async fn videos_by_ids(&self, actor: &Actor, ids: &[VideoId]) -> Result<Vec<VideoDto>>;
+    /// Newest first; drafts only for the channel's owner.
+    async fn channel_videos(
+        &self,
+        actor: &Actor,
+        channel: ChannelId,
+        page: PageRequest,
+    ) -> Result<Page<VideoDto>>;
+    /// The current state first, then every change until `READY` or `FAILED`.
+    async fn watch_processing(
+        &self,
+        actor: &Actor,
+        id: VideoId,
+    ) -> Result<BoxStream<'static, ProcessingUpdate>>;
+    /// A file under `/media/videos/{id}/`: published videos' files for everyone, the rest only
+    /// for the owner.
+    async fn open_file(&self, actor: &Actor, id: VideoId, path: &str) -> Result<MediaFile>;
+}
+
+/// The source file is complete; processing should start. Handled by media itself, durably.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoUploaded {
+    pub video_id: VideoId,
+}
+impl IntegrationEvent for VideoUploaded {
+    const KIND: &'static str = "media.video_uploaded";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoProcessed {
+    pub video_id: VideoId,
+    pub status: VideoStatus,
+}
+impl IntegrationEvent for VideoProcessed {
+    const KIND: &'static str = "media.video_processed";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoPublished {
+    pub video_id: VideoId,
+    pub channel_id: ChannelId,
+    pub owner_id: UserId,
+    pub title: String,
+    pub description: String,
+    pub hashtags: Vec<String>,
+    pub category: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub published_at: Timestamp,
+}
+impl IntegrationEvent for VideoPublished {
+    const KIND: &'static str = "media.video_published";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoUnpublished {
+    pub video_id: VideoId,
+}
+impl IntegrationEvent for VideoUnpublished {
+    const KIND: &'static str = "media.video_unpublished";
+}
+
+/// The video is gone; its files are being removed. Consumers drop their projections of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoDeleted {
+    pub video_id: VideoId,
+    pub channel_id: ChannelId,
+}
+impl IntegrationEvent for VideoDeleted {
+    const KIND: &'static str = "media.video_deleted";
+}

@@ -1,0 +1,387 @@
+//! Delivers outbox events to handlers, at least once, surviving restarts.
+//!
+//! Two steps, both driven by rows so any node can do them and a crash loses nothing:
+//! 1. fan-out: each new event gets one `events_deliveries` row per interested handler;
+//! 2. delivery: a node claims due rows under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL),
+//!    runs the handler, renews the lease while it runs, and records success, a retry with
+//!    exponential backoff, or a dead letter. A node that dies leaves its leases to expire;
+//!    the next claim takes them over. Handlers must be idempotent.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kanjian_contracts::EventEnvelope;
+use kanjian_kernel::time::now_millis;
+use kanjian_kernel::{Context, Result};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, TransactionTrait, Value,
+};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::Outbox;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying later (a database hiccup, a busy service).
+    #[error("transient: {0:#}")]
+    Transient(anyhow::Error),
+    /// Retrying cannot help; the delivery is dead-lettered at once.
+    #[error("permanent: {0:#}")]
+    Permanent(anyhow::Error),
+}
+
+impl From<kanjian_kernel::Error> for HandlerError {
+    fn from(e: kanjian_kernel::Error) -> Self {
+        match e {
+            kanjian_kernel::Error::Internal(cause) => Self::Transient(cause),
+            other => Self::Permanent(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// Something that reacts to events. Registered once at start-up by `server`.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Stable name, stored with each delivery: renaming it re-delivers nothing and orphans rows.
+    fn name(&self) -> &'static str;
+    /// Whether this handler wants events of `kind`.
+    fn handles(&self, kind: &str) -> bool;
+    /// How many deliveries of this handler may run at once on one node.
+    fn max_concurrency(&self) -> usize {
+        4
+    }
+    /// Must be idempotent: the same event may arrive more than once.
+    async fn handle(&self, event: &EventEnvelope) -> std::result::Result<(), HandlerError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// How often to look for work when nothing woke us.
+    pub poll_interval: Duration,
+    /// How long a claimed delivery is ours before another node may take it over.
+    pub lease: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Attempts before a delivery is dead-lettered.
+    pub max_attempts: i32,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(500),
+            lease: Duration::from_secs(30),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl DispatcherConfig {
+    /// Backoff before attempt `attempts + 1`: base · 2^(attempts-1), capped.
+    pub fn backoff(&self, attempts: i32) -> Duration {
+        let exp = attempts.clamp(1, 20) as u32 - 1;
+        self.retry_base.saturating_mul(2u32.saturating_pow(exp)).min(self.retry_max)
+    }
+}
+
+pub struct Dispatcher {
+    db: DatabaseConnection,
+    handlers: Vec<Arc<dyn EventHandler>>,
+    config: DispatcherConfig,
+    wake: Arc<Notify>,
+    node: String,
+}
+
+struct Claimed {
+    delivery_id: i64,
+    attempts: i32,
+    event: EventEnvelope,
+}
+
+const FAN_OUT_BATCH: i64 = 200;
+
+impl Dispatcher {
+    pub fn new(db: DatabaseConnection, outbox: &Outbox, config: DispatcherConfig) -> Self {
+        Self {
+            db,
+            handlers: Vec::new(),
+            config,
+            wake: outbox.wake_handle(),
+            node: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    pub fn register(&mut self, handler: Arc<dyn EventHandler>) {
+        self.handlers.push(handler);
+    }
+
+    /// Runs until `shutdown` is cancelled. Handlers still running then are stopped and their
+    /// leases released, so the next node or start picks them up at once.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let permits: HashMap<&'static str, Arc<Semaphore>> = this
+            .handlers
+            .iter()
+            .map(|h| (h.name(), Arc::new(Semaphore::new(h.max_concurrency().max(1)))))
+            .collect();
+        let mut running: JoinSet<()> = JoinSet::new();
+        let finished = Arc::new(Notify::new());
+        tracing::info!(node = %this.node, handlers = this.handlers.len(), "event dispatcher started");
+        loop {
+            if let Err(e) = this.fan_out().await {
+                tracing::error!(error = ?e, "event fan-out failed");
+            }
+            for handler in &this.handlers {
+                let Some(sem) = permits.get(handler.name()) else { continue };
+                let free = sem.available_permits();
+                if free == 0 {
+                    continue;
+                }
+                let claimed = match this.claim(handler.name(), free as i64).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = ?e, handler = handler.name(), "claiming deliveries failed");
+                        continue;
+                    }
+                };
+                for delivery in claimed {
+                    let Ok(permit) = sem.clone().try_acquire_owned() else { break };
+                    let this = this.clone();
+                    let handler = handler.clone();
+                    let finished = finished.clone();
+                    running.spawn(async move {
+                        this.deliver(handler.as_ref(), delivery).await;
+                        drop(permit);
+                        finished.notify_one();
+                    });
+                }
+            }
+            while running.try_join_next().is_some() {}
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = this.wake.notified() => {}
+                _ = finished.notified() => {}
+                _ = tokio::time::sleep(this.config.poll_interval) => {}
+            }
+        }
+        running.abort_all();
+        while running.join_next().await.is_some() {}
+        if let Err(e) = this.release_leases().await {
+            tracing::warn!(error = ?e, "could not release leases on shutdown; they will expire");
+        }
+        tracing::info!(node = %this.node, "event dispatcher stopped");
+    }
+
+    fn backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
+    fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(self.backend(), sql, values)
+    }
+
+    /// Gives each new event one delivery row per interested handler.
+    async fn fan_out(&self) -> Result<()> {
+        loop {
+            let rows = self
+                .db
+                .query_all_raw(self.stmt(
+                    "SELECT id, event_id, kind FROM events_outbox WHERE fanned_out = FALSE \
+                     ORDER BY id LIMIT $1",
+                    vec![FAN_OUT_BATCH.into()],
+                ))
+                .await
+                .context("reading events to fan out")?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let now = now_millis();
+            let txn = self.db.begin().await.context("starting fan-out")?;
+            for row in &rows {
+                let id: i64 = row.try_get("", "id").context("reading outbox id")?;
+                let event_id: String = row.try_get("", "event_id").context("reading event id")?;
+                let kind: String = row.try_get("", "kind").context("reading event kind")?;
+                for handler in self.handlers.iter().filter(|h| h.handles(&kind)) {
+                    txn.execute_raw(self.stmt(
+                        "INSERT INTO events_deliveries \
+                         (event_id, handler, status, attempts, next_attempt_at) \
+                         VALUES ($1, $2, 'pending', 0, $3) \
+                         ON CONFLICT (event_id, handler) DO NOTHING",
+                        vec![event_id.clone().into(), handler.name().into(), now.into()],
+                    ))
+                    .await
+                    .context("creating a delivery")?;
+                }
+                txn.execute_raw(self.stmt(
+                    "UPDATE events_outbox SET fanned_out = TRUE WHERE id = $1",
+                    vec![id.into()],
+                ))
+                .await
+                .context("marking an event fanned out")?;
+            }
+            txn.commit().await.context("committing fan-out")?;
+            if (rows.len() as i64) < FAN_OUT_BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Claims up to `limit` due deliveries of `handler` under a lease.
+    async fn claim(&self, handler: &str, limit: i64) -> Result<Vec<Claimed>> {
+        let now = now_millis();
+        let lease_until = now + self.config.lease.as_millis() as i64;
+        let lock = match self.backend() {
+            DatabaseBackend::Postgres => "FOR UPDATE SKIP LOCKED",
+            _ => "",
+        };
+        let sql = format!(
+            "UPDATE events_deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM events_deliveries \
+               WHERE handler = $3 AND status = 'pending' AND next_attempt_at <= $4 \
+                 AND (locked_until IS NULL OR locked_until < $4) \
+               ORDER BY next_attempt_at, id LIMIT $5 {lock}) \
+             RETURNING id, event_id, attempts"
+        );
+        let rows = self
+            .db
+            .query_all_raw(self.stmt(
+                &sql,
+                vec![
+                    lease_until.into(),
+                    self.node.clone().into(),
+                    handler.into(),
+                    now.into(),
+                    limit.into(),
+                ],
+            ))
+            .await
+            .context("claiming deliveries")?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let delivery_id: i64 = row.try_get("", "id").context("reading delivery id")?;
+            let attempts: i32 = row.try_get("", "attempts").context("reading attempts")?;
+            let event_id: String = row.try_get("", "event_id").context("reading event id")?;
+            let event = self.load_event(&event_id).await?;
+            claimed.push(Claimed { delivery_id, attempts, event });
+        }
+        Ok(claimed)
+    }
+
+    async fn load_event(&self, event_id: &str) -> Result<EventEnvelope> {
+        let row = self
+            .db
+            .query_one_raw(self.stmt(
+                "SELECT event_id, kind, payload, occurred_at FROM events_outbox WHERE event_id = $1",
+                vec![event_id.into()],
+            ))
+            .await
+            .context("loading an event")?
+            .ok_or_else(|| kanjian_kernel::Error::internal(format!("event {event_id} vanished")))?;
+        let payload: String = row.try_get("", "payload").context("reading payload")?;
+        let occurred_at: i64 = row.try_get("", "occurred_at").context("reading occurred_at")?;
+        Ok(EventEnvelope {
+            id: event_id.parse().context("parsing event id")?,
+            kind: row.try_get("", "kind").context("reading kind")?,
+            occurred_at: chrono::DateTime::from_timestamp_millis(occurred_at).unwrap_or_default(),
+            payload: serde_json::from_str(&payload).context("parsing payload")?,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(handler = handler.name(), kind = %claimed.event.kind, event_id = %claimed.event.id, attempt = claimed.attempts))]
+    async fn deliver(&self, handler: &dyn EventHandler, claimed: Claimed) {
+        let outcome = {
+            let work = handler.handle(&claimed.event);
+            tokio::pin!(work);
+            let mut renew = tokio::time::interval(self.config.lease / 3);
+            renew.tick().await;
+            loop {
+                tokio::select! {
+                    outcome = &mut work => break outcome,
+                    _ = renew.tick() => {
+                        if let Err(e) = self.renew_lease(claimed.delivery_id).await {
+                            tracing::warn!(error = ?e, "could not renew a lease");
+                        }
+                    }
+                }
+            }
+        };
+        let result = match outcome {
+            Ok(()) => {
+                tracing::debug!("delivered");
+                self.finish(claimed.delivery_id, "done", None).await
+            }
+            Err(HandlerError::Permanent(e)) => {
+                tracing::error!(error = ?e, "handler failed for good; delivery dead-lettered");
+                self.finish(claimed.delivery_id, "dead", Some(format!("{e:#}"))).await
+            }
+            Err(HandlerError::Transient(e)) if claimed.attempts >= self.config.max_attempts => {
+                tracing::error!(error = ?e, "handler kept failing; delivery dead-lettered");
+                self.finish(claimed.delivery_id, "dead", Some(format!("{e:#}"))).await
+            }
+            Err(HandlerError::Transient(e)) => {
+                let delay = self.config.backoff(claimed.attempts);
+                tracing::warn!(error = ?e, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
+                self.retry_later(claimed.delivery_id, delay, format!("{e:#}")).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = ?e, "recording a delivery outcome failed; the lease will expire and it will run again");
+        }
+    }
+
+    async fn renew_lease(&self, delivery_id: i64) -> Result<()> {
+        let until = now_millis() + self.config.lease.as_millis() as i64;
+        self.db
+            .execute_raw(self.stmt(
+                "UPDATE events_deliveries SET locked_until = $1 WHERE id = $2 AND locked_by = $3",
+                vec![until.into(), delivery_id.into(), self.node.clone().into()],
+            ))
+            .await
+            .context("renewing a lease")?;
+        Ok(())
+    }
+
+    async fn finish(&self, delivery_id: i64, status: &str, error: Option<String>) -> Result<()> {
+        self.db
+            .execute_raw(self.stmt(
+                "UPDATE events_deliveries SET status = $1, last_error = $2, locked_until = NULL, \
+                 locked_by = NULL, finished_at = $3 WHERE id = $4",
+                vec![status.into(), error.into(), now_millis().into(), delivery_id.into()],
+            ))
+            .await
+            .context("recording a finished delivery")?;
+        Ok(())
+    }
+
+    async fn retry_later(&self, delivery_id: i64, delay: Duration, error: String) -> Result<()> {
+        let next = now_millis() + delay.as_millis() as i64;
+        self.db
+            .execute_raw(self.stmt(
+                "UPDATE events_deliveries SET next_attempt_at = $1, last_error = $2, \
+                 locked_until = NULL, locked_by = NULL WHERE id = $3",
+                vec![next.into(), error.into(), delivery_id.into()],
+            ))
+            .await
+            .context("scheduling a retry")?;
+        Ok(())
+    }
+
+    async fn release_leases(&self) -> Result<()> {
+        self.db
+            .execute_raw(self.stmt(
+                // The interrupted attempt did not fail, so it does not count.
+                "UPDATE events_deliveries SET locked_until = NULL, locked_by = NULL, \
+                 attempts = attempts - 1 WHERE locked_by = $1 AND status = 'pending'",
+                vec![self.node.clone().into()],
+            ))
+            .await
+            .context("releasing leases")?;
+        Ok(())
+    }
+}

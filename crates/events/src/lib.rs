@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod dispatcher;
+pub mod hub;
+pub mod outbox;
+
+pub use dispatcher::{Dispatcher, DispatcherConfig, EventHandler, HandlerError};
+pub use hub::{InProcessHub, RealtimeHub};
+pub use outbox::Outbox;

@@ -1,0 +1,53 @@
+//! The transactional outbox: an event row is written in the same transaction as the change it
+//! describes, so a change without its event (or an event without its change) cannot exist.
+
+use std::sync::Arc;
+
+use kanjian_contracts::IntegrationEvent;
+use kanjian_kernel::{Context, Result};
+use sea_orm::{ConnectionTrait, Statement};
+use tokio::sync::Notify;
+
+/// Cheap to clone; every module holds one.
+#[derive(Clone, Default)]
+pub struct Outbox {
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes `event` through `conn`, which should be the transaction of the change. Call
+    /// [`Outbox::notify`] after the commit so the dispatcher picks it up without waiting to poll.
+    pub async fn enqueue<C: ConnectionTrait, E: IntegrationEvent>(
+        &self,
+        conn: &C,
+        event: &E,
+    ) -> Result<uuid::Uuid> {
+        let id = uuid::Uuid::now_v7();
+        let payload = serde_json::to_string(event).context("serialising an event")?;
+        let now = kanjian_kernel::time::now_millis();
+        let backend = conn.get_database_backend();
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO events_outbox (event_id, kind, payload, occurred_at, fanned_out) \
+             VALUES ($1, $2, $3, $4, FALSE)",
+            [id.to_string().into(), E::KIND.into(), payload.into(), now.into()],
+        ))
+        .await
+        .context("writing an event to the outbox")?;
+        tracing::debug!(event_id = %id, kind = E::KIND, "event enqueued");
+        Ok(id)
+    }
+
+    /// Wakes the dispatcher: new events were committed.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn wake_handle(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+}

@@ -1,0 +1,41 @@
+//! Typed ids. Every id is an `i64` from the owning module's table; the newtype keeps a `UserId`
+//! from being passed where a `VideoId` is expected. GraphQL wraps them in opaque global ids.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! define_id {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(v: i64) -> Self {
+                Self(v)
+            }
+        }
+    )*};
+}
+
+define_id!(
+    /// An account.
+    UserId,
+    /// A creator profile (视频号), owned by one user.
+    ChannelId,
+    /// A merchant organization.
+    OrganizationId,
+    /// A video asset.
+    VideoId,
+    /// A resumable upload of a video's source file.
+    UploadId,
+    /// A signed-in session.
+    SessionId,
+);

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+pub mod actor;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod pagination;
+pub mod time;
+
+pub use actor::{Actor, PlatformRole};
+pub use error::{Context, Error, ErrorCode, Result, UserError, UserErrorCode, Validation};
+pub use money::{Currency, Money};
+pub use pagination::{Cursor, Page, PageRequest};
+pub use time::{Timestamp, now};

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+
+pub use sea_orm_migration::prelude::*;
+
+pub mod database;
+mod m20261121_000001_events;
+mod m20261121_000002_identity;
+mod m20261121_000003_media;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_events::Migration),
+            Box::new(m20261121_000002_identity::Migration),
+            Box::new(m20261121_000003_media::Migration),
+        ]
+    }
+}
