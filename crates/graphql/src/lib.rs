@@ -1,1 +1,14 @@
+#![doc = include_str!("../README.md")]
 
+mod context;
+mod errors;
+mod identity;
+mod limits;
+mod loaders;
+mod media;
+mod relay;
+mod schema;
+
+pub use context::Services;
+pub use limits::LimitsConfig;
+pub use schema::{KanjianSchema, SchemaConfig, build_schema, connection_data, prepare_request, sdl};

@@ -1,0 +1,257 @@
+use async_graphql::{Context, ID, InputObject, Object};
+use kanjian_contracts::identity::{
+    AddMemberInput, ClientInfo, CreateChannelInput, CreateOrganizationInput, LogInInput,
+    RemoveMemberInput, SignUpInput, UpdateChannelInput,
+};
+use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
+use kanjian_kernel::Timestamp;
+
+use super::types::{Channel, Membership, Organization, OrganizationRole, User};
+use crate::context::ContextExt;
+use crate::errors::{into_payload, payload};
+use crate::relay::{NodeKind, input_id, to_global_id};
+
+#[derive(InputObject)]
+#[graphql(name = "SignUpInput")]
+pub struct SignUpArgs {
+    pub email: String,
+    /// At least 8 characters and not a commonly used password.
+    pub password: String,
+}
+
+#[derive(InputObject)]
+#[graphql(name = "LogInInput")]
+pub struct LogInArgs {
+    pub email: String,
+    pub password: String,
+}
+
+/// Relay-style: mutations take one input, even when it carries nothing else.
+#[derive(InputObject, Default)]
+#[graphql(name = "LogOutInput")]
+pub struct LogOutArgs {
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(InputObject)]
+#[graphql(name = "CreateChannelInput")]
+pub struct CreateChannelArgs {
+    /// 3–30 characters: lowercase letters, digits, `_` and `.`; starts with a letter.
+    pub handle: String,
+    pub display_name: String,
+    pub bio: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// Omitted fields stay as they are; `avatarUrl: null` removes the avatar.
+#[derive(InputObject)]
+#[graphql(name = "UpdateChannelInput")]
+pub struct UpdateChannelArgs {
+    pub channel_id: ID,
+    pub handle: Option<String>,
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+    pub avatar_url: async_graphql::MaybeUndefined<String>,
+}
+
+#[derive(InputObject)]
+#[graphql(name = "CreateOrganizationInput")]
+pub struct CreateOrganizationArgs {
+    pub name: String,
+}
+
+#[derive(InputObject)]
+#[graphql(name = "AddOrganizationMemberInput")]
+pub struct AddOrganizationMemberArgs {
+    pub organization_id: ID,
+    /// The email of an existing account.
+    pub email: String,
+    pub role: OrganizationRole,
+}
+
+#[derive(InputObject)]
+#[graphql(name = "RemoveOrganizationMemberInput")]
+pub struct RemoveOrganizationMemberArgs {
+    pub organization_id: ID,
+    pub user_id: ID,
+}
+
+payload!(
+    /// A new session: send `token` as `Authorization: Bearer <token>`.
+    AuthPayload {
+        /// Shown once; only its hash is stored.
+        token: String,
+        user: User,
+        expires_at: Timestamp,
+    }
+);
+
+payload!(LogOutPayload {
+    /// The global id of the user whose session ended.
+    user_id: ID,
+});
+
+payload!(ChannelPayload { channel: Channel });
+
+payload!(OrganizationPayload { organization: Organization });
+
+payload!(MembershipPayload { membership: Membership });
+
+payload!(RemoveOrganizationMemberPayload { removed_user_id: ID });
+
+#[derive(Default)]
+pub struct IdentityMutation;
+
+fn client(ctx: &Context<'_>) -> ClientInfo {
+    ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
+}
+
+#[Object]
+impl IdentityMutation {
+    /// Creates an account and signs it in.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpArgs) -> async_graphql::Result<AuthPayload> {
+        let result = ctx
+            .services()
+            .identity
+            .sign_up(SignUpInput { email: input.email, password: input.password }, client(ctx))
+            .await;
+        into_payload(result, |s| AuthPayload {
+            token: Some(s.token),
+            expires_at: Some(s.expires_at),
+            user: Some(User(s.user)),
+            user_errors: vec![],
+        })
+    }
+
+    /// Signs in. Repeated failures are `RATE_LIMITED`.
+    async fn log_in(&self, ctx: &Context<'_>, input: LogInArgs) -> async_graphql::Result<AuthPayload> {
+        let result = ctx
+            .services()
+            .identity
+            .log_in(LogInInput { email: input.email, password: input.password }, client(ctx))
+            .await;
+        into_payload(result, |s| AuthPayload {
+            token: Some(s.token),
+            expires_at: Some(s.expires_at),
+            user: Some(User(s.user)),
+            user_errors: vec![],
+        })
+    }
+
+    /// Ends the current session: its token stops working at once.
+    async fn log_out(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] input: LogOutArgs,
+    ) -> async_graphql::Result<LogOutPayload> {
+        let _ = input.client_mutation_id;
+        let actor = ctx.actor();
+        let user = actor.require_user();
+        let result = match user {
+            Ok(user) => ctx.services().identity.log_out(actor).await.map(|()| user),
+            Err(e) => Err(e),
+        };
+        into_payload(result, |user: UserId| LogOutPayload {
+            user_id: Some(to_global_id(NodeKind::User, user.0)),
+            user_errors: vec![],
+        })
+    }
+
+    /// Opens the signed-in user's channel (one per user).
+    async fn create_channel(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateChannelArgs,
+    ) -> async_graphql::Result<ChannelPayload> {
+        let input = CreateChannelInput {
+            handle: input.handle,
+            display_name: input.display_name,
+            bio: input.bio,
+            avatar_url: input.avatar_url,
+        };
+        let result = ctx.services().identity.create_channel(ctx.actor(), input).await;
+        into_payload(result, |c| ChannelPayload { channel: Some(Channel(c)), user_errors: vec![] })
+    }
+
+    /// Edits a channel. Owner only.
+    async fn update_channel(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateChannelArgs,
+    ) -> async_graphql::Result<ChannelPayload> {
+        let result = async {
+            let id = ChannelId(input_id(&input.channel_id, NodeKind::Channel, "channelId")?);
+            let update = UpdateChannelInput {
+                handle: input.handle,
+                display_name: input.display_name,
+                bio: input.bio,
+                avatar_url: match input.avatar_url {
+                    async_graphql::MaybeUndefined::Undefined => None,
+                    async_graphql::MaybeUndefined::Null => Some(None),
+                    async_graphql::MaybeUndefined::Value(url) => Some(Some(url)),
+                },
+            };
+            ctx.services().identity.update_channel(ctx.actor(), id, update).await
+        }
+        .await;
+        into_payload(result, |c| ChannelPayload { channel: Some(Channel(c)), user_errors: vec![] })
+    }
+
+    /// Creates a merchant organization; the caller becomes its owner.
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganizationArgs,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        let result = ctx
+            .services()
+            .identity
+            .create_organization(ctx.actor(), CreateOrganizationInput { name: input.name })
+            .await;
+        into_payload(result, |o| OrganizationPayload {
+            organization: Some(Organization(o)),
+            user_errors: vec![],
+        })
+    }
+
+    /// Adds an existing account to an organization. Owners only.
+    async fn add_organization_member(
+        &self,
+        ctx: &Context<'_>,
+        input: AddOrganizationMemberArgs,
+    ) -> async_graphql::Result<MembershipPayload> {
+        let result = async {
+            let organization_id =
+                OrganizationId(input_id(&input.organization_id, NodeKind::Organization, "organizationId")?);
+            let add = AddMemberInput { organization_id, email: input.email, role: input.role.into() };
+            ctx.services().identity.add_organization_member(ctx.actor(), add).await
+        }
+        .await;
+        into_payload(result, |m| MembershipPayload {
+            membership: Some(Membership(m)),
+            user_errors: vec![],
+        })
+    }
+
+    /// Removes a member. Owners only; the last owner stays.
+    async fn remove_organization_member(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveOrganizationMemberArgs,
+    ) -> async_graphql::Result<RemoveOrganizationMemberPayload> {
+        let removed = input.user_id.clone();
+        let result = async {
+            let organization_id =
+                OrganizationId(input_id(&input.organization_id, NodeKind::Organization, "organizationId")?);
+            let user_id = UserId(input_id(&input.user_id, NodeKind::User, "userId")?);
+            let remove = RemoveMemberInput { organization_id, user_id };
+            ctx.services().identity.remove_organization_member(ctx.actor(), remove).await
+        }
+        .await;
+        into_payload(result, |()| RemoveOrganizationMemberPayload {
+            removed_user_id: Some(removed),
+            user_errors: vec![],
+        })
+    }
+}
+

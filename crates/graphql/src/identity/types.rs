@@ -1,0 +1,212 @@
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, ID, Object};
+use kanjian_contracts::identity::{ChannelDto, MembershipDto, OrgRole, OrganizationDto, UserDto};
+use kanjian_kernel::ids::OrganizationId;
+use kanjian_kernel::{Cursor, PageRequest, Timestamp};
+
+use crate::context::ContextExt;
+use crate::errors::GqlResultExt;
+use crate::loaders;
+use crate::media::Video;
+use crate::relay::{NodeKind, expect_id, to_global_id};
+
+/// An account. Its email is visible to the user themself only.
+pub struct User(pub UserDto);
+
+#[Object]
+impl User {
+    pub async fn id(&self) -> ID {
+        to_global_id(NodeKind::User, self.0.id.0)
+    }
+
+    /// Only for the signed-in user themself; `null` for everyone else.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        (ctx.actor().user_id() == Some(self.0.id)).then_some(self.0.email.as_str())
+    }
+
+    /// The user's channel, if they opened one.
+    async fn channel(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Channel>> {
+        Ok(ctx.services().identity.channel_of_user(self.0.id).await.gql()?.map(Channel))
+    }
+
+    /// Organizations the user belongs to. Only for the user themself.
+    async fn memberships(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Membership>> {
+        if ctx.actor().user_id() != Some(self.0.id) {
+            return Ok(Vec::new());
+        }
+        let memberships = ctx.services().identity.memberships_of(self.0.id).await.gql()?;
+        Ok(memberships.into_iter().map(Membership).collect())
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at
+    }
+}
+
+/// A creator profile (视频号): the public face that publishes videos and goes live.
+pub struct Channel(pub ChannelDto);
+
+#[Object]
+impl Channel {
+    pub async fn id(&self) -> ID {
+        to_global_id(NodeKind::Channel, self.0.id.0)
+    }
+
+    /// Unique, lowercase; the channel's address.
+    async fn handle(&self) -> &str {
+        &self.0.handle
+    }
+
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    async fn bio(&self) -> &str {
+        &self.0.bio
+    }
+
+    async fn avatar_url(&self) -> Option<&str> {
+        self.0.avatar_url.as_deref()
+    }
+
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(loaders::user(ctx, self.0.owner_id).await?.map(User))
+    }
+
+    /// Newest first. Drafts and unpublished videos are listed for the owner only.
+    async fn videos(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Video>> {
+        let page = PageRequest { first: first.map(|n| n.max(0) as u32), after: after.map(Cursor) };
+        let page = ctx.services().media.channel_videos(ctx.actor(), self.0.id, page).await.gql()?;
+        let mut connection = Connection::new(page.has_previous_page, page.has_next_page);
+        connection.edges.extend(page.items.into_iter().map(|(c, v)| Edge::new(c.0, Video(v))));
+        Ok(connection)
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> Timestamp {
+        self.0.updated_at
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrganizationRole {
+    /// Manages the organization and its members.
+    Owner,
+    /// Customer-service agent.
+    Agent,
+}
+
+impl From<OrgRole> for OrganizationRole {
+    fn from(r: OrgRole) -> Self {
+        match r {
+            OrgRole::Owner => Self::Owner,
+            OrgRole::Agent => Self::Agent,
+        }
+    }
+}
+
+impl From<OrganizationRole> for OrgRole {
+    fn from(r: OrganizationRole) -> Self {
+        match r {
+            OrganizationRole::Owner => Self::Owner,
+            OrganizationRole::Agent => Self::Agent,
+        }
+    }
+}
+
+/// A merchant (企业): runs a shop; its agents take customer-service consultations.
+pub struct Organization(pub OrganizationDto);
+
+#[Object]
+impl Organization {
+    pub async fn id(&self) -> ID {
+        to_global_id(NodeKind::Organization, self.0.id.0)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The signed-in user's role here, `null` when not a member.
+    async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<OrganizationRole>> {
+        let Some(user) = ctx.actor().user_id() else { return Ok(None) };
+        let role = ctx.services().identity.organization_role(self.0.id, user).await.gql()?;
+        Ok(role.map(Into::into))
+    }
+
+    /// Members only (`FORBIDDEN` otherwise).
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Membership>> {
+        let page = PageRequest { first: first.map(|n| n.max(0) as u32), after: after.map(Cursor) };
+        let page = ctx
+            .services()
+            .identity
+            .organization_members(ctx.actor(), self.0.id, page)
+            .await
+            .gql()?;
+        let mut connection = Connection::new(page.has_previous_page, page.has_next_page);
+        connection.edges.extend(page.items.into_iter().map(|(c, m)| Edge::new(c.0, Membership(m))));
+        Ok(connection)
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at
+    }
+}
+
+/// A user's place in an organization.
+pub struct Membership(pub MembershipDto);
+
+#[Object]
+impl Membership {
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
+        Ok(loaders::organization(ctx, self.0.organization_id).await?.map(Organization))
+    }
+
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(loaders::user(ctx, self.0.user_id).await?.map(User))
+    }
+
+    async fn role(&self) -> OrganizationRole {
+        self.0.role.into()
+    }
+
+    async fn added_at(&self) -> Timestamp {
+        self.0.added_at
+    }
+}
+
+#[derive(Default)]
+pub struct IdentityQuery;
+
+#[Object]
+impl IdentityQuery {
+    /// The signed-in user; `null` when the request carries no valid token.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let Some(id) = ctx.actor().user_id() else { return Ok(None) };
+        Ok(loaders::user(ctx, id).await?.map(User))
+    }
+
+    /// A channel by its handle (case-insensitive).
+    async fn channel(&self, ctx: &Context<'_>, handle: String) -> async_graphql::Result<Option<Channel>> {
+        Ok(ctx.services().identity.channel_by_handle(&handle).await.gql()?.map(Channel))
+    }
+
+    async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Organization>> {
+        let id = expect_id(&id, NodeKind::Organization)?;
+        Ok(loaders::organization(ctx, OrganizationId(id)).await?.map(Organization))
+    }
+}
+

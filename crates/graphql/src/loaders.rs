@@ -1,0 +1,121 @@
+//! DataLoaders, made fresh for every request (they cache per request and see the caller), so a
+//! list of N items that each resolve a channel costs one batched call, not N.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::Context;
+use async_graphql::dataloader::{DataLoader, Loader};
+use kanjian_contracts::identity::{ChannelDto, IdentityApi, OrganizationDto, UserDto};
+use kanjian_contracts::media::{MediaApi, VideoDto};
+use kanjian_kernel::Actor;
+use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId, VideoId};
+
+use crate::context::Services;
+use crate::errors::top_level;
+
+type LoadError = Arc<kanjian_kernel::Error>;
+
+pub(crate) struct UserLoader(Arc<dyn IdentityApi>);
+pub(crate) struct ChannelLoader(Arc<dyn IdentityApi>);
+pub(crate) struct OrganizationLoader(Arc<dyn IdentityApi>);
+pub(crate) struct VideoLoader {
+    media: Arc<dyn MediaApi>,
+    actor: Actor,
+}
+
+impl Loader<UserId> for UserLoader {
+    type Value = UserDto;
+    type Error = LoadError;
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, UserDto>, LoadError> {
+        let users = self.0.users_by_ids(keys).await.map_err(Arc::new)?;
+        Ok(users.into_iter().map(|u| (u.id, u)).collect())
+    }
+}
+
+impl Loader<ChannelId> for ChannelLoader {
+    type Value = ChannelDto;
+    type Error = LoadError;
+    async fn load(&self, keys: &[ChannelId]) -> Result<HashMap<ChannelId, ChannelDto>, LoadError> {
+        let channels = self.0.channels_by_ids(keys).await.map_err(Arc::new)?;
+        Ok(channels.into_iter().map(|c| (c.id, c)).collect())
+    }
+}
+
+impl Loader<OrganizationId> for OrganizationLoader {
+    type Value = OrganizationDto;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[OrganizationId],
+    ) -> Result<HashMap<OrganizationId, OrganizationDto>, LoadError> {
+        let orgs = self.0.organizations_by_ids(keys).await.map_err(Arc::new)?;
+        Ok(orgs.into_iter().map(|o| (o.id, o)).collect())
+    }
+}
+
+impl Loader<VideoId> for VideoLoader {
+    type Value = VideoDto;
+    type Error = LoadError;
+    async fn load(&self, keys: &[VideoId]) -> Result<HashMap<VideoId, VideoDto>, LoadError> {
+        let videos = self.media.videos_by_ids(&self.actor, keys).await.map_err(Arc::new)?;
+        Ok(videos.into_iter().map(|v| (v.id, v)).collect())
+    }
+}
+
+/// Adds fresh loaders for one request (or one WebSocket connection) to its data.
+pub(crate) fn insert(data: &mut async_graphql::Data, actor: &Actor, services: &Services) {
+    data.insert(DataLoader::new(UserLoader(services.identity.clone()), tokio::spawn));
+    data.insert(DataLoader::new(ChannelLoader(services.identity.clone()), tokio::spawn));
+    data.insert(DataLoader::new(OrganizationLoader(services.identity.clone()), tokio::spawn));
+    data.insert(DataLoader::new(
+        VideoLoader { media: services.media.clone(), actor: actor.clone() },
+        tokio::spawn,
+    ));
+}
+
+fn loader_error(e: LoadError) -> async_graphql::Error {
+    // The loader's error is shared between the waiting resolvers; rebuild one for this one.
+    match Arc::try_unwrap(e) {
+        Ok(e) => top_level(e),
+        Err(shared) => top_level(match shared.as_ref() {
+            kanjian_kernel::Error::Unauthenticated => kanjian_kernel::Error::Unauthenticated,
+            kanjian_kernel::Error::Forbidden(m) => kanjian_kernel::Error::Forbidden(m.clone()),
+            kanjian_kernel::Error::NotFound(m) => kanjian_kernel::Error::NotFound(m.clone()),
+            other => kanjian_kernel::Error::internal(format!("{other:?}")),
+        }),
+    }
+}
+
+async fn load<K, L>(ctx: &Context<'_>, key: K) -> async_graphql::Result<Option<L::Value>>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    L: Loader<K, Error = LoadError>,
+{
+    let loader = ctx
+        .data::<DataLoader<L>>()
+        .map_err(|_| top_level(kanjian_kernel::Error::internal("request prepared without loaders")))?;
+    loader.load_one(key).await.map_err(loader_error)
+}
+
+pub(crate) async fn user(ctx: &Context<'_>, id: UserId) -> async_graphql::Result<Option<UserDto>> {
+    load::<_, UserLoader>(ctx, id).await
+}
+
+pub(crate) async fn channel(
+    ctx: &Context<'_>,
+    id: ChannelId,
+) -> async_graphql::Result<Option<ChannelDto>> {
+    load::<_, ChannelLoader>(ctx, id).await
+}
+
+pub(crate) async fn organization(
+    ctx: &Context<'_>,
+    id: OrganizationId,
+) -> async_graphql::Result<Option<OrganizationDto>> {
+    load::<_, OrganizationLoader>(ctx, id).await
+}
+
+pub(crate) async fn video(ctx: &Context<'_>, id: VideoId) -> async_graphql::Result<Option<VideoDto>> {
+    load::<_, VideoLoader>(ctx, id).await
+}

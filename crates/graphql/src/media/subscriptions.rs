@@ -1,0 +1,46 @@
+use async_graphql::{Context, ID, SimpleObject, Subscription};
+use futures::{Stream, StreamExt};
+use kanjian_contracts::media::ProcessingUpdate;
+use kanjian_kernel::ids::VideoId;
+
+use super::types::VideoStatus;
+use crate::context::ContextExt;
+use crate::errors::GqlResultExt;
+use crate::relay::{NodeKind, expect_id, to_global_id};
+
+/// Where a video's processing stands.
+#[derive(SimpleObject)]
+pub struct VideoProcessingUpdate {
+    pub video_id: ID,
+    pub status: VideoStatus,
+    pub progress_percent: i32,
+    pub failure_reason: Option<String>,
+}
+
+impl From<ProcessingUpdate> for VideoProcessingUpdate {
+    fn from(u: ProcessingUpdate) -> Self {
+        Self {
+            video_id: to_global_id(NodeKind::Video, u.video_id.0),
+            status: u.status.into(),
+            progress_percent: i32::from(u.progress_percent),
+            failure_reason: u.failure_reason,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct MediaSubscription;
+
+#[Subscription]
+impl MediaSubscription {
+    /// The current state at once, then every change until `READY` or `FAILED`. Owner only.
+    async fn video_processing(
+        &self,
+        ctx: &Context<'_>,
+        video_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = VideoProcessingUpdate> + use<>> {
+        let id = VideoId(expect_id(&video_id, NodeKind::Video)?);
+        let updates = ctx.services().media.watch_processing(ctx.actor(), id).await.gql()?;
+        Ok(updates.map(VideoProcessingUpdate::from))
+    }
+}
