@@ -36,11 +36,11 @@ impl InProcessHub {
 impl RealtimeHub for InProcessHub {
     async fn publish(&self, topic: &str, message: serde_json::Value) -> anyhow::Result<()> {
         let mut topics = self.topics.lock().map_err(|_| anyhow::anyhow!("hub lock poisoned"))?;
-        if let Some(sender) = topics.get(topic) {
-            if sender.send(message).is_err() {
-                // Every receiver is gone: forget the topic.
-                topics.remove(topic);
-            }
+        if let Some(sender) = topics.get(topic)
+            && sender.send(message).is_err()
+        {
+            // Every receiver is gone: forget the topic.
+            topics.remove(topic);
         }
         Ok(())
     }

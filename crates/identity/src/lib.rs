@@ -1,1 +1,15 @@
+#![doc = include_str!("../README.md")]
 
+mod accounts;
+mod channels;
+mod config;
+mod credentials;
+mod db;
+pub mod domain;
+mod entity;
+mod organizations;
+mod service;
+mod sessions;
+
+pub use config::IdentityConfig;
+pub use service::IdentityService;
