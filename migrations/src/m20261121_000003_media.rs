@@ -1,4 +1,4 @@
-//! media: placeholder, replaced by the module's tables.
+//! media: videos, their resumable uploads and their HLS renditions.
 
 use sea_orm_migration::prelude::*;
 
@@ -10,9 +10,242 @@ impl MigrationName for Migration {
     }
 }
 
+#[derive(DeriveIden)]
+enum MediaVideos {
+    Table,
+    Id,
+    ChannelId,
+    OwnerId,
+    Title,
+    Description,
+    Hashtags,
+    Category,
+    IsOriginal,
+    Status,
+    ProgressPercent,
+    FailureReason,
+    DurationMs,
+    Width,
+    Height,
+    PublishedAt,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum MediaUploads {
+    Table,
+    Id,
+    VideoId,
+    UploaderId,
+    Length,
+    Offset,
+    CreatedAt,
+    CompletedAt,
+}
+
+#[derive(DeriveIden)]
+enum MediaRenditions {
+    Table,
+    Id,
+    VideoId,
+    Name,
+    Width,
+    Height,
+    Bandwidth,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
-    async fn up(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-        Ok(())
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(MediaVideos::Table)
+                    .col(
+                        ColumnDef::new(MediaVideos::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    // Ids of identity's channel and user: no foreign keys across modules.
+                    .col(
+                        ColumnDef::new(MediaVideos::ChannelId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaVideos::OwnerId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaVideos::Title)
+                            .string_len(400)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(MediaVideos::Description).text().not_null())
+                    // A JSON array of strings.
+                    .col(ColumnDef::new(MediaVideos::Hashtags).text().not_null())
+                    .col(ColumnDef::new(MediaVideos::Category).string_len(32).null())
+                    .col(
+                        ColumnDef::new(MediaVideos::IsOriginal)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    // UPLOADING | PROCESSING | READY | FAILED
+                    .col(
+                        ColumnDef::new(MediaVideos::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaVideos::ProgressPercent)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(ColumnDef::new(MediaVideos::FailureReason).text().null())
+                    .col(ColumnDef::new(MediaVideos::DurationMs).big_integer().null())
+                    .col(ColumnDef::new(MediaVideos::Width).integer().null())
+                    .col(ColumnDef::new(MediaVideos::Height).integer().null())
+                    .col(
+                        ColumnDef::new(MediaVideos::PublishedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaVideos::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaVideos::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_media_videos_channel_created")
+                    .table(MediaVideos::Table)
+                    .col(MediaVideos::ChannelId)
+                    .col(MediaVideos::CreatedAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(MediaUploads::Table)
+                    .col(
+                        ColumnDef::new(MediaUploads::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaUploads::VideoId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaUploads::UploaderId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaUploads::Length)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaUploads::Offset)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(MediaUploads::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaUploads::CompletedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_media_uploads_video")
+                    .table(MediaUploads::Table)
+                    .col(MediaUploads::VideoId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(MediaRenditions::Table)
+                    .col(
+                        ColumnDef::new(MediaRenditions::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaRenditions::VideoId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MediaRenditions::Name)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(MediaRenditions::Width).integer().not_null())
+                    .col(ColumnDef::new(MediaRenditions::Height).integer().not_null())
+                    .col(
+                        ColumnDef::new(MediaRenditions::Bandwidth)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("uq_media_renditions_video_name")
+                    .table(MediaRenditions::Table)
+                    .col(MediaRenditions::VideoId)
+                    .col(MediaRenditions::Name)
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(MediaRenditions::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(MediaUploads::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(MediaVideos::Table).to_owned())
+            .await
     }
 }

@@ -1,0 +1,68 @@
+//! The `[media]` section of the server's config.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// Resumable uploads are staged in `data_dir/uploads`, processing works in
+    /// `data_dir/processing`.
+    pub data_dir: PathBuf,
+    /// A tus upload declaring more, or a multipart file larger, is `TOO_LARGE`.
+    pub max_upload_bytes: u64,
+    pub ffmpeg: String,
+    pub ffprobe: String,
+    pub probe_timeout_secs: u64,
+    pub transcode_timeout_secs: u64,
+    /// HLS segment length; the GOP is fixed to it.
+    pub segment_seconds: u32,
+    /// Videos transcoded at once on one node.
+    pub max_concurrent_jobs: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+            probe_timeout_secs: 30,
+            transcode_timeout_secs: 1800,
+            segment_seconds: 4,
+            max_concurrent_jobs: 1,
+        }
+    }
+}
+
+impl MediaConfig {
+    pub(crate) fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+
+    pub(crate) fn processing_dir(&self) -> PathBuf {
+        self.data_dir.join("processing")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_settings_take_their_defaults() {
+        let c: MediaConfig =
+            serde_json::from_str(r#"{"data_dir": "/srv/kanjian", "segment_seconds": 2}"#).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/kanjian"));
+        assert_eq!(c.segment_seconds, 2);
+        assert_eq!(c.max_upload_bytes, 2 << 30);
+        assert_eq!(
+            (
+                c.ffmpeg.as_str(),
+                c.probe_timeout_secs,
+                c.max_concurrent_jobs
+            ),
+            ("ffmpeg", 30, 1)
+        );
+    }
+}

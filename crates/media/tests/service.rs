@@ -1,0 +1,1333 @@
+//! The media service on a fresh SQLite file, real ffmpeg, a local blob store and the in-process
+//! hub. Media made by ffmpeg's test sources, kept tiny (2 s) so the suite stays fast.
+
+// Test helpers outside `#[test]` functions panic on purpose: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
+use kanjian_contracts::EventEnvelope;
+use kanjian_contracts::IntegrationEvent;
+use kanjian_contracts::identity::*;
+use kanjian_contracts::media::*;
+use kanjian_events::{
+    Dispatcher, DispatcherConfig, EventHandler, InProcessHub, Outbox, RealtimeHub,
+};
+use kanjian_kernel::ids::{ChannelId, OrganizationId, SessionId, UploadId, UserId, VideoId};
+use kanjian_kernel::{Actor, Error, Page, PageRequest, Result, UserErrorCode};
+use kanjian_media::{BlobStore, LocalBlobStore, MediaConfig, MediaService};
+use kanjian_migrations::testing::TestDatabase;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+struct Fixtures {
+    v720: PathBuf,
+    v360: PathBuf,
+    truncated: PathBuf,
+    text: PathBuf,
+}
+
+fn ffmpeg_video(path: &Path, size: &str) {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=duration=2:size={size}:rate=25"))
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=2"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-shortest"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Made once, in cargo's temporary folder for integration tests, and reused by later runs.
+fn fixtures() -> &'static Fixtures {
+    static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let dir = root.join("kanjian-media-fixtures-v1");
+        let at = |dir: &Path| Fixtures {
+            v720: dir.join("v720.mp4"),
+            v360: dir.join("v360.mp4"),
+            truncated: dir.join("truncated.mp4"),
+            text: dir.join("notes.txt"),
+        };
+        if !dir.exists() {
+            // Made aside and renamed into place, so a killed run never leaves half a set.
+            let making = root.join(format!(
+                "kanjian-media-fixtures-making-{}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&making).unwrap();
+            let f = at(&making);
+            ffmpeg_video(&f.v720, "1280x720");
+            ffmpeg_video(&f.v360, "640x360");
+            let bytes = std::fs::read(&f.v720).unwrap();
+            std::fs::write(&f.truncated, &bytes[..bytes.len() / 2]).unwrap();
+            std::fs::write(&f.text, "this is a text file, not a video\n").unwrap();
+            if std::fs::rename(&making, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&making);
+            }
+        }
+        at(&dir)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fake identity: users 1 and 2 have channels 10 and 20; user 3 has none.
+
+struct FakeIdentity;
+
+fn channel(id: i64, owner: i64) -> ChannelDto {
+    ChannelDto {
+        id: ChannelId(id),
+        owner_id: UserId(owner),
+        handle: format!("c{id}"),
+        display_name: format!("Channel {id}"),
+        bio: String::new(),
+        avatar_url: None,
+        created_at: kanjian_kernel::now(),
+        updated_at: kanjian_kernel::now(),
+    }
+}
+
+fn not_here<T>() -> Result<T> {
+    Err(Error::internal("not part of the fake identity"))
+}
+
+#[async_trait]
+impl IdentityApi for FakeIdentity {
+    async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
+        Ok(match user.0 {
+            1 => Some(channel(10, 1)),
+            2 => Some(channel(20, 2)),
+            _ => None,
+        })
+    }
+    async fn sign_up(&self, _: SignUpInput, _: ClientInfo) -> Result<AuthSession> {
+        not_here()
+    }
+    async fn log_in(&self, _: LogInInput, _: ClientInfo) -> Result<AuthSession> {
+        not_here()
+    }
+    async fn log_out(&self, _: &Actor) -> Result<()> {
+        not_here()
+    }
+    async fn authenticate(&self, _: &str) -> Result<Actor> {
+        not_here()
+    }
+    async fn users_by_ids(&self, _: &[UserId]) -> Result<Vec<UserDto>> {
+        not_here()
+    }
+    async fn create_channel(&self, _: &Actor, _: CreateChannelInput) -> Result<ChannelDto> {
+        not_here()
+    }
+    async fn update_channel(
+        &self,
+        _: &Actor,
+        _: ChannelId,
+        _: UpdateChannelInput,
+    ) -> Result<ChannelDto> {
+        not_here()
+    }
+    async fn channels_by_ids(&self, _: &[ChannelId]) -> Result<Vec<ChannelDto>> {
+        not_here()
+    }
+    async fn channel_by_handle(&self, _: &str) -> Result<Option<ChannelDto>> {
+        not_here()
+    }
+    async fn create_organization(
+        &self,
+        _: &Actor,
+        _: CreateOrganizationInput,
+    ) -> Result<OrganizationDto> {
+        not_here()
+    }
+    async fn add_organization_member(&self, _: &Actor, _: AddMemberInput) -> Result<MembershipDto> {
+        not_here()
+    }
+    async fn remove_organization_member(&self, _: &Actor, _: RemoveMemberInput) -> Result<()> {
+        not_here()
+    }
+    async fn organizations_by_ids(&self, _: &[OrganizationId]) -> Result<Vec<OrganizationDto>> {
+        not_here()
+    }
+    async fn organization_members(
+        &self,
+        _: &Actor,
+        _: OrganizationId,
+        _: PageRequest,
+    ) -> Result<Page<MembershipDto>> {
+        not_here()
+    }
+    async fn memberships_of(&self, _: UserId) -> Result<Vec<MembershipDto>> {
+        not_here()
+    }
+    async fn organization_role(&self, _: OrganizationId, _: UserId) -> Result<Option<OrgRole>> {
+        not_here()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app under test
+
+struct App {
+    media: MediaService,
+    db: DatabaseConnection,
+    outbox: Outbox,
+    hub: Arc<InProcessHub>,
+    blobs: Arc<LocalBlobStore>,
+    data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+    _database: TestDatabase,
+}
+
+/// A fresh database: a SQLite file, or with `KANJIAN_TEST_DATABASE=postgres` a new PostgreSQL
+/// database on `KANJIAN_TEST_POSTGRES_URL`, dropped with the app.
+async fn app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::create().await;
+    let db = kanjian_migrations::database::connect_and_migrate(&database.url, 4)
+        .await
+        .unwrap();
+    let data_dir = dir.path().join("data");
+    let blobs = Arc::new(LocalBlobStore::new(data_dir.join("blobs")));
+    let hub = Arc::new(InProcessHub::new());
+    let outbox = Outbox::new();
+    let config = MediaConfig {
+        data_dir: data_dir.clone(),
+        max_upload_bytes: 50 * 1024 * 1024,
+        ..MediaConfig::default()
+    };
+    let media = MediaService::new(
+        db.clone(),
+        outbox.clone(),
+        hub.clone(),
+        Arc::new(FakeIdentity),
+        blobs.clone(),
+        config,
+    );
+    App {
+        media,
+        db,
+        outbox,
+        hub,
+        blobs,
+        data_dir,
+        _dir: dir,
+        _database: database,
+    }
+}
+
+fn user(id: i64) -> Actor {
+    Actor::User {
+        user_id: UserId(id),
+        session_id: SessionId(id),
+        roles: vec![],
+    }
+}
+
+fn details(title: &str) -> VideoDetailsInput {
+    VideoDetailsInput {
+        title: title.into(),
+        description: Some("a test video".into()),
+        hashtags: vec!["#Kanjian".into(), "test".into()],
+        category: Some("tech".into()),
+        is_original: true,
+    }
+}
+
+fn body(chunks: Vec<Vec<u8>>) -> BoxStream<'static, std::io::Result<Bytes>> {
+    stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))).boxed()
+}
+
+fn spooled(path: &Path) -> SpooledFile {
+    SpooledFile {
+        file: std::fs::File::open(path).unwrap(),
+        filename: path.file_name().unwrap().to_string_lossy().into_owned(),
+        content_type: Some("video/mp4".into()),
+    }
+}
+
+fn envelope<E: IntegrationEvent>(event: &E) -> EventEnvelope {
+    EventEnvelope {
+        id: uuid::Uuid::now_v7(),
+        kind: E::KIND.into(),
+        occurred_at: kanjian_kernel::now(),
+        payload: serde_json::to_value(event).unwrap(),
+    }
+}
+
+impl App {
+    fn handler(&self, name: &str) -> Arc<dyn EventHandler> {
+        self.media
+            .event_handlers()
+            .into_iter()
+            .find(|h| h.name() == name)
+            .unwrap()
+    }
+
+    /// Delivers `VideoUploaded` to the processing handler, as the dispatcher would.
+    async fn process(&self, id: VideoId) {
+        self.handler("media.process_video")
+            .handle(&envelope(&VideoUploaded { video_id: id }))
+            .await
+            .unwrap();
+    }
+
+    async fn purge(&self, id: VideoId, channel: ChannelId) {
+        self.handler("media.purge_video_files")
+            .handle(&envelope(&VideoDeleted {
+                video_id: id,
+                channel_id: channel,
+            }))
+            .await
+            .unwrap();
+    }
+
+    async fn video(&self, actor: &Actor, id: VideoId) -> Option<VideoDto> {
+        self.media.videos_by_ids(actor, &[id]).await.unwrap().pop()
+    }
+
+    async fn event_kinds(&self) -> Vec<String> {
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT kind FROM events_outbox ORDER BY id",
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "kind").unwrap())
+            .collect()
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    fn files_under(&self, dir: &str) -> Vec<String> {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                if e.path().is_dir() {
+                    walk(root, &e.path(), out);
+                } else {
+                    out.push(
+                        e.path()
+                            .strip_prefix(root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        let root = self.data_dir.join(dir);
+        let mut out = Vec::new();
+        walk(&root, &root, &mut out);
+        out.sort();
+        out
+    }
+
+    /// A multipart upload of `path`, processed to READY.
+    async fn ready_video(&self, owner: i64, path: &Path) -> VideoDto {
+        let video = self
+            .media
+            .upload_video(&user(owner), details("Ready"), spooled(path))
+            .await
+            .unwrap();
+        self.process(video.id).await;
+        let video = self.video(&user(owner), video.id).await.unwrap();
+        assert_eq!(
+            video.status,
+            VideoStatus::Ready,
+            "{:?}",
+            video.failure_reason
+        );
+        video
+    }
+}
+
+fn user_error(e: Error) -> (Vec<String>, UserErrorCode, String) {
+    match e {
+        Error::User(mut errors) => {
+            let e = errors.remove(0);
+            (e.field, e.code, e.message)
+        }
+        other => panic!("expected a user error, got {other:?}"),
+    }
+}
+
+async fn read_all(file: MediaFile) -> Vec<u8> {
+    let mut body = file.body;
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test]
+async fn a_resumable_upload_survives_a_wrong_offset_and_processing_makes_it_ready() {
+    let app = app().await;
+    let bytes = std::fs::read(&fixtures().v720).unwrap();
+    let owner = user(1);
+    let ticket = app
+        .media
+        .create_upload(
+            &owner,
+            CreateUploadInput {
+                details: details("  My first video "),
+                size_bytes: bytes.len() as u64,
+                filename: Some("v720.mp4".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ticket.video.status, VideoStatus::Uploading);
+    assert_eq!(ticket.video.title, "My first video");
+    assert_eq!(ticket.video.hashtags, ["Kanjian", "test"]);
+    assert_eq!(ticket.video.channel_id, ChannelId(10));
+    assert_eq!(ticket.upload_url, format!("/uploads/{}", ticket.upload_id));
+    let id = ticket.video.id;
+
+    let third = bytes.len() / 3;
+    let p = app
+        .media
+        .append_upload(
+            &owner,
+            ticket.upload_id,
+            0,
+            body(vec![bytes[..third].to_vec()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.offset, p.length, p.video_id),
+        (third as u64, bytes.len() as u64, id)
+    );
+
+    // A retry at an old offset writes nothing.
+    let e = app
+        .media
+        .append_upload(
+            &owner,
+            ticket.upload_id,
+            0,
+            body(vec![bytes[..third].to_vec()]),
+        )
+        .await
+        .unwrap_err();
+    let (field, code, _) = user_error(e);
+    assert_eq!(
+        (field, code),
+        (
+            vec!["input".into(), "offset".into()],
+            UserErrorCode::UploadOffsetMismatch
+        )
+    );
+    assert_eq!(
+        app.media
+            .upload_progress(&owner, ticket.upload_id)
+            .await
+            .unwrap()
+            .offset,
+        third as u64
+    );
+    let staged = app
+        .data_dir
+        .join("uploads")
+        .join(format!("{}.part", ticket.upload_id));
+    assert_eq!(std::fs::metadata(&staged).unwrap().len(), third as u64);
+
+    // Nobody else may look or write.
+    assert!(matches!(
+        app.media.upload_progress(&user(2), ticket.upload_id).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.media
+            .append_upload(
+                &user(2),
+                ticket.upload_id,
+                third as u64,
+                body(vec![vec![0]])
+            )
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.media
+            .upload_progress(&Actor::Anonymous, ticket.upload_id)
+            .await,
+        Err(Error::Unauthenticated)
+    ));
+    assert!(matches!(
+        app.media.upload_progress(&owner, UploadId(999)).await,
+        Err(Error::NotFound(_))
+    ));
+
+    // The rest, in two chunks of one request.
+    let (b, c) = bytes[third..].split_at((bytes.len() - third) / 2);
+    let p = app
+        .media
+        .append_upload(
+            &owner,
+            ticket.upload_id,
+            third as u64,
+            body(vec![b.to_vec(), c.to_vec()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.offset, p.length);
+    let video = app.video(&owner, id).await.unwrap();
+    assert_eq!(video.status, VideoStatus::Processing);
+    assert_eq!((video.width, video.height), (Some(1280), Some(720)));
+    assert!(
+        !staged.exists(),
+        "the staged file moved into the blob store"
+    );
+    assert!(
+        app.blobs
+            .exists(&format!("videos/{id}/source"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(app.event_kinds().await, ["media.video_uploaded"]);
+    // The last byte is in; more is too much.
+    assert!(matches!(
+        app.media
+            .append_upload(&owner, ticket.upload_id, p.offset, body(vec![vec![1]]))
+            .await,
+        Err(Error::User(_))
+    ));
+
+    // Watch while it processes: the current state first, then updates, ending at READY.
+    let updates = app.media.watch_processing(&owner, id).await.unwrap();
+    assert!(matches!(
+        app.media.watch_processing(&user(2), id).await,
+        Err(Error::Forbidden(_))
+    ));
+    app.process(id).await;
+    let updates: Vec<ProcessingUpdate> =
+        tokio::time::timeout(Duration::from_secs(10), updates.collect())
+            .await
+            .unwrap();
+    assert_eq!(updates.first().unwrap().status, VideoStatus::Processing);
+    let last = updates.last().unwrap();
+    assert_eq!(
+        (last.status, last.progress_percent),
+        (VideoStatus::Ready, 100)
+    );
+    assert!(
+        updates
+            .iter()
+            .any(|u| u.status == VideoStatus::Processing && u.progress_percent > 0),
+        "{updates:?}"
+    );
+
+    let video = app.video(&owner, id).await.unwrap();
+    assert_eq!(video.status, VideoStatus::Ready);
+    assert_eq!(video.progress_percent, 100);
+    assert!((1900..=2100).contains(&video.duration_ms.unwrap()));
+    let names: Vec<_> = video
+        .renditions
+        .iter()
+        .map(|r| (r.name.as_str(), r.width, r.height))
+        .collect();
+    assert_eq!(names, [("360p", 640, 360), ("720p", 1280, 720)]);
+    assert_eq!(
+        video.renditions[1].playlist_url,
+        format!("/media/videos/{id}/720p/index.m3u8")
+    );
+    assert!(video.renditions.iter().all(|r| r.bandwidth > 0));
+    assert_eq!(
+        video.playlist_url.as_deref(),
+        Some(format!("/media/videos/{id}/master.m3u8").as_str())
+    );
+    assert_eq!(
+        video.thumbnail_url.as_deref(),
+        Some(format!("/media/videos/{id}/thumbnail.jpg").as_str())
+    );
+    assert_eq!(
+        app.event_kinds().await,
+        ["media.video_uploaded", "media.video_processed"]
+    );
+
+    let thumb = app
+        .media
+        .open_file(&owner, id, "thumbnail.jpg")
+        .await
+        .unwrap();
+    assert_eq!(thumb.content_type, "image/jpeg");
+    let jpeg = read_all(thumb).await;
+    assert_eq!(&jpeg[..2], [0xFF, 0xD8]);
+    let master = app
+        .media
+        .open_file(&owner, id, "master.m3u8")
+        .await
+        .unwrap();
+    assert_eq!(master.content_type, "application/vnd.apple.mpegurl");
+    let master = String::from_utf8(read_all(master).await).unwrap();
+    assert!(
+        master.contains("RESOLUTION=1280x720") && master.contains("720p/index.m3u8"),
+        "{master}"
+    );
+    let variant = String::from_utf8(
+        read_all(
+            app.media
+                .open_file(&owner, id, "720p/index.m3u8")
+                .await
+                .unwrap(),
+        )
+        .await,
+    )
+    .unwrap();
+    let segment = variant.lines().find(|l| l.ends_with(".ts")).unwrap();
+    let ts = app
+        .media
+        .open_file(&owner, id, &format!("720p/{segment}"))
+        .await
+        .unwrap();
+    assert_eq!(ts.content_type, "video/mp2t");
+    assert_eq!(read_all(ts).await[0], 0x47, "an MPEG-TS sync byte");
+    assert!(matches!(
+        app.media.open_file(&owner, id, "source").await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        app.media.open_file(&owner, id, "../source").await,
+        Err(Error::NotFound(_))
+    ));
+
+    // A second delivery changes nothing.
+    app.process(id).await;
+    assert_eq!(app.event_kinds().await.len(), 2);
+    assert!(
+        app.files_under("processing").is_empty(),
+        "work folders are removed"
+    );
+
+    // Finished: a watcher gets the final state and the stream ends.
+    let done: Vec<_> = app
+        .media
+        .watch_processing(&owner, id)
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].status, VideoStatus::Ready);
+}
+
+#[tokio::test]
+async fn bytes_past_the_declared_length_are_refused_and_not_kept() {
+    let app = app().await;
+    let owner = user(1);
+    let ticket = app
+        .media
+        .create_upload(
+            &owner,
+            CreateUploadInput {
+                details: details("Ten"),
+                size_bytes: 10,
+                filename: None,
+            },
+        )
+        .await
+        .unwrap();
+    app.media
+        .append_upload(&owner, ticket.upload_id, 0, body(vec![vec![1; 4]]))
+        .await
+        .unwrap();
+    let e = app
+        .media
+        .append_upload(
+            &owner,
+            ticket.upload_id,
+            4,
+            body(vec![vec![2; 3], vec![3; 5]]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(user_error(e).1, UserErrorCode::TooLarge);
+    assert_eq!(
+        app.media
+            .upload_progress(&owner, ticket.upload_id)
+            .await
+            .unwrap()
+            .offset,
+        4
+    );
+    let staged = app
+        .data_dir
+        .join("uploads")
+        .join(format!("{}.part", ticket.upload_id));
+    assert_eq!(std::fs::read(&staged).unwrap(), vec![1; 4]);
+
+    // Declaring more than the limit, or nothing, is refused up front.
+    let e = app
+        .media
+        .create_upload(
+            &owner,
+            CreateUploadInput {
+                details: details("Huge"),
+                size_bytes: 1 << 40,
+                filename: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    let (field, code, _) = user_error(e);
+    assert_eq!(
+        (field[1].as_str(), code),
+        ("sizeBytes", UserErrorCode::TooLarge)
+    );
+}
+
+#[tokio::test]
+async fn a_request_that_dies_midway_keeps_what_was_flushed() {
+    let app = app().await;
+    let owner = user(1);
+    let ticket = app
+        .media
+        .create_upload(
+            &owner,
+            CreateUploadInput {
+                details: details("Flaky"),
+                size_bytes: 100,
+                filename: None,
+            },
+        )
+        .await
+        .unwrap();
+    let broken: BoxStream<'static, std::io::Result<Bytes>> = stream::iter(vec![
+        Ok(Bytes::from(vec![7u8; 30])),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "client went away",
+        )),
+    ])
+    .boxed();
+    let p = app
+        .media
+        .append_upload(&owner, ticket.upload_id, 0, broken)
+        .await
+        .unwrap();
+    assert_eq!(p.offset, 30);
+    assert_eq!(
+        app.media
+            .upload_progress(&owner, ticket.upload_id)
+            .await
+            .unwrap()
+            .offset,
+        30
+    );
+
+    // Bytes that reached the file but were never counted (a crash) are trimmed on resume.
+    let staged = app
+        .data_dir
+        .join("uploads")
+        .join(format!("{}.part", ticket.upload_id));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&staged)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &[9u8; 5]).unwrap();
+    let p = app
+        .media
+        .append_upload(&owner, ticket.upload_id, 30, body(vec![vec![8u8; 10]]))
+        .await
+        .unwrap();
+    assert_eq!(p.offset, 40);
+    let on_disk = std::fs::read(&staged).unwrap();
+    assert_eq!(on_disk.len(), 40);
+    assert!(on_disk[30..].iter().all(|b| *b == 8));
+}
+
+#[tokio::test]
+async fn creating_needs_a_signed_in_user_with_a_channel_and_valid_details() {
+    let app = app().await;
+    let input = || CreateUploadInput {
+        details: details("Hi"),
+        size_bytes: 10,
+        filename: None,
+    };
+    assert!(matches!(
+        app.media.create_upload(&Actor::Anonymous, input()).await,
+        Err(Error::Unauthenticated)
+    ));
+    let (field, code, message) = user_error(
+        app.media
+            .create_upload(&user(3), input())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((field.len(), code), (0, UserErrorCode::InvalidState));
+    assert!(message.contains("open a channel first"));
+
+    let bad = CreateUploadInput {
+        details: VideoDetailsInput {
+            title: "".into(),
+            hashtags: vec!["two words".into()],
+            category: Some("cooking".into()),
+            ..Default::default()
+        },
+        size_bytes: 0,
+        filename: None,
+    };
+    let Err(Error::User(errors)) = app.media.create_upload(&user(1), bad).await else {
+        panic!()
+    };
+    let fields: Vec<_> = errors.iter().map(|e| e.field[1].as_str()).collect();
+    assert_eq!(fields, ["title", "hashtags", "category", "sizeBytes"]);
+    assert_eq!(app.count("media_videos").await, 0);
+}
+
+#[tokio::test]
+async fn a_multipart_upload_that_is_not_a_video_leaves_nothing() {
+    let app = app().await;
+    for (path, reason) in [
+        (&fixtures().text, "Invalid data"),
+        (&fixtures().truncated, "moov atom not found"),
+    ] {
+        let e = app
+            .media
+            .upload_video(&user(1), details("Nope"), spooled(path))
+            .await
+            .unwrap_err();
+        let (field, code, message) = user_error(e);
+        assert_eq!(
+            (field[1].as_str(), code),
+            ("file", UserErrorCode::UnsupportedMedia)
+        );
+        assert!(message.contains(reason), "{message}");
+        assert!(
+            !message.contains(&*app.data_dir.to_string_lossy()),
+            "no local paths: {message}"
+        );
+    }
+    assert_eq!(app.count("media_videos").await, 0);
+    assert!(app.files_under("uploads").is_empty());
+    assert!(app.files_under("blobs").is_empty());
+    assert!(app.event_kinds().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_resumable_upload_of_a_truncated_file_fails_the_video() {
+    let app = app().await;
+    let owner = user(1);
+    let bytes = std::fs::read(&fixtures().truncated).unwrap();
+    let ticket = app
+        .media
+        .create_upload(
+            &owner,
+            CreateUploadInput {
+                details: details("Cut"),
+                size_bytes: bytes.len() as u64,
+                filename: None,
+            },
+        )
+        .await
+        .unwrap();
+    let updates = app
+        .media
+        .watch_processing(&owner, ticket.video.id)
+        .await
+        .unwrap();
+    let p = app
+        .media
+        .append_upload(&owner, ticket.upload_id, 0, body(vec![bytes]))
+        .await
+        .unwrap();
+    assert_eq!(p.offset, p.length);
+    let video = app.video(&owner, ticket.video.id).await.unwrap();
+    assert_eq!(video.status, VideoStatus::Failed);
+    assert!(
+        video
+            .failure_reason
+            .as_deref()
+            .unwrap()
+            .contains("moov atom not found"),
+        "{video:?}"
+    );
+    assert!(
+        !video.failure_reason.unwrap().contains(".part"),
+        "no local paths"
+    );
+    assert!(app.files_under("uploads").is_empty());
+    assert!(app.files_under("blobs").is_empty());
+    let updates: Vec<_> = tokio::time::timeout(Duration::from_secs(5), updates.collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(updates.last().unwrap().status, VideoStatus::Failed);
+    assert!(matches!(
+        app.media.publish_video(&owner, video.id).await,
+        Err(Error::User(_))
+    ));
+}
+
+#[tokio::test]
+async fn ffmpeg_rejecting_the_source_marks_the_video_failed_for_good() {
+    let app = app().await;
+    let video = app
+        .media
+        .upload_video(
+            &user(1),
+            details("Corrupt later"),
+            spooled(&fixtures().v360),
+        )
+        .await
+        .unwrap();
+    // The stored source rots before processing.
+    let garbage = app.data_dir.join("garbage");
+    std::fs::write(&garbage, b"garbage").unwrap();
+    app.blobs
+        .put_file(&format!("videos/{}/source", video.id), &garbage)
+        .await
+        .unwrap();
+    app.process(video.id).await;
+    let video = app.video(&user(1), video.id).await.unwrap();
+    assert_eq!(video.status, VideoStatus::Failed);
+    assert!(
+        video
+            .failure_reason
+            .as_deref()
+            .unwrap()
+            .contains("Invalid data"),
+        "{video:?}"
+    );
+    assert_eq!(
+        app.event_kinds().await,
+        ["media.video_uploaded", "media.video_processed"]
+    );
+    assert!(app.files_under("processing").is_empty());
+}
+
+#[tokio::test]
+async fn publishing_needs_ready_and_only_the_owner_changes_a_video() {
+    let app = app().await;
+    let (owner, other) = (user(1), user(2));
+    let video = app
+        .media
+        .upload_video(&owner, details("Small"), spooled(&fixtures().v360))
+        .await
+        .unwrap();
+    assert_eq!(video.status, VideoStatus::Processing);
+    let id = video.id;
+
+    let (_, code, _) = user_error(app.media.publish_video(&owner, id).await.unwrap_err());
+    assert_eq!(code, UserErrorCode::InvalidState);
+
+    // Strangers: forbidden, and nothing changes.
+    let edit = UpdateVideoInput {
+        title: Some("Mine now".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        app.media.update_video(&other, id, edit.clone()).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.media.publish_video(&other, id).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.media.unpublish_video(&other, id).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.media.delete_video(&other, id).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.media
+            .update_video(&Actor::Anonymous, id, edit.clone())
+            .await,
+        Err(Error::Unauthenticated)
+    ));
+    assert!(matches!(
+        app.media.publish_video(&owner, VideoId(999)).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(app.video(&owner, id).await.unwrap().title, "Small");
+    // A draft is the owner's alone.
+    assert!(app.video(&other, id).await.is_none());
+
+    app.process(id).await;
+    let ready = app.video(&owner, id).await.unwrap();
+    assert_eq!(ready.status, VideoStatus::Ready);
+    let names: Vec<_> = ready.renditions.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["360p"], "a 640x360 source is never upscaled");
+    assert!(matches!(
+        app.media.open_file(&other, id, "master.m3u8").await,
+        Err(Error::NotFound(_))
+    ));
+
+    let published = app.media.publish_video(&owner, id).await.unwrap();
+    assert!(published.published_at.is_some());
+    assert!(
+        app.event_kinds()
+            .await
+            .ends_with(&["media.video_published".to_owned()])
+    );
+    assert_eq!(app.video(&other, id).await.unwrap().id, id);
+    assert_eq!(app.video(&Actor::Anonymous, id).await.unwrap().id, id);
+    assert!(
+        app.media
+            .open_file(&Actor::Anonymous, id, "master.m3u8")
+            .await
+            .is_ok()
+    );
+    // Publishing twice is harmless.
+    app.media.publish_video(&owner, id).await.unwrap();
+    assert_eq!(
+        app.event_kinds()
+            .await
+            .iter()
+            .filter(|k| *k == "media.video_published")
+            .count(),
+        1
+    );
+
+    // Edits: every bad field at once, then a good one.
+    let Err(Error::User(errors)) = app
+        .media
+        .update_video(
+            &owner,
+            id,
+            UpdateVideoInput {
+                title: Some(" ".into()),
+                hashtags: Some((0..11).map(|i| format!("t{i}")).collect()),
+                category: Some(Some("nope".into())),
+                ..Default::default()
+            },
+        )
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(errors.len(), 3);
+    let edited = app
+        .media
+        .update_video(
+            &owner,
+            id,
+            UpdateVideoInput {
+                title: Some("Renamed".into()),
+                hashtags: Some(vec!["#A".into(), "a".into(), "b".into()]),
+                category: Some(None),
+                is_original: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (edited.title.as_str(), edited.hashtags.as_slice()),
+        ("Renamed", ["A".to_owned(), "b".to_owned()].as_slice())
+    );
+    assert_eq!(
+        (
+            edited.category,
+            edited.is_original,
+            edited.description.as_str()
+        ),
+        (None, false, "a test video")
+    );
+
+    let hidden = app.media.unpublish_video(&owner, id).await.unwrap();
+    assert!(hidden.published_at.is_none());
+    assert!(
+        app.event_kinds()
+            .await
+            .ends_with(&["media.video_unpublished".to_owned()])
+    );
+    assert!(app.video(&other, id).await.is_none());
+    assert!(matches!(
+        app.media.open_file(&other, id, "thumbnail.jpg").await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(
+        app.media
+            .open_file(&owner, id, "thumbnail.jpg")
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn deleting_removes_the_rows_at_once_and_the_files_through_the_purge_handler() {
+    let app = app().await;
+    let owner = user(1);
+    let video = app.ready_video(1, &fixtures().v360).await;
+    let id = video.id;
+    assert!(!app.files_under("blobs").is_empty());
+
+    app.media.delete_video(&owner, id).await.unwrap();
+    assert!(app.video(&owner, id).await.is_none());
+    assert!(matches!(
+        app.media.delete_video(&owner, id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        app.media.open_file(&owner, id, "master.m3u8").await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(app.count("media_renditions").await, 0);
+    assert!(
+        app.event_kinds()
+            .await
+            .ends_with(&["media.video_deleted".to_owned()])
+    );
+
+    app.purge(id, video.channel_id).await;
+    assert!(
+        app.files_under("blobs").is_empty(),
+        "{:?}",
+        app.files_under("blobs")
+    );
+    app.purge(id, video.channel_id).await;
+}
+
+#[tokio::test]
+async fn deleting_an_unfinished_upload_purges_its_staged_bytes() {
+    let app = app().await;
+    let owner = user(1);
+    let ticket = app
+        .media
+        .create_upload(
+            &owner,
+            CreateUploadInput {
+                details: details("Half"),
+                size_bytes: 100,
+                filename: None,
+            },
+        )
+        .await
+        .unwrap();
+    app.media
+        .append_upload(&owner, ticket.upload_id, 0, body(vec![vec![1; 50]]))
+        .await
+        .unwrap();
+    app.media
+        .delete_video(&owner, ticket.video.id)
+        .await
+        .unwrap();
+    // The upload cannot go on.
+    assert!(matches!(
+        app.media
+            .append_upload(&owner, ticket.upload_id, 50, body(vec![vec![1; 50]]))
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    app.purge(ticket.video.id, ticket.video.channel_id).await;
+    assert!(app.files_under("uploads").is_empty());
+    assert_eq!(app.count("media_uploads").await, 0);
+}
+
+#[tokio::test]
+async fn a_channel_lists_newest_first_in_pages_and_drafts_only_for_its_owner() {
+    let app = app().await;
+    let owner = user(1);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let t = app
+            .media
+            .create_upload(
+                &owner,
+                CreateUploadInput {
+                    details: details(&format!("V{i}")),
+                    size_bytes: 10,
+                    filename: None,
+                },
+            )
+            .await
+            .unwrap();
+        ids.push(t.video.id);
+    }
+    // Pretend two are published and ready.
+    for id in [ids[1], ids[3]] {
+        app.db
+            .execute_unprepared(&format!(
+                "UPDATE media_videos SET status = 'READY', published_at = created_at WHERE id = {id}"
+            ))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = app
+            .media
+            .channel_videos(
+                &owner,
+                ChannelId(10),
+                PageRequest {
+                    first: Some(2),
+                    after: after.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|(_, v)| v.id));
+        if !page.has_next_page {
+            break;
+        }
+        after = page.items.last().map(|(c, _)| c.clone());
+    }
+    let newest_first: Vec<_> = ids.iter().rev().copied().collect();
+    assert_eq!(seen, newest_first);
+
+    let public = app
+        .media
+        .channel_videos(&Actor::Anonymous, ChannelId(10), PageRequest::default())
+        .await
+        .unwrap();
+    let public: Vec<_> = public.items.iter().map(|(_, v)| v.id).collect();
+    assert_eq!(public, [ids[3], ids[1]]);
+    let other = app
+        .media
+        .channel_videos(&user(2), ChannelId(10), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(other.items.len(), 2);
+    assert!(
+        app.media
+            .channel_videos(&owner, ChannelId(20), PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    // Batch reads keep the order asked and leave out what the reader may not see.
+    let got: Vec<_> = app
+        .media
+        .videos_by_ids(&user(2), &[ids[3], ids[0], VideoId(999), ids[1]])
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(got, [ids[3], ids[1]]);
+}
+
+#[tokio::test]
+async fn an_interrupted_run_starts_over_and_still_ends_ready() {
+    let app = app().await;
+    let owner = user(1);
+    let video = app
+        .media
+        .upload_video(&owner, details("Again"), spooled(&fixtures().v720))
+        .await
+        .unwrap();
+    let id = video.id;
+    let mut updates = app
+        .hub
+        .subscribe(&format!("media.video.{id}"))
+        .await
+        .unwrap();
+    let handler = app.handler("media.process_video");
+    let event = envelope(&VideoUploaded { video_id: id });
+    let run = tokio::spawn(async move { handler.handle(&event).await });
+    // Kill it once ffmpeg is under way: dropping the run kills the child process.
+    let first = tokio::time::timeout(Duration::from_secs(10), updates.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first["status"], "PROCESSING");
+    run.abort();
+    let _ = run.await;
+    // A crash would also leave its work folder behind.
+    std::fs::create_dir_all(
+        app.data_dir
+            .join(format!("processing/video-{id}-stale/720p")),
+    )
+    .unwrap();
+    assert_eq!(
+        app.video(&owner, id).await.unwrap().status,
+        VideoStatus::Processing
+    );
+
+    app.process(id).await;
+    let video = app.video(&owner, id).await.unwrap();
+    assert_eq!(video.status, VideoStatus::Ready);
+    assert_eq!(video.renditions.len(), 2);
+    assert!(app.files_under("processing").is_empty());
+}
+
+#[tokio::test]
+async fn the_dispatcher_drives_an_upload_to_ready() {
+    let app = app().await;
+    let mut dispatcher = Dispatcher::new(
+        app.db.clone(),
+        &app.outbox,
+        DispatcherConfig {
+            poll_interval: Duration::from_millis(50),
+            ..DispatcherConfig::default()
+        },
+    );
+    for h in app.media.event_handlers() {
+        dispatcher.register(h);
+    }
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(dispatcher.run(shutdown.clone()));
+
+    let owner = user(1);
+    let video = app
+        .media
+        .upload_video(&owner, details("Hands off"), spooled(&fixtures().v360))
+        .await
+        .unwrap();
+    let updates = app.media.watch_processing(&owner, video.id).await.unwrap();
+    let last = tokio::time::timeout(Duration::from_secs(30), updates.collect::<Vec<_>>())
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.status, VideoStatus::Ready);
+
+    app.media.delete_video(&owner, video.id).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !app.files_under("blobs").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the purge handler never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+}
