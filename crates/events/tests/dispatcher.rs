@@ -2,6 +2,9 @@
 //! KANJIAN_TEST_DATABASE=postgres): transactional enqueue, delivery, retries, dead letters,
 //! crash recovery, and two dispatchers sharing one queue.
 
+// Helpers in this test file are test code too (clippy only exempts #[test] functions themselves).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::ValidationResult;
 use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet,
 };
@@ -93,6 +96,31 @@ impl Extension for Limits {
             ));
         }
         Ok(document)
+    }
+
+    /// async-graphql's own validation errors (depth, complexity, unknown fields) carry no code;
+    /// give them one so clients can tell a refused query from a failed one.
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|mut error| {
+                    if error.extensions.as_ref().is_none_or(|e| e.get("code").is_none()) {
+                        let code = match error.message.as_str() {
+                            "Query is nested too deep." => "QUERY_TOO_DEEP",
+                            "Query is too complex." => "QUERY_TOO_COMPLEX",
+                            _ => "GRAPHQL_VALIDATION_FAILED",
+                        };
+                        error.extensions.get_or_insert_with(Default::default).set("code", code);
+                    }
+                    error
+                })
+                .collect()
+        })
     }
 }
 

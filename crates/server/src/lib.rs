@@ -1,1 +1,11 @@
+#![doc = include_str!("../README.md")]
 
+pub mod app;
+pub mod cli;
+pub mod config;
+mod metrics;
+mod routes;
+pub mod telemetry;
+
+pub use app::{Kanjian, RunningServer};
+pub use config::Config;

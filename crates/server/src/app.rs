@@ -1,0 +1,177 @@
+//! Wiring: the only place that knows every concrete module. Builds the services, the schema, the
+//! event dispatcher and the HTTP server, and stops them in order.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use kanjian_contracts::identity::IdentityApi;
+use kanjian_contracts::media::MediaApi;
+use kanjian_events::{Dispatcher, InProcessHub, Outbox, RealtimeHub};
+use kanjian_graphql::{KanjianSchema, SchemaConfig, Services, build_schema};
+use kanjian_identity::IdentityService;
+use kanjian_media::{LocalBlobStore, MediaService};
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::routes;
+
+/// Shared by every HTTP worker.
+pub(crate) struct AppState {
+    pub db: DatabaseConnection,
+    pub schema: KanjianSchema,
+    pub services: Services,
+    pub metrics: Metrics,
+    pub config: Config,
+}
+
+/// A built Kanjian: database open and migrated, modules wired, not yet serving.
+pub struct Kanjian {
+    config: Config,
+    db: DatabaseConnection,
+    services: Services,
+    dispatcher: Dispatcher,
+}
+
+impl Kanjian {
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        config.normalise();
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+        let db = connect(&config).await?;
+
+        let outbox = Outbox::new();
+        let hub: Arc<dyn RealtimeHub> = Arc::new(InProcessHub::new());
+        let identity = Arc::new(IdentityService::new(db.clone(), outbox.clone(), config.identity.clone()));
+        let blobs = Arc::new(LocalBlobStore::new(config.data_dir.join("blobs")));
+        let media = MediaService::new(
+            db.clone(),
+            outbox.clone(),
+            hub.clone(),
+            identity.clone() as Arc<dyn IdentityApi>,
+            blobs,
+            config.media.clone(),
+        );
+
+        let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config.events.dispatcher());
+        for handler in media.event_handlers() {
+            dispatcher.register(handler);
+        }
+
+        let public_url = config
+            .http
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.http.bind));
+        let services = Services {
+            identity: identity as Arc<dyn IdentityApi>,
+            media: Arc::new(media) as Arc<dyn MediaApi>,
+            public_url,
+        };
+        Ok(Self { config, db, services, dispatcher })
+    }
+
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves on `listener` (bind port 0 to let the OS choose). Signals are left to the caller.
+    pub fn serve(self, listener: TcpListener) -> anyhow::Result<RunningServer> {
+        let Kanjian { mut config, db, mut services, dispatcher } = self;
+        let addr = listener.local_addr().context("reading the listener address")?;
+        if config.http.public_url.is_none() {
+            // Port 0 becomes a real port only now.
+            services.public_url = format!("http://{addr}");
+            config.http.public_url = Some(services.public_url.clone());
+        }
+        let schema = build_schema(services.clone(), &SchemaConfig { limits: config.graphql.clone() });
+        let state = web::Data::new(AppState {
+            db,
+            schema,
+            services,
+            metrics: Metrics::new().context("creating metrics")?,
+            config: config.clone(),
+        });
+
+        let shutdown = CancellationToken::new();
+        let dispatcher_task = config
+            .events
+            .run_dispatcher
+            .then(|| tokio::spawn(dispatcher.run(shutdown.clone())));
+
+        let max_multipart = config.http.max_multipart_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    async_graphql::http::MultipartOptions::default()
+                        .max_file_size(max_multipart as usize)
+                        .max_num_files(1),
+                )
+                .wrap(actix_web::middleware::from_fn(crate::metrics::record))
+                .wrap(actix_web::middleware::from_fn(crate::telemetry::request_id_header))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(routes::configure)
+        })
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout_secs)
+        .listen(listener)
+        .context("listening")?;
+        if let Some(workers) = config.http.workers {
+            server = server.workers(workers);
+        }
+        let server = server.run();
+        let handle = server.handle();
+        let server_task = tokio::spawn(server);
+        tracing::info!(%addr, "kanjian is serving");
+        Ok(RunningServer { addr, handle, server_task, shutdown, dispatcher_task })
+    }
+}
+
+async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let url = config.database_url();
+    let max = config.database.max_connections.unwrap_or(10);
+    kanjian_migrations::database::connect_and_migrate(&url, max)
+        .await
+        .with_context(|| format!("opening and migrating the {} database", if config.is_sqlite() { "SQLite" } else { "PostgreSQL" }))
+}
+
+/// Applies the migrations and returns; for `kanjian migrate`.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).context("creating the data dir")?;
+    connect(config).await.map(|_| ())
+}
+
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    server_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: CancellationToken,
+    dispatcher_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops taking requests, lets running ones finish, then stops background work, releasing
+    /// its leases so other nodes (or the next start) take it over at once.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.server_task.await;
+        self.shutdown.cancel();
+        if let Some(task) = self.dispatcher_task {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// Stops at once, as a crash would: background work is dropped without releasing anything.
+    pub async fn kill(self) {
+        if let Some(task) = &self.dispatcher_task {
+            task.abort();
+        }
+        self.handle.stop(false).await;
+        self.server_task.abort();
+    }
+}

@@ -1,0 +1,192 @@
+//! Layered configuration: defaults < `kanjian.toml` (or the file `--config` names) < `KANJIAN_*`
+//! environment variables (`KANJIAN_HTTP__BIND=0.0.0.0:8080`; `__` separates sections).
+//! `DATABASE_URL` is honoured too, as most tools expect it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use kanjian_graphql::LimitsConfig;
+use kanjian_identity::IdentityConfig;
+use kanjian_media::MediaConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where the SQLite database, media files, uploads and mail go by default.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub graphql: LimitsConfig,
+    pub events: EventsConfig,
+    pub identity: IdentityConfig,
+    pub media: MediaConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            graphql: LimitsConfig::default(),
+            events: EventsConfig::default(),
+            identity: IdentityConfig::default(),
+            media: MediaConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    pub bind: SocketAddr,
+    /// How clients reach this server; prefixes the file URLs in responses. Defaults to
+    /// `http://<bind address>`.
+    pub public_url: Option<String>,
+    /// Largest file accepted by the one-request `uploadVideo` mutation.
+    pub max_multipart_bytes: u64,
+    /// Seconds to let requests finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+    pub workers: Option<usize>,
+    /// Serve GraphiQL at `GET /graphql` for browsers.
+    pub graphiql: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_multipart_bytes: 256 * 1024 * 1024,
+            shutdown_timeout_secs: 30,
+            workers: None,
+            graphiql: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `sqlite://…`; unset means a SQLite file in the data dir.
+    pub url: Option<SecretString>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EventsConfig {
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+    pub retry_base_ms: u64,
+    pub retry_max_secs: u64,
+    pub max_attempts: i32,
+    /// Run the dispatcher in this process (every node may; they share work through the database).
+    pub run_dispatcher: bool,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 500,
+            lease_secs: 30,
+            retry_base_ms: 1000,
+            retry_max_secs: 300,
+            max_attempts: 10,
+            run_dispatcher: true,
+        }
+    }
+}
+
+impl EventsConfig {
+    pub fn dispatcher(&self) -> kanjian_events::DispatcherConfig {
+        kanjian_events::DispatcherConfig {
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            lease: Duration::from_secs(self.lease_secs.max(1)),
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_secs(self.retry_max_secs),
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub filter: String,
+    /// `pretty` for people, `json` for log collectors.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { filter: "info,sqlx=warn,sea_orm=warn".into(), format: "pretty".into() }
+    }
+}
+
+impl Config {
+    /// Reads the layers. `file` defaults to `kanjian.toml` in the working directory, if present.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let file = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("kanjian.toml"));
+        let mut figment = Figment::new().merge(Toml::file(&file));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            figment = figment.merge(("database.url", url));
+        }
+        let mut config: Config = figment
+            .merge(Env::prefixed("KANJIAN_").split("__"))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration is invalid: {e}"))?;
+        config.normalise();
+        Ok(config)
+    }
+
+    /// Derived values: the media module keeps its files under the data dir.
+    pub fn normalise(&mut self) {
+        self.media.data_dir = self.data_dir.clone();
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("kanjian.sqlite").display()),
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail decides the error type
+    fn environment_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("kanjian.toml", "data_dir = \"/srv/kanjian\"\n[http]\nbind = \"0.0.0.0:9000\"\n")?;
+            jail.set_env("KANJIAN_HTTP__BIND", "127.0.0.1:9100");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.data_dir, PathBuf::from("/srv/kanjian"));
+            assert_eq!(config.media.data_dir, PathBuf::from("/srv/kanjian"));
+            assert_eq!(config.http.bind.port(), 9100);
+            assert_eq!(config.graphql.max_aliases, 15);
+            assert!(config.database_url().starts_with("sqlite:///srv/kanjian/"));
+            jail.set_env("DATABASE_URL", "postgres://localhost/kanjian");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(!config.is_sqlite());
+            // Secrets do not leak through Debug.
+            assert!(!format!("{config:?}").contains("postgres://localhost"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,61 @@
+//! `kanjian serve | migrate | schema`.
+
+use std::net::TcpListener;
+
+use anyhow::Context as _;
+use clap::Parser;
+use kanjian_server::cli::{Cli, Command};
+use kanjian_server::{Config, Kanjian, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Schema = command {
+        print!("{}", kanjian_graphql::sdl());
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    telemetry::init(&config.log);
+    match command {
+        Command::Schema => Ok(()),
+        Command::Migrate => {
+            kanjian_server::app::migrate(&config).await?;
+            tracing::info!("database is up to date");
+            Ok(())
+        }
+        Command::Serve => serve(config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.http.bind)
+        .with_context(|| format!("binding {}", config.http.bind))?;
+    let app = Kanjian::build(config).await?;
+    let server = app.serve(listener)?;
+    let url = format!("http://{}/graphql", server.addr);
+    tracing::info!(graphiql = %url, "open GraphiQL in a browser");
+    println!("Kanjian is up. GraphiQL: {url}");
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests and releasing background work");
+    server.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

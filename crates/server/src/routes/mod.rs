@@ -1,0 +1,33 @@
+//! HTTP routes. GraphQL is the API; the rest is what GraphQL cannot carry well: resumable
+//! uploads (tus), media files for players, and operations endpoints.
+
+mod auth;
+mod graphql;
+mod health;
+mod media_files;
+mod uploads;
+
+use actix_web::web;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/graphql")
+            .route(web::post().to(graphql::post))
+            .route(web::get().to(graphql::get)),
+    )
+    .service(
+        web::resource("/uploads")
+            .route(web::method(actix_web::http::Method::OPTIONS).to(uploads::options)),
+    )
+    .service(
+        web::resource("/uploads/{upload_id}")
+            .route(web::head().to(uploads::head))
+            .route(web::patch().to(uploads::patch))
+            .route(web::method(actix_web::http::Method::OPTIONS).to(uploads::options)),
+    )
+    .route("/media/videos/{video_id}/{path:.+}", web::get().to(media_files::get))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(health::metrics))
+    .route("/", web::get().to(health::index));
+}

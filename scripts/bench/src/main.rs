@@ -1,0 +1,456 @@
+//! Kanjian's benchmarks, each beside a baseline measured in the same run on the same machine:
+//!
+//! 1. `node(id:)` for a published video under load, against the release `kanjian` binary, vs a
+//!    no-op actix-web endpoint (`noop-server`) loaded the same way;
+//! 2. upload → `READY` of a clip through the API, vs plain ffmpeg making the same renditions.
+//!
+//! It measures and prints; it asserts no timing. `scripts/bench/run` builds and runs it and
+//! keeps the Markdown results; see `scripts/bench/README.md`.
+
+mod api;
+mod load;
+mod media;
+mod report;
+mod servers;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+
+use crate::api::{Api, NODE_QUERY, Processing};
+use crate::load::{LoadResult, LoadSettings, Target, WrkResult};
+use crate::report::{Machine, Table, ms, per_sec, ratio, secs};
+use crate::servers::ChildServer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    /// `node(id:)` under load vs the no-op endpoint.
+    Node,
+    /// Upload → READY vs plain ffmpeg.
+    Upload,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kanjian-bench",
+    about = "Benchmarks the release kanjian binary against baselines measured in the same run",
+    long_about = "Benchmarks the release kanjian binary against baselines measured in the same run:\n\
+        node(id:) under load vs a no-op actix-web endpoint, and upload→READY vs plain ffmpeg.\n\
+        Every flag can also be set with the environment variable shown."
+)]
+struct Args {
+    /// Seconds each load run is measured.
+    #[arg(long, env = "KANJIAN_BENCH_DURATION", default_value_t = 10)]
+    duration: u64,
+    /// Seconds of load before each measured window (not counted).
+    #[arg(long, env = "KANJIAN_BENCH_WARMUP", default_value_t = 2)]
+    warmup: u64,
+    /// Concurrent connections of the load runs, comma-separated: 1 shows latency, 32 throughput.
+    #[arg(long, env = "KANJIAN_BENCH_CONCURRENCY", value_delimiter = ',', default_value = "1,32")]
+    concurrency: Vec<usize>,
+    /// HTTP worker threads of both servers [default: nproc].
+    #[arg(long, env = "KANJIAN_BENCH_WORKERS")]
+    workers: Option<usize>,
+    /// Times each side of the upload benchmark runs.
+    #[arg(long, env = "KANJIAN_BENCH_REPEATS", default_value_t = 3)]
+    repeats: usize,
+    /// Length of the upload benchmark's 1280x720 clip, in seconds.
+    #[arg(long, env = "KANJIAN_BENCH_CLIP_SECONDS", default_value_t = 10)]
+    clip_seconds: u32,
+    /// HLS segment length given to kanjian (`media.segment_seconds`) and to the ffmpeg baseline.
+    #[arg(long, env = "KANJIAN_BENCH_SEGMENT_SECONDS", default_value_t = 4)]
+    segment_seconds: u32,
+    /// Run one benchmark only.
+    #[arg(long, env = "KANJIAN_BENCH_ONLY", value_enum)]
+    only: Option<Only>,
+    /// Do not also run wrk, even when it is installed.
+    #[arg(long, env = "KANJIAN_BENCH_NO_WRK")]
+    no_wrk: bool,
+    /// Write the results as Markdown to this file.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// The source revision measured, for the results file (scripts/bench/run passes the git sha).
+    #[arg(long, env = "KANJIAN_BENCH_REVISION", default_value = "unknown")]
+    revision: String,
+    /// The kanjian binary [default: beside this one].
+    #[arg(long, env = "KANJIAN_BENCH_KANJIAN_BIN")]
+    kanjian_bin: Option<PathBuf>,
+    /// The noop-server binary [default: beside this one].
+    #[arg(long, env = "KANJIAN_BENCH_NOOP_BIN")]
+    noop_bin: Option<PathBuf>,
+}
+
+impl Args {
+    fn runs(&self, which: Only) -> bool {
+        self.only.is_none_or(|o| o == which)
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.concurrency.is_empty() || args.concurrency.contains(&0) {
+        bail!("--concurrency needs numbers of at least 1");
+    }
+    if args.duration == 0 || args.repeats == 0 || args.clip_seconds == 0 {
+        bail!("--duration, --repeats and --clip-seconds must be at least 1");
+    }
+    let workers = match args.workers {
+        Some(w) => w.max(1),
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+    };
+    let kanjian_bin = servers::sibling_binary(args.kanjian_bin.as_deref(), "kanjian")?;
+    let noop_bin = if args.runs(Only::Node) { Some(servers::sibling_binary(args.noop_bin.as_deref(), "noop-server")?) } else { None };
+    let started = Instant::now();
+    let machine = Machine::detect(media::ffmpeg_version());
+    let kanjian_version = std::process::Command::new(&kanjian_bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+
+    let work = tempfile::Builder::new().prefix("kanjian-bench-").tempdir().context("creating a work dir")?;
+    println!("==> work dir {}", work.path().display());
+
+    println!("==> making clips with ffmpeg");
+    let small_clip = work.path().join("small.mp4");
+    let upload_clip = work.path().join("upload.mp4");
+    media::make_clip(&small_clip, "640x360", 2)?;
+    if args.runs(Only::Upload) {
+        media::make_clip(&upload_clip, "1280x720", args.clip_seconds)?;
+    }
+
+    let http = reqwest::Client::new();
+    let mut noop = match &noop_bin {
+        Some(bin) => {
+            let mut server = servers::spawn_noop(bin, &work.path().join("noop.log"), workers)?;
+            server.wait_ready(&http, "/readyz", Duration::from_secs(30)).await?;
+            println!("==> noop-server on {} (pid {}, {workers} workers)", server.addr, server.pid());
+            Some(server)
+        }
+        None => None,
+    };
+    let mut kanjian = servers::spawn_kanjian(
+        &kanjian_bin,
+        &work.path().join("kanjian-data"),
+        &work.path().join("kanjian.log"),
+        workers,
+        args.segment_seconds,
+    )?;
+    kanjian.wait_ready(&http, "/readyz", Duration::from_secs(120)).await?;
+    println!("==> kanjian on {} (pid {}, {workers} workers, SQLite in a fresh data dir)", kanjian.addr, kanjian.pid());
+
+    let api = Api::new(kanjian.url(""))?;
+    let token = api.creator("bench").await.context("setting up a creator")?;
+
+    let mut tables = Vec::new();
+    let mut settings = vec![
+        format!("revision: `{}`; {}", args.revision, if kanjian_version.is_empty() { "kanjian".into() } else { kanjian_version.clone() }),
+        format!("both servers: {workers} actix-web workers, on 127.0.0.1; kanjian on SQLite in a fresh temp data dir, `KANJIAN_LOG__FILTER=warn`"),
+    ];
+
+    if let Some(noop) = noop.as_ref() {
+        let (node_tables, node_settings) = node_benchmark(&args, &api, &token, &kanjian, noop, &small_clip, work.path())
+            .await
+            .with_context(|| format!("the node(id:) benchmark (kanjian's log ends with:\n{})", kanjian.log_tail()))?;
+        tables.extend(node_tables);
+        settings.extend(node_settings);
+    }
+    // The baseline server is idle from here on; stop it so the machine has only kanjian.
+    if let Some(mut server) = noop.take() {
+        server.stop();
+    }
+
+    if args.runs(Only::Upload) {
+        let (table, upload_settings) = upload_benchmark(&args, &api, &token, &upload_clip, work.path())
+            .await
+            .with_context(|| format!("the upload benchmark (kanjian's log ends with:\n{})", kanjian.log_tail()))?;
+        tables.push(table);
+        settings.extend(upload_settings);
+    }
+    kanjian.stop();
+
+    let elapsed = started.elapsed();
+    println!();
+    for table in &tables {
+        println!("{}", table.to_text());
+    }
+    println!("machine: {} CPUs ({}), {}; ran in {:.0} s", machine.nproc, machine.cpu, machine.memory, elapsed.as_secs_f64());
+
+    if let Some(path) = &args.output {
+        let markdown = results_markdown(&machine, &settings, &tables, elapsed);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(path, markdown).with_context(|| format!("writing {}", path.display()))?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Uploads, processes and publishes a small clip; returns its global id.
+async fn published_video(api: &Api, token: &str, clip: &Path) -> Result<String> {
+    let bytes = std::fs::read(clip).context("reading the small clip")?;
+    let processing = Processing::connect(&api.base, token).await?;
+    let id = api.upload_video(token, "Bench clip", "small.mp4", bytes).await?;
+    processing.wait_ready(&id, Duration::from_secs(300)).await?;
+    api.publish(token, &id).await?;
+    // What the load will ask, asked once by an anonymous caller: it must be the published video.
+    let data = api.data(None, NODE_QUERY, json!({ "id": id })).await?;
+    let node = &data["node"];
+    if node["status"] != "READY" || !node["playlistUrl"].is_string() || node["channel"]["handle"] != "bench" {
+        bail!("node(id:) does not show the published video to an anonymous caller: {data}");
+    }
+    Ok(id)
+}
+
+async fn node_benchmark(
+    args: &Args,
+    api: &Api,
+    token: &str,
+    kanjian: &ChildServer,
+    noop: &ChildServer,
+    clip: &Path,
+    work: &Path,
+) -> Result<(Vec<Table>, Vec<String>)> {
+    println!("==> set-up: sign up, create a channel, upload a 2 s clip, wait for READY, publish");
+    let setup = Instant::now();
+    let id = published_video(api, token, clip).await?;
+    println!("    published {id} in {:.1} s", setup.elapsed().as_secs_f64());
+
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(&json!({ "query": NODE_QUERY, "variables": { "id": id } })).context("the request body")?,
+    );
+    let targets = [
+        Target { name: "noop-server".into(), addr: noop.addr, path: "/".into(), body: body.clone(), error_marker: None },
+        Target { name: "kanjian".into(), addr: kanjian.addr, path: "/graphql".into(), body: body.clone(), error_marker: Some(b"\"errors\"") },
+    ];
+    let mut results: Vec<(LoadResult, LoadResult)> = Vec::new();
+    for &connections in &args.concurrency {
+        let settings = LoadSettings {
+            connections,
+            warmup: Duration::from_secs(args.warmup),
+            duration: Duration::from_secs(args.duration),
+            request_timeout: Duration::from_secs(30),
+        };
+        let run_one = async |target: &Target| -> Result<LoadResult> {
+            println!("==> {} at concurrency {connections}: {} s warm-up, {} s measured", target.name, args.warmup, args.duration);
+            let result = load::run(target, settings).await?;
+            println!(
+                "    {} req/s, p50 {} ms, p99 {} ms, {} errors",
+                per_sec(result.requests_per_sec()),
+                ms(result.ms_at(0.5)),
+                ms(result.ms_at(0.99)),
+                result.errors
+            );
+            Ok(result)
+        };
+        let noop_result = run_one(&targets[0]).await?;
+        let kanjian_result = run_one(&targets[1]).await?;
+        results.push((noop_result, kanjian_result));
+    }
+
+    let headers = ["target", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"];
+    let mut table = Table::new(
+        format!("node(id:) of a published video, anonymous POST /graphql vs no-op actix-web POST / ({} s after {} s warm-up)", args.duration, args.warmup),
+        &headers,
+    );
+    for (noop_result, kanjian_result) in &results {
+        for r in [noop_result, kanjian_result] {
+            table.row(vec![
+                r.target.clone(),
+                r.connections.to_string(),
+                per_sec(r.requests_per_sec()),
+                ms(r.ms_at(0.5)),
+                ms(r.ms_at(0.9)),
+                ms(r.ms_at(0.99)),
+                ms(r.max_ms()),
+                r.errors.to_string(),
+            ]);
+        }
+        table.row(vec![
+            "ratio kanjian/noop".into(),
+            kanjian_result.connections.to_string(),
+            ratio(kanjian_result.requests_per_sec(), noop_result.requests_per_sec()),
+            ratio(kanjian_result.ms_at(0.5), noop_result.ms_at(0.5)),
+            ratio(kanjian_result.ms_at(0.9), noop_result.ms_at(0.9)),
+            ratio(kanjian_result.ms_at(0.99), noop_result.ms_at(0.99)),
+            ratio(kanjian_result.max_ms(), noop_result.max_ms()),
+            String::new(),
+        ]);
+    }
+    table.note("load: Rust closed loop (hyper HTTP/1.1, one keep-alive connection per concurrent client), latencies in an HdrHistogram; same request body to both servers");
+    table.note("req/s ratio below 1: kanjian serves that fraction of the no-op's rate; latency ratios: how many times longer kanjian takes");
+    table.note("errors: failed connections, timeouts, non-200 answers, and (kanjian) answers carrying GraphQL `errors`");
+    let mut tables = vec![table];
+
+    if !args.no_wrk && load::wrk_available() {
+        let mut wrk: Vec<(WrkResult, WrkResult)> = Vec::new();
+        for &connections in &args.concurrency {
+            let mut pair = Vec::with_capacity(2);
+            for target in &targets {
+                println!("==> wrk: {} at concurrency {connections}, {} s", target.name, args.duration);
+                pair.push(load::run_wrk(target, connections, Duration::from_secs(args.duration), work).await?);
+            }
+            let kanjian_result = pair.pop().context("a wrk result")?;
+            let noop_result = pair.pop().context("a wrk result")?;
+            wrk.push((noop_result, kanjian_result));
+        }
+        let mut table = Table::new(format!("the same with wrk -t1 ({} s each, servers already warm)", args.duration), &headers);
+        for (n, k) in &wrk {
+            for r in [n, k] {
+                table.row(vec![
+                    r.target.clone(),
+                    r.connections.to_string(),
+                    per_sec(r.requests_per_sec),
+                    ms(r.p50_ms),
+                    ms(r.p90_ms),
+                    ms(r.p99_ms),
+                    ms(r.max_ms),
+                    r.errors.to_string(),
+                ]);
+            }
+            table.row(vec![
+                "ratio kanjian/noop".into(),
+                k.connections.to_string(),
+                ratio(k.requests_per_sec, n.requests_per_sec),
+                ratio(k.p50_ms, n.p50_ms),
+                ratio(k.p90_ms, n.p90_ms),
+                ratio(k.p99_ms, n.p99_ms),
+                ratio(k.max_ms, n.max_ms),
+                String::new(),
+            ]);
+        }
+        table.note("wrk does not read bodies: its errors are connection errors and non-2xx/3xx answers only");
+        tables.push(table);
+    } else if !args.no_wrk {
+        println!("    (wrk is not installed: only the Rust driver's figures)");
+    }
+
+    let settings = vec![
+        format!(
+            "node(id:): concurrency {}; {} s warm-up then {} s measured per run; noop-server first, then kanjian, never both at once",
+            args.concurrency.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and "),
+            args.warmup,
+            args.duration
+        ),
+        format!("node(id:) query: `{NODE_QUERY}`"),
+    ];
+    Ok((tables, settings))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+fn min(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+async fn upload_benchmark(args: &Args, api: &Api, token: &str, clip: &Path, work: &Path) -> Result<(Table, Vec<String>)> {
+    let probe = media::probe(clip)?;
+    let bytes = std::fs::read(clip).context("reading the upload clip")?;
+    let size_mb = bytes.len() as f64 / 1_000_000.0;
+    let plans = media::plan_renditions(probe.display_width, probe.display_height);
+    let ready_timeout = Duration::from_secs(u64::from(args.clip_seconds).saturating_mul(30).max(300));
+    println!(
+        "==> upload→READY: {} s {}x{} clip ({size_mb:.1} MB), renditions {}, {} runs each, one after the other",
+        args.clip_seconds,
+        probe.display_width,
+        probe.display_height,
+        plans.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" + "),
+        args.repeats
+    );
+    let (mut ffmpeg, mut total, mut request) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 1..=args.repeats {
+        let out = tempfile::Builder::new().prefix("ffmpeg-").tempdir_in(work).context("an ffmpeg output dir")?;
+        let (source, probe_copy, out_dir, seg) = (clip.to_path_buf(), probe.clone(), out.path().to_path_buf(), args.segment_seconds);
+        let took = tokio::task::spawn_blocking(move || media::plain_ffmpeg(&source, &probe_copy, &out_dir, seg))
+            .await
+            .context("the ffmpeg run panicked")??;
+        drop(out);
+        ffmpeg.push(took.as_secs_f64());
+        println!("    run {run}: plain ffmpeg {:.2} s", took.as_secs_f64());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        let processing = Processing::connect(&api.base, token).await?;
+        let body = bytes.clone();
+        let started = Instant::now();
+        let id = api.upload_video(token, &format!("Upload run {run}"), "upload.mp4", body).await?;
+        let responded = started.elapsed();
+        processing.wait_ready(&id, ready_timeout).await?;
+        let ready = started.elapsed();
+        total.push(ready.as_secs_f64());
+        request.push(responded.as_secs_f64());
+        println!(
+            "    run {run}: kanjian {:.2} s to READY (upload request answered after {:.2} s)",
+            ready.as_secs_f64(),
+            responded.as_secs_f64()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    let runs = |v: &[f64]| v.iter().map(|x| secs(*x)).collect::<Vec<_>>().join(", ");
+    let mut table = Table::new(
+        format!(
+            "upload→READY of a {} s {}x{} H.264/AAC clip ({size_mb:.1} MB) vs plain ffmpeg making the same renditions ({} runs each)",
+            args.clip_seconds, probe.display_width, probe.display_height, args.repeats
+        ),
+        &["measure", "min s", "median s", "runs s"],
+    );
+    table.row(vec!["plain ffmpeg: HLS renditions + thumbnail".into(), secs(min(&ffmpeg)), secs(median(&ffmpeg)), runs(&ffmpeg)]);
+    table.row(vec!["kanjian: upload request start → READY seen".into(), secs(min(&total)), secs(median(&total)), runs(&total)]);
+    table.row(vec!["  of which the upload request (until answered)".into(), secs(min(&request)), secs(median(&request)), runs(&request)]);
+    let overhead: Vec<f64> = total.iter().zip(&ffmpeg).map(|(k, f)| k - f).collect();
+    table.row(vec!["kanjian − ffmpeg, run by run".into(), secs(min(&overhead)), secs(median(&overhead)), runs(&overhead)]);
+    table.row(vec![
+        "ratio kanjian/ffmpeg".into(),
+        ratio(min(&total), min(&ffmpeg)),
+        ratio(median(&total), median(&ffmpeg)),
+        String::new(),
+    ]);
+    table.note(format!(
+        "ffmpeg baseline: the media crate's own command lines (x264 veryfast, fixed GOP of {} s segments, HLS {} + thumbnail), timed around the ffmpeg runs only",
+        args.segment_seconds,
+        plans.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" + ")
+    ));
+    table.note("kanjian: the multipart uploadVideo mutation, then the videoProcessing subscription until READY; includes upload, probes, queueing, blob moves and database writes");
+    let settings = vec![format!(
+        "upload: {} s 1280x720 clip from lavfi testsrc + sine (x264 ultrafast, AAC), {:.1} MB; {} runs of each side, alternating, ffmpeg first; segment {} s",
+        args.clip_seconds, size_mb, args.repeats, args.segment_seconds
+    )];
+    Ok((table, settings))
+}
+
+fn results_markdown(machine: &Machine, settings: &[String], tables: &[Table], elapsed: Duration) -> String {
+    let mut out = format!(
+        "# Kanjian benchmark, {}\n\n\
+         Made by `scripts/bench/run` in {:.0} s; what each figure means is in `scripts/bench/README.md`. \
+         Every figure stands beside a baseline measured in the same run on the same machine: compare \
+         the ratios between machines and commits, not the absolute figures.\n\n## Machine\n\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        elapsed.as_secs_f64()
+    );
+    out.push_str(&machine.to_markdown());
+    out.push_str("\n## Settings\n\n");
+    for s in settings {
+        out.push_str(&format!("- {s}\n"));
+    }
+    out.push_str("\n## Results\n\n");
+    for t in tables {
+        out.push_str(&t.to_markdown());
+        out.push('\n');
+    }
+    out
+}

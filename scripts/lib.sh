@@ -1,0 +1,26 @@
+# Shared by the scripts: install what Kanjian needs on a fresh Debian machine.
+
+# ffmpeg/ffprobe process every video; install them from Debian's packages when missing.
+ensure_ffmpeg() {
+  if command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "==> ffmpeg is missing; installing it from Debian's packages"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq ffmpeg >/dev/null
+}
+
+# True when a PostgreSQL server answers at $1 (a postgres:// URL).
+postgres_reachable() {
+  local url="$1"
+  if command -v pg_isready >/dev/null 2>&1; then
+    pg_isready -q -d "$url" -t 3
+  else
+    # Without the client tools, a TCP probe of host:port is the best we can do.
+    local hostport
+    hostport=$(printf '%s' "$url" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#')
+    timeout 3 bash -c ": > /dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null
+  fi
+}

@@ -1,0 +1,124 @@
+//! Accounts, sessions and channels: what users can do, and what bad input gets.
+
+use kanjian_system_tests::TestApp;
+use serde_json::{Value, json};
+
+const SIGN_UP: &str = "mutation($input: SignUpInput!) { signUp(input: $input) { token user { id } userErrors { field message code } } }";
+const LOG_IN: &str = "mutation($input: LogInInput!) { logIn(input: $input) { token userErrors { field message code } } }";
+const CREATE_CHANNEL: &str = "mutation($input: CreateChannelInput!) { createChannel(input: $input) { channel { id handle } userErrors { field message code } } }";
+const UPDATE_CHANNEL: &str = "mutation($input: UpdateChannelInput!) { updateChannel(input: $input) { channel { id displayName } userErrors { field message code } } }";
+
+fn codes(payload: &Value) -> Vec<(String, String)> {
+    payload["userErrors"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|e| {
+            let field = e["field"].as_array().map(|f| f.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(".")).unwrap_or_default();
+            (field, e["code"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+fn top_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn sign_up_refuses_bad_emails_weak_passwords_and_duplicates() {
+    let app = TestApp::spawn().await;
+    let bad = app.data(None, SIGN_UP, json!({ "input": { "email": "not-an-email", "password": "password" } })).await;
+    let mut got = codes(&bad["signUp"]);
+    got.sort();
+    assert_eq!(got, [("input.email".to_owned(), "INVALID".to_owned()), ("input.password".to_owned(), "WEAK_PASSWORD".to_owned())]);
+    assert_eq!(bad["signUp"]["token"], Value::Null);
+
+    let short = app.data(None, SIGN_UP, json!({ "input": { "email": "a@example.com", "password": "x7!" } })).await;
+    assert_eq!(codes(&short["signUp"])[0].0, "input.password");
+
+    app.sign_up("taken@example.com").await;
+    let dup = app.data(None, SIGN_UP, json!({ "input": { "email": "Taken@Example.com", "password": "another fine passphrase" } })).await;
+    assert_eq!(codes(&dup["signUp"]), [("input.email".to_owned(), "TAKEN".to_owned())]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn log_in_failures_look_alike_and_repeated_ones_are_rate_limited() {
+    let app = TestApp::spawn().await;
+    app.sign_up("hanmeimei@example.com").await;
+    let wrong = app.data(None, LOG_IN, json!({ "input": { "email": "hanmeimei@example.com", "password": "wrong password!" } })).await;
+    let unknown = app.data(None, LOG_IN, json!({ "input": { "email": "nobody@example.com", "password": "wrong password!" } })).await;
+    assert_eq!(codes(&wrong["logIn"]), [(String::new(), "INVALID_CREDENTIALS".to_owned())]);
+    assert_eq!(wrong["logIn"]["userErrors"][0]["message"], unknown["logIn"]["userErrors"][0]["message"]);
+
+    // Keep failing: the limit kicks in, and then even the right password is refused for now.
+    let mut limited = None;
+    for _ in 0..10 {
+        let body = app.graphql(None, LOG_IN, json!({ "input": { "email": "hanmeimei@example.com", "password": "wrong password!" } })).await;
+        if top_code(&body) == "RATE_LIMITED" {
+            limited = Some(body);
+            break;
+        }
+    }
+    let limited = limited.expect("log-in was never rate limited");
+    assert!(limited["errors"][0]["extensions"]["retryAfterSeconds"].as_u64().unwrap() > 0);
+    let right = app.graphql(None, LOG_IN, json!({ "input": { "email": "hanmeimei@example.com", "password": "correct horse battery staple" } })).await;
+    assert_eq!(top_code(&right), "RATE_LIMITED");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn log_out_revokes_the_token() {
+    let app = TestApp::spawn().await;
+    let (token, user) = app.sign_up("bye@example.com").await;
+    assert_eq!(app.data(Some(&token), "{ viewer { id } }", json!({})).await["viewer"]["id"], user);
+    let out = app.data(Some(&token), "mutation { logOut(input: {}) { userId userErrors { code } } }", json!({})).await;
+    assert_eq!(out["logOut"]["userId"], user);
+    let after = app.graphql(Some(&token), "{ viewer { id } }", json!({})).await;
+    assert_eq!(top_code(&after), "UNAUTHENTICATED", "{after:#}");
+    // A garbage token is refused the same way.
+    let garbage = app.graphql(Some("kj_garbage"), "{ viewer { id } }", json!({})).await;
+    assert_eq!(top_code(&garbage), "UNAUTHENTICATED");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn mutations_need_a_signed_in_user() {
+    let app = TestApp::spawn().await;
+    let body = app.graphql(None, CREATE_CHANNEL, json!({ "input": { "handle": "anon", "displayName": "Anon" } })).await;
+    assert_eq!(top_code(&body), "UNAUTHENTICATED", "{body:#}");
+    let body = app.graphql(None, "mutation { logOut(input: {}) { userId } }", json!({})).await;
+    assert_eq!(top_code(&body), "UNAUTHENTICATED", "{body:#}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn channels_have_unique_valid_handles_and_one_per_user() {
+    let app = TestApp::spawn().await;
+    let (token, _) = app.creator("meimei").await;
+    let (other, _) = app.sign_up("other@example.com").await;
+
+    let dup = app.data(Some(&other), CREATE_CHANNEL, json!({ "input": { "handle": "MeiMei", "displayName": "Copy" } })).await;
+    assert_eq!(codes(&dup["createChannel"]), [("input.handle".to_owned(), "TAKEN".to_owned())]);
+
+    let bad = app.data(Some(&other), CREATE_CHANNEL, json!({ "input": { "handle": "no spaces!", "displayName": "   " } })).await;
+    let mut got: Vec<String> = codes(&bad["createChannel"]).into_iter().map(|(f, _)| f).collect();
+    got.sort();
+    assert_eq!(got, ["input.displayName", "input.handle"]);
+
+    let second = app.data(Some(&token), CREATE_CHANNEL, json!({ "input": { "handle": "meimei2", "displayName": "Second" } })).await;
+    assert_eq!(codes(&second["createChannel"])[0].1, "ALREADY_EXISTS");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn nobody_edits_someone_elses_channel() {
+    let app = TestApp::spawn().await;
+    let (_owner, channel) = app.creator("owner").await;
+    let (intruder, _) = app.sign_up("intruder@example.com").await;
+    let body = app.graphql(Some(&intruder), UPDATE_CHANNEL, json!({ "input": { "channelId": channel, "displayName": "Hacked" } })).await;
+    assert_eq!(top_code(&body), "FORBIDDEN", "{body:#}");
+    let now = app.data(None, "query($id: ID!) { node(id: $id) { ... on Channel { displayName } } }", json!({ "id": channel })).await;
+    assert_eq!(now["node"]["displayName"], "Creator owner");
+    app.stop().await;
+}

@@ -1,0 +1,52 @@
+//! A crash mid-processing loses nothing: after a restart the video still ends READY.
+
+use std::time::Duration;
+
+use kanjian_system_tests::TestApp;
+use kanjian_system_tests::fixtures::fixtures;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+
+use crate::journey::{follow_processing, video};
+
+#[tokio::test]
+async fn processing_resumes_after_a_crash() {
+    let mut app = TestApp::spawn_with(|c| c.events.lease_secs = 2).await;
+    let (token, _) = app.creator("phoenix").await;
+    let uploaded = app.upload_video(&token, "Survivor", &fixtures().long_clip).await;
+    let id = uploaded["data"]["uploadVideo"]["video"]["id"].as_str().unwrap().to_owned();
+
+    // Crash once ffmpeg has reported progress, i.e. mid-transcode.
+    let mut sub = kanjian_system_tests::ws::Subscription::start(&app.base, Some(&token), crate::journey::PROCESSING, json!({ "id": id })).await;
+    let seen = sub
+        .collect_until(Duration::from_secs(60), |p| {
+            let u = &p["data"]["videoProcessing"];
+            u["status"] != "PROCESSING" || u["progressPercent"].as_i64().unwrap_or(0) > 0
+        })
+        .await;
+    let at_crash = &seen.last().unwrap()["data"]["videoProcessing"];
+    assert_eq!(at_crash["status"], "PROCESSING", "processing finished before the crash: {seen:#?}");
+    drop(sub);
+    app.crash_and_restart().await;
+
+    // The dead process's lease expires and the new one does the job again, to the end.
+    let updates = follow_processing(&app, &token, &id).await;
+    assert_eq!(updates.last().unwrap()["data"]["videoProcessing"]["status"], "READY", "{updates:#?}");
+    let v = video(&app, Some(&token), &id).await;
+    assert_eq!(v["renditions"].as_array().unwrap().len(), 2);
+
+    let db = app.database().await;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT attempts, status FROM events_deliveries WHERE handler = 'media.process_video'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let attempts: i32 = row.try_get("", "attempts").unwrap();
+    let status: String = row.try_get("", "status").unwrap();
+    assert_eq!(status, "done");
+    assert!(attempts >= 2, "processing ran {attempts} time(s); the crash should have forced a second run");
+    app.stop().await;
+}

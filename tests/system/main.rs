@@ -1,0 +1,14 @@
+//! System tests: the real server, a real database, real ffmpeg, driven over HTTP and WebSocket.
+
+// Helpers in this binary are test code too (clippy only exempts #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounts;
+mod crash;
+mod journey;
+mod limits;
+mod ops;
+mod organizations;
+mod schema;
+mod uploads;
+mod videos;
