@@ -381,6 +381,14 @@ pub(crate) async fn channel_videos(
     })
 }
 
+/// How often a processing watcher re-reads the row, in case a hub message was missed.
+const WATCH_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+enum Seen {
+    Update(ProcessingUpdate),
+    Gone,
+}
+
 /// Subscribes first, then reads the row, so no change between the two is missed.
 #[tracing::instrument(skip_all, fields(video_id = %id))]
 pub(crate) async fn watch_processing(
@@ -406,22 +414,54 @@ pub(crate) async fn watch_processing(
     if status::is_terminal(current.status) {
         return Ok(stream::once(async move { current }).boxed());
     }
-    let changes = updates
+    // The hub is fast but ephemeral: a lagging subscriber, or processing on another node, can
+    // miss a message. A slow re-read of the row backs it up, so the stream always ends.
+    let from_hub = updates
         .filter_map(move |message| async move {
             serde_json::from_value::<ProcessingUpdate>(message)
                 .ok()
                 .filter(|u| u.video_id == id)
+                .map(Seen::Update)
         })
         .boxed();
-    // Ends right after READY or FAILED, without waiting for another message.
-    let later = stream::unfold((changes, false), |(mut changes, ended)| async move {
-        if ended {
-            return None;
-        }
-        let update = changes.next().await?;
-        let ended = status::is_terminal(update.status);
-        Some((update, (changes, ended)))
-    });
+    let db = deps.db.clone();
+    let from_db = stream::unfold(db, move |db| async move {
+        tokio::time::sleep(WATCH_POLL_INTERVAL).await;
+        let seen = match find_video(&db, id.0).await {
+            Ok(Some(row)) => processing_update(&row).ok().map(Seen::Update),
+            Ok(None) => Some(Seen::Gone),
+            Err(_) => None,
+        };
+        Some((seen, db))
+    })
+    .filter_map(|seen| async move { seen })
+    .boxed();
+    let merged = stream::select(from_hub, from_db);
+    // Ends right after READY or FAILED (or when the video is deleted); repeats and steps back in
+    // progress (a stale read, a restarted run) are not shown.
+    let later = stream::unfold(
+        (merged, current.clone(), false),
+        |(mut merged, mut last, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let update = match merged.next().await? {
+                    Seen::Gone => return None,
+                    Seen::Update(update) => update,
+                };
+                let stale = update == last
+                    || (update.status == last.status
+                        && update.progress_percent < last.progress_percent);
+                if stale {
+                    continue;
+                }
+                last = update.clone();
+                let ended = status::is_terminal(update.status);
+                return Some((update, (merged, last, ended)));
+            }
+        },
+    );
     Ok(stream::once(async move { current }).chain(later).boxed())
 }
 

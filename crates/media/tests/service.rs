@@ -1331,3 +1331,37 @@ async fn the_dispatcher_drives_an_upload_to_ready() {
     shutdown.cancel();
     running.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_watcher_sees_the_end_even_when_another_node_did_the_work() {
+    let app = app().await;
+    let owner = user(1);
+    let video = app
+        .media
+        .upload_video(&owner, details("Elsewhere"), spooled(&fixtures().v360))
+        .await
+        .unwrap();
+    // The watcher is on this node; the work happens on a node with a hub of its own, so not one
+    // hub message reaches the watcher.
+    let updates = app.media.watch_processing(&owner, video.id).await.unwrap();
+    let other_node = MediaService::new(
+        app.db.clone(),
+        app.outbox.clone(),
+        Arc::new(InProcessHub::new()),
+        Arc::new(FakeIdentity),
+        app.blobs.clone(),
+        MediaConfig { data_dir: app.data_dir.clone(), ..MediaConfig::default() },
+    );
+    let handler = other_node
+        .event_handlers()
+        .into_iter()
+        .find(|h| h.name() == "media.process_video")
+        .unwrap();
+    handler.handle(&envelope(&VideoUploaded { video_id: video.id })).await.unwrap();
+
+    let seen = tokio::time::timeout(Duration::from_secs(15), updates.collect::<Vec<_>>())
+        .await
+        .expect("the watcher must end without a hub message");
+    assert_eq!(seen.first().unwrap().status, VideoStatus::Processing);
+    assert_eq!(seen.last().unwrap().status, VideoStatus::Ready);
+}
