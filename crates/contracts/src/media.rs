@@ -217,6 +217,23 @@ impl IntegrationEvent for VideoPublished {
     const KIND: &'static str = "media.video_published";
 }
 
+/// A video's details were edited. Consumers that index or show published videos refresh them;
+/// `published` says whether the video is visible now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoDetailsChanged {
+    pub video_id: VideoId,
+    pub channel_id: ChannelId,
+    pub title: String,
+    pub description: String,
+    pub hashtags: Vec<String>,
+    pub category: Option<String>,
+    pub is_original: bool,
+    pub published: bool,
+}
+impl IntegrationEvent for VideoDetailsChanged {
+    const KIND: &'static str = "media.video_details_changed";
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoUnpublished {
     pub video_id: VideoId,

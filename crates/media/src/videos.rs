@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use kanjian_contracts::media::{
-    MediaFile, ProcessingUpdate, RenditionDto, UpdateVideoInput, VideoDeleted, VideoDto,
+    MediaFile, ProcessingUpdate, RenditionDto, UpdateVideoInput, VideoDeleted, VideoDetailsChanged,
+    VideoDto,
     VideoPublished, VideoStatus, VideoUnpublished,
 };
 use kanjian_kernel::ids::{ChannelId, UserId, VideoId};
@@ -206,7 +207,21 @@ pub(crate) async fn update_video(
         active.is_original = Set(is_original);
     }
     active.updated_at = Set(now());
-    let row = active.update(&deps.db).await.context("updating a video")?;
+    let txn = deps.db.begin().await.context("starting to update a video")?;
+    let row = active.update(&txn).await.context("updating a video")?;
+    let event = VideoDetailsChanged {
+        video_id: id,
+        channel_id: ChannelId(row.channel_id),
+        title: row.title.clone(),
+        description: row.description.clone(),
+        hashtags: serde_json::from_str(&row.hashtags).context("reading stored hashtags")?,
+        category: row.category.clone(),
+        is_original: row.is_original,
+        published: row.published_at.is_some(),
+    };
+    deps.outbox.enqueue(&txn, &event).await?;
+    txn.commit().await.context("committing a video update")?;
+    deps.outbox.notify();
     tracing::info!("video updated");
     one_dto(&deps.db, row).await
 }

@@ -1066,6 +1066,13 @@ async fn publishing_needs_ready_and_only_the_owner_changes_a_video() {
         ),
         (None, false, "a test video")
     );
+    // The edit is announced (in the same transaction), and the refused one was not.
+    let kinds = app.event_kinds().await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "media.video_details_changed").count(),
+        1
+    );
+    assert!(kinds.ends_with(&["media.video_details_changed".to_owned()]));
 
     let hidden = app.media.unpublish_video(&owner, id).await.unwrap();
     assert!(hidden.published_at.is_none());
