@@ -10,8 +10,19 @@ use serde_json::json;
 use crate::journey::{follow_processing, video};
 
 #[tokio::test]
-async fn processing_resumes_after_a_crash() {
-    let mut app = TestApp::spawn_with(|c| c.events.lease_secs = 2).await;
+async fn processing_resumes_after_a_crash_in_process() {
+    let app = TestApp::spawn_with(|c| c.events.lease_secs = 2).await;
+    crash_mid_processing_then_finish(app).await;
+}
+
+/// The real binary, killed with SIGKILL mid-transcode: nothing runs on the way down.
+#[tokio::test]
+async fn processing_resumes_after_the_process_is_killed() {
+    let app = TestApp::spawn_process_with(|c| c.events.lease_secs = 2).await;
+    crash_mid_processing_then_finish(app).await;
+}
+
+async fn crash_mid_processing_then_finish(mut app: TestApp) {
     let (token, _) = app.creator("phoenix").await;
     let uploaded = app.upload_video(&token, "Survivor", &fixtures().long_clip).await;
     let id = uploaded["data"]["uploadVideo"]["video"]["id"].as_str().unwrap().to_owned();

@@ -7,12 +7,21 @@ use kanjian_migrations::testing::TestDatabase;
 use sea_orm::Database;
 use serde_json::{Value, json};
 
-/// The real server, in this process, on a free port, with its own data dir and database.
+/// How the server under test runs.
+enum Server {
+    /// In this process: fast to start, and a "crash" drops its tasks.
+    InProcess(RunningServer),
+    /// The real `kanjian` binary as a child process: a crash is a SIGKILL.
+    Process(tokio::process::Child),
+}
+
+/// The real server on a free port, with its own data dir and database.
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub config: Config,
-    server: Option<RunningServer>,
+    server: Option<Server>,
+    as_process: bool,
     data_dir: tempfile::TempDir,
     _database: TestDatabase,
 }
@@ -24,6 +33,15 @@ impl TestApp {
 
     /// Spawns with the test defaults, then `adjust` for what a test needs.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_inner(adjust, false).await
+    }
+
+    /// Runs the real `kanjian` binary as a child process, configured through its environment.
+    pub async fn spawn_process_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_inner(adjust, true).await
+    }
+
+    async fn spawn_inner(adjust: impl FnOnce(&mut Config), as_process: bool) -> Self {
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
         config.http.bind = "127.0.0.1:0".parse().expect("address");
@@ -41,6 +59,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             config,
             server: None,
+            as_process,
             data_dir,
             _database: database,
         };
@@ -49,6 +68,14 @@ impl TestApp {
     }
 
     async fn start(&mut self) {
+        if self.as_process {
+            self.start_process().await;
+        } else {
+            self.start_in_process().await;
+        }
+    }
+
+    async fn start_in_process(&mut self) {
         let listener = TcpListener::bind(self.config.http.bind).expect("bind a free port");
         let mut config = self.config.clone();
         config.http.public_url = None;
@@ -57,22 +84,69 @@ impl TestApp {
         self.base = format!("http://{}", server.addr);
         // Later restarts reuse the port, so URLs handed out before stay valid.
         self.config.http.bind = server.addr;
-        self.server = Some(server);
+        self.server = Some(Server::InProcess(server));
     }
 
-    /// Stops as a crash would (background work dropped, leases left to expire), then starts a
-    /// new server on the same database and data dir.
+    async fn start_process(&mut self) {
+        if self.config.http.bind.port() == 0 {
+            // Ask the OS for a free port, then hand it to the child.
+            let probe = TcpListener::bind(self.config.http.bind).expect("find a free port");
+            self.config.http.bind = probe.local_addr().expect("address");
+        }
+        let c = &self.config;
+        let child = tokio::process::Command::new(kanjian_binary())
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KANJIAN_DATA_DIR", &c.data_dir)
+            .env("DATABASE_URL", c.database_url())
+            .env("KANJIAN_HTTP__BIND", c.http.bind.to_string())
+            .env("KANJIAN_HTTP__WORKERS", c.http.workers.unwrap_or(2).to_string())
+            .env("KANJIAN_EVENTS__POLL_INTERVAL_MS", c.events.poll_interval_ms.to_string())
+            .env("KANJIAN_EVENTS__LEASE_SECS", c.events.lease_secs.to_string())
+            .env("KANJIAN_EVENTS__RETRY_BASE_MS", c.events.retry_base_ms.to_string())
+            .env("KANJIAN_MEDIA__SEGMENT_SECONDS", c.media.segment_seconds.to_string())
+            .env("KANJIAN_LOG__FILTER", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the kanjian binary");
+        self.base = format!("http://{}", c.http.bind);
+        self.server = Some(Server::Process(child));
+        let ready = self.url("/readyz");
+        let http = self.http.clone();
+        self.eventually(Duration::from_secs(30), || {
+            let (http, ready) = (http.clone(), ready.clone());
+            async move { http.get(&ready).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
+        })
+        .await;
+    }
+
+    /// Stops as a crash would, then starts a new server on the same database and data dir. In
+    /// process: background work is dropped and leases are left to expire. As a process: SIGKILL.
     pub async fn crash_and_restart(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.kill().await;
+        match self.server.take() {
+            Some(Server::InProcess(server)) => server.kill().await,
+            Some(Server::Process(mut child)) => {
+                child.kill().await.expect("SIGKILL the server");
+            }
+            None => {}
         }
         self.start().await;
     }
 
     pub async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await;
+        match self.server.take() {
+            Some(Server::InProcess(server)) => server.stop().await,
+            Some(Server::Process(mut child)) => {
+                let _ = child.kill().await;
+            }
+            None => {}
         }
+    }
+
+    pub fn is_process(&self) -> bool {
+        self.as_process
     }
 
     pub fn database_url(&self) -> String {
@@ -189,4 +263,24 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The `kanjian` binary: `KANJIAN_BIN` (scripts/test sets it after building), else the one
+/// beside this test's own executable (`target/debug/kanjian`).
+pub fn kanjian_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("KANJIAN_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let candidate = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("kanjian"))
+        .expect("target dir");
+    assert!(
+        candidate.exists(),
+        "{} is missing: build it first with `cargo build -p kanjian-server --bin kanjian`",
+        candidate.display()
+    );
+    candidate
 }
