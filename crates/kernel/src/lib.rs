@@ -5,10 +5,12 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod pagination;
+pub mod text;
 pub mod time;
 
 pub use actor::{Actor, PlatformRole};
 pub use error::{Context, Error, ErrorCode, Result, UserError, UserErrorCode, Validation};
 pub use money::{Currency, Money};
 pub use pagination::{Cursor, Page, PageRequest};
+pub use text::TextRules;
 pub use time::{Timestamp, now};

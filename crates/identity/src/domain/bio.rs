@@ -1,33 +1,18 @@
-use kanjian_kernel::{UserError, UserErrorCode};
-
-use super::{grapheme_count, has_control_chars};
+use kanjian_kernel::UserError;
+use kanjian_kernel::text::{self, TextRules};
 
 /// A channel's bio: trimmed, at most 200 characters (grapheme clusters), may be empty, may hold
-/// line breaks but no other control characters.
+/// line breaks (stored as `\n`) but no other control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Bio(String);
 
 impl Bio {
     pub const FIELD: &'static str = "bio";
     pub const MAX_LEN: usize = 200;
+    const RULES: TextRules = TextRules::optional(Self::FIELD, "bio", Self::MAX_LEN).multiline();
 
     pub fn parse(raw: &str) -> Result<Self, UserError> {
-        let bio = raw.trim();
-        if grapheme_count(bio) > Self::MAX_LEN {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::TooLong,
-                format!("A bio has at most {} characters.", Self::MAX_LEN),
-            ));
-        }
-        if has_control_chars(bio, &['\n', '\r']) {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::Invalid,
-                "A bio may not contain control characters other than line breaks.",
-            ));
-        }
-        Ok(Self(bio.to_owned()))
+        text::parse(raw, &Self::RULES).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -42,12 +27,17 @@ impl Bio {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kanjian_kernel::UserErrorCode;
 
     #[test]
     fn a_bio_may_be_empty_and_is_trimmed() {
         assert_eq!(Bio::parse("").unwrap().as_str(), "");
         assert_eq!(
             Bio::parse("  I cook.\nDaily.  ").unwrap().as_str(),
+            "I cook.\nDaily."
+        );
+        assert_eq!(
+            Bio::parse("I cook.\r\nDaily.").unwrap().as_str(),
             "I cook.\nDaily."
         );
     }

@@ -1,6 +1,5 @@
-use kanjian_kernel::{UserError, UserErrorCode};
-
-use super::{grapheme_count, has_control_chars};
+use kanjian_kernel::UserError;
+use kanjian_kernel::text::{self, TextRules};
 
 /// A channel's display name: trimmed, 1 to 40 characters as people count them (grapheme
 /// clusters), no control characters.
@@ -10,31 +9,10 @@ pub struct DisplayName(String);
 impl DisplayName {
     pub const FIELD: &'static str = "displayName";
     pub const MAX_LEN: usize = 40;
+    const RULES: TextRules = TextRules::required(Self::FIELD, "display name", Self::MAX_LEN);
 
     pub fn parse(raw: &str) -> Result<Self, UserError> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::Required,
-                "Enter a display name.",
-            ));
-        }
-        if grapheme_count(name) > Self::MAX_LEN {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::TooLong,
-                format!("A display name has at most {} characters.", Self::MAX_LEN),
-            ));
-        }
-        if has_control_chars(name, &[]) {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::Invalid,
-                "A display name may not contain control characters.",
-            ));
-        }
-        Ok(Self(name.to_owned()))
+        text::parse(raw, &Self::RULES).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -49,6 +27,7 @@ impl DisplayName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kanjian_kernel::UserErrorCode;
 
     #[test]
     fn a_name_is_trimmed() {

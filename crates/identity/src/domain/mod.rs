@@ -18,15 +18,3 @@ pub use email::Email;
 pub use handle::Handle;
 pub use organization_name::OrganizationName;
 pub use password::Password;
-
-use unicode_segmentation::UnicodeSegmentation;
-
-/// What a person sees as one character (an emoji with modifiers counts once).
-fn grapheme_count(s: &str) -> usize {
-    s.graphemes(true).count()
-}
-
-/// Control characters other than the ones named in `allowed`.
-fn has_control_chars(s: &str, allowed: &[char]) -> bool {
-    s.chars().any(|c| c.is_control() && !allowed.contains(&c))
-}

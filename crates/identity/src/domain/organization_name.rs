@@ -1,6 +1,5 @@
-use kanjian_kernel::{UserError, UserErrorCode};
-
-use super::{grapheme_count, has_control_chars};
+use kanjian_kernel::UserError;
+use kanjian_kernel::text::{self, TextRules};
 
 /// An organization's name: trimmed, 2 to 60 characters (grapheme clusters), no control
 /// characters.
@@ -11,39 +10,11 @@ impl OrganizationName {
     pub const FIELD: &'static str = "name";
     pub const MIN_LEN: usize = 2;
     pub const MAX_LEN: usize = 60;
+    const RULES: TextRules =
+        TextRules::required(Self::FIELD, "organization name", Self::MAX_LEN).min(Self::MIN_LEN);
 
     pub fn parse(raw: &str) -> Result<Self, UserError> {
-        let name = raw.trim();
-        let len = grapheme_count(name);
-        if len == 0 {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::Required,
-                "Enter a name.",
-            ));
-        }
-        if len < Self::MIN_LEN {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::TooShort,
-                format!("A name has at least {} characters.", Self::MIN_LEN),
-            ));
-        }
-        if len > Self::MAX_LEN {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::TooLong,
-                format!("A name has at most {} characters.", Self::MAX_LEN),
-            ));
-        }
-        if has_control_chars(name, &[]) {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::Invalid,
-                "A name may not contain control characters.",
-            ));
-        }
-        Ok(Self(name.to_owned()))
+        text::parse(raw, &Self::RULES).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -58,6 +29,7 @@ impl OrganizationName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kanjian_kernel::UserErrorCode;
 
     #[test]
     fn a_name_is_trimmed() {

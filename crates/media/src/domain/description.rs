@@ -1,8 +1,13 @@
-//! A video description: optional, at most 2000 characters after trimming.
+//! A video description: optional, at most 2000 characters (grapheme clusters) after trimming,
+//! line breaks (stored as `\n`) but no other control characters.
 
-use kanjian_kernel::{UserError, UserErrorCode};
+use kanjian_kernel::UserError;
+use kanjian_kernel::text::{self, TextRules};
 
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+
+const RULES: TextRules =
+    TextRules::optional("description", "description", MAX_DESCRIPTION_CHARS).multiline();
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VideoDescription(String);
@@ -10,15 +15,7 @@ pub struct VideoDescription(String);
 impl VideoDescription {
     /// `None` is the empty description.
     pub fn parse(raw: Option<&str>) -> Result<Self, UserError> {
-        let text = raw.unwrap_or_default().trim();
-        if text.chars().count() > MAX_DESCRIPTION_CHARS {
-            return Err(UserError::new(
-                "description",
-                UserErrorCode::TooLong,
-                format!("the description may have at most {MAX_DESCRIPTION_CHARS} characters"),
-            ));
-        }
-        Ok(Self(text.to_owned()))
+        text::parse(raw.unwrap_or_default(), &RULES).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -33,6 +30,7 @@ impl VideoDescription {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kanjian_kernel::UserErrorCode;
 
     #[test]
     fn a_missing_description_is_empty() {
@@ -43,6 +41,20 @@ mod tests {
     fn a_description_keeps_line_breaks_and_is_trimmed() {
         let d = VideoDescription::parse(Some("  line one\nline two \n")).unwrap();
         assert_eq!(d.as_str(), "line one\nline two");
+        let d = VideoDescription::parse(Some("line one\r\nline two")).unwrap();
+        assert_eq!(d.as_str(), "line one\nline two");
+    }
+
+    #[test]
+    fn a_description_has_no_other_control_characters() {
+        let e = VideoDescription::parse(Some("ding\u{7}")).unwrap_err();
+        assert_eq!(
+            (e.code, e.field),
+            (
+                UserErrorCode::Invalid,
+                vec!["input".into(), "description".into()]
+            )
+        );
     }
 
     #[test]

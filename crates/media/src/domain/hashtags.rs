@@ -1,6 +1,7 @@
-//! Hashtags: at most 10, each 1 to 30 characters without whitespace, a leading `#` dropped,
-//! duplicates (ignoring case) removed keeping the first spelling.
+//! Hashtags: at most 10, each 1 to 30 characters (grapheme clusters) without whitespace, a
+//! leading `#` dropped, duplicates (ignoring case) removed keeping the first spelling.
 
+use kanjian_kernel::text::grapheme_count;
 use kanjian_kernel::{UserError, UserErrorCode};
 
 pub const MAX_HASHTAGS: usize = 10;
@@ -22,7 +23,7 @@ impl Hashtags {
                     UserErrorCode::Invalid,
                     "a hashtag cannot be empty",
                 ));
-            } else if tag.chars().count() > MAX_HASHTAG_CHARS {
+            } else if grapheme_count(tag) > MAX_HASHTAG_CHARS {
                 errors.push(UserError::new(
                     "hashtags",
                     UserErrorCode::TooLong,
@@ -105,5 +106,6 @@ mod tests {
         );
         assert!(errors.iter().all(|e| e.field == ["input", "hashtags"]));
         assert!(Hashtags::parse(&tags(&[&"x".repeat(30)])).is_ok());
+        assert!(Hashtags::parse(&tags(&[&"👍🏽".repeat(30)])).is_ok());
     }
 }

@@ -1,37 +1,18 @@
-//! A video title: 1 to 100 characters after trimming, no control characters.
+//! A video title: 1 to 100 characters (grapheme clusters) after trimming, no control characters.
 
-use kanjian_kernel::{UserError, UserErrorCode};
+use kanjian_kernel::UserError;
+use kanjian_kernel::text::{self, TextRules};
 
 pub const MAX_TITLE_CHARS: usize = 100;
+
+const RULES: TextRules = TextRules::required("title", "title", MAX_TITLE_CHARS);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoTitle(String);
 
 impl VideoTitle {
     pub fn parse(raw: &str) -> Result<Self, UserError> {
-        let title = raw.trim();
-        if title.is_empty() {
-            return Err(UserError::new(
-                "title",
-                UserErrorCode::Required,
-                "a title is required",
-            ));
-        }
-        if title.chars().count() > MAX_TITLE_CHARS {
-            return Err(UserError::new(
-                "title",
-                UserErrorCode::TooLong,
-                format!("the title may have at most {MAX_TITLE_CHARS} characters"),
-            ));
-        }
-        if title.chars().any(char::is_control) {
-            return Err(UserError::new(
-                "title",
-                UserErrorCode::Invalid,
-                "the title may not contain control characters such as line breaks",
-            ));
-        }
-        Ok(Self(title.to_owned()))
+        text::parse(raw, &RULES).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -46,6 +27,7 @@ impl VideoTitle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kanjian_kernel::UserErrorCode;
 
     #[test]
     fn a_title_is_trimmed() {
@@ -70,6 +52,12 @@ mod tests {
         let e = VideoTitle::parse(&"看".repeat(101)).unwrap_err();
         assert_eq!(e.code, UserErrorCode::TooLong);
         assert!(VideoTitle::parse(&"a".repeat(100)).is_ok());
+        // An emoji with a skin tone is two chars but one character to a person.
+        assert!(VideoTitle::parse(&"👍🏽".repeat(100)).is_ok());
+        assert_eq!(
+            VideoTitle::parse(&"👍🏽".repeat(101)).unwrap_err().code,
+            UserErrorCode::TooLong
+        );
     }
 
     #[test]
