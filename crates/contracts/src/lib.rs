@@ -3,5 +3,6 @@
 pub mod events;
 pub mod identity;
 pub mod media;
+pub mod social;
 
 pub use events::{EventEnvelope, IntegrationEvent};

@@ -29,6 +29,8 @@ pub enum UserErrorCode {
     UnsupportedMedia,
     TooLarge,
     UploadOffsetMismatch,
+    Blocked,
+    SelfTarget,
 }
 
 impl From<kanjian_kernel::UserErrorCode> for UserErrorCode {
@@ -47,6 +49,8 @@ impl From<kanjian_kernel::UserErrorCode> for UserErrorCode {
             K::UnsupportedMedia => Self::UnsupportedMedia,
             K::TooLarge => Self::TooLarge,
             K::UploadOffsetMismatch => Self::UploadOffsetMismatch,
+            K::Blocked => Self::Blocked,
+            K::SelfTarget => Self::SelfTarget,
         }
     }
 }

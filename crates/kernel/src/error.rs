@@ -34,6 +34,10 @@ pub enum UserErrorCode {
     TooLarge,
     /// A resumable upload was continued at another offset than the server has.
     UploadOffsetMismatch,
+    /// One of the two people blocked the other: they cannot interact.
+    Blocked,
+    /// The action targets the actor themself where that makes no sense (befriending yourself).
+    SelfTarget,
 }
 
 impl UserErrorCode {
@@ -51,6 +55,8 @@ impl UserErrorCode {
             Self::UnsupportedMedia => "UNSUPPORTED_MEDIA",
             Self::TooLarge => "TOO_LARGE",
             Self::UploadOffsetMismatch => "UPLOAD_OFFSET_MISMATCH",
+            Self::Blocked => "BLOCKED",
+            Self::SelfTarget => "SELF_TARGET",
         }
     }
 }

@@ -38,4 +38,8 @@ define_id!(
     UploadId,
     /// A signed-in session.
     SessionId,
+    /// A friend request between two users.
+    FriendRequestId,
+    /// A comment (or a reply) on a video.
+    CommentId,
 );

@@ -1,0 +1,289 @@
+//! The social graph (friends, blocks, follows) and engagement (reactions, comments, shares,
+//! views). Feeds build on these and arrive in their own slice.
+//!
+//! Privacy is the module's job, not the caller's: a 👍 `LIKE` is seen by the video's creator
+//! only; ❤️ `RECOMMEND`s of a user who hid them never reach anyone; a block hides both people
+//! from each other everywhere (lists, comments, reactions). Every method takes the actor and
+//! filters for it.
+
+use async_trait::async_trait;
+use kanjian_kernel::ids::{ChannelId, CommentId, FriendRequestId, UserId, VideoId};
+use kanjian_kernel::{Actor, Page, PageRequest, Result, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::IntegrationEvent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReactionKind {
+    /// 👍 点赞: private, only the creator sees who liked.
+    Like,
+    /// ❤️ 推荐: shown to the reactor's friends and feeds their Friends feed.
+    Recommend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FriendRequestStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestDirection {
+    /// Requests others sent to the actor.
+    Incoming,
+    /// Requests the actor sent.
+    Outgoing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendRequestDto {
+    pub id: FriendRequestId,
+    pub from: UserId,
+    pub to: UserId,
+    pub message: Option<String>,
+    pub status: FriendRequestStatus,
+    pub created_at: Timestamp,
+    pub responded_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendDto {
+    pub friend: UserId,
+    pub since: Timestamp,
+}
+
+/// How the actor stands with another user. A block by the other side is not revealed: it
+/// looks like no relationship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationshipDto {
+    pub user: UserId,
+    pub is_friend: bool,
+    /// A pending request the actor sent to `user`.
+    pub outgoing_request: Option<FriendRequestId>,
+    /// A pending request `user` sent to the actor.
+    pub incoming_request: Option<FriendRequestId>,
+    pub blocked_by_actor: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowDto {
+    pub user: UserId,
+    pub channel: ChannelId,
+    pub since: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelSocialDto {
+    pub channel: ChannelId,
+    pub followers: i64,
+    pub actor_follows: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSocialDto {
+    pub user: UserId,
+    /// Shown to the user themself only; `None` for others.
+    pub friends: Option<i64>,
+    pub following: i64,
+}
+
+/// Counts and the actor's own state for one video. `likes` is `Some` for the creator only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoSocialDto {
+    pub video: VideoId,
+    pub likes: Option<i64>,
+    pub recommends: i64,
+    pub comments: i64,
+    pub shares: i64,
+    pub views: i64,
+    pub actor_liked: bool,
+    pub actor_recommended: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionDto {
+    pub user: UserId,
+    pub video: VideoId,
+    pub kind: ReactionKind,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentDto {
+    pub id: CommentId,
+    pub video: VideoId,
+    pub author: UserId,
+    /// Set on replies; replies have no replies of their own (one level of threading).
+    pub parent: Option<CommentId>,
+    pub body: String,
+    pub likes: i64,
+    pub replies: i64,
+    pub pinned: bool,
+    pub actor_liked: bool,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrivacySettings {
+    /// Hide all of the user's ❤️ recommends from friends (feeds and lists).
+    pub hide_recommends: bool,
+}
+
+/// Where a share went. Chats arrive with messaging; until then a share is counted with its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShareTarget {
+    /// Copied as a link, or shared outside Kanjian.
+    Link,
+    /// Into a chat (messaging, later).
+    Chat,
+    /// To the user's moments / timeline.
+    Moments,
+}
+
+#[async_trait]
+pub trait SocialApi: Send + Sync {
+    // Friends. Errors: yourself, a duplicate pending request, an existing friend, a request not
+    // addressed to you (accept/decline) or not yours (cancel), someone who blocked you.
+    async fn send_friend_request(
+        &self,
+        actor: &Actor,
+        to: UserId,
+        message: Option<String>,
+    ) -> Result<FriendRequestDto>;
+    async fn accept_friend_request(&self, actor: &Actor, id: FriendRequestId)
+    -> Result<FriendRequestDto>;
+    async fn decline_friend_request(&self, actor: &Actor, id: FriendRequestId)
+    -> Result<FriendRequestDto>;
+    async fn cancel_friend_request(&self, actor: &Actor, id: FriendRequestId)
+    -> Result<FriendRequestDto>;
+    async fn remove_friend(&self, actor: &Actor, friend: UserId) -> Result<()>;
+    /// Pending requests, newest first.
+    async fn friend_requests(
+        &self,
+        actor: &Actor,
+        direction: RequestDirection,
+        page: PageRequest,
+    ) -> Result<Page<FriendRequestDto>>;
+    /// The actor's own friends, newest friendship first.
+    async fn friends(&self, actor: &Actor, page: PageRequest) -> Result<Page<FriendDto>>;
+    async fn relationships(&self, actor: &Actor, users: &[UserId]) -> Result<Vec<RelationshipDto>>;
+
+    /// Ends any friendship, pending requests and follows between the two, both ways.
+    async fn block(&self, actor: &Actor, user: UserId) -> Result<()>;
+    async fn unblock(&self, actor: &Actor, user: UserId) -> Result<()>;
+    async fn blocked_users(&self, actor: &Actor, page: PageRequest) -> Result<Page<UserId>>;
+
+    // Follows. A missing channel is NOT_FOUND; following your own channel is refused.
+    async fn follow(&self, actor: &Actor, channel: ChannelId) -> Result<ChannelSocialDto>;
+    async fn unfollow(&self, actor: &Actor, channel: ChannelId) -> Result<ChannelSocialDto>;
+    /// Newest first; people in a block with the actor are left out.
+    async fn followers(&self, actor: &Actor, channel: ChannelId, page: PageRequest)
+    -> Result<Page<FollowDto>>;
+    async fn following(&self, actor: &Actor, user: UserId, page: PageRequest)
+    -> Result<Page<FollowDto>>;
+    async fn channel_social(&self, actor: &Actor, channels: &[ChannelId])
+    -> Result<Vec<ChannelSocialDto>>;
+    async fn user_social(&self, actor: &Actor, users: &[UserId]) -> Result<Vec<UserSocialDto>>;
+
+    // Reactions. A deleted, unpublished or unknown video is NOT_FOUND; a video whose creator
+    // blocked the actor (or whom the actor blocked) too.
+    async fn react(&self, actor: &Actor, video: VideoId, kind: ReactionKind)
+    -> Result<VideoSocialDto>;
+    async fn unreact(&self, actor: &Actor, video: VideoId, kind: ReactionKind)
+    -> Result<VideoSocialDto>;
+    async fn video_social(&self, actor: &Actor, videos: &[VideoId]) -> Result<Vec<VideoSocialDto>>;
+    /// Who liked: the creator only (FORBIDDEN for anyone else).
+    async fn likers(&self, actor: &Actor, video: VideoId, page: PageRequest)
+    -> Result<Page<ReactionDto>>;
+    /// The actor's friends who ❤️'d the video (respecting hidden recommends and blocks), newest
+    /// first, with the total.
+    async fn friend_recommenders(
+        &self,
+        actor: &Actor,
+        video: VideoId,
+        limit: u32,
+    ) -> Result<(Vec<ReactionDto>, i64)>;
+    async fn privacy(&self, actor: &Actor) -> Result<PrivacySettings>;
+    async fn set_privacy(&self, actor: &Actor, settings: PrivacySettings) -> Result<PrivacySettings>;
+
+    // Comments: 1–500 characters; replies to top-level comments only.
+    async fn add_comment(
+        &self,
+        actor: &Actor,
+        video: VideoId,
+        body: String,
+        reply_to: Option<CommentId>,
+    ) -> Result<CommentDto>;
+    /// The author only.
+    async fn edit_comment(&self, actor: &Actor, id: CommentId, body: String) -> Result<CommentDto>;
+    /// The author, or the video's creator.
+    async fn delete_comment(&self, actor: &Actor, id: CommentId) -> Result<()>;
+    /// The video's creator only; pinning one unpins the previous. `pinned: false` unpins.
+    async fn pin_comment(&self, actor: &Actor, id: CommentId, pinned: bool) -> Result<CommentDto>;
+    async fn like_comment(&self, actor: &Actor, id: CommentId, liked: bool) -> Result<CommentDto>;
+    /// Top-level comments, pinned first, then newest; authors in a block with the actor left out.
+    async fn comments(&self, actor: &Actor, video: VideoId, page: PageRequest)
+    -> Result<Page<CommentDto>>;
+    /// Replies, oldest first.
+    async fn replies(&self, actor: &Actor, comment: CommentId, page: PageRequest)
+    -> Result<Page<CommentDto>>;
+
+    async fn share(&self, actor: &Actor, video: VideoId, target: ShareTarget) -> Result<VideoSocialDto>;
+    /// Watch time in milliseconds; a view counts once per viewer, video and UTC day (later reports
+    /// that day only raise its watch time). Anonymous views cannot be told apart, so they are
+    /// accepted and not counted: counting them would let anyone inflate a video.
+    async fn report_view(&self, actor: &Actor, video: VideoId, watch_ms: i64) -> Result<()>;
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FriendAdded {
+    pub user: UserId,
+    pub friend: UserId,
+}
+impl IntegrationEvent for FriendAdded {
+    const KIND: &'static str = "social.friend_added";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelFollowed {
+    pub user: UserId,
+    pub channel: ChannelId,
+}
+impl IntegrationEvent for ChannelFollowed {
+    const KIND: &'static str = "social.channel_followed";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoRecommended {
+    pub user: UserId,
+    pub video: VideoId,
+}
+impl IntegrationEvent for VideoRecommended {
+    const KIND: &'static str = "social.video_recommended";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommentAdded {
+    pub comment: CommentId,
+    pub video: VideoId,
+    pub author: UserId,
+    pub parent: Option<CommentId>,
+}
+impl IntegrationEvent for CommentAdded {
+    const KIND: &'static str = "social.comment_added";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserBlocked {
+    pub user: UserId,
+    pub blocked: UserId,
+}
+impl IntegrationEvent for UserBlocked {
+    const KIND: &'static str = "social.user_blocked";
+}
