@@ -8,6 +8,7 @@ pub mod testing;
 mod m20261121_000001_events;
 mod m20261121_000002_identity;
 mod m20261121_000003_media;
+mod m20261121_000004_social;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_events::Migration),
             Box::new(m20261121_000002_identity::Migration),
             Box::new(m20261121_000003_media::Migration),
+            Box::new(m20261121_000004_social::Migration),
         ]
     }
 }

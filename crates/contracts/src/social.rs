@@ -191,8 +191,8 @@ pub trait SocialApi: Send + Sync {
     -> Result<Vec<ChannelSocialDto>>;
     async fn user_social(&self, actor: &Actor, users: &[UserId]) -> Result<Vec<UserSocialDto>>;
 
-    // Reactions. A deleted, unpublished or unknown video is NOT_FOUND; a video whose creator
-    // blocked the actor (or whom the actor blocked) too.
+    // Reactions. A deleted, unpublished or unknown video is NOT_FOUND; a video whose creator is
+    // in a block with the actor (either way) is refused with BLOCKED.
     async fn react(&self, actor: &Actor, video: VideoId, kind: ReactionKind)
     -> Result<VideoSocialDto>;
     async fn unreact(&self, actor: &Actor, video: VideoId, kind: ReactionKind)
@@ -241,6 +241,7 @@ pub trait SocialApi: Send + Sync {
     async fn report_view(&self, actor: &Actor, video: VideoId, watch_ms: i64) -> Result<()>;
 }
 
+/// A friend request was accepted: `user` accepted the request `friend` sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FriendAdded {
     pub user: UserId,

@@ -1,0 +1,483 @@
+//! Comments on videos, with one level of replies and likes. The video's creator pins one comment
+//! and deletes any; authors edit and delete their own. Counts (a video's comments = top-level +
+//! replies, a comment's replies and likes) change in the transaction of the write.
+
+use std::collections::HashSet;
+
+use kanjian_contracts::social::{CommentAdded, CommentDto};
+use kanjian_kernel::ids::{CommentId, UserId, VideoId};
+use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use crate::Deps;
+use crate::db::{
+    self, bump_video, count_interaction, cursor_time, ensure_not_blocked, not_blocked_with,
+    visible_video,
+};
+use crate::domain::CommentBody;
+use crate::entity::{comment, comment_like, video_stats};
+
+const REPLY_TO: &str = "replyTo";
+
+fn comment_dto(c: comment::Model, actor_liked: bool) -> CommentDto {
+    CommentDto {
+        id: CommentId(c.id),
+        video: VideoId(c.video_id),
+        author: UserId(c.author_id),
+        parent: c.parent_id.map(CommentId),
+        body: c.body,
+        likes: c.likes,
+        replies: c.replies,
+        pinned: c.pinned,
+        actor_liked,
+        created_at: c.created_at,
+        edited_at: c.edited_at,
+    }
+}
+
+async fn find<C: ConnectionTrait>(conn: &C, id: CommentId) -> Result<comment::Model> {
+    comment::Entity::find_by_id(id.0)
+        .one(conn)
+        .await
+        .context("loading a comment")?
+        .ok_or_else(|| Error::not_found("comment"))
+}
+
+/// The comment, locked until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite has one
+/// writer anyway): changes to one comment, and replies to it, happen one at a time, so a reply
+/// or a like cannot land on a comment that is being deleted.
+async fn find_locked<C: ConnectionTrait>(conn: &C, id: CommentId) -> Result<comment::Model> {
+    comment::Entity::find_by_id(id.0)
+        .lock_exclusive()
+        .one(conn)
+        .await
+        .context("loading and locking a comment")?
+        .ok_or_else(|| Error::not_found("comment"))
+}
+
+/// The comments among `ids` that `viewer` liked.
+async fn liked_by<C: ConnectionTrait>(
+    conn: &C,
+    viewer: Option<UserId>,
+    ids: &[i64],
+) -> Result<HashSet<i64>> {
+    let Some(viewer) = viewer else {
+        return Ok(HashSet::new());
+    };
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(comment_like::Entity::find()
+        .filter(comment_like::Column::UserId.eq(viewer.0))
+        .filter(comment_like::Column::CommentId.is_in(ids.iter().copied()))
+        .all(conn)
+        .await
+        .context("loading the viewer's comment likes")?
+        .into_iter()
+        .map(|l| l.comment_id)
+        .collect())
+}
+
+async fn one_dto(db: &DatabaseConnection, viewer: UserId, id: CommentId) -> Result<CommentDto> {
+    let row = find(db, id).await?;
+    let liked = liked_by(db, Some(viewer), &[row.id]).await?;
+    Ok(comment_dto(row, !liked.is_empty()))
+}
+
+/// Comments on a published video, or replies to one of its top-level comments. Refused: a
+/// video whose creator is in a block with the actor, and a reply to a person in such a block
+/// (`BLOCKED`); a reply to a reply or to a comment of another video (`INVALID` on `replyTo`).
+/// Emits `CommentAdded`.
+#[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, video_id = video.0, reply_to = ?reply_to.map(|c| c.0)))]
+pub async fn add_comment(
+    deps: &Deps,
+    actor: &Actor,
+    video: VideoId,
+    body: String,
+    reply_to: Option<CommentId>,
+) -> Result<CommentDto> {
+    let me = actor.require_user()?;
+    tracing::Span::current().record("user_id", me.0);
+    let body = CommentBody::parse(&body, deps.config.comment_max_chars)
+        .map_err(|e| Error::User(vec![e]))?;
+    let dto = visible_video(deps, video).await?;
+
+    let txn = deps.db.begin().await.context("beginning a comment")?;
+    ensure_not_blocked(&txn, me, dto.owner_id).await?;
+    let parent = match reply_to {
+        None => None,
+        Some(parent_id) => {
+            let parent = find_locked(&txn, parent_id).await?;
+            if parent.video_id != video.0 {
+                return Err(Error::user(
+                    REPLY_TO,
+                    UserErrorCode::Invalid,
+                    "The comment you reply to is on another video.",
+                ));
+            }
+            if parent.parent_id.is_some() {
+                return Err(Error::user(
+                    REPLY_TO,
+                    UserErrorCode::Invalid,
+                    "Replies have no replies of their own: reply to the comment it answers.",
+                ));
+            }
+            ensure_not_blocked(&txn, me, UserId(parent.author_id)).await?;
+            Some(parent)
+        }
+    };
+    let created = comment::ActiveModel {
+        id: NotSet,
+        video_id: Set(video.0),
+        video_owner_id: Set(dto.owner_id.0),
+        author_id: Set(me.0),
+        parent_id: Set(parent.as_ref().map(|p| p.id)),
+        body: Set(body.into_inner()),
+        likes: Set(0),
+        replies: Set(0),
+        pinned: Set(false),
+        created_at: Set(db::now()),
+        edited_at: Set(None),
+    }
+    .insert(&txn)
+    .await
+    .context("inserting the comment")?;
+    bump_video(&txn, video.0, &[(video_stats::Column::Comments, 1)]).await?;
+    count_interaction(&txn, me, dto.owner_id).await?;
+    if let Some(parent) = &parent {
+        comment::Entity::update_many()
+            .col_expr(
+                comment::Column::Replies,
+                Expr::col(comment::Column::Replies).add(1),
+            )
+            .filter(comment::Column::Id.eq(parent.id))
+            .exec(&txn)
+            .await
+            .context("counting the reply")?;
+        if parent.author_id != dto.owner_id.0 {
+            count_interaction(&txn, me, UserId(parent.author_id)).await?;
+        }
+    }
+    deps.outbox
+        .enqueue(
+            &txn,
+            &CommentAdded {
+                comment: CommentId(created.id),
+                video,
+                author: me,
+                parent: reply_to,
+            },
+        )
+        .await?;
+    txn.commit().await.context("committing the comment")?;
+    deps.outbox.notify();
+    tracing::info!(comment_id = created.id, "comment added");
+    Ok(comment_dto(created, false))
+}
+
+/// Changes the text of a comment: its author only.
+#[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, comment_id = id.0))]
+pub async fn edit_comment(
+    deps: &Deps,
+    actor: &Actor,
+    id: CommentId,
+    body: String,
+) -> Result<CommentDto> {
+    let me = actor.require_user()?;
+    tracing::Span::current().record("user_id", me.0);
+    let body = CommentBody::parse(&body, deps.config.comment_max_chars)
+        .map_err(|e| Error::User(vec![e]))?;
+
+    let txn = deps.db.begin().await.context("beginning a comment edit")?;
+    let current = find_locked(&txn, id).await?;
+    if current.author_id != me.0 {
+        tracing::warn!("someone tried to edit another person's comment");
+        return Err(Error::forbidden("only the author may edit a comment"));
+    }
+    if current.body != body.as_str() {
+        let mut model = current.into_active_model();
+        model.body = Set(body.into_inner());
+        model.edited_at = Set(Some(db::now()));
+        model.update(&txn).await.context("updating the comment")?;
+    }
+    txn.commit().await.context("committing the comment edit")?;
+    tracing::info!("comment edited");
+    one_dto(&deps.db, me, id).await
+}
+
+/// Deletes a comment: its author or the video's creator. A top-level comment takes its replies
+/// and all their likes with it; every count follows.
+#[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, comment_id = id.0))]
+pub async fn delete_comment(deps: &Deps, actor: &Actor, id: CommentId) -> Result<()> {
+    let me = actor.require_user()?;
+    tracing::Span::current().record("user_id", me.0);
+
+    let txn = deps
+        .db
+        .begin()
+        .await
+        .context("beginning a comment deletion")?;
+    let target = find_locked(&txn, id).await?;
+    if target.author_id != me.0 && target.video_owner_id != me.0 {
+        tracing::warn!("someone tried to delete another person's comment");
+        return Err(Error::forbidden(
+            "only the author or the video's creator may delete a comment",
+        ));
+    }
+    let replies = Query::select()
+        .column(comment::Column::Id)
+        .from(comment::Entity)
+        .and_where(comment::Column::ParentId.eq(target.id))
+        .to_owned();
+    comment_like::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(comment_like::Column::CommentId.eq(target.id))
+                .add(comment_like::Column::CommentId.in_subquery(replies)),
+        )
+        .exec(&txn)
+        .await
+        .context("deleting the likes of a comment and its replies")?;
+    let replies_deleted = comment::Entity::delete_many()
+        .filter(comment::Column::ParentId.eq(target.id))
+        .exec(&txn)
+        .await
+        .context("deleting the replies of a comment")?
+        .rows_affected;
+    let deleted = comment::Entity::delete_by_id(target.id)
+        .exec(&txn)
+        .await
+        .context("deleting the comment")?
+        .rows_affected;
+    if let Some(parent) = target.parent_id {
+        comment::Entity::update_many()
+            .col_expr(
+                comment::Column::Replies,
+                Expr::col(comment::Column::Replies).sub(i64::try_from(deleted).unwrap_or(0)),
+            )
+            .filter(comment::Column::Id.eq(parent))
+            .exec(&txn)
+            .await
+            .context("uncounting the reply")?;
+    }
+    let removed = i64::try_from(deleted + replies_deleted).unwrap_or(0);
+    bump_video(
+        &txn,
+        target.video_id,
+        &[(video_stats::Column::Comments, -removed)],
+    )
+    .await?;
+    txn.commit()
+        .await
+        .context("committing the comment deletion")?;
+    tracing::info!(
+        replies_deleted,
+        by_creator = target.author_id != me.0,
+        "comment deleted"
+    );
+    Ok(())
+}
+
+/// Pins (or unpins) a top-level comment: the video's creator only. Pinning one unpins the
+/// video's previous pinned comment.
+#[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, comment_id = id.0, pinned))]
+pub async fn pin_comment(
+    deps: &Deps,
+    actor: &Actor,
+    id: CommentId,
+    pinned: bool,
+) -> Result<CommentDto> {
+    let me = actor.require_user()?;
+    tracing::Span::current().record("user_id", me.0);
+
+    let txn = deps.db.begin().await.context("beginning a pin")?;
+    let target = find_locked(&txn, id).await?;
+    if target.video_owner_id != me.0 {
+        tracing::warn!("someone tried to pin a comment on another person's video");
+        return Err(Error::forbidden(
+            "only the video's creator may pin its comments",
+        ));
+    }
+    if pinned && target.parent_id.is_some() {
+        return Err(Error::user(
+            "",
+            UserErrorCode::InvalidState,
+            "Replies cannot be pinned: pin the comment they answer.",
+        ));
+    }
+    if target.pinned != pinned {
+        if pinned {
+            // Locks the video's counters row: two pins of the same video happen one at a time.
+            bump_video(&txn, target.video_id, &[]).await?;
+            comment::Entity::update_many()
+                .col_expr(comment::Column::Pinned, Expr::value(false))
+                .filter(comment::Column::VideoId.eq(target.video_id))
+                .filter(comment::Column::Pinned.eq(true))
+                .exec(&txn)
+                .await
+                .context("unpinning the previous comment")?;
+        }
+        comment::Entity::update_many()
+            .col_expr(comment::Column::Pinned, Expr::value(pinned))
+            .filter(comment::Column::Id.eq(target.id))
+            .exec(&txn)
+            .await
+            .context("pinning the comment")?;
+    }
+    txn.commit().await.context("committing the pin")?;
+    tracing::info!("comment pin changed");
+    one_dto(&deps.db, me, id).await
+}
+
+/// Likes or unlikes a comment; doing it twice changes nothing. Liking a comment whose author or
+/// video creator is in a block with the actor is `BLOCKED`.
+#[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, comment_id = id.0, liked))]
+pub async fn like_comment(
+    deps: &Deps,
+    actor: &Actor,
+    id: CommentId,
+    liked: bool,
+) -> Result<CommentDto> {
+    let me = actor.require_user()?;
+    tracing::Span::current().record("user_id", me.0);
+
+    let txn = deps.db.begin().await.context("beginning a comment like")?;
+    let target = find_locked(&txn, id).await?;
+    let changed = if liked {
+        ensure_not_blocked(&txn, me, UserId(target.author_id)).await?;
+        ensure_not_blocked(&txn, me, UserId(target.video_owner_id)).await?;
+        let inserted = comment_like::Entity::insert(comment_like::ActiveModel {
+            comment_id: Set(target.id),
+            user_id: Set(me.0),
+            created_at: Set(db::now()),
+        })
+        .on_conflict_do_nothing()
+        .exec_without_returning(&txn)
+        .await
+        .context("inserting the comment like")?;
+        matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0)
+    } else {
+        comment_like::Entity::delete_by_id((target.id, me.0))
+            .exec(&txn)
+            .await
+            .context("deleting the comment like")?
+            .rows_affected
+            > 0
+    };
+    if changed {
+        let delta: i64 = if liked { 1 } else { -1 };
+        comment::Entity::update_many()
+            .col_expr(
+                comment::Column::Likes,
+                Expr::col(comment::Column::Likes).add(delta),
+            )
+            .filter(comment::Column::Id.eq(target.id))
+            .exec(&txn)
+            .await
+            .context("counting the comment like")?;
+    }
+    txn.commit().await.context("committing the comment like")?;
+    one_dto(&deps.db, me, id).await
+}
+
+async fn dtos(
+    db: &DatabaseConnection,
+    viewer: Option<UserId>,
+    page: Page<comment::Model>,
+) -> Result<Page<CommentDto>> {
+    let ids: Vec<i64> = page.items.iter().map(|(_, c)| c.id).collect();
+    let liked = liked_by(db, viewer, &ids).await?;
+    Ok(page.map(|c| {
+        let actor_liked = liked.contains(&c.id);
+        comment_dto(c, actor_liked)
+    }))
+}
+
+/// Top-level comments of a video: the pinned one first, then newest first. Authors in a block
+/// with the actor are left out. The cursor is `(pinned, created_at, id)`.
+#[tracing::instrument(skip_all, fields(video_id = video.0))]
+pub async fn comments(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    video: VideoId,
+    page: PageRequest,
+) -> Result<Page<CommentDto>> {
+    let limit = page.limit();
+    let after: Option<(bool, i64, i64)> = page.after_key()?;
+    let mut query = comment::Entity::find()
+        .filter(comment::Column::VideoId.eq(video.0))
+        .filter(comment::Column::ParentId.is_null())
+        .filter(not_blocked_with(actor.user_id(), comment::Column::AuthorId));
+    if let Some((pinned, millis, id)) = after {
+        let at = cursor_time(millis)?;
+        let later_in_group = Condition::any().add(comment::Column::CreatedAt.lt(at)).add(
+            Condition::all()
+                .add(comment::Column::CreatedAt.eq(at))
+                .add(comment::Column::Id.lt(id)),
+        );
+        let same_group = Condition::all()
+            .add(comment::Column::Pinned.eq(pinned))
+            .add(later_in_group);
+        query = query.filter(if pinned {
+            // After a pinned comment come the rest of the pinned ones, then every unpinned one.
+            Condition::any()
+                .add(same_group)
+                .add(comment::Column::Pinned.eq(false))
+        } else {
+            same_group
+        });
+    }
+    let rows = query
+        .order_by_desc(comment::Column::Pinned)
+        .order_by_desc(comment::Column::CreatedAt)
+        .order_by_desc(comment::Column::Id)
+        .limit(u64::from(limit) + 1)
+        .all(db)
+        .await
+        .context("listing comments")?;
+    let page = Page::from_rows(rows, limit, after.is_some(), |c| {
+        (c.pinned, c.created_at.timestamp_millis(), c.id)
+    });
+    dtos(db, actor.user_id(), page).await
+}
+
+/// Replies to a comment, oldest first. Authors in a block with the actor are left out.
+#[tracing::instrument(skip_all, fields(comment_id = parent.0))]
+pub async fn replies(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    parent: CommentId,
+    page: PageRequest,
+) -> Result<Page<CommentDto>> {
+    find(db, parent).await?;
+    let limit = page.limit();
+    let after: Option<(i64, i64)> = page.after_key()?;
+    let mut query = comment::Entity::find()
+        .filter(comment::Column::ParentId.eq(parent.0))
+        .filter(not_blocked_with(actor.user_id(), comment::Column::AuthorId));
+    if let Some((millis, id)) = after {
+        let at = cursor_time(millis)?;
+        query = query.filter(
+            Condition::any().add(comment::Column::CreatedAt.gt(at)).add(
+                Condition::all()
+                    .add(comment::Column::CreatedAt.eq(at))
+                    .add(comment::Column::Id.gt(id)),
+            ),
+        );
+    }
+    let rows = query
+        .order_by_asc(comment::Column::CreatedAt)
+        .order_by_asc(comment::Column::Id)
+        .limit(u64::from(limit) + 1)
+        .all(db)
+        .await
+        .context("listing replies")?;
+    let page = Page::from_rows(rows, limit, after.is_some(), |c| {
+        (c.created_at.timestamp_millis(), c.id)
+    });
+    dtos(db, actor.user_id(), page).await
+}

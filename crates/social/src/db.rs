@@ -1,0 +1,266 @@
+//! Helpers shared by the use cases: time, cursors, blocks, counters, and checks against other
+//! modules' APIs (always made before a transaction begins: on SQLite the pool has one
+//! connection, which an open transaction holds).
+
+use std::collections::HashMap;
+
+use kanjian_contracts::media::{VideoDto, VideoStatus};
+use kanjian_kernel::ids::{UserId, VideoId};
+use kanjian_kernel::{Actor, Context, Error, Result, Timestamp, UserErrorCode};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    SqlErr,
+};
+
+use crate::Deps;
+use crate::entity::{block, channel_stats, friendship, user_stats, video_stats};
+
+/// Now, cut to whole milliseconds: stored times then round-trip exactly through cursors, which
+/// carry milliseconds.
+pub(crate) fn now() -> Timestamp {
+    let now = kanjian_kernel::now();
+    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+pub(crate) fn invalid_cursor() -> Error {
+    Error::user("after", UserErrorCode::Invalid, "the cursor is not valid")
+}
+
+/// The time a cursor points at.
+pub(crate) fn cursor_time(millis: i64) -> Result<Timestamp> {
+    chrono::DateTime::from_timestamp_millis(millis).ok_or_else(invalid_cursor)
+}
+
+/// Whether `err` is a violated unique index (a race the pre-checks missed).
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+pub(crate) fn blocked() -> Error {
+    Error::user(
+        "",
+        UserErrorCode::Blocked,
+        "You cannot interact with this person.",
+    )
+}
+
+/// Whether either of the two blocked the other.
+pub(crate) async fn is_blocked<C: ConnectionTrait>(conn: &C, a: UserId, b: UserId) -> Result<bool> {
+    if a == b {
+        return Ok(false);
+    }
+    let n = block::Entity::find()
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(block::Column::BlockerId.eq(a.0))
+                        .add(block::Column::BlockedId.eq(b.0)),
+                )
+                .add(
+                    Condition::all()
+                        .add(block::Column::BlockerId.eq(b.0))
+                        .add(block::Column::BlockedId.eq(a.0)),
+                ),
+        )
+        .count(conn)
+        .await
+        .context("looking for a block between two people")?;
+    Ok(n > 0)
+}
+
+/// `Blocked` when either of the two blocked the other.
+pub(crate) async fn ensure_not_blocked<C: ConnectionTrait>(
+    conn: &C,
+    a: UserId,
+    b: UserId,
+) -> Result<()> {
+    if is_blocked(conn, a, b).await? {
+        tracing::info!(other = b.0, "interaction refused: a block exists");
+        return Err(blocked());
+    }
+    Ok(())
+}
+
+fn blocked_by(viewer: UserId) -> SelectStatement {
+    Query::select()
+        .column(block::Column::BlockerId)
+        .from(block::Entity)
+        .and_where(block::Column::BlockedId.eq(viewer.0))
+        .to_owned()
+}
+
+fn blocked_of(viewer: UserId) -> SelectStatement {
+    Query::select()
+        .column(block::Column::BlockedId)
+        .from(block::Entity)
+        .and_where(block::Column::BlockerId.eq(viewer.0))
+        .to_owned()
+}
+
+/// Rows whose person (`col`) is in a block with `viewer`, either way, are left out. Anonymous
+/// viewers block no one.
+pub(crate) fn not_blocked_with(viewer: Option<UserId>, col: impl ColumnTrait) -> Condition {
+    match viewer {
+        None => Condition::all(),
+        Some(viewer) => Condition::all()
+            .add(col.not_in_subquery(blocked_of(viewer)))
+            .add(col.not_in_subquery(blocked_by(viewer))),
+    }
+}
+
+/// The video if anonymous users may see it (published and ready); `NotFound("video")` for
+/// unknown, deleted, unpublished and unprocessed videos alike.
+pub(crate) async fn visible_video(deps: &Deps, id: VideoId) -> Result<VideoDto> {
+    deps.media
+        .videos_by_ids(&Actor::Anonymous, &[id])
+        .await?
+        .into_iter()
+        .find(|v| v.id == id && v.published_at.is_some() && v.status == VideoStatus::Ready)
+        .ok_or_else(|| Error::not_found("video"))
+}
+
+/// Makes sure a video has its counters row, then adds each delta to its column. Adding a delta
+/// takes the row's lock until the transaction ends, which also serialises pinning.
+pub(crate) async fn bump_video<C: ConnectionTrait>(
+    conn: &C,
+    video: i64,
+    deltas: &[(video_stats::Column, i64)],
+) -> Result<()> {
+    let at = now();
+    video_stats::Entity::insert(video_stats::ActiveModel {
+        video_id: Set(video),
+        updated_at: Set(at),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(conn)
+    .await
+    .context("creating a video's counters")?;
+    let mut update = video_stats::Entity::update_many()
+        .col_expr(video_stats::Column::UpdatedAt, Expr::value(at))
+        .filter(video_stats::Column::VideoId.eq(video));
+    for (col, delta) in deltas {
+        update = update.col_expr(*col, Expr::col(*col).add(*delta));
+    }
+    update
+        .exec(conn)
+        .await
+        .context("updating a video's counters")?;
+    Ok(())
+}
+
+pub(crate) async fn bump_user<C: ConnectionTrait>(
+    conn: &C,
+    user: UserId,
+    col: user_stats::Column,
+    delta: i64,
+) -> Result<()> {
+    user_stats::Entity::insert(user_stats::ActiveModel {
+        user_id: Set(user.0),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(conn)
+    .await
+    .context("creating a user's counters")?;
+    user_stats::Entity::update_many()
+        .col_expr(col, Expr::col(col).add(delta))
+        .filter(user_stats::Column::UserId.eq(user.0))
+        .exec(conn)
+        .await
+        .context("updating a user's counters")?;
+    Ok(())
+}
+
+pub(crate) async fn bump_channel_followers<C: ConnectionTrait>(
+    conn: &C,
+    channel: i64,
+    delta: i64,
+) -> Result<()> {
+    channel_stats::Entity::insert(channel_stats::ActiveModel {
+        channel_id: Set(channel),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(conn)
+    .await
+    .context("creating a channel's counters")?;
+    channel_stats::Entity::update_many()
+        .col_expr(
+            channel_stats::Column::Followers,
+            Expr::col(channel_stats::Column::Followers).add(delta),
+        )
+        .filter(channel_stats::Column::ChannelId.eq(channel))
+        .exec(conn)
+        .await
+        .context("updating a channel's counters")?;
+    Ok(())
+}
+
+/// Counts one interaction between two friends (a reaction, comment or share on the other's
+/// video), on both rows of the friendship. Nothing happens when they are not friends.
+pub(crate) async fn count_interaction<C: ConnectionTrait>(
+    conn: &C,
+    a: UserId,
+    b: UserId,
+) -> Result<()> {
+    if a == b {
+        return Ok(());
+    }
+    friendship::Entity::update_many()
+        .col_expr(
+            friendship::Column::Interactions,
+            Expr::col(friendship::Column::Interactions).add(1),
+        )
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(friendship::Column::UserId.eq(a.0))
+                        .add(friendship::Column::FriendId.eq(b.0)),
+                )
+                .add(
+                    Condition::all()
+                        .add(friendship::Column::UserId.eq(b.0))
+                        .add(friendship::Column::FriendId.eq(a.0)),
+                ),
+        )
+        .exec(conn)
+        .await
+        .context("counting an interaction between friends")?;
+    Ok(())
+}
+
+/// The distinct ids of `ids`, first occurrence first.
+pub(crate) fn distinct<K: Eq + std::hash::Hash + Copy>(ids: &[K]) -> Vec<K> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
+}
+
+/// Rows keyed by `key`, for building one DTO per id asked.
+pub(crate) fn by_key<T, K: Eq + std::hash::Hash>(
+    rows: Vec<T>,
+    key: impl Fn(&T) -> K,
+) -> HashMap<K, T> {
+    rows.into_iter().map(|row| (key(&row), row)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_is_whole_milliseconds() {
+        let at = now();
+        assert_eq!(at.timestamp_subsec_nanos() % 1_000_000, 0);
+        assert_eq!(cursor_time(at.timestamp_millis()).unwrap(), at);
+        assert!(cursor_time(i64::MAX).is_err());
+    }
+
+    #[test]
+    fn distinct_keeps_the_first_occurrence() {
+        assert_eq!(distinct(&[3, 1, 3, 2, 1]), vec![3, 1, 2]);
+    }
+}

@@ -1,0 +1,16 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "social_blocks")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub blocker_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub blocked_id: i64,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,33 @@
+#![doc = include_str!("../README.md")]
+
+mod blocks;
+mod comments;
+mod config;
+mod db;
+pub mod domain;
+mod entity;
+mod follows;
+mod friends;
+mod projection;
+mod reactions;
+mod service;
+mod shares_views;
+
+use std::sync::Arc;
+
+use kanjian_contracts::identity::IdentityApi;
+use kanjian_contracts::media::MediaApi;
+use kanjian_events::Outbox;
+use sea_orm::DatabaseConnection;
+
+pub use config::SocialConfig;
+pub use service::SocialService;
+
+/// Everything the use cases need, shared by the service and its event handler.
+pub(crate) struct Deps {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub identity: Arc<dyn IdentityApi>,
+    pub media: Arc<dyn MediaApi>,
+    pub config: SocialConfig,
+}

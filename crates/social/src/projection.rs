@@ -1,0 +1,277 @@
+//! `social_videos`: the module's own copy of what the feeds need to know about media's videos
+//! (channel, creator, category, duration, whether and since when it is published), kept in step
+//! by media's events. A deleted video also takes its social data (reactions, comments and their
+//! likes, shares, views, counters) with it.
+//!
+//! Every event is idempotent: applying it again writes the same values. Events may arrive out
+//! of order (retries, several nodes), so the row remembers when the last applied event occurred
+//! (`updated_at`) and older events are skipped.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kanjian_contracts::media::{
+    VideoDeleted, VideoDetailsChanged, VideoDto, VideoPublished, VideoStatus, VideoUnpublished,
+};
+use kanjian_contracts::{EventEnvelope, IntegrationEvent};
+use kanjian_events::{EventHandler, HandlerError};
+use kanjian_kernel::ids::VideoId;
+use kanjian_kernel::{Actor, Context, Result, Timestamp};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
+};
+
+use crate::Deps;
+use crate::entity::{comment, comment_like, reaction, share, video, video_stats, view};
+
+pub(crate) struct VideoProjectionHandler {
+    pub deps: Arc<Deps>,
+}
+
+#[async_trait]
+impl EventHandler for VideoProjectionHandler {
+    fn name(&self) -> &'static str {
+        "social.video_projection"
+    }
+
+    fn handles(&self, kind: &str) -> bool {
+        [
+            VideoPublished::KIND,
+            VideoUnpublished::KIND,
+            VideoDetailsChanged::KIND,
+            VideoDeleted::KIND,
+        ]
+        .contains(&kind)
+    }
+
+    async fn handle(&self, event: &EventEnvelope) -> std::result::Result<(), HandlerError> {
+        let permanent = |e: serde_json::Error| HandlerError::Permanent(e.into());
+        let at = event.occurred_at;
+        if let Some(e) = event.decode::<VideoPublished>() {
+            return Ok(published(&self.deps, &e.map_err(permanent)?, at).await?);
+        }
+        if let Some(e) = event.decode::<VideoUnpublished>() {
+            return Ok(unpublished(&self.deps, e.map_err(permanent)?.video_id, at).await?);
+        }
+        if let Some(e) = event.decode::<VideoDetailsChanged>() {
+            return Ok(details_changed(&self.deps, &e.map_err(permanent)?, at).await?);
+        }
+        if let Some(e) = event.decode::<VideoDeleted>() {
+            return Ok(deleted(&self.deps, e.map_err(permanent)?.video_id).await?);
+        }
+        Ok(())
+    }
+}
+
+/// The projected row, locked for the transaction; `None` when missing.
+async fn current<C: ConnectionTrait>(conn: &C, id: VideoId) -> Result<Option<video::Model>> {
+    video::Entity::find_by_id(id.0)
+        .lock_exclusive()
+        .one(conn)
+        .await
+        .context("loading the projected video")
+}
+
+/// Whether an event that occurred `at` is older than what the row already reflects.
+fn is_stale(row: Option<&video::Model>, at: Timestamp) -> bool {
+    row.is_some_and(|r| r.updated_at > at)
+}
+
+async fn upsert<C: ConnectionTrait>(conn: &C, row: video::Model) -> Result<()> {
+    video::Entity::insert(row.into_active_model())
+        .on_conflict(
+            OnConflict::column(video::Column::VideoId)
+                .update_columns([
+                    video::Column::ChannelId,
+                    video::Column::OwnerId,
+                    video::Column::Category,
+                    video::Column::DurationMs,
+                    video::Column::PublishedAt,
+                    video::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .context("writing the projected video")?;
+    Ok(())
+}
+
+fn row_from_published(e: &VideoPublished, at: Timestamp) -> video::Model {
+    video::Model {
+        video_id: e.video_id.0,
+        channel_id: e.channel_id.0,
+        owner_id: e.owner_id.0,
+        category: e.category.clone(),
+        duration_ms: e.duration_ms,
+        published_at: Some(e.published_at),
+        updated_at: at,
+    }
+}
+
+fn row_from_dto(v: &VideoDto, at: Timestamp) -> video::Model {
+    video::Model {
+        video_id: v.id.0,
+        channel_id: v.channel_id.0,
+        owner_id: v.owner_id.0,
+        category: v.category.clone(),
+        duration_ms: v.duration_ms,
+        published_at: v.published_at,
+        updated_at: at,
+    }
+}
+
+#[tracing::instrument(skip_all, fields(video_id = e.video_id.0))]
+async fn published(deps: &Deps, e: &VideoPublished, at: Timestamp) -> Result<()> {
+    let txn = deps
+        .db
+        .begin()
+        .await
+        .context("beginning a projection update")?;
+    let row = current(&txn, e.video_id).await?;
+    if is_stale(row.as_ref(), at) {
+        tracing::debug!("older than the projection; skipped");
+        return Ok(());
+    }
+    upsert(&txn, row_from_published(e, at)).await?;
+    txn.commit()
+        .await
+        .context("committing a projection update")?;
+    tracing::info!("published video projected");
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(video_id = id.0))]
+async fn unpublished(deps: &Deps, id: VideoId, at: Timestamp) -> Result<()> {
+    let txn = deps
+        .db
+        .begin()
+        .await
+        .context("beginning a projection update")?;
+    let Some(row) = current(&txn, id).await? else {
+        return Ok(());
+    };
+    if is_stale(Some(&row), at) {
+        tracing::debug!("older than the projection; skipped");
+        return Ok(());
+    }
+    let mut model = row.into_active_model();
+    model.published_at = Set(None);
+    model.updated_at = Set(at);
+    model
+        .update(&txn)
+        .await
+        .context("marking the projected video unpublished")?;
+    txn.commit()
+        .await
+        .context("committing a projection update")?;
+    tracing::info!("video unpublished in the projection");
+    Ok(())
+}
+
+/// New details. The event lacks the creator, duration and publication time, so a video the
+/// projection does not hold as published (its `VideoPublished` not applied yet, or a newer
+/// publication) is read from media instead — before the transaction, which on SQLite holds the
+/// only connection.
+#[tracing::instrument(skip_all, fields(video_id = e.video_id.0, published = e.published))]
+async fn details_changed(deps: &Deps, e: &VideoDetailsChanged, at: Timestamp) -> Result<()> {
+    let known = video::Entity::find_by_id(e.video_id.0)
+        .one(&deps.db)
+        .await
+        .context("loading the projected video")?;
+    let fresh = if e.published && known.as_ref().is_none_or(|r| r.published_at.is_none()) {
+        deps.media
+            .videos_by_ids(&Actor::Anonymous, &[e.video_id])
+            .await?
+            .into_iter()
+            .find(|v| {
+                v.id == e.video_id && v.published_at.is_some() && v.status == VideoStatus::Ready
+            })
+    } else {
+        None
+    };
+
+    let txn = deps
+        .db
+        .begin()
+        .await
+        .context("beginning a projection update")?;
+    let row = current(&txn, e.video_id).await?;
+    if is_stale(row.as_ref(), at) {
+        tracing::debug!("older than the projection; skipped");
+        return Ok(());
+    }
+    let next = match (row, fresh) {
+        (_, Some(fresh)) => Some(row_from_dto(&fresh, at)),
+        (Some(row), None) => Some(video::Model {
+            channel_id: e.channel_id.0,
+            category: e.category.clone(),
+            published_at: if e.published { row.published_at } else { None },
+            updated_at: at,
+            ..row
+        }),
+        (None, None) => None,
+    };
+    if let Some(next) = next {
+        upsert(&txn, next).await?;
+    }
+    txn.commit()
+        .await
+        .context("committing a projection update")?;
+    Ok(())
+}
+
+/// Removes the video from the projection with all of its social data, in one transaction.
+#[tracing::instrument(skip_all, fields(video_id = id.0))]
+async fn deleted(deps: &Deps, id: VideoId) -> Result<()> {
+    let txn = deps
+        .db
+        .begin()
+        .await
+        .context("beginning a video's removal")?;
+    let comments_of_video = Query::select()
+        .column(comment::Column::Id)
+        .from(comment::Entity)
+        .and_where(comment::Column::VideoId.eq(id.0))
+        .to_owned();
+    comment_like::Entity::delete_many()
+        .filter(comment_like::Column::CommentId.in_subquery(comments_of_video))
+        .exec(&txn)
+        .await
+        .context("deleting a deleted video's comment likes")?;
+    let comments = comment::Entity::delete_many()
+        .filter(comment::Column::VideoId.eq(id.0))
+        .exec(&txn)
+        .await
+        .context("deleting a deleted video's comments")?
+        .rows_affected;
+    let reactions = reaction::Entity::delete_many()
+        .filter(reaction::Column::VideoId.eq(id.0))
+        .exec(&txn)
+        .await
+        .context("deleting a deleted video's reactions")?
+        .rows_affected;
+    share::Entity::delete_many()
+        .filter(share::Column::VideoId.eq(id.0))
+        .exec(&txn)
+        .await
+        .context("deleting a deleted video's shares")?;
+    view::Entity::delete_many()
+        .filter(view::Column::VideoId.eq(id.0))
+        .exec(&txn)
+        .await
+        .context("deleting a deleted video's views")?;
+    video_stats::Entity::delete_by_id(id.0)
+        .exec(&txn)
+        .await
+        .context("deleting a deleted video's counters")?;
+    video::Entity::delete_by_id(id.0)
+        .exec(&txn)
+        .await
+        .context("deleting the projected video")?;
+    txn.commit().await.context("committing a video's removal")?;
+    tracing::info!(comments, reactions, "deleted video removed from social");
+    Ok(())
+}

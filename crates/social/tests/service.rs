@@ -1,0 +1,2170 @@
+//! The social service against a real, freshly migrated database: a SQLite file, or PostgreSQL
+//! with `KANJIAN_TEST_DATABASE=postgres` (see `kanjian_migrations::testing`). Identity and media
+//! are small fakes: users 1..=12 exist, channel n belongs to user n, and the tests decide which
+//! videos exist and are published.
+//!
+//! Every test ends with `check_counts`, which recounts every counter from the rows it counts:
+//! whatever path a test took, the stored counts must equal the truth.
+
+// Test helpers outside `#[test]` functions panic on purpose: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use kanjian_contracts::identity::*;
+use kanjian_contracts::media::*;
+use kanjian_contracts::social::*;
+use kanjian_contracts::{EventEnvelope, IntegrationEvent};
+use kanjian_events::Outbox;
+use kanjian_kernel::ids::{
+    ChannelId, CommentId, FriendRequestId, OrganizationId, SessionId, UploadId, UserId, VideoId,
+};
+use kanjian_kernel::{Actor, Error, Page, PageRequest, Result, Timestamp, UserErrorCode};
+use kanjian_migrations::testing::TestDatabase;
+use kanjian_social::{SocialConfig, SocialService};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+const USERS: i64 = 12;
+const DURATION_MS: i64 = 10_000;
+
+// ---------------------------------------------------------------------------------------------
+// Fakes
+
+fn channel(id: i64) -> ChannelDto {
+    ChannelDto {
+        id: ChannelId(id),
+        owner_id: UserId(id),
+        handle: format!("user{id}"),
+        display_name: format!("User {id}"),
+        bio: String::new(),
+        avatar_url: None,
+        created_at: kanjian_kernel::now(),
+        updated_at: kanjian_kernel::now(),
+    }
+}
+
+fn not_here<T>() -> Result<T> {
+    Err(Error::internal("not part of the fake"))
+}
+
+/// Users 1..=USERS; channel n is owned by user n.
+struct FakeIdentity;
+
+#[async_trait]
+impl IdentityApi for FakeIdentity {
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>> {
+        Ok(ids
+            .iter()
+            .filter(|id| (1..=USERS).contains(&id.0))
+            .map(|id| UserDto {
+                id: *id,
+                email: format!("user{}@example.com", id.0),
+                created_at: kanjian_kernel::now(),
+            })
+            .collect())
+    }
+    async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>> {
+        Ok(ids
+            .iter()
+            .filter(|id| (1..=USERS).contains(&id.0))
+            .map(|id| channel(id.0))
+            .collect())
+    }
+    async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
+        Ok((1..=USERS).contains(&user.0).then(|| channel(user.0)))
+    }
+    async fn sign_up(&self, _: SignUpInput, _: ClientInfo) -> Result<AuthSession> {
+        not_here()
+    }
+    async fn log_in(&self, _: LogInInput, _: ClientInfo) -> Result<AuthSession> {
+        not_here()
+    }
+    async fn log_out(&self, _: &Actor) -> Result<()> {
+        not_here()
+    }
+    async fn authenticate(&self, _: &str) -> Result<Actor> {
+        not_here()
+    }
+    async fn create_channel(&self, _: &Actor, _: CreateChannelInput) -> Result<ChannelDto> {
+        not_here()
+    }
+    async fn update_channel(
+        &self,
+        _: &Actor,
+        _: ChannelId,
+        _: UpdateChannelInput,
+    ) -> Result<ChannelDto> {
+        not_here()
+    }
+    async fn channel_by_handle(&self, _: &str) -> Result<Option<ChannelDto>> {
+        not_here()
+    }
+    async fn create_organization(
+        &self,
+        _: &Actor,
+        _: CreateOrganizationInput,
+    ) -> Result<OrganizationDto> {
+        not_here()
+    }
+    async fn add_organization_member(&self, _: &Actor, _: AddMemberInput) -> Result<MembershipDto> {
+        not_here()
+    }
+    async fn remove_organization_member(&self, _: &Actor, _: RemoveMemberInput) -> Result<()> {
+        not_here()
+    }
+    async fn organizations_by_ids(&self, _: &[OrganizationId]) -> Result<Vec<OrganizationDto>> {
+        not_here()
+    }
+    async fn organization_members(
+        &self,
+        _: &Actor,
+        _: OrganizationId,
+        _: PageRequest,
+    ) -> Result<Page<MembershipDto>> {
+        not_here()
+    }
+    async fn memberships_of(&self, _: UserId) -> Result<Vec<MembershipDto>> {
+        not_here()
+    }
+    async fn organization_role(&self, _: OrganizationId, _: UserId) -> Result<Option<OrgRole>> {
+        not_here()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FakeVideo {
+    owner: i64,
+    published_at: Option<Timestamp>,
+    category: Option<String>,
+}
+
+/// Videos the tests add, publish, unpublish and delete. Anonymous viewers see published ones;
+/// owners see all of their own.
+#[derive(Default)]
+struct FakeMedia {
+    videos: Mutex<HashMap<i64, FakeVideo>>,
+}
+
+impl FakeMedia {
+    fn dto(id: i64, v: &FakeVideo) -> VideoDto {
+        VideoDto {
+            id: VideoId(id),
+            channel_id: ChannelId(v.owner),
+            owner_id: UserId(v.owner),
+            title: format!("Video {id}"),
+            description: String::new(),
+            hashtags: Vec::new(),
+            category: v.category.clone(),
+            is_original: true,
+            status: VideoStatus::Ready,
+            progress_percent: 100,
+            failure_reason: None,
+            duration_ms: Some(DURATION_MS),
+            width: Some(1280),
+            height: Some(720),
+            published_at: v.published_at,
+            created_at: kanjian_kernel::now(),
+            updated_at: kanjian_kernel::now(),
+            playlist_url: None,
+            thumbnail_url: None,
+            renditions: Vec::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl MediaApi for FakeMedia {
+    async fn videos_by_ids(&self, actor: &Actor, ids: &[VideoId]) -> Result<Vec<VideoDto>> {
+        let videos = self.videos.lock().unwrap();
+        Ok(ids
+            .iter()
+            .filter_map(|id| videos.get(&id.0).map(|v| (id.0, v)))
+            .filter(|(_, v)| v.published_at.is_some() || actor.user_id() == Some(UserId(v.owner)))
+            .map(|(id, v)| Self::dto(id, v))
+            .collect())
+    }
+    async fn create_upload(&self, _: &Actor, _: CreateUploadInput) -> Result<UploadTicket> {
+        not_here()
+    }
+    async fn upload_progress(&self, _: &Actor, _: UploadId) -> Result<UploadProgress> {
+        not_here()
+    }
+    async fn append_upload(
+        &self,
+        _: &Actor,
+        _: UploadId,
+        _: u64,
+        _: BoxStream<'static, std::io::Result<Bytes>>,
+    ) -> Result<UploadProgress> {
+        not_here()
+    }
+    async fn upload_video(
+        &self,
+        _: &Actor,
+        _: VideoDetailsInput,
+        _: SpooledFile,
+    ) -> Result<VideoDto> {
+        not_here()
+    }
+    async fn update_video(&self, _: &Actor, _: VideoId, _: UpdateVideoInput) -> Result<VideoDto> {
+        not_here()
+    }
+    async fn publish_video(&self, _: &Actor, _: VideoId) -> Result<VideoDto> {
+        not_here()
+    }
+    async fn unpublish_video(&self, _: &Actor, _: VideoId) -> Result<VideoDto> {
+        not_here()
+    }
+    async fn delete_video(&self, _: &Actor, _: VideoId) -> Result<()> {
+        not_here()
+    }
+    async fn channel_videos(
+        &self,
+        _: &Actor,
+        _: ChannelId,
+        _: PageRequest,
+    ) -> Result<Page<VideoDto>> {
+        not_here()
+    }
+    async fn watch_processing(
+        &self,
+        _: &Actor,
+        _: VideoId,
+    ) -> Result<BoxStream<'static, ProcessingUpdate>> {
+        not_here()
+    }
+    async fn open_file(&self, _: &Actor, _: VideoId, _: &str) -> Result<MediaFile> {
+        not_here()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app under test
+
+struct TestApp {
+    _database: TestDatabase,
+    db: DatabaseConnection,
+    social: SocialService,
+    media: Arc<FakeMedia>,
+    next_video: AtomicI64,
+}
+
+async fn app() -> TestApp {
+    let database = TestDatabase::create().await;
+    let db = kanjian_migrations::database::connect_and_migrate(&database.url, 4)
+        .await
+        .unwrap();
+    let media = Arc::new(FakeMedia::default());
+    let social = SocialService::new(
+        db.clone(),
+        Outbox::new(),
+        Arc::new(FakeIdentity),
+        media.clone(),
+        SocialConfig::default(),
+    );
+    TestApp {
+        _database: database,
+        db,
+        social,
+        media,
+        next_video: AtomicI64::new(100),
+    }
+}
+
+fn user(n: i64) -> Actor {
+    Actor::User {
+        user_id: UserId(n),
+        session_id: SessionId(n),
+        roles: vec![],
+    }
+}
+
+fn first(n: u32) -> PageRequest {
+    PageRequest {
+        first: Some(n),
+        after: None,
+    }
+}
+
+fn after<T>(n: u32, page: &Page<T>) -> PageRequest {
+    PageRequest {
+        first: Some(n),
+        after: page.items.last().map(|(c, _)| c.clone()),
+    }
+}
+
+fn all() -> PageRequest {
+    PageRequest::default()
+}
+
+fn items<T: Clone>(page: &Page<T>) -> Vec<T> {
+    page.items.iter().map(|(_, t)| t.clone()).collect()
+}
+
+/// The one user error of `e`, as (field path, code).
+fn user_error(e: &Error) -> (String, UserErrorCode) {
+    match e {
+        Error::User(errors) if errors.len() == 1 => (errors[0].field.join("."), errors[0].code),
+        other => panic!("expected one user error, got {other:?}"),
+    }
+}
+
+fn message(e: &Error) -> String {
+    match e {
+        Error::User(errors) => errors[0].message.clone(),
+        other => panic!("expected a user error, got {other:?}"),
+    }
+}
+
+fn blocked(e: &Error) -> bool {
+    user_error(e) == (String::new(), UserErrorCode::Blocked)
+}
+
+/// Lets the clock move on, so rows made next sort as newer (stored times are milliseconds).
+async fn tick() {
+    tokio::time::sleep(Duration::from_millis(3)).await;
+}
+
+impl TestApp {
+    /// A published video by `owner`.
+    fn video(&self, owner: i64) -> VideoId {
+        let id = self.next_video.fetch_add(1, Ordering::SeqCst);
+        self.media.videos.lock().unwrap().insert(
+            id,
+            FakeVideo {
+                owner,
+                published_at: Some(kanjian_kernel::now()),
+                category: Some("food".into()),
+            },
+        );
+        VideoId(id)
+    }
+
+    fn set_published(&self, video: VideoId, published: bool) {
+        let mut videos = self.media.videos.lock().unwrap();
+        let v = videos.get_mut(&video.0).unwrap();
+        v.published_at = published.then(kanjian_kernel::now);
+    }
+
+    fn forget_video(&self, video: VideoId) {
+        self.media.videos.lock().unwrap().remove(&video.0);
+    }
+
+    async fn scalar(&self, sql: &str) -> i64 {
+        self.db
+            .query_one_raw(Statement::from_string(self.db.get_database_backend(), sql))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+    }
+
+    async fn events<E: IntegrationEvent>(&self) -> Vec<E> {
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "SELECT payload FROM events_outbox WHERE kind = $1 ORDER BY id",
+                [E::KIND.into()],
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| {
+                serde_json::from_str(&row.try_get::<String>("", "payload").unwrap()).unwrap()
+            })
+            .collect()
+    }
+
+    /// Every row count and counter sum of the module, and the outbox: equal fingerprints mean
+    /// nothing was written in between.
+    async fn fingerprint(&self) -> Vec<(&'static str, i64)> {
+        let sum = |expr: &str, table: &str| {
+            format!("SELECT CAST(COALESCE(SUM({expr}), 0) AS BIGINT) AS n FROM {table}")
+        };
+        let queries: Vec<(&'static str, String)> = vec![
+            ("videos", sum("1", "social_videos")),
+            ("video stats", sum("1", "social_video_stats")),
+            ("likes", sum("likes", "social_video_stats")),
+            ("recommends", sum("recommends", "social_video_stats")),
+            ("comments", sum("comments", "social_video_stats")),
+            ("shares", sum("shares", "social_video_stats")),
+            ("views", sum("views", "social_video_stats")),
+            ("watch ms", sum("watch_ms", "social_video_stats")),
+            ("completions", sum("completions", "social_video_stats")),
+            ("requests", sum("1", "social_friend_requests")),
+            (
+                "pending",
+                sum(
+                    "CASE WHEN status = 'PENDING' THEN 1 ELSE 0 END",
+                    "social_friend_requests",
+                ),
+            ),
+            ("friendships", sum("1", "social_friendships")),
+            ("interactions", sum("interactions", "social_friendships")),
+            ("blocks", sum("1", "social_blocks")),
+            ("follows", sum("1", "social_follows")),
+            ("followers", sum("followers", "social_channel_stats")),
+            ("friends", sum("friends", "social_user_stats")),
+            ("following", sum("following", "social_user_stats")),
+            ("settings", sum("1", "social_settings")),
+            ("reactions", sum("1", "social_reactions")),
+            ("comment rows", sum("1", "social_comments")),
+            ("comment likes", sum("likes", "social_comments")),
+            ("comment replies", sum("replies", "social_comments")),
+            (
+                "pinned",
+                sum("CASE WHEN pinned THEN 1 ELSE 0 END", "social_comments"),
+            ),
+            ("comment like rows", sum("1", "social_comment_likes")),
+            ("share rows", sum("1", "social_shares")),
+            ("view rows", sum("1", "social_views")),
+            ("view watch ms", sum("watch_ms", "social_views")),
+            ("events", sum("1", "events_outbox")),
+        ];
+        let mut out = Vec::new();
+        for (name, sql) in queries {
+            out.push((name, self.scalar(&sql).await));
+        }
+        out
+    }
+
+    /// Every stored counter equals a recount of the rows it counts.
+    async fn check_counts(&self) {
+        let checks = [
+            (
+                "video counters",
+                "SELECT COUNT(*) AS n FROM social_video_stats s WHERE \
+                 s.likes <> (SELECT COUNT(*) FROM social_reactions r WHERE r.video_id = s.video_id AND r.kind = 1) \
+                 OR s.recommends <> (SELECT COUNT(*) FROM social_reactions r WHERE r.video_id = s.video_id AND r.kind = 2) \
+                 OR s.comments <> (SELECT COUNT(*) FROM social_comments c WHERE c.video_id = s.video_id) \
+                 OR s.shares <> (SELECT COUNT(*) FROM social_shares x WHERE x.video_id = s.video_id) \
+                 OR s.views <> (SELECT COUNT(*) FROM social_views v WHERE v.video_id = s.video_id) \
+                 OR s.watch_ms <> (SELECT COALESCE(SUM(v.watch_ms), 0) FROM social_views v WHERE v.video_id = s.video_id) \
+                 OR s.completions <> (SELECT COUNT(*) FROM social_views v WHERE v.video_id = s.video_id AND v.completed)",
+            ),
+            (
+                "rows without video counters",
+                "SELECT COUNT(*) AS n FROM (SELECT video_id FROM social_reactions UNION \
+                 SELECT video_id FROM social_comments UNION SELECT video_id FROM social_shares UNION \
+                 SELECT video_id FROM social_views) x WHERE NOT EXISTS \
+                 (SELECT 1 FROM social_video_stats s WHERE s.video_id = x.video_id)",
+            ),
+            (
+                "comment counters",
+                "SELECT COUNT(*) AS n FROM social_comments c WHERE \
+                 c.likes <> (SELECT COUNT(*) FROM social_comment_likes l WHERE l.comment_id = c.id) \
+                 OR c.replies <> (SELECT COUNT(*) FROM social_comments r WHERE r.parent_id = c.id)",
+            ),
+            (
+                "orphan replies and comment likes",
+                "SELECT COUNT(*) AS n FROM social_comments r WHERE r.parent_id IS NOT NULL AND NOT EXISTS \
+                 (SELECT 1 FROM social_comments c WHERE c.id = r.parent_id) \
+                 OR EXISTS (SELECT 1 FROM social_comment_likes l WHERE NOT EXISTS \
+                 (SELECT 1 FROM social_comments c WHERE c.id = l.comment_id))",
+            ),
+            (
+                "user counters",
+                "SELECT COUNT(*) AS n FROM social_user_stats s WHERE \
+                 s.friends <> (SELECT COUNT(*) FROM social_friendships f WHERE f.user_id = s.user_id) \
+                 OR s.following <> (SELECT COUNT(*) FROM social_follows f WHERE f.user_id = s.user_id)",
+            ),
+            (
+                "rows without user counters",
+                "SELECT COUNT(*) AS n FROM (SELECT user_id FROM social_friendships UNION \
+                 SELECT user_id FROM social_follows) x WHERE NOT EXISTS \
+                 (SELECT 1 FROM social_user_stats s WHERE s.user_id = x.user_id)",
+            ),
+            (
+                "channel counters",
+                "SELECT COUNT(*) AS n FROM social_channel_stats s WHERE s.followers <> \
+                 (SELECT COUNT(*) FROM social_follows f WHERE f.channel_id = s.channel_id)",
+            ),
+            (
+                "one-sided friendships",
+                "SELECT COUNT(*) AS n FROM social_friendships f WHERE NOT EXISTS \
+                 (SELECT 1 FROM social_friendships g WHERE g.user_id = f.friend_id AND g.friend_id = f.user_id) \
+                 OR f.interactions <> (SELECT g.interactions FROM social_friendships g \
+                 WHERE g.user_id = f.friend_id AND g.friend_id = f.user_id)",
+            ),
+            (
+                "more than one pinned comment per video",
+                "SELECT COUNT(*) AS n FROM (SELECT video_id FROM social_comments WHERE pinned \
+                 GROUP BY video_id HAVING COUNT(*) > 1) x",
+            ),
+            (
+                "friends in a block",
+                "SELECT COUNT(*) AS n FROM social_friendships f JOIN social_blocks b ON \
+                 (b.blocker_id = f.user_id AND b.blocked_id = f.friend_id)",
+            ),
+        ];
+        for (what, sql) in checks {
+            assert_eq!(self.scalar(sql).await, 0, "{what} are off");
+        }
+    }
+
+    async fn video_social(&self, actor: &Actor, video: VideoId) -> VideoSocialDto {
+        self.social
+            .video_social(actor, &[video])
+            .await
+            .unwrap()
+            .remove(0)
+    }
+
+    async fn comment(&self, by: i64, video: VideoId, body: &str) -> CommentDto {
+        self.social
+            .add_comment(&user(by), video, body.into(), None)
+            .await
+            .unwrap()
+    }
+
+    async fn reply(&self, by: i64, video: VideoId, to: CommentId, body: &str) -> CommentDto {
+        self.social
+            .add_comment(&user(by), video, body.into(), Some(to))
+            .await
+            .unwrap()
+    }
+
+    async fn befriend(&self, a: i64, b: i64) {
+        let request = self
+            .social
+            .send_friend_request(&user(a), UserId(b), None)
+            .await
+            .unwrap();
+        self.social
+            .accept_friend_request(&user(b), request.id)
+            .await
+            .unwrap();
+    }
+
+    async fn comment_ids(&self, actor: &Actor, video: VideoId) -> Vec<CommentId> {
+        items(&self.social.comments(actor, video, all()).await.unwrap())
+            .iter()
+            .map(|c| c.id)
+            .collect()
+    }
+
+    async fn reply_ids(&self, actor: &Actor, comment: CommentId) -> Vec<CommentId> {
+        items(&self.social.replies(actor, comment, all()).await.unwrap())
+            .iter()
+            .map(|c| c.id)
+            .collect()
+    }
+
+    async fn deliver<E: IntegrationEvent>(&self, event: &E, at: Timestamp) {
+        let envelope = EventEnvelope {
+            id: uuid::Uuid::now_v7(),
+            kind: E::KIND.into(),
+            occurred_at: at,
+            payload: serde_json::to_value(event).unwrap(),
+        };
+        let handlers = self.social.event_handlers();
+        let handler = handlers.iter().find(|h| h.handles(E::KIND)).unwrap();
+        handler.handle(&envelope).await.unwrap();
+    }
+
+    /// (owner, category, published, updated_at) of the projected video.
+    async fn projected(&self, video: VideoId) -> Option<(i64, Option<String>, bool, i64)> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "SELECT owner_id, category, published_at, updated_at FROM social_videos WHERE video_id = $1",
+                [video.0.into()],
+            ))
+            .await
+            .unwrap()?;
+        Some((
+            row.try_get::<i64>("", "owner_id").unwrap(),
+            row.try_get::<Option<String>>("", "category").unwrap(),
+            row.try_get::<Option<chrono::DateTime<chrono::Utc>>>("", "published_at")
+                .unwrap()
+                .is_some(),
+            row.try_get::<chrono::DateTime<chrono::Utc>>("", "updated_at")
+                .unwrap()
+                .timestamp_millis(),
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Friends
+
+#[tokio::test]
+async fn friend_requests_are_sent_accepted_declined_and_cancelled() {
+    let app = app().await;
+    let (a, b, c) = (user(1), user(2), user(3));
+
+    let sent = app
+        .social
+        .send_friend_request(&a, UserId(2), Some("  我是李雷 ".into()))
+        .await
+        .unwrap();
+    assert_eq!((sent.from, sent.to), (UserId(1), UserId(2)));
+    assert_eq!(sent.message.as_deref(), Some("我是李雷"));
+    assert_eq!(sent.status, FriendRequestStatus::Pending);
+    assert_eq!(sent.responded_at, None);
+
+    let ids = |p: Page<FriendRequestDto>| items(&p).iter().map(|r| r.id).collect::<Vec<_>>();
+    let incoming = |actor| {
+        let social = app.social.clone();
+        async move {
+            social
+                .friend_requests(&actor, RequestDirection::Incoming, all())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(ids(incoming(b.clone()).await), vec![sent.id]);
+    assert!(ids(incoming(a.clone()).await).is_empty());
+    let outgoing = app
+        .social
+        .friend_requests(&a, RequestDirection::Outgoing, all())
+        .await
+        .unwrap();
+    assert_eq!(ids(outgoing), vec![sent.id]);
+
+    let rel = app.social.relationships(&a, &[UserId(2)]).await.unwrap();
+    assert_eq!(
+        rel,
+        vec![RelationshipDto {
+            user: UserId(2),
+            is_friend: false,
+            outgoing_request: Some(sent.id),
+            incoming_request: None,
+            blocked_by_actor: false,
+        }]
+    );
+    let rel = app.social.relationships(&b, &[UserId(1)]).await.unwrap();
+    assert_eq!(rel[0].incoming_request, Some(sent.id));
+
+    let accepted = app.social.accept_friend_request(&b, sent.id).await.unwrap();
+    assert_eq!(accepted.status, FriendRequestStatus::Accepted);
+    assert!(accepted.responded_at.is_some());
+    let friends_of = |actor| {
+        let social = app.social.clone();
+        async move {
+            items(&social.friends(&actor, all()).await.unwrap())
+                .iter()
+                .map(|f| f.friend)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(friends_of(a.clone()).await, vec![UserId(2)]);
+    assert_eq!(friends_of(b.clone()).await, vec![UserId(1)]);
+    assert!(ids(incoming(b.clone()).await).is_empty());
+    let rel = app
+        .social
+        .relationships(&a, &[UserId(2), UserId(3)])
+        .await
+        .unwrap();
+    assert!(rel[0].is_friend && rel[0].outgoing_request.is_none());
+    assert!(!rel[1].is_friend);
+
+    // Friend counts are the user's own business.
+    let social = app
+        .social
+        .user_social(&a, &[UserId(1), UserId(2)])
+        .await
+        .unwrap();
+    assert_eq!(social[0].friends, Some(1));
+    assert_eq!(social[1].friends, None);
+
+    let added = app.events::<FriendAdded>().await;
+    assert_eq!(added.len(), 1);
+    assert_eq!((added[0].user, added[0].friend), (UserId(2), UserId(1)));
+
+    // Declined and cancelled requests make no friends and may be sent again.
+    let r2 = app
+        .social
+        .send_friend_request(&c, UserId(1), None)
+        .await
+        .unwrap();
+    assert_eq!(r2.message, None);
+    let declined = app.social.decline_friend_request(&a, r2.id).await.unwrap();
+    assert_eq!(declined.status, FriendRequestStatus::Declined);
+    let r3 = app
+        .social
+        .send_friend_request(&c, UserId(1), Some("  ".into()))
+        .await
+        .unwrap();
+    let cancelled = app.social.cancel_friend_request(&c, r3.id).await.unwrap();
+    assert_eq!(cancelled.status, FriendRequestStatus::Cancelled);
+    assert_eq!(friends_of(c.clone()).await, Vec::<UserId>::new());
+    assert_eq!(app.events::<FriendAdded>().await.len(), 1);
+
+    // Remove: both sides, both counts; removing again is harmless.
+    app.social.remove_friend(&b, UserId(1)).await.unwrap();
+    app.social.remove_friend(&b, UserId(1)).await.unwrap();
+    assert!(friends_of(a.clone()).await.is_empty());
+    assert!(friends_of(b.clone()).await.is_empty());
+    let social = app.social.user_social(&a, &[UserId(1)]).await.unwrap();
+    assert_eq!(social[0].friends, Some(0));
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn bad_friend_requests_are_refused_and_leave_nothing_behind() {
+    let app = app().await;
+    let (a, b, c) = (user(1), user(2), user(3));
+    let before = app.fingerprint().await;
+
+    let e = app
+        .social
+        .send_friend_request(&a, UserId(1), None)
+        .await
+        .unwrap_err();
+    assert_eq!(user_error(&e), (String::new(), UserErrorCode::SelfTarget));
+    let e = app
+        .social
+        .send_friend_request(&a, UserId(999), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::NotFound(ref what) if what == "user"),
+        "{e:?}"
+    );
+    let e = app
+        .social
+        .send_friend_request(&Actor::Anonymous, UserId(2), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated));
+    let e = app
+        .social
+        .send_friend_request(&a, UserId(2), Some("好".repeat(101)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        user_error(&e),
+        ("input.message".into(), UserErrorCode::TooLong)
+    );
+    assert_eq!(app.fingerprint().await, before);
+
+    let request = app
+        .social
+        .send_friend_request(&a, UserId(2), None)
+        .await
+        .unwrap();
+    let before = app.fingerprint().await;
+
+    // A duplicate, either way.
+    let e = app
+        .social
+        .send_friend_request(&a, UserId(2), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        user_error(&e),
+        (String::new(), UserErrorCode::AlreadyExists)
+    );
+    let e = app
+        .social
+        .send_friend_request(&b, UserId(1), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        user_error(&e),
+        (String::new(), UserErrorCode::AlreadyExists)
+    );
+    assert!(message(&e).contains("accept it"), "{}", message(&e));
+
+    // Answering a request that is not yours.
+    for e in [
+        app.social.accept_friend_request(&c, request.id).await,
+        app.social.accept_friend_request(&a, request.id).await,
+        app.social.decline_friend_request(&c, request.id).await,
+        app.social.decline_friend_request(&a, request.id).await,
+        app.social.cancel_friend_request(&b, request.id).await,
+    ] {
+        assert!(matches!(e, Err(Error::Forbidden(_))), "{e:?}");
+    }
+    let e = app
+        .social
+        .accept_friend_request(&b, FriendRequestId(999))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    let e = app
+        .social
+        .accept_friend_request(&Actor::Anonymous, request.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated));
+    assert_eq!(app.fingerprint().await, before);
+
+    app.social
+        .accept_friend_request(&b, request.id)
+        .await
+        .unwrap();
+    let before = app.fingerprint().await;
+
+    // Friends already; a request no longer pending.
+    for (from, to) in [(&a, 2), (&b, 1)] {
+        let e = app
+            .social
+            .send_friend_request(from, UserId(to), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            user_error(&e),
+            (String::new(), UserErrorCode::AlreadyExists)
+        );
+    }
+    for e in [
+        app.social.accept_friend_request(&b, request.id).await,
+        app.social.decline_friend_request(&b, request.id).await,
+        app.social.cancel_friend_request(&a, request.id).await,
+    ] {
+        assert_eq!(
+            user_error(&e.unwrap_err()),
+            (String::new(), UserErrorCode::InvalidState)
+        );
+    }
+    assert_eq!(app.fingerprint().await, before);
+    assert_eq!(app.events::<FriendAdded>().await.len(), 1);
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn friend_lists_page_newest_first() {
+    let app = app().await;
+    for n in 2..=6 {
+        app.befriend(1, n).await;
+        tick().await;
+    }
+    let p1 = app.social.friends(&user(1), first(2)).await.unwrap();
+    assert!(p1.has_next_page && !p1.has_previous_page);
+    let p2 = app.social.friends(&user(1), after(2, &p1)).await.unwrap();
+    let p3 = app.social.friends(&user(1), after(2, &p2)).await.unwrap();
+    assert!(!p3.has_next_page && p3.has_previous_page);
+    let seen: Vec<i64> = [p1, p2, p3]
+        .iter()
+        .flat_map(|p| items(p).into_iter().map(|f| f.friend.0))
+        .collect();
+    assert_eq!(seen, vec![6, 5, 4, 3, 2]);
+
+    let garbage = PageRequest {
+        first: Some(2),
+        after: Some(kanjian_kernel::Cursor("nope".into())),
+    };
+    let e = app.social.friends(&user(1), garbage).await.unwrap_err();
+    assert_eq!(
+        user_error(&e),
+        ("input.after".into(), UserErrorCode::Invalid)
+    );
+    app.check_counts().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Follows
+
+#[tokio::test]
+async fn follows_count_once_and_list_newest_first() {
+    let app = app().await;
+    let ch3 = ChannelId(3);
+
+    let dto = app.social.follow(&user(1), ch3).await.unwrap();
+    assert_eq!(
+        dto,
+        ChannelSocialDto {
+            channel: ch3,
+            followers: 1,
+            actor_follows: true
+        }
+    );
+    let again = app.social.follow(&user(1), ch3).await.unwrap();
+    assert_eq!(again, dto);
+    assert_eq!(app.events::<ChannelFollowed>().await.len(), 1);
+    tick().await;
+    assert_eq!(app.social.follow(&user(2), ch3).await.unwrap().followers, 2);
+    app.social.follow(&user(1), ChannelId(4)).await.unwrap();
+
+    // Bad follows leave nothing behind.
+    let before = app.fingerprint().await;
+    let e = app.social.follow(&user(3), ch3).await.unwrap_err();
+    assert_eq!(user_error(&e), (String::new(), UserErrorCode::SelfTarget));
+    let e = app
+        .social
+        .follow(&user(1), ChannelId(999))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::NotFound(ref what) if what == "channel"),
+        "{e:?}"
+    );
+    let e = app.social.follow(&Actor::Anonymous, ch3).await.unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated));
+    assert_eq!(app.fingerprint().await, before);
+
+    let followers = app
+        .social
+        .followers(&Actor::Anonymous, ch3, first(1))
+        .await
+        .unwrap();
+    assert_eq!(items(&followers)[0].user, UserId(2));
+    assert!(followers.has_next_page);
+    let rest = app
+        .social
+        .followers(&Actor::Anonymous, ch3, after(1, &followers))
+        .await
+        .unwrap();
+    assert_eq!(
+        items(&rest).iter().map(|f| f.user).collect::<Vec<_>>(),
+        vec![UserId(1)]
+    );
+    assert!(!rest.has_next_page);
+    let following = app
+        .social
+        .following(&Actor::Anonymous, UserId(1), all())
+        .await
+        .unwrap();
+    assert_eq!(
+        items(&following)
+            .iter()
+            .map(|f| f.channel)
+            .collect::<Vec<_>>(),
+        vec![ChannelId(4), ch3]
+    );
+    let e = app
+        .social
+        .followers(&Actor::Anonymous, ChannelId(999), all())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)));
+
+    let counts = app
+        .social
+        .user_social(&Actor::Anonymous, &[UserId(1), UserId(3)])
+        .await
+        .unwrap();
+    assert_eq!((counts[0].following, counts[0].friends), (2, None));
+    assert_eq!(counts[1].following, 0);
+
+    let dto = app.social.unfollow(&user(1), ch3).await.unwrap();
+    assert_eq!((dto.followers, dto.actor_follows), (1, false));
+    let dto = app.social.unfollow(&user(1), ch3).await.unwrap();
+    assert_eq!(dto.followers, 1);
+    let counts = app
+        .social
+        .channel_social(&user(2), &[ch3, ChannelId(5), ch3])
+        .await
+        .unwrap();
+    assert_eq!(
+        counts
+            .iter()
+            .map(|c| (c.channel.0, c.followers, c.actor_follows))
+            .collect::<Vec<_>>(),
+        vec![(3, 1, true), (5, 0, false), (3, 1, true)]
+    );
+    app.check_counts().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks
+
+#[tokio::test]
+async fn a_block_ends_everything_between_two_people_and_refuses_what_follows() {
+    let app = app().await;
+    let (a, b) = (user(1), user(2));
+    let va = app.video(1);
+    let vb = app.video(2);
+    app.befriend(1, 2).await;
+    app.social.follow(&a, ChannelId(2)).await.unwrap();
+    app.social.follow(&b, ChannelId(1)).await.unwrap();
+    app.social.follow(&user(3), ChannelId(2)).await.unwrap();
+    app.social.react(&a, vb, ReactionKind::Like).await.unwrap();
+
+    app.social.block(&b, UserId(1)).await.unwrap();
+    let events = app.events::<UserBlocked>().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].user, events[0].blocked), (UserId(2), UserId(1)));
+    assert!(items(&app.social.friends(&a, all()).await.unwrap()).is_empty());
+    assert!(items(&app.social.friends(&b, all()).await.unwrap()).is_empty());
+    let channels = app
+        .social
+        .channel_social(&a, &[ChannelId(1), ChannelId(2)])
+        .await
+        .unwrap();
+    assert_eq!((channels[0].followers, channels[1].followers), (0, 1));
+    assert!(!channels[1].actor_follows);
+    let counts = app
+        .social
+        .user_social(&Actor::Anonymous, &[UserId(1), UserId(2), UserId(3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        counts.iter().map(|c| c.following).collect::<Vec<_>>(),
+        vec![0, 0, 1]
+    );
+    app.check_counts().await;
+
+    // Blocking again changes nothing.
+    let before = app.fingerprint().await;
+    app.social.block(&b, UserId(1)).await.unwrap();
+    assert_eq!(app.fingerprint().await, before);
+
+    // Neither side can reach the other, and nothing is written trying.
+    let refused = [
+        app.social
+            .send_friend_request(&a, UserId(2), None)
+            .await
+            .err(),
+        app.social
+            .send_friend_request(&b, UserId(1), None)
+            .await
+            .err(),
+        app.social.follow(&a, ChannelId(2)).await.err(),
+        app.social.follow(&b, ChannelId(1)).await.err(),
+        app.social
+            .react(&a, vb, ReactionKind::Recommend)
+            .await
+            .err(),
+        app.social.react(&b, va, ReactionKind::Like).await.err(),
+        app.social
+            .add_comment(&a, vb, "hello".into(), None)
+            .await
+            .err(),
+        app.social
+            .add_comment(&b, va, "hello".into(), None)
+            .await
+            .err(),
+        app.social.share(&a, vb, ShareTarget::Link).await.err(),
+    ];
+    for e in refused {
+        let e = e.expect("refused");
+        assert!(blocked(&e), "{e:?}");
+    }
+    assert_eq!(app.fingerprint().await, before);
+
+    // The blocked person is not told.
+    let rel = app.social.relationships(&a, &[UserId(2)]).await.unwrap();
+    assert_eq!(
+        rel[0],
+        RelationshipDto {
+            user: UserId(2),
+            is_friend: false,
+            outgoing_request: None,
+            incoming_request: None,
+            blocked_by_actor: false,
+        }
+    );
+    let rel = app.social.relationships(&b, &[UserId(1)]).await.unwrap();
+    assert!(rel[0].blocked_by_actor);
+    assert_eq!(
+        items(&app.social.blocked_users(&b, all()).await.unwrap()),
+        vec![UserId(1)]
+    );
+    assert!(items(&app.social.blocked_users(&a, all()).await.unwrap()).is_empty());
+
+    // Yourself, or someone who does not exist.
+    let e = app.social.block(&a, UserId(1)).await.unwrap_err();
+    assert_eq!(user_error(&e), (String::new(), UserErrorCode::SelfTarget));
+    let e = app.social.block(&a, UserId(999)).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)));
+
+    // Unblocking allows interaction again; what the block ended stays ended.
+    app.social.unblock(&b, UserId(1)).await.unwrap();
+    app.social.unblock(&b, UserId(1)).await.unwrap();
+    assert!(!app.social.relationships(&b, &[UserId(1)]).await.unwrap()[0].blocked_by_actor);
+    assert!(items(&app.social.friends(&a, all()).await.unwrap()).is_empty());
+    app.social.follow(&a, ChannelId(2)).await.unwrap();
+    app.social
+        .send_friend_request(&a, UserId(2), None)
+        .await
+        .unwrap();
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn a_block_cancels_pending_requests_both_ways() {
+    let app = app().await;
+    let request = app
+        .social
+        .send_friend_request(&user(4), UserId(5), None)
+        .await
+        .unwrap();
+    app.social.block(&user(4), UserId(5)).await.unwrap();
+    let incoming = app
+        .social
+        .friend_requests(&user(5), RequestDirection::Incoming, all())
+        .await
+        .unwrap();
+    assert!(items(&incoming).is_empty());
+    let e = app
+        .social
+        .accept_friend_request(&user(5), request.id)
+        .await
+        .unwrap_err();
+    assert_eq!(user_error(&e), (String::new(), UserErrorCode::InvalidState));
+    let rel = app
+        .social
+        .relationships(&user(5), &[UserId(4)])
+        .await
+        .unwrap();
+    assert_eq!(rel[0].incoming_request, None);
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn blocked_people_are_left_out_of_lists_both_ways() {
+    let app = app().await;
+    let (a, b, c) = (user(1), user(2), user(3));
+    let vb = app.video(2);
+    let vc = app.video(3);
+    // Before the block: 1 likes and comments on 2's video; both comment on and reply on 3's,
+    // and both follow 3's channel.
+    app.social.react(&a, vb, ReactionKind::Like).await.unwrap();
+    let ca = app.comment(1, vb, "from 1").await;
+    let cb = app.comment(2, vb, "from 2").await;
+    let root = app.comment(3, vc, "root").await;
+    let ra = app.reply(1, vc, root.id, "reply from 1").await;
+    let rb = app.reply(2, vc, root.id, "reply from 2").await;
+    let ca3 = app.comment(1, vc, "1 on 3").await;
+    let cb3 = app.comment(2, vc, "2 on 3").await;
+    app.social.follow(&a, ChannelId(3)).await.unwrap();
+    app.social.follow(&b, ChannelId(3)).await.unwrap();
+
+    app.social.block(&a, UserId(2)).await.unwrap();
+
+    // Comments and replies: each side misses the other; a third person sees everyone.
+    assert_eq!(app.comment_ids(&a, vb).await, vec![ca.id]);
+    assert_eq!(app.comment_ids(&b, vb).await, vec![cb.id]);
+    assert_eq!(app.comment_ids(&c, vb).await, vec![cb.id, ca.id]);
+    assert_eq!(app.comment_ids(&a, vc).await, vec![ca3.id, root.id]);
+    assert_eq!(app.comment_ids(&b, vc).await, vec![cb3.id, root.id]);
+    assert_eq!(app.reply_ids(&a, root.id).await, vec![ra.id]);
+    assert_eq!(app.reply_ids(&b, root.id).await, vec![rb.id]);
+    assert_eq!(
+        app.reply_ids(&Actor::Anonymous, root.id).await,
+        vec![ra.id, rb.id]
+    );
+
+    // Followers.
+    let users = |p: Page<FollowDto>| items(&p).iter().map(|f| f.user).collect::<Vec<_>>();
+    assert_eq!(
+        users(app.social.followers(&a, ChannelId(3), all()).await.unwrap()),
+        vec![UserId(1)]
+    );
+    assert_eq!(
+        users(app.social.followers(&b, ChannelId(3), all()).await.unwrap()),
+        vec![UserId(2)]
+    );
+    assert_eq!(
+        users(app.social.followers(&c, ChannelId(3), all()).await.unwrap()).len(),
+        2
+    );
+    // What the other follows is hidden too.
+    assert!(items(&app.social.following(&a, UserId(2), all()).await.unwrap()).is_empty());
+    assert_eq!(
+        items(&app.social.following(&c, UserId(2), all()).await.unwrap()).len(),
+        1
+    );
+
+    // Likers: the creator no longer sees the person in a block with them.
+    assert!(items(&app.social.likers(&b, vb, all()).await.unwrap()).is_empty());
+    // Liking the other's comment is refused; unliking is not.
+    let e = app.social.like_comment(&a, rb.id, true).await.unwrap_err();
+    assert!(blocked(&e), "{e:?}");
+    let e = app.social.like_comment(&b, ra.id, true).await.unwrap_err();
+    assert!(blocked(&e), "{e:?}");
+    let e = app
+        .social
+        .add_comment(&b, vc, "@1".into(), Some(ra.id))
+        .await;
+    // Replies go to top-level comments; replying to 1's top-level comment is refused.
+    assert!(e.is_err());
+    let e = app
+        .social
+        .add_comment(&b, vc, "@1".into(), Some(ca3.id))
+        .await
+        .unwrap_err();
+    assert!(blocked(&e), "{e:?}");
+    app.social.like_comment(&a, rb.id, false).await.unwrap();
+    app.check_counts().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reactions
+
+#[tokio::test]
+async fn reactions_are_idempotent_and_counts_stay_right() {
+    let app = app().await;
+    let v = app.video(3);
+    let (a, b, creator) = (user(1), user(2), user(3));
+
+    let dto = app.social.react(&a, v, ReactionKind::Like).await.unwrap();
+    assert_eq!(
+        dto,
+        VideoSocialDto {
+            video: v,
+            likes: None,
+            recommends: 0,
+            comments: 0,
+            shares: 0,
+            views: 0,
+            actor_liked: true,
+            actor_recommended: false,
+        }
+    );
+    let before = app.fingerprint().await;
+    assert_eq!(
+        app.social.react(&a, v, ReactionKind::Like).await.unwrap(),
+        dto
+    );
+    assert_eq!(app.fingerprint().await, before);
+
+    for _ in 0..2 {
+        let dto = app
+            .social
+            .react(&a, v, ReactionKind::Recommend)
+            .await
+            .unwrap();
+        assert_eq!(dto.recommends, 1);
+        assert!(dto.actor_liked && dto.actor_recommended);
+    }
+    let dto = app
+        .social
+        .react(&b, v, ReactionKind::Recommend)
+        .await
+        .unwrap();
+    assert_eq!((dto.recommends, dto.actor_liked), (2, false));
+    let recommended = app.events::<VideoRecommended>().await;
+    assert_eq!(
+        recommended
+            .iter()
+            .map(|e| (e.user, e.video))
+            .collect::<Vec<_>>(),
+        vec![(UserId(1), v), (UserId(2), v)]
+    );
+
+    let seen_by_creator = app.video_social(&creator, v).await;
+    assert_eq!(
+        (seen_by_creator.likes, seen_by_creator.recommends),
+        (Some(1), 2)
+    );
+
+    for _ in 0..2 {
+        let dto = app.social.unreact(&a, v, ReactionKind::Like).await.unwrap();
+        assert!(!dto.actor_liked);
+        assert_eq!(app.video_social(&creator, v).await.likes, Some(0));
+    }
+    for _ in 0..2 {
+        let dto = app
+            .social
+            .unreact(&a, v, ReactionKind::Recommend)
+            .await
+            .unwrap();
+        assert_eq!((dto.recommends, dto.actor_recommended), (1, false));
+    }
+    // React, undo, react again: counted once at each step.
+    app.social.react(&a, v, ReactionKind::Like).await.unwrap();
+    app.social.unreact(&a, v, ReactionKind::Like).await.unwrap();
+    app.social.react(&a, v, ReactionKind::Like).await.unwrap();
+    assert_eq!(app.video_social(&creator, v).await.likes, Some(1));
+
+    let e = app
+        .social
+        .react(&Actor::Anonymous, v, ReactionKind::Like)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated));
+
+    // One result per video asked, in order; untouched videos are zeros.
+    let many = app
+        .social
+        .video_social(&Actor::Anonymous, &[VideoId(999), v])
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 2);
+    assert_eq!((many[0].video, many[0].recommends), (VideoId(999), 0));
+    assert_eq!((many[1].recommends, many[1].likes), (1, None));
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn likes_are_seen_by_the_creator_only() {
+    let app = app().await;
+    let v = app.video(3);
+    app.social
+        .react(&user(1), v, ReactionKind::Like)
+        .await
+        .unwrap();
+    tick().await;
+    app.social
+        .react(&user(2), v, ReactionKind::Like)
+        .await
+        .unwrap();
+    app.befriend(4, 1).await;
+
+    for viewer in [user(1), user(2), user(4), Actor::Anonymous] {
+        assert_eq!(app.video_social(&viewer, v).await.likes, None);
+    }
+    assert_eq!(app.video_social(&user(3), v).await.likes, Some(2));
+    // A like is not a recommend: no friend sees it.
+    let (shown, total) = app
+        .social
+        .friend_recommenders(&user(4), v, 10)
+        .await
+        .unwrap();
+    assert!(shown.is_empty());
+    assert_eq!(total, 0);
+
+    for viewer in [user(1), user(4)] {
+        let e = app.social.likers(&viewer, v, all()).await.unwrap_err();
+        assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+    }
+    let e = app
+        .social
+        .likers(&Actor::Anonymous, v, all())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated));
+    let e = app
+        .social
+        .likers(&user(3), VideoId(999), all())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)));
+
+    let page = app.social.likers(&user(3), v, first(1)).await.unwrap();
+    assert_eq!(items(&page)[0].user, UserId(2));
+    assert_eq!(items(&page)[0].kind, ReactionKind::Like);
+    let rest = app
+        .social
+        .likers(&user(3), v, after(1, &page))
+        .await
+        .unwrap();
+    assert_eq!(items(&rest)[0].user, UserId(1));
+    assert!(!rest.has_next_page);
+
+    // The creator sees likes of their own video even while it is unpublished (media tells
+    // social who owns it until the projection knows).
+    app.set_published(v, false);
+    assert_eq!(app.video_social(&user(3), v).await.likes, Some(2));
+    assert_eq!(
+        items(&app.social.likers(&user(3), v, all()).await.unwrap()).len(),
+        2
+    );
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn unknown_unpublished_and_deleted_videos_cannot_be_touched() {
+    let app = app().await;
+    let unpublished = app.video(3);
+    app.social
+        .react(&user(1), unpublished, ReactionKind::Like)
+        .await
+        .unwrap();
+    app.set_published(unpublished, false);
+    let deleted = app.video(3);
+    app.forget_video(deleted);
+    let before = app.fingerprint().await;
+
+    for v in [unpublished, deleted, VideoId(999)] {
+        let results = [
+            app.social
+                .react(&user(1), v, ReactionKind::Like)
+                .await
+                .err(),
+            app.social
+                .react(&user(1), v, ReactionKind::Recommend)
+                .await
+                .err(),
+            app.social
+                .unreact(&user(1), v, ReactionKind::Like)
+                .await
+                .err(),
+            app.social
+                .add_comment(&user(1), v, "hi".into(), None)
+                .await
+                .err(),
+            app.social.share(&user(1), v, ShareTarget::Chat).await.err(),
+            app.social.report_view(&user(1), v, 1000).await.err(),
+        ];
+        for e in results {
+            let e = e.expect("refused");
+            assert!(
+                matches!(e, Error::NotFound(ref what) if what == "video"),
+                "{e:?}"
+            );
+        }
+    }
+    // Even the creator cannot react to their unpublished video.
+    let e = app
+        .social
+        .react(&user(3), unpublished, ReactionKind::Like)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)));
+    assert_eq!(app.fingerprint().await, before);
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn friend_recommenders_are_friends_who_did_not_hide_their_recommends() {
+    let app = app().await;
+    let v = app.video(6);
+    for n in [2, 3, 4] {
+        app.befriend(1, n).await;
+    }
+    app.social
+        .set_privacy(
+            &user(4),
+            PrivacySettings {
+                hide_recommends: true,
+            },
+        )
+        .await
+        .unwrap();
+    for n in [2, 3, 4, 5] {
+        app.social
+            .react(&user(n), v, ReactionKind::Recommend)
+            .await
+            .unwrap();
+        tick().await;
+    }
+
+    let (shown, total) = app
+        .social
+        .friend_recommenders(&user(1), v, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        shown.iter().map(|r| r.user).collect::<Vec<_>>(),
+        vec![UserId(3), UserId(2)]
+    );
+    assert!(
+        shown
+            .iter()
+            .all(|r| r.kind == ReactionKind::Recommend && r.video == v)
+    );
+    assert_eq!(total, 2);
+    let (shown, total) = app
+        .social
+        .friend_recommenders(&user(1), v, 1)
+        .await
+        .unwrap();
+    assert_eq!((shown.len(), total), (1, 2));
+    let (shown, total) = app
+        .social
+        .friend_recommenders(&user(1), v, 0)
+        .await
+        .unwrap();
+    assert_eq!((shown.len(), total), (0, 2));
+    let (shown, total) = app
+        .social
+        .friend_recommenders(&Actor::Anonymous, v, 10)
+        .await
+        .unwrap();
+    assert_eq!((shown.len(), total), (0, 0));
+    // The public count still includes everyone's ❤️: counts are not names.
+    assert_eq!(app.video_social(&Actor::Anonymous, v).await.recommends, 4);
+
+    // Showing them again brings 4 back; 5 is no friend.
+    assert_eq!(
+        app.social.privacy(&user(4)).await.unwrap(),
+        PrivacySettings {
+            hide_recommends: true
+        }
+    );
+    let saved = app
+        .social
+        .set_privacy(&user(4), PrivacySettings::default())
+        .await
+        .unwrap();
+    assert!(!saved.hide_recommends);
+    let (shown, total) = app
+        .social
+        .friend_recommenders(&user(1), v, 10)
+        .await
+        .unwrap();
+    assert_eq!(shown[0].user, UserId(4));
+    assert_eq!(total, 3);
+    assert_eq!(
+        app.social.privacy(&user(7)).await.unwrap(),
+        PrivacySettings::default()
+    );
+    assert!(matches!(
+        app.social.privacy(&Actor::Anonymous).await,
+        Err(Error::Unauthenticated)
+    ));
+
+    // Friends who interact grow closer: each reaction on the other's video counts.
+    app.befriend(1, 6).await;
+    app.social
+        .react(&user(1), v, ReactionKind::Recommend)
+        .await
+        .unwrap();
+    app.social
+        .react(&user(1), v, ReactionKind::Like)
+        .await
+        .unwrap();
+    let closeness = app
+        .scalar(
+            "SELECT interactions AS n FROM social_friendships WHERE user_id = 6 AND friend_id = 1",
+        )
+        .await;
+    assert_eq!(closeness, 2);
+    app.check_counts().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comments
+
+#[tokio::test]
+async fn comments_and_replies_count_and_sort() {
+    let app = app().await;
+    let v = app.video(3);
+    let other = app.video(3);
+
+    let before = app.fingerprint().await;
+    for (body, code) in [
+        ("", UserErrorCode::Required),
+        (" \n\t", UserErrorCode::Required),
+        (&"长".repeat(501) as &str, UserErrorCode::TooLong),
+        ("bell\u{7}", UserErrorCode::Invalid),
+    ] {
+        let e = app
+            .social
+            .add_comment(&user(1), v, body.into(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(user_error(&e), ("input.body".into(), code), "{body:?}");
+    }
+    let e = app
+        .social
+        .add_comment(&Actor::Anonymous, v, "hi".into(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated));
+    assert_eq!(app.fingerprint().await, before);
+
+    let c1 = app.comment(1, v, "  第一！\r\nfirst ").await;
+    assert_eq!(c1.body, "第一！\nfirst");
+    assert_eq!(
+        (c1.likes, c1.replies, c1.pinned, c1.parent),
+        (0, 0, false, None)
+    );
+    assert!(
+        app.social
+            .add_comment(&user(1), v, "长".repeat(500), None)
+            .await
+            .is_ok()
+    );
+    tick().await;
+    let c2 = app.comment(2, v, "second").await;
+    let r1 = app.reply(2, v, c1.id, "reply 1").await;
+    tick().await;
+    let r2 = app.reply(3, v, c1.id, "reply 2").await;
+    assert_eq!(r1.parent, Some(c1.id));
+
+    // Bad replies leave nothing behind.
+    let before = app.fingerprint().await;
+    let e = app
+        .social
+        .add_comment(&user(1), v, "deeper".into(), Some(r1.id))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        user_error(&e),
+        ("input.replyTo".into(), UserErrorCode::Invalid)
+    );
+    assert!(message(&e).contains("reply to the comment it answers"));
+    let e = app
+        .social
+        .add_comment(&user(1), other, "wrong video".into(), Some(c1.id))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        user_error(&e),
+        ("input.replyTo".into(), UserErrorCode::Invalid)
+    );
+    let e = app
+        .social
+        .add_comment(&user(1), v, "nobody".into(), Some(CommentId(999)))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    assert_eq!(app.fingerprint().await, before);
+
+    assert_eq!(app.video_social(&Actor::Anonymous, v).await.comments, 5);
+    let listed = items(
+        &app.social
+            .comments(&Actor::Anonymous, v, all())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].id, c2.id);
+    assert_eq!(listed[2].id, c1.id);
+    assert_eq!(listed[2].replies, 2);
+    assert_eq!(
+        app.reply_ids(&Actor::Anonymous, c1.id).await,
+        vec![r1.id, r2.id]
+    );
+    let e = app
+        .social
+        .replies(&Actor::Anonymous, CommentId(999), all())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)));
+    let added = app.events::<CommentAdded>().await;
+    assert_eq!(added.len(), 5);
+    assert_eq!(added[3].parent, Some(c1.id));
+    assert_eq!((added[4].comment, added[4].author), (r2.id, UserId(3)));
+
+    // Editing: the author only, with the same rules.
+    let e = app
+        .social
+        .edit_comment(&user(3), c1.id, "mine now".into())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)));
+    let e = app
+        .social
+        .edit_comment(&user(1), c1.id, " ".into())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        user_error(&e),
+        ("input.body".into(), UserErrorCode::Required)
+    );
+    let edited = app
+        .social
+        .edit_comment(&user(1), c1.id, "edited".into())
+        .await
+        .unwrap();
+    assert_eq!(edited.body, "edited");
+    assert!(edited.edited_at.is_some());
+    assert_eq!((edited.replies, edited.created_at), (2, c1.created_at));
+
+    // Likes on comments: once per person, both ways.
+    for _ in 0..2 {
+        let liked = app
+            .social
+            .like_comment(&user(5), r1.id, true)
+            .await
+            .unwrap();
+        assert_eq!((liked.likes, liked.actor_liked), (1, true));
+    }
+    app.social
+        .like_comment(&user(6), r1.id, true)
+        .await
+        .unwrap();
+    app.social
+        .like_comment(&user(6), c1.id, true)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let unliked = app
+            .social
+            .like_comment(&user(5), r1.id, false)
+            .await
+            .unwrap();
+        assert_eq!((unliked.likes, unliked.actor_liked), (1, false));
+    }
+    let listed = items(&app.social.replies(&user(6), c1.id, all()).await.unwrap());
+    assert!(listed[0].actor_liked && !listed[1].actor_liked);
+    app.check_counts().await;
+
+    // Deleting: the author or the video's creator; a top-level comment takes its replies and
+    // their likes along.
+    let e = app
+        .social
+        .delete_comment(&user(2), c1.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)));
+    app.social.delete_comment(&user(3), r2.id).await.unwrap();
+    let c1_now = &items(
+        &app.social
+            .comments(&Actor::Anonymous, v, all())
+            .await
+            .unwrap(),
+    )[2];
+    assert_eq!(c1_now.replies, 1);
+    assert_eq!(app.video_social(&Actor::Anonymous, v).await.comments, 4);
+    app.check_counts().await;
+    app.social.delete_comment(&user(3), c1.id).await.unwrap();
+    assert_eq!(app.video_social(&Actor::Anonymous, v).await.comments, 2);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) AS n FROM social_comment_likes")
+            .await,
+        0
+    );
+    let e = app
+        .social
+        .delete_comment(&user(3), c1.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)));
+    app.social.delete_comment(&user(2), c2.id).await.unwrap();
+    assert_eq!(app.video_social(&Actor::Anonymous, v).await.comments, 1);
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn pinning_is_the_creators_one_comment() {
+    let app = app().await;
+    let v = app.video(3);
+    let elsewhere = app.video(4);
+    let c1 = app.comment(1, v, "one").await;
+    tick().await;
+    let c2 = app.comment(2, v, "two").await;
+    tick().await;
+    let c3 = app.comment(5, v, "three").await;
+    let reply = app.reply(1, v, c1.id, "reply").await;
+    let foreign = app.comment(1, elsewhere, "on 4's video").await;
+
+    let before = app.fingerprint().await;
+    let e = app
+        .social
+        .pin_comment(&user(1), c1.id, true)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)));
+    // The creator of one video cannot pin on another creator's video.
+    let e = app
+        .social
+        .pin_comment(&user(3), foreign.id, true)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)));
+    let e = app
+        .social
+        .pin_comment(&user(3), reply.id, true)
+        .await
+        .unwrap_err();
+    assert_eq!(user_error(&e), (String::new(), UserErrorCode::InvalidState));
+    let e = app
+        .social
+        .pin_comment(&user(3), CommentId(999), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)));
+    assert_eq!(app.fingerprint().await, before);
+
+    let pinned = app.social.pin_comment(&user(3), c1.id, true).await.unwrap();
+    assert!(pinned.pinned);
+    assert_eq!(
+        app.comment_ids(&Actor::Anonymous, v).await,
+        vec![c1.id, c3.id, c2.id]
+    );
+    app.social.pin_comment(&user(3), c2.id, true).await.unwrap();
+    assert_eq!(
+        app.comment_ids(&Actor::Anonymous, v).await,
+        vec![c2.id, c3.id, c1.id]
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) AS n FROM social_comments WHERE pinned")
+            .await,
+        1
+    );
+    // Pinning the pinned one again changes nothing; unpinning leaves none pinned.
+    app.social.pin_comment(&user(3), c2.id, true).await.unwrap();
+    let unpinned = app
+        .social
+        .pin_comment(&user(3), c2.id, false)
+        .await
+        .unwrap();
+    assert!(!unpinned.pinned);
+    assert_eq!(
+        app.comment_ids(&Actor::Anonymous, v).await,
+        vec![c3.id, c2.id, c1.id]
+    );
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn comment_pages_do_not_repeat_or_skip_while_comments_arrive() {
+    let app = app().await;
+    let v = app.video(3);
+    let mut made = Vec::new();
+    for n in 0..7 {
+        made.push(app.comment(1 + n % 4, v, &format!("comment {n}")).await.id);
+        tick().await;
+    }
+    app.social
+        .pin_comment(&user(3), made[2], true)
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut page = app
+        .social
+        .comments(&Actor::Anonymous, v, first(2))
+        .await
+        .unwrap();
+    loop {
+        seen.extend(items(&page).iter().map(|c| c.id));
+        // New comments arrive between pages; they sort before the cursor.
+        app.comment(9, v, "late").await;
+        if !page.has_next_page {
+            break;
+        }
+        page = app
+            .social
+            .comments(&Actor::Anonymous, v, after(2, &page))
+            .await
+            .unwrap();
+    }
+    let mut expected = vec![made[2]];
+    expected.extend(made.iter().rev().filter(|id| **id != made[2]));
+    assert_eq!(seen, expected);
+
+    // Replies page oldest first.
+    let mut replies = Vec::new();
+    for n in 0..5 {
+        replies.push(app.reply(2, v, made[0], &format!("reply {n}")).await.id);
+    }
+    let p1 = app
+        .social
+        .replies(&Actor::Anonymous, made[0], first(3))
+        .await
+        .unwrap();
+    let p2 = app
+        .social
+        .replies(&Actor::Anonymous, made[0], after(3, &p1))
+        .await
+        .unwrap();
+    let listed: Vec<CommentId> = items(&p1)
+        .iter()
+        .chain(items(&p2).iter())
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(listed, replies);
+    assert!(!p2.has_next_page);
+    app.check_counts().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shares and views
+
+#[tokio::test]
+async fn shares_are_counted_one_row_each() {
+    let app = app().await;
+    let v = app.video(3);
+    app.social
+        .share(&user(1), v, ShareTarget::Link)
+        .await
+        .unwrap();
+    let dto = app
+        .social
+        .share(&user(1), v, ShareTarget::Moments)
+        .await
+        .unwrap();
+    assert_eq!(dto.shares, 2);
+    let e = app
+        .social
+        .share(&Actor::Anonymous, v, ShareTarget::Link)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) AS n FROM social_shares WHERE target = 'MOMENTS'")
+            .await,
+        1
+    );
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn a_view_counts_once_per_viewer_and_day_and_keeps_the_longest_watch() {
+    let app = app().await;
+    let v = app.video(3);
+    let before = app.fingerprint().await;
+    // Anonymous views are accepted and not recorded.
+    app.social
+        .report_view(&Actor::Anonymous, v, 5_000)
+        .await
+        .unwrap();
+    for bad in [-1, 86_400_001, i64::MAX, i64::MIN] {
+        for actor in [user(1), Actor::Anonymous] {
+            let e = app.social.report_view(&actor, v, bad).await.unwrap_err();
+            assert_eq!(
+                user_error(&e),
+                ("input.watchMs".into(), UserErrorCode::Invalid)
+            );
+        }
+    }
+    assert_eq!(app.fingerprint().await, before);
+
+    let stats = || async {
+        (
+            app.video_social(&Actor::Anonymous, v).await.views,
+            app.scalar("SELECT watch_ms AS n FROM social_video_stats")
+                .await,
+            app.scalar("SELECT completions AS n FROM social_video_stats")
+                .await,
+        )
+    };
+    app.social.report_view(&user(1), v, 3_000).await.unwrap();
+    assert_eq!(stats().await, (1, 3_000, 0));
+    app.social.report_view(&user(1), v, 2_000).await.unwrap();
+    assert_eq!(stats().await, (1, 3_000, 0));
+    app.social.report_view(&user(1), v, 9_000).await.unwrap();
+    assert_eq!(stats().await, (1, 9_000, 1));
+    app.social.report_view(&user(1), v, 10_000).await.unwrap();
+    assert_eq!(stats().await, (1, 10_000, 1));
+    app.social.report_view(&user(2), v, 0).await.unwrap();
+    assert_eq!(stats().await, (2, 10_000, 1));
+    app.social.report_view(&user(2), v, 9_999).await.unwrap();
+    assert_eq!(stats().await, (2, 19_999, 2));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) AS n FROM social_views").await,
+        2
+    );
+
+    // Yesterday's view does not stop today's from counting.
+    app.db
+        .execute_unprepared("UPDATE social_views SET day = day - 1 WHERE user_id = 1")
+        .await
+        .unwrap();
+    app.social.report_view(&user(1), v, 1_000).await.unwrap();
+    assert_eq!(stats().await, (3, 20_999, 2));
+    app.check_counts().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The projection of media's videos
+
+#[tokio::test]
+async fn the_video_projection_follows_media_events_idempotently() {
+    let app = app().await;
+    let handlers = app.social.event_handlers();
+    assert_eq!(handlers.len(), 1);
+    assert_eq!(handlers[0].name(), "social.video_projection");
+    for kind in [
+        VideoPublished::KIND,
+        VideoUnpublished::KIND,
+        VideoDetailsChanged::KIND,
+        VideoDeleted::KIND,
+    ] {
+        assert!(handlers[0].handles(kind), "{kind}");
+    }
+    assert!(!handlers[0].handles(VideoUploaded::KIND));
+    assert!(!handlers[0].handles(CommentAdded::KIND));
+
+    let v = app.video(3);
+    let t = |ms: i64| chrono::DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap();
+    let published = VideoPublished {
+        video_id: v,
+        channel_id: ChannelId(3),
+        owner_id: UserId(3),
+        title: "Dumplings".into(),
+        description: String::new(),
+        hashtags: vec![],
+        category: Some("food".into()),
+        duration_ms: Some(DURATION_MS),
+        published_at: t(0),
+    };
+    app.deliver(&published, t(0)).await;
+    let row = app.projected(v).await;
+    assert_eq!(
+        row,
+        Some((3, Some("food".into()), true, t(0).timestamp_millis()))
+    );
+    app.deliver(&published, t(0)).await;
+    assert_eq!(app.projected(v).await, row);
+
+    let details = VideoDetailsChanged {
+        video_id: v,
+        channel_id: ChannelId(3),
+        title: "Dumplings".into(),
+        description: String::new(),
+        hashtags: vec![],
+        category: Some("travel".into()),
+        is_original: true,
+        published: true,
+    };
+    app.deliver(&details, t(10)).await;
+    let row = app.projected(v).await;
+    assert_eq!(
+        row,
+        Some((3, Some("travel".into()), true, t(10).timestamp_millis()))
+    );
+    app.deliver(&details, t(10)).await;
+    assert_eq!(app.projected(v).await, row);
+    // An older event arriving late changes nothing.
+    app.deliver(&published, t(0)).await;
+    assert_eq!(app.projected(v).await, row);
+
+    let unpublished = VideoUnpublished { video_id: v };
+    app.deliver(&unpublished, t(20)).await;
+    let row = app.projected(v).await;
+    assert_eq!(
+        row,
+        Some((3, Some("travel".into()), false, t(20).timestamp_millis()))
+    );
+    app.deliver(&unpublished, t(20)).await;
+    assert_eq!(app.projected(v).await, row);
+    app.deliver(&details, t(10)).await;
+    assert_eq!(app.projected(v).await, row);
+
+    // Details of a published video the projection has not seen yet: read from media.
+    let w = app.video(4);
+    app.deliver(
+        &VideoDetailsChanged {
+            video_id: w,
+            channel_id: ChannelId(4),
+            published: true,
+            ..details.clone()
+        },
+        t(30),
+    )
+    .await;
+    assert_eq!(
+        app.projected(w).await,
+        Some((4, Some("food".into()), true, t(30).timestamp_millis()))
+    );
+    // Details or an unpublish of a video never published: nothing to project.
+    let x = app.video(5);
+    app.deliver(
+        &VideoDetailsChanged {
+            video_id: x,
+            published: false,
+            ..details.clone()
+        },
+        t(40),
+    )
+    .await;
+    app.deliver(&VideoUnpublished { video_id: x }, t(40)).await;
+    assert_eq!(app.projected(x).await, None);
+
+    // Deleting takes the video's social data along, and nothing else.
+    app.set_published(v, true);
+    app.deliver(&published, t(50)).await;
+    for video in [v, w] {
+        app.social
+            .react(&user(1), video, ReactionKind::Like)
+            .await
+            .unwrap();
+        app.social
+            .react(&user(2), video, ReactionKind::Recommend)
+            .await
+            .unwrap();
+        let c = app.comment(1, video, "nice").await;
+        let r = app.reply(2, video, c.id, "yes").await;
+        app.social.like_comment(&user(4), r.id, true).await.unwrap();
+        app.social.like_comment(&user(4), c.id, true).await.unwrap();
+        app.social
+            .share(&user(1), video, ShareTarget::Link)
+            .await
+            .unwrap();
+        app.social
+            .report_view(&user(1), video, 5_000)
+            .await
+            .unwrap();
+    }
+    let both = app.fingerprint().await;
+    app.forget_video(v);
+    let deleted = VideoDeleted {
+        video_id: v,
+        channel_id: ChannelId(3),
+    };
+    app.deliver(&deleted, t(60)).await;
+    assert_eq!(app.projected(v).await, None);
+    for table in [
+        "social_reactions",
+        "social_comments",
+        "social_shares",
+        "social_views",
+        "social_video_stats",
+    ] {
+        assert_eq!(
+            app.scalar(&format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE video_id = {}",
+                v.0
+            ))
+            .await,
+            0,
+            "{table}"
+        );
+        assert!(
+            app.scalar(&format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE video_id = {}",
+                w.0
+            ))
+            .await
+                > 0,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) AS n FROM social_comment_likes")
+            .await,
+        2
+    );
+    let after_delete = app.fingerprint().await;
+    assert_ne!(after_delete, both);
+    app.deliver(&deleted, t(60)).await;
+    assert_eq!(app.fingerprint().await, after_delete);
+    app.check_counts().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Races
+
+#[tokio::test]
+async fn concurrent_duplicates_count_once() {
+    let app = app().await;
+    let v = app.video(3);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let social = app.social.clone();
+        tasks.spawn(async move {
+            let me = user(1 + n % 2);
+            social.react(&me, v, ReactionKind::Recommend).await.unwrap();
+            social.follow(&me, ChannelId(3)).await.unwrap();
+            social.report_view(&me, v, 1_000 * (n + 1)).await.unwrap();
+        });
+    }
+    // Two people asking each other at once: one request wins, the other is told.
+    for (from, to) in [(5, 6), (6, 5)] {
+        let social = app.social.clone();
+        tasks.spawn(async move {
+            if let Err(e) = social
+                .send_friend_request(&user(from), UserId(to), None)
+                .await
+            {
+                assert_eq!(user_error(&e).1, UserErrorCode::AlreadyExists);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let dto = app.video_social(&Actor::Anonymous, v).await;
+    assert_eq!((dto.recommends, dto.views), (2, 2));
+    assert_eq!(
+        app.social
+            .channel_social(&Actor::Anonymous, &[ChannelId(3)])
+            .await
+            .unwrap()[0]
+            .followers,
+        2
+    );
+    // Each viewer's longest report is kept: 7 000 (user 1) and 8 000 (user 2).
+    assert_eq!(
+        app.scalar("SELECT watch_ms AS n FROM social_video_stats")
+            .await,
+        15_000
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) AS n FROM social_friend_requests WHERE status = 'PENDING'")
+            .await,
+        1
+    );
+    assert_eq!(app.events::<VideoRecommended>().await.len(), 2);
+    assert_eq!(app.events::<ChannelFollowed>().await.len(), 2);
+    app.check_counts().await;
+}
