@@ -10,5 +10,6 @@ mod limits;
 mod ops;
 mod organizations;
 mod schema;
+mod social;
 mod uploads;
 mod videos;

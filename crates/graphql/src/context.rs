@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_graphql::Context;
 use kanjian_contracts::identity::IdentityApi;
 use kanjian_contracts::media::MediaApi;
+use kanjian_contracts::social::SocialApi;
 use kanjian_kernel::Actor;
 
 /// The module APIs the schema is built on. Only contracts: never a module's internals.
@@ -12,6 +13,7 @@ use kanjian_kernel::Actor;
 pub struct Services {
     pub identity: Arc<dyn IdentityApi>,
     pub media: Arc<dyn MediaApi>,
+    pub social: Arc<dyn SocialApi>,
     /// Prefix for the relative file URLs modules return, e.g. `http://localhost:8080`.
     pub public_url: String,
 }

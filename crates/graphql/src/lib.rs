@@ -8,6 +8,7 @@ mod loaders;
 mod media;
 mod relay;
 mod schema;
+mod social;
 
 pub use context::Services;
 pub use limits::LimitsConfig;

@@ -8,6 +8,9 @@ use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
 use kanjian_contracts::identity::{ChannelDto, IdentityApi, OrganizationDto, UserDto};
 use kanjian_contracts::media::{MediaApi, VideoDto};
+use kanjian_contracts::social::{
+    ChannelSocialDto, RelationshipDto, SocialApi, UserSocialDto, VideoSocialDto,
+};
 use kanjian_kernel::Actor;
 use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId, VideoId};
 
@@ -63,6 +66,52 @@ impl Loader<VideoId> for VideoLoader {
     }
 }
 
+/// Social loaders see the caller: counts like `likes` and states like `actor_follows` depend on
+/// who asks.
+pub(crate) struct SocialLoader {
+    social: Arc<dyn SocialApi>,
+    actor: Actor,
+}
+
+impl Loader<VideoId> for SocialLoader {
+    type Value = VideoSocialDto;
+    type Error = LoadError;
+    async fn load(&self, keys: &[VideoId]) -> Result<HashMap<VideoId, VideoSocialDto>, LoadError> {
+        let rows = self.social.video_social(&self.actor, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.video, r)).collect())
+    }
+}
+
+impl Loader<ChannelId> for SocialLoader {
+    type Value = ChannelSocialDto;
+    type Error = LoadError;
+    async fn load(&self, keys: &[ChannelId]) -> Result<HashMap<ChannelId, ChannelSocialDto>, LoadError> {
+        let rows = self.social.channel_social(&self.actor, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.channel, r)).collect())
+    }
+}
+
+impl Loader<UserId> for SocialLoader {
+    type Value = UserSocialDto;
+    type Error = LoadError;
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, UserSocialDto>, LoadError> {
+        let rows = self.social.user_social(&self.actor, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.user, r)).collect())
+    }
+}
+
+/// Relationships are keyed by the other user, in their own loader (a second `UserId` key).
+pub(crate) struct RelationshipLoader(SocialLoader);
+
+impl Loader<UserId> for RelationshipLoader {
+    type Value = RelationshipDto;
+    type Error = LoadError;
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, RelationshipDto>, LoadError> {
+        let rows = self.0.social.relationships(&self.0.actor, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.user, r)).collect())
+    }
+}
+
 /// Adds fresh loaders for one request (or one WebSocket connection) to its data.
 pub(crate) fn insert(data: &mut async_graphql::Data, actor: &Actor, services: &Services) {
     data.insert(DataLoader::new(UserLoader(services.identity.clone()), tokio::spawn));
@@ -72,6 +121,9 @@ pub(crate) fn insert(data: &mut async_graphql::Data, actor: &Actor, services: &S
         VideoLoader { media: services.media.clone(), actor: actor.clone() },
         tokio::spawn,
     ));
+    let social = || SocialLoader { social: services.social.clone(), actor: actor.clone() };
+    data.insert(DataLoader::new(social(), tokio::spawn));
+    data.insert(DataLoader::new(RelationshipLoader(social()), tokio::spawn));
 }
 
 fn loader_error(e: LoadError) -> async_graphql::Error {
@@ -114,6 +166,34 @@ pub(crate) async fn organization(
     id: OrganizationId,
 ) -> async_graphql::Result<Option<OrganizationDto>> {
     load::<_, OrganizationLoader>(ctx, id).await
+}
+
+pub(crate) async fn video_social(
+    ctx: &Context<'_>,
+    id: VideoId,
+) -> async_graphql::Result<Option<VideoSocialDto>> {
+    load::<_, SocialLoader>(ctx, id).await
+}
+
+pub(crate) async fn channel_social(
+    ctx: &Context<'_>,
+    id: ChannelId,
+) -> async_graphql::Result<Option<ChannelSocialDto>> {
+    load::<_, SocialLoader>(ctx, id).await
+}
+
+pub(crate) async fn user_social(
+    ctx: &Context<'_>,
+    id: UserId,
+) -> async_graphql::Result<Option<UserSocialDto>> {
+    load::<_, SocialLoader>(ctx, id).await
+}
+
+pub(crate) async fn relationship(
+    ctx: &Context<'_>,
+    id: UserId,
+) -> async_graphql::Result<Option<RelationshipDto>> {
+    load::<_, RelationshipLoader>(ctx, id).await
 }
 
 pub(crate) async fn video(ctx: &Context<'_>, id: VideoId) -> async_graphql::Result<Option<VideoDto>> {

@@ -17,6 +17,9 @@ pub(crate) enum NodeKind {
     Channel,
     Organization,
     Video,
+    /// Not a `Node` (no lookup by id alone), but its id is global like the others'.
+    FriendRequest,
+    Comment,
 }
 
 impl NodeKind {
@@ -26,11 +29,13 @@ impl NodeKind {
             Self::Channel => "Channel",
             Self::Organization => "Organization",
             Self::Video => "Video",
+            Self::FriendRequest => "FriendRequest",
+            Self::Comment => "Comment",
         }
     }
 
     fn parse(name: &str) -> Option<Self> {
-        [Self::User, Self::Channel, Self::Organization, Self::Video]
+        [Self::User, Self::Channel, Self::Organization, Self::Video, Self::FriendRequest, Self::Comment]
             .into_iter()
             .find(|k| k.name() == name)
     }
@@ -93,6 +98,7 @@ impl NodeQuery {
                 .await?
                 .map(|o| Node::Organization(Organization(o))),
             NodeKind::Video => loaders::video(ctx, VideoId(n)).await?.map(|v| Node::Video(Video(v))),
+            NodeKind::FriendRequest | NodeKind::Comment => None,
         })
     }
 

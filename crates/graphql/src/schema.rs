@@ -10,12 +10,13 @@ use crate::limits::{Limits, LimitsConfig, ReadOnlyRequest};
 use crate::loaders;
 use crate::media::{MediaMutation, MediaQuery, MediaSubscription};
 use crate::relay::NodeQuery;
+use crate::social::SocialMutation;
 
 #[derive(MergedObject, Default)]
 pub struct Query(NodeQuery, IdentityQuery, MediaQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(IdentityMutation, MediaMutation);
+pub struct Mutation(IdentityMutation, MediaMutation, SocialMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(MediaSubscription);

@@ -13,6 +13,7 @@ use kanjian_events::{Dispatcher, InProcessHub, Outbox, RealtimeHub};
 use kanjian_graphql::{KanjianSchema, SchemaConfig, Services, build_schema};
 use kanjian_identity::IdentityService;
 use kanjian_media::{LocalBlobStore, MediaService};
+use kanjian_social::SocialService;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -57,8 +58,17 @@ impl Kanjian {
             config.media.clone(),
         );
 
+        let media = Arc::new(media);
+        let social = SocialService::new(
+            db.clone(),
+            outbox.clone(),
+            identity.clone() as Arc<dyn IdentityApi>,
+            media.clone() as Arc<dyn MediaApi>,
+            config.social.clone(),
+        );
+
         let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config.events.dispatcher());
-        for handler in media.event_handlers() {
+        for handler in media.event_handlers().into_iter().chain(social.event_handlers()) {
             dispatcher.register(handler);
         }
 
@@ -69,7 +79,8 @@ impl Kanjian {
             .unwrap_or_else(|| format!("http://{}", config.http.bind));
         let services = Services {
             identity: identity as Arc<dyn IdentityApi>,
-            media: Arc::new(media) as Arc<dyn MediaApi>,
+            media: media as Arc<dyn MediaApi>,
+            social: Arc::new(social),
             public_url,
         };
         Ok(Self { config, db, services, dispatcher })

@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Toml};
 use kanjian_graphql::LimitsConfig;
 use kanjian_identity::IdentityConfig;
 use kanjian_media::MediaConfig;
+use kanjian_social::SocialConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -25,6 +26,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub identity: IdentityConfig,
     pub media: MediaConfig,
+    pub social: SocialConfig,
     pub log: LogConfig,
 }
 
@@ -38,6 +40,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             identity: IdentityConfig::default(),
             media: MediaConfig::default(),
+            social: SocialConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -38,6 +38,11 @@ impl User {
         Ok(memberships.into_iter().map(Membership).collect())
     }
 
+    /// Friends, follows, requests and blocks, as you may see them.
+    async fn social(&self) -> crate::social::UserSocial {
+        crate::social::UserSocial(self.0.id)
+    }
+
     async fn created_at(&self) -> Timestamp {
         self.0.created_at
     }
@@ -85,6 +90,11 @@ impl Channel {
         let mut connection = Connection::new(page.has_previous_page, page.has_next_page);
         connection.edges.extend(page.items.into_iter().map(|(c, v)| Edge::new(c.0, Video(v))));
         Ok(connection)
+    }
+
+    /// Followers.
+    async fn social(&self) -> crate::social::ChannelSocial {
+        crate::social::ChannelSocial(self.0.id)
     }
 
     async fn created_at(&self) -> Timestamp {

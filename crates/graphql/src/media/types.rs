@@ -127,6 +127,11 @@ impl Video {
         Ok(loaders::channel(ctx, self.0.channel_id).await?.map(Channel))
     }
 
+    /// Reactions, comments, shares and views.
+    async fn social(&self) -> crate::social::VideoSocial {
+        crate::social::VideoSocial(self.0.id)
+    }
+
     async fn is_published(&self) -> bool {
         self.0.published_at.is_some()
     }

@@ -1,0 +1,505 @@
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use kanjian_contracts::social::{
+    CommentDto, FollowDto, FriendRequestDto, FriendRequestStatus as Status, ReactionDto,
+    ReactionKind as Kind, RequestDirection, ShareTarget as Target,
+};
+use kanjian_kernel::ids::{ChannelId, UserId, VideoId};
+use kanjian_kernel::{Cursor, Page, PageRequest, Timestamp};
+
+use crate::context::ContextExt;
+use crate::errors::GqlResultExt;
+use crate::identity::{Channel, User};
+use crate::loaders;
+use crate::relay::{NodeKind, to_global_id};
+
+pub(crate) fn page_request(first: Option<i32>, after: Option<String>) -> PageRequest {
+    PageRequest { first: first.map(|n| n.max(0) as u32), after: after.map(Cursor) }
+}
+
+pub(crate) fn connection<T, O>(page: Page<T>, wrap: impl Fn(T) -> O) -> Connection<String, O>
+where
+    O: async_graphql::OutputType,
+{
+    let mut connection = Connection::new(page.has_previous_page, page.has_next_page);
+    connection.edges.extend(page.items.into_iter().map(|(c, t)| Edge::new(c.0, wrap(t))));
+    connection
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReactionKind {
+    /// 👍 Private: only the creator sees who liked.
+    Like,
+    /// ❤️ Shown to your friends; puts the video in their Friends feed.
+    Recommend,
+}
+
+impl From<ReactionKind> for Kind {
+    fn from(k: ReactionKind) -> Self {
+        match k {
+            ReactionKind::Like => Kind::Like,
+            ReactionKind::Recommend => Kind::Recommend,
+        }
+    }
+}
+
+impl From<Kind> for ReactionKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Like => ReactionKind::Like,
+            Kind::Recommend => ReactionKind::Recommend,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ShareTarget {
+    Link,
+    Chat,
+    Moments,
+}
+
+impl From<ShareTarget> for Target {
+    fn from(t: ShareTarget) -> Self {
+        match t {
+            ShareTarget::Link => Target::Link,
+            ShareTarget::Chat => Target::Chat,
+            ShareTarget::Moments => Target::Moments,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FriendRequestStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Cancelled,
+}
+
+impl From<Status> for FriendRequestStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Pending => Self::Pending,
+            Status::Accepted => Self::Accepted,
+            Status::Declined => Self::Declined,
+            Status::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FriendRequestDirection {
+    /// Sent to you.
+    Incoming,
+    /// Sent by you.
+    Outgoing,
+}
+
+impl From<FriendRequestDirection> for RequestDirection {
+    fn from(d: FriendRequestDirection) -> Self {
+        match d {
+            FriendRequestDirection::Incoming => Self::Incoming,
+            FriendRequestDirection::Outgoing => Self::Outgoing,
+        }
+    }
+}
+
+pub struct FriendRequest(pub FriendRequestDto);
+
+#[Object]
+impl FriendRequest {
+    async fn id(&self) -> ID {
+        to_global_id(NodeKind::FriendRequest, self.0.id.0)
+    }
+
+    async fn from(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(loaders::user(ctx, self.0.from).await?.map(User))
+    }
+
+    async fn to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(loaders::user(ctx, self.0.to).await?.map(User))
+    }
+
+    async fn message(&self) -> Option<&str> {
+        self.0.message.as_deref()
+    }
+
+    async fn status(&self) -> FriendRequestStatus {
+        self.0.status.into()
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at
+    }
+
+    async fn responded_at(&self) -> Option<Timestamp> {
+        self.0.responded_at
+    }
+}
+
+/// A comment on a video, or a reply to one (one level of threading).
+pub struct Comment(pub CommentDto);
+
+#[Object]
+impl Comment {
+    async fn id(&self) -> ID {
+        to_global_id(NodeKind::Comment, self.0.id.0)
+    }
+
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(loaders::user(ctx, self.0.author).await?.map(User))
+    }
+
+    /// The comment this one replies to.
+    async fn reply_to_id(&self) -> Option<ID> {
+        self.0.parent.map(|p| to_global_id(NodeKind::Comment, p.0))
+    }
+
+    async fn like_count(&self) -> i64 {
+        self.0.likes
+    }
+
+    async fn reply_count(&self) -> i64 {
+        self.0.replies
+    }
+
+    /// Pinned by the creator to the top of the comments.
+    async fn is_pinned(&self) -> bool {
+        self.0.pinned
+    }
+
+    async fn viewer_has_liked(&self) -> bool {
+        self.0.actor_liked
+    }
+
+    /// Oldest first.
+    async fn replies(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Comment>> {
+        let page = ctx
+            .services()
+            .social
+            .replies(ctx.actor(), self.0.id, page_request(first, after))
+            .await
+            .gql()?;
+        Ok(connection(page, Comment))
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at
+    }
+
+    async fn edited_at(&self) -> Option<Timestamp> {
+        self.0.edited_at
+    }
+}
+
+/// Someone's reaction, as the creator sees it.
+pub struct Reaction(pub ReactionDto);
+
+#[Object]
+impl Reaction {
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(loaders::user(ctx, self.0.user).await?.map(User))
+    }
+
+    async fn kind(&self) -> ReactionKind {
+        self.0.kind.into()
+    }
+
+    async fn at(&self) -> Timestamp {
+        self.0.at
+    }
+}
+
+/// "❤️ by Li Lei and 2 other friends".
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct FriendRecommenders {
+    /// How many of your friends ❤️'d it.
+    pub total_count: i64,
+    #[graphql(skip)]
+    pub users: Vec<UserId>,
+}
+
+#[async_graphql::ComplexObject]
+impl FriendRecommenders {
+    /// Up to the number asked for, most recent first.
+    async fn friends(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
+        let mut out = Vec::with_capacity(self.users.len());
+        for id in &self.users {
+            if let Some(user) = loaders::user(ctx, *id).await? {
+                out.push(User(user));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A follow of a channel by a user.
+pub struct Follow(pub FollowDto);
+
+#[Object]
+impl Follow {
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(loaders::user(ctx, self.0.user).await?.map(User))
+    }
+
+    async fn channel(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Channel>> {
+        Ok(loaders::channel(ctx, self.0.channel).await?.map(Channel))
+    }
+
+    async fn since(&self) -> Timestamp {
+        self.0.since
+    }
+}
+
+/// Engagement on a video: counts, your own reactions, comments.
+pub struct VideoSocial(pub VideoId);
+
+#[Object]
+impl VideoSocial {
+    /// 👍 count: for the creator only, `null` for everyone else.
+    async fn like_count(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i64>> {
+        Ok(loaders::video_social(ctx, self.0).await?.and_then(|s| s.likes))
+    }
+
+    async fn recommend_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(loaders::video_social(ctx, self.0).await?.map_or(0, |s| s.recommends))
+    }
+
+    async fn comment_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(loaders::video_social(ctx, self.0).await?.map_or(0, |s| s.comments))
+    }
+
+    async fn share_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(loaders::video_social(ctx, self.0).await?.map_or(0, |s| s.shares))
+    }
+
+    async fn view_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(loaders::video_social(ctx, self.0).await?.map_or(0, |s| s.views))
+    }
+
+    async fn viewer_has_liked(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(loaders::video_social(ctx, self.0).await?.is_some_and(|s| s.actor_liked))
+    }
+
+    async fn viewer_has_recommended(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(loaders::video_social(ctx, self.0).await?.is_some_and(|s| s.actor_recommended))
+    }
+
+    /// Your friends who ❤️'d this video.
+    async fn friend_recommenders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 3, validator(minimum = 0, maximum = 20))] first: i32,
+    ) -> async_graphql::Result<FriendRecommenders> {
+        if ctx.actor().user_id().is_none() {
+            return Ok(FriendRecommenders { total_count: 0, users: Vec::new() });
+        }
+        let (reactions, total) = ctx
+            .services()
+            .social
+            .friend_recommenders(ctx.actor(), self.0, first as u32)
+            .await
+            .gql()?;
+        Ok(FriendRecommenders { total_count: total, users: reactions.into_iter().map(|r| r.user).collect() })
+    }
+
+    /// Who reacted: the creator only (`FORBIDDEN` for others).
+    async fn reactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Reaction>> {
+        let page = ctx
+            .services()
+            .social
+            .likers(ctx.actor(), self.0, page_request(first, after))
+            .await
+            .gql()?;
+        Ok(connection(page, Reaction))
+    }
+
+    /// Top-level comments: the pinned one first, then newest.
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Comment>> {
+        let page = ctx
+            .services()
+            .social
+            .comments(ctx.actor(), self.0, page_request(first, after))
+            .await
+            .gql()?;
+        Ok(connection(page, Comment))
+    }
+}
+
+/// Followers of a channel.
+pub struct ChannelSocial(pub ChannelId);
+
+#[Object]
+impl ChannelSocial {
+    async fn follower_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(loaders::channel_social(ctx, self.0).await?.map_or(0, |s| s.followers))
+    }
+
+    async fn viewer_follows(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(loaders::channel_social(ctx, self.0).await?.is_some_and(|s| s.actor_follows))
+    }
+
+    /// Newest first.
+    async fn followers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Follow>> {
+        let page = ctx
+            .services()
+            .social
+            .followers(ctx.actor(), self.0, page_request(first, after))
+            .await
+            .gql()?;
+        Ok(connection(page, Follow))
+    }
+}
+
+/// A user's place in the social graph, as the viewer may see it.
+pub struct UserSocial(pub UserId);
+
+#[Object]
+impl UserSocial {
+    /// Only for the user themself.
+    async fn friend_count(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i64>> {
+        Ok(loaders::user_social(ctx, self.0).await?.and_then(|s| s.friends))
+    }
+
+    async fn following_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(loaders::user_social(ctx, self.0).await?.map_or(0, |s| s.following))
+    }
+
+    async fn is_friend(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(loaders::relationship(ctx, self.0).await?.is_some_and(|r| r.is_friend))
+    }
+
+    /// A pending request you sent to this user.
+    async fn outgoing_friend_request_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ID>> {
+        Ok(loaders::relationship(ctx, self.0)
+            .await?
+            .and_then(|r| r.outgoing_request)
+            .map(|id| to_global_id(NodeKind::FriendRequest, id.0)))
+    }
+
+    /// A pending request this user sent you.
+    async fn incoming_friend_request_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ID>> {
+        Ok(loaders::relationship(ctx, self.0)
+            .await?
+            .and_then(|r| r.incoming_request)
+            .map(|id| to_global_id(NodeKind::FriendRequest, id.0)))
+    }
+
+    async fn blocked_by_viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(loaders::relationship(ctx, self.0).await?.is_some_and(|r| r.blocked_by_actor))
+    }
+
+    /// Channels this user follows, newest first.
+    async fn following(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Follow>> {
+        let page = ctx
+            .services()
+            .social
+            .following(ctx.actor(), self.0, page_request(first, after))
+            .await
+            .gql()?;
+        Ok(connection(page, Follow))
+    }
+
+    /// Your friends (only on yourself; `FORBIDDEN` elsewhere).
+    async fn friends(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, User>> {
+        self.require_self(ctx)?;
+        let page = ctx.services().social.friends(ctx.actor(), page_request(first, after)).await.gql()?;
+        let mut out = Connection::new(page.has_previous_page, page.has_next_page);
+        for (cursor, friend) in page.items {
+            if let Some(user) = loaders::user(ctx, friend.friend).await? {
+                out.edges.push(Edge::new(cursor.0, User(user)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pending friend requests (only on yourself).
+    async fn friend_requests(
+        &self,
+        ctx: &Context<'_>,
+        direction: FriendRequestDirection,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, FriendRequest>> {
+        self.require_self(ctx)?;
+        let page = ctx
+            .services()
+            .social
+            .friend_requests(ctx.actor(), direction.into(), page_request(first, after))
+            .await
+            .gql()?;
+        Ok(connection(page, FriendRequest))
+    }
+
+    /// People you blocked (only on yourself).
+    async fn blocked_users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, User>> {
+        self.require_self(ctx)?;
+        let page = ctx.services().social.blocked_users(ctx.actor(), page_request(first, after)).await.gql()?;
+        let mut out = Connection::new(page.has_previous_page, page.has_next_page);
+        for (cursor, id) in page.items {
+            if let Some(user) = loaders::user(ctx, id).await? {
+                out.edges.push(Edge::new(cursor.0, User(user)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Your privacy settings (only on yourself).
+    async fn hide_recommends(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        self.require_self(ctx)?;
+        Ok(ctx.services().social.privacy(ctx.actor()).await.gql()?.hide_recommends)
+    }
+}
+
+impl UserSocial {
+    fn require_self(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        match ctx.actor().user_id() {
+            Some(me) if me == self.0 => Ok(()),
+            Some(_) => Err(crate::errors::top_level(kanjian_kernel::Error::forbidden(
+                "only visible to the user themself",
+            ))),
+            None => Err(crate::errors::top_level(kanjian_kernel::Error::Unauthenticated)),
+        }
+    }
+}
