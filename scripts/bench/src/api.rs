@@ -11,11 +11,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// The query loaded by the `node(id:)` benchmark.
-pub const NODE_QUERY: &str =
-    "query($id: ID!) { node(id: $id) { ... on Video { id title status duration playlistUrl channel { handle } } } }";
+pub const NODE_QUERY: &str = "query($id: ID!) { node(id: $id) { ... on Video { id title status duration playlistUrl channel { handle } } } }";
 
-const PROCESSING: &str =
-    "subscription($id: ID!) { videoProcessing(videoId: $id) { videoId status progressPercent failureReason } }";
+const PROCESSING: &str = "subscription($id: ID!) { videoProcessing(videoId: $id) { videoId status progressPercent failureReason } }";
 
 pub struct Api {
     pub base: String,
@@ -42,7 +40,10 @@ impl Api {
         }
         let response = request.send().await.context("POST /graphql")?;
         let status = response.status();
-        let text = response.text().await.context("reading a GraphQL response")?;
+        let text = response
+            .text()
+            .await
+            .context("reading a GraphQL response")?;
         let body: Value = serde_json::from_str(&text)
             .with_context(|| format!("a GraphQL response that is not JSON ({status}): {text}"))?;
         if body.get("errors").is_some() {
@@ -62,7 +63,10 @@ impl Api {
             .await
             .context("signing up")?;
         check_user_errors(&data["signUp"], "signUp")?;
-        let token = data["signUp"]["token"].as_str().context("signUp returned no token")?.to_owned();
+        let token = data["signUp"]["token"]
+            .as_str()
+            .context("signUp returned no token")?
+            .to_owned();
         let data = self
             .data(
                 Some(&token),
@@ -77,7 +81,13 @@ impl Api {
 
     /// The one-request upload. `bytes` are read beforehand so reading the file is not timed.
     /// Returns the video's global id.
-    pub async fn upload_video(&self, token: &str, title: &str, filename: &str, bytes: Vec<u8>) -> Result<String> {
+    pub async fn upload_video(
+        &self,
+        token: &str,
+        title: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String> {
         let operations = json!({
             "query": "mutation($input: UploadVideoInput!) { uploadVideo(input: $input) { video { id status } userErrors { field message code } } }",
             "variables": { "input": { "file": null, "title": title } }
@@ -99,7 +109,10 @@ impl Api {
             .await
             .context("the multipart uploadVideo request")?;
         let status = response.status();
-        let text = response.text().await.context("reading the upload response")?;
+        let text = response
+            .text()
+            .await
+            .context("reading the upload response")?;
         let body: Value = serde_json::from_str(&text)
             .with_context(|| format!("the upload response is not JSON ({status}): {text}"))?;
         if body.get("errors").is_some() {
@@ -107,7 +120,10 @@ impl Api {
         }
         let payload = &body["data"]["uploadVideo"];
         check_user_errors(payload, "uploadVideo")?;
-        payload["video"]["id"].as_str().map(str::to_owned).with_context(|| format!("uploadVideo returned no id: {body}"))
+        payload["video"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("uploadVideo returned no id: {body}"))
     }
 
     pub async fn publish(&self, token: &str, video_id: &str) -> Result<()> {
@@ -131,7 +147,8 @@ fn check_user_errors(payload: &Value, mutation: &str) -> Result<()> {
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A graphql-transport-ws connection, acknowledged and ready for one subscription.
 pub struct Processing {
@@ -143,10 +160,13 @@ impl Processing {
     pub async fn connect(base: &str, token: &str) -> Result<Self> {
         let url = format!("{}/graphql", base.replacen("http", "ws", 1));
         let mut request = url.into_client_request().context("a WebSocket request")?;
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.context("connecting the WebSocket")?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .context("connecting the WebSocket")?;
         let mut this = Self { socket };
         this.send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }))
             .await?;
@@ -160,13 +180,19 @@ impl Processing {
     }
 
     async fn send(&mut self, message: Value) -> Result<()> {
-        self.socket.send(Message::Text(message.to_string().into())).await.context("WebSocket send")
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .context("WebSocket send")
     }
 
     async fn next_json(&mut self) -> Result<Value> {
         while let Some(frame) = self.socket.next().await {
             match frame.context("WebSocket receive")? {
-                Message::Text(text) => return serde_json::from_str(&text).context("a WebSocket message that is not JSON"),
+                Message::Text(text) => {
+                    return serde_json::from_str(&text)
+                        .context("a WebSocket message that is not JSON");
+                }
                 Message::Close(_) => bail!("the server closed the WebSocket"),
                 _ => {}
             }
@@ -186,7 +212,9 @@ impl Processing {
                         let update = &message["payload"]["data"]["videoProcessing"];
                         match update["status"].as_str() {
                             Some("READY") => return Ok(()),
-                            Some("FAILED") => bail!("processing failed: {}", update["failureReason"]),
+                            Some("FAILED") => {
+                                bail!("processing failed: {}", update["failureReason"])
+                            }
                             _ => {}
                         }
                         if message["payload"].get("errors").is_some() {

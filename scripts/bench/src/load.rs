@@ -37,6 +37,8 @@ pub struct LoadSettings {
     pub duration: Duration,
     /// A request taking longer fails and its connection is replaced.
     pub request_timeout: Duration,
+    /// The server's process, to measure the CPU it uses in the measured window.
+    pub server_pid: Option<u32>,
 }
 
 /// What one run measured.
@@ -50,6 +52,10 @@ pub struct LoadResult {
     pub errors: u64,
     pub elapsed: Duration,
     pub latency: Histogram<u64>,
+    /// CPU the server used in the measured window, in cores (CPU seconds per second).
+    pub server_cores: Option<f64>,
+    /// CPU this load generator used meanwhile, in cores.
+    pub client_cores: Option<f64>,
 }
 
 impl LoadResult {
@@ -67,6 +73,29 @@ impl LoadResult {
     }
 }
 
+fn clock_ticks_per_sec() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|t: &f64| *t > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+/// CPU seconds (user + system, all threads) process `pid` has used, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces: count fields after its `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks_per_sec())
+}
+
 pub fn new_histogram() -> Result<Histogram<u64>> {
     // 1 ns to 5 min at 3 significant digits.
     Histogram::new_with_bounds(1, 300_000_000_000, 3).context("creating a latency histogram")
@@ -75,10 +104,13 @@ pub fn new_histogram() -> Result<Histogram<u64>> {
 type Sender = SendRequest<Full<Bytes>>;
 
 async fn connect(addr: SocketAddr) -> Result<Sender> {
-    let stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
     stream.set_nodelay(true).context("setting TCP_NODELAY")?;
-    let (sender, connection) =
-        http1::handshake(TokioIo::new(stream)).await.context("HTTP/1.1 handshake")?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP/1.1 handshake")?;
     tokio::spawn(async move {
         // Ends when the sender is dropped or the server closes; either way nothing to report.
         let _ = connection.await;
@@ -100,13 +132,25 @@ async fn one_request(sender: &mut Sender, target: &Target, host: &str) -> Result
         .header(CONTENT_LENGTH, target.body.len())
         .body(Full::new(target.body.clone()))
         .context("building a request")?;
-    let response = sender.send_request(request).await.context("sending a request")?;
+    let response = sender
+        .send_request(request)
+        .await
+        .context("sending a request")?;
     let status = response.status();
-    let body = response.into_body().collect().await.context("reading a response")?.to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .context("reading a response")?
+        .to_bytes();
     let marked = target
         .error_marker
         .is_some_and(|marker| body.windows(marker.len()).any(|w| w == marker));
-    Ok(if status == hyper::StatusCode::OK && !marked { Outcome::Ok } else { Outcome::Bad })
+    Ok(if status == hyper::StatusCode::OK && !marked {
+        Outcome::Ok
+    } else {
+        Outcome::Bad
+    })
 }
 
 struct WorkerTally {
@@ -115,9 +159,18 @@ struct WorkerTally {
     latency: Histogram<u64>,
 }
 
-async fn worker(target: std::sync::Arc<Target>, settings: LoadSettings, measure_from: Instant, end: Instant) -> Result<WorkerTally> {
+async fn worker(
+    target: std::sync::Arc<Target>,
+    settings: LoadSettings,
+    measure_from: Instant,
+    end: Instant,
+) -> Result<WorkerTally> {
     let host = target.addr.to_string();
-    let mut tally = WorkerTally { requests: 0, errors: 0, latency: new_histogram()? };
+    let mut tally = WorkerTally {
+        requests: 0,
+        errors: 0,
+        latency: new_histogram()?,
+    };
     let mut sender: Option<Sender> = None;
     loop {
         let now = Instant::now();
@@ -179,6 +232,25 @@ pub async fn run(target: &Target, settings: LoadSettings) -> Result<LoadResult> 
     let workers: Vec<_> = (0..settings.connections)
         .map(|_| tokio::spawn(worker(target.clone(), settings, measure_from, end)))
         .collect();
+    let server_pid = settings.server_pid;
+    let sampler = tokio::spawn(async move {
+        let sample = || {
+            (
+                server_pid.and_then(cpu_seconds),
+                cpu_seconds(std::process::id()),
+            )
+        };
+        tokio::time::sleep_until(measure_from).await;
+        let (server_before, client_before) = sample();
+        tokio::time::sleep_until(end).await;
+        let (server_after, client_after) = sample();
+        let seconds = (end - measure_from).as_secs_f64().max(1e-9);
+        let cores = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / seconds);
+        (
+            cores(server_before, server_after),
+            cores(client_before, client_after),
+        )
+    });
     let mut result = LoadResult {
         target: target.name.clone(),
         connections: settings.connections,
@@ -186,13 +258,20 @@ pub async fn run(target: &Target, settings: LoadSettings) -> Result<LoadResult> 
         errors: 0,
         elapsed: settings.duration,
         latency: new_histogram()?,
+        server_cores: None,
+        client_cores: None,
     };
     for w in workers {
         let tally = w.await.context("a load worker panicked")??;
         result.requests += tally.requests;
         result.errors += tally.errors;
-        result.latency.add(&tally.latency).context("merging latency histograms")?;
+        result
+            .latency
+            .add(&tally.latency)
+            .context("merging latency histograms")?;
     }
+    (result.server_cores, result.client_cores) =
+        sampler.await.context("the CPU sampler panicked")?;
     Ok(result)
 }
 
@@ -242,12 +321,24 @@ end
 }
 
 /// `wrk -t1 -c<connections> -d<duration>` against `target` (already warm).
-pub async fn run_wrk(target: &Target, connections: usize, duration: Duration, dir: &std::path::Path) -> Result<WrkResult> {
+pub async fn run_wrk(
+    target: &Target,
+    connections: usize,
+    duration: Duration,
+    dir: &std::path::Path,
+) -> Result<WrkResult> {
     let script = dir.join(format!("wrk-{}.lua", target.name));
     std::fs::write(&script, wrk_script(&target.body)?).context("writing the wrk script")?;
     let url = format!("http://{}{}", target.addr, target.path);
     let output = tokio::process::Command::new("wrk")
-        .args(["-t1", &format!("-c{connections}"), &format!("-d{}s", duration.as_secs().max(1)), "--timeout", "30s", "-s"])
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{}s", duration.as_secs().max(1)),
+            "--timeout",
+            "30s",
+            "-s",
+        ])
         .arg(&script)
         .arg(&url)
         .kill_on_drop(true)
@@ -258,8 +349,17 @@ pub async fn run_wrk(target: &Target, connections: usize, duration: Duration, di
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("KANJIAN_BENCH "))
-        .with_context(|| format!("wrk printed no figures: {stdout} {}", String::from_utf8_lossy(&output.stderr)))?;
-    let n: Vec<f64> = line.split_whitespace().map(str::parse).collect::<Result<_, _>>().context("reading wrk's figures")?;
+        .with_context(|| {
+            format!(
+                "wrk printed no figures: {stdout} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+    let n: Vec<f64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("reading wrk's figures")?;
     let [requests, duration_us, errors, p50, p90, p99, max] = n[..] else {
         bail!("wrk printed {line:?}");
     };
@@ -278,6 +378,13 @@ pub async fn run_wrk(target: &Target, connections: usize, duration: Duration, di
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        let spent = cpu_seconds(std::process::id()).unwrap();
+        assert!(spent >= 0.0);
+        assert_eq!(cpu_seconds(u32::MAX), None);
+    }
 
     #[test]
     fn the_wrk_script_quotes_the_body_and_reports_one_line() {

@@ -49,7 +49,12 @@ struct Args {
     #[arg(long, env = "KANJIAN_BENCH_WARMUP", default_value_t = 2)]
     warmup: u64,
     /// Concurrent connections of the load runs, comma-separated: 1 shows latency, 32 throughput.
-    #[arg(long, env = "KANJIAN_BENCH_CONCURRENCY", value_delimiter = ',', default_value = "1,32")]
+    #[arg(
+        long,
+        env = "KANJIAN_BENCH_CONCURRENCY",
+        value_delimiter = ',',
+        default_value = "1,32"
+    )]
     concurrency: Vec<usize>,
     /// HTTP worker threads of both servers [default: nproc].
     #[arg(long, env = "KANJIAN_BENCH_WORKERS")]
@@ -100,12 +105,27 @@ async fn main() -> Result<()> {
     }
     let workers = match args.workers {
         Some(w) => w.max(1),
-        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
     };
     let kanjian_bin = servers::sibling_binary(args.kanjian_bin.as_deref(), "kanjian")?;
-    let noop_bin = if args.runs(Only::Node) { Some(servers::sibling_binary(args.noop_bin.as_deref(), "noop-server")?) } else { None };
+    let noop_bin = if args.runs(Only::Node) {
+        Some(servers::sibling_binary(
+            args.noop_bin.as_deref(),
+            "noop-server",
+        )?)
+    } else {
+        None
+    };
     let started = Instant::now();
     let machine = Machine::detect(media::ffmpeg_version());
+    if let Some(busy) = machine.busy_at_start.filter(|b| *b > 0.25) {
+        println!(
+            "==> note: {:.0} % of the CPUs were busy before the run; the figures will be noisy",
+            busy * 100.0
+        );
+    }
     let kanjian_version = std::process::Command::new(&kanjian_bin)
         .arg("--version")
         .output()
@@ -113,7 +133,10 @@ async fn main() -> Result<()> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
 
-    let work = tempfile::Builder::new().prefix("kanjian-bench-").tempdir().context("creating a work dir")?;
+    let work = tempfile::Builder::new()
+        .prefix("kanjian-bench-")
+        .tempdir()
+        .context("creating a work dir")?;
     println!("==> work dir {}", work.path().display());
 
     println!("==> making clips with ffmpeg");
@@ -128,8 +151,14 @@ async fn main() -> Result<()> {
     let mut noop = match &noop_bin {
         Some(bin) => {
             let mut server = servers::spawn_noop(bin, &work.path().join("noop.log"), workers)?;
-            server.wait_ready(&http, "/readyz", Duration::from_secs(30)).await?;
-            println!("==> noop-server on {} (pid {}, {workers} workers)", server.addr, server.pid());
+            server
+                .wait_ready(&http, "/readyz", Duration::from_secs(30))
+                .await?;
+            println!(
+                "==> noop-server on {} (pid {}, {workers} workers)",
+                server.addr,
+                server.pid()
+            );
             Some(server)
         }
         None => None,
@@ -141,22 +170,51 @@ async fn main() -> Result<()> {
         workers,
         args.segment_seconds,
     )?;
-    kanjian.wait_ready(&http, "/readyz", Duration::from_secs(120)).await?;
-    println!("==> kanjian on {} (pid {}, {workers} workers, SQLite in a fresh data dir)", kanjian.addr, kanjian.pid());
+    kanjian
+        .wait_ready(&http, "/readyz", Duration::from_secs(120))
+        .await?;
+    println!(
+        "==> kanjian on {} (pid {}, {workers} workers, SQLite in a fresh data dir)",
+        kanjian.addr,
+        kanjian.pid()
+    );
 
     let api = Api::new(kanjian.url(""))?;
     let token = api.creator("bench").await.context("setting up a creator")?;
 
     let mut tables = Vec::new();
     let mut settings = vec![
-        format!("revision: `{}`; {}", args.revision, if kanjian_version.is_empty() { "kanjian".into() } else { kanjian_version.clone() }),
-        format!("both servers: {workers} actix-web workers, on 127.0.0.1; kanjian on SQLite in a fresh temp data dir, `KANJIAN_LOG__FILTER=warn`"),
+        format!(
+            "revision: `{}`; {}",
+            args.revision,
+            if kanjian_version.is_empty() {
+                "kanjian".into()
+            } else {
+                kanjian_version.clone()
+            }
+        ),
+        format!(
+            "both servers: {workers} actix-web workers, on 127.0.0.1; kanjian on SQLite in a fresh temp data dir, `KANJIAN_LOG__FILTER=warn`"
+        ),
     ];
 
     if let Some(noop) = noop.as_ref() {
-        let (node_tables, node_settings) = node_benchmark(&args, &api, &token, &kanjian, noop, &small_clip, work.path())
-            .await
-            .with_context(|| format!("the node(id:) benchmark (kanjian's log ends with:\n{})", kanjian.log_tail()))?;
+        let (node_tables, node_settings) = node_benchmark(
+            &args,
+            &api,
+            &token,
+            &kanjian,
+            noop,
+            &small_clip,
+            work.path(),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "the node(id:) benchmark (kanjian's log ends with:\n{})",
+                kanjian.log_tail()
+            )
+        })?;
         tables.extend(node_tables);
         settings.extend(node_settings);
     }
@@ -166,9 +224,15 @@ async fn main() -> Result<()> {
     }
 
     if args.runs(Only::Upload) {
-        let (table, upload_settings) = upload_benchmark(&args, &api, &token, &upload_clip, work.path())
-            .await
-            .with_context(|| format!("the upload benchmark (kanjian's log ends with:\n{})", kanjian.log_tail()))?;
+        let (table, upload_settings) =
+            upload_benchmark(&args, &api, &token, &upload_clip, work.path())
+                .await
+                .with_context(|| {
+                    format!(
+                        "the upload benchmark (kanjian's log ends with:\n{})",
+                        kanjian.log_tail()
+                    )
+                })?;
         tables.push(table);
         settings.extend(upload_settings);
     }
@@ -179,7 +243,13 @@ async fn main() -> Result<()> {
     for table in &tables {
         println!("{}", table.to_text());
     }
-    println!("machine: {} CPUs ({}), {}; ran in {:.0} s", machine.nproc, machine.cpu, machine.memory, elapsed.as_secs_f64());
+    println!(
+        "machine: {} CPUs ({}), {}; ran in {:.0} s",
+        machine.nproc,
+        machine.cpu,
+        machine.memory,
+        elapsed.as_secs_f64()
+    );
 
     if let Some(path) = &args.output {
         let markdown = results_markdown(&machine, &settings, &tables, elapsed);
@@ -196,13 +266,18 @@ async fn main() -> Result<()> {
 async fn published_video(api: &Api, token: &str, clip: &Path) -> Result<String> {
     let bytes = std::fs::read(clip).context("reading the small clip")?;
     let processing = Processing::connect(&api.base, token).await?;
-    let id = api.upload_video(token, "Bench clip", "small.mp4", bytes).await?;
+    let id = api
+        .upload_video(token, "Bench clip", "small.mp4", bytes)
+        .await?;
     processing.wait_ready(&id, Duration::from_secs(300)).await?;
     api.publish(token, &id).await?;
     // What the load will ask, asked once by an anonymous caller: it must be the published video.
     let data = api.data(None, NODE_QUERY, json!({ "id": id })).await?;
     let node = &data["node"];
-    if node["status"] != "READY" || !node["playlistUrl"].is_string() || node["channel"]["handle"] != "bench" {
+    if node["status"] != "READY"
+        || !node["playlistUrl"].is_string()
+        || node["channel"]["handle"] != "bench"
+    {
         bail!("node(id:) does not show the published video to an anonymous caller: {data}");
     }
     Ok(id)
@@ -220,15 +295,32 @@ async fn node_benchmark(
     println!("==> set-up: sign up, create a channel, upload a 2 s clip, wait for READY, publish");
     let setup = Instant::now();
     let id = published_video(api, token, clip).await?;
-    println!("    published {id} in {:.1} s", setup.elapsed().as_secs_f64());
+    println!(
+        "    published {id} in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
 
     let body = bytes::Bytes::from(
-        serde_json::to_vec(&json!({ "query": NODE_QUERY, "variables": { "id": id } })).context("the request body")?,
+        serde_json::to_vec(&json!({ "query": NODE_QUERY, "variables": { "id": id } }))
+            .context("the request body")?,
     );
     let targets = [
-        Target { name: "noop-server".into(), addr: noop.addr, path: "/".into(), body: body.clone(), error_marker: None },
-        Target { name: "kanjian".into(), addr: kanjian.addr, path: "/graphql".into(), body: body.clone(), error_marker: Some(b"\"errors\"") },
+        Target {
+            name: "noop-server".into(),
+            addr: noop.addr,
+            path: "/".into(),
+            body: body.clone(),
+            error_marker: None,
+        },
+        Target {
+            name: "kanjian".into(),
+            addr: kanjian.addr,
+            path: "/graphql".into(),
+            body: body.clone(),
+            error_marker: Some(b"\"errors\""),
+        },
     ];
+    let pids = [noop.pid(), kanjian.pid()];
     let mut results: Vec<(LoadResult, LoadResult)> = Vec::new();
     for &connections in &args.concurrency {
         let settings = LoadSettings {
@@ -236,10 +328,21 @@ async fn node_benchmark(
             warmup: Duration::from_secs(args.warmup),
             duration: Duration::from_secs(args.duration),
             request_timeout: Duration::from_secs(30),
+            server_pid: None,
         };
-        let run_one = async |target: &Target| -> Result<LoadResult> {
-            println!("==> {} at concurrency {connections}: {} s warm-up, {} s measured", target.name, args.warmup, args.duration);
-            let result = load::run(target, settings).await?;
+        let run_one = async |target: &Target, pid: u32| -> Result<LoadResult> {
+            println!(
+                "==> {} at concurrency {connections}: {} s warm-up, {} s measured",
+                target.name, args.warmup, args.duration
+            );
+            let result = load::run(
+                target,
+                LoadSettings {
+                    server_pid: Some(pid),
+                    ..settings
+                },
+            )
+            .await?;
             println!(
                 "    {} req/s, p50 {} ms, p99 {} ms, {} errors",
                 per_sec(result.requests_per_sec()),
@@ -249,15 +352,27 @@ async fn node_benchmark(
             );
             Ok(result)
         };
-        let noop_result = run_one(&targets[0]).await?;
-        let kanjian_result = run_one(&targets[1]).await?;
+        let noop_result = run_one(&targets[0], pids[0]).await?;
+        let kanjian_result = run_one(&targets[1], pids[1]).await?;
         results.push((noop_result, kanjian_result));
     }
 
-    let headers = ["target", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"];
+    let headers = [
+        "target", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors",
+    ];
+    let cores = |c: Option<f64>| c.map_or_else(|| "?".into(), |c| format!("{c:.2}"));
+    let mut headers_cpu = headers.to_vec();
+    headers_cpu.extend(["server cores", "server CPU µs/req", "client cores"]);
+    let cpu_per_request = |r: &LoadResult| {
+        r.server_cores
+            .map(|c| c * 1e6 / r.requests_per_sec().max(1e-9))
+    };
     let mut table = Table::new(
-        format!("node(id:) of a published video, anonymous POST /graphql vs no-op actix-web POST / ({} s after {} s warm-up)", args.duration, args.warmup),
-        &headers,
+        format!(
+            "node(id:) of a published video, anonymous POST /graphql vs no-op actix-web POST / ({} s after {} s warm-up)",
+            args.duration, args.warmup
+        ),
+        &headers_cpu,
     );
     for (noop_result, kanjian_result) in &results {
         for r in [noop_result, kanjian_result] {
@@ -270,22 +385,35 @@ async fn node_benchmark(
                 ms(r.ms_at(0.99)),
                 ms(r.max_ms()),
                 r.errors.to_string(),
+                cores(r.server_cores),
+                cpu_per_request(r).map_or_else(|| "?".into(), |us| format!("{us:.0}")),
+                cores(r.client_cores),
             ]);
         }
         table.row(vec![
             "ratio kanjian/noop".into(),
             kanjian_result.connections.to_string(),
-            ratio(kanjian_result.requests_per_sec(), noop_result.requests_per_sec()),
+            ratio(
+                kanjian_result.requests_per_sec(),
+                noop_result.requests_per_sec(),
+            ),
             ratio(kanjian_result.ms_at(0.5), noop_result.ms_at(0.5)),
             ratio(kanjian_result.ms_at(0.9), noop_result.ms_at(0.9)),
             ratio(kanjian_result.ms_at(0.99), noop_result.ms_at(0.99)),
             ratio(kanjian_result.max_ms(), noop_result.max_ms()),
+            String::new(),
+            String::new(),
+            ratio(
+                cpu_per_request(kanjian_result).unwrap_or(f64::NAN),
+                cpu_per_request(noop_result).unwrap_or(f64::NAN),
+            ),
             String::new(),
         ]);
     }
     table.note("load: Rust closed loop (hyper HTTP/1.1, one keep-alive connection per concurrent client), latencies in an HdrHistogram; same request body to both servers");
     table.note("req/s ratio below 1: kanjian serves that fraction of the no-op's rate; latency ratios: how many times longer kanjian takes");
     table.note("errors: failed connections, timeouts, non-200 answers, and (kanjian) answers carrying GraphQL `errors`");
+    table.note("server/client cores: CPU seconds per second (all threads) the server and this load generator used in the measured window; server CPU µs/req: the server's CPU time per request (its cost, whatever the wall clock waits for)");
     let mut tables = vec![table];
 
     if !args.no_wrk && load::wrk_available() {
@@ -293,14 +421,31 @@ async fn node_benchmark(
         for &connections in &args.concurrency {
             let mut pair = Vec::with_capacity(2);
             for target in &targets {
-                println!("==> wrk: {} at concurrency {connections}, {} s", target.name, args.duration);
-                pair.push(load::run_wrk(target, connections, Duration::from_secs(args.duration), work).await?);
+                println!(
+                    "==> wrk: {} at concurrency {connections}, {} s",
+                    target.name, args.duration
+                );
+                pair.push(
+                    load::run_wrk(
+                        target,
+                        connections,
+                        Duration::from_secs(args.duration),
+                        work,
+                    )
+                    .await?,
+                );
             }
             let kanjian_result = pair.pop().context("a wrk result")?;
             let noop_result = pair.pop().context("a wrk result")?;
             wrk.push((noop_result, kanjian_result));
         }
-        let mut table = Table::new(format!("the same with wrk -t1 ({} s each, servers already warm)", args.duration), &headers);
+        let mut table = Table::new(
+            format!(
+                "the same with wrk -t1 ({} s each, servers already warm)",
+                args.duration
+            ),
+            &headers,
+        );
         for (n, k) in &wrk {
             for r in [n, k] {
                 table.row(vec![
@@ -334,7 +479,11 @@ async fn node_benchmark(
     let settings = vec![
         format!(
             "node(id:): concurrency {}; {} s warm-up then {} s measured per run; noop-server first, then kanjian, never both at once",
-            args.concurrency.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and "),
+            args.concurrency
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" and "),
             args.warmup,
             args.duration
         ),
@@ -358,27 +507,48 @@ fn min(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
-async fn upload_benchmark(args: &Args, api: &Api, token: &str, clip: &Path, work: &Path) -> Result<(Table, Vec<String>)> {
+async fn upload_benchmark(
+    args: &Args,
+    api: &Api,
+    token: &str,
+    clip: &Path,
+    work: &Path,
+) -> Result<(Table, Vec<String>)> {
     let probe = media::probe(clip)?;
     let bytes = std::fs::read(clip).context("reading the upload clip")?;
     let size_mb = bytes.len() as f64 / 1_000_000.0;
     let plans = media::plan_renditions(probe.display_width, probe.display_height);
-    let ready_timeout = Duration::from_secs(u64::from(args.clip_seconds).saturating_mul(30).max(300));
+    let ready_timeout =
+        Duration::from_secs(u64::from(args.clip_seconds).saturating_mul(30).max(300));
     println!(
         "==> upload→READY: {} s {}x{} clip ({size_mb:.1} MB), renditions {}, {} runs each, one after the other",
         args.clip_seconds,
         probe.display_width,
         probe.display_height,
-        plans.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" + "),
+        plans
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" + "),
         args.repeats
     );
     let (mut ffmpeg, mut total, mut request) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=args.repeats {
-        let out = tempfile::Builder::new().prefix("ffmpeg-").tempdir_in(work).context("an ffmpeg output dir")?;
-        let (source, probe_copy, out_dir, seg) = (clip.to_path_buf(), probe.clone(), out.path().to_path_buf(), args.segment_seconds);
-        let took = tokio::task::spawn_blocking(move || media::plain_ffmpeg(&source, &probe_copy, &out_dir, seg))
-            .await
-            .context("the ffmpeg run panicked")??;
+        let out = tempfile::Builder::new()
+            .prefix("ffmpeg-")
+            .tempdir_in(work)
+            .context("an ffmpeg output dir")?;
+        let (source, probe_copy, out_dir, seg) = (
+            clip.to_path_buf(),
+            probe.clone(),
+            out.path().to_path_buf(),
+            args.segment_seconds,
+        );
+        let took = tokio::task::spawn_blocking(move || {
+            media::plain_ffmpeg(&source, &probe_copy, &out_dir, seg)
+        })
+        .await
+        .context("the ffmpeg run panicked")??;
         drop(out);
         ffmpeg.push(took.as_secs_f64());
         println!("    run {run}: plain ffmpeg {:.2} s", took.as_secs_f64());
@@ -387,7 +557,9 @@ async fn upload_benchmark(args: &Args, api: &Api, token: &str, clip: &Path, work
         let processing = Processing::connect(&api.base, token).await?;
         let body = bytes.clone();
         let started = Instant::now();
-        let id = api.upload_video(token, &format!("Upload run {run}"), "upload.mp4", body).await?;
+        let id = api
+            .upload_video(token, &format!("Upload run {run}"), "upload.mp4", body)
+            .await?;
         let responded = started.elapsed();
         processing.wait_ready(&id, ready_timeout).await?;
         let ready = started.elapsed();
@@ -409,11 +581,31 @@ async fn upload_benchmark(args: &Args, api: &Api, token: &str, clip: &Path, work
         ),
         &["measure", "min s", "median s", "runs s"],
     );
-    table.row(vec!["plain ffmpeg: HLS renditions + thumbnail".into(), secs(min(&ffmpeg)), secs(median(&ffmpeg)), runs(&ffmpeg)]);
-    table.row(vec!["kanjian: upload request start → READY seen".into(), secs(min(&total)), secs(median(&total)), runs(&total)]);
-    table.row(vec!["  of which the upload request (until answered)".into(), secs(min(&request)), secs(median(&request)), runs(&request)]);
+    table.row(vec![
+        "plain ffmpeg: HLS renditions + thumbnail".into(),
+        secs(min(&ffmpeg)),
+        secs(median(&ffmpeg)),
+        runs(&ffmpeg),
+    ]);
+    table.row(vec![
+        "kanjian: upload request start → READY seen".into(),
+        secs(min(&total)),
+        secs(median(&total)),
+        runs(&total),
+    ]);
+    table.row(vec![
+        "  of which the upload request (until answered)".into(),
+        secs(min(&request)),
+        secs(median(&request)),
+        runs(&request),
+    ]);
     let overhead: Vec<f64> = total.iter().zip(&ffmpeg).map(|(k, f)| k - f).collect();
-    table.row(vec!["kanjian − ffmpeg, run by run".into(), secs(min(&overhead)), secs(median(&overhead)), runs(&overhead)]);
+    table.row(vec![
+        "kanjian − ffmpeg, run by run".into(),
+        secs(min(&overhead)),
+        secs(median(&overhead)),
+        runs(&overhead),
+    ]);
     table.row(vec![
         "ratio kanjian/ffmpeg".into(),
         ratio(min(&total), min(&ffmpeg)),
@@ -433,7 +625,12 @@ async fn upload_benchmark(args: &Args, api: &Api, token: &str, clip: &Path, work
     Ok((table, settings))
 }
 
-fn results_markdown(machine: &Machine, settings: &[String], tables: &[Table], elapsed: Duration) -> String {
+fn results_markdown(
+    machine: &Machine,
+    settings: &[String],
+    tables: &[Table],
+    elapsed: Duration,
+) -> String {
     let mut out = format!(
         "# Kanjian benchmark, {}\n\n\
          Made by `scripts/bench/run` in {:.0} s; what each figure means is in `scripts/bench/README.md`. \

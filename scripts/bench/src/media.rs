@@ -18,26 +18,61 @@ use serde_json::Value;
 pub fn make_clip(path: &Path, size: &str, seconds: u32) -> Result<()> {
     let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", &format!("testsrc=duration={seconds}:size={size}:rate=25")])
-        .args(["-f", "lavfi", "-i", &format!("sine=frequency=440:duration={seconds}")])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc=duration={seconds}:size={size}:rate=25"),
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=440:duration={seconds}"),
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
         .arg(path)
         .stdin(Stdio::null())
         .output()
         .context("running ffmpeg (scripts/bench/run installs it)")?;
     if !output.status.success() {
-        bail!("ffmpeg could not make {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "ffmpeg could not make {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(())
 }
 
-/// First line of `ffmpeg -version`.
+/// `ffmpeg version 5.1.9-0+deb12u1`: the first line of `ffmpeg -version`, without the copyright.
 pub fn ffmpeg_version() -> String {
     Command::new("ffmpeg")
         .arg("-version")
         .output()
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_owned))
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let first = text.lines().next()?;
+            Some(
+                first
+                    .split(" Copyright")
+                    .next()
+                    .unwrap_or(first)
+                    .trim()
+                    .to_owned(),
+            )
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -78,18 +113,31 @@ fn ratio(v: &Value) -> Option<f64> {
 /// baseline is the transcoding alone.
 pub fn probe(path: &Path) -> Result<Probe> {
     let output = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
         .arg(path)
         .output()
         .context("running ffprobe")?;
     if !output.status.success() {
-        bail!("ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "ffprobe failed on {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let root: Value = serde_json::from_slice(&output.stdout).context("reading ffprobe's JSON")?;
     let streams = root["streams"].as_array().cloned().unwrap_or_default();
     let video = streams
         .iter()
-        .find(|s| s["codec_type"] == "video" && number(&s["disposition"]["attached_pic"]) != Some(1.0))
+        .find(|s| {
+            s["codec_type"] == "video" && number(&s["disposition"]["attached_pic"]) != Some(1.0)
+        })
         .context("the clip has no video stream")?;
     let width = video["width"].as_u64().unwrap_or(0) as u32;
     let height = video["height"].as_u64().unwrap_or(0) as u32;
@@ -119,7 +167,11 @@ pub fn probe(path: &Path) -> Result<Probe> {
         display_width,
         display_height,
         frame_rate,
-        audio_index: streams.iter().find(|s| s["codec_type"] == "audio").and_then(|s| s["index"].as_u64()).map(|i| i as u32),
+        audio_index: streams
+            .iter()
+            .find(|s| s["codec_type"] == "audio")
+            .and_then(|s| s["index"].as_u64())
+            .map(|i| i as u32),
     })
 }
 
@@ -144,14 +196,24 @@ pub fn plan_renditions(width: u32, height: u32) -> Vec<Rendition> {
     }
     let size_for = |target: u32| -> (u32, u32) {
         let scale = target as f64 / short as f64;
-        if width >= height { (even(width as f64 * scale), target) } else { (target, even(height as f64 * scale)) }
+        if width >= height {
+            (even(width as f64 * scale), target)
+        } else {
+            (target, even(height as f64 * scale))
+        }
     };
     let mut plans: Vec<Rendition> = LADDER
         .iter()
         .filter(|(target, _, _)| *target <= short)
         .map(|&(target, max_video_kbps, audio_kbps)| {
             let (w, h) = size_for(target);
-            Rendition { name: format!("{target}p"), width: w, height: h, max_video_kbps, audio_kbps }
+            Rendition {
+                name: format!("{target}p"),
+                width: w,
+                height: h,
+                max_video_kbps,
+                audio_kbps,
+            }
         })
         .collect();
     if plans.is_empty() {
@@ -178,7 +240,13 @@ fn path_arg(path: &Path) -> String {
 }
 
 /// `transcode_args`: every rendition in one ffmpeg run.
-pub fn transcode_args(source: &Path, probe: &Probe, renditions: &[Rendition], out_dir: &Path, segment_seconds: u32) -> Vec<String> {
+pub fn transcode_args(
+    source: &Path,
+    probe: &Probe,
+    renditions: &[Rendition],
+    out_dir: &Path,
+    segment_seconds: u32,
+) -> Vec<String> {
     let seg = segment_seconds.max(1);
     let gop = gop_frames(probe.frame_rate, seg).to_string();
     let mut filter = format!("[0:{}]split={}", probe.video_index, renditions.len());
@@ -186,12 +254,26 @@ pub fn transcode_args(source: &Path, probe: &Probe, renditions: &[Rendition], ou
         let _ = write!(filter, "[s{i}]");
     }
     for (i, r) in renditions.iter().enumerate() {
-        let _ = write!(filter, ";[s{i}]scale={}:{},setsar=1,format=yuv420p[v{i}]", r.width, r.height);
+        let _ = write!(
+            filter,
+            ";[s{i}]scale={}:{},setsar=1,format=yuv420p[v{i}]",
+            r.width, r.height
+        );
     }
-    let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-y", "-v", "error", "-progress", "pipe:1", "-nostats", "-i"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-v",
+        "error",
+        "-progress",
+        "pipe:1",
+        "-nostats",
+        "-i",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.push(path_arg(source));
     args.extend(["-filter_complex".into(), filter]);
     for (i, r) in renditions.iter().enumerate() {
@@ -201,7 +283,20 @@ pub fn transcode_args(source: &Path, probe: &Probe, renditions: &[Rendition], ou
             args.extend(["-map".into(), format!("0:{audio}")]);
         }
         let max = r.max_video_kbps;
-        args.extend(["-c:v", "libx264", "-preset", X264_PRESET, "-profile:v", "main", "-crf", "23"].iter().map(|s| s.to_string()));
+        args.extend(
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                X264_PRESET,
+                "-profile:v",
+                "main",
+                "-crf",
+                "23",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
         args.extend([
             "-maxrate".into(),
             format!("{max}k"),
@@ -217,9 +312,16 @@ pub fn transcode_args(source: &Path, probe: &Probe, renditions: &[Rendition], ou
             format!("expr:gte(t,n_forced*{seg})"),
         ]);
         if probe.audio_index.is_some() {
-            args.extend(
-                ["-c:a".into(), "aac".into(), "-b:a".into(), format!("{}k", r.audio_kbps), "-ac".into(), "2".into(), "-ar".into(), "48000".into()],
-            );
+            args.extend([
+                "-c:a".into(),
+                "aac".into(),
+                "-b:a".into(),
+                format!("{}k", r.audio_kbps),
+                "-ac".into(),
+                "2".into(),
+                "-ar".into(),
+                "48000".into(),
+            ]);
         } else {
             args.push("-an".into());
         }
@@ -249,7 +351,14 @@ fn thumbnail_at_ms(duration_ms: i64) -> i64 {
 }
 
 /// `thumbnail`: one JPEG frame at `at_ms`, at the top rendition's size.
-pub fn thumbnail_args(source: &Path, probe: &Probe, width: u32, height: u32, at_ms: i64, out: &Path) -> Vec<String> {
+pub fn thumbnail_args(
+    source: &Path,
+    probe: &Probe,
+    width: u32,
+    height: u32,
+    at_ms: i64,
+    out: &Path,
+) -> Vec<String> {
     vec![
         "-hide_banner".into(),
         "-nostdin".into(),
@@ -278,7 +387,11 @@ pub fn thumbnail_args(source: &Path, probe: &Probe, width: u32, height: u32, at_
 
 fn run_ffmpeg(args: &[String]) -> Result<()> {
     // stdout is a pipe, as in the media crate (`-progress pipe:1`); `output` drains it.
-    let output = Command::new("ffmpeg").args(args).stdin(Stdio::null()).output().context("running ffmpeg")?;
+    let output = Command::new("ffmpeg")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running ffmpeg")?;
     if !output.status.success() {
         bail!("ffmpeg failed: {}", String::from_utf8_lossy(&output.stderr));
     }
@@ -287,18 +400,37 @@ fn run_ffmpeg(args: &[String]) -> Result<()> {
 
 /// The renditions and thumbnail the media crate makes for `source`, made by ffmpeg alone in a
 /// fresh `out_dir`; returns the wall-clock time of the ffmpeg runs.
-pub fn plain_ffmpeg(source: &Path, probe: &Probe, out_dir: &Path, segment_seconds: u32) -> Result<Duration> {
+pub fn plain_ffmpeg(
+    source: &Path,
+    probe: &Probe,
+    out_dir: &Path,
+    segment_seconds: u32,
+) -> Result<Duration> {
     let plans = plan_renditions(probe.display_width, probe.display_height);
-    let top = plans.last().cloned().context("the clip is too small to play")?;
+    let top = plans
+        .last()
+        .cloned()
+        .context("the clip is too small to play")?;
     let started = Instant::now();
     for r in &plans {
         std::fs::create_dir_all(out_dir.join(&r.name)).context("creating a rendition folder")?;
     }
-    run_ffmpeg(&transcode_args(source, probe, &plans, out_dir, segment_seconds))?;
+    run_ffmpeg(&transcode_args(
+        source,
+        probe,
+        &plans,
+        out_dir,
+        segment_seconds,
+    ))?;
     let thumbnail = out_dir.join("thumbnail.jpg");
     for at_ms in [thumbnail_at_ms(probe.duration_ms), 0] {
-        run_ffmpeg(&thumbnail_args(source, probe, top.width, top.height, at_ms, &thumbnail))?;
-        if std::fs::metadata(&thumbnail).map(|m| m.len() > 0).unwrap_or(false) {
+        run_ffmpeg(&thumbnail_args(
+            source, probe, top.width, top.height, at_ms, &thumbnail,
+        ))?;
+        if std::fs::metadata(&thumbnail)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
+        {
             break;
         }
     }
@@ -318,17 +450,39 @@ mod tests {
     #[test]
     fn a_720p_source_gets_the_media_crates_two_renditions() {
         let plans = plan_renditions(1280, 720);
-        let sizes: Vec<(&str, u32, u32)> = plans.iter().map(|p| (p.name.as_str(), p.width, p.height)).collect();
+        let sizes: Vec<(&str, u32, u32)> = plans
+            .iter()
+            .map(|p| (p.name.as_str(), p.width, p.height))
+            .collect();
         assert_eq!(sizes, [("360p", 640, 360), ("720p", 1280, 720)]);
     }
 
     #[test]
     fn the_transcode_command_has_a_fixed_gop_per_segment() {
-        let probe = Probe { duration_ms: 10_000, video_index: 0, display_width: 1280, display_height: 720, frame_rate: 25.0, audio_index: Some(1) };
-        let args = transcode_args(Path::new("in.mp4"), &probe, &plan_renditions(1280, 720), Path::new("out"), 4);
+        let probe = Probe {
+            duration_ms: 10_000,
+            video_index: 0,
+            display_width: 1280,
+            display_height: 720,
+            frame_rate: 25.0,
+            audio_index: Some(1),
+        };
+        let args = transcode_args(
+            Path::new("in.mp4"),
+            &probe,
+            &plan_renditions(1280, 720),
+            Path::new("out"),
+            4,
+        );
         let joined = args.join(" ");
-        assert!(joined.contains("-g 100 -keyint_min 100 -sc_threshold 0"), "{joined}");
-        assert!(joined.contains("[0:0]split=2[s0][s1];[s0]scale=640:360,setsar=1,format=yuv420p[v0]"), "{joined}");
+        assert!(
+            joined.contains("-g 100 -keyint_min 100 -sc_threshold 0"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("[0:0]split=2[s0][s1];[s0]scale=640:360,setsar=1,format=yuv420p[v0]"),
+            "{joined}"
+        );
         assert_eq!(args.iter().filter(|a| *a == "hls").count(), 2);
     }
 }

@@ -15,7 +15,11 @@ pub struct Table {
 
 impl Table {
     pub fn new(title: impl Into<String>, headers: &[&str]) -> Self {
-        Self { title: title.into(), headers: headers.iter().map(|h| h.to_string()).collect(), ..Self::default() }
+        Self {
+            title: title.into(),
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            ..Self::default()
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -65,7 +69,9 @@ impl Table {
     pub fn to_markdown(&self) -> String {
         let mut out = format!("### {}\n\n", self.title);
         let _ = writeln!(out, "| {} |", self.headers.join(" | "));
-        let aligns: Vec<&str> = (0..self.headers.len()).map(|i| if i == 0 { "---" } else { "---:" }).collect();
+        let aligns: Vec<&str> = (0..self.headers.len())
+            .map(|i| if i == 0 { "---" } else { "---:" })
+            .collect();
         let _ = writeln!(out, "| {} |", aligns.join(" | "));
         for row in &self.rows {
             let _ = writeln!(out, "| {} |", row.join(" | "));
@@ -94,7 +100,11 @@ pub fn ms(value: f64) -> String {
 }
 
 pub fn per_sec(value: f64) -> String {
-    if value < 100.0 { format!("{value:.1}") } else { format!("{value:.0}") }
+    if value < 100.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
 }
 
 pub fn secs(value: f64) -> String {
@@ -107,13 +117,20 @@ pub fn ratio(a: f64, b: f64) -> String {
         return "n/a".into();
     }
     let r = a / b;
-    if r < 10.0 { format!("{r:.2}x") } else { format!("{r:.1}x") }
+    if r < 10.0 {
+        format!("{r:.2}x")
+    } else {
+        format!("{r:.1}x")
+    }
 }
 
 fn command_line(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
-    text.lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty())
+    text.lines()
+        .next()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
 }
 
 /// What the figures were measured on.
@@ -125,12 +142,18 @@ pub struct Machine {
     pub os: String,
     pub ffmpeg: String,
     pub rustc: String,
+    /// 1-minute load average when the run started: other work on the machine makes noise.
+    pub load_at_start: String,
+    /// Share of all CPUs busy in the second before the run started.
+    pub busy_at_start: Option<f64>,
 }
 
 impl Machine {
     pub fn detect(ffmpeg: String) -> Self {
         let nproc = command_line("nproc", &[]).unwrap_or_else(|| {
-            std::thread::available_parallelism().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+            std::thread::available_parallelism()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
         });
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu = cpuinfo
@@ -142,21 +165,81 @@ impl Machine {
         let memory = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
-                let kb: f64 = m.lines().find(|l| l.starts_with("MemTotal"))?.split_whitespace().nth(1)?.parse().ok()?;
+                let kb: f64 = m
+                    .lines()
+                    .find(|l| l.starts_with("MemTotal"))?
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
                 Some(format!("{:.1} GiB", kb / 1024.0 / 1024.0))
             })
             .unwrap_or_else(|| "unknown".into());
         let os = command_line("uname", &["-srm"]).unwrap_or_else(|| std::env::consts::OS.into());
         let rustc = command_line("rustc", &["--version"]).unwrap_or_else(|| "unknown".into());
-        Self { nproc, cpu, memory, os, ffmpeg, rustc }
+        let load_at_start = load_average()
+            .map(|l| format!("{l:.2}"))
+            .unwrap_or_else(|| "unknown".into());
+        let busy_at_start = cpu_busy(std::time::Duration::from_secs(1));
+        Self {
+            nproc,
+            cpu,
+            memory,
+            os,
+            ffmpeg,
+            rustc,
+            load_at_start,
+            busy_at_start,
+        }
     }
 
     pub fn to_markdown(&self) -> String {
         format!(
-            "| | |\n|---|---|\n| nproc | {} |\n| CPU | {} |\n| memory | {} |\n| OS | {} |\n| ffmpeg | {} |\n| rustc | {} |\n",
-            self.nproc, self.cpu, self.memory, self.os, self.ffmpeg, self.rustc
+            "| | |\n|---|---|\n| nproc | {} |\n| CPU | {} |\n| memory | {} |\n| OS | {} |\n| ffmpeg | {} |\n| rustc | {} |\n| load average (1 min) at start | {} |\n| CPU busy in the second before the run | {} |\n",
+            self.nproc,
+            self.cpu,
+            self.memory,
+            self.os,
+            self.ffmpeg,
+            self.rustc,
+            self.load_at_start,
+            self.busy_at_start
+                .map_or_else(|| "unknown".into(), |b| format!("{:.0} %", b * 100.0)),
         )
     }
+}
+
+/// The 1-minute load average, from `/proc/loadavg`.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn cpu_totals() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let values: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: f64 = values.iter().take(8).sum();
+    // idle + iowait
+    let idle = values.get(3)? + values.get(4).copied().unwrap_or(0.0);
+    Some((total, idle))
+}
+
+/// The share (0–1) of all CPUs busy over `window`, from `/proc/stat`.
+pub fn cpu_busy(window: std::time::Duration) -> Option<f64> {
+    let (total_a, idle_a) = cpu_totals()?;
+    std::thread::sleep(window);
+    let (total_b, idle_b) = cpu_totals()?;
+    let total = total_b - total_a;
+    (total > 0.0).then(|| (1.0 - (idle_b - idle_a) / total).clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -172,7 +255,10 @@ mod tests {
         assert!(text.contains("a         1\n"), "{text}");
         assert!(text.contains("longer  100\n"), "{text}");
         let md = t.to_markdown();
-        assert!(md.contains("| what | n |\n| --- | ---: |\n| a | 1 |"), "{md}");
+        assert!(
+            md.contains("| what | n |\n| --- | ---: |\n| a | 1 |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -33,12 +33,25 @@ impl ChildServer {
     }
 
     /// Waits until `GET path` answers 200, failing early if the process exits.
-    pub async fn wait_ready(&mut self, http: &reqwest::Client, path: &str, timeout: Duration) -> Result<()> {
+    pub async fn wait_ready(
+        &mut self,
+        http: &reqwest::Client,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         let url = self.url(path);
         loop {
-            if let Some(status) = self.child.try_wait().context("checking the server process")? {
-                bail!("{} exited ({status}) before it was ready; its log ends with:\n{}", self.name, self.log_tail());
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .context("checking the server process")?
+            {
+                bail!(
+                    "{} exited ({status}) before it was ready; its log ends with:\n{}",
+                    self.name,
+                    self.log_tail()
+                );
             }
             if let Ok(response) = http.get(&url).timeout(Duration::from_secs(2)).send().await
                 && response.status().is_success()
@@ -46,7 +59,11 @@ impl ChildServer {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("{} was not ready within {timeout:?}; its log ends with:\n{}", self.name, self.log_tail());
+                bail!(
+                    "{} was not ready within {timeout:?}; its log ends with:\n{}",
+                    self.name,
+                    self.log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -88,7 +105,8 @@ pub fn free_port() -> Result<SocketAddr> {
 }
 
 fn log_file(path: &Path) -> Result<(Stdio, Stdio)> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let err = file.try_clone().context("sharing the log file")?;
     Ok((Stdio::from(file), Stdio::from(err)))
 }
@@ -96,7 +114,13 @@ fn log_file(path: &Path) -> Result<(Stdio, Stdio)> {
 /// `kanjian serve` on SQLite in `data_dir`, with its working dir there too so no `kanjian.toml`
 /// of the caller's is read, and with the caller's `KANJIAN_*`/`DATABASE_URL`/`RUST_LOG` removed.
 /// The HLS segment length is set explicitly, as the ffmpeg baseline must use the same.
-pub fn spawn_kanjian(bin: &Path, data_dir: &Path, log: &Path, workers: usize, segment_seconds: u32) -> Result<ChildServer> {
+pub fn spawn_kanjian(
+    bin: &Path,
+    data_dir: &Path,
+    log: &Path,
+    workers: usize,
+    segment_seconds: u32,
+) -> Result<ChildServer> {
     std::fs::create_dir_all(data_dir).context("creating the kanjian data dir")?;
     let addr = free_port()?;
     let (stdout, stderr) = log_file(log)?;
@@ -114,26 +138,44 @@ pub fn spawn_kanjian(bin: &Path, data_dir: &Path, log: &Path, workers: usize, se
         .env("KANJIAN_HTTP__BIND", addr.to_string())
         .env("KANJIAN_HTTP__WORKERS", workers.to_string())
         .env("KANJIAN_LOG__FILTER", "warn")
-        .env("KANJIAN_MEDIA__SEGMENT_SECONDS", segment_seconds.to_string())
+        .env(
+            "KANJIAN_MEDIA__SEGMENT_SECONDS",
+            segment_seconds.to_string(),
+        )
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    Ok(ChildServer { name: "kanjian", addr, child, log: log.to_path_buf() })
+    Ok(ChildServer {
+        name: "kanjian",
+        addr,
+        child,
+        log: log.to_path_buf(),
+    })
 }
 
 pub fn spawn_noop(bin: &Path, log: &Path, workers: usize) -> Result<ChildServer> {
     let addr = free_port()?;
     let (stdout, stderr) = log_file(log)?;
     let child = Command::new(bin)
-        .args(["--bind", &addr.to_string(), "--workers", &workers.to_string()])
+        .args([
+            "--bind",
+            &addr.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ])
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    Ok(ChildServer { name: "noop-server", addr, child, log: log.to_path_buf() })
+    Ok(ChildServer {
+        name: "noop-server",
+        addr,
+        child,
+        log: log.to_path_buf(),
+    })
 }
 
 /// A binary built beside this one (`target/release/…`), unless `explicit` names one.
@@ -142,7 +184,10 @@ pub fn sibling_binary(explicit: Option<&Path>, name: &str) -> Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let me = std::env::current_exe().context("locating this executable")?;
-    let path = me.parent().context("this executable has no folder")?.join(name);
+    let path = me
+        .parent()
+        .context("this executable has no folder")?
+        .join(name);
     if !path.is_file() {
         bail!(
             "{} is missing; build it with `cargo build --release -p kanjian-server -p kanjian-bench` (scripts/bench/run does)",

@@ -13,7 +13,10 @@ use anyhow::Context as _;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
-#[command(name = "noop-server", about = "An actix-web endpoint that does no work (benchmark baseline)")]
+#[command(
+    name = "noop-server",
+    about = "An actix-web endpoint that does no work (benchmark baseline)"
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8081")]
@@ -29,7 +32,9 @@ const BODY: &str = r#"{"data":{"node":{"id":"VmlkZW86MQ","title":"noop","status"
 async fn noop(body: web::Bytes) -> HttpResponse {
     // The body is read in full by the extractor, as a GraphQL server must read its request.
     std::hint::black_box(body.len());
-    HttpResponse::Ok().content_type("application/json").body(BODY)
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(BODY)
 }
 
 async fn readyz() -> HttpResponse {
@@ -40,7 +45,9 @@ async fn readyz() -> HttpResponse {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut server = HttpServer::new(|| {
-        App::new().route("/", web::post().to(noop)).route("/readyz", web::get().to(readyz))
+        App::new()
+            .route("/", web::post().to(noop))
+            .route("/readyz", web::get().to(readyz))
     })
     .bind(args.bind)
     .with_context(|| format!("binding {}", args.bind))?;
