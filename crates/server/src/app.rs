@@ -36,6 +36,7 @@ pub struct Kanjian {
     db: DatabaseConnection,
     services: Services,
     dispatcher: Dispatcher,
+    metrics: Metrics,
 }
 
 impl Kanjian {
@@ -43,7 +44,10 @@ impl Kanjian {
         config.normalise();
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
-        let db = connect(&config).await?;
+        let mut db = connect(&config).await?;
+        let metrics = Metrics::new().context("creating metrics")?;
+        // Before any clone: every module's statements are counted.
+        metrics.watch_database(&mut db);
 
         let outbox = Outbox::new();
         let hub: Arc<dyn RealtimeHub> = Arc::new(InProcessHub::new());
@@ -83,7 +87,7 @@ impl Kanjian {
             social: Arc::new(social),
             public_url,
         };
-        Ok(Self { config, db, services, dispatcher })
+        Ok(Self { config, db, services, dispatcher, metrics })
     }
 
     pub fn database(&self) -> &DatabaseConnection {
@@ -92,7 +96,7 @@ impl Kanjian {
 
     /// Serves on `listener` (bind port 0 to let the OS choose). Signals are left to the caller.
     pub fn serve(self, listener: TcpListener) -> anyhow::Result<RunningServer> {
-        let Kanjian { mut config, db, mut services, dispatcher } = self;
+        let Kanjian { mut config, db, mut services, dispatcher, metrics } = self;
         let addr = listener.local_addr().context("reading the listener address")?;
         if config.http.public_url.is_none() {
             // Port 0 becomes a real port only now.
@@ -104,7 +108,7 @@ impl Kanjian {
             db,
             schema,
             services,
-            metrics: Metrics::new().context("creating metrics")?,
+            metrics,
             config: config.clone(),
         });
 

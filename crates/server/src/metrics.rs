@@ -7,7 +7,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 use crate::app::AppState;
 
@@ -16,6 +18,8 @@ pub(crate) struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    db_statements: IntCounterVec,
+    db_latency: Histogram,
 }
 
 impl Metrics {
@@ -30,9 +34,28 @@ impl Metrics {
                 .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0]),
             &["route", "method"],
         )?;
+        let db_statements = IntCounterVec::new(
+            Opts::new("db_statements_total", "SQL statements sent to the database, by outcome"),
+            &["outcome"],
+        )?;
+        let db_latency = Histogram::with_opts(
+            HistogramOpts::new("db_statement_duration_seconds", "SQL statement latency")
+                .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0]),
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        Ok(Self { registry, requests, latency })
+        registry.register(Box::new(db_statements.clone()))?;
+        registry.register(Box::new(db_latency.clone()))?;
+        Ok(Self { registry, requests, latency, db_statements, db_latency })
+    }
+
+    /// Counts every statement sea-orm sends through `db` (and its transactions).
+    pub fn watch_database(&self, db: &mut sea_orm::DatabaseConnection) {
+        let (statements, latency) = (self.db_statements.clone(), self.db_latency.clone());
+        db.set_metric_callback(move |info| {
+            statements.with_label_values(&[if info.failed { "error" } else { "ok" }]).inc();
+            latency.observe(info.elapsed.as_secs_f64());
+        });
     }
 
     pub fn render(&self) -> Vec<u8> {
