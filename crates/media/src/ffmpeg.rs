@@ -541,6 +541,41 @@ pub fn thumbnail_at_ms(duration_ms: i64) -> i64 {
     (duration_ms / 2).clamp(0, 1000)
 }
 
+/// The ffmpeg arguments for one JPEG of the frame at `at_ms`, scaled to `width`×`height`.
+pub fn thumbnail_args(
+    source: &Path,
+    probe: &ProbeInfo,
+    at_ms: i64,
+    width: u32,
+    height: u32,
+    out: &Path,
+) -> Vec<String> {
+    vec![
+        "-hide_banner".into(),
+        "-nostdin".into(),
+        "-y".into(),
+        "-v".into(),
+        "error".into(),
+        "-ss".into(),
+        format!("{}.{:03}", at_ms / 1000, at_ms % 1000),
+        "-i".into(),
+        path_arg(source),
+        "-map".into(),
+        format!("0:{}", probe.video.index),
+        "-frames:v".into(),
+        "1".into(),
+        "-vf".into(),
+        format!("scale={width}:{height},setsar=1"),
+        "-q:v".into(),
+        "3".into(),
+        "-f".into(),
+        "image2".into(),
+        "-update".into(),
+        "1".into(),
+        path_arg(out),
+    ]
+}
+
 /// A JPEG of the frame at [`thumbnail_at_ms`], scaled to `width`×`height`.
 pub async fn thumbnail(
     tools: &Tools,
@@ -552,30 +587,7 @@ pub async fn thumbnail(
 ) -> Result<(), ToolError> {
     // Seeking can land past the last frame of odd files; the first frame is the fallback.
     for at_ms in [thumbnail_at_ms(probe.duration_ms), 0] {
-        let args: Vec<String> = vec![
-            "-hide_banner".into(),
-            "-nostdin".into(),
-            "-y".into(),
-            "-v".into(),
-            "error".into(),
-            "-ss".into(),
-            format!("{}.{:03}", at_ms / 1000, at_ms % 1000),
-            "-i".into(),
-            path_arg(source),
-            "-map".into(),
-            format!("0:{}", probe.video.index),
-            "-frames:v".into(),
-            "1".into(),
-            "-vf".into(),
-            format!("scale={width}:{height},setsar=1"),
-            "-q:v".into(),
-            "3".into(),
-            "-f".into(),
-            "image2".into(),
-            "-update".into(),
-            "1".into(),
-            path_arg(out),
-        ];
+        let args = thumbnail_args(source, probe, at_ms, width, height, out);
         run("ffmpeg", &tools.ffmpeg, &args, tools.probe_timeout, |_| {}).await?;
         if tokio::fs::metadata(out)
             .await

@@ -4,7 +4,8 @@ pub mod blob;
 mod config;
 pub mod domain;
 mod entity;
-mod ffmpeg;
+/// The ffmpeg/ffprobe command lines, public so the benchmark times exactly what the server runs.
+pub mod ffmpeg;
 mod processing;
 mod uploads;
 mod videos;

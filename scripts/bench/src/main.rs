@@ -517,14 +517,14 @@ async fn upload_benchmark(
     let probe = media::probe(clip)?;
     let bytes = std::fs::read(clip).context("reading the upload clip")?;
     let size_mb = bytes.len() as f64 / 1_000_000.0;
-    let plans = media::plan_renditions(probe.display_width, probe.display_height);
+    let plans = media::plan_renditions(probe.video.display_width, probe.video.display_height);
     let ready_timeout =
         Duration::from_secs(u64::from(args.clip_seconds).saturating_mul(30).max(300));
     println!(
         "==> upload→READY: {} s {}x{} clip ({size_mb:.1} MB), renditions {}, {} runs each, one after the other",
         args.clip_seconds,
-        probe.display_width,
-        probe.display_height,
+        probe.video.display_width,
+        probe.video.display_height,
         plans
             .iter()
             .map(|p| p.name.as_str())
@@ -577,7 +577,7 @@ async fn upload_benchmark(
     let mut table = Table::new(
         format!(
             "upload→READY of a {} s {}x{} H.264/AAC clip ({size_mb:.1} MB) vs plain ffmpeg making the same renditions ({} runs each)",
-            args.clip_seconds, probe.display_width, probe.display_height, args.repeats
+            args.clip_seconds, probe.video.display_width, probe.video.display_height, args.repeats
         ),
         &["measure", "min s", "median s", "runs s"],
     );
