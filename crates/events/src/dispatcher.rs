@@ -7,7 +7,7 @@
 //!    exponential backoff, or a dead letter. A node that dies leaves its leases to expire;
 //!    the next claim takes them over. Handlers must be idempotent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,6 +96,9 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     wake: Arc<Notify>,
     node: String,
+    /// Deliveries running on this node. A lease can lapse while its handler still runs (a
+    /// renewal delayed on a loaded machine); they must not be claimed and started a second time.
+    running: std::sync::Mutex<HashSet<i64>>,
 }
 
 struct Claimed {
@@ -114,6 +117,7 @@ impl Dispatcher {
             config,
             wake: outbox.wake_handle(),
             node: uuid::Uuid::new_v4().to_string(),
+            running: std::sync::Mutex::new(HashSet::new()),
         }
     }
 
@@ -155,8 +159,11 @@ impl Dispatcher {
                     let this = this.clone();
                     let handler = handler.clone();
                     let finished = finished.clone();
+                    let id = delivery.delivery_id;
+                    this.mark_running(id, true);
                     running.spawn(async move {
                         this.deliver(handler.as_ref(), delivery).await;
+                        this.mark_running(id, false);
                         drop(permit);
                         finished.notify_one();
                     });
@@ -176,6 +183,20 @@ impl Dispatcher {
             tracing::warn!(error = ?e, "could not release leases on shutdown; they will expire");
         }
         tracing::info!(node = %this.node, "event dispatcher stopped");
+    }
+
+    fn mark_running(&self, delivery_id: i64, running: bool) {
+        if let Ok(mut set) = self.running.lock() {
+            if running {
+                set.insert(delivery_id);
+            } else {
+                set.remove(&delivery_id);
+            }
+        }
+    }
+
+    fn running_ids(&self) -> Vec<i64> {
+        self.running.lock().map(|set| set.iter().copied().collect()).unwrap_or_default()
     }
 
     fn backend(&self) -> DatabaseBackend {
@@ -240,26 +261,34 @@ impl Dispatcher {
             DatabaseBackend::Postgres => "FOR UPDATE SKIP LOCKED",
             _ => "",
         };
+        let mut values: Vec<Value> = vec![
+            lease_until.into(),
+            self.node.clone().into(),
+            handler.into(),
+            now.into(),
+            limit.into(),
+        ];
+        // Never what this node is running already, even if its lease lapsed.
+        let running = self.running_ids();
+        let not_running = if running.is_empty() {
+            String::new()
+        } else {
+            let placeholders: Vec<String> =
+                (0..running.len()).map(|i| format!("${}", values.len() + 1 + i)).collect();
+            values.extend(running.into_iter().map(Value::from));
+            format!("AND id NOT IN ({})", placeholders.join(", "))
+        };
         let sql = format!(
             "UPDATE events_deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM events_deliveries \
                WHERE handler = $3 AND status = 'pending' AND next_attempt_at <= $4 \
-                 AND (locked_until IS NULL OR locked_until < $4) \
+                 AND (locked_until IS NULL OR locked_until < $4) {not_running} \
                ORDER BY next_attempt_at, id LIMIT $5 {lock}) \
              RETURNING id, event_id, attempts"
         );
         let rows = self
             .db
-            .query_all_raw(self.stmt(
-                &sql,
-                vec![
-                    lease_until.into(),
-                    self.node.clone().into(),
-                    handler.into(),
-                    now.into(),
-                    limit.into(),
-                ],
-            ))
+            .query_all_raw(self.stmt(&sql, values))
             .await
             .context("claiming deliveries")?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -337,13 +366,19 @@ impl Dispatcher {
 
     async fn renew_lease(&self, delivery_id: i64) -> Result<()> {
         let until = now_millis() + self.config.lease.as_millis() as i64;
-        self.db
+        let renewed = self
+            .db
             .execute_raw(self.stmt(
                 "UPDATE events_deliveries SET locked_until = $1 WHERE id = $2 AND locked_by = $3",
                 vec![until.into(), delivery_id.into(), self.node.clone().into()],
             ))
             .await
             .context("renewing a lease")?;
+        if renewed.rows_affected() == 0 {
+            // Another node took the delivery over after our lease lapsed: both may now run it,
+            // which idempotent handlers tolerate. Worth knowing when it happens.
+            tracing::warn!(delivery_id, "lost the lease of a running delivery to another node");
+        }
         Ok(())
     }
 

@@ -276,3 +276,66 @@ async fn two_dispatchers_share_one_queue_without_doing_work_twice() {
     task_a.await.unwrap();
     task_b.await.unwrap();
 }
+
+/// Expires its own lease mid-run, as a renewal delayed on a loaded machine would, and records
+/// how many runs overlapped.
+#[derive(Clone)]
+struct LeaseLoser {
+    db: DatabaseConnection,
+    running: Arc<std::sync::atomic::AtomicUsize>,
+    most_at_once: Arc<std::sync::atomic::AtomicUsize>,
+    runs: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait]
+impl EventHandler for LeaseLoser {
+    fn name(&self) -> &'static str {
+        "test.lease_loser"
+    }
+    fn handles(&self, kind: &str) -> bool {
+        kind == Pinged::KIND
+    }
+    async fn handle(&self, _event: &EventEnvelope) -> Result<(), HandlerError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.runs.fetch_add(1, SeqCst);
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most_at_once.fetch_max(now, SeqCst);
+        self.db
+            .execute_unprepared("UPDATE events_deliveries SET locked_until = 0")
+            .await
+            .map_err(|e| HandlerError::Transient(e.into()))?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.running.fetch_sub(1, SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_node_never_runs_a_delivery_it_is_already_running() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (_guard, db) = setup().await;
+    let outbox = Outbox::new();
+    let handler = LeaseLoser {
+        db: db.clone(),
+        running: Default::default(),
+        most_at_once: Default::default(),
+        runs: Default::default(),
+    };
+    let mut dispatcher = Dispatcher::new(db.clone(), &outbox, fast());
+    dispatcher.register(Arc::new(handler.clone()));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(dispatcher.run(stop.clone()));
+    let txn = db.begin().await.unwrap();
+    outbox.enqueue(&txn, &Pinged { n: 1 }).await.unwrap();
+    txn.commit().await.unwrap();
+    outbox.notify();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while delivery_status(&db).await.first().map(|(s, _)| s.as_str()) != Some("done") {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", delivery_status(&db).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(handler.most_at_once.load(SeqCst), 1, "the same delivery ran twice at once");
+    assert_eq!(handler.runs.load(SeqCst), 1);
+    stop.cancel();
+    task.await.unwrap();
+}
