@@ -440,13 +440,7 @@ impl UserSocial {
     ) -> async_graphql::Result<Connection<String, User>> {
         self.require_self(ctx)?;
         let page = ctx.services().social.friends(ctx.actor(), page_request(first, after)).await.gql()?;
-        let mut out = Connection::new(page.has_previous_page, page.has_next_page);
-        for (cursor, friend) in page.items {
-            if let Some(user) = loaders::user(ctx, friend.friend).await? {
-                out.edges.push(Edge::new(cursor.0, User(user)));
-            }
-        }
-        Ok(out)
+        user_connection(ctx, page.map(|f| f.friend)).await
     }
 
     /// Pending friend requests (only on yourself).
@@ -476,13 +470,7 @@ impl UserSocial {
     ) -> async_graphql::Result<Connection<String, User>> {
         self.require_self(ctx)?;
         let page = ctx.services().social.blocked_users(ctx.actor(), page_request(first, after)).await.gql()?;
-        let mut out = Connection::new(page.has_previous_page, page.has_next_page);
-        for (cursor, id) in page.items {
-            if let Some(user) = loaders::user(ctx, id).await? {
-                out.edges.push(Edge::new(cursor.0, User(user)));
-            }
-        }
-        Ok(out)
+        user_connection(ctx, page).await
     }
 
     /// Your privacy settings (only on yourself).
@@ -490,6 +478,21 @@ impl UserSocial {
         self.require_self(ctx)?;
         Ok(ctx.services().social.privacy(ctx.actor()).await.gql()?.hide_recommends)
     }
+}
+
+/// A page of user ids as a connection of users (through the loader: one batched lookup).
+async fn user_connection(
+    ctx: &Context<'_>,
+    page: Page<UserId>,
+) -> async_graphql::Result<Connection<String, User>> {
+    let mut out = Connection::new(page.has_previous_page, page.has_next_page);
+    let users = futures::future::try_join_all(page.items.iter().map(|(_, id)| loaders::user(ctx, *id))).await?;
+    for ((cursor, _), user) in page.items.into_iter().zip(users) {
+        if let Some(user) = user {
+            out.edges.push(Edge::new(cursor.0, User(user)));
+        }
+    }
+    Ok(out)
 }
 
 impl UserSocial {
