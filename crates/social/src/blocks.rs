@@ -7,12 +7,12 @@ use kanjian_kernel::ids::UserId;
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 
 use crate::Deps;
-use crate::db::{self, bump_channel_followers, bump_user, cursor_time};
+use crate::db::{self, bump_channel_followers, bump_user, cursor_time, older_than};
 use crate::domain::stored::request_status;
 use crate::entity::{block, follow, friend_request, user_stats};
 use crate::friends::{end_friendship, ensure_user_exists, pending_pair};
@@ -128,13 +128,12 @@ pub async fn blocked_users(deps: &Deps, actor: &Actor, page: PageRequest) -> Res
     let mut query = block::Entity::find().filter(block::Column::BlockerId.eq(me.0));
     if let Some((millis, blocked)) = after {
         let at = cursor_time(millis)?;
-        query = query.filter(
-            Condition::any().add(block::Column::CreatedAt.lt(at)).add(
-                Condition::all()
-                    .add(block::Column::CreatedAt.eq(at))
-                    .add(block::Column::BlockedId.lt(blocked)),
-            ),
-        );
+        query = query.filter(older_than(
+            block::Column::CreatedAt,
+            block::Column::BlockedId,
+            at,
+            blocked,
+        ));
     }
     let rows = query
         .order_by_desc(block::Column::CreatedAt)

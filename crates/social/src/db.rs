@@ -28,6 +28,19 @@ pub(crate) fn invalid_cursor() -> Error {
 }
 
 /// The time a cursor points at.
+/// Keyset paging for "newest first" lists ordered by `(time DESC, tie DESC)`: the rows strictly
+/// after the cursor `(at, key)`.
+pub(crate) fn older_than(
+    time: impl ColumnTrait,
+    tie: impl ColumnTrait,
+    at: Timestamp,
+    key: i64,
+) -> Condition {
+    Condition::any()
+        .add(time.lt(at))
+        .add(Condition::all().add(time.eq(at)).add(tie.lt(key)))
+}
+
 pub(crate) fn cursor_time(millis: i64) -> Result<Timestamp> {
     chrono::DateTime::from_timestamp_millis(millis).ok_or_else(invalid_cursor)
 }

@@ -15,7 +15,7 @@ use sea_orm::{
 use crate::Deps;
 use crate::db::{
     self, bump_channel_followers, bump_user, by_key, cursor_time, ensure_not_blocked, is_blocked,
-    not_blocked_with,
+    not_blocked_with, older_than,
 };
 use crate::entity::{channel_stats, follow, user_stats};
 
@@ -115,13 +115,7 @@ fn newest_first_after(after: Option<(i64, i64)>, tie: follow::Column) -> Result<
         return Ok(None);
     };
     let at = cursor_time(millis)?;
-    Ok(Some(
-        Condition::any().add(follow::Column::CreatedAt.lt(at)).add(
-            Condition::all()
-                .add(follow::Column::CreatedAt.eq(at))
-                .add(tie.lt(id)),
-        ),
-    ))
+    Ok(Some(older_than(follow::Column::CreatedAt, tie, at, id)))
 }
 
 /// The channel's followers, newest first; people in a block with the actor are left out.

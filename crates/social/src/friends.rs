@@ -16,7 +16,9 @@ use sea_orm::{
 };
 
 use crate::Deps;
-use crate::db::{self, bump_user, cursor_time, ensure_not_blocked, is_unique_violation};
+use crate::db::{
+    self, bump_user, cursor_time, ensure_not_blocked, is_unique_violation, older_than,
+};
 use crate::domain::RequestMessage;
 use crate::domain::stored::{request_status, request_status_from};
 use crate::entity::{block, friend_request, friendship, user_stats};
@@ -409,15 +411,12 @@ pub async fn requests(
         .filter(friend_request::Column::Status.eq(request_status(FriendRequestStatus::Pending)));
     if let Some((millis, id)) = after {
         let at = cursor_time(millis)?;
-        query = query.filter(
-            Condition::any()
-                .add(friend_request::Column::CreatedAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(friend_request::Column::CreatedAt.eq(at))
-                        .add(friend_request::Column::Id.lt(id)),
-                ),
-        );
+        query = query.filter(older_than(
+            friend_request::Column::CreatedAt,
+            friend_request::Column::Id,
+            at,
+            id,
+        ));
     }
     let rows = query
         .order_by_desc(friend_request::Column::CreatedAt)
@@ -451,15 +450,12 @@ pub async fn friends(deps: &Deps, actor: &Actor, page: PageRequest) -> Result<Pa
     let mut query = friendship::Entity::find().filter(friendship::Column::UserId.eq(me.0));
     if let Some((millis, friend)) = after {
         let at = cursor_time(millis)?;
-        query = query.filter(
-            Condition::any()
-                .add(friendship::Column::CreatedAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(friendship::Column::CreatedAt.eq(at))
-                        .add(friendship::Column::FriendId.lt(friend)),
-                ),
-        );
+        query = query.filter(older_than(
+            friendship::Column::CreatedAt,
+            friendship::Column::FriendId,
+            at,
+            friend,
+        ));
     }
     let rows = query
         .order_by_desc(friendship::Column::CreatedAt)

@@ -18,7 +18,7 @@ use sea_orm::{
 use crate::Deps;
 use crate::db::{
     self, bump_video, by_key, count_interaction, cursor_time, ensure_not_blocked, not_blocked_with,
-    visible_video,
+    older_than, visible_video,
 };
 use crate::domain::stored::{reaction_kind, reaction_kind_from};
 use crate::entity::{friendship, reaction, settings, video, video_stats};
@@ -259,15 +259,12 @@ pub async fn likers(
         .filter(not_blocked_with(Some(me), reaction::Column::UserId));
     if let Some((millis, user)) = after {
         let at = cursor_time(millis)?;
-        query = query.filter(
-            Condition::any()
-                .add(reaction::Column::CreatedAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(reaction::Column::CreatedAt.eq(at))
-                        .add(reaction::Column::UserId.lt(user)),
-                ),
-        );
+        query = query.filter(older_than(
+            reaction::Column::CreatedAt,
+            reaction::Column::UserId,
+            at,
+            user,
+        ));
     }
     let rows = query
         .order_by_desc(reaction::Column::CreatedAt)
