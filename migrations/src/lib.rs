@@ -2,6 +2,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod bulk;
 pub mod database;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -9,6 +10,7 @@ mod m20261121_000001_events;
 mod m20261121_000002_identity;
 mod m20261121_000003_media;
 mod m20261121_000004_social;
+mod m20261121_000006_identity_display_names;
 
 pub struct Migrator;
 
@@ -20,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_identity::Migration),
             Box::new(m20261121_000003_media::Migration),
             Box::new(m20261121_000004_social::Migration),
+            Box::new(m20261121_000006_identity_display_names::Migration),
         ]
     }
 }

@@ -122,3 +122,43 @@ async fn nobody_edits_someone_elses_channel() {
     assert_eq!(now["node"]["displayName"], "Creator owner");
     app.stop().await;
 }
+
+const UPDATE_PROFILE: &str = "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { user { id displayName } userErrors { field message code } } }";
+
+#[tokio::test]
+async fn users_have_a_public_display_name_they_can_change() {
+    let app = TestApp::spawn().await;
+    // Given at sign-up (trimmed), or taken from the email.
+    let named = app.data(None, "mutation($input: SignUpInput!) { signUp(input: $input) { token user { id displayName } userErrors { field message code } } }", json!({ "input": { "email": "lilei@example.com", "password": "correct horse battery staple", "displayName": " 李雷 " } })).await;
+    assert_eq!(named["signUp"]["userErrors"], json!([]), "{named:#}");
+    assert_eq!(named["signUp"]["user"]["displayName"], "李雷");
+    let token = named["signUp"]["token"].as_str().unwrap().to_owned();
+    let id = named["signUp"]["user"]["id"].as_str().unwrap().to_owned();
+    let (other, _) = app.sign_up("han.meimei@example.com").await;
+    assert_eq!(app.data(Some(&other), "{ viewer { displayName } }", json!({})).await["viewer"]["displayName"], "han.meimei");
+
+    // A bad name at sign-up is a user error, and no account is made.
+    let bad = app.data(None, SIGN_UP, json!({ "input": { "email": "bad@example.com", "password": "correct horse battery staple", "displayName": "x".repeat(33) } })).await;
+    assert_eq!(codes(&bad["signUp"]), [("input.displayName".to_owned(), "TOO_LONG".to_owned())]);
+    app.sign_up("bad@example.com").await;
+
+    let renamed = app.data(Some(&token), UPDATE_PROFILE, json!({ "input": { "displayName": "Li Lei 👋" } })).await;
+    assert_eq!(renamed["updateProfile"]["userErrors"], json!([]), "{renamed:#}");
+    assert_eq!(renamed["updateProfile"]["user"], json!({ "id": id, "displayName": "Li Lei 👋" }));
+    assert_eq!(app.data(Some(&token), "{ viewer { displayName } }", json!({})).await["viewer"]["displayName"], "Li Lei 👋");
+
+    // Bad names are user errors on `displayName`, and change nothing.
+    for (name, code) in [("", "REQUIRED"), ("x".repeat(33).as_str(), "TOO_LONG"), ("Li\nLei", "INVALID")] {
+        let body = app.data(Some(&token), UPDATE_PROFILE, json!({ "input": { "displayName": name } })).await;
+        assert_eq!(codes(&body["updateProfile"]), [("input.displayName".to_owned(), code.to_owned())], "{name:?}");
+        assert_eq!(body["updateProfile"]["user"], Value::Null);
+    }
+    // Everyone sees the name (not the email).
+    let public = app.data(Some(&other), "query($id: ID!) { node(id: $id) { ... on User { displayName email } } }", json!({ "id": id })).await;
+    assert_eq!(public["node"], json!({ "displayName": "Li Lei 👋", "email": null }));
+
+    // Signed out, there is no profile to change.
+    let anon = app.graphql(None, UPDATE_PROFILE, json!({ "input": { "displayName": "Anon" } })).await;
+    assert_eq!(top_code(&anon), "UNAUTHENTICATED", "{anon:#}");
+    app.stop().await;
+}

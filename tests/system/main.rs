@@ -11,6 +11,7 @@ mod limits;
 mod ops;
 mod organizations;
 mod schema;
+mod seed;
 mod social;
 mod uploads;
 mod videos;

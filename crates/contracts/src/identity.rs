@@ -12,6 +12,8 @@ pub struct UserDto {
     pub id: UserId,
     /// Private: shown only to the user themself.
     pub email: String,
+    /// Public (昵称): anyone who can see the user sees it. 1 to 32 characters, one line.
+    pub display_name: String,
     pub created_at: Timestamp,
 }
 
@@ -19,6 +21,14 @@ pub struct UserDto {
 pub struct SignUpInput {
     pub email: String,
     pub password: String,
+    /// When absent, the email's local part (the part before `@`) cut to 32 characters.
+    pub display_name: Option<String>,
+}
+
+/// Fields left `None` stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateProfileInput {
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +135,8 @@ pub trait IdentityApi: Send + Sync {
     /// Resolves a bearer token; unknown, expired or revoked tokens are `Unauthenticated`.
     async fn authenticate(&self, token: &str) -> Result<Actor>;
     async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>>;
+    /// Changes the signed-in user's own profile (`Unauthenticated` for anonymous actors).
+    async fn update_profile(&self, actor: &Actor, input: UpdateProfileInput) -> Result<UserDto>;
 
     async fn create_channel(&self, actor: &Actor, input: CreateChannelInput) -> Result<ChannelDto>;
     async fn update_channel(
@@ -136,6 +148,8 @@ pub trait IdentityApi: Send + Sync {
     async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>>;
     async fn channel_by_handle(&self, handle: &str) -> Result<Option<ChannelDto>>;
     async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>>;
+    /// The channels of several users at once (users without one are absent): for lists.
+    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>>;
 
     /// The actor becomes the organization's first owner.
     async fn create_organization(
@@ -171,6 +185,15 @@ pub struct UserSignedUp {
 }
 impl IntegrationEvent for UserSignedUp {
     const KIND: &'static str = "identity.user_signed_up";
+}
+
+/// A user changed their profile (only when a field really changed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserProfileUpdated {
+    pub user_id: UserId,
+}
+impl IntegrationEvent for UserProfileUpdated {
+    const KIND: &'static str = "identity.user_profile_updated";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

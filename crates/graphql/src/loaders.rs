@@ -45,6 +45,16 @@ impl Loader<ChannelId> for ChannelLoader {
     }
 }
 
+/// A user's channel, by its owner.
+impl Loader<UserId> for ChannelLoader {
+    type Value = ChannelDto;
+    type Error = LoadError;
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, ChannelDto>, LoadError> {
+        let channels = self.0.channels_of_users(keys).await.map_err(Arc::new)?;
+        Ok(channels.into_iter().map(|c| (c.owner_id, c)).collect())
+    }
+}
+
 impl Loader<OrganizationId> for OrganizationLoader {
     type Value = OrganizationDto;
     type Error = LoadError;
@@ -164,6 +174,13 @@ pub(crate) async fn channel(
     id: ChannelId,
 ) -> async_graphql::Result<Option<ChannelDto>> {
     load::<_, ChannelLoader>(ctx, id).await
+}
+
+pub(crate) async fn channel_of_user(
+    ctx: &Context<'_>,
+    owner: UserId,
+) -> async_graphql::Result<Option<ChannelDto>> {
+    load::<_, ChannelLoader>(ctx, owner).await
 }
 
 pub(crate) async fn organization(

@@ -1,18 +1,21 @@
-//! Accounts: signing up, and looking users up.
+//! Accounts: signing up, profiles, and looking users up.
 
-use kanjian_contracts::identity::{AuthSession, ClientInfo, SignUpInput, UserDto, UserSignedUp};
+use kanjian_contracts::identity::{
+    AuthSession, ClientInfo, SignUpInput, UpdateProfileInput, UserDto, UserProfileUpdated,
+    UserSignedUp,
+};
 use kanjian_events::Outbox;
 use kanjian_kernel::ids::UserId;
-use kanjian_kernel::{Context, Error, Result, UserErrorCode, Validation};
+use kanjian_kernel::{Actor, Context, Error, Result, UserErrorCode, Validation};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, NotSet, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
+    QueryFilter, Set, TransactionTrait,
 };
 
 use crate::config::IdentityConfig;
 use crate::credentials::hash_password;
-use crate::db::{in_order_of, unique_violation, user_dto};
-use crate::domain::{Email, Password};
+use crate::db::{clip, in_order_of, unique_violation, user_dto};
+use crate::domain::{DisplayName, Email, Password};
 use crate::entity::user;
 use crate::sessions::open_session;
 
@@ -24,7 +27,20 @@ fn email_taken() -> Error {
     )
 }
 
-/// Creates an account and signs it in. Emits `UserSignedUp`.
+/// The display name of an account that signed up without one: the email's local part (before
+/// the last `@`), cut to [`DisplayName::USER_MAX_LEN`] characters (code points, like the
+/// migration that named the accounts made before display names); `None` when even that is not a
+/// valid name (the caller then uses `user{id}`).
+fn default_display_name(email: &Email) -> Option<DisplayName> {
+    let local = email
+        .as_str()
+        .rsplit_once('@')
+        .map_or(email.as_str(), |(local, _)| local);
+    DisplayName::parse_user(&clip(local, DisplayName::USER_MAX_LEN)).ok()
+}
+
+/// Creates an account and signs it in. Emits `UserSignedUp`. A missing (or blank) display name
+/// defaults to the email's local part; a given one that is not valid is a user error.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn sign_up(
     db: &DatabaseConnection,
@@ -36,10 +52,19 @@ pub async fn sign_up(
     let mut validation = Validation::new();
     let email = validation.check(Email::parse(&input.email));
     let password = validation.check(Password::parse(&input.password, &input.email));
+    let display_name = match input
+        .display_name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+    {
+        Some(name) => validation.check(DisplayName::parse_user(name)).map(Some),
+        None => Some(None),
+    };
     validation.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
+    let (Some(email), Some(password), Some(display_name)) = (email, password, display_name) else {
         return Err(Error::internal("validation passed without values"));
     };
+    let display_name = display_name.or_else(|| default_display_name(&email));
 
     let existing = user::Entity::find()
         .filter(user::Column::Email.eq(email.as_str()))
@@ -57,20 +82,34 @@ pub async fn sign_up(
         .begin()
         .await
         .context("beginning the sign-up transaction")?;
+    let named = display_name.is_some();
     let created = user::ActiveModel {
         id: NotSet,
         email: Set(email.into_inner()),
         password_hash: Set(password_hash),
+        display_name: Set(display_name
+            .map(DisplayName::into_inner)
+            .unwrap_or_default()),
         created_at: Set(now),
     }
     .insert(&txn)
     .await;
-    let user = match created {
+    let mut user = match created {
         Ok(user) => user,
         // Someone signed up with the same email since the check above.
         Err(e) if unique_violation(&e).is_some() => return Err(email_taken()),
         Err(e) => return Err(e).context("inserting the user"),
     };
+    if !named {
+        // The email gave no usable name: the id does, and it is known only now.
+        let id = user.id;
+        let mut model = user.into_active_model();
+        model.display_name = Set(format!("user{id}"));
+        user = model
+            .update(&txn)
+            .await
+            .context("naming the user after their id")?;
+    }
     let (token, session) = open_session(&txn, config, user.id, &client, now).await?;
     outbox
         .enqueue(
@@ -108,4 +147,51 @@ pub async fn users_by_ids(db: &DatabaseConnection, ids: &[UserId]) -> Result<Vec
         .into_iter()
         .map(user_dto)
         .collect())
+}
+
+/// Changes the signed-in user's profile. Invalid input is a user error and writes nothing.
+/// Emits `UserProfileUpdated` when a field really changed.
+#[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
+pub async fn update_profile(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    actor: &Actor,
+    input: UpdateProfileInput,
+) -> Result<UserDto> {
+    let user_id = actor.require_user()?;
+    tracing::Span::current().record("user_id", user_id.0);
+
+    let mut validation = Validation::new();
+    let display_name = input
+        .display_name
+        .as_deref()
+        .and_then(|n| validation.check(DisplayName::parse_user(n)));
+    validation.finish()?;
+
+    let txn = db.begin().await.context("beginning the profile update")?;
+    let current = user::Entity::find_by_id(user_id.0)
+        .one(&txn)
+        .await
+        .context("loading the user")?
+        .ok_or_else(|| Error::not_found("user"))?;
+    let mut model = current.clone().into_active_model();
+    if let Some(display_name) = display_name {
+        model
+            .display_name
+            .set_if_not_equals(display_name.into_inner());
+    }
+    if !model.is_changed() {
+        return Ok(user_dto(current));
+    }
+    let updated = model.update(&txn).await.context("updating the profile")?;
+    outbox
+        .enqueue(&txn, &UserProfileUpdated { user_id })
+        .await?;
+    txn.commit()
+        .await
+        .context("committing the profile update")?;
+    outbox.notify();
+
+    tracing::info!(user_id = user_id.0, "profile updated");
+    Ok(user_dto(updated))
 }

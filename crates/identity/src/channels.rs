@@ -69,7 +69,7 @@ pub async fn create_channel(
 
     let mut validation = Validation::new();
     let handle = validation.check(Handle::parse(&input.handle));
-    let display_name = validation.check(DisplayName::parse(&input.display_name));
+    let display_name = validation.check(DisplayName::parse_channel(&input.display_name));
     let bio = validation.check(input.bio.as_deref().map_or(Ok(Bio::default()), Bio::parse));
     let avatar = validation.check(parse_avatar(input.avatar_url.as_deref()).unwrap_or(Ok(None)));
     validation.finish()?;
@@ -160,7 +160,7 @@ pub async fn update_channel(
     let display_name = input
         .display_name
         .as_deref()
-        .and_then(|n| validation.check(DisplayName::parse(n)));
+        .and_then(|n| validation.check(DisplayName::parse_channel(n)));
     let bio = input
         .bio
         .as_deref()
@@ -255,6 +255,20 @@ pub async fn channel_by_handle(
 }
 
 /// The user's channel, if they opened one.
+pub async fn channels_of_users(db: &DatabaseConnection, users: &[UserId]) -> Result<Vec<ChannelDto>> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(channel::Entity::find()
+        .filter(channel::Column::OwnerId.is_in(users.iter().map(|u| u.0)))
+        .all(db)
+        .await
+        .context("looking up users' channels")?
+        .into_iter()
+        .map(channel_dto)
+        .collect())
+}
+
 #[tracing::instrument(skip_all, fields(user_id = user.0))]
 pub async fn channel_of_user(db: &DatabaseConnection, user: UserId) -> Result<Option<ChannelDto>> {
     Ok(channel::Entity::find()

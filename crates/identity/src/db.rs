@@ -42,6 +42,7 @@ pub(crate) fn user_dto(m: user::Model) -> UserDto {
     UserDto {
         id: UserId(m.id),
         email: m.email,
+        display_name: m.display_name,
         created_at: m.created_at,
     }
 }

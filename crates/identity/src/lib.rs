@@ -8,6 +8,7 @@ mod db;
 pub mod domain;
 mod entity;
 mod organizations;
+pub mod seed;
 mod service;
 mod sessions;
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use kanjian_contracts::identity::{
     AddMemberInput, AuthSession, ChannelDto, ClientInfo, CreateChannelInput,
     CreateOrganizationInput, IdentityApi, LogInInput, MembershipDto, OrgRole, OrganizationDto,
-    RemoveMemberInput, SignUpInput, UpdateChannelInput, UserDto,
+    RemoveMemberInput, SignUpInput, UpdateChannelInput, UpdateProfileInput, UserDto,
 };
 use kanjian_events::Outbox;
 use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
@@ -73,6 +73,10 @@ impl IdentityApi for IdentityService {
         accounts::users_by_ids(&self.db, ids).await
     }
 
+    async fn update_profile(&self, actor: &Actor, input: UpdateProfileInput) -> Result<UserDto> {
+        accounts::update_profile(&self.db, &self.outbox, actor, input).await
+    }
+
     async fn create_channel(&self, actor: &Actor, input: CreateChannelInput) -> Result<ChannelDto> {
         channels::create_channel(&self.db, &self.outbox, actor, input).await
     }
@@ -96,6 +100,10 @@ impl IdentityApi for IdentityService {
 
     async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
         channels::channel_of_user(&self.db, user).await
+    }
+
+    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>> {
+        channels::channels_of_users(&self.db, users).await
     }
 
     async fn create_organization(

@@ -9,7 +9,8 @@ use kanjian_contracts::IntegrationEvent;
 use kanjian_contracts::identity::{
     AddMemberInput, ChannelCreated, ChannelUpdated, ClientInfo, CreateChannelInput,
     CreateOrganizationInput, IdentityApi, LogInInput, OrgRole, OrganizationMemberAdded,
-    OrganizationMemberRemoved, RemoveMemberInput, SignUpInput, UpdateChannelInput, UserSignedUp,
+    OrganizationMemberRemoved, RemoveMemberInput, SignUpInput, UpdateChannelInput,
+    UpdateProfileInput, UserDto, UserProfileUpdated, UserSignedUp,
 };
 use kanjian_events::Outbox;
 use kanjian_identity::{IdentityConfig, IdentityService};
@@ -66,6 +67,7 @@ impl TestApp {
                 SignUpInput {
                     email: email.into(),
                     password: PASSWORD.into(),
+                    display_name: None,
                 },
                 client("10.0.0.1"),
             )
@@ -133,6 +135,7 @@ async fn sign_up_log_in_authenticate_log_out() {
             SignUpInput {
                 email: "  Alice@Example.com ".into(),
                 password: PASSWORD.into(),
+                display_name: None,
             },
             client("10.0.0.1"),
         )
@@ -223,6 +226,7 @@ async fn expired_sessions_are_unauthenticated() {
             SignUpInput {
                 email: "bob@example.com".into(),
                 password: PASSWORD.into(),
+                display_name: None,
             },
             ClientInfo::default(),
         )
@@ -269,6 +273,7 @@ async fn duplicate_email_is_taken_whatever_its_case() {
             SignUpInput {
                 email: "ALICE@example.com".into(),
                 password: PASSWORD.into(),
+                display_name: None,
             },
             ClientInfo::default(),
         )
@@ -288,6 +293,7 @@ async fn racing_sign_ups_with_one_email_give_one_account_and_one_taken() {
     let input = || SignUpInput {
         email: "race@example.com".into(),
         password: PASSWORD.into(),
+        display_name: None,
     };
     let (a, b) = tokio::join!(
         app.identity.sign_up(input(), ClientInfo::default()),
@@ -311,6 +317,7 @@ async fn invalid_sign_up_reports_every_field_at_once() {
             SignUpInput {
                 email: "not-an-email".into(),
                 password: "short".into(),
+                display_name: None,
             },
             ClientInfo::default(),
         )
@@ -331,6 +338,7 @@ async fn invalid_sign_up_reports_every_field_at_once() {
                 SignUpInput {
                     email: "bob@example.com".into(),
                     password: weak.into(),
+                    display_name: None,
                 },
                 ClientInfo::default(),
             )
@@ -953,4 +961,241 @@ async fn only_failures_inside_the_window_count_and_retry_after_is_when_one_leave
         (855..=860).contains(&retry_after_secs),
         "{retry_after_secs}"
     );
+}
+
+impl TestApp {
+    async fn sign_up_named(
+        &self,
+        email: &str,
+        display_name: Option<&str>,
+    ) -> Result<UserDto, Error> {
+        self.identity
+            .sign_up(
+                SignUpInput {
+                    email: email.into(),
+                    password: PASSWORD.into(),
+                    display_name: display_name.map(Into::into),
+                },
+                ClientInfo::default(),
+            )
+            .await
+            .map(|s| s.user)
+    }
+
+    async fn user(&self, id: UserId) -> UserDto {
+        self.identity.users_by_ids(&[id]).await.unwrap().remove(0)
+    }
+
+    async fn user_count(&self) -> i64 {
+        self.db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM identity_users",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "n")
+            .unwrap()
+    }
+}
+
+fn rename(display_name: &str) -> UpdateProfileInput {
+    UpdateProfileInput {
+        display_name: Some(display_name.into()),
+    }
+}
+
+#[tokio::test]
+async fn without_a_display_name_an_account_is_named_after_its_email() {
+    let app = app().await;
+    let lilei = app
+        .sign_up_named("  Li.Lei@Example.com ", None)
+        .await
+        .unwrap();
+    assert_eq!(lilei.display_name, "li.lei");
+    assert_eq!(app.user(lilei.id).await.display_name, "li.lei");
+
+    // The local part is cut to 32 characters.
+    let long = format!("{}@example.com", "x".repeat(40));
+    assert_eq!(
+        app.sign_up_named(&long, None).await.unwrap().display_name,
+        "x".repeat(32)
+    );
+
+    // A blank name is no name.
+    let blank = app
+        .sign_up_named("blank@example.com", Some("  "))
+        .await
+        .unwrap();
+    assert_eq!(blank.display_name, "blank");
+}
+
+#[tokio::test]
+async fn a_display_name_given_at_sign_up_is_kept_trimmed_and_checked() {
+    let app = app().await;
+    let lilei = app
+        .sign_up_named("lilei@example.com", Some("  李雷 "))
+        .await
+        .unwrap();
+    assert_eq!(lilei.display_name, "李雷");
+    assert_eq!(app.user(lilei.id).await.display_name, "李雷");
+
+    for (bad, code) in [
+        ("雷".repeat(33), UserErrorCode::TooLong),
+        ("Li\nLei".to_owned(), UserErrorCode::Invalid),
+    ] {
+        let e = app
+            .sign_up_named("hanmeimei@example.com", Some(&bad))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            codes(&e),
+            vec![("input.displayName".into(), code)],
+            "{bad:?}"
+        );
+    }
+    // Nothing was written: one account, and the refused email is still free.
+    assert_eq!(app.user_count().await, 1);
+    assert_eq!(app.events::<UserSignedUp>().await.len(), 1);
+    app.sign_up_named("hanmeimei@example.com", Some("韩梅梅"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_user_renames_themself_and_the_change_is_announced_once() {
+    let app = app().await;
+    let (actor, _) = app.sign_up("lilei@example.com").await;
+    let id = actor.user_id().unwrap();
+
+    let renamed = app
+        .identity
+        .update_profile(&actor, rename(" 李雷 👨‍👩‍👧‍👦 "))
+        .await
+        .unwrap();
+    assert_eq!(renamed.id, id);
+    assert_eq!(renamed.display_name, "李雷 👨‍👩‍👧‍👦");
+    assert_eq!(app.user(id).await, renamed);
+    let events = app.events::<UserProfileUpdated>().await;
+    assert_eq!(
+        events.iter().map(|e| e.user_id).collect::<Vec<_>>(),
+        vec![id]
+    );
+
+    // The same name again, or no field at all, changes nothing and announces nothing.
+    let same = app
+        .identity
+        .update_profile(&actor, rename("李雷 👨‍👩‍👧‍👦"))
+        .await
+        .unwrap();
+    assert_eq!(same, renamed);
+    let nothing = app
+        .identity
+        .update_profile(&actor, UpdateProfileInput::default())
+        .await
+        .unwrap();
+    assert_eq!(nothing, renamed);
+    assert_eq!(app.events::<UserProfileUpdated>().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_bad_display_name_leaves_the_profile_unchanged() {
+    let app = app().await;
+    let (actor, _) = app.sign_up("lilei@example.com").await;
+    let id = actor.user_id().unwrap();
+    let before = app.user(id).await;
+
+    for (bad, code) in [
+        (String::new(), UserErrorCode::Required),
+        (" \t ".to_owned(), UserErrorCode::Required),
+        ("a".repeat(33), UserErrorCode::TooLong),
+        ("Li\nLei".to_owned(), UserErrorCode::Invalid),
+        ("Li\u{1b}[31mLei".to_owned(), UserErrorCode::Invalid),
+    ] {
+        let e = app
+            .identity
+            .update_profile(&actor, rename(&bad))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            codes(&e),
+            vec![("input.displayName".into(), code)],
+            "{bad:?}"
+        );
+        assert_eq!(app.user(id).await, before, "{bad:?}");
+    }
+    assert!(app.events::<UserProfileUpdated>().await.is_empty());
+}
+
+#[tokio::test]
+async fn only_a_signed_in_user_updates_a_profile() {
+    let app = app().await;
+    let e = app
+        .identity
+        .update_profile(&Actor::Anonymous, rename("李雷"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated), "{e:?}");
+    assert!(app.events::<UserProfileUpdated>().await.is_empty());
+}
+
+#[tokio::test]
+async fn accounts_made_before_display_names_are_named_after_their_email() {
+    use kanjian_migrations::{Migrator, MigratorTrait};
+
+    let database = TestDatabase::create().await;
+    let db = kanjian_migrations::database::connect(&database.url, 2)
+        .await
+        .unwrap();
+    let backend = db.get_database_backend();
+    // Every migration before the one that added display names, then the rest.
+    let migrations = Migrator::migrations();
+    let before = migrations
+        .iter()
+        .position(|m| m.name() == "m20261121_000006_identity_display_names")
+        .unwrap();
+    let after = migrations.len() - before;
+    Migrator::up(&db, Some(u32::try_from(before).unwrap()))
+        .await
+        .unwrap();
+    let long = "y".repeat(40);
+    db.execute_unprepared(&format!(
+        "INSERT INTO identity_users (id, email, password_hash, created_at) VALUES \
+         (1, 'li.lei@example.com', 'x', '2026-01-01T00:00:00Z'), \
+         (2, '{long}@example.com', 'x', '2026-01-01T00:00:00Z'), \
+         (3, '@example.com', 'x', '2026-01-01T00:00:00Z')"
+    ))
+    .await
+    .unwrap();
+
+    Migrator::up(&db, None).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT display_name FROM identity_users ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("", "display_name").unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["li.lei".to_owned(), "y".repeat(32), "user3".to_owned()]
+    );
+
+    // Down drops the column; up adds it again.
+    Migrator::down(&db, Some(u32::try_from(after).unwrap()))
+        .await
+        .unwrap();
+    let gone = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT display_name FROM identity_users",
+        ))
+        .await;
+    assert!(gone.is_err());
+    Migrator::up(&db, None).await.unwrap();
 }

@@ -7,6 +7,7 @@ mod entity;
 /// The ffmpeg/ffprobe command lines, public so the benchmark times exactly what the server runs.
 pub mod ffmpeg;
 mod processing;
+pub mod seed;
 mod uploads;
 mod videos;
 

@@ -112,6 +112,13 @@ fn not_here<T>() -> Result<T> {
 
 #[async_trait]
 impl IdentityApi for FakeIdentity {
+    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>> {
+        let mut out = Vec::new();
+        for user in users {
+            out.extend(self.channel_of_user(*user).await?);
+        }
+        Ok(out)
+    }
     async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
         Ok(match user.0 {
             1 => Some(channel(10, 1)),
@@ -132,6 +139,9 @@ impl IdentityApi for FakeIdentity {
         not_here()
     }
     async fn users_by_ids(&self, _: &[UserId]) -> Result<Vec<UserDto>> {
+        not_here()
+    }
+    async fn update_profile(&self, _: &Actor, _: UpdateProfileInput) -> Result<UserDto> {
         not_here()
     }
     async fn create_channel(&self, _: &Actor, _: CreateChannelInput) -> Result<ChannelDto> {

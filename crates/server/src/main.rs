@@ -1,4 +1,6 @@
-//! `kanjian serve | migrate | schema`.
+//! `kanjian serve | migrate | schema | seed`.
+
+mod seed;
 
 use std::net::TcpListener;
 
@@ -24,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("database is up to date");
             Ok(())
         }
+        Command::Seed(args) => seed::run(&config, &args).await,
         Command::Serve => serve(config).await,
     }
 }

@@ -10,6 +10,7 @@ mod follows;
 mod friends;
 mod projection;
 mod reactions;
+pub mod seed;
 mod service;
 mod shares_views;
 

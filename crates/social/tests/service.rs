@@ -65,6 +65,7 @@ impl IdentityApi for FakeIdentity {
             .map(|id| UserDto {
                 id: *id,
                 email: format!("user{}@example.com", id.0),
+                display_name: format!("User {}", id.0),
                 created_at: kanjian_kernel::now(),
             })
             .collect())
@@ -76,6 +77,13 @@ impl IdentityApi for FakeIdentity {
             .map(|id| channel(id.0))
             .collect())
     }
+    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>> {
+        let mut out = Vec::new();
+        for user in users {
+            out.extend(self.channel_of_user(*user).await?);
+        }
+        Ok(out)
+    }
     async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
         Ok((1..=USERS).contains(&user.0).then(|| channel(user.0)))
     }
@@ -86,6 +94,9 @@ impl IdentityApi for FakeIdentity {
         not_here()
     }
     async fn log_out(&self, _: &Actor) -> Result<()> {
+        not_here()
+    }
+    async fn update_profile(&self, _: &Actor, _: UpdateProfileInput) -> Result<UserDto> {
         not_here()
     }
     async fn authenticate(&self, _: &str) -> Result<Actor> {
@@ -256,6 +267,10 @@ struct TestApp {
 }
 
 async fn app() -> TestApp {
+    app_with(SocialConfig::default()).await
+}
+
+async fn app_with(config: SocialConfig) -> TestApp {
     let database = TestDatabase::create().await;
     let db = kanjian_migrations::database::connect_and_migrate(&database.url, 4)
         .await
@@ -266,7 +281,7 @@ async fn app() -> TestApp {
         Outbox::new(),
         Arc::new(FakeIdentity),
         media.clone(),
-        SocialConfig::default(),
+        config,
     );
     TestApp {
         _database: database,

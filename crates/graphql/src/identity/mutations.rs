@@ -1,7 +1,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use kanjian_contracts::identity::{
     AddMemberInput, ClientInfo, CreateChannelInput, CreateOrganizationInput, LogInInput,
-    RemoveMemberInput, SignUpInput, UpdateChannelInput,
+    RemoveMemberInput, SignUpInput, UpdateChannelInput, UpdateProfileInput,
 };
 use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
 use kanjian_kernel::Timestamp;
@@ -17,6 +17,9 @@ pub struct SignUpArgs {
     pub email: String,
     /// At least 8 characters and not a commonly used password.
     pub password: String,
+    /// Your public name (昵称), 1–32 characters on one line. Omitted or blank: the part of the
+    /// email before `@`.
+    pub display_name: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -52,6 +55,14 @@ pub struct UpdateChannelArgs {
     pub display_name: Option<String>,
     pub bio: Option<String>,
     pub avatar_url: async_graphql::MaybeUndefined<String>,
+}
+
+/// Omitted fields stay as they are.
+#[derive(InputObject)]
+#[graphql(name = "UpdateProfileInput")]
+pub struct UpdateProfileArgs {
+    /// Your public name (昵称), 1–32 characters on one line.
+    pub display_name: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -91,6 +102,8 @@ payload!(LogOutPayload {
     user_id: ID,
 });
 
+payload!(UserPayload { user: User });
+
 payload!(ChannelPayload { channel: Channel });
 
 payload!(OrganizationPayload { organization: Organization });
@@ -113,7 +126,14 @@ impl IdentityMutation {
         let result = ctx
             .services()
             .identity
-            .sign_up(SignUpInput { email: input.email, password: input.password }, client(ctx))
+            .sign_up(
+                SignUpInput {
+                    email: input.email,
+                    password: input.password,
+                    display_name: input.display_name,
+                },
+                client(ctx),
+            )
             .await;
         into_payload(result, |s| AuthPayload {
             token: Some(s.token),
@@ -155,6 +175,17 @@ impl IdentityMutation {
             user_id: Some(to_global_id(NodeKind::User, user.0)),
             user_errors: vec![],
         })
+    }
+
+    /// Changes the signed-in user's own profile.
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProfileArgs,
+    ) -> async_graphql::Result<UserPayload> {
+        let update = UpdateProfileInput { display_name: input.display_name };
+        let result = ctx.services().identity.update_profile(ctx.actor(), update).await;
+        into_payload(result, |u| UserPayload { user: Some(User(u)), user_errors: vec![] })
     }
 
     /// Opens the signed-in user's channel (one per user).

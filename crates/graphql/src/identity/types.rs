@@ -19,6 +19,11 @@ impl User {
         to_global_id(NodeKind::User, self.0.id.0)
     }
 
+    /// The user's public name (昵称): anyone who can see the user sees it.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
     /// Only for the signed-in user themself; `null` for everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
         (ctx.actor().user_id() == Some(self.0.id)).then_some(self.0.email.as_str())
@@ -26,7 +31,7 @@ impl User {
 
     /// The user's channel, if they opened one.
     async fn channel(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Channel>> {
-        Ok(ctx.services().identity.channel_of_user(self.0.id).await.gql()?.map(Channel))
+        Ok(loaders::channel_of_user(ctx, self.0.id).await?.map(Channel))
     }
 
     /// Organizations the user belongs to. Only for the user themself.

@@ -9,6 +9,8 @@ pub struct Model {
     pub email: String,
     /// Argon2id PHC string.
     pub password_hash: String,
+    /// Public (昵称): 1 to 32 characters, one line (see `domain::DisplayName`).
+    pub display_name: String,
     pub created_at: DateTimeUtc,
 }
 
