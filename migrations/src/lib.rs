@@ -10,6 +10,7 @@ mod m20261121_000001_events;
 mod m20261121_000002_identity;
 mod m20261121_000003_media;
 mod m20261121_000004_social;
+mod m20261121_000005_social_feeds;
 mod m20261121_000006_identity_display_names;
 
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_identity::Migration),
             Box::new(m20261121_000003_media::Migration),
             Box::new(m20261121_000004_social::Migration),
+            Box::new(m20261121_000005_social_feeds::Migration),
             Box::new(m20261121_000006_identity_display_names::Migration),
         ]
     }

@@ -66,3 +66,69 @@ async fn a_longer_list_costs_no_more_statements() {
     assert_eq!(five, one, "5 videos cost {five} statements, 1 video {one}: some field is not batched");
     app.stop().await;
 }
+
+/// Fills the app's (empty) database with `kanjian seed`: a small world where every ❤️ is
+/// recent, so the best-connected user has a long Friends feed.
+async fn seed_small_world(app: &TestApp) {
+    let status = tokio::process::Command::new(kanjian_system_tests::app::kanjian_binary())
+        .arg("seed")
+        .args(["--users", "300", "--avg-friends", "40", "--videos", "400", "--reactions", "30000"])
+        .args(["--recommend-share", "0.5", "--views-per-user", "2", "--days", "3", "--seed", "7"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", app.database_url())
+        .env("KANJIAN_DATA_DIR", &app.config.data_dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .expect("run kanjian seed");
+    assert!(status.success(), "kanjian seed failed");
+}
+
+/// Statements one feed request costs (least of five, after quiet), and the page it returned.
+async fn feed_cost(app: &TestApp, token: &str, feed: &str, n: usize, after: Option<&str>) -> (u64, serde_json::Value) {
+    let query = format!(
+        "query($n: Int!, $after: String) {{ {feed}(first: $n, after: $after) {{ edges {{ node {{ reason video {{ id title duration channel {{ handle social {{ followerCount }} }} social {{ recommendCount commentCount viewCount viewerHasLiked }} }} friendRecommenders {{ totalCount friends {{ id channel {{ handle }} }} }} }} }} pageInfo {{ endCursor }} }} }}"
+    );
+    quiet(app).await;
+    let mut least = u64::MAX;
+    let mut page = serde_json::Value::Null;
+    for _ in 0..5 {
+        let before = statements(app).await;
+        let data = app.data(Some(token), &query, json!({ "n": n, "after": after })).await;
+        let spent = statements(app).await - before;
+        page = data[feed].clone();
+        assert_eq!(page["edges"].as_array().unwrap().len(), n, "{feed} has fewer than {n} items");
+        assert!(page["edges"].as_array().unwrap().iter().all(|e| !e["node"]["video"].is_null()));
+        least = least.min(spent);
+    }
+    (least, page)
+}
+
+#[tokio::test]
+async fn a_feed_page_of_twenty_costs_what_a_page_of_five_does() {
+    let app = TestApp::spawn_with(|c| c.events.poll_interval_ms = 60_000).await;
+    seed_small_world(&app).await;
+    // The best-connected seeded user; every seeded account shares one password.
+    let db = app.database().await;
+    let viewer: i64 = sea_orm::ConnectionTrait::query_one_raw(&db, sea_orm::Statement::from_string(db.get_database_backend(), "SELECT user_id FROM social_user_stats ORDER BY friends DESC, user_id LIMIT 1"))
+        .await.unwrap().unwrap().try_get("", "user_id").unwrap();
+    let login = app.data(None, "mutation($e: String!) { logIn(input: {email: $e, password: \"kanjian-seed-password\"}) { token } }", json!({ "e": format!("user{viewer}@seed.kanjian.test") })).await;
+    let token = login["logIn"]["token"].as_str().expect("seeded user logs in").to_owned();
+
+    for feed in ["friendsFeed", "recommendedFeed", "followingFeed"] {
+        let (five, _) = feed_cost(&app, &token, feed, 5, None).await;
+        let (twenty, page) = feed_cost(&app, &token, feed, 20, None).await;
+        assert_eq!(twenty, five, "{feed}: 20 items cost {twenty} statements, 5 items {five}: something is not batched");
+        // A later page reads the stored ranking instead of ranking again.
+        let cursor = page["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+        let (later_five, _) = feed_cost(&app, &token, feed, 5, Some(&cursor)).await;
+        let (later_twenty, _) = feed_cost(&app, &token, feed, 20, Some(&cursor)).await;
+        assert_eq!(later_twenty, later_five, "{feed}, a later page: 20 items cost {later_twenty}, 5 cost {later_five}");
+        eprintln!("{feed}: first page {twenty} statements, later page {later_twenty}");
+        // What a page costs in all (authentication, ranking or reading the snapshot, and the
+        // batched lookups of every field above), whatever its length.
+        assert!(twenty <= 20 && later_twenty <= 20, "{feed}: {twenty} / {later_twenty} statements");
+    }
+    app.stop().await;
+}

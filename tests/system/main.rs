@@ -6,6 +6,7 @@
 mod accounts;
 mod batching;
 mod crash;
+mod feeds;
 mod journey;
 mod limits;
 mod ops;

@@ -13,12 +13,12 @@ fn user_error(payload: &Value) -> (String, String) {
     (field, e["code"].as_str().unwrap_or("<none>").to_owned())
 }
 
-fn top_code(body: &Value) -> &str {
+pub(crate) fn top_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>")
 }
 
 /// A creator with one published video; returns (token, channel id, video id).
-async fn published_video(app: &TestApp, handle: &str) -> (String, String, String) {
+pub(crate) async fn published_video(app: &TestApp, handle: &str) -> (String, String, String) {
     let (token, channel) = app.creator(handle).await;
     let uploaded = app.upload_video(&token, "Dumplings", &fixtures().small_clip).await;
     let video = uploaded["data"]["uploadVideo"]["video"]["id"].as_str().unwrap().to_owned();
@@ -36,7 +36,7 @@ async fn video_social(app: &TestApp, token: &str, video: &str) -> Value {
     app.data(Some(token), SOCIAL, json!({ "id": video })).await["node"]["social"].clone()
 }
 
-async fn befriend(app: &TestApp, a: &str, b: &str, b_id: &str) {
+pub(crate) async fn befriend(app: &TestApp, a: &str, b: &str, b_id: &str) {
     let sent = app
         .data(Some(a), "mutation($u: ID!) { sendFriendRequest(input: {userId: $u, message: \"你好\"}) { friendRequest { id status } userErrors { code } } }", json!({ "u": b_id }))
         .await;

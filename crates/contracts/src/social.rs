@@ -1,5 +1,5 @@
 //! The social graph (friends, blocks, follows) and engagement (reactions, comments, shares,
-//! views). Feeds build on these and arrive in their own slice.
+//! views), and the three feeds built on them: Friends ❤️, Following and Recommended.
 //!
 //! Privacy is the module's job, not the caller's: a 👍 `LIKE` is seen by the video's creator
 //! only; ❤️ `RECOMMEND`s of a user who hid them never reach anyone; a block hides both people
@@ -146,6 +146,42 @@ pub enum ShareTarget {
     Moments,
 }
 
+/// Why a video is in a feed: what a client shows on the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FeedReason {
+    /// Friends ❤️'d it (the Friends feed).
+    FriendsRecommended,
+    /// A followed channel published it (the Following feed).
+    Following,
+    /// Ranked for the viewer from what is popular now (the Recommended feed).
+    Popular,
+    /// Mixed into Recommended through [`BoostedVideos`] (paid or incentive traffic).
+    Boosted,
+    // Live streams add `LiveNow`: the Following feed puts followed channels that are live now
+    // above its videos.
+}
+
+/// One item of a feed page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedItemDto {
+    pub video: VideoId,
+    pub reason: FeedReason,
+    /// Up to 3 of the viewer's friends who ❤️'d the video, closest friend first; empty when none.
+    pub friend_recommenders: Vec<UserId>,
+    /// How many of the viewer's friends ❤️'d it (hidden ❤️s and blocked people never counted).
+    pub friend_recommender_total: i64,
+}
+
+/// Videos a later module (creator traffic packs) wants shown in Recommended. The feed asks for
+/// candidates, filters them like any other item (published, unseen, no block, diversity) and
+/// mixes at most one into every `SocialConfig::boost_every` items.
+#[async_trait]
+pub trait BoostedVideos: Send + Sync {
+    /// Up to `limit` boosted videos for this viewer, most deserving first.
+    async fn boosted_for(&self, viewer: Option<UserId>, limit: usize) -> Result<Vec<VideoId>>;
+}
+
 #[async_trait]
 pub trait SocialApi: Send + Sync {
     // Friends. Errors: yourself, a duplicate pending request, an existing friend, a request not
@@ -239,6 +275,17 @@ pub trait SocialApi: Send + Sync {
     /// that day only raise its watch time). Anonymous views cannot be told apart, so they are
     /// accepted and not counted: counting them would let anyone inflate a video.
     async fn report_view(&self, actor: &Actor, video: VideoId, watch_ms: i64) -> Result<()>;
+
+    // Feeds. Friends and Recommended are ranked: the first page ranks a snapshot that later
+    // pages read, so reactions arriving between pages never repeat or skip an item; a cursor
+    // whose snapshot expired is CURSOR_EXPIRED on `after`. Following is newest first.
+    /// Videos the actor's friends ❤️'d recently, most relevant first. Signed-in only.
+    async fn friends_feed(&self, actor: &Actor, page: PageRequest) -> Result<Page<FeedItemDto>>;
+    /// Newest videos of the channels the actor follows. Signed-in only.
+    async fn following_feed(&self, actor: &Actor, page: PageRequest) -> Result<Page<FeedItemDto>>;
+    /// For everyone, anonymous viewers too.
+    async fn recommended_feed(&self, actor: &Actor, page: PageRequest)
+    -> Result<Page<FeedItemDto>>;
 }
 
 /// A friend request was accepted: `user` accepted the request `friend` sent.

@@ -31,6 +31,7 @@ pub enum UserErrorCode {
     UploadOffsetMismatch,
     Blocked,
     SelfTarget,
+    CursorExpired,
 }
 
 impl From<kanjian_kernel::UserErrorCode> for UserErrorCode {
@@ -51,6 +52,7 @@ impl From<kanjian_kernel::UserErrorCode> for UserErrorCode {
             K::UploadOffsetMismatch => Self::UploadOffsetMismatch,
             K::Blocked => Self::Blocked,
             K::SelfTarget => Self::SelfTarget,
+            K::CursorExpired => Self::CursorExpired,
         }
     }
 }
@@ -80,10 +82,19 @@ pub(crate) fn top_level(error: Error) -> async_graphql::Error {
         Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
         _ => None,
     };
+    // Bad input on a query (a malformed or expired cursor) has no payload to carry `userErrors`:
+    // `reason` gives the precise code, e.g. CURSOR_EXPIRED, so clients can react to it.
+    let reason = match &error {
+        Error::User(errors) => errors.first().map(|e| e.code.as_str()),
+        _ => None,
+    };
     async_graphql::Error::new(message).extend_with(|_, ext| {
         ext.set("code", code.to_string());
         if let Some(secs) = retry_after {
             ext.set("retryAfterSeconds", secs);
+        }
+        if let Some(reason) = reason {
+            ext.set("reason", reason);
         }
     })
 }

@@ -10,10 +10,10 @@ use crate::limits::{Limits, LimitsConfig, ReadOnlyRequest};
 use crate::loaders;
 use crate::media::{MediaMutation, MediaQuery, MediaSubscription};
 use crate::relay::NodeQuery;
-use crate::social::SocialMutation;
+use crate::social::{FeedQuery, SocialMutation};
 
 #[derive(MergedObject, Default)]
-pub struct Query(NodeQuery, IdentityQuery, MediaQuery);
+pub struct Query(NodeQuery, IdentityQuery, MediaQuery, FeedQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(IdentityMutation, MediaMutation, SocialMutation);

@@ -38,6 +38,8 @@ pub enum UserErrorCode {
     Blocked,
     /// The action targets the actor themself where that makes no sense (befriending yourself).
     SelfTarget,
+    /// A page cursor belongs to a ranking that no longer exists: load the first page again.
+    CursorExpired,
 }
 
 impl UserErrorCode {
@@ -57,6 +59,7 @@ impl UserErrorCode {
             Self::UploadOffsetMismatch => "UPLOAD_OFFSET_MISMATCH",
             Self::Blocked => "BLOCKED",
             Self::SelfTarget => "SELF_TARGET",
+            Self::CursorExpired => "CURSOR_EXPIRED",
         }
     }
 }

@@ -8,6 +8,23 @@ pub struct SocialConfig {
     pub comment_max_chars: usize,
     /// Most characters in the optional message of a friend request.
     pub friend_request_message_max_chars: usize,
+    /// How far back the Friends feed looks for friends' ❤️s.
+    pub friends_feed_days: u32,
+    /// Most friends' ❤️s (newest first) one Friends feed ranking reads; bounds the cost for
+    /// people with thousands of very active friends.
+    pub friends_feed_max_reactions: u64,
+    /// Items ranked into one snapshot of a ranked feed (Friends, Recommended).
+    pub feed_snapshot_items: usize,
+    /// How long a ranked feed's cursors stay valid.
+    pub feed_snapshot_ttl_secs: u64,
+    /// How far back Recommended looks for published videos.
+    pub recommended_days: u32,
+    /// Most popular videos each node keeps as Recommended's candidates.
+    pub recommended_pool_size: usize,
+    /// How often a node recomputes its candidates (0: on every ranking, for tests).
+    pub recommended_pool_refresh_secs: u64,
+    /// At most one boosted video in every this many Recommended items.
+    pub boost_every: usize,
 }
 
 impl Default for SocialConfig {
@@ -15,6 +32,14 @@ impl Default for SocialConfig {
         Self {
             comment_max_chars: 500,
             friend_request_message_max_chars: 100,
+            friends_feed_days: 7,
+            friends_feed_max_reactions: 5_000,
+            feed_snapshot_items: 300,
+            feed_snapshot_ttl_secs: 6 * 3600,
+            recommended_days: 30,
+            recommended_pool_size: 1_000,
+            recommended_pool_refresh_secs: 60,
+            boost_every: 5,
         }
     }
 }

@@ -6,6 +6,7 @@ mod config;
 mod db;
 pub mod domain;
 mod entity;
+mod feeds;
 mod follows;
 mod friends;
 mod projection;
@@ -17,6 +18,7 @@ mod shares_views;
 use std::sync::Arc;
 
 use kanjian_contracts::identity::IdentityApi;
+use kanjian_contracts::social::BoostedVideos;
 use kanjian_contracts::media::MediaApi;
 use kanjian_events::Outbox;
 use sea_orm::DatabaseConnection;
@@ -31,4 +33,8 @@ pub(crate) struct Deps {
     pub identity: Arc<dyn IdentityApi>,
     pub media: Arc<dyn MediaApi>,
     pub config: SocialConfig,
+    /// Recommended's candidates, kept per node.
+    pub pool: feeds::RecommendedPool,
+    /// Boosted videos to mix into Recommended, once a module offers them.
+    pub boosted: std::sync::OnceLock<Arc<dyn BoostedVideos>>,
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use kanjian_contracts::identity::IdentityApi;
 use kanjian_contracts::media::MediaApi;
 use kanjian_contracts::social::{
-    ChannelSocialDto, CommentDto, FollowDto, FriendDto, FriendRequestDto, PrivacySettings,
+    BoostedVideos, ChannelSocialDto, CommentDto, FeedItemDto, FollowDto, FriendDto, FriendRequestDto, PrivacySettings,
     ReactionDto, ReactionKind, RelationshipDto, RequestDirection, ShareTarget, SocialApi,
     UserSocialDto, VideoSocialDto,
 };
@@ -17,7 +17,7 @@ use kanjian_kernel::{Actor, Page, PageRequest, Result};
 use sea_orm::DatabaseConnection;
 
 use crate::config::SocialConfig;
-use crate::{Deps, blocks, comments, follows, friends, projection, reactions, shares_views};
+use crate::{Deps, blocks, comments, feeds, follows, friends, projection, reactions, shares_views};
 
 /// The social graph and engagement on the module's own tables. Cheap to clone: everything sits
 /// behind one `Arc`.
@@ -49,8 +49,19 @@ impl SocialService {
                 identity,
                 media,
                 config,
+                pool: Default::default(),
+                boosted: Default::default(),
             }),
         }
+    }
+
+    /// Where Recommended gets boosted videos from (creator traffic packs, a later module).
+    /// Set once at wiring time; a second source is refused (returned as `Err`).
+    pub fn set_boosted_videos(
+        &self,
+        source: Arc<dyn BoostedVideos>,
+    ) -> std::result::Result<(), Arc<dyn BoostedVideos>> {
+        self.deps.boosted.set(source)
     }
 
     pub fn config(&self) -> &SocialConfig {
@@ -280,5 +291,21 @@ impl SocialApi for SocialService {
 
     async fn report_view(&self, actor: &Actor, video: VideoId, watch_ms: i64) -> Result<()> {
         shares_views::report_view(&self.deps, actor, video, watch_ms).await
+    }
+
+    async fn friends_feed(&self, actor: &Actor, page: PageRequest) -> Result<Page<FeedItemDto>> {
+        feeds::friends_feed(&self.deps, actor, page).await
+    }
+
+    async fn following_feed(&self, actor: &Actor, page: PageRequest) -> Result<Page<FeedItemDto>> {
+        feeds::following_feed(&self.deps, actor, page).await
+    }
+
+    async fn recommended_feed(
+        &self,
+        actor: &Actor,
+        page: PageRequest,
+    ) -> Result<Page<FeedItemDto>> {
+        feeds::recommended_feed(&self.deps, actor, page).await
     }
 }

@@ -2183,3 +2183,321 @@ async fn concurrent_duplicates_count_once() {
     assert_eq!(app.events::<ChannelFollowed>().await.len(), 2);
     app.check_counts().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Feeds
+
+/// Feeds recompute Recommended's candidates on every ranking, so a test sees its own writes.
+fn feed_config() -> SocialConfig {
+    SocialConfig {
+        recommended_pool_refresh_secs: 0,
+        ..SocialConfig::default()
+    }
+}
+
+/// A feed method, callable by reference (`recommended_feed` below).
+type FeedFn = fn(&SocialService, &Actor, PageRequest) -> futures::future::BoxFuture<'static, Result<Page<FeedItemDto>>>;
+
+fn videos_of(page: &Page<FeedItemDto>) -> Vec<VideoId> {
+    page.items.iter().map(|(_, i)| i.video).collect()
+}
+
+/// Every item of a feed, page by page (`n` per page).
+async fn whole_feed(
+    app: &TestApp,
+    actor: &Actor,
+    n: u32,
+    feed: FeedFn,
+) -> Vec<FeedItemDto> {
+    let mut out = Vec::new();
+    let mut page = feed(&app.social, actor, first(n)).await.unwrap();
+    loop {
+        out.extend(items(&page));
+        if !page.has_next_page {
+            return out;
+        }
+        page = feed(&app.social, actor, after(n, &page)).await.unwrap();
+    }
+}
+
+fn recommended_feed(s: &SocialService, a: &Actor, p: PageRequest) -> futures::future::BoxFuture<'static, Result<Page<FeedItemDto>>> {
+    let (s, a) = (s.clone(), a.clone());
+    Box::pin(async move { s.recommended_feed(&a, p).await })
+}
+
+impl TestApp {
+    /// A published video by `owner`, known to the projection (as media's event would make it).
+    async fn published(&self, owner: i64, category: &str) -> VideoId {
+        let v = self.video(owner);
+        let at = kanjian_kernel::now();
+        let event = VideoPublished {
+            video_id: v,
+            channel_id: ChannelId(owner),
+            owner_id: UserId(owner),
+            title: format!("Video {}", v.0),
+            description: String::new(),
+            hashtags: vec![],
+            category: Some(category.into()),
+            duration_ms: Some(DURATION_MS),
+            published_at: at,
+        };
+        self.deliver(&event, at).await;
+        v
+    }
+
+    async fn recommend(&self, by: i64, video: VideoId) {
+        self.social
+            .react(&user(by), video, ReactionKind::Recommend)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_friends_feed_ranks_what_friends_recommended_and_says_who() {
+    let app = app_with(feed_config()).await;
+    let me = user(1);
+    for friend in 2..=6 {
+        app.befriend(1, friend).await;
+    }
+    // User 7 is not a friend; user 12 creates the videos.
+    let by_four = app.published(12, "food").await;
+    let by_one = app.published(12, "food").await;
+    let by_stranger = app.published(12, "food").await;
+    let liked_only = app.published(12, "food").await;
+    let by_close_friend = app.published(12, "food").await;
+    let mine = app.published(1, "food").await;
+    for friend in [2, 3, 4, 5] {
+        app.recommend(friend, by_four).await;
+    }
+    app.recommend(3, by_one).await;
+    app.recommend(7, by_stranger).await;
+    app.recommend(2, mine).await;
+    app.social.react(&user(2), liked_only, ReactionKind::Like).await.unwrap();
+    // Friend 6 interacts with me a lot: their single ❤️ outranks friend 3's.
+    app.recommend(6, by_close_friend).await;
+    app.db
+        .execute_unprepared("UPDATE social_friendships SET interactions = 10 WHERE (user_id = 1 AND friend_id = 6) OR (user_id = 6 AND friend_id = 1)")
+        .await
+        .unwrap();
+
+    let page = app.social.friends_feed(&me, first(20)).await.unwrap();
+    assert_eq!(videos_of(&page), vec![by_four, by_close_friend, by_one]);
+    let top = &page.items[0].1;
+    assert_eq!(top.reason, FeedReason::FriendsRecommended);
+    assert_eq!(top.friend_recommender_total, 4);
+    assert_eq!(top.friend_recommenders.len(), 3);
+    assert!(top.friend_recommenders.iter().all(|u| [2, 3, 4, 5].contains(&u.0)));
+    assert_eq!(page.items[1].1.friend_recommenders, vec![UserId(6)]);
+    assert!(!page.has_next_page);
+
+    // Seen videos leave the feed; a friend who hides their ❤️s disappears from it.
+    app.social.report_view(&me, by_one, 1_000).await.unwrap();
+    app.social
+        .set_privacy(&user(6), PrivacySettings { hide_recommends: true })
+        .await
+        .unwrap();
+    let page = app.social.friends_feed(&me, first(20)).await.unwrap();
+    assert_eq!(videos_of(&page), vec![by_four]);
+
+    // A block hides the creator's videos, and a blocked ex-friend's ❤️s.
+    app.social.block(&user(12), UserId(1)).await.unwrap();
+    assert!(app.social.friends_feed(&me, first(20)).await.unwrap().items.is_empty());
+    app.social.unblock(&user(12), UserId(1)).await.unwrap();
+    app.social.block(&me, UserId(2)).await.unwrap();
+    let page = app.social.friends_feed(&me, first(20)).await.unwrap();
+    assert_eq!(page.items[0].1.friend_recommender_total, 3);
+    assert!(!page.items[0].1.friend_recommenders.contains(&UserId(2)));
+
+    // Signed-in only.
+    let e = app.social.friends_feed(&Actor::Anonymous, first(20)).await.unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated));
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn feed_pages_never_repeat_or_skip_while_recommends_arrive() {
+    let app = app_with(feed_config()).await;
+    let me = user(1);
+    for friend in 2..=5 {
+        app.befriend(1, friend).await;
+    }
+    let mut videos = Vec::new();
+    for i in 0..25 {
+        let v = app.published(6 + i % 6, "food").await;
+        // Scores differ: 1 to 4 friends.
+        for friend in 2..=(2 + i % 4) {
+            app.recommend(friend, v).await;
+        }
+        videos.push(v);
+    }
+    let first_page = app.social.friends_feed(&me, first(10)).await.unwrap();
+    assert_eq!(first_page.items.len(), 10);
+    let mut seen: Vec<VideoId> = videos_of(&first_page);
+
+    // Between pages: new videos get many ❤️s, and the last-ranked old ones get more.
+    let newcomer = app.published(7, "food").await;
+    for friend in 2..=5 {
+        app.recommend(friend, newcomer).await;
+    }
+    for v in &videos {
+        for friend in 2..=5 {
+            app.recommend(friend, *v).await;
+        }
+    }
+    let mut page = first_page;
+    while page.has_next_page {
+        page = app.social.friends_feed(&me, after(10, &page)).await.unwrap();
+        seen.extend(videos_of(&page));
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "an item repeated: {seen:?}");
+    let mut expected = videos.clone();
+    expected.sort();
+    assert_eq!(sorted, expected, "the pages cover the first page's ranking exactly");
+    // A fresh first page sees the newcomer.
+    let fresh = app.social.friends_feed(&me, first(30)).await.unwrap();
+    assert!(videos_of(&fresh).contains(&newcomer));
+
+    // A video unpublished after the ranking drops out of the later page that holds it.
+    let p1 = app.social.friends_feed(&me, first(5)).await.unwrap();
+    let next = app.social.friends_feed(&me, after(5, &p1)).await.unwrap();
+    let gone = next.items[0].1.video;
+    app.deliver(
+        &VideoUnpublished { video_id: gone },
+        kanjian_kernel::now(),
+    )
+    .await;
+    let again = app.social.friends_feed(&me, after(5, &p1)).await.unwrap();
+    assert_eq!(again.items.len(), 4);
+    assert!(!videos_of(&again).contains(&gone));
+    assert_eq!(videos_of(&again), videos_of(&next)[1..].to_vec());
+}
+
+#[tokio::test]
+async fn feed_cursors_belong_to_their_viewer_and_expire() {
+    let app = app_with(SocialConfig { feed_snapshot_ttl_secs: 1, ..feed_config() }).await;
+    for friend in [2, 3] {
+        app.befriend(1, friend).await;
+        app.befriend(4, friend).await;
+    }
+    for _ in 0..3 {
+        let v = app.published(9, "food").await;
+        app.recommend(2, v).await;
+    }
+    let mine = app.social.friends_feed(&user(1), first(1)).await.unwrap();
+    // Someone else's cursor reveals nothing.
+    let e = app.social.friends_feed(&user(4), after(1, &mine)).await.unwrap_err();
+    assert_eq!(user_error(&e), ("input.after".into(), UserErrorCode::Invalid));
+    // Nor does a Recommended cursor in the Friends feed, or garbage.
+    let e = app.social.recommended_feed(&user(1), after(1, &mine)).await.unwrap_err();
+    assert_eq!(user_error(&e), ("input.after".into(), UserErrorCode::Invalid));
+    let garbage = PageRequest { first: Some(1), after: Some(kanjian_kernel::Cursor("zzz".into())) };
+    let e = app.social.friends_feed(&user(1), garbage).await.unwrap_err();
+    assert_eq!(user_error(&e), ("input.after".into(), UserErrorCode::Invalid));
+    // Past its time the ranking is gone: the client starts over.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let e = app.social.friends_feed(&user(1), after(1, &mine)).await.unwrap_err();
+    assert_eq!(user_error(&e), ("input.after".into(), UserErrorCode::CursorExpired));
+}
+
+#[tokio::test]
+async fn the_following_feed_lists_followed_channels_newest_first() {
+    let app = app_with(feed_config()).await;
+    let me = user(1);
+    for channel in [3, 4] {
+        app.social.follow(&me, ChannelId(channel)).await.unwrap();
+    }
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        expected.push(app.published(3 + i % 2, "food").await);
+        app.published(5, "food").await; // not followed
+        tick().await;
+    }
+    let hidden = app.video(3); // never published
+    expected.reverse();
+    let first_page = app.social.following_feed(&me, first(3)).await.unwrap();
+    assert!(first_page.items.iter().all(|(_, i)| i.reason == FeedReason::Following));
+    // A video published between pages appears on top of the next first page, not in between.
+    let late = app.published(4, "food").await;
+    let mut all = videos_of(&first_page);
+    let mut page = first_page;
+    while page.has_next_page {
+        page = app.social.following_feed(&me, after(3, &page)).await.unwrap();
+        all.extend(videos_of(&page));
+    }
+    assert_eq!(all, expected);
+    assert!(!all.contains(&hidden));
+    let fresh = app.social.following_feed(&me, first(1)).await.unwrap();
+    assert_eq!(videos_of(&fresh), vec![late]);
+    let e = app.social.following_feed(&Actor::Anonymous, first(3)).await.unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated));
+}
+
+/// Offers the same boosted videos to everyone.
+struct FixedBoosts(Vec<VideoId>);
+
+#[async_trait]
+impl BoostedVideos for FixedBoosts {
+    async fn boosted_for(&self, _: Option<UserId>, limit: usize) -> Result<Vec<VideoId>> {
+        Ok(self.0.iter().copied().take(limit).collect())
+    }
+}
+
+#[tokio::test]
+async fn recommended_serves_everyone_diverse_unseen_and_personal() {
+    let app = app_with(feed_config()).await;
+    // Three channels: 8 publishes 6 liked food videos, 9 and 10 two travel videos each.
+    let mut food = Vec::new();
+    for _ in 0..6 {
+        let v = app.published(8, "food").await;
+        app.social.react(&user(1), v, ReactionKind::Like).await.unwrap();
+        food.push(v);
+    }
+    let travel = [
+        app.published(9, "travel").await,
+        app.published(9, "travel").await,
+        app.published(10, "travel").await,
+        app.published(10, "travel").await,
+    ];
+
+    // Anonymous: every item, never one channel twice in a row.
+    let anon = whole_feed(&app, &Actor::Anonymous, 3, recommended_feed).await;
+    let channels: Vec<i64> = anon.iter().map(|i| app.media.videos.lock().unwrap()[&i.video.0].owner).collect();
+    assert!(channels.windows(2).all(|w| w[0] != w[1]), "{channels:?}");
+    assert!(anon.iter().all(|i| i.reason == FeedReason::Popular));
+    assert_eq!(anon[0].video, *food.last().unwrap(), "the newest popular video leads");
+
+    // A viewer who watches travel through gets travel first, and never what they saw.
+    let me = user(11);
+    app.social.report_view(&me, travel[0], DURATION_MS).await.unwrap();
+    app.social.report_view(&me, travel[2], DURATION_MS).await.unwrap();
+    let mine = whole_feed(&app, &me, 20, recommended_feed).await;
+    let ids: Vec<VideoId> = mine.iter().map(|i| i.video).collect();
+    assert!(!ids.contains(&travel[0]) && !ids.contains(&travel[2]));
+    assert!(travel.contains(&ids[0]), "interests put travel first: {ids:?}");
+
+    // Friends' ❤️s lift a video and say who.
+    app.befriend(11, 2).await;
+    app.recommend(2, food[0]).await;
+    let page = app.social.recommended_feed(&me, first(20)).await.unwrap();
+    let lifted = page.items.iter().find(|(_, i)| i.video == food[0]).unwrap();
+    assert_eq!(lifted.1.friend_recommenders, vec![UserId(2)]);
+
+    // Boosted videos: at most one in every `boost_every`, marked, diversity kept.
+    let extra: Vec<VideoId> = futures::future::join_all((0..4).map(|i| app.published(5 + i % 2, "music"))).await;
+    assert!(app.social.set_boosted_videos(Arc::new(FixedBoosts(extra.clone()))).is_ok());
+    assert!(app.social.set_boosted_videos(Arc::new(FixedBoosts(vec![]))).is_err());
+    let all = whole_feed(&app, &Actor::Anonymous, 50, recommended_feed).await;
+    let boosted: Vec<usize> = all.iter().enumerate().filter(|(_, i)| i.reason == FeedReason::Boosted).map(|(p, _)| p).collect();
+    assert!(!boosted.is_empty());
+    assert!(boosted.iter().all(|p| (p + 1) % 5 == 0), "{boosted:?}");
+    let owners: Vec<i64> = all.iter().map(|i| app.media.videos.lock().unwrap()[&i.video.0].owner).collect();
+    assert!(owners.windows(2).all(|w| w[0] != w[1]), "{owners:?}");
+    let mut distinct: Vec<VideoId> = all.iter().map(|i| i.video).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), all.len());
+}

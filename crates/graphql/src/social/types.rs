@@ -232,15 +232,11 @@ pub struct FriendRecommenders {
 
 #[async_graphql::ComplexObject]
 impl FriendRecommenders {
-    /// Up to the number asked for, most recent first.
+    /// Up to the number asked for: most recent first on a video, closest first in a feed.
     async fn friends(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
-        let mut out = Vec::with_capacity(self.users.len());
-        for id in &self.users {
-            if let Some(user) = loaders::user(ctx, *id).await? {
-                out.push(User(user));
-            }
-        }
-        Ok(out)
+        // All at once, so the loader batches them (with the rest of the page) into one lookup.
+        let users = futures::future::try_join_all(self.users.iter().map(|id| loaders::user(ctx, *id))).await?;
+        Ok(users.into_iter().flatten().map(User).collect())
     }
 }
 

@@ -5,6 +5,7 @@ pub mod block;
 pub mod channel_stats;
 pub mod comment;
 pub mod comment_like;
+pub mod feed_snapshot;
 pub mod follow;
 pub mod friend_request;
 pub mod friendship;

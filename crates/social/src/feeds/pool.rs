@@ -1,0 +1,148 @@
+//! Recommended's candidates: the most popular published videos of the last `recommended_days`,
+//! by popularity with time decay. Scoring every recent video on every request would read the
+//! whole window (hundreds of thousands of rows at scale), so each node keeps the top
+//! `recommended_pool_size` in memory and recomputes them every `recommended_pool_refresh_secs`
+//! in the background, serving the previous pool meanwhile (stale-while-revalidate). Nodes need
+//! no coordination: each reads the same tables.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use kanjian_kernel::{Context, Result, Timestamp};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::FromQueryResult;
+use tokio::sync::Mutex;
+
+use super::rank::{Engagement, popularity};
+use crate::Deps;
+use crate::db::now;
+use crate::entity::{video, video_stats};
+
+/// One candidate, scored when the pool was computed.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub video: i64,
+    pub channel: i64,
+    pub owner: i64,
+    pub category: Option<String>,
+    pub popularity: f64,
+}
+
+#[derive(Default)]
+pub(crate) struct RecommendedPool {
+    current: Mutex<Option<(Instant, Arc<Vec<Candidate>>)>>,
+    refreshing: Arc<AtomicBool>,
+}
+
+impl RecommendedPool {
+    /// The pool: computed now when there is none (or refreshing is set to 0), else the current
+    /// one, with a background refresh started when it is older than the refresh interval.
+    pub async fn candidates(&self, deps: &Arc<Deps>) -> Result<Arc<Vec<Candidate>>> {
+        let every = Duration::from_secs(deps.config.recommended_pool_refresh_secs);
+        let current = self.current.lock().await.clone();
+        match current {
+            Some((at, pool)) if !every.is_zero() => {
+                if at.elapsed() >= every && !self.refreshing.swap(true, Ordering::AcqRel) {
+                    let deps = deps.clone();
+                    let refreshing = self.refreshing.clone();
+                    tokio::spawn(async move {
+                        match compute(&deps).await {
+                            Ok(pool) => {
+                                *deps.pool.current.lock().await = Some((Instant::now(), Arc::new(pool)));
+                            }
+                            Err(e) => tracing::warn!(error = %e, "refreshing Recommended's candidates failed; keeping the previous ones"),
+                        }
+                        refreshing.store(false, Ordering::Release);
+                    });
+                }
+                Ok(pool)
+            }
+            _ => {
+                let pool = Arc::new(compute(deps).await?);
+                *self.current.lock().await = Some((Instant::now(), pool.clone()));
+                Ok(pool)
+            }
+        }
+    }
+}
+
+#[derive(FromQueryResult)]
+struct RecentVideo {
+    video_id: i64,
+    channel_id: i64,
+    owner_id: i64,
+    category: Option<String>,
+    published_at: Timestamp,
+    likes: Option<i64>,
+    recommends: Option<i64>,
+    comments: Option<i64>,
+    shares: Option<i64>,
+    views: Option<i64>,
+    completions: Option<i64>,
+}
+
+fn age_hours(published: Timestamp, at: Timestamp) -> f64 {
+    (at - published).num_milliseconds() as f64 / 3_600_000.0
+}
+
+/// Scores every video published in the window and keeps the best `recommended_pool_size`.
+async fn compute(deps: &Deps) -> Result<Vec<Candidate>> {
+    let started = Instant::now();
+    let at = now();
+    let since = at - chrono::Duration::days(i64::from(deps.config.recommended_days));
+    // One pass over the window: the projection joined to its counters.
+    let query = Query::select()
+        .columns([
+            (video::Entity, video::Column::VideoId),
+            (video::Entity, video::Column::ChannelId),
+            (video::Entity, video::Column::OwnerId),
+            (video::Entity, video::Column::Category),
+            (video::Entity, video::Column::PublishedAt),
+        ])
+        .columns([
+            (video_stats::Entity, video_stats::Column::Likes),
+            (video_stats::Entity, video_stats::Column::Recommends),
+            (video_stats::Entity, video_stats::Column::Comments),
+            (video_stats::Entity, video_stats::Column::Shares),
+            (video_stats::Entity, video_stats::Column::Views),
+            (video_stats::Entity, video_stats::Column::Completions),
+        ])
+        .from(video::Entity)
+        .left_join(
+            video_stats::Entity,
+            Expr::col((video_stats::Entity, video_stats::Column::VideoId))
+                .equals((video::Entity, video::Column::VideoId)),
+        )
+        .and_where(Expr::col((video::Entity, video::Column::PublishedAt)).gte(since))
+        .to_owned();
+    let rows = RecentVideo::find_by_statement(deps.db.get_database_backend().build(&query))
+        .all(&deps.db)
+        .await
+        .context("scoring recent videos for Recommended")?;
+    let scanned = rows.len();
+    let mut pool: Vec<Candidate> = rows
+        .into_iter()
+        .map(|v| {
+            let e = Engagement {
+                likes: v.likes.unwrap_or(0),
+                recommends: v.recommends.unwrap_or(0),
+                comments: v.comments.unwrap_or(0),
+                shares: v.shares.unwrap_or(0),
+                views: v.views.unwrap_or(0),
+                completions: v.completions.unwrap_or(0),
+            };
+            Candidate {
+                video: v.video_id,
+                channel: v.channel_id,
+                owner: v.owner_id,
+                category: v.category,
+                popularity: popularity(&e, age_hours(v.published_at, at)),
+            }
+        })
+        .collect();
+    pool.sort_by(|a, b| b.popularity.total_cmp(&a.popularity).then(b.video.cmp(&a.video)));
+    pool.truncate(deps.config.recommended_pool_size);
+    tracing::debug!(scanned, kept = pool.len(), ms = started.elapsed().as_millis() as u64, "computed Recommended's candidates");
+    Ok(pool)
+}

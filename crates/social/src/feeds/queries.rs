@@ -1,0 +1,207 @@
+//! The reads the feeds share. Each is one statement (or one per chunk of ids), whatever the
+//! number of items, so a feed page costs a fixed number of queries.
+
+use std::collections::{HashMap, HashSet};
+
+use kanjian_kernel::ids::UserId;
+use kanjian_kernel::{Context, Result, Timestamp};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::db::distinct;
+use crate::domain::stored::reaction_kind;
+use crate::entity::{block, friendship, reaction, settings, video, video_stats, view};
+use kanjian_contracts::social::ReactionKind;
+
+/// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
+const CHUNK: usize = 500;
+
+/// One ❤️ by one of the viewer's friends.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct FriendRecommendRow {
+    pub video_id: i64,
+    pub user_id: i64,
+    pub created_at: Timestamp,
+    pub interactions: i64,
+}
+
+/// The fan-in: the newest ❤️s (at most `max`) of the viewer's friends since `since`, with each
+/// friend's closeness. One index range of the viewer's friendships, then for each friend an
+/// index-only range of `(user_id, kind, created_at, video_id)`. Friends who hide their ❤️s are
+/// left out here, in the module, so no caller can forget it.
+pub async fn friends_recommends(
+    db: &DatabaseConnection,
+    viewer: UserId,
+    since: Timestamp,
+    max: u64,
+) -> Result<Vec<FriendRecommendRow>> {
+    let f = friendship::Entity;
+    let r = reaction::Entity;
+    let hiding = Query::select()
+        .column(settings::Column::UserId)
+        .from(settings::Entity)
+        .and_where(settings::Column::HideRecommends.eq(true))
+        .to_owned();
+    let query = Query::select()
+        .column((r, reaction::Column::VideoId))
+        .column((r, reaction::Column::UserId))
+        .column((r, reaction::Column::CreatedAt))
+        .column((f, friendship::Column::Interactions))
+        .from(f)
+        .inner_join(
+            r,
+            Expr::col((r, reaction::Column::UserId))
+                .equals((f, friendship::Column::FriendId)),
+        )
+        .and_where(Expr::col((f, friendship::Column::UserId)).eq(viewer.0))
+        .and_where(
+            Expr::col((r, reaction::Column::Kind))
+                .eq(reaction_kind(ReactionKind::Recommend)),
+        )
+        .and_where(Expr::col((r, reaction::Column::CreatedAt)).gte(since))
+        .and_where(Expr::col((f, friendship::Column::FriendId)).not_in_subquery(hiding))
+        .order_by((r, reaction::Column::CreatedAt), Order::Desc)
+        .order_by((r, reaction::Column::UserId), Order::Desc)
+        .limit(max)
+        .to_owned();
+    let statement = db.get_database_backend().build(&query);
+    FriendRecommendRow::find_by_statement(statement)
+        .all(db)
+        .await
+        .context("reading friends' recent recommends")
+}
+
+/// What the feeds need to know about a published video.
+#[derive(Debug, Clone)]
+pub struct VideoFacts {
+    pub video: video::Model,
+    pub stats: Option<video_stats::Model>,
+}
+
+/// The published videos among `ids`, with their counters (two statements per chunk of ids).
+pub async fn published_videos(
+    db: &DatabaseConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, VideoFacts>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in distinct(ids).chunks(CHUNK) {
+        let videos = video::Entity::find()
+            .filter(video::Column::VideoId.is_in(chunk.to_vec()))
+            .filter(video::Column::PublishedAt.is_not_null())
+            .all(db)
+            .await
+            .context("loading feed videos")?;
+        let mut stats: HashMap<i64, video_stats::Model> = video_stats::Entity::find()
+            .filter(video_stats::Column::VideoId.is_in(chunk.to_vec()))
+            .all(db)
+            .await
+            .context("loading feed video counters")?
+            .into_iter()
+            .map(|s| (s.video_id, s))
+            .collect();
+        for v in videos {
+            let stats = stats.remove(&v.video_id);
+            out.insert(v.video_id, VideoFacts { video: v, stats });
+        }
+    }
+    Ok(out)
+}
+
+/// Which of `ids` are published now (one statement: a page's worth of ids).
+pub async fn published_ids(db: &DatabaseConnection, ids: &[i64]) -> Result<HashSet<i64>> {
+    let mut out = HashSet::with_capacity(ids.len());
+    for chunk in distinct(ids).chunks(CHUNK) {
+        let rows: Vec<i64> = video::Entity::find()
+            .select_only()
+            .column(video::Column::VideoId)
+            .filter(video::Column::VideoId.is_in(chunk.to_vec()))
+            .filter(video::Column::PublishedAt.is_not_null())
+            .into_tuple()
+            .all(db)
+            .await
+            .context("checking feed videos are still published")?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Which of `ids` the viewer has viewed (any day): one probe of the views' unique index prefix
+/// `(user_id, video_id)` per id, in one statement per chunk.
+pub async fn seen(db: &DatabaseConnection, viewer: UserId, ids: &[i64]) -> Result<HashSet<i64>> {
+    let mut out = HashSet::new();
+    for chunk in distinct(ids).chunks(CHUNK) {
+        let rows: Vec<i64> = view::Entity::find()
+            .select_only()
+            .column(view::Column::VideoId)
+            .distinct()
+            .filter(view::Column::UserId.eq(viewer.0))
+            .filter(view::Column::VideoId.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await
+            .context("finding videos the viewer has seen")?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Everyone in a block with the viewer, either way.
+pub async fn blocked_with<C: ConnectionTrait>(conn: &C, viewer: UserId) -> Result<HashSet<i64>> {
+    let rows: Vec<(i64, i64)> = block::Entity::find()
+        .select_only()
+        .column(block::Column::BlockerId)
+        .column(block::Column::BlockedId)
+        .filter(
+            Condition::any()
+                .add(block::Column::BlockerId.eq(viewer.0))
+                .add(block::Column::BlockedId.eq(viewer.0)),
+        )
+        .into_tuple()
+        .all(conn)
+        .await
+        .context("loading the viewer's blocks")?;
+    Ok(rows
+        .into_iter()
+        .map(|(blocker, blocked)| if blocker == viewer.0 { blocked } else { blocker })
+        .collect())
+}
+
+/// Categories of the viewer's most recent watched-through videos (newest first, at most `n`).
+pub async fn watched_through_categories(
+    db: &DatabaseConnection,
+    viewer: UserId,
+    n: u64,
+) -> Result<Vec<Option<String>>> {
+    let recent: Vec<i64> = view::Entity::find()
+        .select_only()
+        .column(view::Column::VideoId)
+        .filter(view::Column::UserId.eq(viewer.0))
+        .filter(view::Column::Completed.eq(true))
+        .order_by_desc(view::Column::UpdatedAt)
+        .limit(n)
+        .into_tuple()
+        .all(db)
+        .await
+        .context("reading the viewer's watch history")?;
+    if recent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let categories: HashMap<i64, Option<String>> = video::Entity::find()
+        .select_only()
+        .column(video::Column::VideoId)
+        .column(video::Column::Category)
+        .filter(video::Column::VideoId.is_in(distinct(&recent)))
+        .into_tuple::<(i64, Option<String>)>()
+        .all(db)
+        .await
+        .context("reading categories of watched videos")?
+        .into_iter()
+        .collect();
+    Ok(recent
+        .iter()
+        .filter_map(|id| categories.get(id).cloned())
+        .collect())
+}
