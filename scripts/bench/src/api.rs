@@ -1,5 +1,6 @@
-//! Just enough of a Kanjian client: GraphQL over POST, the multipart `uploadVideo` mutation
-//! (GraphQL multipart request spec), and `videoProcessing` over graphql-transport-ws.
+//! Just enough of a Kanjian client: GraphQL over POST (sign-up, log-in, channels), the multipart
+//! `uploadVideo` mutation (GraphQL multipart request spec), and `videoProcessing` over
+//! graphql-transport-ws.
 
 use std::time::Duration;
 
@@ -124,6 +125,23 @@ impl Api {
             .as_str()
             .map(str::to_owned)
             .with_context(|| format!("uploadVideo returned no id: {body}"))
+    }
+
+    /// `logIn` with an email and password; returns the session token.
+    pub async fn log_in(&self, email: &str, password: &str) -> Result<String> {
+        let data = self
+            .data(
+                None,
+                "mutation($input: LogInInput!) { logIn(input: $input) { token userErrors { field message code } } }",
+                json!({ "input": { "email": email, "password": password } }),
+            )
+            .await
+            .with_context(|| format!("logging in as {email}"))?;
+        check_user_errors(&data["logIn"], "logIn")?;
+        data["logIn"]["token"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("logIn returned no token for {email}: {data}"))
     }
 
     pub async fn publish(&self, token: &str, video_id: &str) -> Result<()> {

@@ -2,16 +2,21 @@
 //!
 //! 1. `node(id:)` for a published video under load, against the release `kanjian` binary, vs a
 //!    no-op actix-web endpoint (`noop-server`) loaded the same way;
-//! 2. upload → `READY` of a clip through the API, vs plain ffmpeg making the same renditions.
+//! 2. upload → `READY` of a clip through the API, vs plain ffmpeg making the same renditions;
+//! 3. (`--only feeds`) the Friends and Recommended feeds, first page and page 3, on a world seeded
+//!    once by `kanjian seed` and kept (SQLite at 100k users, PostgreSQL at 1M), vs the bare SQL
+//!    that fetches the same rows, run from this process on the same database.
 //!
 //! It measures and prints; it asserts no timing. `scripts/bench/run` builds and runs it and
 //! keeps the Markdown results; see `scripts/bench/README.md`.
 
 mod api;
+mod feeds;
 mod load;
 mod media;
 mod report;
 mod servers;
+mod world;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,9 +26,11 @@ use clap::{Parser, ValueEnum};
 use serde_json::json;
 
 use crate::api::{Api, NODE_QUERY, Processing};
+use crate::feeds::FeedsSettings;
 use crate::load::{LoadResult, LoadSettings, Target, WrkResult};
 use crate::report::{Machine, Table, ms, per_sec, ratio, secs};
 use crate::servers::ChildServer;
+use crate::world::{FeedsDatabase, WorldSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Only {
@@ -31,6 +38,8 @@ enum Only {
     Node,
     /// Upload → READY vs plain ffmpeg.
     Upload,
+    /// The Friends and Recommended feeds vs the bare SQL, on a seeded world (not run unless named).
+    Feeds,
 }
 
 #[derive(Debug, Parser)]
@@ -38,7 +47,8 @@ enum Only {
     name = "kanjian-bench",
     about = "Benchmarks the release kanjian binary against baselines measured in the same run",
     long_about = "Benchmarks the release kanjian binary against baselines measured in the same run:\n\
-        node(id:) under load vs a no-op actix-web endpoint, and upload→READY vs plain ffmpeg.\n\
+        node(id:) under load vs a no-op actix-web endpoint, upload→READY vs plain ffmpeg, and\n\
+        (--only feeds) the Friends and Recommended feeds vs the bare SQL on a seeded world.\n\
         Every flag can also be set with the environment variable shown."
 )]
 struct Args {
@@ -68,9 +78,10 @@ struct Args {
     /// HLS segment length given to kanjian (`media.segment_seconds`) and to the ffmpeg baseline.
     #[arg(long, env = "KANJIAN_BENCH_SEGMENT_SECONDS", default_value_t = 4)]
     segment_seconds: u32,
-    /// Run one benchmark only.
-    #[arg(long, env = "KANJIAN_BENCH_ONLY", value_enum)]
-    only: Option<Only>,
+    /// The benchmarks to run, comma-separated [default: node,upload]; `feeds` runs only when named,
+    /// as its world takes long to seed the first time.
+    #[arg(long, env = "KANJIAN_BENCH_ONLY", value_enum, value_delimiter = ',')]
+    only: Vec<Only>,
     /// Do not also run wrk, even when it is installed.
     #[arg(long, env = "KANJIAN_BENCH_NO_WRK")]
     no_wrk: bool,
@@ -86,11 +97,91 @@ struct Args {
     /// The noop-server binary [default: beside this one].
     #[arg(long, env = "KANJIAN_BENCH_NOOP_BIN")]
     noop_bin: Option<PathBuf>,
+    /// Feeds: the database of the world.
+    #[arg(
+        long,
+        env = "KANJIAN_BENCH_FEEDS_DATABASE",
+        value_enum,
+        default_value = "sqlite"
+    )]
+    feeds_database: FeedsDatabase,
+    /// Feeds: users in the world [default: 100000 on SQLite, 1000000 on PostgreSQL].
+    #[arg(long, env = "KANJIAN_BENCH_FEEDS_USERS")]
+    feeds_users: Option<u64>,
+    /// Feeds: the seed of `kanjian seed`, also picking the viewers.
+    #[arg(long, env = "KANJIAN_BENCH_FEEDS_SEED", default_value_t = 42)]
+    feeds_seed: u64,
+    /// Feeds: viewers (users with friends), each logged in once, whose feeds are asked in turn.
+    #[arg(long, env = "KANJIAN_BENCH_FEEDS_VIEWERS", default_value_t = 200)]
+    feeds_viewers: usize,
+    /// Feeds: measured requests per row, at least (the viewers are repeated in whole passes).
+    #[arg(long, env = "KANJIAN_BENCH_FEEDS_REQUESTS", default_value_t = 1000)]
+    feeds_requests: usize,
+    /// Feeds: concurrency of the extra first-page row (0 or 1: no such row).
+    #[arg(long, env = "KANJIAN_BENCH_FEEDS_CONCURRENCY", default_value_t = 8)]
+    feeds_concurrency: usize,
+    /// Feeds: where SQLite worlds are kept [default: target/bench-data beside this binary].
+    #[arg(long, env = "KANJIAN_BENCH_FEEDS_DATA_DIR")]
+    feeds_data_dir: Option<PathBuf>,
+    /// Feeds: drop the kept world and seed it again.
+    #[arg(long, env = "KANJIAN_BENCH_FEEDS_RESEED")]
+    feeds_reseed: bool,
+    /// Feeds: PostgreSQL server for the world, as a URL allowed to create databases (the world is
+    /// the database kanjian_bench_<users>_<seed> on it).
+    #[arg(
+        long,
+        env = "KANJIAN_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
+    /// Only seed the feeds world (if it is not kept yet) and exit; implies --only feeds.
+    #[arg(long, env = "KANJIAN_BENCH_SEED_ONLY")]
+    seed_only: bool,
 }
 
 impl Args {
     fn runs(&self, which: Only) -> bool {
-        self.only.is_none_or(|o| o == which)
+        if self.seed_only {
+            return which == Only::Feeds;
+        }
+        if self.only.is_empty() {
+            which != Only::Feeds
+        } else {
+            self.only.contains(&which)
+        }
+    }
+
+    /// `target/bench-data`: beside the `release` folder this binary is in.
+    fn feeds_data_dir(&self) -> Result<PathBuf> {
+        if let Some(dir) = &self.feeds_data_dir {
+            return Ok(dir.clone());
+        }
+        let me = std::env::current_exe().context("locating this executable")?;
+        let target = me
+            .parent()
+            .and_then(Path::parent)
+            .context("this executable is not in target/<profile>/")?;
+        Ok(target.join("bench-data"))
+    }
+
+    fn feeds(&self, workers: usize) -> Result<FeedsSettings> {
+        Ok(FeedsSettings {
+            world: WorldSpec {
+                database: self.feeds_database,
+                users: self
+                    .feeds_users
+                    .unwrap_or_else(|| self.feeds_database.default_users()),
+                seed: self.feeds_seed,
+                data_dir: self.feeds_data_dir()?,
+                postgres_url: self.postgres_url.clone(),
+                reseed: self.feeds_reseed,
+            },
+            seed_only: self.seed_only,
+            viewers: self.feeds_viewers,
+            requests: self.feeds_requests,
+            concurrency: self.feeds_concurrency,
+            workers,
+        })
     }
 }
 
@@ -102,6 +193,12 @@ async fn main() -> Result<()> {
     }
     if args.duration == 0 || args.repeats == 0 || args.clip_seconds == 0 {
         bail!("--duration, --repeats and --clip-seconds must be at least 1");
+    }
+    if args.feeds_viewers == 0 || args.feeds_requests == 0 {
+        bail!("--feeds-viewers and --feeds-requests must be at least 1");
+    }
+    if args.feeds_users.is_some_and(|u| u < 2) {
+        bail!("--feeds-users must be at least 2");
     }
     let workers = match args.workers {
         Some(w) => w.max(1),
@@ -115,6 +212,11 @@ async fn main() -> Result<()> {
             args.noop_bin.as_deref(),
             "noop-server",
         )?)
+    } else {
+        None
+    };
+    let feeds_settings = if args.runs(Only::Feeds) {
+        Some(args.feeds(workers)?)
     } else {
         None
     };
@@ -139,104 +241,39 @@ async fn main() -> Result<()> {
         .context("creating a work dir")?;
     println!("==> work dir {}", work.path().display());
 
-    println!("==> making clips with ffmpeg");
-    let small_clip = work.path().join("small.mp4");
-    let upload_clip = work.path().join("upload.mp4");
-    media::make_clip(&small_clip, "640x360", 2)?;
-    if args.runs(Only::Upload) {
-        media::make_clip(&upload_clip, "1280x720", args.clip_seconds)?;
-    }
-
-    let http = reqwest::Client::new();
-    let mut noop = match &noop_bin {
-        Some(bin) => {
-            let mut server = servers::spawn_noop(bin, &work.path().join("noop.log"), workers)?;
-            server
-                .wait_ready(&http, "/readyz", Duration::from_secs(30))
-                .await?;
-            println!(
-                "==> noop-server on {} (pid {}, {workers} workers)",
-                server.addr,
-                server.pid()
-            );
-            Some(server)
-        }
-        None => None,
-    };
-    let mut kanjian = servers::spawn_kanjian(
-        &kanjian_bin,
-        &work.path().join("kanjian-data"),
-        &work.path().join("kanjian.log"),
-        workers,
-        args.segment_seconds,
-    )?;
-    kanjian
-        .wait_ready(&http, "/readyz", Duration::from_secs(120))
-        .await?;
-    println!(
-        "==> kanjian on {} (pid {}, {workers} workers, SQLite in a fresh data dir)",
-        kanjian.addr,
-        kanjian.pid()
-    );
-
-    let api = Api::new(kanjian.url(""))?;
-    let token = api.creator("bench").await.context("setting up a creator")?;
-
     let mut tables = Vec::new();
-    let mut settings = vec![
-        format!(
-            "revision: `{}`; {}",
-            args.revision,
-            if kanjian_version.is_empty() {
-                "kanjian".into()
-            } else {
-                kanjian_version.clone()
-            }
-        ),
-        format!(
-            "both servers: {workers} actix-web workers, on 127.0.0.1; kanjian on SQLite in a fresh temp data dir, `KANJIAN_LOG__FILTER=warn`"
-        ),
-    ];
+    let mut settings = vec![format!(
+        "revision: `{}`; {}",
+        args.revision,
+        if kanjian_version.is_empty() {
+            "kanjian".into()
+        } else {
+            kanjian_version.clone()
+        }
+    )];
 
-    if let Some(noop) = noop.as_ref() {
-        let (node_tables, node_settings) = node_benchmark(
+    if args.runs(Only::Node) || args.runs(Only::Upload) {
+        let (node_upload_tables, node_upload_settings) = node_and_upload(
             &args,
-            &api,
-            &token,
-            &kanjian,
-            noop,
-            &small_clip,
+            noop_bin.as_deref(),
+            &kanjian_bin,
+            workers,
             work.path(),
         )
-        .await
-        .with_context(|| {
-            format!(
-                "the node(id:) benchmark (kanjian's log ends with:\n{})",
-                kanjian.log_tail()
-            )
-        })?;
-        tables.extend(node_tables);
-        settings.extend(node_settings);
-    }
-    // The baseline server is idle from here on; stop it so the machine has only kanjian.
-    if let Some(mut server) = noop.take() {
-        server.stop();
+        .await?;
+        tables.extend(node_upload_tables);
+        settings.extend(node_upload_settings);
     }
 
-    if args.runs(Only::Upload) {
-        let (table, upload_settings) =
-            upload_benchmark(&args, &api, &token, &upload_clip, work.path())
-                .await
-                .with_context(|| {
-                    format!(
-                        "the upload benchmark (kanjian's log ends with:\n{})",
-                        kanjian.log_tail()
-                    )
-                })?;
-        tables.push(table);
-        settings.extend(upload_settings);
+    if let Some(feeds_settings) = &feeds_settings {
+        let (feeds_tables, feeds_lines) =
+            feeds::run(feeds_settings, &kanjian_bin, &kanjian_version, work.path()).await?;
+        if feeds_settings.seed_only {
+            return Ok(());
+        }
+        tables.extend(feeds_tables);
+        settings.extend(feeds_lines);
     }
-    kanjian.stop();
 
     let elapsed = started.elapsed();
     println!();
@@ -260,6 +297,99 @@ async fn main() -> Result<()> {
         println!("results written to {}", path.display());
     }
     Ok(())
+}
+
+/// Benchmarks 1 and 2 (whichever `args` asks for), on a kanjian in a fresh SQLite data dir.
+async fn node_and_upload(
+    args: &Args,
+    noop_bin: Option<&Path>,
+    kanjian_bin: &Path,
+    workers: usize,
+    work: &Path,
+) -> Result<(Vec<Table>, Vec<String>)> {
+    println!("==> making clips with ffmpeg");
+    let small_clip = work.join("small.mp4");
+    let upload_clip = work.join("upload.mp4");
+    if args.runs(Only::Node) {
+        media::make_clip(&small_clip, "640x360", 2)?;
+    }
+    if args.runs(Only::Upload) {
+        media::make_clip(&upload_clip, "1280x720", args.clip_seconds)?;
+    }
+
+    let http = reqwest::Client::new();
+    let mut noop = match noop_bin {
+        Some(bin) => {
+            let mut server = servers::spawn_noop(bin, &work.join("noop.log"), workers)?;
+            server
+                .wait_ready(&http, "/readyz", Duration::from_secs(30))
+                .await?;
+            println!(
+                "==> noop-server on {} (pid {}, {workers} workers)",
+                server.addr,
+                server.pid()
+            );
+            Some(server)
+        }
+        None => None,
+    };
+    let mut kanjian = servers::spawn_kanjian(
+        kanjian_bin,
+        &work.join("kanjian-data"),
+        None,
+        &work.join("kanjian.log"),
+        workers,
+        args.segment_seconds,
+    )?;
+    kanjian
+        .wait_ready(&http, "/readyz", Duration::from_secs(120))
+        .await?;
+    println!(
+        "==> kanjian on {} (pid {}, {workers} workers, SQLite in a fresh data dir)",
+        kanjian.addr,
+        kanjian.pid()
+    );
+
+    let api = Api::new(kanjian.url(""))?;
+    let token = api.creator("bench").await.context("setting up a creator")?;
+
+    let mut tables = Vec::new();
+    let mut settings = vec![format!(
+        "both servers: {workers} actix-web workers, on 127.0.0.1; kanjian on SQLite in a fresh temp data dir, `KANJIAN_LOG__FILTER=warn`"
+    )];
+
+    if let Some(noop) = noop.as_ref() {
+        let (node_tables, node_settings) =
+            node_benchmark(args, &api, &token, &kanjian, noop, &small_clip, work)
+                .await
+                .with_context(|| {
+                    format!(
+                        "the node(id:) benchmark (kanjian's log ends with:\n{})",
+                        kanjian.log_tail()
+                    )
+                })?;
+        tables.extend(node_tables);
+        settings.extend(node_settings);
+    }
+    // The baseline server is idle from here on; stop it so the machine has only kanjian.
+    if let Some(mut server) = noop.take() {
+        server.stop();
+    }
+
+    if args.runs(Only::Upload) {
+        let (table, upload_settings) = upload_benchmark(args, &api, &token, &upload_clip, work)
+            .await
+            .with_context(|| {
+                format!(
+                    "the upload benchmark (kanjian's log ends with:\n{})",
+                    kanjian.log_tail()
+                )
+            })?;
+        tables.push(table);
+        settings.extend(upload_settings);
+    }
+    kanjian.stop();
+    Ok((tables, settings))
 }
 
 /// Uploads, processes and publishes a small clip; returns its global id.

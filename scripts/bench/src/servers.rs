@@ -1,5 +1,6 @@
 //! The servers under test, as child processes on free loopback ports: the release `kanjian`
-//! binary on SQLite in a fresh data dir, and the `noop-server` baseline.
+//! binary (on SQLite in a fresh data dir, or on a seeded world's database), and the
+//! `noop-server` baseline.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -111,19 +112,12 @@ fn log_file(path: &Path) -> Result<(Stdio, Stdio)> {
     Ok((Stdio::from(file), Stdio::from(err)))
 }
 
-/// `kanjian serve` on SQLite in `data_dir`, with its working dir there too so no `kanjian.toml`
-/// of the caller's is read, and with the caller's `KANJIAN_*`/`DATABASE_URL`/`RUST_LOG` removed.
-/// The HLS segment length is set explicitly, as the ffmpeg baseline must use the same.
-pub fn spawn_kanjian(
-    bin: &Path,
-    data_dir: &Path,
-    log: &Path,
-    workers: usize,
-    segment_seconds: u32,
-) -> Result<ChildServer> {
+/// A `kanjian` command run in `data_dir` (also its working dir, so no `kanjian.toml` of the
+/// caller's is read), with the caller's `KANJIAN_*`/`DATABASE_URL`/`RUST_LOG` removed and
+/// `KANJIAN_DATA_DIR` set; on `database_url` (`KANJIAN_DATABASE__URL`) when given, else on
+/// SQLite in the data dir.
+pub fn kanjian_command(bin: &Path, data_dir: &Path, database_url: Option<&str>) -> Result<Command> {
     std::fs::create_dir_all(data_dir).context("creating the kanjian data dir")?;
-    let addr = free_port()?;
-    let (stdout, stderr) = log_file(log)?;
     let mut command = Command::new(bin);
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();
@@ -131,10 +125,30 @@ pub fn spawn_kanjian(
             command.env_remove(&key);
         }
     }
+    command
+        .current_dir(data_dir)
+        .env("KANJIAN_DATA_DIR", data_dir);
+    if let Some(url) = database_url {
+        command.env("KANJIAN_DATABASE__URL", url);
+    }
+    Ok(command)
+}
+
+/// `kanjian serve` (see [`kanjian_command`]) on a free port with the log filter `warn`. The HLS
+/// segment length is set explicitly, as the ffmpeg baseline must use the same.
+pub fn spawn_kanjian(
+    bin: &Path,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    log: &Path,
+    workers: usize,
+    segment_seconds: u32,
+) -> Result<ChildServer> {
+    let addr = free_port()?;
+    let (stdout, stderr) = log_file(log)?;
+    let mut command = kanjian_command(bin, data_dir, database_url)?;
     let child = command
         .arg("serve")
-        .current_dir(data_dir)
-        .env("KANJIAN_DATA_DIR", data_dir)
         .env("KANJIAN_HTTP__BIND", addr.to_string())
         .env("KANJIAN_HTTP__WORKERS", workers.to_string())
         .env("KANJIAN_LOG__FILTER", "warn")
