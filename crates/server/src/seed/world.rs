@@ -284,6 +284,20 @@ impl World {
             edges = keyed.into_iter().map(|(_, e)| e).collect();
             edges.sort_unstable();
         }
+        // Chung–Lu only caps *expected* degrees; the cap itself is a hard rule (WeChat refuses a
+        // 5001st friend), so edges past it are dropped.
+        let hard_cap = u64::from(self.p.max_friends.max(1));
+        let mut kept = vec![0u64; n];
+        edges.retain(|&e| {
+            let (lo, hi) = ((e >> 32) as usize, (e & 0xFFFF_FFFF) as usize);
+            let fits = kept[lo] < hard_cap && kept[hi] < hard_cap;
+            if fits {
+                kept[lo] += 1;
+                kept[hi] += 1;
+            }
+            fits
+        });
+        drop(kept);
         // CSR: filling in key order leaves every list sorted (lower neighbours first, then higher).
         let mut degree = vec![0u64; n + 1];
         for &e in &edges {
@@ -569,6 +583,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn no_one_has_more_friends_than_the_cap() {
+        // A cap well inside the tail: Chung–Lu alone would give the hubs more.
+        let mut w = World::new(Params { max_friends: 60, ..params(11) }, CATS);
+        w.build_friends();
+        let stats = w.degree_stats();
+        assert_eq!(stats.max, 60, "{stats:?}");
+        assert!(stats.average > 30.0, "{stats:?}");
     }
 
     #[test]
