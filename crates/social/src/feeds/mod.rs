@@ -21,7 +21,7 @@ use crate::db::{cursor_time, not_blocked_with, now, older_than};
 use crate::entity::{follow, video};
 
 pub(crate) use pool::RecommendedPool;
-use queries::{FriendRecommendRow, blocked_with, friends_recommends, published_videos, seen};
+use queries::{FriendRecommendRow, blocked_with, candidate_facts, friends_recommends, seen};
 use rank::FriendRecommend;
 use snapshot::{RankedFeed, Ranked};
 
@@ -125,27 +125,23 @@ async fn rank_friends(deps: &Deps, me: UserId) -> Result<Vec<Ranked>> {
         groups.truncate(keep);
     }
     let ids: Vec<i64> = groups.iter().map(|(v, _)| *v).collect();
-    let videos = published_videos(&deps.db, &ids).await?;
-    let seen = seen(&deps.db, me, &ids).await?;
+    let facts = candidate_facts(&deps.db, Some(me), &ids).await?;
     let blocked = blocked_with(&deps.db, me).await?;
 
     let mut scored: Vec<(f64, Ranked)> = groups
         .into_iter()
-        .filter(|(v, _)| !seen.contains(v))
         .filter_map(|(v, recs)| {
-            let facts = videos.get(&v)?;
-            let owner = facts.video.owner_id;
-            if owner == me.0 || blocked.contains(&owner) {
+            let f = facts.get(&v)?;
+            if f.seen || f.owner_id == me.0 || blocked.contains(&f.owner_id) {
                 return None;
             }
-            let (views, completions) = facts.stats.as_ref().map_or((0, 0), |s| (s.views, s.completions));
-            let score = rank::friends_score(&recs, views, completions);
+            let score = rank::friends_score(&recs, f.views.unwrap_or(0), f.completions.unwrap_or(0));
             Some((
                 score,
                 Ranked {
                     video: v,
-                    channel: facts.video.channel_id,
-                    owner,
+                    channel: f.channel_id,
+                    owner: f.owner_id,
                     boosted: false,
                     friends: rank::preview_friends(&recs, PREVIEW_FRIENDS),
                     friend_total: recs.len() as i64,
@@ -289,21 +285,16 @@ async fn boosted_candidates(
     }
     let want = deps.config.feed_snapshot_items / deps.config.boost_every + 1;
     let offered: Vec<i64> = source.boosted_for(viewer, want).await?.into_iter().map(|v| v.0).collect();
-    let videos = published_videos(&deps.db, &offered).await?;
+    let facts = candidate_facts(&deps.db, viewer, &offered).await?;
     let me = viewer.map(|v| v.0);
-    let seen = match viewer {
-        Some(v) => seen(&deps.db, v, &offered).await?,
-        None => HashSet::new(),
-    };
     Ok(crate::db::distinct(&offered)
         .into_iter()
-        .filter(|id| !seen.contains(id))
-        .filter_map(|id| videos.get(&id))
-        .filter(|f| Some(f.video.owner_id) != me && !blocked.contains(&f.video.owner_id))
+        .filter_map(|id| facts.get(&id))
+        .filter(|f| !f.seen && Some(f.owner_id) != me && !blocked.contains(&f.owner_id))
         .map(|f| Ranked {
-            video: f.video.video_id,
-            channel: f.video.channel_id,
-            owner: f.video.owner_id,
+            video: f.video_id,
+            channel: f.channel_id,
+            owner: f.owner_id,
             boosted: true,
             friends: Vec::new(),
             friend_total: 0,

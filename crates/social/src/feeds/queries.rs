@@ -17,7 +17,7 @@ use crate::entity::{block, friendship, reaction, settings, video, video_stats, v
 use kanjian_contracts::social::ReactionKind;
 
 /// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
-const CHUNK: usize = 500;
+const CHUNK: usize = 1_000;
 
 /// One ❤️ by one of the viewer's friends.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -74,38 +74,67 @@ pub async fn friends_recommends(
         .context("reading friends' recent recommends")
 }
 
-/// What the feeds need to know about a published video.
-#[derive(Debug, Clone)]
-pub struct VideoFacts {
-    pub video: video::Model,
-    pub stats: Option<video_stats::Model>,
+/// What the rankings need to know about a published candidate video.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct CandidateFacts {
+    pub video_id: i64,
+    pub channel_id: i64,
+    pub owner_id: i64,
+    pub views: Option<i64>,
+    pub completions: Option<i64>,
+    /// Whether the viewer has viewed it (any day); always false for anonymous viewers.
+    pub seen: bool,
 }
 
-/// The published videos among `ids`, with their counters (two statements per chunk of ids).
-pub async fn published_videos(
+/// The published videos among `ids` with their counters and whether the viewer has seen each:
+/// one statement per chunk of ids (the projection's primary key, the counters' primary key and
+/// a probe of the views' unique index `(user_id, video_id, …)` per candidate).
+pub async fn candidate_facts(
     db: &DatabaseConnection,
+    viewer: Option<UserId>,
     ids: &[i64],
-) -> Result<HashMap<i64, VideoFacts>> {
+) -> Result<HashMap<i64, CandidateFacts>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in distinct(ids).chunks(CHUNK) {
-        let videos = video::Entity::find()
-            .filter(video::Column::VideoId.is_in(chunk.to_vec()))
-            .filter(video::Column::PublishedAt.is_not_null())
+        let seen = match viewer {
+            Some(me) => Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(view::Entity)
+                    .and_where(Expr::col((view::Entity, view::Column::UserId)).eq(me.0))
+                    .and_where(
+                        Expr::col((view::Entity, view::Column::VideoId))
+                            .equals((video::Entity, video::Column::VideoId)),
+                    )
+                    .to_owned(),
+            ),
+            None => Expr::val(false).into(),
+        };
+        let query = Query::select()
+            .columns([
+                (video::Entity, video::Column::VideoId),
+                (video::Entity, video::Column::ChannelId),
+                (video::Entity, video::Column::OwnerId),
+            ])
+            .columns([
+                (video_stats::Entity, video_stats::Column::Views),
+                (video_stats::Entity, video_stats::Column::Completions),
+            ])
+            .expr_as(seen, "seen")
+            .from(video::Entity)
+            .left_join(
+                video_stats::Entity,
+                Expr::col((video_stats::Entity, video_stats::Column::VideoId))
+                    .equals((video::Entity, video::Column::VideoId)),
+            )
+            .and_where(Expr::col((video::Entity, video::Column::VideoId)).is_in(chunk.to_vec()))
+            .and_where(Expr::col((video::Entity, video::Column::PublishedAt)).is_not_null())
+            .to_owned();
+        let rows = CandidateFacts::find_by_statement(db.get_database_backend().build(&query))
             .all(db)
             .await
-            .context("loading feed videos")?;
-        let mut stats: HashMap<i64, video_stats::Model> = video_stats::Entity::find()
-            .filter(video_stats::Column::VideoId.is_in(chunk.to_vec()))
-            .all(db)
-            .await
-            .context("loading feed video counters")?
-            .into_iter()
-            .map(|s| (s.video_id, s))
-            .collect();
-        for v in videos {
-            let stats = stats.remove(&v.video_id);
-            out.insert(v.video_id, VideoFacts { video: v, stats });
-        }
+            .context("loading feed candidates")?;
+        out.extend(rows.into_iter().map(|r| (r.video_id, r)));
     }
     Ok(out)
 }
