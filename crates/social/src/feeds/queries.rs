@@ -108,7 +108,7 @@ pub async fn candidate_facts(
                     )
                     .to_owned(),
             ),
-            None => Expr::val(false).into(),
+            None => Expr::val(false),
         };
         let query = Query::select()
             .columns([
