@@ -12,6 +12,7 @@ mod m20261121_000003_media;
 mod m20261121_000004_social;
 mod m20261121_000005_social_feeds;
 mod m20261121_000006_identity_display_names;
+mod m20261121_000007_social_closest_friends;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_social::Migration),
             Box::new(m20261121_000005_social_feeds::Migration),
             Box::new(m20261121_000006_identity_display_names::Migration),
+            Box::new(m20261121_000007_social_closest_friends::Migration),
         ]
     }
 }

@@ -10,6 +10,9 @@ pub struct SocialConfig {
     pub friend_request_message_max_chars: usize,
     /// How far back the Friends feed looks for friends' ❤️s.
     pub friends_feed_days: u32,
+    /// Most friends whose ❤️s one ranking reads, closest first (most interactions): bounds the
+    /// cost for people with thousands of friends.
+    pub friends_feed_closest_friends: u64,
     /// Most friends' ❤️s (newest first) one Friends feed ranking reads; bounds the cost for
     /// people with thousands of very active friends.
     pub friends_feed_max_reactions: u64,
@@ -33,6 +36,7 @@ impl Default for SocialConfig {
             comment_max_chars: 500,
             friend_request_message_max_chars: 100,
             friends_feed_days: 7,
+            friends_feed_closest_friends: 300,
             friends_feed_max_reactions: 5_000,
             feed_snapshot_items: 300,
             feed_snapshot_ttl_secs: 6 * 3600,

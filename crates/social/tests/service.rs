@@ -2501,3 +2501,30 @@ async fn recommended_serves_everyone_diverse_unseen_and_personal() {
     distinct.dedup();
     assert_eq!(distinct.len(), all.len());
 }
+
+#[tokio::test]
+async fn a_very_connected_viewer_reads_the_recommends_of_their_closest_friends() {
+    let app = app_with(SocialConfig { friends_feed_closest_friends: 2, ..feed_config() }).await;
+    for friend in 2..=4 {
+        app.befriend(1, friend).await;
+    }
+    // Closeness: friend 3 most, then 2; friend 4 least, so beyond the two read.
+    for (friend, interactions) in [(2, 3), (3, 9), (4, 0)] {
+        app.db
+            .execute_unprepared(&format!("UPDATE social_friendships SET interactions = {interactions} WHERE (user_id = 1 AND friend_id = {friend}) OR (user_id = {friend} AND friend_id = 1)"))
+            .await
+            .unwrap();
+    }
+    let by_two = app.published(9, "food").await;
+    let by_three = app.published(9, "food").await;
+    let by_four = app.published(9, "food").await;
+    app.recommend(2, by_two).await;
+    app.recommend(3, by_three).await;
+    app.recommend(4, by_four).await;
+    let page = app.social.friends_feed(&user(1), first(20)).await.unwrap();
+    assert_eq!(videos_of(&page), vec![by_three, by_two]);
+    // A friend who hides their ❤️s does not take a place among the closest.
+    app.social.set_privacy(&user(3), PrivacySettings { hide_recommends: true }).await.unwrap();
+    let page = app.social.friends_feed(&user(1), first(20)).await.unwrap();
+    assert_eq!(videos_of(&page), vec![by_two, by_four]);
+}

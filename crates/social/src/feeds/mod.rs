@@ -111,7 +111,14 @@ pub async fn friends_feed(deps: &Deps, actor: &Actor, page: PageRequest) -> Resu
 async fn rank_friends(deps: &Deps, me: UserId) -> Result<Vec<Ranked>> {
     let at = now();
     let since = at - chrono::Duration::days(i64::from(deps.config.friends_feed_days));
-    let rows = friends_recommends(&deps.db, me, since, deps.config.friends_feed_max_reactions).await?;
+    let rows = friends_recommends(
+        &deps.db,
+        me,
+        since,
+        deps.config.friends_feed_closest_friends,
+        deps.config.friends_feed_max_reactions,
+    )
+    .await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -220,7 +227,14 @@ async fn rank_recommended(deps: &Arc<Deps>, viewer: Option<UserId>) -> Result<Ve
         None => Default::default(),
         Some(me) => {
             let since = at - chrono::Duration::days(i64::from(deps.config.friends_feed_days));
-            let proof_rows = friends_recommends(&deps.db, me, since, SOCIAL_PROOF_REACTIONS).await?;
+            let proof_rows = friends_recommends(
+                &deps.db,
+                me,
+                since,
+                deps.config.friends_feed_closest_friends,
+                SOCIAL_PROOF_REACTIONS,
+            )
+            .await?;
             let proof: HashMap<i64, Vec<FriendRecommend>> = group_by_video(&proof_rows, at).into_iter().collect();
             let watched = queries::watched_through_categories(&deps.db, me, INTEREST_HISTORY).await?;
             (

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use kanjian_kernel::ids::UserId;
 use kanjian_kernel::{Context, Result, Timestamp};
-use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect,
@@ -28,41 +28,53 @@ pub struct FriendRecommendRow {
     pub interactions: i64,
 }
 
-/// The fan-in: the newest ❤️s (at most `max`) of the viewer's friends since `since`, with each
-/// friend's closeness. One index range of the viewer's friendships, then for each friend an
-/// index-only range of `(user_id, kind, created_at, video_id)`. Friends who hide their ❤️s are
-/// left out here, in the module, so no caller can forget it.
+/// The fan-in: the newest ❤️s (at most `max`) of the viewer's `closest` closest friends since
+/// `since`, with each friend's closeness. The friends come from one index range of
+/// `(user_id, interactions, friend_id)`, closest first; then for each friend an index-only range
+/// of `(user_id, kind, created_at, video_id)`. Bounding the friends read keeps a ranking's cost
+/// flat for people with thousands of friends (it grows with each friend read), and the ❤️s of
+/// the least close are the ones that would rank last anyway. Friends who hide their ❤️s are left
+/// out here, in the module, so no caller can forget it.
 pub async fn friends_recommends(
     db: &DatabaseConnection,
     viewer: UserId,
     since: Timestamp,
+    closest: u64,
     max: u64,
 ) -> Result<Vec<FriendRecommendRow>> {
-    let f = friendship::Entity;
+    let f = Alias::new("f");
     let r = reaction::Entity;
     let hiding = Query::select()
         .column(settings::Column::UserId)
         .from(settings::Entity)
         .and_where(settings::Column::HideRecommends.eq(true))
         .to_owned();
+    let closest_friends = Query::select()
+        .column(friendship::Column::FriendId)
+        .column(friendship::Column::Interactions)
+        .from(friendship::Entity)
+        .and_where(friendship::Column::UserId.eq(viewer.0))
+        .and_where(friendship::Column::FriendId.not_in_subquery(hiding))
+        .order_by(friendship::Column::Interactions, Order::Desc)
+        .order_by(friendship::Column::FriendId, Order::Desc)
+        .limit(closest)
+        .to_owned();
     let query = Query::select()
         .column((r, reaction::Column::VideoId))
         .column((r, reaction::Column::UserId))
         .column((r, reaction::Column::CreatedAt))
-        .column((f, friendship::Column::Interactions))
-        .from(f)
+        .column((f.clone(), friendship::Column::Interactions))
+        .from_subquery(closest_friends, f.clone())
         .inner_join(
             r,
             Expr::col((r, reaction::Column::UserId))
                 .equals((f, friendship::Column::FriendId)),
         )
-        .and_where(Expr::col((f, friendship::Column::UserId)).eq(viewer.0))
         .and_where(
             Expr::col((r, reaction::Column::Kind))
                 .eq(reaction_kind(ReactionKind::Recommend)),
         )
         .and_where(Expr::col((r, reaction::Column::CreatedAt)).gte(since))
-        .and_where(Expr::col((f, friendship::Column::FriendId)).not_in_subquery(hiding))
         .order_by((r, reaction::Column::CreatedAt), Order::Desc)
         .order_by((r, reaction::Column::UserId), Order::Desc)
         .limit(max)
