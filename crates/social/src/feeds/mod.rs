@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use kanjian_contracts::social::{FeedItemDto, FeedReason};
 use kanjian_kernel::ids::{UserId, VideoId};
-use kanjian_kernel::{Actor, Page, PageRequest, Result, Timestamp};
+use kanjian_kernel::{Actor, Context, Page, PageRequest, Result, Timestamp};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::Deps;
@@ -32,10 +32,6 @@ const INTEREST_HISTORY: u64 = 100;
 /// Friends' ❤️s read for Recommended's social proof.
 const SOCIAL_PROOF_REACTIONS: u64 = 2_000;
 
-fn hours_between(earlier: Timestamp, later: Timestamp) -> f64 {
-    (later - earlier).num_milliseconds() as f64 / 3_600_000.0
-}
-
 /// Friends' ❤️s grouped by video, in the order first seen (newest ❤️ first).
 fn group_by_video(rows: &[FriendRecommendRow], at: Timestamp) -> Vec<(i64, Vec<FriendRecommend>)> {
     let mut order = Vec::new();
@@ -48,7 +44,7 @@ fn group_by_video(rows: &[FriendRecommendRow], at: Timestamp) -> Vec<(i64, Vec<F
         group.push(FriendRecommend {
             friend: row.user_id,
             interactions: row.interactions,
-            age_hours: hours_between(row.created_at, at),
+            age_hours: rank::hours_between(row.created_at, at),
         });
     }
     order
@@ -188,7 +184,7 @@ pub async fn following_feed(deps: &Deps, actor: &Actor, page: PageRequest) -> Re
         .limit(u64::from(limit) + 1)
         .all(&deps.db)
         .await
-        .map_err(|e| kanjian_kernel::Error::internal(format!("reading the Following feed: {e}")))?;
+        .context("reading the Following feed")?;
     let page = Page::from_rows(rows, limit, after.is_some(), |v| {
         (v.published_at.map_or(0, |t| t.timestamp_millis()), v.video_id)
     });

@@ -14,7 +14,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::FromQueryResult;
 use tokio::sync::Mutex;
 
-use super::rank::{Engagement, popularity};
+use super::rank::{Engagement, hours_between, popularity};
 use crate::Deps;
 use crate::db::now;
 use crate::entity::{video, video_stats};
@@ -82,10 +82,6 @@ struct RecentVideo {
     completions: Option<i64>,
 }
 
-fn age_hours(published: Timestamp, at: Timestamp) -> f64 {
-    (at - published).num_milliseconds() as f64 / 3_600_000.0
-}
-
 /// Scores every video published in the window and keeps the best `recommended_pool_size`.
 async fn compute(deps: &Deps) -> Result<Vec<Candidate>> {
     let started = Instant::now();
@@ -137,7 +133,7 @@ async fn compute(deps: &Deps) -> Result<Vec<Candidate>> {
                 channel: v.channel_id,
                 owner: v.owner_id,
                 category: v.category,
-                popularity: popularity(&e, age_hours(v.published_at, at)),
+                popularity: popularity(&e, hours_between(v.published_at, at)),
             }
         })
         .collect();

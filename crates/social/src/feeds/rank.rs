@@ -3,8 +3,15 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use kanjian_kernel::Timestamp;
+
 /// A ❤️ loses half its weight every this many hours.
 const RECOMMEND_HALF_LIFE_HOURS: f64 = 48.0;
+
+/// Ages in the formulas are hours, fractions included.
+pub fn hours_between(earlier: Timestamp, later: Timestamp) -> f64 {
+    (later - earlier).num_milliseconds() as f64 / 3_600_000.0
+}
 
 /// How much one friend's ❤️ counts: closer friends (more interactions between the two) count
 /// more, with diminishing returns; every friend counts at least 1.
