@@ -142,26 +142,28 @@ pub(crate) async fn videos_social<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = db::distinct(videos).iter().map(|v| v.0).collect();
-    let stats = by_key(
+    // The counts and the viewer's reactions are independent reads: asked at once.
+    let counts = async {
         video_stats::Entity::find()
             .filter(video_stats::Column::VideoId.is_in(ids.iter().copied()))
             .all(conn)
             .await
-            .context("loading video counts")?,
-        |s| s.video_id,
-    );
-    let mine: HashSet<(i64, i16)> = match viewer {
-        None => HashSet::new(),
-        Some(viewer) => reaction::Entity::find()
-            .filter(reaction::Column::UserId.eq(viewer.0))
-            .filter(reaction::Column::VideoId.is_in(ids.iter().copied()))
-            .all(conn)
-            .await
-            .context("loading the viewer's reactions")?
-            .into_iter()
-            .map(|r| (r.video_id, r.kind))
-            .collect(),
+            .context("loading video counts")
     };
+    let own_reactions = async {
+        match viewer {
+            None => Ok(Vec::new()),
+            Some(viewer) => reaction::Entity::find()
+                .filter(reaction::Column::UserId.eq(viewer.0))
+                .filter(reaction::Column::VideoId.is_in(ids.iter().copied()))
+                .all(conn)
+                .await
+                .context("loading the viewer's reactions"),
+        }
+    };
+    let (counts, own_reactions) = futures::try_join!(counts, own_reactions)?;
+    let stats = by_key(counts, |s| s.video_id);
+    let mine: HashSet<(i64, i16)> = own_reactions.into_iter().map(|r| (r.video_id, r.kind)).collect();
     let like = reaction_kind(ReactionKind::Like);
     let recommend = reaction_kind(ReactionKind::Recommend);
     Ok(videos

@@ -128,8 +128,8 @@ async fn rank_friends(deps: &Deps, me: UserId) -> Result<Vec<Ranked>> {
         groups.truncate(keep);
     }
     let ids: Vec<i64> = groups.iter().map(|(v, _)| *v).collect();
-    let facts = candidate_facts(&deps.db, Some(me), &ids).await?;
-    let blocked = blocked_with(&deps.db, me).await?;
+    let (facts, blocked) =
+        futures::try_join!(candidate_facts(&deps.db, Some(me), &ids), blocked_with(&deps.db, me))?;
 
     let mut scored: Vec<(f64, Ranked)> = groups
         .into_iter()

@@ -1,5 +1,6 @@
-//! The reads the feeds share. Each is one statement (or one per chunk of ids), whatever the
-//! number of items, so a feed page costs a fixed number of queries.
+//! The reads the feeds share. Each is one statement (or one per chunk or part of the ids asked,
+//! bounded by the snapshot's size), whatever the number of items on a page, so a feed page
+//! costs a fixed number of queries.
 
 use std::collections::{HashMap, HashSet};
 
@@ -98,57 +99,79 @@ pub struct CandidateFacts {
     pub seen: bool,
 }
 
-/// The published videos among `ids` with their counters and whether the viewer has seen each:
-/// one statement per chunk of ids (the projection's primary key, the counters' primary key and
-/// a probe of the views' unique index `(user_id, video_id, …)` per candidate).
+/// The published videos among `ids` with their counters and whether the viewer has seen each
+/// (the projection's primary key, the counters' primary key and a probe of the views' unique
+/// index `(user_id, video_id, …)` per candidate). A ranking asks for hundreds, so the ids are
+/// split evenly into parts of at most [`PARALLEL_PART`], one statement each, run at once on
+/// separate connections: the lookups are independent, and on PostgreSQL each part gets a core.
 pub async fn candidate_facts(
     db: &DatabaseConnection,
     viewer: Option<UserId>,
     ids: &[i64],
 ) -> Result<HashMap<i64, CandidateFacts>> {
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in distinct(ids).chunks(CHUNK) {
-        let seen = match viewer {
-            Some(me) => Expr::exists(
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(view::Entity)
-                    .and_where(Expr::col((view::Entity, view::Column::UserId)).eq(me.0))
-                    .and_where(
-                        Expr::col((view::Entity, view::Column::VideoId))
-                            .equals((video::Entity, video::Column::VideoId)),
-                    )
-                    .to_owned(),
-            ),
-            None => Expr::val(false),
-        };
-        let query = Query::select()
-            .columns([
-                (video::Entity, video::Column::VideoId),
-                (video::Entity, video::Column::ChannelId),
-                (video::Entity, video::Column::OwnerId),
-            ])
-            .columns([
-                (video_stats::Entity, video_stats::Column::Views),
-                (video_stats::Entity, video_stats::Column::Completions),
-            ])
-            .expr_as(seen, "seen")
-            .from(video::Entity)
-            .left_join(
-                video_stats::Entity,
-                Expr::col((video_stats::Entity, video_stats::Column::VideoId))
-                    .equals((video::Entity, video::Column::VideoId)),
-            )
-            .and_where(Expr::col((video::Entity, video::Column::VideoId)).is_in(chunk.to_vec()))
-            .and_where(Expr::col((video::Entity, video::Column::PublishedAt)).is_not_null())
-            .to_owned();
-        let rows = CandidateFacts::find_by_statement(db.get_database_backend().build(&query))
-            .all(db)
-            .await
-            .context("loading feed candidates")?;
-        out.extend(rows.into_iter().map(|r| (r.video_id, r)));
+    let ids = distinct(ids);
+    let parts = even_parts(&ids, PARALLEL_PART);
+    let rows = futures::future::try_join_all(parts.into_iter().map(|part| candidate_facts_part(db, viewer, part))).await?;
+    Ok(rows.into_iter().flatten().map(|r| (r.video_id, r)).collect())
+}
+
+/// Ids per statement when a lookup is split to run in parallel.
+const PARALLEL_PART: usize = 300;
+
+/// `ids` cut into the fewest parts of at most `max` ids, of nearly equal sizes (600 ids: two
+/// parts of 300, not 300 + 300 + 0; 601: three of about 200), so parallel parts finish together.
+fn even_parts(ids: &[i64], max: usize) -> Vec<&[i64]> {
+    if ids.is_empty() {
+        return Vec::new();
     }
-    Ok(out)
+    let count = ids.len().div_ceil(max.max(1));
+    let size = ids.len().div_ceil(count);
+    ids.chunks(size).collect()
+}
+
+async fn candidate_facts_part(
+    db: &DatabaseConnection,
+    viewer: Option<UserId>,
+    ids: &[i64],
+) -> Result<Vec<CandidateFacts>> {
+    let seen = match viewer {
+        Some(me) => Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(view::Entity)
+                .and_where(Expr::col((view::Entity, view::Column::UserId)).eq(me.0))
+                .and_where(
+                    Expr::col((view::Entity, view::Column::VideoId))
+                        .equals((video::Entity, video::Column::VideoId)),
+                )
+                .to_owned(),
+        ),
+        None => Expr::val(false),
+    };
+    let query = Query::select()
+        .columns([
+            (video::Entity, video::Column::VideoId),
+            (video::Entity, video::Column::ChannelId),
+            (video::Entity, video::Column::OwnerId),
+        ])
+        .columns([
+            (video_stats::Entity, video_stats::Column::Views),
+            (video_stats::Entity, video_stats::Column::Completions),
+        ])
+        .expr_as(seen, "seen")
+        .from(video::Entity)
+        .left_join(
+            video_stats::Entity,
+            Expr::col((video_stats::Entity, video_stats::Column::VideoId))
+                .equals((video::Entity, video::Column::VideoId)),
+        )
+        .and_where(Expr::col((video::Entity, video::Column::VideoId)).is_in(ids.to_vec()))
+        .and_where(Expr::col((video::Entity, video::Column::PublishedAt)).is_not_null())
+        .to_owned();
+    CandidateFacts::find_by_statement(db.get_database_backend().build(&query))
+        .all(db)
+        .await
+        .context("loading feed candidates")
 }
 
 /// Which of `ids` are published now (one statement: a page's worth of ids).
@@ -245,4 +268,21 @@ pub async fn watched_through_categories(
         .iter()
         .filter_map(|id| categories.get(id).cloned())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::even_parts;
+
+    #[test]
+    fn even_parts_are_the_fewest_and_nearly_equal() {
+        let ids: Vec<i64> = (0..601).collect();
+        let sizes = |n: usize, max: usize| even_parts(&ids[..n], max).iter().map(|p| p.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(0, 300), Vec::<usize>::new());
+        assert_eq!(sizes(20, 300), vec![20]);
+        assert_eq!(sizes(300, 300), vec![300]);
+        assert_eq!(sizes(301, 300), vec![151, 150]);
+        assert_eq!(sizes(600, 300), vec![300, 300]);
+        assert_eq!(sizes(601, 300), vec![201, 201, 199]);
+    }
 }
