@@ -63,10 +63,12 @@ pub struct FeedsSettings {
     /// Concurrency of the extra first-page row; 0 or 1: none.
     pub concurrency: usize,
     pub workers: usize,
+    /// Which feeds to measure, in this order.
+    pub feeds: Vec<Feed>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Feed {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Feed {
     Friends,
     Recommended,
 }
@@ -808,7 +810,7 @@ async fn measure(
     };
 
     let mut rows = Vec::new();
-    for feed in [Feed::Friends, Feed::Recommended] {
+    for &feed in &settings.feeds {
         println!(
             "==> {} feed: warm-up, then first pages and 3rd pages, {} viewers, at least {} measured requests each, kanjian and SQL interleaved",
             feed.label(),

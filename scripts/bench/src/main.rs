@@ -120,6 +120,15 @@ struct Args {
     /// Feeds: concurrency of the extra first-page row (0 or 1: no such row).
     #[arg(long, env = "KANJIAN_BENCH_FEEDS_CONCURRENCY", default_value_t = 8)]
     feeds_concurrency: usize,
+    /// Feeds: which feeds to measure, comma-separated.
+    #[arg(
+        long,
+        env = "KANJIAN_BENCH_FEEDS_WHICH",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "friends,recommended"
+    )]
+    feeds_which: Vec<crate::feeds::Feed>,
     /// Feeds: where SQLite worlds are kept [default: target/bench-data beside this binary].
     #[arg(long, env = "KANJIAN_BENCH_FEEDS_DATA_DIR")]
     feeds_data_dir: Option<PathBuf>,
@@ -181,6 +190,7 @@ impl Args {
             requests: self.feeds_requests,
             concurrency: self.feeds_concurrency,
             workers,
+            feeds: self.feeds_which.clone(),
         })
     }
 }
