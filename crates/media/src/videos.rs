@@ -330,18 +330,31 @@ pub(crate) async fn videos_by_ids(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = video::Entity::find()
-        .filter(video::Column::Id.is_in(ids.iter().map(|id| id.0)))
-        .all(&deps.db)
-        .await
-        .context("loading videos")?;
+    // The renditions are read beside the videos rather than after them (a feed page resolves
+    // its cards through here, so this saves it a round trip); only those of READY videos the
+    // actor may see are used.
+    let asked: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let videos = async {
+        video::Entity::find()
+            .filter(video::Column::Id.is_in(asked.iter().copied()))
+            .all(&deps.db)
+            .await
+            .context("loading videos")
+    };
+    let (rows, renditions) = futures::try_join!(videos, renditions_of(&deps.db, &asked))?;
     let mut by_id: HashMap<i64, video::Model> = rows
         .into_iter()
         .filter(|r| may_see(actor, r))
         .map(|r| (r.id, r))
         .collect();
-    let ordered: Vec<video::Model> = ids.iter().filter_map(|id| by_id.remove(&id.0)).collect();
-    to_dtos(&deps.db, ordered).await
+    ids.iter()
+        .filter_map(|id| by_id.remove(&id.0))
+        .map(|row| {
+            let ready = row.status == status::as_str(VideoStatus::Ready);
+            let list = renditions.get(&row.id).filter(|_| ready).map(Vec::as_slice).unwrap_or_default();
+            to_dto(row, list)
+        })
+        .collect()
 }
 
 #[tracing::instrument(skip_all, fields(channel_id = %channel))]
