@@ -115,6 +115,21 @@ async fn delivery_status(db: &DatabaseConnection) -> Vec<(String, i32)> {
     rows.iter().map(|r| (r.try_get("", "status").unwrap(), r.try_get("", "attempts").unwrap())).collect()
 }
 
+/// The dispatcher records a delivery's outcome after its handler returns, so a handler having
+/// seen an event does not mean the row says so yet: poll until the rows are `expected`.
+async fn wait_for_deliveries(db: &DatabaseConnection, expected: &[(&str, i32)]) {
+    let expected: Vec<(String, i32)> = expected.iter().map(|(s, n)| ((*s).to_owned(), *n)).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = delivery_status(db).await;
+        if now == expected {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "deliveries are {now:?}, expected {expected:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn committed_events_are_delivered_and_rolled_back_ones_never_are() {
     let (_guard, db) = setup().await;
@@ -141,7 +156,7 @@ async fn committed_events_are_delivered_and_rolled_back_ones_never_are() {
     seen.sort();
     assert_eq!(seen, [1, 3]);
     // The ignored kind got no delivery row at all.
-    assert_eq!(delivery_status(&db).await, [("done".into(), 1), ("done".into(), 1)]);
+    wait_for_deliveries(&db, &[("done", 1), ("done", 1)]).await;
     stop.cancel();
     task.await.unwrap();
 }
@@ -157,7 +172,7 @@ async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     txn.commit().await.unwrap();
     outbox.notify();
     wait_for("the third attempt to succeed", || flaky.seen.lock().unwrap().len() == 1).await;
-    assert_eq!(delivery_status(&db).await, [("done".into(), 3)]);
+    wait_for_deliveries(&db, &[("done", 3)]).await;
     stop.cancel();
     task.await.unwrap();
 
@@ -220,7 +235,7 @@ async fn work_of_a_crashed_dispatcher_is_taken_over_after_its_lease() {
     let survivor = Recorder::default();
     let (stop, task) = start(&db, &Outbox::new(), survivor.clone(), fast());
     wait_for("the survivor to deliver", || survivor.seen.lock().unwrap().as_slice() == [5]).await;
-    assert_eq!(delivery_status(&db).await, [("done".into(), 2)]);
+    wait_for_deliveries(&db, &[("done", 2)]).await;
     stop.cancel();
     task.await.unwrap();
 }
@@ -245,7 +260,7 @@ async fn a_graceful_stop_hands_running_work_back_at_once() {
     let (stop, task) = start(&db, &Outbox::new(), next.clone(), config);
     wait_for("the next dispatcher to deliver", || next.seen.lock().unwrap().as_slice() == [6]).await;
     // The interrupted attempt did not count against the event.
-    assert_eq!(delivery_status(&db).await, [("done".into(), 1)]);
+    wait_for_deliveries(&db, &[("done", 1)]).await;
     stop.cancel();
     task.await.unwrap();
 }
