@@ -137,10 +137,21 @@ pub(crate) async fn to_dtos<C: ConnectionTrait>(
         .map(|r| r.id)
         .collect();
     let renditions = renditions_of(conn, &ready).await?;
+    with_renditions(rows, &renditions)
+}
+
+/// Rows to DTOs, each READY one with its renditions from `renditions` (keyed by video id);
+/// renditions of a video that is not READY are never shown.
+fn with_renditions(
+    rows: Vec<video::Model>,
+    renditions: &HashMap<i64, Vec<rendition::Model>>,
+) -> Result<Vec<VideoDto>> {
     rows.into_iter()
         .map(|row| {
+            let ready = row.status == status::as_str(VideoStatus::Ready);
             let list = renditions
                 .get(&row.id)
+                .filter(|_| ready)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             to_dto(row, list)
@@ -347,14 +358,8 @@ pub(crate) async fn videos_by_ids(
         .filter(|r| may_see(actor, r))
         .map(|r| (r.id, r))
         .collect();
-    ids.iter()
-        .filter_map(|id| by_id.remove(&id.0))
-        .map(|row| {
-            let ready = row.status == status::as_str(VideoStatus::Ready);
-            let list = renditions.get(&row.id).filter(|_| ready).map(Vec::as_slice).unwrap_or_default();
-            to_dto(row, list)
-        })
-        .collect()
+    let ordered: Vec<video::Model> = ids.iter().filter_map(|id| by_id.remove(&id.0)).collect();
+    with_renditions(ordered, &renditions)
 }
 
 #[tracing::instrument(skip_all, fields(channel_id = %channel))]

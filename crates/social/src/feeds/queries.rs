@@ -118,8 +118,8 @@ pub async fn candidate_facts(
 /// Ids per statement when a lookup is split to run in parallel.
 const PARALLEL_PART: usize = 300;
 
-/// `ids` cut into the fewest parts of at most `max` ids, of nearly equal sizes (600 ids: two
-/// parts of 300, not 300 + 300 + 0; 601: three of about 200), so parallel parts finish together.
+/// `ids` cut into the fewest parts of at most `max` ids, of nearly equal sizes (601 ids:
+/// three parts of about 200, not 300 + 300 + 1), so parallel parts finish together.
 fn even_parts(ids: &[i64], max: usize) -> Vec<&[i64]> {
     if ids.is_empty() {
         return Vec::new();
