@@ -3,7 +3,8 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "social_feed_snapshots")]
 pub struct Model {
-    #[sea_orm(primary_key)]
+    /// Made by the application (see `feeds::snapshot::new_id`), not by a sequence.
+    #[sea_orm(primary_key, auto_increment = false)]
     pub id: i64,
     /// `None` for anonymous viewers of Recommended.
     pub viewer_id: Option<i64>,

@@ -9,18 +9,22 @@
 use kanjian_contracts::social::{FeedItemDto, FeedReason};
 use kanjian_kernel::ids::{UserId, VideoId};
 use kanjian_kernel::{Context, Cursor, Error, Page, Result, UserErrorCode};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{invalid_cursor, now};
+use crate::db::{invalid_cursor, is_unique_violation, now};
 use crate::entity::feed_snapshot;
 
-/// Expired snapshots are pruned by every this-many-th new snapshot (ids are sequential), so
-/// pruning costs one statement per this many first pages.
+/// Expired snapshots are pruned after about one new snapshot in this many (ids end in random
+/// bits), so pruning costs one statement per this many first pages, none of them waiting on it.
 const PRUNE_EVERY: i64 = 64;
+
+/// Random low bits of a snapshot id; the rest is the time in milliseconds (good until 2248).
+const ID_RANDOM_BITS: u32 = 20;
+
+/// Times a first page draws a new id when the one it drew is taken (two snapshots in the same
+/// millisecond with the same random bits: about one in a million pairs).
+const ID_ATTEMPTS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RankedFeed {
@@ -86,7 +90,17 @@ pub fn decode_cursor(cursor: &Cursor) -> Result<(i64, usize)> {
     cursor.decode::<(i64, usize)>()
 }
 
-/// Stores a new ranking and prunes expired ones now and then. Returns its id.
+/// A new snapshot id: time-ordered, so ids never come back, even after the table is emptied
+/// by a crash (it is a cache, `UNLOGGED` on PostgreSQL), and random in its low bits, so nodes
+/// need no shared counter.
+fn new_id() -> i64 {
+    let millis = now().timestamp_millis().max(0);
+    let random = i64::from(rand::random::<u32>() >> (32 - ID_RANDOM_BITS));
+    (millis << ID_RANDOM_BITS) | random
+}
+
+/// Stores a new ranking in one statement and returns its id. Now and then it also starts
+/// pruning expired snapshots, in the background: the page does not wait for housekeeping.
 pub async fn store(
     db: &DatabaseConnection,
     viewer: Option<UserId>,
@@ -95,35 +109,41 @@ pub async fn store(
     ttl_secs: u64,
 ) -> Result<i64> {
     let json = serde_json::to_string(items).context("encoding a feed snapshot")?;
-    let txn = db.begin().await.context("beginning to store a feed snapshot")?;
-    if db.get_database_backend() == DbBackend::Postgres {
-        // A snapshot is a cache: losing the last few in a crash only expires their cursors, so
-        // the first page need not wait for the WAL to reach the disk.
-        txn.execute_unprepared("SET LOCAL synchronous_commit TO OFF")
-            .await
-            .context("relaxing durability for a feed snapshot")?;
+    let mut attempt = 0;
+    let id = loop {
+        attempt += 1;
+        let id = new_id();
+        let row = feed_snapshot::ActiveModel {
+            id: Set(id),
+            viewer_id: Set(viewer.map(|v| v.0)),
+            feed: Set(feed.stored()),
+            items: Set(json.clone()),
+            created_at: Set(now()),
+        };
+        match feed_snapshot::Entity::insert(row).exec_without_returning(db).await {
+            Ok(_) => break id,
+            Err(e) if is_unique_violation(&e) && attempt < ID_ATTEMPTS => continue,
+            Err(e) => return Err(e).context("storing a feed snapshot"),
+        }
+    };
+    if id % PRUNE_EVERY == 0 {
+        tokio::spawn(prune(db.clone(), ttl_secs));
     }
-    let saved = feed_snapshot::ActiveModel {
-        viewer_id: Set(viewer.map(|v| v.0)),
-        feed: Set(feed.stored()),
-        items: Set(json),
-        created_at: Set(now()),
-        ..Default::default()
+    Ok(id)
+}
+
+/// Deletes the snapshots older than the time to live.
+async fn prune(db: DatabaseConnection, ttl_secs: u64) {
+    let cutoff = now() - chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2));
+    match feed_snapshot::Entity::delete_many()
+        .filter(feed_snapshot::Column::CreatedAt.lt(cutoff))
+        .exec(&db)
+        .await
+    {
+        Ok(pruned) => tracing::debug!(pruned = pruned.rows_affected, "pruned expired feed snapshots"),
+        // Nothing is lost: the next prune deletes them.
+        Err(e) => tracing::warn!(error = %e, "pruning expired feed snapshots failed"),
     }
-    .insert(&txn)
-    .await
-    .context("storing a feed snapshot")?;
-    txn.commit().await.context("storing a feed snapshot")?;
-    if saved.id % PRUNE_EVERY == 0 {
-        let cutoff = now() - chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2));
-        let pruned = feed_snapshot::Entity::delete_many()
-            .filter(feed_snapshot::Column::CreatedAt.lt(cutoff))
-            .exec(db)
-            .await
-            .context("pruning expired feed snapshots")?;
-        tracing::debug!(pruned = pruned.rows_affected, "pruned expired feed snapshots");
-    }
-    Ok(saved.id)
 }
 
 /// The snapshot a cursor points into, if it is this viewer's, of this feed, and not expired.
@@ -210,6 +230,16 @@ mod tests {
         let last = page(&snapshot, RankedFeed::Friends, 4, 2, |_| true);
         assert!(!last.has_next_page && last.items.len() == 1);
         assert!(page(&snapshot, RankedFeed::Friends, 7, 2, |_| true).items.is_empty());
+    }
+
+    #[test]
+    fn ids_are_positive_and_follow_the_clock() {
+        let first = new_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = new_id();
+        assert!(first > 0 && second > first, "{first} then {second}");
+        let millis = second >> ID_RANDOM_BITS;
+        assert!((now().timestamp_millis() - millis).abs() < 1_000, "{millis}");
     }
 
     #[test]
