@@ -8,7 +8,7 @@
 
 use kanjian_contracts::social::{FeedItemDto, FeedReason};
 use kanjian_kernel::ids::{UserId, VideoId};
-use kanjian_kernel::{Context, Cursor, Error, Page, Result, UserErrorCode};
+use kanjian_kernel::{Context, Cursor, Error, Page, Result, Timestamp, UserErrorCode};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 
@@ -90,11 +90,11 @@ pub fn decode_cursor(cursor: &Cursor) -> Result<(i64, usize)> {
     cursor.decode::<(i64, usize)>()
 }
 
-/// A new snapshot id: time-ordered, so ids never come back, even after the table is emptied
-/// by a crash (it is a cache, `UNLOGGED` on PostgreSQL), and random in its low bits, so nodes
-/// need no shared counter.
-fn new_id() -> i64 {
-    let millis = now().timestamp_millis().max(0);
+/// A new snapshot id for a snapshot made `at`: time-ordered, so ids never come back, even after
+/// the table is emptied by a crash (it is a cache, `UNLOGGED` on PostgreSQL), and random in its
+/// low bits, so nodes need no shared counter.
+fn new_id(at: Timestamp) -> i64 {
+    let millis = at.timestamp_millis().max(0);
     let random = i64::from(rand::random::<u32>() >> (32 - ID_RANDOM_BITS));
     (millis << ID_RANDOM_BITS) | random
 }
@@ -109,20 +109,20 @@ pub async fn store(
     ttl_secs: u64,
 ) -> Result<i64> {
     let json = serde_json::to_string(items).context("encoding a feed snapshot")?;
-    let mut attempt = 0;
+    let mut attempt = 1;
     let id = loop {
-        attempt += 1;
-        let id = new_id();
+        let at = now();
+        let id = new_id(at);
         let row = feed_snapshot::ActiveModel {
             id: Set(id),
             viewer_id: Set(viewer.map(|v| v.0)),
             feed: Set(feed.stored()),
             items: Set(json.clone()),
-            created_at: Set(now()),
+            created_at: Set(at),
         };
         match feed_snapshot::Entity::insert(row).exec_without_returning(db).await {
             Ok(_) => break id,
-            Err(e) if is_unique_violation(&e) && attempt < ID_ATTEMPTS => continue,
+            Err(e) if is_unique_violation(&e) && attempt < ID_ATTEMPTS => attempt += 1,
             Err(e) => return Err(e).context("storing a feed snapshot"),
         }
     };
@@ -234,12 +234,11 @@ mod tests {
 
     #[test]
     fn ids_are_positive_and_follow_the_clock() {
-        let first = new_id();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let second = new_id();
+        let at = now();
+        let first = new_id(at);
+        let second = new_id(at + chrono::Duration::milliseconds(1));
         assert!(first > 0 && second > first, "{first} then {second}");
-        let millis = second >> ID_RANDOM_BITS;
-        assert!((now().timestamp_millis() - millis).abs() < 1_000, "{millis}");
+        assert_eq!(first >> ID_RANDOM_BITS, at.timestamp_millis());
     }
 
     #[test]
