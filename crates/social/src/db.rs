@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use kanjian_contracts::media::{VideoDto, VideoStatus};
 use kanjian_kernel::ids::{UserId, VideoId};
 use kanjian_kernel::{Actor, Context, Error, Result, Timestamp, UserErrorCode};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::sea_query::extension::postgres::PgFunc;
+use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    SqlErr,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, Set, SqlErr,
 };
 
 use crate::Deps;
@@ -250,6 +251,17 @@ pub(crate) async fn count_interaction<C: ConnectionTrait>(
 pub(crate) fn distinct<K: Eq + std::hash::Hash + Copy>(ids: &[K]) -> Vec<K> {
     let mut seen = std::collections::HashSet::new();
     ids.iter().copied().filter(|id| seen.insert(*id)).collect()
+}
+
+/// `col` is one of `ids`. On PostgreSQL that is `col = ANY($1)` with the ids as one array
+/// parameter: the statement's text is the same whatever the number of ids, so each connection
+/// prepares it once (and PostgreSQL may settle on a generic plan), where `IN ($1, …, $n)` is a
+/// new statement to parse and plan for every distinct n. SQLite has no arrays and keeps `IN`.
+pub(crate) fn id_in(backend: DbBackend, col: impl IntoColumnRef, ids: &[i64]) -> Expr {
+    match backend {
+        DbBackend::Postgres => Expr::col(col).eq(PgFunc::any(Expr::val(ids.to_vec()))),
+        _ => Expr::col(col).is_in(ids.iter().copied()),
+    }
 }
 
 /// Rows keyed by `key`, for building one DTO per id asked.

@@ -12,7 +12,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::db::distinct;
+use crate::db::{distinct, id_in};
 use crate::domain::stored::reaction_kind;
 use crate::entity::{block, friendship, reaction, settings, video, video_stats, view};
 use kanjian_contracts::social::ReactionKind;
@@ -134,6 +134,7 @@ async fn candidate_facts_part(
     viewer: Option<UserId>,
     ids: &[i64],
 ) -> Result<Vec<CandidateFacts>> {
+    let backend = db.get_database_backend();
     let seen = match viewer {
         Some(me) => Expr::exists(
             Query::select()
@@ -165,10 +166,10 @@ async fn candidate_facts_part(
             Expr::col((video_stats::Entity, video_stats::Column::VideoId))
                 .equals((video::Entity, video::Column::VideoId)),
         )
-        .and_where(Expr::col((video::Entity, video::Column::VideoId)).is_in(ids.to_vec()))
+        .and_where(id_in(backend, (video::Entity, video::Column::VideoId), ids))
         .and_where(Expr::col((video::Entity, video::Column::PublishedAt)).is_not_null())
         .to_owned();
-    CandidateFacts::find_by_statement(db.get_database_backend().build(&query))
+    CandidateFacts::find_by_statement(backend.build(&query))
         .all(db)
         .await
         .context("loading feed candidates")
