@@ -14,6 +14,7 @@ mod m20261121_000005_social_feeds;
 mod m20261121_000006_identity_display_names;
 mod m20261121_000007_social_closest_friends;
 mod m20261121_000008_social_feed_snapshots_unlogged;
+mod m20261121_000009_social_video_counters;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000006_identity_display_names::Migration),
             Box::new(m20261121_000007_social_closest_friends::Migration),
             Box::new(m20261121_000008_social_feed_snapshots_unlogged::Migration),
+            Box::new(m20261121_000009_social_video_counters::Migration),
         ]
     }
 }

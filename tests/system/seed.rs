@@ -23,7 +23,6 @@ const TABLES: &[&str] = &[
     "social_channel_stats",
     "social_reactions",
     "social_views",
-    "social_video_stats",
 ];
 
 async fn value(db: &DatabaseConnection, sql: &str) -> i64 {
@@ -197,7 +196,7 @@ async fn seed_builds_a_consistent_world_once() {
         "SELECT COUNT(*) FROM social_user_stats s WHERE s.friends <> (SELECT COUNT(*) FROM social_friendships f WHERE f.user_id = s.user_id) \
          OR s.following <> (SELECT COUNT(*) FROM social_follows f WHERE f.user_id = s.user_id)",
         "SELECT COUNT(*) FROM social_channel_stats s WHERE s.followers <> (SELECT COUNT(*) FROM social_follows f WHERE f.channel_id = s.channel_id)",
-        "SELECT COUNT(*) FROM social_video_stats s WHERE \
+        "SELECT COUNT(*) FROM social_videos s WHERE \
          s.likes <> (SELECT COUNT(*) FROM social_reactions r WHERE r.video_id = s.video_id AND r.kind = 1) \
          OR s.recommends <> (SELECT COUNT(*) FROM social_reactions r WHERE r.video_id = s.video_id AND r.kind = 2) \
          OR s.views <> (SELECT COUNT(*) FROM social_views v WHERE v.video_id = s.video_id) \

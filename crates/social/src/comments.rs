@@ -19,7 +19,7 @@ use crate::db::{
     visible_video,
 };
 use crate::domain::CommentBody;
-use crate::entity::{comment, comment_like, video_stats};
+use crate::entity::{comment, comment_like, video};
 
 const REPLY_TO: &str = "replyTo";
 
@@ -146,7 +146,7 @@ pub async fn add_comment(
     .insert(&txn)
     .await
     .context("inserting the comment")?;
-    bump_video(&txn, video.0, &[(video_stats::Column::Comments, 1)]).await?;
+    bump_video(&txn, video.0, &[(video::Column::Comments, 1)]).await?;
     count_interaction(&txn, me, dto.owner_id).await?;
     if let Some(parent) = &parent {
         comment::Entity::update_many()
@@ -268,7 +268,7 @@ pub async fn delete_comment(deps: &Deps, actor: &Actor, id: CommentId) -> Result
     bump_video(
         &txn,
         target.video_id,
-        &[(video_stats::Column::Comments, -removed)],
+        &[(video::Column::Comments, -removed)],
     )
     .await?;
     txn.commit()

@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use crate::Deps;
-use crate::entity::{block, channel_stats, friendship, user_stats, video_stats};
+use crate::entity::{block, channel_stats, friendship, user_stats, video};
 
 /// Now, cut to whole milliseconds: stored times then round-trip exactly through cursors, which
 /// carry milliseconds.
@@ -135,28 +135,31 @@ pub(crate) async fn visible_video(deps: &Deps, id: VideoId) -> Result<VideoDto> 
         .ok_or_else(|| Error::not_found("video"))
 }
 
-/// Makes sure a video has its counters row, then adds each delta to its column. Adding a delta
-/// takes the row's lock until the transaction ends, which also serialises pinning.
+/// Adds each delta to its counter of the video's row in `social_videos`, making the row first
+/// (counters only, `updated_at` at the Unix epoch so media's event still applies) when
+/// something is counted before the event has reached the projection. Adding a delta takes the
+/// row's lock until the transaction ends, which also serialises pinning.
 pub(crate) async fn bump_video<C: ConnectionTrait>(
     conn: &C,
-    video: i64,
-    deltas: &[(video_stats::Column, i64)],
+    id: i64,
+    deltas: &[(video::Column, i64)],
 ) -> Result<()> {
-    let at = now();
-    video_stats::Entity::insert(video_stats::ActiveModel {
-        video_id: Set(video),
-        updated_at: Set(at),
+    video::Entity::insert(video::ActiveModel {
+        video_id: Set(id),
+        updated_at: Set(Timestamp::UNIX_EPOCH),
         ..Default::default()
     })
     .on_conflict_do_nothing()
     .exec_without_returning(conn)
     .await
     .context("creating a video's counters")?;
-    let mut update = video_stats::Entity::update_many()
-        .col_expr(video_stats::Column::UpdatedAt, Expr::value(at))
-        .filter(video_stats::Column::VideoId.eq(video));
+    let mut update = video::Entity::update_many().filter(video::Column::VideoId.eq(id));
     for (col, delta) in deltas {
         update = update.col_expr(*col, Expr::col(*col).add(*delta));
+    }
+    if deltas.is_empty() {
+        // Only the lock is wanted: a no-op update takes it.
+        update = update.col_expr(video::Column::Likes, Expr::col(video::Column::Likes));
     }
     update
         .exec(conn)

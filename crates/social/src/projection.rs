@@ -1,6 +1,7 @@
 //! `social_videos`: the module's own copy of what the feeds need to know about media's videos
 //! (channel, creator, category, duration, whether and since when it is published), kept in step
-//! by media's events. A deleted video also takes its social data (reactions, comments and their
+//! by media's events. The same rows carry social's counters (see `db::bump_video`), which events
+//! never touch. A deleted video also takes its social data (reactions, comments and their
 //! likes, shares, views, counters) with it.
 //!
 //! Every event is idempotent: applying it again writes the same values. Events may arrive out
@@ -24,7 +25,7 @@ use sea_orm::{
 };
 
 use crate::Deps;
-use crate::entity::{comment, comment_like, reaction, share, video, video_stats, view};
+use crate::entity::{comment, comment_like, reaction, share, video, view};
 
 pub(crate) struct VideoProjectionHandler {
     pub deps: Arc<Deps>,
@@ -79,8 +80,29 @@ fn is_stale(row: Option<&video::Model>, at: Timestamp) -> bool {
     row.is_some_and(|r| r.updated_at > at)
 }
 
-async fn upsert<C: ConnectionTrait>(conn: &C, row: video::Model) -> Result<()> {
-    video::Entity::insert(row.into_active_model())
+/// Media's details of a video, as one event (or media itself) gives them.
+struct Details {
+    video_id: i64,
+    channel_id: Option<i64>,
+    owner_id: Option<i64>,
+    category: Option<String>,
+    duration_ms: Option<i64>,
+    published_at: Option<Timestamp>,
+}
+
+/// Writes the details, leaving the row's counters as they are (zeros for a new row).
+async fn upsert<C: ConnectionTrait>(conn: &C, row: Details, at: Timestamp) -> Result<()> {
+    let model = video::ActiveModel {
+        video_id: Set(row.video_id),
+        channel_id: Set(row.channel_id),
+        owner_id: Set(row.owner_id),
+        category: Set(row.category),
+        duration_ms: Set(row.duration_ms),
+        published_at: Set(row.published_at),
+        updated_at: Set(at),
+        ..Default::default()
+    };
+    video::Entity::insert(model)
         .on_conflict(
             OnConflict::column(video::Column::VideoId)
                 .update_columns([
@@ -99,27 +121,25 @@ async fn upsert<C: ConnectionTrait>(conn: &C, row: video::Model) -> Result<()> {
     Ok(())
 }
 
-fn row_from_published(e: &VideoPublished, at: Timestamp) -> video::Model {
-    video::Model {
+fn row_from_published(e: &VideoPublished) -> Details {
+    Details {
         video_id: e.video_id.0,
-        channel_id: e.channel_id.0,
-        owner_id: e.owner_id.0,
+        channel_id: Some(e.channel_id.0),
+        owner_id: Some(e.owner_id.0),
         category: e.category.clone(),
         duration_ms: e.duration_ms,
         published_at: Some(e.published_at),
-        updated_at: at,
     }
 }
 
-fn row_from_dto(v: &VideoDto, at: Timestamp) -> video::Model {
-    video::Model {
+fn row_from_dto(v: &VideoDto) -> Details {
+    Details {
         video_id: v.id.0,
-        channel_id: v.channel_id.0,
-        owner_id: v.owner_id.0,
+        channel_id: Some(v.channel_id.0),
+        owner_id: Some(v.owner_id.0),
         category: v.category.clone(),
         duration_ms: v.duration_ms,
         published_at: v.published_at,
-        updated_at: at,
     }
 }
 
@@ -135,7 +155,7 @@ async fn published(deps: &Deps, e: &VideoPublished, at: Timestamp) -> Result<()>
         tracing::debug!("older than the projection; skipped");
         return Ok(());
     }
-    upsert(&txn, row_from_published(e, at)).await?;
+    upsert(&txn, row_from_published(e), at).await?;
     txn.commit()
         .await
         .context("committing a projection update")?;
@@ -204,18 +224,19 @@ async fn details_changed(deps: &Deps, e: &VideoDetailsChanged, at: Timestamp) ->
         return Ok(());
     }
     let next = match (row, fresh) {
-        (_, Some(fresh)) => Some(row_from_dto(&fresh, at)),
-        (Some(row), None) => Some(video::Model {
-            channel_id: e.channel_id.0,
+        (_, Some(fresh)) => Some(row_from_dto(&fresh)),
+        (Some(row), None) => Some(Details {
+            video_id: row.video_id,
+            channel_id: Some(e.channel_id.0),
+            owner_id: row.owner_id,
             category: e.category.clone(),
+            duration_ms: row.duration_ms,
             published_at: if e.published { row.published_at } else { None },
-            updated_at: at,
-            ..row
         }),
         (None, None) => None,
     };
     if let Some(next) = next {
-        upsert(&txn, next).await?;
+        upsert(&txn, next, at).await?;
     }
     txn.commit()
         .await
@@ -263,10 +284,6 @@ async fn deleted(deps: &Deps, id: VideoId) -> Result<()> {
         .exec(&txn)
         .await
         .context("deleting a deleted video's views")?;
-    video_stats::Entity::delete_by_id(id.0)
-        .exec(&txn)
-        .await
-        .context("deleting a deleted video's counters")?;
     video::Entity::delete_by_id(id.0)
         .exec(&txn)
         .await

@@ -21,12 +21,12 @@ use crate::db::{
     older_than, visible_video,
 };
 use crate::domain::stored::{reaction_kind, reaction_kind_from};
-use crate::entity::{friendship, reaction, settings, video, video_stats};
+use crate::entity::{friendship, reaction, settings, video};
 
-fn counter(kind: ReactionKind) -> video_stats::Column {
+fn counter(kind: ReactionKind) -> video::Column {
     match kind {
-        ReactionKind::Like => video_stats::Column::Likes,
-        ReactionKind::Recommend => video_stats::Column::Recommends,
+        ReactionKind::Like => video::Column::Likes,
+        ReactionKind::Recommend => video::Column::Recommends,
     }
 }
 
@@ -79,8 +79,7 @@ pub async fn react(
         deps.outbox.notify();
         tracing::info!("reacted");
     }
-    let owners = HashMap::from([(video.0, dto.owner_id)]);
-    one_video_social(&deps.db, Some(me), video, &owners).await
+    one_video_social(deps, actor, video, dto.owner_id).await
 }
 
 /// Takes a reaction back; not having reacted is fine.
@@ -113,40 +112,42 @@ pub async fn unreact(
     if deleted.rows_affected > 0 {
         tracing::info!("reaction undone");
     }
-    let owners = HashMap::from([(video.0, dto.owner_id)]);
-    one_video_social(&deps.db, Some(me), video, &owners).await
+    one_video_social(deps, actor, video, dto.owner_id).await
 }
 
 async fn one_video_social(
-    db: &DatabaseConnection,
-    viewer: Option<UserId>,
+    deps: &Deps,
+    actor: &Actor,
     video: VideoId,
-    owners: &HashMap<i64, UserId>,
+    owner: UserId,
 ) -> Result<VideoSocialDto> {
-    videos_social(db, viewer, &[video], owners)
+    videos_social(deps, actor, &[video], &HashMap::from([(video.0, owner)]))
         .await?
         .into_iter()
         .next()
         .ok_or_else(|| Error::internal("no video counts for the video asked"))
 }
 
-/// Counts and the viewer's own reactions, one per video asked (zeros for a video nobody touched).
-/// `likes` is shown when `owners` says the viewer created the video.
-pub(crate) async fn videos_social<C: ConnectionTrait>(
-    conn: &C,
-    viewer: Option<UserId>,
+/// Counts and the actor's own reactions, one per video asked (zeros for a video nobody
+/// touched). `likes` is shown to the video's creator only: creators come from `known_owners`,
+/// then from the same projection rows as the counts, then (for a signed-in actor, and videos the
+/// projection does not hold yet, such as the actor's own unpublished ones) from media.
+pub(crate) async fn videos_social(
+    deps: &Deps,
+    actor: &Actor,
     videos: &[VideoId],
-    owners: &HashMap<i64, UserId>,
+    known_owners: &HashMap<i64, UserId>,
 ) -> Result<Vec<VideoSocialDto>> {
     if videos.is_empty() {
         return Ok(Vec::new());
     }
+    let viewer = actor.user_id();
     let ids: Vec<i64> = db::distinct(videos).iter().map(|v| v.0).collect();
     // The counts and the viewer's reactions are independent reads: asked at once.
     let counts = async {
-        video_stats::Entity::find()
-            .filter(video_stats::Column::VideoId.is_in(ids.iter().copied()))
-            .all(conn)
+        video::Entity::find()
+            .filter(video::Column::VideoId.is_in(ids.iter().copied()))
+            .all(&deps.db)
             .await
             .context("loading video counts")
     };
@@ -156,13 +157,31 @@ pub(crate) async fn videos_social<C: ConnectionTrait>(
             Some(viewer) => reaction::Entity::find()
                 .filter(reaction::Column::UserId.eq(viewer.0))
                 .filter(reaction::Column::VideoId.is_in(ids.iter().copied()))
-                .all(conn)
+                .all(&deps.db)
                 .await
                 .context("loading the viewer's reactions"),
         }
     };
     let (counts, own_reactions) = futures::try_join!(counts, own_reactions)?;
     let stats = by_key(counts, |s| s.video_id);
+    let mut owners = known_owners.clone();
+    if viewer.is_some() {
+        for row in stats.values() {
+            if let Some(owner) = row.owner_id {
+                owners.entry(row.video_id).or_insert(UserId(owner));
+            }
+        }
+        let missing: Vec<VideoId> = ids
+            .iter()
+            .filter(|id| !owners.contains_key(id))
+            .map(|id| VideoId(*id))
+            .collect();
+        if !missing.is_empty() {
+            for v in deps.media.videos_by_ids(actor, &missing).await? {
+                owners.insert(v.id.0, v.owner_id);
+            }
+        }
+    }
     let mine: HashSet<(i64, i16)> = own_reactions.into_iter().map(|r| (r.video_id, r.kind)).collect();
     let like = reaction_kind(ReactionKind::Like);
     let recommend = reaction_kind(ReactionKind::Recommend);
@@ -170,7 +189,7 @@ pub(crate) async fn videos_social<C: ConnectionTrait>(
         .iter()
         .map(|v| {
             let s = stats.get(&v.0);
-            let count = |f: fn(&video_stats::Model) -> i64| s.map_or(0, f);
+            let count = |f: fn(&video::Model) -> i64| s.map_or(0, f);
             let is_creator = viewer.is_some() && owners.get(&v.0).copied() == viewer;
             VideoSocialDto {
                 video: *v,
@@ -186,47 +205,13 @@ pub(crate) async fn videos_social<C: ConnectionTrait>(
         .collect())
 }
 
-/// The creators of the videos, as far as the viewer needs them (to know whether they may see
-/// likes): from the projection, and from media for videos it does not hold (yet), which
-/// includes the viewer's own unpublished videos.
-async fn owners_for_viewer(
-    deps: &Deps,
-    actor: &Actor,
-    videos: &[VideoId],
-) -> Result<HashMap<i64, UserId>> {
-    if actor.user_id().is_none() || videos.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let ids: Vec<i64> = db::distinct(videos).iter().map(|v| v.0).collect();
-    let mut owners: HashMap<i64, UserId> = video::Entity::find()
-        .filter(video::Column::VideoId.is_in(ids.iter().copied()))
-        .all(&deps.db)
-        .await
-        .context("loading video owners from the projection")?
-        .into_iter()
-        .map(|v| (v.video_id, UserId(v.owner_id)))
-        .collect();
-    let missing: Vec<VideoId> = ids
-        .iter()
-        .filter(|id| !owners.contains_key(id))
-        .map(|id| VideoId(*id))
-        .collect();
-    if !missing.is_empty() {
-        for v in deps.media.videos_by_ids(actor, &missing).await? {
-            owners.insert(v.id.0, v.owner_id);
-        }
-    }
-    Ok(owners)
-}
-
 #[tracing::instrument(skip_all, fields(count = videos.len()))]
 pub async fn video_social(
     deps: &Deps,
     actor: &Actor,
     videos: &[VideoId],
 ) -> Result<Vec<VideoSocialDto>> {
-    let owners = owners_for_viewer(deps, actor, videos).await?;
-    videos_social(&deps.db, actor.user_id(), videos, &owners).await
+    videos_social(deps, actor, videos, &HashMap::new()).await
 }
 
 /// Who 👍'd the video, newest first: its creator only. People in a block with the creator are

@@ -1,11 +1,11 @@
 //! Bulk writers for social's tables, used by `kanjian seed` to build a synthetic world.
 //!
 //! Rows go straight in (see `kanjian_migrations::bulk`) with no events and no counter updates:
-//! the caller writes the `*_stats` rows too, and they must equal the rows they count
-//! (`VideoStats` ← reactions and views, `UserStats` ← friendships (both directions) and follows,
+//! the caller writes the counters too, and they must equal the rows they count (`Video`'s
+//! counters ← reactions and views, `UserStats` ← friendships (both directions) and follows,
 //! `ChannelStats` ← follows). Friendships are stored in both directions with the same
-//! `interactions`. `Video` is the projection of media's published videos, as the projection
-//! handler would have written it.
+//! `interactions`. `Video` is the projection of a media's published video, as the projection
+//! handler would have written it, with its counters.
 
 use kanjian_kernel::{Context, Result, Timestamp};
 use kanjian_migrations::bulk::{self, BulkRow, RowWriter};
@@ -21,7 +21,6 @@ pub const RECOMMEND: i64 = 2;
 /// Every table a seed writes, for `ANALYZE`.
 const TABLES: &[&str] = &[
     "social_videos",
-    "social_video_stats",
     "social_friendships",
     "social_user_stats",
     "social_follows",
@@ -30,8 +29,9 @@ const TABLES: &[&str] = &[
     "social_views",
 ];
 
-/// A row of `social_videos`, the projection of a published video.
-#[derive(Debug, Clone)]
+/// A row of `social_videos`: the projection of a published video with its counters (comments
+/// and shares are 0: seeds write none).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Video {
     pub video_id: i64,
     pub channel_id: i64,
@@ -39,6 +39,11 @@ pub struct Video {
     pub category: &'static str,
     pub duration_ms: i64,
     pub published_at: Timestamp,
+    pub likes: i64,
+    pub recommends: i64,
+    pub views: i64,
+    pub watch_ms: i64,
+    pub completions: i64,
 }
 
 impl BulkRow for Video {
@@ -51,6 +56,13 @@ impl BulkRow for Video {
         "duration_ms",
         "published_at",
         "updated_at",
+        "likes",
+        "recommends",
+        "comments",
+        "shares",
+        "views",
+        "watch_ms",
+        "completions",
     ];
     fn write(&self, row: &mut RowWriter<'_>) {
         row.int(self.video_id);
@@ -60,36 +72,6 @@ impl BulkRow for Video {
         row.int(self.duration_ms);
         row.time(self.published_at);
         row.time(self.published_at);
-    }
-}
-
-/// A row of `social_video_stats` (comments and shares are 0: seeds write none).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VideoStats {
-    pub video_id: i64,
-    pub likes: i64,
-    pub recommends: i64,
-    pub views: i64,
-    pub watch_ms: i64,
-    pub completions: i64,
-    pub updated_at: Timestamp,
-}
-
-impl BulkRow for VideoStats {
-    const TABLE: &'static str = "social_video_stats";
-    const COLUMNS: &'static [&'static str] = &[
-        "video_id",
-        "likes",
-        "recommends",
-        "comments",
-        "shares",
-        "views",
-        "watch_ms",
-        "completions",
-        "updated_at",
-    ];
-    fn write(&self, row: &mut RowWriter<'_>) {
-        row.int(self.video_id);
         row.int(self.likes);
         row.int(self.recommends);
         row.int(0);
@@ -97,7 +79,6 @@ impl BulkRow for VideoStats {
         row.int(self.views);
         row.int(self.watch_ms);
         row.int(self.completions);
-        row.time(self.updated_at);
     }
 }
 

@@ -15,7 +15,7 @@ use crate::Deps;
 use crate::db::{self, bump_video, count_interaction, ensure_not_blocked, visible_video};
 use crate::domain::stored::share_target;
 use crate::domain::{WatchTime, utc_day};
-use crate::entity::{share, video_stats, view};
+use crate::entity::{share, video, view};
 
 /// Counts a share of a published video. A creator in a block with the actor is `BLOCKED`.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, video_id = video.0, ?target))]
@@ -41,12 +41,12 @@ pub async fn share(
     .insert(&txn)
     .await
     .context("inserting the share")?;
-    bump_video(&txn, video.0, &[(video_stats::Column::Shares, 1)]).await?;
+    bump_video(&txn, video.0, &[(video::Column::Shares, 1)]).await?;
     count_interaction(&txn, me, dto.owner_id).await?;
     txn.commit().await.context("committing the share")?;
     tracing::info!("video shared");
     let owners = HashMap::from([(video.0, dto.owner_id)]);
-    crate::reactions::videos_social(&deps.db, Some(me), &[video], &owners)
+    crate::reactions::videos_social(deps, actor, &[video], &owners)
         .await?
         .into_iter()
         .next()
@@ -156,10 +156,10 @@ pub async fn report_view(deps: &Deps, actor: &Actor, video: VideoId, watch_ms: i
                 &txn,
                 video.0,
                 &[
-                    (video_stats::Column::Views, i64::from(change.new_view)),
-                    (video_stats::Column::WatchMs, change.added_watch_ms),
+                    (video::Column::Views, i64::from(change.new_view)),
+                    (video::Column::WatchMs, change.added_watch_ms),
                     (
-                        video_stats::Column::Completions,
+                        video::Column::Completions,
                         i64::from(change.completed_now),
                     ),
                 ],

@@ -31,6 +31,11 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
         category: "food",
         duration_ms: 10_000,
         published_at: at,
+        likes: 1,
+        recommends: 1,
+        views: 1,
+        watch_ms: 9_500,
+        completions: 1,
     };
     bulk::write_all(&db, &[video]).await.unwrap();
     let mut friendships = Vec::new();
@@ -99,16 +104,6 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
         updated_at: at,
     };
     bulk::write_all(&db, &[view]).await.unwrap();
-    let stats = VideoStats {
-        video_id: 1,
-        likes: 1,
-        recommends: 1,
-        views: 1,
-        watch_ms: 9_500,
-        completions: 1,
-        updated_at: at,
-    };
-    bulk::write_all(&db, &[stats]).await.unwrap();
     finish(&db).await.unwrap();
 
     assert_eq!(
@@ -150,7 +145,7 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
     assert_eq!(
         value(
             &db,
-            "SELECT completions FROM social_video_stats WHERE video_id = 1"
+            "SELECT completions FROM social_videos WHERE video_id = 1"
         )
         .await,
         1

@@ -406,14 +406,13 @@ impl TestApp {
         };
         let queries: Vec<(&'static str, String)> = vec![
             ("videos", sum("1", "social_videos")),
-            ("video stats", sum("1", "social_video_stats")),
-            ("likes", sum("likes", "social_video_stats")),
-            ("recommends", sum("recommends", "social_video_stats")),
-            ("comments", sum("comments", "social_video_stats")),
-            ("shares", sum("shares", "social_video_stats")),
-            ("views", sum("views", "social_video_stats")),
-            ("watch ms", sum("watch_ms", "social_video_stats")),
-            ("completions", sum("completions", "social_video_stats")),
+            ("likes", sum("likes", "social_videos")),
+            ("recommends", sum("recommends", "social_videos")),
+            ("comments", sum("comments", "social_videos")),
+            ("shares", sum("shares", "social_videos")),
+            ("views", sum("views", "social_videos")),
+            ("watch ms", sum("watch_ms", "social_videos")),
+            ("completions", sum("completions", "social_videos")),
             ("requests", sum("1", "social_friend_requests")),
             (
                 "pending",
@@ -456,7 +455,7 @@ impl TestApp {
         let checks = [
             (
                 "video counters",
-                "SELECT COUNT(*) AS n FROM social_video_stats s WHERE \
+                "SELECT COUNT(*) AS n FROM social_videos s WHERE \
                  s.likes <> (SELECT COUNT(*) FROM social_reactions r WHERE r.video_id = s.video_id AND r.kind = 1) \
                  OR s.recommends <> (SELECT COUNT(*) FROM social_reactions r WHERE r.video_id = s.video_id AND r.kind = 2) \
                  OR s.comments <> (SELECT COUNT(*) FROM social_comments c WHERE c.video_id = s.video_id) \
@@ -470,7 +469,7 @@ impl TestApp {
                 "SELECT COUNT(*) AS n FROM (SELECT video_id FROM social_reactions UNION \
                  SELECT video_id FROM social_comments UNION SELECT video_id FROM social_shares UNION \
                  SELECT video_id FROM social_views) x WHERE NOT EXISTS \
-                 (SELECT 1 FROM social_video_stats s WHERE s.video_id = x.video_id)",
+                 (SELECT 1 FROM social_videos s WHERE s.video_id = x.video_id)",
             ),
             (
                 "comment counters",
@@ -1916,9 +1915,9 @@ async fn a_view_counts_once_per_viewer_and_day_and_keeps_the_longest_watch() {
     let stats = || async {
         (
             app.video_social(&Actor::Anonymous, v).await.views,
-            app.scalar("SELECT watch_ms AS n FROM social_video_stats")
+            app.scalar(&format!("SELECT watch_ms AS n FROM social_videos WHERE video_id = {}", v.0))
                 .await,
-            app.scalar("SELECT completions AS n FROM social_video_stats")
+            app.scalar(&format!("SELECT completions AS n FROM social_videos WHERE video_id = {}", v.0))
                 .await,
         )
     };
@@ -2093,7 +2092,7 @@ async fn the_video_projection_follows_media_events_idempotently() {
         "social_comments",
         "social_shares",
         "social_views",
-        "social_video_stats",
+        "social_videos",
     ] {
         assert_eq!(
             app.scalar(&format!(
@@ -2123,6 +2122,49 @@ async fn the_video_projection_follows_media_events_idempotently() {
     assert_ne!(after_delete, both);
     app.deliver(&deleted, t(60)).await;
     assert_eq!(app.fingerprint().await, after_delete);
+    app.check_counts().await;
+}
+
+/// Counters live on the projection's row, and people may react before media's `VideoPublished`
+/// reaches social: the counts made in between survive the event, which still applies.
+#[tokio::test]
+async fn what_is_counted_before_the_video_is_projected_survives_its_event() {
+    let app = app().await;
+    let v = app.video(3);
+    app.social
+        .react(&user(1), v, ReactionKind::Recommend)
+        .await
+        .unwrap();
+    app.social.report_view(&user(2), v, 3_000).await.unwrap();
+    let details_missing = format!(
+        "SELECT COUNT(*) AS n FROM social_videos WHERE video_id = {} \
+         AND channel_id IS NULL AND owner_id IS NULL AND published_at IS NULL",
+        v.0
+    );
+    assert_eq!(app.scalar(&details_missing).await, 1);
+
+    let at = chrono::DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
+    app.deliver(
+        &VideoPublished {
+            video_id: v,
+            channel_id: ChannelId(3),
+            owner_id: UserId(3),
+            title: "Dumplings".into(),
+            description: String::new(),
+            hashtags: vec![],
+            category: Some("food".into()),
+            duration_ms: Some(DURATION_MS),
+            published_at: at,
+        },
+        at,
+    )
+    .await;
+    assert_eq!(
+        app.projected(v).await,
+        Some((3, Some("food".into()), true, at.timestamp_millis()))
+    );
+    let counts = app.video_social(&Actor::Anonymous, v).await;
+    assert_eq!((counts.recommends, counts.views), (1, 1));
     app.check_counts().await;
 }
 
@@ -2170,7 +2212,7 @@ async fn concurrent_duplicates_count_once() {
     );
     // Each viewer's longest report is kept: 7 000 (user 1) and 8 000 (user 2).
     assert_eq!(
-        app.scalar("SELECT watch_ms AS n FROM social_video_stats")
+        app.scalar(&format!("SELECT watch_ms AS n FROM social_videos WHERE video_id = {}", v.0))
             .await,
         15_000
     );

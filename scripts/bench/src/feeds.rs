@@ -355,7 +355,7 @@ impl Baseline {
             self.placeholder(3),
         );
         let engagement =
-            "(s.likes + 4 * s.recommends + 2 * s.comments + 3 * s.shares + 2 * s.completions)";
+            "(v.likes + 4 * v.recommends + 2 * v.comments + 3 * v.shares + 2 * v.completions)";
         let score = match (self.backend, self.score) {
             (DbBackend::Postgres, _) => format!(
                 "{engagement} / power(EXTRACT(EPOCH FROM ({now} - v.published_at))::float8 / 3600.0 + 2, 1.5)"
@@ -373,8 +373,8 @@ impl Baseline {
             String::new()
         };
         format!(
-            "SELECT v.video_id, s.likes, s.recommends, s.comments, s.shares, s.views, s.completions, {score} AS score \
-             FROM social_videos v JOIN social_video_stats s ON s.video_id = v.video_id \
+            "SELECT v.video_id, v.likes, v.recommends, v.comments, v.shares, v.views, v.completions, {score} AS score \
+             FROM social_videos v \
              WHERE v.published_at >= {since} \
              AND NOT EXISTS (SELECT 1 FROM social_views w WHERE w.user_id = {viewer} AND w.video_id = v.video_id) \
              ORDER BY score DESC, v.video_id DESC LIMIT {PAGE_SIZE}{offset}"

@@ -3,7 +3,8 @@
 //! SQLite batched inserts). Rows are generated on a blocking thread in chunks and streamed to
 //! the writer, so memory stays bounded except for the friend graph and follows held in memory.
 //!
-//! Counters (`social_*_stats`) are counted by the generator from the very rows it emits.
+//! Counters (`social_*_stats`, and those on `social_videos`, written last) are counted by the
+//! generator from the very rows it emits.
 
 mod sample;
 mod world;
@@ -344,25 +345,6 @@ async fn write_world(
 
     let t = Instant::now();
     let w = world.clone();
-    load(report, social::writer(db).await?, v, move |send| {
-        let mut out = Chunker::new(send);
-        for (i, video) in w.videos.iter().enumerate() {
-            let row = social::Video {
-                video_id: i as i64 + 1,
-                channel_id: i64::from(video.channel) + 1,
-                owner_id: i64::from(w.channels[video.channel as usize].owner) + 1,
-                category: w.category(video.category),
-                duration_ms: i64::from(video.duration_ms),
-                published_at: ts(video.published),
-            };
-            if !out.push(row) {
-                return;
-            }
-        }
-        out.done();
-    })
-    .await?;
-    let w = world.clone();
     load(
         report,
         social::writer(db).await?,
@@ -530,21 +512,23 @@ async fn write_world(
         },
     )
     .await?;
-    let now = ts(p.now);
+    // The projection of every video, with the counters of the rows just written.
+    let w = world.clone();
     load(report, social::writer(db).await?, v, move |send| {
         let mut out = Chunker::new(send);
-        for (i, (r, s)) in reactions.iter().zip(&views).enumerate() {
-            if r[0] + r[1] + s.0 == 0 {
-                continue;
-            }
-            let row = social::VideoStats {
+        for (i, ((video, r), s)) in w.videos.iter().zip(&reactions).zip(&views).enumerate() {
+            let row = social::Video {
                 video_id: i as i64 + 1,
+                channel_id: i64::from(video.channel) + 1,
+                owner_id: i64::from(w.channels[video.channel as usize].owner) + 1,
+                category: w.category(video.category),
+                duration_ms: i64::from(video.duration_ms),
+                published_at: ts(video.published),
                 likes: i64::from(r[0]),
                 recommends: i64::from(r[1]),
                 views: i64::from(s.0),
                 watch_ms: s.1 as i64,
                 completions: i64::from(s.2),
-                updated_at: now,
             };
             if !out.push(row) {
                 return;
@@ -555,7 +539,7 @@ async fn write_world(
     .await?;
     report
         .phases
-        .push(("social: views + video stats", t.elapsed()));
+        .push(("social: views + videos", t.elapsed()));
     Ok(())
 }
 

@@ -14,5 +14,4 @@ pub mod settings;
 pub mod share;
 pub mod user_stats;
 pub mod video;
-pub mod video_stats;
 pub mod view;

@@ -138,7 +138,7 @@ async fn rank_friends(deps: &Deps, me: UserId) -> Result<Vec<Ranked>> {
             if f.seen || f.owner_id == me.0 || blocked.contains(&f.owner_id) {
                 return None;
             }
-            let score = rank::friends_score(&recs, f.views.unwrap_or(0), f.completions.unwrap_or(0));
+            let score = rank::friends_score(&recs, f.views, f.completions);
             Some((
                 score,
                 Ranked {

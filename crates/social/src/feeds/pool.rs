@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use super::rank::{Engagement, hours_between, popularity};
 use crate::Deps;
 use crate::db::now;
-use crate::entity::{video, video_stats};
+use crate::entity::video;
 
 /// One candidate, scored when the pool was computed.
 #[derive(Debug, Clone)]
@@ -74,12 +74,12 @@ struct RecentVideo {
     owner_id: i64,
     category: Option<String>,
     published_at: Timestamp,
-    likes: Option<i64>,
-    recommends: Option<i64>,
-    comments: Option<i64>,
-    shares: Option<i64>,
-    views: Option<i64>,
-    completions: Option<i64>,
+    likes: i64,
+    recommends: i64,
+    comments: i64,
+    shares: i64,
+    views: i64,
+    completions: i64,
 }
 
 /// Scores every video published in the window and keeps the best `recommended_pool_size`.
@@ -87,30 +87,23 @@ async fn compute(deps: &Deps) -> Result<Vec<Candidate>> {
     let started = Instant::now();
     let at = now();
     let since = at - chrono::Duration::days(i64::from(deps.config.recommended_days));
-    // One pass over the window: the projection joined to its counters.
+    // One pass over the window: each published row carries its channel and creator.
     let query = Query::select()
         .columns([
-            (video::Entity, video::Column::VideoId),
-            (video::Entity, video::Column::ChannelId),
-            (video::Entity, video::Column::OwnerId),
-            (video::Entity, video::Column::Category),
-            (video::Entity, video::Column::PublishedAt),
-        ])
-        .columns([
-            (video_stats::Entity, video_stats::Column::Likes),
-            (video_stats::Entity, video_stats::Column::Recommends),
-            (video_stats::Entity, video_stats::Column::Comments),
-            (video_stats::Entity, video_stats::Column::Shares),
-            (video_stats::Entity, video_stats::Column::Views),
-            (video_stats::Entity, video_stats::Column::Completions),
+            video::Column::VideoId,
+            video::Column::ChannelId,
+            video::Column::OwnerId,
+            video::Column::Category,
+            video::Column::PublishedAt,
+            video::Column::Likes,
+            video::Column::Recommends,
+            video::Column::Comments,
+            video::Column::Shares,
+            video::Column::Views,
+            video::Column::Completions,
         ])
         .from(video::Entity)
-        .left_join(
-            video_stats::Entity,
-            Expr::col((video_stats::Entity, video_stats::Column::VideoId))
-                .equals((video::Entity, video::Column::VideoId)),
-        )
-        .and_where(Expr::col((video::Entity, video::Column::PublishedAt)).gte(since))
+        .and_where(Expr::col(video::Column::PublishedAt).gte(since))
         .to_owned();
     let rows = RecentVideo::find_by_statement(deps.db.get_database_backend().build(&query))
         .all(&deps.db)
@@ -121,12 +114,12 @@ async fn compute(deps: &Deps) -> Result<Vec<Candidate>> {
         .into_iter()
         .map(|v| {
             let e = Engagement {
-                likes: v.likes.unwrap_or(0),
-                recommends: v.recommends.unwrap_or(0),
-                comments: v.comments.unwrap_or(0),
-                shares: v.shares.unwrap_or(0),
-                views: v.views.unwrap_or(0),
-                completions: v.completions.unwrap_or(0),
+                likes: v.likes,
+                recommends: v.recommends,
+                comments: v.comments,
+                shares: v.shares,
+                views: v.views,
+                completions: v.completions,
             };
             Candidate {
                 video: v.video_id,

@@ -14,7 +14,7 @@ use sea_orm::{
 
 use crate::db::{distinct, id_in};
 use crate::domain::stored::reaction_kind;
-use crate::entity::{block, friendship, reaction, settings, video, video_stats, view};
+use crate::entity::{block, friendship, reaction, settings, video, view};
 use kanjian_contracts::social::ReactionKind;
 
 /// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
@@ -93,15 +93,15 @@ pub struct CandidateFacts {
     pub video_id: i64,
     pub channel_id: i64,
     pub owner_id: i64,
-    pub views: Option<i64>,
-    pub completions: Option<i64>,
+    pub views: i64,
+    pub completions: i64,
     /// Whether the viewer has viewed it (any day); always false for anonymous viewers.
     pub seen: bool,
 }
 
 /// The published videos among `ids` with their counters and whether the viewer has seen each
-/// (the projection's primary key, the counters' primary key and a probe of the views' unique
-/// index `(user_id, video_id, …)` per candidate). A ranking asks for hundreds, so the ids are
+/// (a probe of the projection's primary key, whose row carries the counters, and one of the
+/// views' unique index `(user_id, video_id, …)` per candidate). A ranking asks for hundreds, so the ids are
 /// split evenly into parts of at most [`PARALLEL_PART`], one statement each, run at once on
 /// separate connections: the lookups are independent, and on PostgreSQL each part gets a core.
 pub async fn candidate_facts(
@@ -154,18 +154,11 @@ async fn candidate_facts_part(
             (video::Entity, video::Column::VideoId),
             (video::Entity, video::Column::ChannelId),
             (video::Entity, video::Column::OwnerId),
-        ])
-        .columns([
-            (video_stats::Entity, video_stats::Column::Views),
-            (video_stats::Entity, video_stats::Column::Completions),
+            (video::Entity, video::Column::Views),
+            (video::Entity, video::Column::Completions),
         ])
         .expr_as(seen, "seen")
         .from(video::Entity)
-        .left_join(
-            video_stats::Entity,
-            Expr::col((video_stats::Entity, video_stats::Column::VideoId))
-                .equals((video::Entity, video::Column::VideoId)),
-        )
         .and_where(id_in(backend, (video::Entity, video::Column::VideoId), ids))
         .and_where(Expr::col((video::Entity, video::Column::PublishedAt)).is_not_null())
         .to_owned();

@@ -1,0 +1,151 @@
+//! social's migrations that move data, run on a real database holding rows (SQLite, or
+//! PostgreSQL with `KANJIAN_TEST_DATABASE=postgres`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kanjian_kernel::Timestamp;
+use kanjian_migrations::database::connect;
+use kanjian_migrations::testing::TestDatabase;
+use kanjian_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
+
+async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<Value>) {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        values,
+    ))
+    .await
+    .unwrap();
+}
+
+/// Each row of `sql` as its integer columns (NULL as `None`).
+async fn rows(db: &DatabaseConnection, sql: &str, columns: usize) -> Vec<Vec<Option<i64>>> {
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (0..columns)
+                .map(|i| row.try_get_by_index::<Option<i64>>(i).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+async fn table_exists(db: &DatabaseConnection, table: &str) -> bool {
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        format!("SELECT COUNT(*) FROM {table}"),
+    ))
+    .await
+    .is_ok()
+}
+
+const COUNTERS: &str = "likes, recommends, comments, shares, views, watch_ms, completions";
+
+#[tokio::test]
+async fn video_counters_move_into_the_projection_and_back() {
+    let database = TestDatabase::create().await;
+    let db = connect(&database.url, 4).await.unwrap();
+    // Up to m20261121_000008: counters still in `social_video_stats`.
+    Migrator::up(&db, Some(8)).await.unwrap();
+    let at = Timestamp::from_timestamp(1_760_000_000, 0).unwrap();
+    for video in [1i64, 2] {
+        exec(
+            &db,
+            "INSERT INTO social_videos (video_id, channel_id, owner_id, category, duration_ms, \
+             published_at, updated_at) VALUES ($1, 10, 20, 'food', 1000, $2, $2)",
+            vec![video.into(), at.into()],
+        )
+        .await;
+    }
+    // Video 1 has counters; video 2 none yet; video 3 was counted before its VideoPublished
+    // reached the projection.
+    for (video, counters) in [(1i64, "1, 2, 3, 4, 5, 6000, 7"), (3, "0, 1, 0, 0, 1, 500, 0")] {
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO social_video_stats (video_id, {COUNTERS}, updated_at) \
+                 VALUES ($1, {counters}, $2)"
+            ),
+            vec![video.into(), at.into()],
+        )
+        .await;
+    }
+
+    Migrator::up(&db, None).await.unwrap();
+    assert!(!table_exists(&db, "social_video_stats").await);
+    let merged = format!(
+        "SELECT video_id, channel_id, owner_id, {COUNTERS} FROM social_videos ORDER BY video_id"
+    );
+    let expected = vec![
+        vec![Some(1), Some(10), Some(20), Some(1), Some(2), Some(3), Some(4), Some(5), Some(6000), Some(7)],
+        vec![Some(2), Some(10), Some(20), Some(0), Some(0), Some(0), Some(0), Some(0), Some(0), Some(0)],
+        vec![Some(3), None, None, Some(0), Some(1), Some(0), Some(0), Some(1), Some(500), Some(0)],
+    ];
+    assert_eq!(rows(&db, &merged, 10).await, expected);
+    // The counters-only row waits for media's event: it reflects none, so any event applies.
+    let epoch: Timestamp = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT updated_at FROM social_videos WHERE video_id = 3",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    assert_eq!(epoch, Timestamp::UNIX_EPOCH);
+    // The details kept their times.
+    let kept: Timestamp = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT published_at FROM social_videos WHERE video_id = 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    assert_eq!(kept, at);
+    // The rebuilt table is indexed as before: a second row for a video is refused.
+    let duplicate = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "INSERT INTO social_videos (video_id, updated_at) VALUES (1, $1)",
+            [at.into()],
+        ))
+        .await;
+    assert!(duplicate.is_err());
+
+    // Down again: the counters return to their own table, video 3's only there.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(
+        rows(
+            &db,
+            &format!("SELECT video_id, {COUNTERS} FROM social_video_stats ORDER BY video_id"),
+            8
+        )
+        .await,
+        expected
+            .iter()
+            .map(|row| [&row[..1], &row[3..]].concat())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT video_id, channel_id, owner_id FROM social_videos ORDER BY video_id",
+            3
+        )
+        .await,
+        vec![
+            vec![Some(1), Some(10), Some(20)],
+            vec![Some(2), Some(10), Some(20)]
+        ]
+    );
+    // And up once more, to the same place.
+    Migrator::up(&db, None).await.unwrap();
+    assert_eq!(rows(&db, &merged, 10).await, expected);
+}
