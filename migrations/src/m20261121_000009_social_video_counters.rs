@@ -221,6 +221,22 @@ async fn swap_in(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// `INSERT INTO table (columns) SELECT …`.
+async fn insert_select<C: IntoIden>(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    columns: impl IntoIterator<Item = C>,
+    select: SelectStatement,
+) -> Result<(), DbErr> {
+    let insert = Query::insert()
+        .into_table(table)
+        .columns(columns)
+        .select_from(select)
+        .map_err(|e| DbErr::Migration(e.to_string()))?
+        .to_owned();
+    manager.exec_stmt(insert).await
+}
+
 fn stats_col(col: SocialVideoStats) -> Expr {
     Expr::col((SocialVideoStats::Table, col))
 }
@@ -256,13 +272,8 @@ impl MigrationTrait for Migration {
                     .equals((SocialVideos::Table, SocialVideos::VideoId)),
             )
             .order_by((SocialVideos::Table, SocialVideos::VideoId), Order::Asc);
-        let insert = Query::insert()
-            .into_table(SocialVideosNext::Table)
-            .columns(DETAILS.into_iter().chain(COUNTERS))
-            .select_from(projected)
-            .map_err(|e| DbErr::Migration(e.to_string()))?
-            .to_owned();
-        manager.exec_stmt(insert).await?;
+        let columns = DETAILS.into_iter().chain(COUNTERS);
+        insert_select(manager, SocialVideosNext::Table, columns, projected).await?;
 
         // Counters of videos whose `VideoPublished` had not reached the projection yet: kept,
         // as rows that event will complete.
@@ -289,13 +300,10 @@ impl MigrationTrait for Migration {
                 )
                 .not(),
             );
-        let insert = Query::insert()
-            .into_table(SocialVideosNext::Table)
-            .columns([SocialVideos::VideoId, SocialVideos::UpdatedAt].into_iter().chain(COUNTERS))
-            .select_from(orphans)
-            .map_err(|e| DbErr::Migration(e.to_string()))?
-            .to_owned();
-        manager.exec_stmt(insert).await?;
+        let columns = [SocialVideos::VideoId, SocialVideos::UpdatedAt]
+            .into_iter()
+            .chain(COUNTERS);
+        insert_select(manager, SocialVideosNext::Table, columns, orphans).await?;
 
         manager
             .drop_table(Table::drop().table(SocialVideoStats::Table).to_owned())
@@ -316,18 +324,11 @@ impl MigrationTrait for Migration {
         counted
             .expr(Expr::val(ChronoDateTimeUtc::UNIX_EPOCH))
             .from(SocialVideos::Table);
-        let insert = Query::insert()
-            .into_table(SocialVideoStats::Table)
-            .columns(
-                [SocialVideoStats::VideoId]
-                    .into_iter()
-                    .chain(STATS_COUNTERS)
-                    .chain([SocialVideoStats::UpdatedAt]),
-            )
-            .select_from(counted)
-            .map_err(|e| DbErr::Migration(e.to_string()))?
-            .to_owned();
-        manager.exec_stmt(insert).await?;
+        let columns = [SocialVideoStats::VideoId]
+            .into_iter()
+            .chain(STATS_COUNTERS)
+            .chain([SocialVideoStats::UpdatedAt]);
+        insert_select(manager, SocialVideoStats::Table, columns, counted).await?;
 
         // Rows the media event has not completed cannot go back under NOT NULL: their
         // counters stay in `social_video_stats` alone, as before this migration.
@@ -343,13 +344,7 @@ impl MigrationTrait for Migration {
             .and_where(Expr::col(SocialVideos::ChannelId).is_not_null())
             .and_where(Expr::col(SocialVideos::OwnerId).is_not_null())
             .order_by(SocialVideos::VideoId, Order::Asc);
-        let insert = Query::insert()
-            .into_table(SocialVideosNext::Table)
-            .columns(DETAILS)
-            .select_from(projected)
-            .map_err(|e| DbErr::Migration(e.to_string()))?
-            .to_owned();
-        manager.exec_stmt(insert).await?;
+        insert_select(manager, SocialVideosNext::Table, DETAILS, projected).await?;
         manager
             .drop_table(Table::drop().table(SocialVideos::Table).to_owned())
             .await?;
