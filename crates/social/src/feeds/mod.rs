@@ -118,27 +118,31 @@ async fn rank_friends(deps: &Deps, me: UserId) -> Result<Vec<Ranked>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let mut groups = group_by_video(&rows, at);
-    // Only the best candidates by their friends' ❤️s alone are looked up further: the video's
-    // completion rate moves a score by at most ×3, so twice the snapshot is ample, and it keeps
-    // the lookups bounded for viewers with thousands of active friends.
-    let keep = deps.config.feed_snapshot_items.saturating_mul(2);
-    if groups.len() > keep {
-        groups.sort_by(|a, b| rank::friends_score(&b.1, 0, 0).total_cmp(&rank::friends_score(&a.1, 0, 0)));
-        groups.truncate(keep);
-    }
-    let ids: Vec<i64> = groups.iter().map(|(v, _)| *v).collect();
+    // Each candidate's score from its friends' ❤️s alone, computed once; then only the
+    // candidates that can still make the snapshot are looked up further.
+    let mut groups: Vec<(i64, Vec<FriendRecommend>, f64)> = group_by_video(&rows, at)
+        .into_iter()
+        .map(|(v, recs)| {
+            let social = rank::friends_social(&recs);
+            (v, recs, social)
+        })
+        .collect();
+    groups.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.0.cmp(&a.0)));
+    let social: Vec<f64> = groups.iter().map(|g| g.2).collect();
+    let wanted = deps.config.feed_snapshot_items;
+    groups.truncate(rank::friends_contenders(&social, wanted, wanted.saturating_mul(2)));
+    let ids: Vec<i64> = groups.iter().map(|(v, _, _)| *v).collect();
     let (facts, blocked) =
         futures::try_join!(candidate_facts(&deps.db, Some(me), &ids), blocked_with(&deps.db, me))?;
 
     let mut scored: Vec<(f64, Ranked)> = groups
         .into_iter()
-        .filter_map(|(v, recs)| {
+        .filter_map(|(v, recs, social)| {
             let f = facts.get(&v)?;
             if f.seen || f.owner_id == me.0 || blocked.contains(&f.owner_id) {
                 return None;
             }
-            let score = rank::friends_score(&recs, f.views, f.completions);
+            let score = rank::friends_score(social, f.views, f.completions);
             Some((
                 score,
                 Ranked {

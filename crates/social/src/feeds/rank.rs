@@ -31,6 +31,9 @@ pub fn completion_quality(views: i64, completions: i64) -> f64 {
     0.5 + rate.min(1.0)
 }
 
+/// The most completion quality can change how two videos compare: best over worst (1.5 / 0.5).
+const COMPLETION_SPREAD: f64 = 3.0;
+
 /// One friend's ❤️ of a candidate video.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FriendRecommend {
@@ -39,14 +42,34 @@ pub struct FriendRecommend {
     pub age_hours: f64,
 }
 
-/// A video's Friends score: each friend's ❤️ weighted by closeness and freshness, summed (so
-/// more friends rank higher), times how well the video holds its viewers.
-pub fn friends_score(recommends: &[FriendRecommend], views: i64, completions: i64) -> f64 {
-    let social: f64 = recommends
+/// A video's Friends score: its [`friends_social`] part (so more, closer and fresher friends
+/// rank higher) times how well the video holds its viewers.
+pub fn friends_score(social: f64, views: i64, completions: i64) -> f64 {
+    social * completion_quality(views, completions)
+}
+
+/// The part of the Friends score that the ❤️s alone decide: closeness × freshness, summed.
+pub fn friends_social(recommends: &[FriendRecommend]) -> f64 {
+    recommends
         .iter()
         .map(|r| closeness(r.interactions) * freshness(r.age_hours))
-        .sum();
-    social * completion_quality(views, completions)
+        .sum()
+}
+
+/// How many candidates, sorted best first by [`friends_social`], can still rank among the first
+/// `wanted` once completion quality applies, so only those need their counters looked up.
+/// Quality changes a comparison by at most [`COMPLETION_SPREAD`]: a candidate whose social part
+/// is under a third of the `wanted`-th's cannot overtake it. At most `max`, which bounds the
+/// lookups for viewers with thousands of active friends. (Candidates the viewer has seen are
+/// only known after the lookup; when some of the first `wanted` turn out seen, the last few
+/// places of the ranking may miss a video that would just have made it.)
+pub fn friends_contenders(social_desc: &[f64], wanted: usize, max: usize) -> usize {
+    let max = max.min(social_desc.len());
+    let Some(&last_wanted) = social_desc.get(wanted.saturating_sub(1)) else {
+        return max;
+    };
+    let threshold = last_wanted / COMPLETION_SPREAD;
+    social_desc[..max].partition_point(|&s| s >= threshold)
 }
 
 /// The friends a card shows, closest first (then freshest), at most `n`.
@@ -167,16 +190,34 @@ mod tests {
 
     #[test]
     fn more_closer_and_fresher_friends_rank_higher() {
-        let one = friends_score(&[rec(1, 0, 1.0)], 0, 0);
-        let two = friends_score(&[rec(1, 0, 1.0), rec(2, 0, 1.0)], 0, 0);
-        let close = friends_score(&[rec(1, 50, 1.0)], 0, 0);
-        let stale = friends_score(&[rec(1, 0, 96.0)], 0, 0);
+        let score = |recs: &[FriendRecommend], views, completions| friends_score(friends_social(recs), views, completions);
+        let one = score(&[rec(1, 0, 1.0)], 0, 0);
+        let two = score(&[rec(1, 0, 1.0), rec(2, 0, 1.0)], 0, 0);
+        let close = score(&[rec(1, 50, 1.0)], 0, 0);
+        let stale = score(&[rec(1, 0, 96.0)], 0, 0);
         assert!(two > one && close > one && one > stale);
         assert!((freshness(48.0) - 0.5).abs() < 1e-9);
         // Watched through by most of its viewers beats skipped by most.
-        assert!(friends_score(&[rec(1, 0, 1.0)], 100, 95) > friends_score(&[rec(1, 0, 1.0)], 100, 5));
+        assert!(score(&[rec(1, 0, 1.0)], 100, 95) > score(&[rec(1, 0, 1.0)], 100, 5));
         // A video nobody viewed yet sits in the middle, not at the bottom.
         assert!((completion_quality(0, 0) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn only_contenders_for_the_ranking_are_looked_up() {
+        // Best first; the 3rd best scores 3.0, so only candidates from 1.0 up can overtake it.
+        let social = [9.0, 5.0, 3.0, 2.0, 1.0, 0.99, 0.5];
+        assert_eq!(friends_contenders(&social, 3, 100), 5);
+        assert_eq!(friends_contenders(&social, 3, 4), 4);
+        // Fewer candidates than wanted: all of them.
+        assert_eq!(friends_contenders(&social[..2], 3, 100), 2);
+        assert_eq!(friends_contenders(&[], 3, 100), 0);
+        // Never fewer than wanted, even if the scores fall steeply.
+        assert_eq!(friends_contenders(&[100.0, 90.0, 1.0, 0.1], 2, 10), 2);
+        // The bound holds: the first candidate cut off, with the best quality, still ranks below
+        // the wanted-th with the worst.
+        let (best, worst) = (completion_quality(1_000_000, 1_000_000), completion_quality(1_000_000, 0));
+        assert!(social[5] * best < social[2] * worst);
     }
 
     #[test]
