@@ -15,6 +15,7 @@ mod m20261121_000006_identity_display_names;
 mod m20261121_000007_social_closest_friends;
 mod m20261121_000008_social_feed_snapshots_unlogged;
 mod m20261121_000009_social_video_counters;
+mod m20261121_000010_social_snapshot_lz4;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000007_social_closest_friends::Migration),
             Box::new(m20261121_000008_social_feed_snapshots_unlogged::Migration),
             Box::new(m20261121_000009_social_video_counters::Migration),
+            Box::new(m20261121_000010_social_snapshot_lz4::Migration),
         ]
     }
 }
