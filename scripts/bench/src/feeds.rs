@@ -743,7 +743,7 @@ async fn measure(
     world: &World,
     kanjian: &ChildServer,
 ) -> Result<(Vec<Table>, Vec<String>)> {
-    let db = world::connect(&world.url, 1).await?;
+    let db = world::connect_measuring(&world.url, 1).await?;
     let (sizes, bytes) = world::describe(world, &db).await?;
     let newest_video = db
         .query_one_raw(Statement::from_string(
@@ -804,7 +804,7 @@ async fn measure(
         requests: settings.requests,
     };
     let concurrent_pool = if settings.concurrency > 1 {
-        Some(world::connect(&world.url, settings.concurrency as u32).await?)
+        Some(world::connect_measuring(&world.url, settings.concurrency as u32).await?)
     } else {
         None
     };
@@ -938,7 +938,7 @@ fn tables(
         "first page: `first: {PAGE_SIZE}` (a new ranking snapshot each time); 3rd page: pages 1 and 2 fetched unmeasured, then `after:` page 2's endCursor measured; the SQL's: the same statement with OFFSET {LATER_PAGE_OFFSET}"
     ));
     summary.note("concurrency 1: one request in flight, kanjian and the SQL interleaved viewer by viewer (alternating which goes first); req/s there is 1 / mean latency. Concurrency > 1: first pages only, kanjian's block then the SQL's on a pool of as many connections; req/s over the block's wall time");
-    summary.note("kanjian: the signed-in viewer's request over keep-alive HTTP/1.1 until its whole body is read (parse, validate, execute, the video, channel and social loaders, serialising); SQL: one statement on sqlx (via sea-orm) from this process until every row is read");
+    summary.note("kanjian: the signed-in viewer's request over keep-alive HTTP/1.1 until its whole body is read (parse, validate, execute, the video, channel and social loaders, serialising); SQL: one statement on sqlx (via sea-orm) from this process until every row is read; on PostgreSQL without parallel query (max_parallel_workers_per_gather = 0 on the measuring connection), whose worker processes otherwise ran on into kanjian's next request on this 2-core machine");
     summary.note(format!(
         "Friends SQL: friends' ❤️ of the last {FRIENDS_WINDOW_DAYS} days on published videos, grouped by video, by number of friends then newest ❤️. Recommended SQL: published videos of the last {RECOMMENDED_WINDOW_DAYS} days the viewer has not viewed, by {}",
         match score {

@@ -92,6 +92,25 @@ pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection> {
         .with_context(|| format!("connecting to {}", redact(url)))
 }
 
+/// The connection the feeds are measured through: the bare SQL baseline runs on it. On
+/// PostgreSQL it plans without parallel query. With it, each baseline statement started two
+/// worker processes that were still being torn down on this 2-core machine when kanjian's next
+/// request ran, and the interleaved measurement charged them to kanjian (Friends first page p99
+/// 54–120 ms with them, 16.5 ms without); serial, the baseline itself was no slower (p50 239 ms
+/// against 256–275 ms). Kanjian's own statements never plan parallel: they are index lookups.
+pub async fn connect_measuring(url: &str, pool: u32) -> Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(pool.max(1))
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(|o| o.options([("max_parallel_workers_per_gather", "0")]));
+    Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))
+}
+
 /// The URL without a password, for messages.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
