@@ -81,12 +81,21 @@ fn sqlite_url(path: &Path) -> String {
 
 /// Opens a database for the bench's own statements (`pool` connections, no statement logging).
 pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection> {
+    open(pool_options(url, pool), url).await
+}
+
+/// A pool of at most `pool` connections, without sqlx's statement logging.
+fn pool_options(url: &str, pool: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(pool.max(1))
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false);
+    options
+}
+
+async fn open(options: ConnectOptions, url: &str) -> Result<DatabaseConnection> {
     Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))
@@ -99,16 +108,9 @@ pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection> {
 /// 54–120 ms with them, 16.5 ms without); serial, the baseline itself was no slower (p50 239 ms
 /// against 256–275 ms). Kanjian's own statements never plan parallel: they are index lookups.
 pub async fn connect_measuring(url: &str, pool: u32) -> Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(pool.max(1))
-        .min_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false)
-        .map_sqlx_postgres_opts(|o| o.options([("max_parallel_workers_per_gather", "0")]));
-    Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to {}", redact(url)))
+    let mut options = pool_options(url, pool);
+    options.map_sqlx_postgres_opts(|o| o.options([("max_parallel_workers_per_gather", "0")]));
+    open(options, url).await
 }
 
 /// The URL without a password, for messages.
