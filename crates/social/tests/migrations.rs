@@ -7,7 +7,7 @@ use kanjian_kernel::Timestamp;
 use kanjian_migrations::database::connect;
 use kanjian_migrations::testing::TestDatabase;
 use kanjian_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TryGetable, Value};
 
 async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<Value>) {
     db.execute_raw(Statement::from_sql_and_values(
@@ -31,6 +31,16 @@ async fn rows(db: &DatabaseConnection, sql: &str, columns: usize) -> Vec<Vec<Opt
                 .collect()
         })
         .collect()
+}
+
+/// The first column of the one row `sql` returns.
+async fn scalar<T: TryGetable>(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> T {
+    db.query_one_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, values))
+        .await
+        .unwrap()
+        .expect("one row")
+        .try_get_by_index(0)
+        .unwrap()
 }
 
 async fn table_exists(db: &DatabaseConnection, table: &str) -> bool {
@@ -87,28 +97,10 @@ async fn video_counters_move_into_the_projection_and_back() {
     ];
     assert_eq!(rows(&db, &merged, 10).await, expected);
     // The counters-only row waits for media's event: it reflects none, so any event applies.
-    let epoch: Timestamp = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT updated_at FROM social_videos WHERE video_id = 3",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap();
+    let epoch: Timestamp = scalar(&db, "SELECT updated_at FROM social_videos WHERE video_id = 3", vec![]).await;
     assert_eq!(epoch, Timestamp::UNIX_EPOCH);
     // The details kept their times.
-    let kept: Timestamp = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT published_at FROM social_videos WHERE video_id = 1",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap();
+    let kept: Timestamp = scalar(&db, "SELECT published_at FROM social_videos WHERE video_id = 1", vec![]).await;
     assert_eq!(kept, at);
     // The rebuilt table is indexed as before: a second row for a video is refused.
     let duplicate = db
@@ -154,16 +146,13 @@ async fn video_counters_move_into_the_projection_and_back() {
 /// How PostgreSQL compresses a new value of `social_feed_snapshots.items`: `l` for lz4, empty
 /// for the server's default.
 async fn snapshot_compression(db: &DatabaseConnection) -> String {
-    db.query_one_raw(Statement::from_string(
-        db.get_database_backend(),
+    scalar(
+        db,
         "SELECT attcompression::text FROM pg_attribute \
          WHERE attrelid = 'social_feed_snapshots'::regclass AND attname = 'items'",
-    ))
+        vec![],
+    )
     .await
-    .unwrap()
-    .unwrap()
-    .try_get_by_index(0)
-    .unwrap()
 }
 
 #[tokio::test]
@@ -180,47 +169,21 @@ async fn snapshots_are_compressed_with_lz4_where_postgres_has_it() {
     let insert = "INSERT INTO social_feed_snapshots (id, viewer_id, feed, items, created_at) \
                   VALUES ($1, 1, 1, $2, $3)";
     exec(&db, insert, vec![1i64.into(), items.clone().into(), at.into()]).await;
-    let read_back = |id: i64| {
-        let db = &db;
-        async move {
-            db.query_one_raw(Statement::from_sql_and_values(
-                db.get_database_backend(),
-                "SELECT items FROM social_feed_snapshots WHERE id = $1",
-                [id.into()],
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get_by_index::<String>(0)
-            .unwrap()
-        }
-    };
+    let read_back = |id: i64| scalar::<String>(&db, "SELECT items FROM social_feed_snapshots WHERE id = $1", vec![id.into()]);
     assert_eq!(read_back(1).await, items);
     if db.get_database_backend() != sea_orm::DbBackend::Postgres {
         return; // SQLite stores the text as it is: the migration has nothing to do.
     }
-    let lz4_built_in: bool = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap();
+    let lz4_built_in: bool = scalar(
+        &db,
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'",
+        vec![],
+    )
+    .await;
     assert_eq!(snapshot_compression(&db).await, if lz4_built_in { "l" } else { "" });
     // The stored value really is lz4-compressed (and it still reads back whole, above).
-    let method: Option<String> = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT pg_column_compression(items) FROM social_feed_snapshots WHERE id = 1",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap();
+    let method: Option<String> =
+        scalar(&db, "SELECT pg_column_compression(items) FROM social_feed_snapshots WHERE id = 1", vec![]).await;
     assert_eq!(method.as_deref(), Some(if lz4_built_in { "lz4" } else { "pglz" }));
 
     // Down: back to the default; snapshots stored meanwhile still read.

@@ -128,9 +128,8 @@ async fn rank_friends(deps: &Deps, me: UserId) -> Result<Vec<Ranked>> {
         })
         .collect();
     groups.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.0.cmp(&a.0)));
-    let social: Vec<f64> = groups.iter().map(|g| g.2).collect();
     let wanted = deps.config.feed_snapshot_items;
-    groups.truncate(rank::friends_contenders(&social, wanted, wanted.saturating_mul(2)));
+    groups.truncate(rank::friends_contenders(&groups, |g| g.2, wanted, wanted.saturating_mul(2)));
     let ids: Vec<i64> = groups.iter().map(|(v, _, _)| *v).collect();
     let (facts, blocked) =
         futures::try_join!(candidate_facts(&deps.db, Some(me), &ids), blocked_with(&deps.db, me))?;

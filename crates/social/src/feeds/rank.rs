@@ -56,20 +56,21 @@ pub fn friends_social(recommends: &[FriendRecommend]) -> f64 {
         .sum()
 }
 
-/// How many candidates, sorted best first by [`friends_social`], can still rank among the first
-/// `wanted` once completion quality applies, so only those need their counters looked up.
+/// How many `candidates`, sorted best first by their [`friends_social`] part (`social`), can
+/// still rank among the first `wanted` once completion quality applies, so only those need
+/// their counters looked up.
 /// Quality changes a comparison by at most [`COMPLETION_SPREAD`]: a candidate whose social part
 /// is under a third of the `wanted`-th's cannot overtake it. At most `max`, which bounds the
 /// lookups for viewers with thousands of active friends. (Candidates the viewer has seen are
 /// only known after the lookup; when some of the first `wanted` turn out seen, the last few
 /// places of the ranking may miss a video that would just have made it.)
-pub fn friends_contenders(social_desc: &[f64], wanted: usize, max: usize) -> usize {
-    let max = max.min(social_desc.len());
-    let Some(&last_wanted) = social_desc.get(wanted.saturating_sub(1)) else {
+pub fn friends_contenders<T>(candidates: &[T], social: impl Fn(&T) -> f64, wanted: usize, max: usize) -> usize {
+    let max = max.min(candidates.len());
+    let Some(last_wanted) = candidates.get(wanted.saturating_sub(1)) else {
         return max;
     };
-    let threshold = last_wanted / COMPLETION_SPREAD;
-    social_desc[..max].partition_point(|&s| s >= threshold)
+    let threshold = social(last_wanted) / COMPLETION_SPREAD;
+    candidates[..max].partition_point(|c| social(c) >= threshold)
 }
 
 /// The friends a card shows, closest first (then freshest), at most `n`.
@@ -206,14 +207,15 @@ mod tests {
     #[test]
     fn only_contenders_for_the_ranking_are_looked_up() {
         // Best first; the 3rd best scores 3.0, so only candidates from 1.0 up can overtake it.
+        let contenders = |social: &[f64], wanted, max| friends_contenders(social, |s| *s, wanted, max);
         let social = [9.0, 5.0, 3.0, 2.0, 1.0, 0.99, 0.5];
-        assert_eq!(friends_contenders(&social, 3, 100), 5);
-        assert_eq!(friends_contenders(&social, 3, 4), 4);
+        assert_eq!(contenders(&social, 3, 100), 5);
+        assert_eq!(contenders(&social, 3, 4), 4);
         // Fewer candidates than wanted: all of them.
-        assert_eq!(friends_contenders(&social[..2], 3, 100), 2);
-        assert_eq!(friends_contenders(&[], 3, 100), 0);
+        assert_eq!(contenders(&social[..2], 3, 100), 2);
+        assert_eq!(contenders(&[], 3, 100), 0);
         // Never fewer than wanted, even if the scores fall steeply.
-        assert_eq!(friends_contenders(&[100.0, 90.0, 1.0, 0.1], 2, 10), 2);
+        assert_eq!(contenders(&[100.0, 90.0, 1.0, 0.1], 2, 10), 2);
         // The bound holds: the first candidate cut off, with the best quality, still ranks below
         // the wanted-th with the worst.
         let (best, worst) = (completion_quality(1_000_000, 1_000_000), completion_quality(1_000_000, 0));
