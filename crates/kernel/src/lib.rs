@@ -13,4 +13,4 @@ pub use error::{Context, Error, ErrorCode, Result, UserError, UserErrorCode, Val
 pub use money::{Currency, Money};
 pub use pagination::{Cursor, Page, PageRequest};
 pub use text::TextRules;
-pub use time::{Timestamp, now};
+pub use time::{Clock, Timestamp, now};
