@@ -2,10 +2,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
-pub mod bulk;
 pub mod database;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod m20261121_000001_events;
 mod m20261121_000002_identity;
 mod m20261121_000003_media;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kanjian_contracts::{EventEnvelope, IntegrationEvent};
 use kanjian_events::{Dispatcher, DispatcherConfig, EventHandler, HandlerError, Outbox};
-use kanjian_migrations::testing::TestDatabase;
+use kanjian_db::testing::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -84,8 +84,8 @@ fn fast() -> DispatcherConfig {
 
 async fn setup() -> (TestDatabase, DatabaseConnection) {
     let test_db = TestDatabase::create().await;
-    let db = kanjian_migrations::database::connect_and_migrate(&test_db.url, 5).await.unwrap();
-    (test_db, db)
+    let db = kanjian_migrations::database::migrated(&test_db).await;
+    (test_db, db.writer().clone())
 }
 
 fn start(db: &DatabaseConnection, outbox: &Outbox, handler: Recorder, config: DispatcherConfig) -> (CancellationToken, tokio::task::JoinHandle<()>) {

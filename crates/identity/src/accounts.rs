@@ -1,5 +1,6 @@
 //! Accounts: signing up, profiles, and looking users up.
 
+use kanjian_db::Db;
 use kanjian_contracts::identity::{
     AuthSession, ClientInfo, SignUpInput, UpdateProfileInput, UserDto, UserProfileUpdated,
     UserSignedUp,
@@ -8,9 +9,8 @@ use kanjian_events::Outbox;
 use kanjian_kernel::ids::UserId;
 use kanjian_kernel::{Actor, Context, Error, Result, UserErrorCode, Validation};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
-    QueryFilter, Set, TransactionTrait,
-};
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, NotSet,
+    QueryFilter, Set, };
 
 use crate::config::IdentityConfig;
 use crate::credentials::hash_password;
@@ -43,7 +43,7 @@ fn default_display_name(email: &Email) -> Option<DisplayName> {
 /// defaults to the email's local part; a given one that is not valid is a user error.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn sign_up(
-    db: &DatabaseConnection,
+    db: &Db,
     outbox: &Outbox,
     config: &IdentityConfig,
     input: SignUpInput,
@@ -68,7 +68,7 @@ pub async fn sign_up(
 
     let existing = user::Entity::find()
         .filter(user::Column::Email.eq(email.as_str()))
-        .one(db)
+        .one(db.reader())
         .await
         .context("looking for an account with the email")?;
     if existing.is_some() {
@@ -76,7 +76,7 @@ pub async fn sign_up(
     }
 
     let password_hash = hash_password(password).await?;
-    let now = kanjian_kernel::now();
+    let now = db.now();
 
     let txn = db
         .begin()
@@ -133,13 +133,13 @@ pub async fn sign_up(
 
 /// Users by id, in the order asked; ids that do not exist are left out.
 #[tracing::instrument(skip_all, fields(count = ids.len()))]
-pub async fn users_by_ids(db: &DatabaseConnection, ids: &[UserId]) -> Result<Vec<UserDto>> {
+pub async fn users_by_ids(db: &Db, ids: &[UserId]) -> Result<Vec<UserDto>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let rows = user::Entity::find()
         .filter(user::Column::Id.is_in(ids.iter().map(|id| id.0)))
-        .all(db)
+        .all(db.reader())
         .await
         .context("loading users by id")?;
     let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
@@ -153,7 +153,7 @@ pub async fn users_by_ids(db: &DatabaseConnection, ids: &[UserId]) -> Result<Vec
 /// Emits `UserProfileUpdated` when a field really changed.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn update_profile(
-    db: &DatabaseConnection,
+    db: &Db,
     outbox: &Outbox,
     actor: &Actor,
     input: UpdateProfileInput,

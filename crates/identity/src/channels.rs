@@ -1,5 +1,6 @@
 //! Channels (视频号): a user's creator profile. One per user, with a unique handle.
 
+use kanjian_db::Db;
 use kanjian_contracts::identity::{
     ChannelCreated, ChannelDto, ChannelUpdated, CreateChannelInput, UpdateChannelInput,
 };
@@ -7,9 +8,8 @@ use kanjian_events::Outbox;
 use kanjian_kernel::ids::{ChannelId, UserId};
 use kanjian_kernel::{Actor, Context, Error, Result, UserErrorCode, Validation};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, NotSet, QueryFilter, Set, TransactionTrait,
-};
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    IntoActiveModel, NotSet, QueryFilter, Set, };
 
 use crate::db::{channel_dto, in_order_of, unique_violation};
 use crate::domain::{AvatarUrl, Bio, DisplayName, Handle};
@@ -59,7 +59,7 @@ async fn handle_owner<C: ConnectionTrait>(conn: &C, handle: &Handle) -> Result<O
 /// Opens the actor's channel. Emits `ChannelCreated`.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, channel_id = tracing::field::Empty))]
 pub async fn create_channel(
-    db: &DatabaseConnection,
+    db: &Db,
     outbox: &Outbox,
     actor: &Actor,
     input: CreateChannelInput,
@@ -91,7 +91,7 @@ pub async fn create_channel(
     if handle_owner(&txn, &handle).await?.is_some() {
         return Err(handle_taken());
     }
-    let now = kanjian_kernel::now();
+    let now = db.now();
     let created = channel::ActiveModel {
         id: NotSet,
         owner_id: Set(owner.0),
@@ -129,7 +129,7 @@ pub async fn create_channel(
 /// something changed.
 #[tracing::instrument(skip_all, fields(channel_id = id.0, user_id = tracing::field::Empty))]
 pub async fn update_channel(
-    db: &DatabaseConnection,
+    db: &Db,
     outbox: &Outbox,
     actor: &Actor,
     id: ChannelId,
@@ -197,7 +197,7 @@ pub async fn update_channel(
     if !model.is_changed() {
         return Ok(channel_dto(current));
     }
-    model.updated_at = Set(kanjian_kernel::now());
+    model.updated_at = Set(db.now());
     let updated = model
         .update(&txn)
         .await
@@ -217,7 +217,7 @@ pub async fn update_channel(
 /// Channels by id, in the order asked; ids that do not exist are left out.
 #[tracing::instrument(skip_all, fields(count = ids.len()))]
 pub async fn channels_by_ids(
-    db: &DatabaseConnection,
+    db: &Db,
     ids: &[ChannelId],
 ) -> Result<Vec<ChannelDto>> {
     if ids.is_empty() {
@@ -226,7 +226,7 @@ pub async fn channels_by_ids(
     let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
     let rows = channel::Entity::find()
         .filter(channel::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
+        .all(db.reader())
         .await
         .context("loading channels by id")?;
     Ok(in_order_of(&ids, rows, |c| c.id)
@@ -238,7 +238,7 @@ pub async fn channels_by_ids(
 /// The channel with this handle (any case, surrounding spaces and a leading `@` ignored).
 #[tracing::instrument(skip_all)]
 pub async fn channel_by_handle(
-    db: &DatabaseConnection,
+    db: &Db,
     handle: &str,
 ) -> Result<Option<ChannelDto>> {
     let handle = handle.trim();
@@ -248,20 +248,20 @@ pub async fn channel_by_handle(
     }
     Ok(channel::Entity::find()
         .filter(channel::Column::Handle.eq(handle))
-        .one(db)
+        .one(db.reader())
         .await
         .context("looking up a channel by handle")?
         .map(channel_dto))
 }
 
 /// The user's channel, if they opened one.
-pub async fn channels_of_users(db: &DatabaseConnection, users: &[UserId]) -> Result<Vec<ChannelDto>> {
+pub async fn channels_of_users(db: &Db, users: &[UserId]) -> Result<Vec<ChannelDto>> {
     if users.is_empty() {
         return Ok(Vec::new());
     }
     Ok(channel::Entity::find()
         .filter(channel::Column::OwnerId.is_in(users.iter().map(|u| u.0)))
-        .all(db)
+        .all(db.reader())
         .await
         .context("looking up users' channels")?
         .into_iter()
@@ -270,10 +270,10 @@ pub async fn channels_of_users(db: &DatabaseConnection, users: &[UserId]) -> Res
 }
 
 #[tracing::instrument(skip_all, fields(user_id = user.0))]
-pub async fn channel_of_user(db: &DatabaseConnection, user: UserId) -> Result<Option<ChannelDto>> {
+pub async fn channel_of_user(db: &Db, user: UserId) -> Result<Option<ChannelDto>> {
     Ok(channel::Entity::find()
         .filter(channel::Column::OwnerId.eq(user.0))
-        .one(db)
+        .one(db.reader())
         .await
         .context("looking up the user's channel")?
         .map(channel_dto))

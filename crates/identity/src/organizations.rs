@@ -1,6 +1,7 @@
 //! Organizations (merchants) and their members. Owners manage members; agents take
 //! customer-service consultations (in another module). An organization always keeps an owner.
 
+use kanjian_db::Db;
 use kanjian_contracts::identity::{
     AddMemberInput, CreateOrganizationInput, MembershipDto, OrgRole, OrganizationDto,
     OrganizationMemberAdded, OrganizationMemberRemoved, RemoveMemberInput,
@@ -9,9 +10,8 @@ use kanjian_events::Outbox;
 use kanjian_kernel::ids::{OrganizationId, UserId};
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
-    NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait,
+    NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, };
 
 use crate::db::{
     in_order_of, membership_dto, organization_dto, role_from_str, role_to_str, unique_violation,
@@ -66,7 +66,7 @@ async fn lock_as_owner<C: ConnectionTrait>(
 /// for that owner.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, organization_id = tracing::field::Empty))]
 pub async fn create_organization(
-    db: &DatabaseConnection,
+    db: &Db,
     outbox: &Outbox,
     actor: &Actor,
     input: CreateOrganizationInput,
@@ -75,7 +75,7 @@ pub async fn create_organization(
     tracing::Span::current().record("user_id", owner.0);
     let name = OrganizationName::parse(&input.name).map_err(|e| Error::User(vec![e]))?;
 
-    let now = kanjian_kernel::now();
+    let now = db.now();
     let txn = db
         .begin()
         .await
@@ -122,7 +122,7 @@ pub async fn create_organization(
 /// `OrganizationMemberAdded`.
 #[tracing::instrument(skip_all, fields(organization_id = input.organization_id.0, role = ?input.role))]
 pub async fn add_member(
-    db: &DatabaseConnection,
+    db: &Db,
     outbox: &Outbox,
     actor: &Actor,
     input: AddMemberInput,
@@ -156,7 +156,7 @@ pub async fn add_member(
         organization_id: Set(organization_id.0),
         user_id: Set(member.id),
         role: Set(role_to_str(input.role).to_owned()),
-        added_at: Set(kanjian_kernel::now()),
+        added_at: Set(db.now()),
     }
     .insert(&txn)
     .await;
@@ -192,7 +192,7 @@ pub async fn add_member(
 /// Removes a member; owners only, and the last owner stays. Emits `OrganizationMemberRemoved`.
 #[tracing::instrument(skip_all, fields(organization_id = input.organization_id.0, user_id = input.user_id.0))]
 pub async fn remove_member(
-    db: &DatabaseConnection,
+    db: &Db,
     outbox: &Outbox,
     actor: &Actor,
     input: RemoveMemberInput,
@@ -253,7 +253,7 @@ pub async fn remove_member(
 /// Organizations by id, in the order asked; ids that do not exist are left out.
 #[tracing::instrument(skip_all, fields(count = ids.len()))]
 pub async fn organizations_by_ids(
-    db: &DatabaseConnection,
+    db: &Db,
     ids: &[OrganizationId],
 ) -> Result<Vec<OrganizationDto>> {
     if ids.is_empty() {
@@ -262,7 +262,7 @@ pub async fn organizations_by_ids(
     let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
     let rows = organization::Entity::find()
         .filter(organization::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
+        .all(db.reader())
         .await
         .context("loading organizations by id")?;
     Ok(in_order_of(&ids, rows, |o| o.id)
@@ -274,13 +274,13 @@ pub async fn organizations_by_ids(
 /// A page of the organization's members in the order they were added; members only.
 #[tracing::instrument(skip_all, fields(organization_id = organization.0))]
 pub async fn members(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     organization: OrganizationId,
     page: PageRequest,
 ) -> Result<Page<MembershipDto>> {
     let user = actor.require_user()?;
-    if membership_of(db, organization, user).await?.is_none() {
+    if membership_of(db.reader(), organization, user).await?.is_none() {
         return Err(Error::forbidden(
             "only members may see an organization's members",
         ));
@@ -294,7 +294,7 @@ pub async fn members(
     if let Some(after) = after {
         query = query.filter(membership::Column::Id.gt(after));
     }
-    let rows = query.all(db).await.context("loading a page of members")?;
+    let rows = query.all(db.reader()).await.context("loading a page of members")?;
     let rows = rows
         .into_iter()
         .map(|m| Ok((m.id, membership_dto(m)?)))
@@ -304,11 +304,11 @@ pub async fn members(
 
 /// Every organization the user belongs to, oldest membership first.
 #[tracing::instrument(skip_all, fields(user_id = user.0))]
-pub async fn memberships_of(db: &DatabaseConnection, user: UserId) -> Result<Vec<MembershipDto>> {
+pub async fn memberships_of(db: &Db, user: UserId) -> Result<Vec<MembershipDto>> {
     membership::Entity::find()
         .filter(membership::Column::UserId.eq(user.0))
         .order_by_asc(membership::Column::Id)
-        .all(db)
+        .all(db.reader())
         .await
         .context("loading the user's memberships")?
         .into_iter()
@@ -319,11 +319,11 @@ pub async fn memberships_of(db: &DatabaseConnection, user: UserId) -> Result<Vec
 /// The user's role in the organization, if they are a member.
 #[tracing::instrument(skip_all, fields(organization_id = organization.0, user_id = user.0))]
 pub async fn role_of(
-    db: &DatabaseConnection,
+    db: &Db,
     organization: OrganizationId,
     user: UserId,
 ) -> Result<Option<OrgRole>> {
-    membership_of(db, organization, user)
+    membership_of(db.reader(), organization, user)
         .await?
         .map(|m| role_from_str(&m.role))
         .transpose()

@@ -1,17 +1,18 @@
 //! Bulk writers for identity's tables, used by `kanjian seed` to build a synthetic world.
 //!
 //! Rows go straight into `identity_users` and `identity_channels` (PostgreSQL `COPY`, SQLite
-//! multi-row inserts, see `kanjian_migrations::bulk`), with the ids the caller chose, and no
+//! multi-row inserts, see `kanjian_db::bulk`), with the ids the caller chose, and no
 //! events: seeding is for an empty database, before the application runs on it. Every seeded
 //! account has the password [`SEED_PASSWORD`], hashed once with identity's own hasher.
 
+use kanjian_db::Db;
 use std::sync::Arc;
 
 use kanjian_kernel::{Context, Result, Timestamp};
-use kanjian_migrations::bulk::{self, BulkRow, RowWriter};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use kanjian_db::bulk::{self, BulkRow, RowWriter};
+use sea_orm::{ConnectionTrait, Statement};
 
-pub use kanjian_migrations::bulk::BulkWriter;
+pub use kanjian_db::bulk::BulkWriter;
 
 use crate::domain::Password;
 
@@ -26,9 +27,9 @@ pub async fn seed_password_hash() -> Result<Arc<str>> {
 }
 
 /// How many accounts exist (`kanjian seed` refuses a database that has any).
-pub async fn user_count(db: &DatabaseConnection) -> Result<u64> {
-    let backend = db.get_database_backend();
-    let row = db
+pub async fn user_count(db: &Db) -> Result<u64> {
+    let backend = db.backend();
+    let row = db.reader()
         .query_one_raw(Statement::from_string(
             backend,
             "SELECT COUNT(*) AS n FROM identity_users",
@@ -102,18 +103,18 @@ impl BulkRow for Channel {
 }
 
 /// Opens a bulk writer for one of identity's tables.
-pub async fn writer<R: BulkRow>(db: &DatabaseConnection) -> Result<BulkWriter<R>> {
-    BulkWriter::begin(db).await.context("opening a bulk writer")
+pub async fn writer<R: BulkRow>(db: &Db) -> Result<BulkWriter<R>> {
+    BulkWriter::begin(db.writer()).await.context("opening a bulk writer")
 }
 
 /// After loading: moves the id sequences past the loaded ids and refreshes planner statistics.
-pub async fn finish(db: &DatabaseConnection) -> Result<()> {
+pub async fn finish(db: &Db) -> Result<()> {
     for table in ["identity_users", "identity_channels"] {
-        bulk::reset_sequence(db, table, "id")
+        bulk::reset_sequence(db.writer(), table, "id")
             .await
             .context("resetting an id sequence")?;
     }
-    bulk::analyze(db, &["identity_users", "identity_channels"])
+    bulk::analyze(db.writer(), &["identity_users", "identity_channels"])
         .await
         .context("analyzing identity's tables")
 }

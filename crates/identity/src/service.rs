@@ -1,6 +1,7 @@
 //! `IdentityService`: the module's implementation of `IdentityApi`. Each method hands its
 //! dependencies to one use-case function.
 
+use kanjian_db::Db;
 use async_trait::async_trait;
 use kanjian_contracts::identity::{
     AddMemberInput, AuthSession, ChannelDto, ClientInfo, CreateChannelInput,
@@ -10,7 +11,6 @@ use kanjian_contracts::identity::{
 use kanjian_events::Outbox;
 use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
 use kanjian_kernel::{Actor, Page, PageRequest, Result};
-use sea_orm::DatabaseConnection;
 
 use crate::config::IdentityConfig;
 use crate::credentials::DummyHash;
@@ -19,14 +19,14 @@ use crate::{accounts, channels, organizations, sessions};
 /// Accounts, sessions, channels and organizations on the module's own tables. Cheap to clone.
 #[derive(Clone)]
 pub struct IdentityService {
-    db: DatabaseConnection,
+    db: Db,
     outbox: Outbox,
     config: IdentityConfig,
     dummy_hash: DummyHash,
 }
 
 impl IdentityService {
-    pub fn new(db: DatabaseConnection, outbox: Outbox, config: IdentityConfig) -> Self {
+    pub fn new(db: Db, outbox: Outbox, config: IdentityConfig) -> Self {
         let dummy_hash = DummyHash::default();
         // Make the dummy hash now, so the first log-in with an unknown email is not slower than
         // the others (which would tell the email has no account).

@@ -1,15 +1,15 @@
 //! Sessions: logging in (with database-backed rate limiting), logging out, and turning a bearer
 //! token back into an actor.
 
+use kanjian_db::Db;
 use chrono::TimeDelta;
 use kanjian_contracts::identity::{AuthSession, ClientInfo, LogInInput};
 use kanjian_kernel::ids::{SessionId, UserId};
 use kanjian_kernel::{Actor, Context, Error, Result, Timestamp, UserErrorCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, NotSet,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet,
+    QueryFilter, QueryOrder, QuerySelect, Set, };
 
 use crate::config::IdentityConfig;
 use crate::credentials::{DummyHash, TOKEN_PREFIX, new_token, token_hash, verify_password};
@@ -71,7 +71,7 @@ fn attempt_key(email: &str) -> String {
 
 /// `RateLimited` when the email or the IP address used up its failures in the window.
 async fn check_rate_limit(
-    db: &DatabaseConnection,
+    db: &Db,
     config: &IdentityConfig,
     email: &str,
     ip: Option<&str>,
@@ -97,7 +97,7 @@ async fn check_rate_limit(
         .filter(login_attempt::Column::Succeeded.eq(true))
         .filter(login_attempt::Column::At.gt(window_start))
         .order_by_desc(login_attempt::Column::At)
-        .one(db)
+        .one(db.reader())
         .await
         .context("looking up the last successful log-in")?;
     let since = last_success.map_or(window_start, |a| a.at.max(window_start));
@@ -107,7 +107,7 @@ async fn check_rate_limit(
         .filter(login_attempt::Column::At.gt(since))
         .order_by_desc(login_attempt::Column::At)
         .limit(u64::from(config.login_max_failures))
-        .all(db)
+        .all(db.reader())
         .await
         .context("counting failed log-ins for the email")?;
     if let Some(retry_after_secs) = retry_after(&email_failures, config.login_max_failures) {
@@ -125,7 +125,7 @@ async fn check_rate_limit(
             .filter(login_attempt::Column::At.gt(window_start))
             .order_by_desc(login_attempt::Column::At)
             .limit(u64::from(config.login_max_failures_per_ip))
-            .all(db)
+            .all(db.reader())
             .await
             .context("counting failed log-ins from the IP address")?;
         if let Some(retry_after_secs) = retry_after(&ip_failures, config.login_max_failures_per_ip)
@@ -147,13 +147,13 @@ async fn check_rate_limit(
 /// success afterwards, so concurrent guesses count against the limit too, on every node.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn log_in(
-    db: &DatabaseConnection,
+    db: &Db,
     config: &IdentityConfig,
     dummy_hash: &DummyHash,
     input: LogInInput,
     client: ClientInfo,
 ) -> Result<AuthSession> {
-    let now = kanjian_kernel::now();
+    let now = db.now();
     let email = attempt_key(&input.email);
     let ip = client.ip.as_deref().map(|ip| clip(ip, MAX_IP_LEN));
     check_rate_limit(db, config, &email, ip.as_deref(), now).await?;
@@ -165,14 +165,14 @@ pub async fn log_in(
         succeeded: Set(false),
         at: Set(now),
     }
-    .insert(db)
+    .insert(db.writer())
     .await
     .context("recording the log-in attempt")?;
     prune_attempts(db, config, now).await?;
 
     let user = user::Entity::find()
         .filter(user::Column::Email.eq(email.as_str()))
-        .one(db)
+        .one(db.reader())
         .await
         .context("looking up the account")?;
     // No account's password is longer than sign-up allows: skip the work for oversized input.
@@ -217,7 +217,7 @@ pub async fn log_in(
 
 /// Forgets attempts that no window can count any more (at least a day is kept for forensics).
 async fn prune_attempts(
-    db: &DatabaseConnection,
+    db: &Db,
     config: &IdentityConfig,
     now: Timestamp,
 ) -> Result<()> {
@@ -229,7 +229,7 @@ async fn prune_attempts(
     };
     login_attempt::Entity::delete_many()
         .filter(login_attempt::Column::At.lt(cutoff))
-        .exec(db)
+        .exec(db.writer())
         .await
         .context("pruning old log-in attempts")?;
     Ok(())
@@ -237,19 +237,19 @@ async fn prune_attempts(
 
 /// Revokes the actor's session. Logging out twice is not an error.
 #[tracing::instrument(skip_all, fields(session_id = tracing::field::Empty))]
-pub async fn log_out(db: &DatabaseConnection, actor: &Actor) -> Result<()> {
+pub async fn log_out(db: &Db, actor: &Actor) -> Result<()> {
     let user_id = actor.require_user()?;
     let session_id = actor.session_id().ok_or(Error::Unauthenticated)?;
     tracing::Span::current().record("session_id", session_id.0);
     session::Entity::update_many()
         .col_expr(
             session::Column::RevokedAt,
-            Expr::value(kanjian_kernel::now()),
+            Expr::value(db.now()),
         )
         .filter(session::Column::Id.eq(session_id.0))
         .filter(session::Column::UserId.eq(user_id.0))
         .filter(session::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(db.writer())
         .await
         .context("revoking the session")?;
     tracing::info!(
@@ -262,18 +262,18 @@ pub async fn log_out(db: &DatabaseConnection, actor: &Actor) -> Result<()> {
 
 /// Resolves a bearer token. Unknown, expired and revoked tokens are all `Unauthenticated`.
 #[tracing::instrument(skip_all)]
-pub async fn authenticate(db: &DatabaseConnection, token: &str) -> Result<Actor> {
+pub async fn authenticate(db: &Db, token: &str) -> Result<Actor> {
     let token = token.trim();
     if !token.starts_with(TOKEN_PREFIX) || token.len() > MAX_TOKEN_LEN {
         return Err(Error::Unauthenticated);
     }
     let session = session::Entity::find()
         .filter(session::Column::TokenHash.eq(token_hash(token)))
-        .one(db)
+        .one(db.reader())
         .await
         .context("looking up the session")?
         .ok_or(Error::Unauthenticated)?;
-    if session.revoked_at.is_some() || session.expires_at <= kanjian_kernel::now() {
+    if session.revoked_at.is_some() || session.expires_at <= db.now() {
         return Err(Error::Unauthenticated);
     }
     Ok(Actor::User {

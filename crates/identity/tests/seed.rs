@@ -6,9 +6,8 @@
 use argon2::password_hash::PasswordVerifier;
 use kanjian_identity::seed::{self, Channel, SEED_PASSWORD, User};
 use kanjian_kernel::Timestamp;
-use kanjian_migrations::bulk;
-use kanjian_migrations::database::connect_and_migrate;
-use kanjian_migrations::testing::TestDatabase;
+use kanjian_db::bulk;
+use kanjian_db::testing::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 async fn one_row(db: &DatabaseConnection, sql: &str) -> sea_orm::QueryResult {
@@ -21,7 +20,7 @@ async fn one_row(db: &DatabaseConnection, sql: &str) -> sea_orm::QueryResult {
 #[tokio::test]
 async fn seeded_accounts_and_channels_load_and_their_password_verifies() {
     let database = TestDatabase::create().await;
-    let db = connect_and_migrate(&database.url, 4).await.unwrap();
+    let db = kanjian_migrations::database::migrated(&database).await;
     assert_eq!(seed::user_count(&db).await.unwrap(), 0);
     let hash = seed::seed_password_hash().await.unwrap();
     let at = Timestamp::from_timestamp(1_760_000_000, 0).unwrap();
@@ -46,12 +45,12 @@ async fn seeded_accounts_and_channels_load_and_their_password_verifies() {
         bio: String::new(),
         created_at: at,
     }];
-    assert_eq!(bulk::write_all(&db, &channels).await.unwrap(), 1);
+    assert_eq!(bulk::write_all(db.writer(), &channels).await.unwrap(), 1);
     seed::finish(&db).await.unwrap();
 
     assert_eq!(seed::user_count(&db).await.unwrap(), 2500);
     let last = one_row(
-        &db,
+        db.writer(),
         "SELECT email, display_name, password_hash FROM identity_users WHERE id = 2500",
     )
     .await;
@@ -69,7 +68,7 @@ async fn seeded_accounts_and_channels_load_and_their_password_verifies() {
         .verify_password(SEED_PASSWORD.as_bytes(), &parsed)
         .expect("the seed password verifies");
     let c = one_row(
-        &db,
+        db.writer(),
         "SELECT owner_id, display_name FROM identity_channels WHERE id = 1",
     )
     .await;
@@ -80,12 +79,12 @@ async fn seeded_accounts_and_channels_load_and_their_password_verifies() {
     );
 
     // The application's own inserts continue after the loaded ids.
-    db.execute_unprepared(
+    db.writer().execute_unprepared(
         "INSERT INTO identity_users (email, password_hash, created_at) \
          VALUES ('new@example.com', 'x', '2025-10-09 09:00:00+00')",
     )
     .await
     .unwrap();
-    let max = one_row(&db, "SELECT MAX(id) AS n FROM identity_users").await;
+    let max = one_row(db.writer(), "SELECT MAX(id) AS n FROM identity_users").await;
     assert_eq!(max.try_get::<i64>("", "n").unwrap(), 2501);
 }

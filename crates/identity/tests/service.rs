@@ -16,7 +16,7 @@ use kanjian_events::Outbox;
 use kanjian_identity::{IdentityConfig, IdentityService};
 use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
 use kanjian_kernel::{Actor, Error, PageRequest, UserErrorCode};
-use kanjian_migrations::testing::TestDatabase;
+use kanjian_db::testing::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -30,13 +30,11 @@ struct TestApp {
 /// A fresh database per test: SQLite, or PostgreSQL with `KANJIAN_TEST_DATABASE=postgres`.
 async fn app_with(config: IdentityConfig) -> TestApp {
     let database = TestDatabase::create().await;
-    let db = kanjian_migrations::database::connect_and_migrate(&database.url, 4)
-        .await
-        .unwrap();
+    let db = kanjian_migrations::database::migrated(&database).await;
     let identity = IdentityService::new(db.clone(), Outbox::new(), config);
     TestApp {
         _database: database,
-        db,
+        db: db.writer().clone(),
         identity,
     }
 }
@@ -1145,9 +1143,7 @@ async fn accounts_made_before_display_names_are_named_after_their_email() {
     use kanjian_migrations::{Migrator, MigratorTrait};
 
     let database = TestDatabase::create().await;
-    let db = kanjian_migrations::database::connect(&database.url, 2)
-        .await
-        .unwrap();
+    let db = database.connect(kanjian_kernel::Clock::system()).await.writer().clone();
     let backend = db.get_database_backend();
     // Every migration before the one that added display names, then the rest.
     let migrations = Migrator::migrations();

@@ -11,6 +11,7 @@ pub mod seed;
 mod uploads;
 mod videos;
 
+use kanjian_db::Db;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -26,14 +27,13 @@ use kanjian_contracts::media::{
 use kanjian_events::{EventHandler, Outbox, RealtimeHub};
 use kanjian_kernel::ids::{ChannelId, UploadId, VideoId};
 use kanjian_kernel::{Actor, Page, PageRequest, Result};
-use sea_orm::DatabaseConnection;
 
 pub use blob::{BlobObject, BlobStore, LocalBlobStore, LocalCopy};
 pub use config::MediaConfig;
 
 /// Everything the use cases need, shared by the service and its event handlers.
 pub(crate) struct Deps {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub outbox: Outbox,
     pub hub: Arc<dyn RealtimeHub>,
     pub identity: Arc<dyn IdentityApi>,
@@ -87,7 +87,7 @@ impl std::fmt::Debug for MediaService {
 
 impl MediaService {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         outbox: Outbox,
         hub: Arc<dyn RealtimeHub>,
         identity: Arc<dyn IdentityApi>,

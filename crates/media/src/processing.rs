@@ -15,14 +15,14 @@ use kanjian_events::{EventHandler, HandlerError};
 use kanjian_kernel::ids::VideoId;
 use kanjian_kernel::{Context, Error, Result};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use tokio::sync::watch;
 
 use crate::Deps;
 use crate::domain::status;
 use crate::entity::{rendition, upload, video};
 use crate::ffmpeg::{self, HlsPackage, ToolError};
-use crate::videos::{find_video, hls_prefix, now, set_progress, source_key, video_prefix};
+use crate::videos::{find_video, hls_prefix, set_progress, source_key, video_prefix};
 
 /// The hub topic of a video's processing updates.
 pub(crate) fn topic(video_id: i64) -> String {
@@ -66,7 +66,7 @@ pub(crate) async fn fail_video(deps: &Deps, video_id: i64, reason: &str) -> Resu
         )
         .col_expr(video::Column::FailureReason, Expr::value(reason.clone()))
         .col_expr(video::Column::ProgressPercent, Expr::value(0))
-        .col_expr(video::Column::UpdatedAt, Expr::value(now()))
+        .col_expr(video::Column::UpdatedAt, Expr::value(deps.db.now()))
         .filter(video::Column::Id.eq(video_id))
         .filter(video::Column::Status.is_in([
             status::as_str(VideoStatus::Uploading),
@@ -133,7 +133,7 @@ pub(crate) async fn process_video(
     deps: &Deps,
     id: VideoId,
 ) -> std::result::Result<(), HandlerError> {
-    let Some(row) = find_video(&deps.db, id.0).await? else {
+    let Some(row) = find_video(deps.db.reader(), id.0).await? else {
         tracing::info!("video is gone; nothing to process");
         return Ok(());
     };
@@ -163,7 +163,7 @@ pub(crate) async fn process_video(
     };
 
     let work = fresh_work_dir(deps, id.0).await.map_err(transient)?;
-    set_progress(&deps.db, id.0, 0).await?;
+    set_progress(deps.db.writer(), id.0, 0).await?;
     let (progress_tx, progress_rx) = watch::channel(0u8);
     let reporter = tokio::spawn(report_progress(deps_for_reporter(deps), id.0, progress_rx));
     let made = ffmpeg::make_hls_package(
@@ -200,7 +200,7 @@ pub(crate) async fn process_video(
     let finished = mark_ready(deps, id.0, &probe, &package).await?;
     if !finished {
         // Deleted (or finished elsewhere) while we worked: leave no orphaned files.
-        if find_video(&deps.db, id.0).await?.is_none() {
+        if find_video(deps.db.reader(), id.0).await?.is_none() {
             deps.blobs.delete_prefix(&video_prefix(id.0)).await?;
         }
         return Ok(());
@@ -222,7 +222,7 @@ fn deps_for_reporter(deps: &Deps) -> ReporterDeps {
 }
 
 struct ReporterDeps {
-    db: sea_orm::DatabaseConnection,
+    db: kanjian_db::Db,
     hub: Arc<dyn kanjian_events::RealtimeHub>,
 }
 
@@ -245,7 +245,7 @@ async fn report_progress(deps: ReporterDeps, id: i64, mut rx: watch::Receiver<u8
         }
         if last_write.is_none_or(|at| at.elapsed() >= PROGRESS_WRITE_INTERVAL) {
             last_write = Some(Instant::now());
-            if let Err(e) = set_progress(&deps.db, id, percent).await {
+            if let Err(e) = set_progress(deps.db.writer(), id, percent).await {
                 tracing::warn!(error = ?e, "could not record progress");
             }
         }
@@ -332,7 +332,7 @@ async fn mark_ready(
             video::Column::Height,
             Expr::value(probe.video.display_height as i32),
         )
-        .col_expr(video::Column::UpdatedAt, Expr::value(now()))
+        .col_expr(video::Column::UpdatedAt, Expr::value(deps.db.now()))
         .filter(video::Column::Id.eq(id))
         .filter(video::Column::Status.eq(status::as_str(VideoStatus::Processing)))
         .exec(&txn)
@@ -407,13 +407,13 @@ impl EventHandler for PurgeVideoFilesHandler {
 #[tracing::instrument(skip_all, fields(video_id = %id))]
 pub(crate) async fn purge_video_files(deps: &Deps, id: VideoId) -> Result<()> {
     deps.blobs.delete_prefix(&video_prefix(id.0)).await?;
-    let uploads = crate::videos::uploads_of(&deps.db, id.0).await?;
+    let uploads = crate::videos::uploads_of(deps.db.reader(), id.0).await?;
     for u in &uploads {
         crate::uploads::remove_staged(deps, u.id).await?;
     }
     upload::Entity::delete_many()
         .filter(upload::Column::VideoId.eq(id.0))
-        .exec(&deps.db)
+        .exec(deps.db.writer())
         .await
         .context("deleting a deleted video's uploads")?;
     tracing::info!(uploads = uploads.len(), "files of a deleted video removed");

@@ -2,14 +2,14 @@
 //!
 //! Seeded videos are `READY` and published, with two renditions (360p, 720p) on record, but no
 //! files exist in blob storage: their playlists, segments and thumbnails are not playable. Rows
-//! go straight in (see `kanjian_migrations::bulk`) with the ids the caller chose, and no events:
+//! go straight in (see `kanjian_db::bulk`) with the ids the caller chose, and no events:
 //! the caller seeds the other modules' projections itself.
 
+use kanjian_db::Db;
 use kanjian_kernel::{Context, Result, Timestamp};
-use kanjian_migrations::bulk::{self, BulkRow, RowWriter};
-use sea_orm::DatabaseConnection;
+use kanjian_db::bulk::{self, BulkRow, RowWriter};
 
-pub use kanjian_migrations::bulk::BulkWriter;
+pub use kanjian_db::bulk::BulkWriter;
 
 /// A published, `READY` row of `media_videos`: 1280×720, no description, no hashtags.
 #[derive(Debug, Clone)]
@@ -117,18 +117,18 @@ impl BulkRow for Rendition {
 }
 
 /// Opens a bulk writer for one of media's tables.
-pub async fn writer<R: BulkRow>(db: &DatabaseConnection) -> Result<BulkWriter<R>> {
-    BulkWriter::begin(db).await.context("opening a bulk writer")
+pub async fn writer<R: BulkRow>(db: &Db) -> Result<BulkWriter<R>> {
+    BulkWriter::begin(db.writer()).await.context("opening a bulk writer")
 }
 
 /// After loading: moves the id sequences past the loaded ids and refreshes planner statistics.
-pub async fn finish(db: &DatabaseConnection) -> Result<()> {
+pub async fn finish(db: &Db) -> Result<()> {
     for table in ["media_videos", "media_renditions"] {
-        bulk::reset_sequence(db, table, "id")
+        bulk::reset_sequence(db.writer(), table, "id")
             .await
             .context("resetting an id sequence")?;
     }
-    bulk::analyze(db, &["media_videos", "media_renditions"])
+    bulk::analyze(db.writer(), &["media_videos", "media_renditions"])
         .await
         .context("analyzing media's tables")
 }

@@ -20,8 +20,7 @@ use kanjian_kernel::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    TransactionTrait,
-};
+    };
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tracing::Instrument;
 
@@ -30,7 +29,7 @@ use crate::domain::{VideoDetails, status};
 use crate::entity::{upload, video};
 use crate::ffmpeg::{self, ProbeInfo};
 use crate::processing::{fail_video, publish_update};
-use crate::videos::{find_video, hashtags_json, now, one_dto, source_key, video_prefix};
+use crate::videos::{find_video, hashtags_json, one_dto, source_key, video_prefix};
 
 /// While a long `PATCH` streams in, its bytes are flushed and counted this often, so a crash
 /// loses at most this much.
@@ -126,7 +125,7 @@ pub(crate) async fn create_upload(
     v.finish()?;
     let details = details.ok_or_else(|| Error::internal("validation passed without details"))?;
     let channel = channel_of(deps, user).await?;
-    let at = now();
+    let at = deps.db.now();
     let txn = deps
         .db
         .begin()
@@ -163,7 +162,7 @@ pub(crate) async fn create_upload(
         "upload created"
     );
     Ok(UploadTicket {
-        video: one_dto(&deps.db, video).await?,
+        video: one_dto(deps.db.reader(), video).await?,
         upload_id: UploadId(upload.id),
         upload_url: format!("/uploads/{}", upload.id),
     })
@@ -173,14 +172,14 @@ pub(crate) async fn create_upload(
 async fn own_upload(deps: &Deps, actor: &Actor, id: UploadId) -> Result<upload::Model> {
     let user = actor.require_user()?;
     let row = upload::Entity::find_by_id(id.0)
-        .one(&deps.db)
+        .one(deps.db.reader())
         .await
         .context("loading an upload")?
         .ok_or_else(|| Error::not_found("upload"))?;
     if row.uploader_id != user.0 {
         return Err(Error::forbidden("only the uploader may continue an upload"));
     }
-    if find_video(&deps.db, row.video_id).await?.is_none() {
+    if find_video(deps.db.reader(), row.video_id).await?.is_none() {
         return Err(Error::not_found("upload"));
     }
     Ok(row)
@@ -261,7 +260,7 @@ async fn append_locked(
 ) -> Result<UploadProgress> {
     // Read again under the lock: an earlier request may just have moved it on.
     let row = upload::Entity::find_by_id(upload_id)
-        .one(&deps.db)
+        .one(deps.db.reader())
         .await
         .context("loading an upload")?
         .ok_or_else(|| Error::not_found("upload"))?;
@@ -316,7 +315,7 @@ async fn write_body(
         .len();
     if on_disk < start {
         // Counted bytes are gone (the file was removed by hand?): resume from what is there.
-        record_offset(&deps.db, row.id, on_disk).await?;
+        record_offset(deps.db.writer(), row.id, on_disk).await?;
         return Err(offset_mismatch(on_disk, start));
     }
     if on_disk > start {
@@ -347,7 +346,7 @@ async fn write_body(
                 .context("discarding an oversized request")?;
             file.sync_data().await.context("flushing a staged upload")?;
             if checkpointed {
-                record_offset(&deps.db, row.id, start).await?;
+                record_offset(deps.db.writer(), row.id, start).await?;
             }
             return Err(too_large(length));
         }
@@ -360,7 +359,7 @@ async fn write_body(
         if unsynced >= CHECKPOINT_BYTES {
             file.flush().await.context("flushing a staged upload")?;
             file.sync_data().await.context("syncing a staged upload")?;
-            record_offset(&deps.db, row.id, start + written).await?;
+            record_offset(deps.db.writer(), row.id, start + written).await?;
             (unsynced, checkpointed) = (0, true);
         }
     }
@@ -374,7 +373,7 @@ async fn write_body(
     }
     file.sync_data().await.context("syncing a staged upload")?;
     if end != start || checkpointed {
-        record_offset(&deps.db, row.id, end).await?;
+        record_offset(deps.db.writer(), row.id, end).await?;
     }
     match write_error {
         Some(e) => Err(e).context("writing a staged upload"),
@@ -400,11 +399,11 @@ async fn probe_upload(deps: &Deps, path: &Path) -> Result<Probed> {
 /// `FAILED` with ffprobe's reason and the staged file removed.
 #[tracing::instrument(skip_all, fields(video_id = upload.video_id, upload_id = upload.id))]
 async fn finalize_upload(deps: &Deps, upload: &upload::Model) -> Result<()> {
-    let Some(video) = find_video(&deps.db, upload.video_id).await? else {
+    let Some(video) = find_video(deps.db.reader(), upload.video_id).await? else {
         return remove_staged(deps, upload.id).await;
     };
     if video.status != status::as_str(VideoStatus::Uploading) {
-        return mark_completed(&deps.db, upload.id).await;
+        return mark_completed(deps.db.writer(), upload.id, deps.db.now()).await;
     }
     let staged = staging_path(deps, upload.id);
     let staged_exists = tokio::fs::try_exists(&staged)
@@ -426,7 +425,7 @@ async fn finalize_upload(deps: &Deps, upload: &upload::Model) -> Result<()> {
                 "the uploaded bytes were lost; upload the file again",
             )
             .await?;
-            return mark_completed(&deps.db, upload.id).await;
+            return mark_completed(deps.db.writer(), upload.id, deps.db.now()).await;
         }
     };
     let info = match probe_upload(deps, &probe_path).await? {
@@ -439,7 +438,7 @@ async fn finalize_upload(deps: &Deps, upload: &upload::Model) -> Result<()> {
                 &format!("the file is not a playable video: {reason}"),
             )
             .await?;
-            mark_completed(&deps.db, upload.id).await?;
+            mark_completed(deps.db.writer(), upload.id, deps.db.now()).await?;
             remove_staged(deps, upload.id).await?;
             deps.blobs.delete_prefix(&video_prefix(video.id)).await?;
             return Ok(());
@@ -469,16 +468,16 @@ async fn finalize_upload(deps: &Deps, upload: &upload::Model) -> Result<()> {
             video::Column::Height,
             Expr::value(info.video.display_height as i32),
         )
-        .col_expr(video::Column::UpdatedAt, Expr::value(now()))
+        .col_expr(video::Column::UpdatedAt, Expr::value(deps.db.now()))
         .filter(video::Column::Id.eq(video.id))
         .filter(video::Column::Status.eq(status::as_str(VideoStatus::Uploading)))
         .exec(&txn)
         .await
         .context("moving a video to processing")?;
-    mark_completed(&txn, upload.id).await?;
+    mark_completed(&txn, upload.id, deps.db.now()).await?;
     if changed.rows_affected == 0 {
         txn.commit().await.context("committing a finished upload")?;
-        if find_video(&deps.db, video.id).await?.is_none() {
+        if find_video(deps.db.reader(), video.id).await?.is_none() {
             // Deleted while we finalized: its purge may have run already.
             deps.blobs.delete_prefix(&video_prefix(video.id)).await?;
         }
@@ -508,9 +507,9 @@ async fn finalize_upload(deps: &Deps, upload: &upload::Model) -> Result<()> {
     Ok(())
 }
 
-async fn mark_completed<C: ConnectionTrait>(conn: &C, upload_id: i64) -> Result<()> {
+async fn mark_completed<C: ConnectionTrait>(conn: &C, upload_id: i64, at: Timestamp) -> Result<()> {
     upload::Entity::update_many()
-        .col_expr(upload::Column::CompletedAt, Expr::value(now()))
+        .col_expr(upload::Column::CompletedAt, Expr::value(at))
         .filter(upload::Column::Id.eq(upload_id))
         .filter(upload::Column::CompletedAt.is_null())
         .exec(conn)
@@ -598,7 +597,7 @@ pub(crate) async fn upload_video(
         details,
         VideoStatus::Processing,
         Some(&info),
-        now(),
+        deps.db.now(),
     )
     .await?;
     tracing::Span::current().record("video_id", row.id);
@@ -623,5 +622,5 @@ pub(crate) async fn upload_video(
     }
     deps.outbox.notify();
     tracing::info!(size_bytes = size, "video uploaded; processing queued");
-    one_dto(&deps.db, row).await
+    one_dto(deps.db.reader(), row).await
 }

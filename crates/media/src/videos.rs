@@ -11,22 +11,15 @@ use kanjian_contracts::media::{
     VideoPublished, VideoStatus, VideoUnpublished,
 };
 use kanjian_kernel::ids::{ChannelId, UserId, VideoId};
-use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, Timestamp, UserErrorCode};
+use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-};
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, };
 
 use crate::Deps;
 use crate::domain::{MediaPath, VideoChanges, status};
 use crate::entity::{rendition, upload, video};
-
-/// Now, to the millisecond: what cursors carry, so `created_at` compares exactly.
-pub(crate) fn now() -> Timestamp {
-    let now = kanjian_kernel::now();
-    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-}
 
 pub(crate) fn source_key(id: i64) -> String {
     format!("videos/{id}/source")
@@ -199,7 +192,7 @@ pub(crate) async fn update_video(
     id: VideoId,
     input: UpdateVideoInput,
 ) -> Result<VideoDto> {
-    let row = owned_video(&deps.db, actor, id).await?;
+    let row = owned_video(deps.db.reader(), actor, id).await?;
     let changes = VideoChanges::parse(&input)?;
     let mut active = row.into_active_model();
     if let Some(title) = changes.title {
@@ -217,7 +210,7 @@ pub(crate) async fn update_video(
     if let Some(is_original) = changes.is_original {
         active.is_original = Set(is_original);
     }
-    active.updated_at = Set(now());
+    active.updated_at = Set(deps.db.now());
     let txn = deps.db.begin().await.context("starting to update a video")?;
     let row = active.update(&txn).await.context("updating a video")?;
     let event = VideoDetailsChanged {
@@ -234,12 +227,12 @@ pub(crate) async fn update_video(
     txn.commit().await.context("committing a video update")?;
     deps.outbox.notify();
     tracing::info!("video updated");
-    one_dto(&deps.db, row).await
+    one_dto(deps.db.reader(), row).await
 }
 
 #[tracing::instrument(skip_all, fields(video_id = %id))]
 pub(crate) async fn publish_video(deps: &Deps, actor: &Actor, id: VideoId) -> Result<VideoDto> {
-    let row = owned_video(&deps.db, actor, id).await?;
+    let row = owned_video(deps.db.reader(), actor, id).await?;
     if row.status != status::as_str(VideoStatus::Ready) {
         return Err(Error::user(
             "",
@@ -251,9 +244,9 @@ pub(crate) async fn publish_video(deps: &Deps, actor: &Actor, id: VideoId) -> Re
         ));
     }
     if row.published_at.is_some() {
-        return one_dto(&deps.db, row).await;
+        return one_dto(deps.db.reader(), row).await;
     }
-    let published_at = now();
+    let published_at = deps.db.now();
     let event = VideoPublished {
         video_id: id,
         channel_id: ChannelId(row.channel_id),
@@ -274,19 +267,19 @@ pub(crate) async fn publish_video(deps: &Deps, actor: &Actor, id: VideoId) -> Re
     txn.commit().await.context("committing a publish")?;
     deps.outbox.notify();
     tracing::info!("video published");
-    one_dto(&deps.db, row).await
+    one_dto(deps.db.reader(), row).await
 }
 
 #[tracing::instrument(skip_all, fields(video_id = %id))]
 pub(crate) async fn unpublish_video(deps: &Deps, actor: &Actor, id: VideoId) -> Result<VideoDto> {
-    let row = owned_video(&deps.db, actor, id).await?;
+    let row = owned_video(deps.db.reader(), actor, id).await?;
     if row.published_at.is_none() {
-        return one_dto(&deps.db, row).await;
+        return one_dto(deps.db.reader(), row).await;
     }
     let txn = deps.db.begin().await.context("starting to unpublish")?;
     let mut active = row.into_active_model();
     active.published_at = Set(None);
-    active.updated_at = Set(now());
+    active.updated_at = Set(deps.db.now());
     let row = active.update(&txn).await.context("unpublishing a video")?;
     deps.outbox
         .enqueue(&txn, &VideoUnpublished { video_id: id })
@@ -294,14 +287,14 @@ pub(crate) async fn unpublish_video(deps: &Deps, actor: &Actor, id: VideoId) -> 
     txn.commit().await.context("committing an unpublish")?;
     deps.outbox.notify();
     tracing::info!("video unpublished");
-    one_dto(&deps.db, row).await
+    one_dto(deps.db.reader(), row).await
 }
 
 /// Deletes the rows and enqueues `VideoDeleted`; the purge handler removes the files (and the
 /// upload rows, which name the staged files) durably.
 #[tracing::instrument(skip_all, fields(video_id = %id))]
 pub(crate) async fn delete_video(deps: &Deps, actor: &Actor, id: VideoId) -> Result<()> {
-    let row = owned_video(&deps.db, actor, id).await?;
+    let row = owned_video(deps.db.reader(), actor, id).await?;
     let txn = deps
         .db
         .begin()
@@ -348,11 +341,11 @@ pub(crate) async fn videos_by_ids(
     let videos = async {
         video::Entity::find()
             .filter(video::Column::Id.is_in(asked.iter().copied()))
-            .all(&deps.db)
+            .all(deps.db.reader())
             .await
             .context("loading videos")
     };
-    let (rows, renditions) = futures::try_join!(videos, renditions_of(&deps.db, &asked))?;
+    let (rows, renditions) = futures::try_join!(videos, renditions_of(deps.db.reader(), &asked))?;
     let mut by_id: HashMap<i64, video::Model> = rows
         .into_iter()
         .filter(|r| may_see(actor, r))
@@ -399,14 +392,14 @@ pub(crate) async fn channel_videos(
         .order_by_desc(video::Column::CreatedAt)
         .order_by_desc(video::Column::Id)
         .limit(u64::from(limit) + 1)
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("listing a channel's videos")?;
     let page = Page::from_rows(rows, limit, after.is_some(), |r| {
         (r.created_at.timestamp_millis(), r.id)
     });
     let (cursors, rows): (Vec<_>, Vec<_>) = page.items.into_iter().unzip();
-    let dtos = to_dtos(&deps.db, rows).await?;
+    let dtos = to_dtos(deps.db.reader(), rows).await?;
     Ok(Page {
         items: cursors.into_iter().zip(dtos).collect(),
         has_next_page: page.has_next_page,
@@ -435,7 +428,7 @@ pub(crate) async fn watch_processing(
         .subscribe(&crate::processing::topic(id.0))
         .await
         .map_err(|e| Error::Internal(e.context("subscribing to processing updates")))?;
-    let row = find_video(&deps.db, id.0)
+    let row = find_video(deps.db.reader(), id.0)
         .await?
         .ok_or_else(|| Error::not_found("video"))?;
     if row.owner_id != user.0 {
@@ -460,7 +453,7 @@ pub(crate) async fn watch_processing(
     let db = deps.db.clone();
     let from_db = stream::unfold(db, move |db| async move {
         tokio::time::sleep(WATCH_POLL_INTERVAL).await;
-        let seen = match find_video(&db, id.0).await {
+        let seen = match find_video(db.reader(), id.0).await {
             Ok(Some(row)) => processing_update(&row).ok().map(Seen::Update),
             Ok(None) => Some(Seen::Gone),
             Err(_) => None,
@@ -508,7 +501,7 @@ pub(crate) async fn open_file(
     let Some(file) = MediaPath::parse(path) else {
         return Err(Error::not_found("file"));
     };
-    let row = find_video(&deps.db, id.0)
+    let row = find_video(deps.db.reader(), id.0)
         .await?
         .ok_or_else(|| Error::not_found("video"))?;
     if !may_see(actor, &row) {

@@ -5,9 +5,8 @@
 
 use kanjian_kernel::Timestamp;
 use kanjian_media::seed::{self, Rendition, Video};
-use kanjian_migrations::bulk;
-use kanjian_migrations::database::connect_and_migrate;
-use kanjian_migrations::testing::TestDatabase;
+use kanjian_db::bulk;
+use kanjian_db::testing::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 async fn one_row(db: &DatabaseConnection, sql: &str) -> sea_orm::QueryResult {
@@ -20,7 +19,7 @@ async fn one_row(db: &DatabaseConnection, sql: &str) -> sea_orm::QueryResult {
 #[tokio::test]
 async fn seeded_videos_are_ready_and_published_with_two_renditions() {
     let database = TestDatabase::create().await;
-    let db = connect_and_migrate(&database.url, 4).await.unwrap();
+    let db = kanjian_migrations::database::migrated(&database).await;
     let at = Timestamp::from_timestamp(1_760_000_000, 0).unwrap();
     let categories = kanjian_media::domain::CATEGORIES;
     let videos: Vec<Video> = (1..=300)
@@ -35,7 +34,7 @@ async fn seeded_videos_are_ready_and_published_with_two_renditions() {
             published_at: at + chrono::Duration::seconds(60),
         })
         .collect();
-    assert_eq!(bulk::write_all(&db, &videos).await.unwrap(), 300);
+    assert_eq!(bulk::write_all(db.writer(), &videos).await.unwrap(), 300);
     let renditions: Vec<Rendition> = (1..=300).flat_map(Rendition::for_video).collect();
     let mut w = seed::writer::<Rendition>(&db).await.unwrap();
     w.write(&renditions).await.unwrap();
@@ -43,7 +42,7 @@ async fn seeded_videos_are_ready_and_published_with_two_renditions() {
     seed::finish(&db).await.unwrap();
 
     let v = one_row(
-        &db,
+        db.writer(),
         "SELECT status, title, duration_ms, width, height, published_at FROM media_videos WHERE id = 42",
     )
     .await;
@@ -56,7 +55,7 @@ async fn seeded_videos_are_ready_and_published_with_two_renditions() {
         at + chrono::Duration::seconds(60)
     );
     let n = one_row(
-        &db,
+        db.writer(),
         "SELECT COUNT(*) AS n FROM media_renditions WHERE name IN ('360p', '720p')",
     )
     .await;

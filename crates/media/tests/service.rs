@@ -22,8 +22,9 @@ use kanjian_events::{
 use kanjian_kernel::ids::{ChannelId, OrganizationId, SessionId, UploadId, UserId, VideoId};
 use kanjian_kernel::{Actor, Error, Page, PageRequest, Result, UserErrorCode};
 use kanjian_media::{BlobStore, LocalBlobStore, MediaConfig, MediaService};
-use kanjian_migrations::testing::TestDatabase;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use kanjian_db::Db;
+use kanjian_db::testing::TestDatabase;
+use sea_orm::{ConnectionTrait, Statement};
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -198,7 +199,7 @@ impl IdentityApi for FakeIdentity {
 
 struct App {
     media: MediaService,
-    db: DatabaseConnection,
+    db: Db,
     outbox: Outbox,
     hub: Arc<InProcessHub>,
     blobs: Arc<LocalBlobStore>,
@@ -212,9 +213,7 @@ struct App {
 async fn app() -> App {
     let dir = tempfile::tempdir().unwrap();
     let database = TestDatabase::create().await;
-    let db = kanjian_migrations::database::connect_and_migrate(&database.url, 4)
-        .await
-        .unwrap();
+    let db = kanjian_migrations::database::migrated(&database).await;
     let data_dir = dir.path().join("data");
     let blobs = Arc::new(LocalBlobStore::new(data_dir.join("blobs")));
     let hub = Arc::new(InProcessHub::new());
@@ -317,8 +316,9 @@ impl App {
     async fn event_kinds(&self) -> Vec<String> {
         let rows = self
             .db
+            .writer()
             .query_all_raw(Statement::from_string(
-                self.db.get_database_backend(),
+                self.db.backend(),
                 "SELECT kind FROM events_outbox ORDER BY id",
             ))
             .await
@@ -331,8 +331,9 @@ impl App {
     async fn count(&self, table: &str) -> i64 {
         let row = self
             .db
+            .writer()
             .query_one_raw(Statement::from_string(
-                self.db.get_database_backend(),
+                self.db.backend(),
                 format!("SELECT COUNT(*) AS n FROM {table}"),
             ))
             .await
@@ -1196,7 +1197,7 @@ async fn a_channel_lists_newest_first_in_pages_and_drafts_only_for_its_owner() {
     }
     // Pretend two are published and ready.
     for id in [ids[1], ids[3]] {
-        app.db
+        app.db.writer()
             .execute_unprepared(&format!(
                 "UPDATE media_videos SET status = 'READY', published_at = created_at WHERE id = {id}"
             ))
@@ -1309,7 +1310,7 @@ async fn an_interrupted_run_starts_over_and_still_ends_ready() {
 async fn the_dispatcher_drives_an_upload_to_ready() {
     let app = app().await;
     let mut dispatcher = Dispatcher::new(
-        app.db.clone(),
+        app.db.writer().clone(),
         &app.outbox,
         DispatcherConfig {
             poll_interval: Duration::from_millis(50),

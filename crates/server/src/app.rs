@@ -14,7 +14,8 @@ use kanjian_graphql::{KanjianSchema, SchemaConfig, Services, build_schema};
 use kanjian_identity::IdentityService;
 use kanjian_media::{LocalBlobStore, MediaService};
 use kanjian_social::SocialService;
-use sea_orm::DatabaseConnection;
+use kanjian_db::Db;
+use kanjian_kernel::Clock;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -23,7 +24,7 @@ use crate::routes;
 
 /// Shared by every HTTP worker.
 pub(crate) struct AppState {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub schema: KanjianSchema,
     pub services: Services,
     pub metrics: Metrics,
@@ -33,28 +34,33 @@ pub(crate) struct AppState {
 /// A built Kanjian: database open and migrated, modules wired, not yet serving.
 pub struct Kanjian {
     config: Config,
-    db: DatabaseConnection,
+    db: Db,
     services: Services,
     dispatcher: Dispatcher,
     metrics: Metrics,
 }
 
 impl Kanjian {
-    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// As [`Kanjian::build`], reading time from `clock` (tests move a manual one forward).
+    pub async fn build_with_clock(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
         config.normalise();
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
-        let mut db = connect(&config).await?;
+        let mut db = connect(&config, clock).await?;
         let metrics = Metrics::new().context("creating metrics")?;
         // Before any clone: every module's statements are counted.
         metrics.watch_database(&mut db);
 
         let outbox = Outbox::new();
         let hub: Arc<dyn RealtimeHub> = Arc::new(InProcessHub::new());
-        let identity = Arc::new(IdentityService::new(db.clone(), outbox.clone(), config.identity.clone()));
+        let identity = Arc::new(IdentityService::new(db.for_module("identity"), outbox.clone(), config.identity.clone()));
         let blobs = Arc::new(LocalBlobStore::new(config.data_dir.join("blobs")));
         let media = MediaService::new(
-            db.clone(),
+            db.for_module("media"),
             outbox.clone(),
             hub.clone(),
             identity.clone() as Arc<dyn IdentityApi>,
@@ -64,14 +70,14 @@ impl Kanjian {
 
         let media = Arc::new(media);
         let social = SocialService::new(
-            db.clone(),
+            db.for_module("social"),
             outbox.clone(),
             identity.clone() as Arc<dyn IdentityApi>,
             media.clone() as Arc<dyn MediaApi>,
             config.social.clone(),
         );
 
-        let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config.events.dispatcher());
+        let mut dispatcher = Dispatcher::new(db.writer().clone(), &outbox, config.events.dispatcher());
         for handler in media.event_handlers().into_iter().chain(social.event_handlers()) {
             dispatcher.register(handler);
         }
@@ -90,7 +96,7 @@ impl Kanjian {
         Ok(Self { config, db, services, dispatcher, metrics })
     }
 
-    pub fn database(&self) -> &DatabaseConnection {
+    pub fn database(&self) -> &Db {
         &self.db
     }
 
@@ -147,10 +153,9 @@ impl Kanjian {
     }
 }
 
-async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+async fn connect(config: &Config, clock: Clock) -> anyhow::Result<Db> {
     let url = config.database_url();
-    let max = config.database.max_connections.unwrap_or(10);
-    kanjian_migrations::database::connect_and_migrate(&url, max)
+    kanjian_migrations::database::connect_and_migrate(&url, &config.database, clock)
         .await
         .with_context(|| format!("opening and migrating the {} database", if config.is_sqlite() { "SQLite" } else { "PostgreSQL" }))
 }
@@ -158,7 +163,7 @@ async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
 /// Applies the migrations and returns; for `kanjian migrate`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).context("creating the data dir")?;
-    connect(config).await.map(|_| ())
+    connect(config, Clock::system()).await.map(|_| ())
 }
 
 pub struct RunningServer {

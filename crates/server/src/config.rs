@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use kanjian_db::DatabaseConfig;
 use kanjian_graphql::LimitsConfig;
 use kanjian_identity::IdentityConfig;
 use kanjian_media::MediaConfig;
 use kanjian_social::SocialConfig;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,14 +74,6 @@ impl Default for HttpConfig {
             graphiql: true,
         }
     }
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
-pub struct DatabaseConfig {
-    /// `postgres://…` or `sqlite://…`; unset means a SQLite file in the data dir.
-    pub url: Option<SecretString>,
-    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

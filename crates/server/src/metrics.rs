@@ -49,13 +49,17 @@ impl Metrics {
         Ok(Self { registry, requests, latency, db_statements, db_latency })
     }
 
-    /// Counts every statement sea-orm sends through `db` (and its transactions).
-    pub fn watch_database(&self, db: &mut sea_orm::DatabaseConnection) {
+    /// Counts every statement sea-orm sends through `db` (writer, readers and transactions).
+    /// Call it before `db` is cloned.
+    pub fn watch_database(&self, db: &mut kanjian_db::Db) {
         let (statements, latency) = (self.db_statements.clone(), self.db_latency.clone());
-        db.set_metric_callback(move |info| {
+        let watching = db.watch_statements(move |info| {
             statements.with_label_values(&[if info.failed { "error" } else { "ok" }]).inc();
             latency.observe(info.elapsed.as_secs_f64());
         });
+        if !watching {
+            tracing::warn!("the database was shared before its statements could be counted");
+        }
     }
 
     pub fn render(&self) -> Vec<u8> {

@@ -8,11 +8,10 @@ use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserError
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
-};
+    };
 
 use crate::Deps;
-use crate::db::{self, bump_channel_followers, bump_user, cursor_time, older_than};
+use crate::db::{bump_channel_followers, bump_user, cursor_time, older_than};
 use crate::domain::stored::request_status;
 use crate::entity::{block, follow, friend_request, user_stats};
 use crate::friends::{end_friendship, ensure_user_exists, pending_pair};
@@ -58,7 +57,7 @@ pub async fn block(deps: &Deps, actor: &Actor, user: UserId) -> Result<()> {
     let inserted = block::Entity::insert(block::ActiveModel {
         blocker_id: Set(me.0),
         blocked_id: Set(user.0),
-        created_at: Set(db::now()),
+        created_at: Set(deps.db.now()),
     })
     .on_conflict_do_nothing()
     .exec_without_returning(&txn)
@@ -77,7 +76,7 @@ pub async fn block(deps: &Deps, actor: &Actor, user: UserId) -> Result<()> {
             friend_request::Column::PendingPair,
             Expr::value(None::<String>),
         )
-        .col_expr(friend_request::Column::RespondedAt, Expr::value(db::now()))
+        .col_expr(friend_request::Column::RespondedAt, Expr::value(deps.db.now()))
         .filter(friend_request::Column::PendingPair.eq(pending_pair(me, user)))
         .exec(&txn)
         .await
@@ -109,7 +108,7 @@ pub async fn unblock(deps: &Deps, actor: &Actor, user: UserId) -> Result<()> {
     let me = actor.require_user()?;
     tracing::Span::current().record("user_id", me.0);
     let deleted = block::Entity::delete_by_id((me.0, user.0))
-        .exec(&deps.db)
+        .exec(deps.db.writer())
         .await
         .context("deleting the block")?;
     if deleted.rows_affected > 0 {
@@ -139,7 +138,7 @@ pub async fn blocked_users(deps: &Deps, actor: &Actor, page: PageRequest) -> Res
         .order_by_desc(block::Column::CreatedAt)
         .order_by_desc(block::Column::BlockedId)
         .limit(u64::from(limit) + 1)
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("listing blocked users")?;
     Ok(Page::from_rows(rows, limit, after.is_some(), |r| {

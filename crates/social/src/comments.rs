@@ -2,6 +2,7 @@
 //! and deletes any; authors edit and delete their own. Counts (a video's comments = top-level +
 //! replies, a comment's replies and likes) change in the transaction of the write.
 
+use kanjian_db::Db;
 use std::collections::HashSet;
 
 use kanjian_contracts::social::{CommentAdded, CommentDto};
@@ -9,13 +10,12 @@ use kanjian_kernel::ids::{CommentId, UserId, VideoId};
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect, Set, };
 
 use crate::Deps;
 use crate::db::{
-    self, bump_video, count_interaction, cursor_time, ensure_not_blocked, not_blocked_with,
+    bump_video, count_interaction, cursor_time, ensure_not_blocked, not_blocked_with,
     visible_video,
 };
 use crate::domain::CommentBody;
@@ -82,9 +82,9 @@ async fn liked_by<C: ConnectionTrait>(
         .collect())
 }
 
-async fn one_dto(db: &DatabaseConnection, viewer: UserId, id: CommentId) -> Result<CommentDto> {
-    let row = find(db, id).await?;
-    let liked = liked_by(db, Some(viewer), &[row.id]).await?;
+async fn one_dto(db: &Db, viewer: UserId, id: CommentId) -> Result<CommentDto> {
+    let row = find(db.reader(), id).await?;
+    let liked = liked_by(db.reader(), Some(viewer), &[row.id]).await?;
     Ok(comment_dto(row, !liked.is_empty()))
 }
 
@@ -140,7 +140,7 @@ pub async fn add_comment(
         likes: Set(0),
         replies: Set(0),
         pinned: Set(false),
-        created_at: Set(db::now()),
+        created_at: Set(deps.db.now()),
         edited_at: Set(None),
     }
     .insert(&txn)
@@ -201,7 +201,7 @@ pub async fn edit_comment(
     if current.body != body.as_str() {
         let mut model = current.into_active_model();
         model.body = Set(body.into_inner());
-        model.edited_at = Set(Some(db::now()));
+        model.edited_at = Set(Some(deps.db.now()));
         model.update(&txn).await.context("updating the comment")?;
     }
     txn.commit().await.context("committing the comment edit")?;
@@ -353,7 +353,7 @@ pub async fn like_comment(
         let inserted = comment_like::Entity::insert(comment_like::ActiveModel {
             comment_id: Set(target.id),
             user_id: Set(me.0),
-            created_at: Set(db::now()),
+            created_at: Set(deps.db.now()),
         })
         .on_conflict_do_nothing()
         .exec_without_returning(&txn)
@@ -385,12 +385,12 @@ pub async fn like_comment(
 }
 
 async fn dtos(
-    db: &DatabaseConnection,
+    db: &Db,
     viewer: Option<UserId>,
     page: Page<comment::Model>,
 ) -> Result<Page<CommentDto>> {
     let ids: Vec<i64> = page.items.iter().map(|(_, c)| c.id).collect();
-    let liked = liked_by(db, viewer, &ids).await?;
+    let liked = liked_by(db.reader(), viewer, &ids).await?;
     Ok(page.map(|c| {
         let actor_liked = liked.contains(&c.id);
         comment_dto(c, actor_liked)
@@ -401,7 +401,7 @@ async fn dtos(
 /// with the actor are left out. The cursor is `(pinned, created_at, id)`.
 #[tracing::instrument(skip_all, fields(video_id = video.0))]
 pub async fn comments(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     video: VideoId,
     page: PageRequest,
@@ -436,7 +436,7 @@ pub async fn comments(
         .order_by_desc(comment::Column::CreatedAt)
         .order_by_desc(comment::Column::Id)
         .limit(u64::from(limit) + 1)
-        .all(db)
+        .all(db.reader())
         .await
         .context("listing comments")?;
     let page = Page::from_rows(rows, limit, after.is_some(), |c| {
@@ -448,12 +448,12 @@ pub async fn comments(
 /// Replies to a comment, oldest first. Authors in a block with the actor are left out.
 #[tracing::instrument(skip_all, fields(comment_id = parent.0))]
 pub async fn replies(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     parent: CommentId,
     page: PageRequest,
 ) -> Result<Page<CommentDto>> {
-    find(db, parent).await?;
+    find(db.reader(), parent).await?;
     let limit = page.limit();
     let after: Option<(i64, i64)> = page.after_key()?;
     let mut query = comment::Entity::find()
@@ -473,7 +473,7 @@ pub async fn replies(
         .order_by_asc(comment::Column::CreatedAt)
         .order_by_asc(comment::Column::Id)
         .limit(u64::from(limit) + 1)
-        .all(db)
+        .all(db.reader())
         .await
         .context("listing replies")?;
     let page = Page::from_rows(rows, limit, after.is_some(), |c| {

@@ -17,31 +17,13 @@ use sea_orm::{
 use crate::Deps;
 use crate::entity::{block, channel_stats, friendship, user_stats, video};
 
-/// Now, cut to whole milliseconds: stored times then round-trip exactly through cursors, which
-/// carry milliseconds.
-pub(crate) fn now() -> Timestamp {
-    let now = kanjian_kernel::now();
-    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-}
-
 pub(crate) fn invalid_cursor() -> Error {
     Error::user("after", UserErrorCode::Invalid, "the cursor is not valid")
 }
 
-/// The time a cursor points at.
-/// Keyset paging for "newest first" lists ordered by `(time DESC, tie DESC)`: the rows strictly
-/// after the cursor `(at, key)`.
-pub(crate) fn older_than(
-    time: impl ColumnTrait,
-    tie: impl ColumnTrait,
-    at: Timestamp,
-    key: i64,
-) -> Condition {
-    Condition::any()
-        .add(time.lt(at))
-        .add(Condition::all().add(time.eq(at)).add(tie.lt(key)))
-}
+pub(crate) use kanjian_db::keyset::older_than;
 
+/// The time a cursor points at.
 pub(crate) fn cursor_time(millis: i64) -> Result<Timestamp> {
     chrono::DateTime::from_timestamp_millis(millis).ok_or_else(invalid_cursor)
 }
@@ -280,8 +262,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn now_is_whole_milliseconds() {
-        let at = now();
+    fn cursor_times_round_trip_the_clock() {
+        let at = kanjian_kernel::Clock::system().now();
         assert_eq!(at.timestamp_subsec_nanos() % 1_000_000, 0);
         assert_eq!(cursor_time(at.timestamp_millis()).unwrap(), at);
         assert!(cursor_time(i64::MAX).is_err());

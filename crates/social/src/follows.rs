@@ -1,6 +1,7 @@
 //! Follows: a user follows a channel. Counts (a channel's followers, a user's following and
 //! friends) live in the stats tables and change in the transaction of the follow.
 
+use kanjian_db::Db;
 use std::collections::HashSet;
 
 use kanjian_contracts::identity::ChannelDto;
@@ -8,9 +9,8 @@ use kanjian_contracts::social::{ChannelFollowed, ChannelSocialDto, FollowDto, Us
 use kanjian_kernel::ids::{ChannelId, UserId};
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, };
 
 use crate::Deps;
 use crate::db::{
@@ -58,7 +58,7 @@ pub async fn follow(deps: &Deps, actor: &Actor, id: ChannelId) -> Result<Channel
         user_id: Set(me.0),
         channel_id: Set(id.0),
         channel_owner_id: Set(channel.owner_id.0),
-        created_at: Set(db::now()),
+        created_at: Set(deps.db.now()),
     })
     .on_conflict_do_nothing()
     .exec_without_returning(&txn)
@@ -139,7 +139,7 @@ pub async fn followers(
         .order_by_desc(follow::Column::CreatedAt)
         .order_by_desc(follow::Column::UserId)
         .limit(u64::from(limit) + 1)
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("listing followers")?;
     Ok(Page::from_rows(rows, limit, after.is_some(), |r| {
@@ -160,7 +160,7 @@ pub async fn following(
     let limit = page.limit();
     let after: Option<(i64, i64)> = page.after_key()?;
     if let Some(viewer) = actor.user_id()
-        && is_blocked(&deps.db, viewer, user).await?
+        && is_blocked(deps.db.reader(), viewer, user).await?
     {
         return Ok(Page {
             items: Vec::new(),
@@ -181,7 +181,7 @@ pub async fn following(
         .order_by_desc(follow::Column::CreatedAt)
         .order_by_desc(follow::Column::ChannelId)
         .limit(u64::from(limit) + 1)
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("listing followed channels")?;
     Ok(Page::from_rows(rows, limit, after.is_some(), |r| {
@@ -191,11 +191,11 @@ pub async fn following(
 }
 
 async fn one_channel_social(
-    db: &DatabaseConnection,
+    db: &Db,
     viewer: Option<UserId>,
     id: ChannelId,
 ) -> Result<ChannelSocialDto> {
-    channels_social(db, viewer, &[id])
+    channels_social(db.reader(), viewer, &[id])
         .await?
         .into_iter()
         .next()
@@ -244,17 +244,17 @@ async fn channels_social<C: ConnectionTrait>(
 /// Follower counts and whether the actor follows, one per channel asked (in that order).
 #[tracing::instrument(skip_all, fields(count = channels.len()))]
 pub async fn channel_social(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     channels: &[ChannelId],
 ) -> Result<Vec<ChannelSocialDto>> {
-    channels_social(db, actor.user_id(), channels).await
+    channels_social(db.reader(), actor.user_id(), channels).await
 }
 
 /// Following counts for anyone; friend counts for the user themself only. One per user asked.
 #[tracing::instrument(skip_all, fields(count = users.len()))]
 pub async fn user_social(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     users: &[UserId],
 ) -> Result<Vec<UserSocialDto>> {
@@ -265,7 +265,7 @@ pub async fn user_social(
     let stats = by_key(
         user_stats::Entity::find()
             .filter(user_stats::Column::UserId.is_in(ids))
-            .all(db)
+            .all(db.reader())
             .await
             .context("loading user counts")?,
         |s| s.user_id,

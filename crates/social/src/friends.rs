@@ -9,11 +9,10 @@ use kanjian_contracts::social::{
     RequestDirection,
 };
 use kanjian_kernel::ids::{FriendRequestId, UserId};
-use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
+use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, Timestamp, UserErrorCode};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    NotSet, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+    NotSet, QueryFilter, QueryOrder, QuerySelect, Set, };
 
 use crate::Deps;
 use crate::db::{
@@ -148,7 +147,7 @@ pub async fn send_request(
         message: Set(message.map(RequestMessage::into_inner)),
         status: Set(request_status(FriendRequestStatus::Pending).to_owned()),
         pending_pair: Set(Some(pending_pair(me, to))),
-        created_at: Set(db::now()),
+        created_at: Set(deps.db.now()),
         responded_at: Set(None),
     }
     .insert(&txn)
@@ -226,11 +225,12 @@ async fn close<C: ConnectionTrait>(
     conn: &C,
     request: friend_request::Model,
     status: FriendRequestStatus,
+    at: Timestamp,
 ) -> Result<friend_request::Model> {
     let mut model = request.into_active_model();
     model.status = Set(request_status(status).to_owned());
     model.pending_pair = Set(None);
-    model.responded_at = Set(Some(db::now()));
+    model.responded_at = Set(Some(at));
     model
         .update(conn)
         .await
@@ -248,14 +248,14 @@ fn in_id_order(a: UserId, b: UserId) -> [(UserId, UserId); 2] {
 }
 
 /// Adds both rows of a friendship (those missing) and counts them. Whether any was added.
-async fn add_friendship<C: ConnectionTrait>(conn: &C, a: UserId, b: UserId) -> Result<bool> {
+async fn add_friendship<C: ConnectionTrait>(conn: &C, a: UserId, b: UserId, at: Timestamp) -> Result<bool> {
     let mut added_any = false;
     for (user, friend) in in_id_order(a, b) {
         let added = friendship::Entity::insert(friendship::ActiveModel {
             user_id: Set(user.0),
             friend_id: Set(friend.0),
             interactions: Set(0),
-            created_at: Set(db::now()),
+            created_at: Set(at),
         })
         .on_conflict_do_nothing()
         .exec_without_returning(conn)
@@ -306,8 +306,8 @@ pub async fn accept_request(
         .context("beginning to accept a friend request")?;
     let request = answerable(&txn, me, id, Answer::Accept).await?;
     let from = UserId(request.from_user_id);
-    let accepted = close(&txn, request, FriendRequestStatus::Accepted).await?;
-    if add_friendship(&txn, me, from).await? {
+    let accepted = close(&txn, request, FriendRequestStatus::Accepted, deps.db.now()).await?;
+    if add_friendship(&txn, me, from, deps.db.now()).await? {
         deps.outbox
             .enqueue(
                 &txn,
@@ -362,7 +362,7 @@ async fn answer_without_friendship(
         Answer::Cancel => FriendRequestStatus::Cancelled,
         Answer::Accept | Answer::Decline => FriendRequestStatus::Declined,
     };
-    let closed = close(&txn, request, status).await?;
+    let closed = close(&txn, request, status, deps.db.now()).await?;
     txn.commit()
         .await
         .context("committing the friend request answer")?;
@@ -422,7 +422,7 @@ pub async fn requests(
         .order_by_desc(friend_request::Column::CreatedAt)
         .order_by_desc(friend_request::Column::Id)
         .limit(u64::from(limit) + 1)
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("listing friend requests")?;
     let page = Page::from_rows(rows, limit, after.is_some(), |r| {
@@ -461,7 +461,7 @@ pub async fn friends(deps: &Deps, actor: &Actor, page: PageRequest) -> Result<Pa
         .order_by_desc(friendship::Column::CreatedAt)
         .order_by_desc(friendship::Column::FriendId)
         .limit(u64::from(limit) + 1)
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("listing friends")?;
     Ok(Page::from_rows(rows, limit, after.is_some(), |r| {
@@ -490,7 +490,7 @@ pub async fn relationships(
     let friends: std::collections::HashSet<i64> = friendship::Entity::find()
         .filter(friendship::Column::UserId.eq(me.0))
         .filter(friendship::Column::FriendId.is_in(ids.iter().copied()))
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("loading friendships")?
         .into_iter()
@@ -511,7 +511,7 @@ pub async fn relationships(
                         .add(friend_request::Column::FromUserId.is_in(ids.iter().copied())),
                 ),
         )
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("loading pending friend requests")?;
     let mut outgoing: HashMap<i64, i64> = HashMap::new();
@@ -526,7 +526,7 @@ pub async fn relationships(
     let blocked: std::collections::HashSet<i64> = block::Entity::find()
         .filter(block::Column::BlockerId.eq(me.0))
         .filter(block::Column::BlockedId.is_in(ids.iter().copied()))
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("loading blocks")?
         .into_iter()

@@ -15,20 +15,20 @@ pub mod seed;
 mod service;
 mod shares_views;
 
+use kanjian_db::Db;
 use std::sync::Arc;
 
 use kanjian_contracts::identity::IdentityApi;
 use kanjian_contracts::social::BoostedVideos;
 use kanjian_contracts::media::MediaApi;
 use kanjian_events::Outbox;
-use sea_orm::DatabaseConnection;
 
 pub use config::SocialConfig;
 pub use service::SocialService;
 
 /// Everything the use cases need, shared by the service and its event handler.
 pub(crate) struct Deps {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub outbox: Outbox,
     pub identity: Arc<dyn IdentityApi>,
     pub media: Arc<dyn MediaApi>,

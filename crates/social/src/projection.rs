@@ -21,8 +21,7 @@ use kanjian_kernel::{Actor, Context, Result, Timestamp};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
-};
+    QuerySelect, Set, };
 
 use crate::Deps;
 use crate::entity::{comment, comment_like, reaction, share, video, view};
@@ -198,7 +197,7 @@ async fn unpublished(deps: &Deps, id: VideoId, at: Timestamp) -> Result<()> {
 #[tracing::instrument(skip_all, fields(video_id = e.video_id.0, published = e.published))]
 async fn details_changed(deps: &Deps, e: &VideoDetailsChanged, at: Timestamp) -> Result<()> {
     let known = video::Entity::find_by_id(e.video_id.0)
-        .one(&deps.db)
+        .one(deps.db.reader())
         .await
         .context("loading the projected video")?;
     let fresh = if e.published && known.as_ref().is_none_or(|r| r.published_at.is_none()) {

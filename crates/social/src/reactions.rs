@@ -2,6 +2,7 @@
 //! reactor's friends unless they hide their recommends) — and the privacy setting that hides
 //! them. Counts change only when a row really changed, in the same transaction.
 
+use kanjian_db::Db;
 use std::collections::{HashMap, HashSet};
 
 use kanjian_contracts::social::{
@@ -11,9 +12,8 @@ use kanjian_kernel::ids::{UserId, VideoId};
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, };
 
 use crate::Deps;
 use crate::db::{
@@ -58,7 +58,7 @@ pub async fn react(
         user_id: Set(me.0),
         video_id: Set(video.0),
         kind: Set(reaction_kind(kind)),
-        created_at: Set(db::now()),
+        created_at: Set(deps.db.now()),
     })
     .on_conflict_do_nothing()
     .exec_without_returning(&txn)
@@ -147,7 +147,7 @@ pub(crate) async fn videos_social(
     let counts = async {
         video::Entity::find()
             .filter(video::Column::VideoId.is_in(ids.iter().copied()))
-            .all(&deps.db)
+            .all(deps.db.reader())
             .await
             .context("loading video counts")
     };
@@ -157,7 +157,7 @@ pub(crate) async fn videos_social(
             Some(viewer) => reaction::Entity::find()
                 .filter(reaction::Column::UserId.eq(viewer.0))
                 .filter(reaction::Column::VideoId.is_in(ids.iter().copied()))
-                .all(&deps.db)
+                .all(deps.db.reader())
                 .await
                 .context("loading the viewer's reactions"),
         }
@@ -257,7 +257,7 @@ pub async fn likers(
         .order_by_desc(reaction::Column::CreatedAt)
         .order_by_desc(reaction::Column::UserId)
         .limit(u64::from(limit) + 1)
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("listing likers")?;
     let page = Page::from_rows(rows, limit, after.is_some(), |r| {
@@ -282,7 +282,7 @@ const MAX_RECOMMENDERS: u32 = 100;
 /// Anonymous viewers have no friends: nothing.
 #[tracing::instrument(skip_all, fields(video_id = video.0, limit))]
 pub async fn friend_recommenders(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     video: VideoId,
     limit: u32,
@@ -308,7 +308,7 @@ pub async fn friend_recommenders(
         .add(not_blocked_with(Some(me), reaction::Column::UserId));
     let total = reaction::Entity::find()
         .filter(visible.clone())
-        .count(db)
+        .count(db.reader())
         .await
         .context("counting friend recommenders")?;
     let limit = limit.min(MAX_RECOMMENDERS);
@@ -320,7 +320,7 @@ pub async fn friend_recommenders(
             .order_by_desc(reaction::Column::CreatedAt)
             .order_by_desc(reaction::Column::UserId)
             .limit(u64::from(limit))
-            .all(db)
+            .all(db.reader())
             .await
             .context("listing friend recommenders")?
     };
@@ -343,15 +343,15 @@ async fn settings_of<C: ConnectionTrait>(conn: &C, user: UserId) -> Result<Priva
 }
 
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
-pub async fn privacy(db: &DatabaseConnection, actor: &Actor) -> Result<PrivacySettings> {
+pub async fn privacy(db: &Db, actor: &Actor) -> Result<PrivacySettings> {
     let me = actor.require_user()?;
     tracing::Span::current().record("user_id", me.0);
-    settings_of(db, me).await
+    settings_of(db.reader(), me).await
 }
 
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, hide_recommends = new.hide_recommends))]
 pub async fn set_privacy(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     new: PrivacySettings,
 ) -> Result<PrivacySettings> {
@@ -360,7 +360,7 @@ pub async fn set_privacy(
     settings::Entity::insert(settings::ActiveModel {
         user_id: Set(me.0),
         hide_recommends: Set(new.hide_recommends),
-        updated_at: Set(db::now()),
+        updated_at: Set(db.now()),
     })
     .on_conflict(
         OnConflict::column(settings::Column::UserId)
@@ -370,9 +370,9 @@ pub async fn set_privacy(
             ])
             .to_owned(),
     )
-    .exec_without_returning(db)
+    .exec_without_returning(db.writer())
     .await
     .context("saving privacy settings")?;
     tracing::info!("privacy settings saved");
-    settings_of(db, me).await
+    settings_of(db.reader(), me).await
 }

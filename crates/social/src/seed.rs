@@ -1,17 +1,17 @@
 //! Bulk writers for social's tables, used by `kanjian seed` to build a synthetic world.
 //!
-//! Rows go straight in (see `kanjian_migrations::bulk`) with no events and no counter updates:
+//! Rows go straight in (see `kanjian_db::bulk`) with no events and no counter updates:
 //! the caller writes the counters too, and they must equal the rows they count (`Video`'s
 //! counters ← reactions and views, `UserStats` ← friendships (both directions) and follows,
 //! `ChannelStats` ← follows). Friendships are stored in both directions with the same
 //! `interactions`. `Video` is the projection of a media's published video, as the projection
 //! handler would have written it, with its counters.
 
+use kanjian_db::Db;
 use kanjian_kernel::{Context, Result, Timestamp};
-use kanjian_migrations::bulk::{self, BulkRow, RowWriter};
-use sea_orm::DatabaseConnection;
+use kanjian_db::bulk::{self, BulkRow, RowWriter};
 
-pub use kanjian_migrations::bulk::BulkWriter;
+pub use kanjian_db::bulk::BulkWriter;
 
 /// `social_reactions.kind` of a 👍 like.
 pub const LIKE: i64 = 1;
@@ -217,17 +217,17 @@ impl BulkRow for View {
 }
 
 /// Opens a bulk writer for one of social's tables.
-pub async fn writer<R: BulkRow>(db: &DatabaseConnection) -> Result<BulkWriter<R>> {
-    BulkWriter::begin(db).await.context("opening a bulk writer")
+pub async fn writer<R: BulkRow>(db: &Db) -> Result<BulkWriter<R>> {
+    BulkWriter::begin(db.writer()).await.context("opening a bulk writer")
 }
 
 /// After loading: moves the views' id sequence past the loaded ids and refreshes planner
 /// statistics of every table a seed writes.
-pub async fn finish(db: &DatabaseConnection) -> Result<()> {
-    bulk::reset_sequence(db, "social_views", "id")
+pub async fn finish(db: &Db) -> Result<()> {
+    bulk::reset_sequence(db.writer(), "social_views", "id")
         .await
         .context("resetting an id sequence")?;
-    bulk::analyze(db, TABLES)
+    bulk::analyze(db.writer(), TABLES)
         .await
         .context("analyzing social's tables")
 }

@@ -1,6 +1,7 @@
 //! `SocialService`: the module's implementation of `SocialApi`. Each method hands its
 //! dependencies to one use-case function.
 
+use kanjian_db::Db;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,7 +15,6 @@ use kanjian_contracts::social::{
 use kanjian_events::{EventHandler, Outbox};
 use kanjian_kernel::ids::{ChannelId, CommentId, FriendRequestId, UserId, VideoId};
 use kanjian_kernel::{Actor, Page, PageRequest, Result};
-use sea_orm::DatabaseConnection;
 
 use crate::config::SocialConfig;
 use crate::{Deps, blocks, comments, feeds, follows, friends, projection, reactions, shares_views};
@@ -36,7 +36,7 @@ impl std::fmt::Debug for SocialService {
 
 impl SocialService {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         outbox: Outbox,
         identity: Arc<dyn IdentityApi>,
         media: Arc<dyn MediaApi>,

@@ -5,14 +5,13 @@ use std::collections::HashMap;
 
 use kanjian_contracts::social::{ShareTarget, VideoSocialDto};
 use kanjian_kernel::ids::VideoId;
-use kanjian_kernel::{Actor, Context, Error, Result};
+use kanjian_kernel::{Actor, Context, Error, Result, Timestamp};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, NotSet,
-    QueryFilter, QuerySelect, Set, TransactionTrait,
-};
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, NotSet,
+    QueryFilter, QuerySelect, Set, };
 
 use crate::Deps;
-use crate::db::{self, bump_video, count_interaction, ensure_not_blocked, visible_video};
+use crate::db::{bump_video, count_interaction, ensure_not_blocked, visible_video};
 use crate::domain::stored::share_target;
 use crate::domain::{WatchTime, utc_day};
 use crate::entity::{share, video, view};
@@ -36,7 +35,7 @@ pub async fn share(
         user_id: Set(me.0),
         video_id: Set(video.0),
         target: Set(share_target(target).to_owned()),
-        created_at: Set(db::now()),
+        created_at: Set(deps.db.now()),
     }
     .insert(&txn)
     .await
@@ -64,12 +63,13 @@ struct ViewChange {
 /// Applies a report to today's view row (creating it on the first report), locked for the rest
 /// of the transaction. `None` when another report created the row meanwhile: try again.
 async fn apply_report(
-    txn: &DatabaseTransaction,
+    txn: &kanjian_db::Txn,
     user: i64,
     video: i64,
     day: i32,
     watch_ms: i64,
     duration_ms: Option<i64>,
+    now: Timestamp,
 ) -> Result<Option<ViewChange>> {
     let completed = WatchTime::completes(watch_ms, duration_ms);
     let existing = view::Entity::find()
@@ -80,7 +80,6 @@ async fn apply_report(
         .one(txn)
         .await
         .context("loading today's view")?;
-    let now = db::now();
     let Some(existing) = existing else {
         let inserted = view::Entity::insert(view::ActiveModel {
             id: NotSet,
@@ -140,13 +139,13 @@ pub async fn report_view(deps: &Deps, actor: &Actor, video: VideoId, watch_ms: i
     };
     tracing::Span::current().record("user_id", me.0);
     let dto = visible_video(deps, video).await?;
-    let day = utc_day(kanjian_kernel::now());
+    let day = utc_day(deps.db.now());
 
     // Two tries: the second only when a concurrent first report created the row meanwhile.
     for _ in 0..2 {
         let txn = deps.db.begin().await.context("beginning a view report")?;
         let Some(change) =
-            apply_report(&txn, me.0, video.0, day, watch.ms(), dto.duration_ms).await?
+            apply_report(&txn, me.0, video.0, day, watch.ms(), dto.duration_ms, deps.db.now()).await?
         else {
             txn.rollback().await.context("rolling back a view report")?;
             continue;

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kanjian_kernel::Timestamp;
-use kanjian_migrations::database::connect;
-use kanjian_migrations::testing::TestDatabase;
+
+use kanjian_db::testing::TestDatabase;
 use kanjian_migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TryGetable, Value};
 
@@ -57,7 +57,7 @@ const COUNTERS: &str = "likes, recommends, comments, shares, views, watch_ms, co
 #[tokio::test]
 async fn video_counters_move_into_the_projection_and_back() {
     let database = TestDatabase::create().await;
-    let db = connect(&database.url, 4).await.unwrap();
+    let db = database.connect(kanjian_kernel::Clock::system()).await.writer().clone();
     // Up to m20261121_000008: counters still in `social_video_stats`.
     Migrator::up(&db, Some(8)).await.unwrap();
     let at = Timestamp::from_timestamp(1_760_000_000, 0).unwrap();
@@ -158,7 +158,7 @@ async fn snapshot_compression(db: &DatabaseConnection) -> String {
 #[tokio::test]
 async fn snapshots_are_compressed_with_lz4_where_postgres_has_it() {
     let database = TestDatabase::create().await;
-    let db = connect(&database.url, 4).await.unwrap();
+    let db = database.connect(kanjian_kernel::Clock::system()).await.writer().clone();
     Migrator::up(&db, None).await.unwrap();
     // A ranking's worth of items, well past the size PostgreSQL compresses at.
     let items = format!(

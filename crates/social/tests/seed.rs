@@ -4,9 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kanjian_kernel::Timestamp;
-use kanjian_migrations::bulk;
-use kanjian_migrations::database::connect_and_migrate;
-use kanjian_migrations::testing::TestDatabase;
+use kanjian_db::bulk;
+use kanjian_db::testing::TestDatabase;
 use kanjian_social::seed::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
@@ -22,7 +21,7 @@ async fn value(db: &DatabaseConnection, sql: &str) -> i64 {
 #[tokio::test]
 async fn every_seed_row_loads_and_views_continue_their_ids() {
     let database = TestDatabase::create().await;
-    let db = connect_and_migrate(&database.url, 4).await.unwrap();
+    let db = kanjian_migrations::database::migrated(&database).await;
     let at = Timestamp::from_timestamp(1_760_000_000, 0).unwrap();
     let video = Video {
         video_id: 1,
@@ -37,7 +36,7 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
         watch_ms: 9_500,
         completions: 1,
     };
-    bulk::write_all(&db, &[video]).await.unwrap();
+    bulk::write_all(db.writer(), &[video]).await.unwrap();
     let mut friendships = Vec::new();
     for a in 1..=200i64 {
         for b in [a % 200 + 1, (a + 1) % 200 + 1] {
@@ -58,9 +57,9 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
         channel_owner_id: 3,
         created_at: at,
     };
-    bulk::write_all(&db, &[follow]).await.unwrap();
+    bulk::write_all(db.writer(), &[follow]).await.unwrap();
     bulk::write_all(
-        &db,
+        db.writer(),
         &[UserStats {
             user_id: 2,
             friends: 2,
@@ -70,7 +69,7 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
     .await
     .unwrap();
     bulk::write_all(
-        &db,
+        db.writer(),
         &[ChannelStats {
             channel_id: 1,
             followers: 1,
@@ -92,7 +91,7 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
             created_at: at,
         },
     ];
-    bulk::write_all(&db, &reactions).await.unwrap();
+    bulk::write_all(db.writer(), &reactions).await.unwrap();
     let view = View {
         id: 1,
         user_id: 2,
@@ -103,16 +102,16 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
         created_at: at,
         updated_at: at,
     };
-    bulk::write_all(&db, &[view]).await.unwrap();
+    bulk::write_all(db.writer(), &[view]).await.unwrap();
     finish(&db).await.unwrap();
 
     assert_eq!(
-        value(&db, "SELECT COUNT(*) FROM social_friendships").await,
+        value(db.writer(), "SELECT COUNT(*) FROM social_friendships").await,
         400
     );
     assert_eq!(
         value(
-            &db,
+            db.writer(),
             "SELECT interactions FROM social_friendships WHERE user_id = 13 AND friend_id = 14"
         )
         .await,
@@ -120,7 +119,7 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
     );
     assert_eq!(
         value(
-            &db,
+            db.writer(),
             "SELECT COUNT(*) FROM social_reactions WHERE video_id = 1"
         )
         .await,
@@ -128,7 +127,7 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
     );
     assert_eq!(
         value(
-            &db,
+            db.writer(),
             "SELECT CAST(SUM(watch_ms) AS BIGINT) FROM social_views WHERE completed = TRUE"
         )
         .await,
@@ -136,7 +135,7 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
     );
     assert_eq!(
         value(
-            &db,
+            db.writer(),
             "SELECT followers FROM social_channel_stats WHERE channel_id = 1"
         )
         .await,
@@ -144,18 +143,18 @@ async fn every_seed_row_loads_and_views_continue_their_ids() {
     );
     assert_eq!(
         value(
-            &db,
+            db.writer(),
             "SELECT completions FROM social_videos WHERE video_id = 1"
         )
         .await,
         1
     );
     // The application's own inserts continue after the loaded ids.
-    db.execute_unprepared(
+    db.writer().execute_unprepared(
         "INSERT INTO social_views (user_id, video_id, day, watch_ms, completed, created_at, updated_at) \
          VALUES (3, 1, 20370, 1, FALSE, '2025-10-09 09:00:00+00', '2025-10-09 09:00:00+00')",
     )
     .await
     .unwrap();
-    assert_eq!(value(&db, "SELECT MAX(id) FROM social_views").await, 2);
+    assert_eq!(value(db.writer(), "SELECT MAX(id) FROM social_views").await, 2);
 }

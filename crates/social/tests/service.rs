@@ -22,11 +22,12 @@ use kanjian_contracts::media::*;
 use kanjian_contracts::social::*;
 use kanjian_contracts::{EventEnvelope, IntegrationEvent};
 use kanjian_events::Outbox;
+use kanjian_kernel::Clock;
 use kanjian_kernel::ids::{
     ChannelId, CommentId, FriendRequestId, OrganizationId, SessionId, UploadId, UserId, VideoId,
 };
 use kanjian_kernel::{Actor, Error, Page, PageRequest, Result, Timestamp, UserErrorCode};
-use kanjian_migrations::testing::TestDatabase;
+use kanjian_db::testing::TestDatabase;
 use kanjian_social::{SocialConfig, SocialService};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
@@ -261,6 +262,8 @@ impl MediaApi for FakeMedia {
 struct TestApp {
     _database: TestDatabase,
     db: DatabaseConnection,
+    /// Manual: tests move it instead of sleeping.
+    clock: Clock,
     social: SocialService,
     media: Arc<FakeMedia>,
     next_video: AtomicI64,
@@ -272,9 +275,8 @@ async fn app() -> TestApp {
 
 async fn app_with(config: SocialConfig) -> TestApp {
     let database = TestDatabase::create().await;
-    let db = kanjian_migrations::database::connect_and_migrate(&database.url, 4)
-        .await
-        .unwrap();
+    let clock = Clock::manual_from_now();
+    let db = kanjian_migrations::database::migrated_with_clock(&database, clock.clone()).await;
     let media = Arc::new(FakeMedia::default());
     let social = SocialService::new(
         db.clone(),
@@ -285,7 +287,8 @@ async fn app_with(config: SocialConfig) -> TestApp {
     );
     TestApp {
         _database: database,
-        db,
+        db: db.writer().clone(),
+        clock,
         social,
         media,
         next_video: AtomicI64::new(100),
@@ -341,12 +344,12 @@ fn blocked(e: &Error) -> bool {
     user_error(e) == (String::new(), UserErrorCode::Blocked)
 }
 
-/// Lets the clock move on, so rows made next sort as newer (stored times are milliseconds).
-async fn tick() {
-    tokio::time::sleep(Duration::from_millis(3)).await;
-}
-
 impl TestApp {
+    /// Moves the clock on, so rows made next sort as newer (stored times are milliseconds).
+    fn tick(&self) {
+        self.clock.advance(Duration::from_millis(3));
+    }
+
     /// A published video by `owner`.
     fn video(&self, owner: i64) -> VideoId {
         let id = self.next_video.fetch_add(1, Ordering::SeqCst);
@@ -852,7 +855,7 @@ async fn friend_lists_page_newest_first() {
     let app = app().await;
     for n in 2..=6 {
         app.befriend(1, n).await;
-        tick().await;
+        app.tick();
     }
     let p1 = app.social.friends(&user(1), first(2)).await.unwrap();
     assert!(p1.has_next_page && !p1.has_previous_page);
@@ -897,7 +900,7 @@ async fn follows_count_once_and_list_newest_first() {
     let again = app.social.follow(&user(1), ch3).await.unwrap();
     assert_eq!(again, dto);
     assert_eq!(app.events::<ChannelFollowed>().await.len(), 1);
-    tick().await;
+    app.tick();
     assert_eq!(app.social.follow(&user(2), ch3).await.unwrap().followers, 2);
     app.social.follow(&user(1), ChannelId(4)).await.unwrap();
 
@@ -1311,7 +1314,7 @@ async fn likes_are_seen_by_the_creator_only() {
         .react(&user(1), v, ReactionKind::Like)
         .await
         .unwrap();
-    tick().await;
+    app.tick();
     app.social
         .react(&user(2), v, ReactionKind::Like)
         .await
@@ -1444,7 +1447,7 @@ async fn friend_recommenders_are_friends_who_did_not_hide_their_recommends() {
             .react(&user(n), v, ReactionKind::Recommend)
             .await
             .unwrap();
-        tick().await;
+        app.tick();
     }
 
     let (shown, total) = app
@@ -1574,10 +1577,10 @@ async fn comments_and_replies_count_and_sort() {
             .await
             .is_ok()
     );
-    tick().await;
+    app.tick();
     let c2 = app.comment(2, v, "second").await;
     let r1 = app.reply(2, v, c1.id, "reply 1").await;
-    tick().await;
+    app.tick();
     let r2 = app.reply(3, v, c1.id, "reply 2").await;
     assert_eq!(r1.parent, Some(c1.id));
 
@@ -1732,9 +1735,9 @@ async fn pinning_is_the_creators_one_comment() {
     let v = app.video(3);
     let elsewhere = app.video(4);
     let c1 = app.comment(1, v, "one").await;
-    tick().await;
+    app.tick();
     let c2 = app.comment(2, v, "two").await;
-    tick().await;
+    app.tick();
     let c3 = app.comment(5, v, "three").await;
     let reply = app.reply(1, v, c1.id, "reply").await;
     let foreign = app.comment(1, elsewhere, "on 4's video").await;
@@ -1805,7 +1808,7 @@ async fn comment_pages_do_not_repeat_or_skip_while_comments_arrive() {
     let mut made = Vec::new();
     for n in 0..7 {
         made.push(app.comment(1 + n % 4, v, &format!("comment {n}")).await.id);
-        tick().await;
+        app.tick();
     }
     app.social
         .pin_comment(&user(3), made[2], true)
@@ -2440,7 +2443,7 @@ async fn feed_cursors_belong_to_their_viewer_and_expire() {
     let e = app.social.friends_feed(&user(1), garbage).await.unwrap_err();
     assert_eq!(user_error(&e), ("input.after".into(), UserErrorCode::Invalid));
     // Past its time the ranking is gone: the client starts over.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    app.clock.advance(Duration::from_millis(1_100));
     let e = app.social.friends_feed(&user(1), after(1, &mine)).await.unwrap_err();
     assert_eq!(user_error(&e), ("input.after".into(), UserErrorCode::CursorExpired));
 }
@@ -2456,7 +2459,7 @@ async fn the_following_feed_lists_followed_channels_newest_first() {
     for i in 0..7 {
         expected.push(app.published(3 + i % 2, "food").await);
         app.published(5, "food").await; // not followed
-        tick().await;
+        app.tick();
     }
     let hidden = app.video(3); // never published
     expected.reverse();

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use kanjian_server::{Config, Kanjian, RunningServer};
-use kanjian_migrations::testing::TestDatabase;
+use kanjian_db::testing::TestDatabase;
 use sea_orm::Database;
 use serde_json::{Value, json};
 

@@ -11,7 +11,7 @@ pub(crate) async fn healthz() -> HttpResponse {
 
 /// The process can serve: the database answers.
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.ping().await {
+    match state.db.writer().ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -17,11 +17,11 @@ use anyhow::{Context as _, bail};
 use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 use kanjian_identity::seed as identity;
 use kanjian_media::seed as media;
-use kanjian_migrations::bulk::{BulkRow, BulkWriter};
+use kanjian_db::bulk::{BulkRow, BulkWriter};
 use kanjian_server::Config;
 use kanjian_server::cli::SeedArgs;
 use kanjian_social::seed as social;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectionTrait, DbBackend};
 
 use world::{DAY, Params, World};
 
@@ -184,16 +184,16 @@ pub async fn run(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
     let params = params(args)?;
     let started = Instant::now();
     std::fs::create_dir_all(&config.data_dir).context("creating the data dir")?;
-    let db = kanjian_migrations::database::connect_and_migrate(&config.database_url(), 4)
+    let db = kanjian_migrations::database::connect_and_migrate(&config.database_url(), &config.database, kanjian_kernel::Clock::system())
         .await
         .context("opening and migrating the database")?;
     let existing = identity::user_count(&db).await?;
     if existing > 0 {
         bail!("the database already has {existing} users; seed needs an empty database");
     }
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // A bigger page cache keeps the index inserts of a large load in memory.
-        db.execute_unprepared("PRAGMA cache_size = -524288").await?;
+    if db.backend() == DbBackend::Sqlite {
+        // A bigger page cache keeps the index inserts of a large load in memory (the one writer).
+        db.writer().execute_unprepared("PRAGMA cache_size = -524288").await?;
     }
     let mut report = Report::default();
     let world = plan(params, &mut report).await?;
@@ -245,7 +245,7 @@ async fn plan(params: Params, report: &mut Report) -> anyhow::Result<Arc<World>>
 }
 
 async fn write_world(
-    db: &DatabaseConnection,
+    db: &kanjian_db::Db,
     world: Arc<World>,
     report: &mut Report,
 ) -> anyhow::Result<()> {

@@ -17,7 +17,7 @@ use kanjian_kernel::{Actor, Context, Page, PageRequest, Result, Timestamp};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::Deps;
-use crate::db::{cursor_time, not_blocked_with, now, older_than};
+use crate::db::{cursor_time, not_blocked_with, older_than};
 use crate::entity::{follow, video};
 
 pub(crate) use pool::RecommendedPool;
@@ -86,7 +86,7 @@ where
             // What changed since the ranking: videos unpublished or deleted, new blocks.
             let visible = queries::published_ids(&deps.db, &window).await?;
             let blocked = match viewer {
-                Some(v) => blocked_with(&deps.db, v).await?,
+                Some(v) => blocked_with(deps.db.reader(), v).await?,
                 None => HashSet::new(),
             };
             Ok(snapshot::page(&stored, feed, position, limit, |r| {
@@ -105,7 +105,7 @@ pub async fn friends_feed(deps: &Deps, actor: &Actor, page: PageRequest) -> Resu
 }
 
 async fn rank_friends(deps: &Deps, me: UserId) -> Result<Vec<Ranked>> {
-    let at = now();
+    let at = deps.db.now();
     let since = at - chrono::Duration::days(i64::from(deps.config.friends_feed_days));
     let rows = friends_recommends(
         &deps.db,
@@ -132,7 +132,7 @@ async fn rank_friends(deps: &Deps, me: UserId) -> Result<Vec<Ranked>> {
     groups.truncate(rank::friends_contenders(&groups, |g| g.2, wanted, wanted.saturating_mul(2)));
     let ids: Vec<i64> = groups.iter().map(|(v, _, _)| *v).collect();
     let (facts, blocked) =
-        futures::try_join!(candidate_facts(&deps.db, Some(me), &ids), blocked_with(&deps.db, me))?;
+        futures::try_join!(candidate_facts(&deps.db, Some(me), &ids), blocked_with(deps.db.reader(), me))?;
 
     let mut scored: Vec<(f64, Ranked)> = groups
         .into_iter()
@@ -185,7 +185,7 @@ pub async fn following_feed(deps: &Deps, actor: &Actor, page: PageRequest) -> Re
         .order_by_desc(video::Column::PublishedAt)
         .order_by_desc(video::Column::VideoId)
         .limit(u64::from(limit) + 1)
-        .all(&deps.db)
+        .all(deps.db.reader())
         .await
         .context("reading the Following feed")?;
     let page = Page::from_rows(rows, limit, after.is_some(), |v| {
@@ -218,7 +218,7 @@ pub async fn recommended_feed(
 
 async fn rank_recommended(deps: &Arc<Deps>, viewer: Option<UserId>) -> Result<Vec<Ranked>> {
     let pool = deps.pool.candidates(deps).await?;
-    let at = now();
+    let at = deps.db.now();
     let ids: Vec<i64> = pool.iter().map(|c| c.video).collect();
 
     // Personal signals; an anonymous viewer gets the pool as it is.
@@ -238,7 +238,7 @@ async fn rank_recommended(deps: &Arc<Deps>, viewer: Option<UserId>) -> Result<Ve
             let watched = queries::watched_through_categories(&deps.db, me, INTEREST_HISTORY).await?;
             (
                 seen(&deps.db, me, &ids).await?,
-                blocked_with(&deps.db, me).await?,
+                blocked_with(deps.db.reader(), me).await?,
                 rank::category_interests(&watched),
                 proof,
             )

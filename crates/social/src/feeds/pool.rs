@@ -16,7 +16,6 @@ use tokio::sync::Mutex;
 
 use super::rank::{Engagement, hours_between, popularity};
 use crate::Deps;
-use crate::db::now;
 use crate::entity::video;
 
 /// One candidate, scored when the pool was computed.
@@ -85,7 +84,7 @@ struct RecentVideo {
 /// Scores every video published in the window and keeps the best `recommended_pool_size`.
 async fn compute(deps: &Deps) -> Result<Vec<Candidate>> {
     let started = Instant::now();
-    let at = now();
+    let at = deps.db.now();
     let since = at - chrono::Duration::days(i64::from(deps.config.recommended_days));
     // One pass over the window: each published row carries its channel and creator.
     let query = Query::select()
@@ -105,8 +104,8 @@ async fn compute(deps: &Deps) -> Result<Vec<Candidate>> {
         .from(video::Entity)
         .and_where(Expr::col(video::Column::PublishedAt).gte(since))
         .to_owned();
-    let rows = RecentVideo::find_by_statement(deps.db.get_database_backend().build(&query))
-        .all(&deps.db)
+    let rows = RecentVideo::find_by_statement(deps.db.backend().build(&query))
+        .all(deps.db.reader())
         .await
         .context("scoring recent videos for Recommended")?;
     let scanned = rows.len();

@@ -2,13 +2,14 @@
 //! bounded by the snapshot's size), whatever the number of items on a page, so a feed page
 //! costs a fixed number of queries.
 
+use kanjian_db::Db;
 use std::collections::{HashMap, HashSet};
 
 use kanjian_kernel::ids::UserId;
 use kanjian_kernel::{Context, Result, Timestamp};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect,
 };
 
@@ -37,7 +38,7 @@ pub struct FriendRecommendRow {
 /// the least close are the ones that would rank last anyway. Friends who hide their ❤️s are left
 /// out here, in the module, so no caller can forget it.
 pub async fn friends_recommends(
-    db: &DatabaseConnection,
+    db: &Db,
     viewer: UserId,
     since: Timestamp,
     closest: u64,
@@ -80,9 +81,9 @@ pub async fn friends_recommends(
         .order_by((r, reaction::Column::UserId), Order::Desc)
         .limit(max)
         .to_owned();
-    let statement = db.get_database_backend().build(&query);
+    let statement = db.backend().build(&query);
     FriendRecommendRow::find_by_statement(statement)
-        .all(db)
+        .all(db.reader())
         .await
         .context("reading friends' recent recommends")
 }
@@ -105,7 +106,7 @@ pub struct CandidateFacts {
 /// split evenly into parts of at most [`PARALLEL_PART`], one statement each, run at once on
 /// separate connections: the lookups are independent, and on PostgreSQL each part gets a core.
 pub async fn candidate_facts(
-    db: &DatabaseConnection,
+    db: &Db,
     viewer: Option<UserId>,
     ids: &[i64],
 ) -> Result<HashMap<i64, CandidateFacts>> {
@@ -130,11 +131,11 @@ fn even_parts(ids: &[i64], max: usize) -> Vec<&[i64]> {
 }
 
 async fn candidate_facts_part(
-    db: &DatabaseConnection,
+    db: &Db,
     viewer: Option<UserId>,
     ids: &[i64],
 ) -> Result<Vec<CandidateFacts>> {
-    let backend = db.get_database_backend();
+    let backend = db.backend();
     let seen = match viewer {
         Some(me) => Expr::exists(
             Query::select()
@@ -163,13 +164,13 @@ async fn candidate_facts_part(
         .and_where(Expr::col((video::Entity, video::Column::PublishedAt)).is_not_null())
         .to_owned();
     CandidateFacts::find_by_statement(backend.build(&query))
-        .all(db)
+        .all(db.reader())
         .await
         .context("loading feed candidates")
 }
 
 /// Which of `ids` are published now (one statement: a page's worth of ids).
-pub async fn published_ids(db: &DatabaseConnection, ids: &[i64]) -> Result<HashSet<i64>> {
+pub async fn published_ids(db: &Db, ids: &[i64]) -> Result<HashSet<i64>> {
     let mut out = HashSet::with_capacity(ids.len());
     for chunk in distinct(ids).chunks(CHUNK) {
         let rows: Vec<i64> = video::Entity::find()
@@ -178,7 +179,7 @@ pub async fn published_ids(db: &DatabaseConnection, ids: &[i64]) -> Result<HashS
             .filter(video::Column::VideoId.is_in(chunk.to_vec()))
             .filter(video::Column::PublishedAt.is_not_null())
             .into_tuple()
-            .all(db)
+            .all(db.reader())
             .await
             .context("checking feed videos are still published")?;
         out.extend(rows);
@@ -188,7 +189,7 @@ pub async fn published_ids(db: &DatabaseConnection, ids: &[i64]) -> Result<HashS
 
 /// Which of `ids` the viewer has viewed (any day): one probe of the views' unique index prefix
 /// `(user_id, video_id)` per id, in one statement per chunk.
-pub async fn seen(db: &DatabaseConnection, viewer: UserId, ids: &[i64]) -> Result<HashSet<i64>> {
+pub async fn seen(db: &Db, viewer: UserId, ids: &[i64]) -> Result<HashSet<i64>> {
     let mut out = HashSet::new();
     for chunk in distinct(ids).chunks(CHUNK) {
         let rows: Vec<i64> = view::Entity::find()
@@ -198,7 +199,7 @@ pub async fn seen(db: &DatabaseConnection, viewer: UserId, ids: &[i64]) -> Resul
             .filter(view::Column::UserId.eq(viewer.0))
             .filter(view::Column::VideoId.is_in(chunk.to_vec()))
             .into_tuple()
-            .all(db)
+            .all(db.reader())
             .await
             .context("finding videos the viewer has seen")?;
         out.extend(rows);
@@ -229,7 +230,7 @@ pub async fn blocked_with<C: ConnectionTrait>(conn: &C, viewer: UserId) -> Resul
 
 /// Categories of the viewer's most recent watched-through videos (newest first, at most `n`).
 pub async fn watched_through_categories(
-    db: &DatabaseConnection,
+    db: &Db,
     viewer: UserId,
     n: u64,
 ) -> Result<Vec<Option<String>>> {
@@ -241,7 +242,7 @@ pub async fn watched_through_categories(
         .order_by_desc(view::Column::UpdatedAt)
         .limit(n)
         .into_tuple()
-        .all(db)
+        .all(db.reader())
         .await
         .context("reading the viewer's watch history")?;
     if recent.is_empty() {
@@ -253,7 +254,7 @@ pub async fn watched_through_categories(
         .column(video::Column::Category)
         .filter(video::Column::VideoId.is_in(distinct(&recent)))
         .into_tuple::<(i64, Option<String>)>()
-        .all(db)
+        .all(db.reader())
         .await
         .context("reading categories of watched videos")?
         .into_iter()

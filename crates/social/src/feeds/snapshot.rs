@@ -6,13 +6,14 @@
 //! since (unpublished, deleted, their creator blocked) are dropped from the page they fall on,
 //! without moving the others.
 
+use kanjian_db::Db;
 use kanjian_contracts::social::{FeedItemDto, FeedReason};
 use kanjian_kernel::ids::{UserId, VideoId};
 use kanjian_kernel::{Context, Cursor, Error, Page, Result, Timestamp, UserErrorCode};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{invalid_cursor, is_unique_violation, now};
+use crate::db::{invalid_cursor, is_unique_violation};
 use crate::entity::feed_snapshot;
 
 /// Expired snapshots are pruned after about one new snapshot in this many (ids end in random
@@ -102,7 +103,7 @@ fn new_id(at: Timestamp) -> i64 {
 /// Stores a new ranking in one statement and returns its id. Now and then it also starts
 /// pruning expired snapshots, in the background: the page does not wait for housekeeping.
 pub async fn store(
-    db: &DatabaseConnection,
+    db: &Db,
     viewer: Option<UserId>,
     feed: RankedFeed,
     items: &[Ranked],
@@ -111,7 +112,7 @@ pub async fn store(
     let json = serde_json::to_string(items).context("encoding a feed snapshot")?;
     let mut attempt = 1;
     let id = loop {
-        let at = now();
+        let at = db.now();
         let id = new_id(at);
         let row = feed_snapshot::ActiveModel {
             id: Set(id),
@@ -120,7 +121,7 @@ pub async fn store(
             items: Set(json.clone()),
             created_at: Set(at),
         };
-        match feed_snapshot::Entity::insert(row).exec_without_returning(db).await {
+        match feed_snapshot::Entity::insert(row).exec_without_returning(db.writer()).await {
             Ok(_) => break id,
             Err(e) if is_unique_violation(&e) && attempt < ID_ATTEMPTS => attempt += 1,
             Err(e) => return Err(e).context("storing a feed snapshot"),
@@ -133,11 +134,11 @@ pub async fn store(
 }
 
 /// Deletes the snapshots older than the time to live.
-async fn prune(db: DatabaseConnection, ttl_secs: u64) {
-    let cutoff = now() - chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2));
+async fn prune(db: Db, ttl_secs: u64) {
+    let cutoff = db.now() - chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2));
     match feed_snapshot::Entity::delete_many()
         .filter(feed_snapshot::Column::CreatedAt.lt(cutoff))
-        .exec(&db)
+        .exec(db.writer())
         .await
     {
         Ok(pruned) => tracing::debug!(pruned = pruned.rows_affected, "pruned expired feed snapshots"),
@@ -150,14 +151,14 @@ async fn prune(db: DatabaseConnection, ttl_secs: u64) {
 /// Someone else's snapshot is an invalid cursor (it must not reveal their friends' ❤️s); an
 /// expired or pruned one is `CURSOR_EXPIRED`: the client starts over from the first page.
 pub async fn load(
-    db: &DatabaseConnection,
+    db: &Db,
     viewer: Option<UserId>,
     feed: RankedFeed,
     id: i64,
     ttl_secs: u64,
 ) -> Result<Snapshot> {
     let row = feed_snapshot::Entity::find_by_id(id)
-        .one(db)
+        .one(db.reader())
         .await
         .context("loading a feed snapshot")?;
     let expired = || {
@@ -173,7 +174,7 @@ pub async fn load(
     if row.viewer_id != viewer.map(|v| v.0) || row.feed != feed.stored() {
         return Err(invalid_cursor());
     }
-    let age = now() - row.created_at;
+    let age = db.now() - row.created_at;
     if age.num_seconds() >= i64::try_from(ttl_secs).unwrap_or(i64::MAX) {
         return Err(expired());
     }
@@ -234,7 +235,7 @@ mod tests {
 
     #[test]
     fn ids_are_positive_and_follow_the_clock() {
-        let at = now();
+        let at = kanjian_kernel::Clock::system().now();
         let first = new_id(at);
         let second = new_id(at + chrono::Duration::milliseconds(1));
         assert!(first > 0 && second > first, "{first} then {second}");

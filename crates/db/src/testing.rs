@@ -2,7 +2,10 @@
 //! database on the server at `KANJIAN_TEST_POSTGRES_URL` (dropped afterwards); anything else a
 //! fresh SQLite file.
 
+use kanjian_kernel::Clock;
 use sea_orm::{ConnectionTrait, Database};
+
+use crate::{DatabaseConfig, Db};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -56,6 +59,14 @@ impl TestDatabase {
                 Self { url: format!("{base}/{name}"), backend, postgres_name: Some(name), _dir: None }
             }
         }
+    }
+}
+
+impl TestDatabase {
+    /// Opens it as the server would (one writer and WAL readers on SQLite), with `clock`.
+    #[allow(clippy::expect_used)] // test support: failing loudly is the point
+    pub async fn connect(&self, clock: Clock) -> Db {
+        Db::connect(&self.url, &DatabaseConfig::default(), clock).await.expect("open the test database")
     }
 }
 
