@@ -98,6 +98,11 @@ async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // A process group of its own: a Ctrl-C in the terminal (SIGINT to the foreground group)
+    // reaches the server, which stops its jobs and releases them for the next start, and not
+    // ffmpeg, which would exit with status 255 and so fail the video for good.
+    #[cfg(unix)]
+    command.process_group(0);
     let mut child = children::spawn(command)
         .await
         .map_err(|source| ToolError::Io { tool, source })?;
@@ -1178,6 +1183,22 @@ pub(crate) mod tests {
             !e.to_string().contains(&*dir.path().to_string_lossy()),
             "no local paths: {e}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_child_leads_a_process_group_of_its_own() {
+        let mut stat = String::new();
+        let args = ["/proc/self/stat".to_owned()];
+        run("cat", "cat", &args, Duration::from_secs(10), |line| {
+            stat.push_str(line)
+        })
+        .await
+        .unwrap();
+        // `pid (comm) state ppid pgrp …`
+        let pid = stat.split_whitespace().next().unwrap();
+        let after_comm = stat.rsplit_once(')').unwrap().1;
+        let pgrp = after_comm.split_whitespace().nth(2).unwrap();
+        assert_eq!(pgrp, pid, "{stat}");
     }
 
     /// Set for the process `ffmpeg_dies_with_the_process_that_started_it` starts.
