@@ -2,7 +2,8 @@
 //! transcoding to HLS with a fixed GOP, the thumbnail, and the master playlist.
 //!
 //! Every child runs with `kill_on_drop(true)` under a timeout, with stdin closed and stderr
-//! captured; a failure carries the last lines of stderr as its reason.
+//! captured; a failure carries the last lines of stderr as its reason. Children are started by
+//! [`crate::children`], so they die with the server even when it is killed with SIGKILL.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -14,6 +15,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
+
+use crate::children;
 
 /// How many stderr lines a failure keeps.
 const STDERR_TAIL_LINES: usize = 20;
@@ -88,13 +91,20 @@ async fn run(
     mut on_line: impl FnMut(&str) + Send,
 ) -> Result<(), ToolError> {
     tracing::debug!(tool, args = %args.join(" "), "running");
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+        .kill_on_drop(true);
+    // A process group of its own: a Ctrl-C in the terminal (SIGINT to the foreground group)
+    // reaches the server, which stops its jobs and releases them for the next start, and not
+    // ffmpeg, which would exit with status 255 and so fail the video for good.
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = children::spawn(command)
+        .await
         .map_err(|source| ToolError::Io { tool, source })?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -1173,5 +1183,134 @@ pub(crate) mod tests {
             !e.to_string().contains(&*dir.path().to_string_lossy()),
             "no local paths: {e}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_child_leads_a_process_group_of_its_own() {
+        let mut stat = String::new();
+        let args = ["/proc/self/stat".to_owned()];
+        run("cat", "cat", &args, Duration::from_secs(10), |line| {
+            stat.push_str(line)
+        })
+        .await
+        .unwrap();
+        // `pid (comm) state ppid pgrp …`
+        let pid = stat.split_whitespace().next().unwrap();
+        let after_comm = stat.rsplit_once(')').unwrap().1;
+        let pgrp = after_comm.split_whitespace().nth(2).unwrap();
+        assert_eq!(pgrp, pid, "{stat}");
+    }
+
+    /// Set for the process `ffmpeg_dies_with_the_process_that_started_it` starts.
+    const HELPER: &str = "KANJIAN_MEDIA_TEST_HELPER";
+
+    /// Run in a process of its own by `ffmpeg_dies_with_the_process_that_started_it`: on a
+    /// multi-thread runtime, as in the server, starts an ffmpeg that runs for ten minutes through
+    /// the path every ffmpeg takes, and waits for it.
+    #[test]
+    #[ignore = "run by ffmpeg_dies_with_the_process_that_started_it, in a process of its own"]
+    fn helper_runs_a_long_ffmpeg() {
+        if std::env::var_os(HELPER).is_none() {
+            return;
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let args = [
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=5:duration=600",
+            "-f",
+            "null",
+            "-",
+        ]
+        .map(String::from);
+        let ten_minutes = Duration::from_secs(600);
+        let _ = runtime.block_on(run("ffmpeg", "ffmpeg", &args, ten_minutes, |_| {}));
+    }
+
+    /// `/proc/<pid>/stat`: command name, state, parent pid and start time (fields 2, 3, 4, 22).
+    fn proc_stat(pid: u32) -> Option<(String, char, u32, u64)> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (head, rest) = text.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_owned();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let state = fields.first()?.chars().next()?;
+        Some((
+            comm,
+            state,
+            fields.get(1)?.parse().ok()?,
+            fields.get(19)?.parse().ok()?,
+        ))
+    }
+
+    /// Whether the process `pid` that started at `start` still runs (a zombie does not).
+    fn still_runs(pid: u32, start: u64) -> bool {
+        proc_stat(pid).is_some_and(|(_, state, _, s)| s == start && !matches!(state, 'Z' | 'X'))
+    }
+
+    /// A running ffmpeg child of `parent`: its pid and start time.
+    fn ffmpeg_child_of(parent: u32) -> Option<(u32, u64)> {
+        std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find_map(|pid| {
+                let (comm, _, ppid, start) = proc_stat(pid)?;
+                (comm == "ffmpeg" && ppid == parent && still_runs(pid, start))
+                    .then_some((pid, start))
+            })
+    }
+
+    /// Calls `check` every 20 ms until it gives `Some` or `limit` passes.
+    fn poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(found) = check() {
+                return Some(found);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server killed with SIGKILL mid-transcode (nothing of it runs on the way down): the
+    /// ffmpeg it started goes too.
+    #[test]
+    fn ffmpeg_dies_with_the_process_that_started_it() {
+        let mut server = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "ffmpeg::tests::helper_runs_a_long_ffmpeg",
+                "--exact",
+                "--ignored",
+            ])
+            .env(HELPER, "1")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let found = poll(Duration::from_secs(30), || ffmpeg_child_of(server.id()));
+        server.kill().unwrap(); // SIGKILL
+        server.wait().unwrap();
+        let (pid, start) = found.expect("the helper process started no ffmpeg");
+
+        let gone = poll(Duration::from_secs(10), || {
+            (!still_runs(pid, start)).then_some(())
+        });
+        if gone.is_none() {
+            let _ = std::process::Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .status();
+            panic!(
+                "ffmpeg (pid {pid}) still ran 10 s after the process that started it was killed"
+            );
+        }
     }
 }

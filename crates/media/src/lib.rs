@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod blob;
+mod children;
 mod config;
 pub mod domain;
 mod entity;

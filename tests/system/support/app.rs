@@ -122,9 +122,15 @@ impl TestApp {
         .await;
     }
 
-    /// Stops as a crash would, then starts a new server on the same database and data dir. In
-    /// process: background work is dropped and leases are left to expire. As a process: SIGKILL.
+    /// Stops as a crash would, then starts a new server on the same database and data dir.
     pub async fn crash_and_restart(&mut self) {
+        self.crash().await;
+        self.start().await;
+    }
+
+    /// Stops as a crash would. In process: background work is dropped and leases are left to
+    /// expire. As a process: SIGKILL, and the server is reaped before this returns.
+    pub async fn crash(&mut self) {
         match self.server.take() {
             Some(Server::InProcess(server)) => server.kill().await,
             Some(Server::Process(mut child)) => {
@@ -132,6 +138,11 @@ impl TestApp {
             }
             None => {}
         }
+    }
+
+    /// Starts the server again after `crash`, on the same database, data dir and port.
+    pub async fn restart(&mut self) {
+        assert!(self.server.is_none(), "the server is still running");
         self.start().await;
     }
 
@@ -147,6 +158,14 @@ impl TestApp {
 
     pub fn is_process(&self) -> bool {
         self.as_process
+    }
+
+    /// The pid of the `kanjian` process, when the server runs as one.
+    pub fn server_pid(&self) -> Option<u32> {
+        match &self.server {
+            Some(Server::Process(child)) => child.id(),
+            _ => None,
+        }
     }
 
     pub fn database_url(&self) -> String {

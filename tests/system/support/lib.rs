@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod fixtures;
+pub mod procs;
 pub mod ws;
 
 pub use app::TestApp;
