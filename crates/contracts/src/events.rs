@@ -8,6 +8,16 @@ pub trait IntegrationEvent: Serialize + DeserializeOwned + Send + Sync + 'static
     const KIND: &'static str;
 }
 
+/// An event about one aggregate (a video, later an order or a room), numbered per aggregate: the
+/// owning module counts 1, 2, 3, … in the order the aggregate's changes commit. Delivery may
+/// repeat or reorder events; a projection applies one only when its version is newer than the
+/// one it holds, and keeps a tombstone of a deleted aggregate so nothing older revives it.
+pub trait VersionedEvent: IntegrationEvent {
+    fn aggregate_id(&self) -> i64;
+    /// 1 and up; 0 marks an event written before versions existed.
+    fn version(&self) -> i64;
+}
+
 /// An event as the outbox stores and delivers it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventEnvelope {

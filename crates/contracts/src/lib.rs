@@ -5,4 +5,4 @@ pub mod identity;
 pub mod media;
 pub mod social;
 
-pub use events::{EventEnvelope, IntegrationEvent};
+pub use events::{EventEnvelope, IntegrationEvent, VersionedEvent};

@@ -7,7 +7,7 @@ use kanjian_kernel::ids::{ChannelId, UploadId, UserId, VideoId};
 use kanjian_kernel::{Actor, Page, PageRequest, Result, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::IntegrationEvent;
+use crate::{IntegrationEvent, VersionedEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -187,6 +187,9 @@ pub trait MediaApi: Send + Sync {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoUploaded {
     pub video_id: VideoId,
+    /// The video's version after this change (see `VersionedEvent`).
+    #[serde(default)]
+    pub version: i64,
 }
 impl IntegrationEvent for VideoUploaded {
     const KIND: &'static str = "media.video_uploaded";
@@ -195,6 +198,9 @@ impl IntegrationEvent for VideoUploaded {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoProcessed {
     pub video_id: VideoId,
+    /// The video's version after this change (see `VersionedEvent`).
+    #[serde(default)]
+    pub version: i64,
     pub status: VideoStatus,
 }
 impl IntegrationEvent for VideoProcessed {
@@ -204,6 +210,9 @@ impl IntegrationEvent for VideoProcessed {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoPublished {
     pub video_id: VideoId,
+    /// The video's version after this change (see `VersionedEvent`).
+    #[serde(default)]
+    pub version: i64,
     pub channel_id: ChannelId,
     pub owner_id: UserId,
     pub title: String,
@@ -222,6 +231,9 @@ impl IntegrationEvent for VideoPublished {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoDetailsChanged {
     pub video_id: VideoId,
+    /// The video's version after this change (see `VersionedEvent`).
+    #[serde(default)]
+    pub version: i64,
     pub channel_id: ChannelId,
     pub title: String,
     pub description: String,
@@ -229,6 +241,9 @@ pub struct VideoDetailsChanged {
     pub category: Option<String>,
     pub is_original: bool,
     pub published: bool,
+    /// When it was published, if it is (absent from events written before it existed).
+    #[serde(default)]
+    pub published_at: Option<Timestamp>,
 }
 impl IntegrationEvent for VideoDetailsChanged {
     const KIND: &'static str = "media.video_details_changed";
@@ -237,6 +252,9 @@ impl IntegrationEvent for VideoDetailsChanged {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoUnpublished {
     pub video_id: VideoId,
+    /// The video's version after this change (see `VersionedEvent`).
+    #[serde(default)]
+    pub version: i64,
 }
 impl IntegrationEvent for VideoUnpublished {
     const KIND: &'static str = "media.video_unpublished";
@@ -246,8 +264,26 @@ impl IntegrationEvent for VideoUnpublished {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoDeleted {
     pub video_id: VideoId,
+    /// The video's version after this change (see `VersionedEvent`).
+    #[serde(default)]
+    pub version: i64,
     pub channel_id: ChannelId,
 }
 impl IntegrationEvent for VideoDeleted {
     const KIND: &'static str = "media.video_deleted";
 }
+
+/// Every video event is versioned by its video.
+macro_rules! versioned_by_video {
+    ($($event:ty),*) => {$(
+        impl VersionedEvent for $event {
+            fn aggregate_id(&self) -> i64 {
+                self.video_id.0
+            }
+            fn version(&self) -> i64 {
+                self.version
+            }
+        }
+    )*};
+}
+versioned_by_video!(VideoUploaded, VideoProcessed, VideoPublished, VideoDetailsChanged, VideoUnpublished, VideoDeleted);

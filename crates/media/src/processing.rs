@@ -22,7 +22,7 @@ use crate::Deps;
 use crate::domain::status;
 use crate::entity::{rendition, upload, video};
 use crate::ffmpeg::{self, HlsPackage, ToolError};
-use crate::videos::{find_video, hls_prefix, set_progress, source_key, video_prefix};
+use crate::videos::{find_video, hls_prefix, next_version, set_progress, source_key, video_prefix};
 
 /// The hub topic of a video's processing updates.
 pub(crate) fn topic(video_id: i64) -> String {
@@ -80,6 +80,7 @@ pub(crate) async fn fail_video(deps: &Deps, video_id: i64, reason: &str) -> Resu
     }
     let event = VideoProcessed {
         video_id: VideoId(video_id),
+        version: next_version(&txn, video_id).await?,
         status: VideoStatus::Failed,
     };
     deps.outbox.enqueue(&txn, &event).await?;
@@ -360,6 +361,7 @@ async fn mark_ready(
         .context("recording renditions")?;
     let event = VideoProcessed {
         video_id: VideoId(id),
+        version: next_version(&txn, id).await?,
         status: VideoStatus::Ready,
     };
     deps.outbox.enqueue(&txn, &event).await?;

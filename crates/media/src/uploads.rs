@@ -29,7 +29,7 @@ use crate::domain::{VideoDetails, status};
 use crate::entity::{upload, video};
 use crate::ffmpeg::{self, ProbeInfo};
 use crate::processing::{fail_video, publish_update};
-use crate::videos::{find_video, hashtags_json, one_dto, source_key, video_prefix};
+use crate::videos::{find_video, hashtags_json, next_version, one_dto, source_key, video_prefix};
 
 /// While a long `PATCH` streams in, its bytes are flushed and counted this often, so a crash
 /// loses at most this much.
@@ -488,6 +488,7 @@ async fn finalize_upload(deps: &Deps, upload: &upload::Model) -> Result<()> {
             &txn,
             &VideoUploaded {
                 video_id: VideoId(video.id),
+                version: next_version(&txn, video.id).await?,
             },
         )
         .await?;
@@ -608,6 +609,7 @@ pub(crate) async fn upload_video(
                 &txn,
                 &VideoUploaded {
                     video_id: VideoId(row.id),
+                    version: next_version(&txn, row.id).await?,
                 },
             )
             .await?;

@@ -21,6 +21,21 @@ use crate::Deps;
 use crate::domain::{MediaPath, VideoChanges, status};
 use crate::entity::{rendition, upload, video};
 
+/// Counts one more version of video `id` and returns it, in the transaction of the change its
+/// event describes: the row stays locked to commit, so versions follow the commit order.
+pub(crate) async fn next_version<C: ConnectionTrait>(txn: &C, id: i64) -> Result<i64> {
+    let row = txn
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            "UPDATE media_videos SET version = version + 1 WHERE id = $1 RETURNING version",
+            [id.into()],
+        ))
+        .await
+        .context("counting a video's version")?
+        .ok_or_else(|| Error::internal(format!("video {id} vanished inside its own transaction")))?;
+    row.try_get("", "version").context("reading a video's version")
+}
+
 pub(crate) fn source_key(id: i64) -> String {
     format!("videos/{id}/source")
 }
@@ -215,6 +230,7 @@ pub(crate) async fn update_video(
     let row = active.update(&txn).await.context("updating a video")?;
     let event = VideoDetailsChanged {
         video_id: id,
+        version: next_version(&txn, id.0).await?,
         channel_id: ChannelId(row.channel_id),
         title: row.title.clone(),
         description: row.description.clone(),
@@ -222,6 +238,7 @@ pub(crate) async fn update_video(
         category: row.category.clone(),
         is_original: row.is_original,
         published: row.published_at.is_some(),
+        published_at: row.published_at,
     };
     deps.outbox.enqueue(&txn, &event).await?;
     txn.commit().await.context("committing a video update")?;
@@ -247,8 +264,9 @@ pub(crate) async fn publish_video(deps: &Deps, actor: &Actor, id: VideoId) -> Re
         return one_dto(deps.db.reader(), row).await;
     }
     let published_at = deps.db.now();
-    let event = VideoPublished {
+    let mut event = VideoPublished {
         video_id: id,
+        version: 0,
         channel_id: ChannelId(row.channel_id),
         owner_id: UserId(row.owner_id),
         title: row.title.clone(),
@@ -263,6 +281,7 @@ pub(crate) async fn publish_video(deps: &Deps, actor: &Actor, id: VideoId) -> Re
     active.published_at = Set(Some(published_at));
     active.updated_at = Set(published_at);
     let row = active.update(&txn).await.context("publishing a video")?;
+    event.version = next_version(&txn, id.0).await?;
     deps.outbox.enqueue(&txn, &event).await?;
     txn.commit().await.context("committing a publish")?;
     deps.outbox.notify();
@@ -281,8 +300,9 @@ pub(crate) async fn unpublish_video(deps: &Deps, actor: &Actor, id: VideoId) -> 
     active.published_at = Set(None);
     active.updated_at = Set(deps.db.now());
     let row = active.update(&txn).await.context("unpublishing a video")?;
+    let version = next_version(&txn, id.0).await?;
     deps.outbox
-        .enqueue(&txn, &VideoUnpublished { video_id: id })
+        .enqueue(&txn, &VideoUnpublished { video_id: id, version })
         .await?;
     txn.commit().await.context("committing an unpublish")?;
     deps.outbox.notify();
@@ -305,6 +325,7 @@ pub(crate) async fn delete_video(deps: &Deps, actor: &Actor, id: VideoId) -> Res
         .exec(&txn)
         .await
         .context("deleting renditions")?;
+    let version = next_version(&txn, row.id).await?;
     video::Entity::delete_by_id(row.id)
         .exec(&txn)
         .await
@@ -314,6 +335,7 @@ pub(crate) async fn delete_video(deps: &Deps, actor: &Actor, id: VideoId) -> Res
             &txn,
             &VideoDeleted {
                 video_id: id,
+                version,
                 channel_id: ChannelId(row.channel_id),
             },
         )

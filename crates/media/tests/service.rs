@@ -294,7 +294,7 @@ impl App {
     /// Delivers `VideoUploaded` to the processing handler, as the dispatcher would.
     async fn process(&self, id: VideoId) {
         self.handler("media.process_video")
-            .handle(&envelope(&VideoUploaded { video_id: id }))
+            .handle(&envelope(&VideoUploaded { video_id: id, version: 1 }))
             .await
             .unwrap();
     }
@@ -303,6 +303,7 @@ impl App {
         self.handler("media.purge_video_files")
             .handle(&envelope(&VideoDeleted {
                 video_id: id,
+                version: 0,
                 channel_id: channel,
             }))
             .await
@@ -311,6 +312,21 @@ impl App {
 
     async fn video(&self, actor: &Actor, id: VideoId) -> Option<VideoDto> {
         self.media.videos_by_ids(actor, &[id]).await.unwrap().pop()
+    }
+
+    /// The versions the video's events carry, in the order they were written.
+    async fn event_versions(&self, id: VideoId) -> Vec<i64> {
+        let rows = self
+            .db
+            .writer()
+            .query_all_raw(Statement::from_string(self.db.backend(), "SELECT payload FROM events_outbox ORDER BY id"))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| serde_json::from_str::<serde_json::Value>(&r.try_get::<String>("", "payload").unwrap()).unwrap())
+            .filter(|p| p["video_id"] == id.0)
+            .map(|p| p["version"].as_i64().unwrap())
+            .collect()
     }
 
     async fn event_kinds(&self) -> Vec<String> {
@@ -1129,6 +1145,10 @@ async fn deleting_removes_the_rows_at_once_and_the_files_through_the_purge_handl
             .await
             .ends_with(&["media.video_deleted".to_owned()])
     );
+    // Uploaded, processed, published, deleted: numbered 1, 2, 3, … in the order they committed.
+    let versions = app.event_versions(id).await;
+    assert!(versions.len() >= 3, "{versions:?}");
+    assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
 
     app.purge(id, video.channel_id).await;
     assert!(
@@ -1278,7 +1298,7 @@ async fn an_interrupted_run_starts_over_and_still_ends_ready() {
         .await
         .unwrap();
     let handler = app.handler("media.process_video");
-    let event = envelope(&VideoUploaded { video_id: id });
+    let event = envelope(&VideoUploaded { video_id: id, version: 1 });
     let run = tokio::spawn(async move { handler.handle(&event).await });
     // Kill it once ffmpeg is under way: dropping the run kills the child process.
     let first = tokio::time::timeout(Duration::from_secs(10), updates.next())
@@ -1375,7 +1395,7 @@ async fn a_watcher_sees_the_end_even_when_another_node_did_the_work() {
         .into_iter()
         .find(|h| h.name() == "media.process_video")
         .unwrap();
-    handler.handle(&envelope(&VideoUploaded { video_id: video.id })).await.unwrap();
+    handler.handle(&envelope(&VideoUploaded { video_id: video.id, version: 1 })).await.unwrap();
 
     let seen = tokio::time::timeout(Duration::from_secs(15), updates.collect::<Vec<_>>())
         .await

@@ -5,8 +5,10 @@
 //! likes, shares, views, counters) with it.
 //!
 //! Every event is idempotent: applying it again writes the same values. Events may arrive out
-//! of order (retries, several nodes), so the row remembers when the last applied event occurred
-//! (`updated_at`) and older events are skipped.
+//! of order (retries, several nodes), so the row remembers the version of the last applied event
+//! (media numbers each video's events) and skips any that is not newer. A deleted video leaves a
+//! tombstone (`deleted`, no details, no counts) that no older event can bring back. Events from
+//! before versions (version 0) fall back to comparing when they occurred (`updated_at`).
 
 use std::sync::Arc;
 
@@ -53,13 +55,15 @@ impl EventHandler for VideoProjectionHandler {
             return Ok(published(&self.deps, &e.map_err(permanent)?, at).await?);
         }
         if let Some(e) = event.decode::<VideoUnpublished>() {
-            return Ok(unpublished(&self.deps, e.map_err(permanent)?.video_id, at).await?);
+            let e = e.map_err(permanent)?;
+            return Ok(unpublished(&self.deps, e.video_id, Applied { at, version: e.version }).await?);
         }
         if let Some(e) = event.decode::<VideoDetailsChanged>() {
             return Ok(details_changed(&self.deps, &e.map_err(permanent)?, at).await?);
         }
         if let Some(e) = event.decode::<VideoDeleted>() {
-            return Ok(deleted(&self.deps, e.map_err(permanent)?.video_id).await?);
+            let e = e.map_err(permanent)?;
+            return Ok(deleted(&self.deps, e.video_id, Applied { at, version: e.version }).await?);
         }
         Ok(())
     }
@@ -74,9 +78,26 @@ async fn current<C: ConnectionTrait>(conn: &C, id: VideoId) -> Result<Option<vid
         .context("loading the projected video")
 }
 
-/// Whether an event that occurred `at` is older than what the row already reflects.
-fn is_stale(row: Option<&video::Model>, at: Timestamp) -> bool {
-    row.is_some_and(|r| r.updated_at > at)
+/// When an event occurred and the video's version it carries.
+#[derive(Debug, Clone, Copy)]
+struct Applied {
+    at: Timestamp,
+    version: i64,
+}
+
+/// Whether the row already reflects an event at least as new as `event`. A tombstone is newer
+/// than everything.
+fn is_stale(row: Option<&video::Model>, event: Applied) -> bool {
+    let Some(row) = row else { return false };
+    if row.deleted {
+        return true;
+    }
+    if event.version > 0 {
+        row.version >= event.version
+    } else {
+        // Written before versions: all we have is when it occurred.
+        row.version > 0 || row.updated_at > event.at
+    }
 }
 
 /// Media's details of a video, as one event (or media itself) gives them.
@@ -90,7 +111,7 @@ struct Details {
 }
 
 /// Writes the details, leaving the row's counters as they are (zeros for a new row).
-async fn upsert<C: ConnectionTrait>(conn: &C, row: Details, at: Timestamp) -> Result<()> {
+async fn upsert<C: ConnectionTrait>(conn: &C, row: Details, event: Applied) -> Result<()> {
     let model = video::ActiveModel {
         video_id: Set(row.video_id),
         channel_id: Set(row.channel_id),
@@ -98,7 +119,8 @@ async fn upsert<C: ConnectionTrait>(conn: &C, row: Details, at: Timestamp) -> Re
         category: Set(row.category),
         duration_ms: Set(row.duration_ms),
         published_at: Set(row.published_at),
-        updated_at: Set(at),
+        updated_at: Set(event.at),
+        version: Set(event.version),
         ..Default::default()
     };
     video::Entity::insert(model)
@@ -111,6 +133,7 @@ async fn upsert<C: ConnectionTrait>(conn: &C, row: Details, at: Timestamp) -> Re
                     video::Column::DurationMs,
                     video::Column::PublishedAt,
                     video::Column::UpdatedAt,
+                    video::Column::Version,
                 ])
                 .to_owned(),
         )
@@ -144,17 +167,18 @@ fn row_from_dto(v: &VideoDto) -> Details {
 
 #[tracing::instrument(skip_all, fields(video_id = e.video_id.0))]
 async fn published(deps: &Deps, e: &VideoPublished, at: Timestamp) -> Result<()> {
+    let event = Applied { at, version: e.version };
     let txn = deps
         .db
         .begin()
         .await
         .context("beginning a projection update")?;
     let row = current(&txn, e.video_id).await?;
-    if is_stale(row.as_ref(), at) {
+    if is_stale(row.as_ref(), event) {
         tracing::debug!("older than the projection; skipped");
         return Ok(());
     }
-    upsert(&txn, row_from_published(e), at).await?;
+    upsert(&txn, row_from_published(e), event).await?;
     txn.commit()
         .await
         .context("committing a projection update")?;
@@ -163,7 +187,7 @@ async fn published(deps: &Deps, e: &VideoPublished, at: Timestamp) -> Result<()>
 }
 
 #[tracing::instrument(skip_all, fields(video_id = id.0))]
-async fn unpublished(deps: &Deps, id: VideoId, at: Timestamp) -> Result<()> {
+async fn unpublished(deps: &Deps, id: VideoId, event: Applied) -> Result<()> {
     let txn = deps
         .db
         .begin()
@@ -172,13 +196,14 @@ async fn unpublished(deps: &Deps, id: VideoId, at: Timestamp) -> Result<()> {
     let Some(row) = current(&txn, id).await? else {
         return Ok(());
     };
-    if is_stale(Some(&row), at) {
+    if is_stale(Some(&row), event) {
         tracing::debug!("older than the projection; skipped");
         return Ok(());
     }
     let mut model = row.into_active_model();
     model.published_at = Set(None);
-    model.updated_at = Set(at);
+    model.updated_at = Set(event.at);
+    model.version = Set(event.version);
     model
         .update(&txn)
         .await
@@ -196,10 +221,15 @@ async fn unpublished(deps: &Deps, id: VideoId, at: Timestamp) -> Result<()> {
 /// only connection.
 #[tracing::instrument(skip_all, fields(video_id = e.video_id.0, published = e.published))]
 async fn details_changed(deps: &Deps, e: &VideoDetailsChanged, at: Timestamp) -> Result<()> {
+    let event = Applied { at, version: e.version };
     let known = video::Entity::find_by_id(e.video_id.0)
         .one(deps.db.reader())
         .await
         .context("loading the projected video")?;
+    if is_stale(known.as_ref(), event) {
+        tracing::debug!("older than the projection; skipped");
+        return Ok(());
+    }
     let fresh = if e.published && known.as_ref().is_none_or(|r| r.published_at.is_none()) {
         deps.media
             .videos_by_ids(&Actor::Anonymous, &[e.video_id])
@@ -218,7 +248,7 @@ async fn details_changed(deps: &Deps, e: &VideoDetailsChanged, at: Timestamp) ->
         .await
         .context("beginning a projection update")?;
     let row = current(&txn, e.video_id).await?;
-    if is_stale(row.as_ref(), at) {
+    if is_stale(row.as_ref(), event) {
         tracing::debug!("older than the projection; skipped");
         return Ok(());
     }
@@ -230,12 +260,13 @@ async fn details_changed(deps: &Deps, e: &VideoDetailsChanged, at: Timestamp) ->
             owner_id: row.owner_id,
             category: e.category.clone(),
             duration_ms: row.duration_ms,
-            published_at: if e.published { row.published_at } else { None },
+            // The event's own time of publication: the row's may be an older publication's.
+            published_at: if e.published { e.published_at.or(row.published_at) } else { None },
         }),
         (None, None) => None,
     };
     if let Some(next) = next {
-        upsert(&txn, next, at).await?;
+        upsert(&txn, next, event).await?;
     }
     txn.commit()
         .await
@@ -243,14 +274,37 @@ async fn details_changed(deps: &Deps, e: &VideoDetailsChanged, at: Timestamp) ->
     Ok(())
 }
 
-/// Removes the video from the projection with all of its social data, in one transaction.
+/// What a tombstone overwrites: every detail and counter, set to none or zero.
+const TOMBSTONE_COLUMNS: [video::Column; 15] = [
+    video::Column::ChannelId,
+    video::Column::OwnerId,
+    video::Column::Category,
+    video::Column::DurationMs,
+    video::Column::PublishedAt,
+    video::Column::UpdatedAt,
+    video::Column::Likes,
+    video::Column::Recommends,
+    video::Column::Comments,
+    video::Column::Shares,
+    video::Column::Views,
+    video::Column::WatchMs,
+    video::Column::Completions,
+    video::Column::Version,
+    video::Column::Deleted,
+];
+
+/// Removes the video's social data in one transaction and leaves a tombstone in its place.
 #[tracing::instrument(skip_all, fields(video_id = id.0))]
-async fn deleted(deps: &Deps, id: VideoId) -> Result<()> {
+async fn deleted(deps: &Deps, id: VideoId, event: Applied) -> Result<()> {
     let txn = deps
         .db
         .begin()
         .await
         .context("beginning a video's removal")?;
+    if current(&txn, id).await?.is_some_and(|row| row.deleted) {
+        tracing::debug!("already a tombstone; skipped");
+        return Ok(());
+    }
     let comments_of_video = Query::select()
         .column(comment::Column::Id)
         .from(comment::Entity)
@@ -283,10 +337,22 @@ async fn deleted(deps: &Deps, id: VideoId) -> Result<()> {
         .exec(&txn)
         .await
         .context("deleting a deleted video's views")?;
-    video::Entity::delete_by_id(id.0)
-        .exec(&txn)
-        .await
-        .context("deleting the projected video")?;
+    // The tombstone: no details, no counts (what they counted is gone), the deletion's version.
+    video::Entity::insert(video::ActiveModel {
+        video_id: Set(id.0),
+        updated_at: Set(event.at),
+        version: Set(event.version),
+        deleted: Set(true),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(video::Column::VideoId)
+            .update_columns(TOMBSTONE_COLUMNS)
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await
+    .context("leaving the deleted video's tombstone")?;
     txn.commit().await.context("committing a video's removal")?;
     tracing::info!(comments, reactions, "deleted video removed from social");
     Ok(())

@@ -6,7 +6,7 @@
 use kanjian_kernel::Timestamp;
 
 use kanjian_db::testing::TestDatabase;
-use kanjian_migrations::{Migrator, MigratorTrait};
+use kanjian_migrations::{MigrationName, Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TryGetable, Value};
 
 async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<Value>) {
@@ -159,7 +159,7 @@ async fn snapshot_compression(db: &DatabaseConnection) -> String {
 async fn snapshots_are_compressed_with_lz4_where_postgres_has_it() {
     let database = TestDatabase::create().await;
     let db = database.connect(kanjian_kernel::Clock::system()).await.writer().clone();
-    Migrator::up(&db, None).await.unwrap();
+    Migrator::up(&db, Some(up_to("m20261121_000010_social_snapshot_lz4"))).await.unwrap();
     // A ranking's worth of items, well past the size PostgreSQL compresses at.
     let items = format!(
         "[{}]",
@@ -192,4 +192,49 @@ async fn snapshots_are_compressed_with_lz4_where_postgres_has_it() {
     exec(&db, insert, vec![2i64.into(), items.clone().into(), at.into()]).await;
     assert_eq!(read_back(1).await, items);
     assert_eq!(read_back(2).await, items);
+}
+
+/// How many migrations there are up to and including `name`.
+fn up_to(name: &str) -> u32 {
+    let at = Migrator::migrations().iter().position(|m| m.name() == name).unwrap();
+    u32::try_from(at + 1).unwrap()
+}
+
+#[tokio::test]
+async fn projected_videos_get_versions_and_tombstones_and_lose_them_again() {
+    let database = TestDatabase::create().await;
+    let db = database.connect(kanjian_kernel::Clock::system()).await.writer().clone();
+    let name = "m20261129_000013_social_video_tombstones";
+    Migrator::up(&db, Some(up_to(name) - 1)).await.unwrap();
+    let at = Timestamp::from_timestamp(1_760_000_000, 0).unwrap();
+    exec(
+        &db,
+        "INSERT INTO social_videos (video_id, channel_id, owner_id, published_at, updated_at, likes) \
+         VALUES (1, 10, 20, $1, $1, 3)",
+        vec![at.into()],
+    )
+    .await;
+
+    Migrator::up(&db, Some(1)).await.unwrap();
+    // The row is kept as it was, at version 0 (it reflects events from before versions).
+    assert_eq!(
+        rows(&db, "SELECT video_id, channel_id, likes, version FROM social_videos", 4).await,
+        vec![vec![Some(1), Some(10), Some(3), Some(0)]]
+    );
+    let deleted: bool = scalar(&db, "SELECT deleted FROM social_videos WHERE video_id = 1", vec![]).await;
+    assert!(!deleted);
+    exec(
+        &db,
+        "INSERT INTO social_videos (video_id, updated_at, version, deleted) VALUES (2, $1, 7, TRUE)",
+        vec![at.into()],
+    )
+    .await;
+
+    // Down: tombstones were not rows before; the live row stays with its counters.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(
+        rows(&db, "SELECT video_id, channel_id, likes FROM social_videos", 3).await,
+        vec![vec![Some(1), Some(10), Some(3)]]
+    );
+    Migrator::up(&db, None).await.unwrap();
 }

@@ -587,13 +587,14 @@ impl TestApp {
         handler.handle(&envelope).await.unwrap();
     }
 
-    /// (owner, category, published, updated_at) of the projected video.
+    /// (owner, category, published, updated_at) of the projected video; `None` for a tombstone.
     async fn projected(&self, video: VideoId) -> Option<(i64, Option<String>, bool, i64)> {
         let row = self
             .db
             .query_one_raw(Statement::from_sql_and_values(
                 self.db.get_database_backend(),
-                "SELECT owner_id, category, published_at, updated_at FROM social_videos WHERE video_id = $1",
+                "SELECT owner_id, category, published_at, updated_at FROM social_videos \
+                 WHERE video_id = $1 AND NOT deleted",
                 [video.0.into()],
             ))
             .await
@@ -1975,6 +1976,7 @@ async fn the_video_projection_follows_media_events_idempotently() {
     let t = |ms: i64| chrono::DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap();
     let published = VideoPublished {
         video_id: v,
+        version: 1,
         channel_id: ChannelId(3),
         owner_id: UserId(3),
         title: "Dumplings".into(),
@@ -1995,6 +1997,7 @@ async fn the_video_projection_follows_media_events_idempotently() {
 
     let details = VideoDetailsChanged {
         video_id: v,
+        version: 2,
         channel_id: ChannelId(3),
         title: "Dumplings".into(),
         description: String::new(),
@@ -2002,6 +2005,7 @@ async fn the_video_projection_follows_media_events_idempotently() {
         category: Some("travel".into()),
         is_original: true,
         published: true,
+        published_at: Some(t(0)),
     };
     app.deliver(&details, t(10)).await;
     let row = app.projected(v).await;
@@ -2015,7 +2019,7 @@ async fn the_video_projection_follows_media_events_idempotently() {
     app.deliver(&published, t(0)).await;
     assert_eq!(app.projected(v).await, row);
 
-    let unpublished = VideoUnpublished { video_id: v };
+    let unpublished = VideoUnpublished { video_id: v, version: 3 };
     app.deliver(&unpublished, t(20)).await;
     let row = app.projected(v).await;
     assert_eq!(
@@ -2054,12 +2058,13 @@ async fn the_video_projection_follows_media_events_idempotently() {
         t(40),
     )
     .await;
-    app.deliver(&VideoUnpublished { video_id: x }, t(40)).await;
+    app.deliver(&VideoUnpublished { video_id: x, version: 3 }, t(40)).await;
     assert_eq!(app.projected(x).await, None);
 
     // Deleting takes the video's social data along, and nothing else.
     app.set_published(v, true);
-    app.deliver(&published, t(50)).await;
+    let republished = VideoPublished { version: 4, published_at: t(50), ..published.clone() };
+    app.deliver(&republished, t(50)).await;
     for video in [v, w] {
         app.social
             .react(&user(1), video, ReactionKind::Like)
@@ -2086,16 +2091,26 @@ async fn the_video_projection_follows_media_events_idempotently() {
     app.forget_video(v);
     let deleted = VideoDeleted {
         video_id: v,
+        version: 5,
         channel_id: ChannelId(3),
     };
     app.deliver(&deleted, t(60)).await;
     assert_eq!(app.projected(v).await, None);
+    // What stays is a tombstone with no details and no counts.
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) AS n FROM social_videos WHERE video_id = {} AND deleted AND version = 5 \
+             AND channel_id IS NULL AND published_at IS NULL AND likes + recommends + comments + shares + views = 0",
+            v.0
+        ))
+        .await,
+        1
+    );
     for table in [
         "social_reactions",
         "social_comments",
         "social_shares",
         "social_views",
-        "social_videos",
     ] {
         assert_eq!(
             app.scalar(&format!(
@@ -2125,7 +2140,181 @@ async fn the_video_projection_follows_media_events_idempotently() {
     assert_ne!(after_delete, both);
     app.deliver(&deleted, t(60)).await;
     assert_eq!(app.fingerprint().await, after_delete);
+    // Older events delivered late never bring it back, not even with a later occurred-at.
+    app.deliver(&republished, t(70)).await;
+    app.deliver(&details, t(70)).await;
+    assert_eq!(app.projected(v).await, None);
+    assert_eq!(app.fingerprint().await, after_delete);
     app.check_counts().await;
+}
+
+/// Every ordering of `items`, each once.
+fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for (i, first) in items.iter().enumerate() {
+        let mut rest = items.to_vec();
+        rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first.clone());
+            all.push(tail);
+        }
+    }
+    all
+}
+
+/// One of a video's events, to deliver in any order.
+#[derive(Clone)]
+enum MediaEvent {
+    Published(VideoPublished),
+    Details(VideoDetailsChanged),
+    Unpublished(VideoUnpublished),
+    Deleted(VideoDeleted),
+}
+
+impl TestApp {
+    async fn deliver_any(&self, event: &MediaEvent, at: Timestamp) {
+        match event {
+            MediaEvent::Published(e) => self.deliver(e, at).await,
+            MediaEvent::Details(e) => self.deliver(e, at).await,
+            MediaEvent::Unpublished(e) => self.deliver(e, at).await,
+            MediaEvent::Deleted(e) => self.deliver(e, at).await,
+        }
+    }
+
+    /// Everything the projection holds of a video, tombstone or not (counters aside).
+    async fn projection_row(&self, video: VideoId) -> Option<String> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "SELECT channel_id, owner_id, category, duration_ms, published_at, updated_at, version, deleted \
+                 FROM social_videos WHERE video_id = $1",
+                [video.0.into()],
+            ))
+            .await
+            .unwrap()?;
+        let time = |c: &str| row.try_get::<Option<chrono::DateTime<chrono::Utc>>>("", c).unwrap().map(|t| t.timestamp_millis());
+        Some(format!(
+            "channel {:?} owner {:?} category {:?} duration {:?} published {:?} updated {:?} version {} deleted {}",
+            row.try_get::<Option<i64>>("", "channel_id").unwrap(),
+            row.try_get::<Option<i64>>("", "owner_id").unwrap(),
+            row.try_get::<Option<String>>("", "category").unwrap(),
+            row.try_get::<Option<i64>>("", "duration_ms").unwrap(),
+            time("published_at"),
+            time("updated_at"),
+            row.try_get::<i64>("", "version").unwrap(),
+            row.try_get::<bool>("", "deleted").unwrap(),
+        ))
+    }
+}
+
+/// Delivery repeats and reorders events (retries, several nodes). Whatever order one video's
+/// events arrive in, the projection ends as it would in order: a publication, an edit, an
+/// unpublish, a second publication, then an edit or a deletion — 120 orders each.
+#[tokio::test]
+async fn a_videos_events_in_every_order_end_as_they_would_in_order() {
+    let app = app().await;
+    let t = |ms: i64| chrono::DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap();
+    let story = |v: VideoId, last: MediaEvent| {
+        let published = VideoPublished {
+            video_id: v,
+            version: 1,
+            channel_id: ChannelId(3),
+            owner_id: UserId(3),
+            title: "Dumplings".into(),
+            description: String::new(),
+            hashtags: vec![],
+            category: Some("food".into()),
+            duration_ms: Some(DURATION_MS),
+            published_at: t(1),
+        };
+        let details = VideoDetailsChanged {
+            video_id: v,
+            version: 2,
+            channel_id: ChannelId(3),
+            title: "Dumplings".into(),
+            description: String::new(),
+            hashtags: vec![],
+            category: Some("travel".into()),
+            is_original: true,
+            published: true,
+            published_at: Some(t(1)),
+        };
+        vec![
+            (MediaEvent::Published(published.clone()), t(1)),
+            (MediaEvent::Details(details.clone()), t(2)),
+            (MediaEvent::Unpublished(VideoUnpublished { video_id: v, version: 3 }), t(3)),
+            (
+                MediaEvent::Published(VideoPublished {
+                    version: 4,
+                    category: Some("travel".into()),
+                    published_at: t(4),
+                    ..published
+                }),
+                t(4),
+            ),
+            (
+                match last {
+                    MediaEvent::Details(_) => MediaEvent::Details(VideoDetailsChanged {
+                        version: 5,
+                        category: Some("music".into()),
+                        published_at: Some(t(4)),
+                        ..details
+                    }),
+                    other => other,
+                },
+                t(5),
+            ),
+        ]
+    };
+    let placeholder = MediaEvent::Details(VideoDetailsChanged {
+        video_id: VideoId(0),
+        version: 0,
+        channel_id: ChannelId(0),
+        title: String::new(),
+        description: String::new(),
+        hashtags: vec![],
+        category: None,
+        is_original: false,
+        published: false,
+        published_at: None,
+    });
+    for ends_deleted in [false, true] {
+        let make = |app: &TestApp| {
+            let v = app.video(3);
+            // Media holds the story's outcome by the time anything asks it.
+            if ends_deleted {
+                app.forget_video(v);
+            } else {
+                let mut videos = app.media.videos.lock().unwrap();
+                let fake = videos.get_mut(&v.0).unwrap();
+                fake.published_at = Some(t(4));
+                fake.category = Some("music".into());
+            }
+            let last = if ends_deleted {
+                MediaEvent::Deleted(VideoDeleted { video_id: v, version: 5, channel_id: ChannelId(3) })
+            } else {
+                placeholder.clone()
+            };
+            (v, story(v, last))
+        };
+        let (reference, events) = make(&app);
+        for (event, at) in &events {
+            app.deliver_any(event, *at).await;
+        }
+        let expected = app.projection_row(reference).await;
+        assert!(expected.is_some());
+        for order in permutations(&(0..events.len()).collect::<Vec<_>>()) {
+            let (v, events) = make(&app);
+            for i in &order {
+                app.deliver_any(&events[*i].0, events[*i].1).await;
+            }
+            assert_eq!(app.projection_row(v).await, expected, "order {order:?}");
+        }
+    }
 }
 
 /// Counters live on the projection's row, and people may react before media's `VideoPublished`
@@ -2150,6 +2339,7 @@ async fn what_is_counted_before_the_video_is_projected_survives_its_event() {
     app.deliver(
         &VideoPublished {
             video_id: v,
+            version: 1,
             channel_id: ChannelId(3),
             owner_id: UserId(3),
             title: "Dumplings".into(),
@@ -2277,6 +2467,7 @@ impl TestApp {
         let at = kanjian_kernel::now();
         let event = VideoPublished {
             video_id: v,
+            version: 1,
             channel_id: ChannelId(owner),
             owner_id: UserId(owner),
             title: format!("Video {}", v.0),
@@ -2411,7 +2602,7 @@ async fn feed_pages_never_repeat_or_skip_while_recommends_arrive() {
     let next = app.social.friends_feed(&me, after(5, &p1)).await.unwrap();
     let gone = next.items[0].1.video;
     app.deliver(
-        &VideoUnpublished { video_id: gone },
+        &VideoUnpublished { video_id: gone, version: 2 },
         kanjian_kernel::now(),
     )
     .await;

@@ -28,6 +28,11 @@ pub struct Model {
     pub watch_ms: i64,
     /// Views watched to ≥ 90 %.
     pub completions: i64,
+    /// The version of the last media event applied (0: none yet, or one from before versions).
+    pub version: i64,
+    /// A tombstone: the video was deleted. Its details and counts are gone; the row stays so
+    /// an older event delivered late does not bring it back.
+    pub deleted: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
