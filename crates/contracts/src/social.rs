@@ -298,6 +298,17 @@ impl IntegrationEvent for FriendAdded {
     const KIND: &'static str = "social.friend_added";
 }
 
+/// `user` ended the friendship with `friend` (by removing them, or by blocking them). Both sides
+/// lose it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FriendRemoved {
+    pub user: UserId,
+    pub friend: UserId,
+}
+impl IntegrationEvent for FriendRemoved {
+    const KIND: &'static str = "social.friend_removed";
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChannelFollowed {
     pub user: UserId,
@@ -305,6 +316,16 @@ pub struct ChannelFollowed {
 }
 impl IntegrationEvent for ChannelFollowed {
     const KIND: &'static str = "social.channel_followed";
+}
+
+/// `user` stopped following `channel`. (Follows a block ends are told by `UserBlocked`.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelUnfollowed {
+    pub user: UserId,
+    pub channel: ChannelId,
+}
+impl IntegrationEvent for ChannelUnfollowed {
+    const KIND: &'static str = "social.channel_unfollowed";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -327,6 +348,23 @@ impl IntegrationEvent for CommentAdded {
     const KIND: &'static str = "social.comment_added";
 }
 
+/// A comment was deleted, by its author or the video's creator (`by`), with its replies
+/// (`replies`, that many).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommentDeleted {
+    pub comment: CommentId,
+    pub video: VideoId,
+    pub author: UserId,
+    pub parent: Option<CommentId>,
+    pub replies: i64,
+    pub by: UserId,
+}
+impl IntegrationEvent for CommentDeleted {
+    const KIND: &'static str = "social.comment_deleted";
+}
+
+/// `user` blocked `blocked`: their friendship (also told by `FriendRemoved`), pending requests
+/// and follows of each other's channels end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserBlocked {
     pub user: UserId,

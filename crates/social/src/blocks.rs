@@ -2,7 +2,7 @@
 //! every follow between the two (both ways), with their counts. While a block stands either way
 //! the two cannot befriend, follow, react to or comment on each other, and lists leave them out.
 
-use kanjian_contracts::social::{FriendRequestStatus, UserBlocked};
+use kanjian_contracts::social::{FriendRemoved, FriendRequestStatus, UserBlocked};
 use kanjian_kernel::ids::UserId;
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
 use sea_orm::sea_query::Expr;
@@ -82,6 +82,9 @@ pub async fn block(deps: &Deps, actor: &Actor, user: UserId) -> Result<()> {
         .await
         .context("cancelling pending friend requests")?;
     let follows = end_follows(&txn, me, user).await? + end_follows(&txn, user, me).await?;
+    if was_friend {
+        deps.outbox.enqueue(&txn, &FriendRemoved { user: me, friend: user }).await?;
+    }
     deps.outbox
         .enqueue(
             &txn,

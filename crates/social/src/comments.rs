@@ -5,7 +5,7 @@
 use kanjian_db::Db;
 use std::collections::HashSet;
 
-use kanjian_contracts::social::{CommentAdded, CommentDto};
+use kanjian_contracts::social::{CommentAdded, CommentDeleted, CommentDto};
 use kanjian_kernel::ids::{CommentId, UserId, VideoId};
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -271,9 +271,19 @@ pub async fn delete_comment(deps: &Deps, actor: &Actor, id: CommentId) -> Result
         &[(video::Column::Comments, -removed)],
     )
     .await?;
+    let event = CommentDeleted {
+        comment: id,
+        video: VideoId(target.video_id),
+        author: UserId(target.author_id),
+        parent: target.parent_id.map(CommentId),
+        replies: i64::try_from(replies_deleted).unwrap_or(0),
+        by: me,
+    };
+    deps.outbox.enqueue(&txn, &event).await?;
     txn.commit()
         .await
         .context("committing the comment deletion")?;
+    deps.outbox.notify();
     tracing::info!(
         replies_deleted,
         by_creator = target.author_id != me.0,

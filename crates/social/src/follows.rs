@@ -5,7 +5,7 @@ use kanjian_db::Db;
 use std::collections::HashSet;
 
 use kanjian_contracts::identity::ChannelDto;
-use kanjian_contracts::social::{ChannelFollowed, ChannelSocialDto, FollowDto, UserSocialDto};
+use kanjian_contracts::social::{ChannelFollowed, ChannelSocialDto, ChannelUnfollowed, FollowDto, UserSocialDto};
 use kanjian_kernel::ids::{ChannelId, UserId};
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
 use sea_orm::{
@@ -86,7 +86,7 @@ pub async fn follow(deps: &Deps, actor: &Actor, id: ChannelId) -> Result<Channel
     one_channel_social(&deps.db, Some(me), id).await
 }
 
-/// Stops following a channel; not following it is fine.
+/// Stops following a channel (emits `ChannelUnfollowed`); not following it is fine.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, channel_id = id.0))]
 pub async fn unfollow(deps: &Deps, actor: &Actor, id: ChannelId) -> Result<ChannelSocialDto> {
     let me = actor.require_user()?;
@@ -101,9 +101,13 @@ pub async fn unfollow(deps: &Deps, actor: &Actor, id: ChannelId) -> Result<Chann
     if deleted.rows_affected > 0 {
         bump_channel_followers(&txn, id.0, -1).await?;
         bump_user(&txn, me, user_stats::Column::Following, -1).await?;
+        deps.outbox
+            .enqueue(&txn, &ChannelUnfollowed { user: me, channel: id })
+            .await?;
     }
     txn.commit().await.context("committing the unfollow")?;
     if deleted.rows_affected > 0 {
+        deps.outbox.notify();
         tracing::info!("channel unfollowed");
     }
     one_channel_social(&deps.db, Some(me), id).await

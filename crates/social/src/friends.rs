@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use kanjian_contracts::social::{
+    FriendRemoved,
     FriendAdded, FriendDto, FriendRequestDto, FriendRequestStatus, RelationshipDto,
     RequestDirection,
 };
@@ -381,10 +382,14 @@ pub async fn remove_friend(deps: &Deps, actor: &Actor, friend: UserId) -> Result
         .await
         .context("beginning to remove a friend")?;
     let ended = end_friendship(&txn, me, friend).await?;
+    if ended {
+        deps.outbox.enqueue(&txn, &FriendRemoved { user: me, friend }).await?;
+    }
     txn.commit()
         .await
         .context("committing the friend removal")?;
     if ended {
+        deps.outbox.notify();
         tracing::info!("friend removed");
     }
     Ok(())

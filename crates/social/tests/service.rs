@@ -721,6 +721,9 @@ async fn friend_requests_are_sent_accepted_declined_and_cancelled() {
     // Remove: both sides, both counts; removing again is harmless.
     app.social.remove_friend(&b, UserId(1)).await.unwrap();
     app.social.remove_friend(&b, UserId(1)).await.unwrap();
+    let removed = app.events::<FriendRemoved>().await;
+    assert_eq!(removed.len(), 1, "told once, not for the harmless repeat");
+    assert_eq!((removed[0].user, removed[0].friend), (UserId(2), UserId(1)));
     assert!(friends_of(a.clone()).await.is_empty());
     assert!(friends_of(b.clone()).await.is_empty());
     let social = app.social.user_social(&a, &[UserId(1)]).await.unwrap();
@@ -970,6 +973,9 @@ async fn follows_count_once_and_list_newest_first() {
     assert_eq!((dto.followers, dto.actor_follows), (1, false));
     let dto = app.social.unfollow(&user(1), ch3).await.unwrap();
     assert_eq!(dto.followers, 1);
+    let unfollowed = app.events::<ChannelUnfollowed>().await;
+    assert_eq!(unfollowed.len(), 1);
+    assert_eq!((unfollowed[0].user, unfollowed[0].channel), (UserId(1), ch3));
     let counts = app
         .social
         .channel_social(&user(2), &[ch3, ChannelId(5), ch3])
@@ -1004,6 +1010,10 @@ async fn a_block_ends_everything_between_two_people_and_refuses_what_follows() {
     let events = app.events::<UserBlocked>().await;
     assert_eq!(events.len(), 1);
     assert_eq!((events[0].user, events[0].blocked), (UserId(2), UserId(1)));
+    // The friendship it ended is told too.
+    let removed = app.events::<FriendRemoved>().await;
+    assert_eq!(removed.len(), 1);
+    assert_eq!((removed[0].user, removed[0].friend), (UserId(2), UserId(1)));
     assert!(items(&app.social.friends(&a, all()).await.unwrap()).is_empty());
     assert!(items(&app.social.friends(&b, all()).await.unwrap()).is_empty());
     let channels = app
@@ -1728,6 +1738,22 @@ async fn comments_and_replies_count_and_sort() {
     app.social.delete_comment(&user(2), c2.id).await.unwrap();
     assert_eq!(app.video_social(&Actor::Anonymous, v).await.comments, 1);
     app.check_counts().await;
+    // Each deletion is told once, with who deleted it and how many replies went with it; the
+    // refused and the repeated ones are not.
+    let deleted: Vec<_> = app
+        .events::<CommentDeleted>()
+        .await
+        .into_iter()
+        .map(|e| (e.comment, e.parent, e.replies, e.by, e.author, e.video))
+        .collect();
+    assert_eq!(
+        deleted,
+        vec![
+            (r2.id, Some(c1.id), 0, UserId(3), r2.author, v),
+            (c1.id, None, 1, UserId(3), c1.author, v),
+            (c2.id, None, 0, UserId(2), c2.author, v),
+        ]
+    );
 }
 
 #[tokio::test]
