@@ -2,7 +2,7 @@
 //! top-level errors with `extensions.code`. Internal causes are logged, never shown.
 
 use async_graphql::{ErrorExtensions, SimpleObject};
-use kanjian_kernel::{Error, ErrorCode};
+use kanjian_kernel::{Error, ErrorCode, UserErrorCode};
 
 /// A failure the user can fix, tied to an input field.
 #[derive(SimpleObject, Debug, Clone)]
@@ -14,52 +14,9 @@ pub struct UserErrorObject {
     pub code: UserErrorCode,
 }
 
-/// Codes of `userErrors`; part of the public contract.
-#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
-pub enum UserErrorCode {
-    Invalid,
-    Required,
-    TooLong,
-    TooShort,
-    Taken,
-    InvalidCredentials,
-    WeakPassword,
-    InvalidState,
-    AlreadyExists,
-    UnsupportedMedia,
-    TooLarge,
-    UploadOffsetMismatch,
-    Blocked,
-    SelfTarget,
-    CursorExpired,
-}
-
-impl From<kanjian_kernel::UserErrorCode> for UserErrorCode {
-    fn from(code: kanjian_kernel::UserErrorCode) -> Self {
-        use kanjian_kernel::UserErrorCode as K;
-        match code {
-            K::Invalid => Self::Invalid,
-            K::Required => Self::Required,
-            K::TooLong => Self::TooLong,
-            K::TooShort => Self::TooShort,
-            K::Taken => Self::Taken,
-            K::InvalidCredentials => Self::InvalidCredentials,
-            K::WeakPassword => Self::WeakPassword,
-            K::InvalidState => Self::InvalidState,
-            K::AlreadyExists => Self::AlreadyExists,
-            K::UnsupportedMedia => Self::UnsupportedMedia,
-            K::TooLarge => Self::TooLarge,
-            K::UploadOffsetMismatch => Self::UploadOffsetMismatch,
-            K::Blocked => Self::Blocked,
-            K::SelfTarget => Self::SelfTarget,
-            K::CursorExpired => Self::CursorExpired,
-        }
-    }
-}
-
 impl From<kanjian_kernel::UserError> for UserErrorObject {
     fn from(e: kanjian_kernel::UserError) -> Self {
-        Self { field: e.field, message: e.message, code: e.code.into() }
+        Self { field: e.field, message: e.message, code: e.code }
     }
 }
 

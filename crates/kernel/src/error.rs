@@ -5,9 +5,12 @@ use std::fmt;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Codes of expected failures a user can fix. They appear in mutation payloads as
-/// `userErrors { field message code }`, so they are part of the public contract: add, never rename.
+/// Codes of expected failures a user can fix: the `code` of each entry of a mutation payload's
+/// `userErrors { field message code }`. Part of the public contract: codes are added, never renamed.
+// With the `graphql` feature this enum is the schema's `UserErrorCode` itself, so there is no copy
+// to keep in step: a code added here is in the schema, its doc comment its description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UserErrorCode {
     /// A value is malformed (an email without `@`, a handle with spaces).
