@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kanjian_contracts::EventEnvelope;
-use kanjian_kernel::time::now_millis;
-use kanjian_kernel::{Context, Result};
+use kanjian_kernel::{Clock, Context, Result};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, TransactionTrait, Value,
 };
@@ -96,6 +95,8 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     wake: Arc<Notify>,
     node: String,
+    /// Leases, retries and finish times are read from it, so tests can move time by hand.
+    clock: Clock,
     /// Deliveries running on this node. A lease can lapse while its handler still runs (a
     /// renewal delayed on a loaded machine); they must not be claimed and started a second time.
     running: std::sync::Mutex<HashSet<i64>>,
@@ -110,13 +111,21 @@ struct Claimed {
 const FAN_OUT_BATCH: i64 = 200;
 
 impl Dispatcher {
-    pub fn new(db: DatabaseConnection, outbox: &Outbox, config: DispatcherConfig) -> Self {
+    /// `clock` is where leases, retry times and finish times come from: `Clock::system()` in
+    /// production, a manual clock in tests that expire leases or make retries due.
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: &Outbox,
+        config: DispatcherConfig,
+        clock: Clock,
+    ) -> Self {
         Self {
             db,
             handlers: Vec::new(),
             config,
             wake: outbox.wake_handle(),
             node: uuid::Uuid::new_v4().to_string(),
+            clock,
             running: std::sync::Mutex::new(HashSet::new()),
         }
     }
@@ -222,7 +231,7 @@ impl Dispatcher {
             if rows.is_empty() {
                 return Ok(());
             }
-            let now = now_millis();
+            let now = self.clock.now_millis();
             let txn = self.db.begin().await.context("starting fan-out")?;
             for row in &rows {
                 let id: i64 = row.try_get("", "id").context("reading outbox id")?;
@@ -255,7 +264,7 @@ impl Dispatcher {
 
     /// Claims up to `limit` due deliveries of `handler` under a lease.
     async fn claim(&self, handler: &str, limit: i64) -> Result<Vec<Claimed>> {
-        let now = now_millis();
+        let now = self.clock.now_millis();
         let lease_until = now + self.config.lease.as_millis() as i64;
         let lock = match self.backend() {
             DatabaseBackend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -365,7 +374,7 @@ impl Dispatcher {
     }
 
     async fn renew_lease(&self, delivery_id: i64) -> Result<()> {
-        let until = now_millis() + self.config.lease.as_millis() as i64;
+        let until = self.clock.now_millis() + self.config.lease.as_millis() as i64;
         let renewed = self
             .db
             .execute_raw(self.stmt(
@@ -387,7 +396,7 @@ impl Dispatcher {
             .execute_raw(self.stmt(
                 "UPDATE events_deliveries SET status = $1, last_error = $2, locked_until = NULL, \
                  locked_by = NULL, finished_at = $3 WHERE id = $4",
-                vec![status.into(), error.into(), now_millis().into(), delivery_id.into()],
+                vec![status.into(), error.into(), self.clock.now_millis().into(), delivery_id.into()],
             ))
             .await
             .context("recording a finished delivery")?;
@@ -395,7 +404,7 @@ impl Dispatcher {
     }
 
     async fn retry_later(&self, delivery_id: i64, delay: Duration, error: String) -> Result<()> {
-        let next = now_millis() + delay.as_millis() as i64;
+        let next = self.clock.now_millis() + delay.as_millis() as i64;
         self.db
             .execute_raw(self.stmt(
                 "UPDATE events_deliveries SET next_attempt_at = $1, last_error = $2, \

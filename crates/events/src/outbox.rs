@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use kanjian_contracts::IntegrationEvent;
-use kanjian_kernel::{Context, Result};
+use kanjian_kernel::{Clock, Context, Result};
 use sea_orm::{ConnectionTrait, Statement};
 use tokio::sync::Notify;
 
@@ -12,11 +12,23 @@ use tokio::sync::Notify;
 #[derive(Clone, Default)]
 pub struct Outbox {
     wake: Arc<Notify>,
+    /// Stamps each event's `occurred_at`.
+    clock: Clock,
 }
 
 impl Outbox {
+    /// An outbox on the system clock.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An outbox whose events occur at `clock`'s time (tests pass a manual clock).
+    pub fn with_clock(clock: Clock) -> Self {
+        Self { wake: Arc::default(), clock }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Writes `event` through `conn`, which should be the transaction of the change. Call
@@ -28,7 +40,7 @@ impl Outbox {
     ) -> Result<uuid::Uuid> {
         let id = uuid::Uuid::now_v7();
         let payload = serde_json::to_string(event).context("serialising an event")?;
-        let now = kanjian_kernel::time::now_millis();
+        let now = self.clock.now_millis();
         let backend = conn.get_database_backend();
         conn.execute_raw(Statement::from_sql_and_values(
             backend,

@@ -1,6 +1,9 @@
 //! The outbox and dispatcher against a real database (SQLite, or PostgreSQL with
 //! KANJIAN_TEST_DATABASE=postgres): transactional enqueue, delivery, retries, dead letters,
 //! crash recovery, and two dispatchers sharing one queue.
+//!
+//! Time is a manual clock: leases expire and retries fall due when a test moves it, so no test
+//! sleeps for them; tests wait on what the rows say instead.
 
 // Helpers in this test file are test code too (clippy only exempts #[test] functions themselves).
 #![allow(clippy::unwrap_used)]
@@ -12,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kanjian_contracts::{EventEnvelope, IntegrationEvent};
 use kanjian_events::{Dispatcher, DispatcherConfig, EventHandler, HandlerError, Outbox};
+use kanjian_kernel::Clock;
 use kanjian_migrations::testing::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
 use serde::{Deserialize, Serialize};
@@ -72,12 +76,16 @@ impl EventHandler for Recorder {
     }
 }
 
-fn fast() -> DispatcherConfig {
+const LEASE: Duration = Duration::from_secs(300);
+const RETRY_BASE: Duration = Duration::from_secs(10);
+
+/// Polls often (real time); leases and retries are long, and only the manual clock moves them.
+fn config() -> DispatcherConfig {
     DispatcherConfig {
         poll_interval: Duration::from_millis(20),
-        lease: Duration::from_millis(600),
-        retry_base: Duration::from_millis(20),
-        retry_max: Duration::from_millis(200),
+        lease: LEASE,
+        retry_base: RETRY_BASE,
+        retry_max: Duration::from_secs(80),
         max_attempts: 4,
     }
 }
@@ -88,54 +96,131 @@ async fn setup() -> (TestDatabase, DatabaseConnection) {
     (test_db, db)
 }
 
-fn start(db: &DatabaseConnection, outbox: &Outbox, handler: Recorder, config: DispatcherConfig) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let mut dispatcher = Dispatcher::new(db.clone(), outbox, config);
-    dispatcher.register(Arc::new(handler));
+struct Running {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+fn spawn(dispatcher: Dispatcher) -> Running {
     let stop = CancellationToken::new();
     let task = tokio::spawn(dispatcher.run(stop.clone()));
-    (stop, task)
+    Running { stop, task }
+}
+
+fn start(db: &DatabaseConnection, outbox: &Outbox, clock: &Clock, handler: impl EventHandler + 'static, config: DispatcherConfig) -> Running {
+    let mut dispatcher = Dispatcher::new(db.clone(), outbox, config, clock.clone());
+    dispatcher.register(Arc::new(handler));
+    spawn(dispatcher)
+}
+
+async fn enqueue<E: IntegrationEvent>(db: &DatabaseConnection, outbox: &Outbox, events: &[E]) {
+    let txn = db.begin().await.unwrap();
+    for event in events {
+        outbox.enqueue(&txn, event).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+    outbox.notify();
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !done() {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
-async fn delivery_status(db: &DatabaseConnection) -> Vec<(String, i32)> {
+#[derive(Debug, Clone, PartialEq)]
+struct Delivery {
+    id: i64,
+    event_id: String,
+    handler: String,
+    status: String,
+    attempts: i32,
+    next_attempt_at: i64,
+    locked_until: Option<i64>,
+    locked_by: Option<String>,
+    last_error: Option<String>,
+}
+
+async fn deliveries(db: &DatabaseConnection) -> Vec<Delivery> {
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT status, attempts FROM events_deliveries ORDER BY id",
+            "SELECT id, event_id, handler, status, attempts, next_attempt_at, locked_until, locked_by, \
+             last_error FROM events_deliveries ORDER BY id",
         ))
         .await
         .unwrap();
-    rows.iter().map(|r| (r.try_get("", "status").unwrap(), r.try_get("", "attempts").unwrap())).collect()
+    rows.iter()
+        .map(|r| Delivery {
+            id: r.try_get("", "id").unwrap(),
+            event_id: r.try_get("", "event_id").unwrap(),
+            handler: r.try_get("", "handler").unwrap(),
+            status: r.try_get("", "status").unwrap(),
+            attempts: r.try_get("", "attempts").unwrap(),
+            next_attempt_at: r.try_get("", "next_attempt_at").unwrap(),
+            locked_until: r.try_get("", "locked_until").unwrap(),
+            locked_by: r.try_get("", "locked_by").unwrap(),
+            last_error: r.try_get("", "last_error").unwrap(),
+        })
+        .collect()
 }
 
-/// The dispatcher records a delivery's outcome after its handler returns, so a handler having
-/// seen an event does not mean the row says so yet: poll until the rows are `expected`.
-async fn wait_for_deliveries(db: &DatabaseConnection, expected: &[(&str, i32)]) {
+/// Waits until the delivery rows are `expected` (status, attempts), in id order. The dispatcher
+/// records an outcome after its handler returns, so a handler having seen an event does not mean
+/// the row says so yet. Whenever a delivery waits for a retry, moves the clock to its due time:
+/// retries fall due without sleeping.
+async fn drive_until(db: &DatabaseConnection, clock: &Clock, expected: &[(&str, i32)]) {
     let expected: Vec<(String, i32)> = expected.iter().map(|(s, n)| ((*s).to_owned(), *n)).collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let now = delivery_status(db).await;
+        let rows = deliveries(db).await;
+        let now: Vec<(String, i32)> = rows.iter().map(|d| (d.status.clone(), d.attempts)).collect();
         if now == expected {
             return;
         }
         assert!(tokio::time::Instant::now() < deadline, "deliveries are {now:?}, expected {expected:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let waiting = rows
+            .iter()
+            .filter(|d| d.status == "pending" && d.locked_until.is_none())
+            .map(|d| d.next_attempt_at)
+            .min();
+        if let Some(due) = waiting.filter(|due| *due > clock.now_millis()) {
+            clock.set(chrono::DateTime::from_timestamp_millis(due).unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The payloads in the outbox, in order.
+async fn outbox_payloads(db: &DatabaseConnection) -> Vec<(String, String, bool)> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kind, payload, fanned_out FROM events_outbox ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| (r.try_get("", "kind").unwrap(), r.try_get("", "payload").unwrap(), r.try_get("", "fanned_out").unwrap()))
+        .collect()
 }
 
 #[tokio::test]
 async fn committed_events_are_delivered_and_rolled_back_ones_never_are() {
     let (_guard, db) = setup().await;
-    let outbox = Outbox::new();
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
     let recorder = Recorder::default();
-    let (stop, task) = start(&db, &outbox, recorder.clone(), fast());
+    let node = start(&db, &outbox, &clock, recorder.clone(), config());
 
     let txn = db.begin().await.unwrap();
     outbox.enqueue(&txn, &Pinged { n: 1 }).await.unwrap();
@@ -144,152 +229,146 @@ async fn committed_events_are_delivered_and_rolled_back_ones_never_are() {
     let txn = db.begin().await.unwrap();
     outbox.enqueue(&txn, &Pinged { n: 2 }).await.unwrap();
     txn.rollback().await.unwrap();
-    let txn = db.begin().await.unwrap();
-    outbox.enqueue(&txn, &Pinged { n: 3 }).await.unwrap();
-    txn.commit().await.unwrap();
-    outbox.notify();
+    enqueue(&db, &outbox, &[Pinged { n: 3 }]).await;
 
-    wait_for("both committed pings", || recorder.seen.lock().unwrap().len() == 2).await;
-    // Give a rolled-back event every chance to show up; it must not.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The ignored kind gets no delivery row at all.
+    drive_until(&db, &clock, &[("done", 1), ("done", 1)]).await;
     let mut seen = recorder.seen.lock().unwrap().clone();
     seen.sort();
     assert_eq!(seen, [1, 3]);
-    // The ignored kind got no delivery row at all.
-    wait_for_deliveries(&db, &[("done", 1), ("done", 1)]).await;
-    stop.cancel();
-    task.await.unwrap();
+    // The rolled-back event never reached the outbox, so nothing can ever deliver it; the others
+    // are all fanned out, so no delivery is still to come.
+    let outbox_rows = outbox_payloads(&db).await;
+    let expected = [(Pinged::KIND, r#"{"n":1}"#), (Ignored::KIND, "null"), (Pinged::KIND, r#"{"n":3}"#)];
+    assert_eq!(outbox_rows.len(), 3, "{outbox_rows:?}");
+    for ((kind, payload, fanned_out), (want_kind, want_payload)) in outbox_rows.iter().zip(expected) {
+        assert_eq!((kind.as_str(), payload.as_str(), *fanned_out), (want_kind, want_payload, true));
+    }
+    node.stop().await;
 }
 
 #[tokio::test]
 async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     let (_guard, db) = setup().await;
-    let outbox = Outbox::new();
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
     let flaky = Recorder { fail_first: 2, ..Recorder::default() };
-    let (stop, task) = start(&db, &outbox, flaky.clone(), fast());
-    let txn = db.begin().await.unwrap();
-    outbox.enqueue(&txn, &Pinged { n: 7 }).await.unwrap();
-    txn.commit().await.unwrap();
-    outbox.notify();
-    wait_for("the third attempt to succeed", || flaky.seen.lock().unwrap().len() == 1).await;
-    wait_for_deliveries(&db, &[("done", 3)]).await;
-    stop.cancel();
-    task.await.unwrap();
+    let node = start(&db, &outbox, &clock, flaky.clone(), config());
+    let start_ms = clock.now_millis();
+    enqueue(&db, &outbox, &[Pinged { n: 7 }]).await;
+    // The first failure schedules the retry one base backoff later, on the dispatcher's clock.
+    wait_until_row(&db, |d| d.status == "pending" && d.attempts == 1 && d.locked_until.is_none()).await;
+    let row = &deliveries(&db).await[0];
+    assert_eq!(row.next_attempt_at, start_ms + RETRY_BASE.as_millis() as i64);
+    assert_eq!(row.last_error.as_deref(), Some("failing attempt 1"));
+    drive_until(&db, &clock, &[("done", 3)]).await;
+    assert_eq!(flaky.seen.lock().unwrap().as_slice(), [7]);
+    // Attempt 2 waited one base backoff, attempt 3 two.
+    assert_eq!(clock.now_millis() - start_ms, 3 * RETRY_BASE.as_millis() as i64);
+    node.stop().await;
 
     // Permanent failure: one attempt, then dead.
     let (_guard2, db) = setup().await;
     let broken = Recorder { fail_first: 100, permanent: true, ..Recorder::default() };
-    let (stop, task) = start(&db, &outbox, broken.clone(), fast());
-    let txn = db.begin().await.unwrap();
-    outbox.enqueue(&txn, &Pinged { n: 8 }).await.unwrap();
-    txn.commit().await.unwrap();
-    outbox.notify();
-    let db2 = db.clone();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let node = start(&db, &outbox, &clock, broken.clone(), config());
+    enqueue(&db, &outbox, &[Pinged { n: 8 }]).await;
+    drive_until(&db, &clock, &[("dead", 1)]).await;
+    assert_eq!(broken.attempts.lock().unwrap()[&8], 1);
+    node.stop().await;
+}
+
+/// Waits until the first delivery row satisfies `ok`.
+async fn wait_until_row(db: &DatabaseConnection, ok: impl Fn(&Delivery) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        if delivery_status(&db2).await == [("dead".to_owned(), 1)] {
-            break;
+        let rows = deliveries(db).await;
+        if rows.first().is_some_and(&ok) {
+            return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never dead-lettered: {:?}", delivery_status(&db2).await);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(tokio::time::Instant::now() < deadline, "rows never got there: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    stop.cancel();
-    task.await.unwrap();
 }
 
 #[tokio::test]
 async fn transient_failures_stop_after_max_attempts() {
     let (_guard, db) = setup().await;
-    let outbox = Outbox::new();
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
     let always = Recorder { fail_first: u32::MAX, ..Recorder::default() };
-    let (stop, task) = start(&db, &outbox, always.clone(), fast());
-    let txn = db.begin().await.unwrap();
-    outbox.enqueue(&txn, &Pinged { n: 9 }).await.unwrap();
-    txn.commit().await.unwrap();
-    outbox.notify();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while delivery_status(&db).await != [("dead".to_owned(), 4)] {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", delivery_status(&db).await);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let node = start(&db, &outbox, &clock, always.clone(), config());
+    enqueue(&db, &outbox, &[Pinged { n: 9 }]).await;
+    drive_until(&db, &clock, &[("dead", 4)]).await;
     assert_eq!(always.attempts.lock().unwrap()[&9], 4);
-    stop.cancel();
-    task.await.unwrap();
+    node.stop().await;
 }
 
 #[tokio::test]
 async fn work_of_a_crashed_dispatcher_is_taken_over_after_its_lease() {
     let (_guard, db) = setup().await;
-    let outbox = Outbox::new();
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
     let slow = Recorder { slow: Some(Duration::from_secs(30)), ..Recorder::default() };
-    let (_stop, crashed) = start(&db, &outbox, slow.clone(), fast());
-    let txn = db.begin().await.unwrap();
-    outbox.enqueue(&txn, &Pinged { n: 5 }).await.unwrap();
-    txn.commit().await.unwrap();
-    outbox.notify();
+    let crashed = start(&db, &outbox, &clock, slow.clone(), config());
+    enqueue(&db, &outbox, &[Pinged { n: 5 }]).await;
     wait_for("the slow handler to start", || slow.attempts.lock().unwrap().contains_key(&5)).await;
     // Crash: the task dies without releasing its lease.
-    crashed.abort();
-    let _ = crashed.await;
+    crashed.task.abort();
+    let _ = crashed.task.await;
+    let held = deliveries(&db).await[0].clone();
+    assert_eq!(held.locked_until, Some(clock.now_millis() + LEASE.as_millis() as i64));
 
     let survivor = Recorder::default();
-    let (stop, task) = start(&db, &Outbox::new(), survivor.clone(), fast());
+    let node = start(&db, &Outbox::new(), &clock, survivor.clone(), config());
+    // The lease runs out only when the clock says so.
+    clock.advance(LEASE + Duration::from_millis(1));
     wait_for("the survivor to deliver", || survivor.seen.lock().unwrap().as_slice() == [5]).await;
-    wait_for_deliveries(&db, &[("done", 2)]).await;
-    stop.cancel();
-    task.await.unwrap();
+    drive_until(&db, &clock, &[("done", 2)]).await;
+    node.stop().await;
 }
 
 #[tokio::test]
 async fn a_graceful_stop_hands_running_work_back_at_once() {
     let (_guard, db) = setup().await;
-    let outbox = Outbox::new();
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
     let slow = Recorder { slow: Some(Duration::from_secs(30)), ..Recorder::default() };
-    // A long lease: only an explicit release lets the next dispatcher in quickly.
-    let config = DispatcherConfig { lease: Duration::from_secs(60), ..fast() };
-    let (stop, task) = start(&db, &outbox, slow.clone(), config.clone());
-    let txn = db.begin().await.unwrap();
-    outbox.enqueue(&txn, &Pinged { n: 6 }).await.unwrap();
-    txn.commit().await.unwrap();
-    outbox.notify();
+    let node = start(&db, &outbox, &clock, slow.clone(), config());
+    enqueue(&db, &outbox, &[Pinged { n: 6 }]).await;
     wait_for("the slow handler to start", || slow.attempts.lock().unwrap().contains_key(&6)).await;
-    stop.cancel();
-    task.await.unwrap();
+    node.stop().await;
+    // The lease is released, not left to run out: the clock has not moved.
+    let released = deliveries(&db).await[0].clone();
+    assert_eq!((released.status.as_str(), released.attempts, released.locked_until), ("pending", 0, None));
 
     let next = Recorder::default();
-    let (stop, task) = start(&db, &Outbox::new(), next.clone(), config);
+    let node = start(&db, &Outbox::new(), &clock, next.clone(), config());
     wait_for("the next dispatcher to deliver", || next.seen.lock().unwrap().as_slice() == [6]).await;
     // The interrupted attempt did not count against the event.
-    wait_for_deliveries(&db, &[("done", 1)]).await;
-    stop.cancel();
-    task.await.unwrap();
+    drive_until(&db, &clock, &[("done", 1)]).await;
+    node.stop().await;
 }
 
 #[tokio::test]
 async fn two_dispatchers_share_one_queue_without_doing_work_twice() {
     let (_guard, db) = setup().await;
-    let outbox = Outbox::new();
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
     let a = Recorder::default();
     let b = Recorder { seen: a.seen.clone(), attempts: a.attempts.clone(), ..Recorder::default() };
-    let (stop_a, task_a) = start(&db, &outbox, a.clone(), fast());
-    let (stop_b, task_b) = start(&db, &outbox, b, fast());
+    let node_a = start(&db, &outbox, &clock, a.clone(), config());
+    let node_b = start(&db, &outbox, &clock, b, config());
     for chunk in 0..10u32 {
-        let txn = db.begin().await.unwrap();
-        for i in 0..10 {
-            outbox.enqueue(&txn, &Pinged { n: chunk * 10 + i }).await.unwrap();
-        }
-        txn.commit().await.unwrap();
-        outbox.notify();
+        let pings: Vec<Pinged> = (0..10).map(|i| Pinged { n: chunk * 10 + i }).collect();
+        enqueue(&db, &outbox, &pings).await;
     }
-    wait_for("100 deliveries", || a.seen.lock().unwrap().len() >= 100).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every row done after one claim: no delivery was claimed twice, so none ran twice.
+    drive_until(&db, &clock, &[("done", 1); 100]).await;
     let mut seen = a.seen.lock().unwrap().clone();
     seen.sort();
     assert_eq!(seen, (0..100).collect::<Vec<_>>(), "each event handled exactly once");
-    stop_a.cancel();
-    stop_b.cancel();
-    task_a.await.unwrap();
-    task_b.await.unwrap();
+    node_a.stop().await;
+    node_b.stop().await;
 }
 
 /// Expires its own lease mid-run, as a renewal delayed on a loaded machine would, and records
@@ -329,28 +408,20 @@ impl EventHandler for LeaseLoser {
 async fn a_node_never_runs_a_delivery_it_is_already_running() {
     use std::sync::atomic::Ordering::SeqCst;
     let (_guard, db) = setup().await;
-    let outbox = Outbox::new();
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
     let handler = LeaseLoser {
         db: db.clone(),
         running: Default::default(),
         most_at_once: Default::default(),
         runs: Default::default(),
     };
-    let mut dispatcher = Dispatcher::new(db.clone(), &outbox, fast());
-    dispatcher.register(Arc::new(handler.clone()));
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(dispatcher.run(stop.clone()));
-    let txn = db.begin().await.unwrap();
-    outbox.enqueue(&txn, &Pinged { n: 1 }).await.unwrap();
-    txn.commit().await.unwrap();
-    outbox.notify();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while delivery_status(&db).await.first().map(|(s, _)| s.as_str()) != Some("done") {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", delivery_status(&db).await);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // A short lease, renewed every 200 ms of real time while the handler runs.
+    let config = DispatcherConfig { lease: Duration::from_millis(600), ..config() };
+    let node = start(&db, &outbox, &clock, handler.clone(), config);
+    enqueue(&db, &outbox, &[Pinged { n: 1 }]).await;
+    wait_until_row(&db, |d| d.status == "done").await;
     assert_eq!(handler.most_at_once.load(SeqCst), 1, "the same delivery ran twice at once");
     assert_eq!(handler.runs.load(SeqCst), 1);
-    stop.cancel();
-    task.await.unwrap();
+    node.stop().await;
 }

@@ -1315,6 +1315,7 @@ async fn the_dispatcher_drives_an_upload_to_ready() {
             poll_interval: Duration::from_millis(50),
             ..DispatcherConfig::default()
         },
+        kanjian_kernel::Clock::system(),
     );
     for h in app.media.event_handlers() {
         dispatcher.register(h);

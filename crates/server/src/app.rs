@@ -12,6 +12,7 @@ use kanjian_contracts::media::MediaApi;
 use kanjian_events::{Dispatcher, InProcessHub, Outbox, RealtimeHub};
 use kanjian_graphql::{KanjianSchema, SchemaConfig, Services, build_schema};
 use kanjian_identity::IdentityService;
+use kanjian_kernel::Clock;
 use kanjian_media::{LocalBlobStore, MediaService};
 use kanjian_social::SocialService;
 use sea_orm::DatabaseConnection;
@@ -71,7 +72,7 @@ impl Kanjian {
             config.social.clone(),
         );
 
-        let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config.events.dispatcher());
+        let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config.events.dispatcher(), Clock::system());
         for handler in media.event_handlers().into_iter().chain(social.event_handlers()) {
             dispatcher.register(handler);
         }
