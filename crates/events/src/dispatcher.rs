@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -100,6 +101,57 @@ pub struct Dispatcher {
     /// Deliveries running on this node. A lease can lapse while its handler still runs (a
     /// renewal delayed on a loaded machine); they must not be claimed and started a second time.
     running: std::sync::Mutex<HashSet<i64>>,
+    stats: Arc<DispatcherStats>,
+}
+
+/// What one dispatcher has done since it started: for tests, logs and metrics.
+#[derive(Debug, Default)]
+pub struct DispatcherStats {
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    results_dropped: AtomicU64,
+}
+
+impl DispatcherStats {
+    /// Deliveries this node recorded as done.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::SeqCst)
+    }
+    /// Failed attempts this node scheduled for a retry.
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::SeqCst)
+    }
+    /// Deliveries this node dead-lettered.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::SeqCst)
+    }
+    /// Outcomes this node dropped because its lease was no longer current when the handler
+    /// returned (another node may have taken the delivery over).
+    pub fn results_dropped(&self) -> u64 {
+        self.results_dropped.load(Ordering::SeqCst)
+    }
+
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What a finished attempt asks to record.
+enum Outcome {
+    Done,
+    Retry { delay: Duration, error: String },
+    Dead { error: String },
+}
+
+impl Outcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Dead { .. } => "dead",
+        }
+    }
 }
 
 struct Claimed {
@@ -127,7 +179,18 @@ impl Dispatcher {
             node: uuid::Uuid::new_v4().to_string(),
             clock,
             running: std::sync::Mutex::new(HashSet::new()),
+            stats: Arc::default(),
         }
+    }
+
+    /// This node's name: what it writes in `locked_by` of the deliveries it holds.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// Counters of what this dispatcher did; keep it before [`Dispatcher::run`] takes `self`.
+    pub fn stats(&self) -> Arc<DispatcherStats> {
+        self.stats.clone()
     }
 
     pub fn register(&mut self, handler: Arc<dyn EventHandler>) {
@@ -338,82 +401,116 @@ impl Dispatcher {
             tokio::pin!(work);
             let mut renew = tokio::time::interval(self.config.lease / 3);
             renew.tick().await;
+            let mut holding = true;
             loop {
                 tokio::select! {
                     outcome = &mut work => break outcome,
-                    _ = renew.tick() => {
-                        if let Err(e) = self.renew_lease(claimed.delivery_id).await {
-                            tracing::warn!(error = ?e, "could not renew a lease");
+                    _ = renew.tick(), if holding => {
+                        match self.renew_lease(claimed.delivery_id).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                // Another node took the delivery over after our lease lapsed:
+                                // both may now run it, which idempotent handlers tolerate, but
+                                // only the holder's outcome will be recorded.
+                                tracing::warn!("lost the lease of a running delivery to another node; its outcome will be dropped");
+                                holding = false;
+                            }
+                            Err(e) => tracing::warn!(error = ?e, "could not renew a lease"),
                         }
                     }
                 }
             }
         };
-        let result = match outcome {
-            Ok(()) => {
-                tracing::debug!("delivered");
-                self.finish(claimed.delivery_id, "done", None).await
-            }
-            Err(HandlerError::Permanent(e)) => {
-                tracing::error!(error = ?e, "handler failed for good; delivery dead-lettered");
-                self.finish(claimed.delivery_id, "dead", Some(format!("{e:#}"))).await
-            }
+        let outcome = match outcome {
+            Ok(()) => Outcome::Done,
+            Err(HandlerError::Permanent(e)) => Outcome::Dead { error: format!("{e:#}") },
             Err(HandlerError::Transient(e)) if claimed.attempts >= self.config.max_attempts => {
-                tracing::error!(error = ?e, "handler kept failing; delivery dead-lettered");
-                self.finish(claimed.delivery_id, "dead", Some(format!("{e:#}"))).await
+                Outcome::Dead { error: format!("{e:#}") }
             }
             Err(HandlerError::Transient(e)) => {
-                let delay = self.config.backoff(claimed.attempts);
-                tracing::warn!(error = ?e, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
-                self.retry_later(claimed.delivery_id, delay, format!("{e:#}")).await
+                Outcome::Retry { delay: self.config.backoff(claimed.attempts), error: format!("{e:#}") }
             }
         };
-        if let Err(e) = result {
-            tracing::error!(error = ?e, "recording a delivery outcome failed; the lease will expire and it will run again");
+        match self.record(claimed.delivery_id, &outcome).await {
+            Ok(true) => match &outcome {
+                Outcome::Done => {
+                    tracing::debug!("delivered");
+                    DispatcherStats::count(&self.stats.delivered);
+                }
+                Outcome::Retry { delay, error } => {
+                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
+                    DispatcherStats::count(&self.stats.retried);
+                }
+                Outcome::Dead { error } => {
+                    tracing::error!(error = %error, "handler failed for good or too often; delivery dead-lettered");
+                    DispatcherStats::count(&self.stats.dead_lettered);
+                }
+            },
+            Ok(false) => {
+                tracing::warn!(
+                    outcome = outcome.name(),
+                    "the lease ran out before the handler returned; another node owns the delivery now, so this outcome is dropped"
+                );
+                DispatcherStats::count(&self.stats.results_dropped);
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "recording a delivery outcome failed; the lease will expire and it will run again");
+            }
         }
     }
 
-    async fn renew_lease(&self, delivery_id: i64) -> Result<()> {
+    /// Extends this node's lease of a running delivery. A lease that lapsed is taken back as
+    /// long as no other node claimed the delivery meanwhile (a claim writes its own `locked_by`).
+    /// `false`: another node holds it now.
+    async fn renew_lease(&self, delivery_id: i64) -> Result<bool> {
         let until = self.clock.now_millis() + self.config.lease.as_millis() as i64;
         let renewed = self
             .db
             .execute_raw(self.stmt(
-                "UPDATE events_deliveries SET locked_until = $1 WHERE id = $2 AND locked_by = $3",
+                "UPDATE events_deliveries SET locked_until = $1 \
+                 WHERE id = $2 AND locked_by = $3 AND status = 'pending'",
                 vec![until.into(), delivery_id.into(), self.node.clone().into()],
             ))
             .await
             .context("renewing a lease")?;
-        if renewed.rows_affected() == 0 {
-            // Another node took the delivery over after our lease lapsed: both may now run it,
-            // which idempotent handlers tolerate. Worth knowing when it happens.
-            tracing::warn!(delivery_id, "lost the lease of a running delivery to another node");
-        }
-        Ok(())
+        Ok(renewed.rows_affected() > 0)
     }
 
-    async fn finish(&self, delivery_id: i64, status: &str, error: Option<String>) -> Result<()> {
-        self.db
-            .execute_raw(self.stmt(
-                "UPDATE events_deliveries SET status = $1, last_error = $2, locked_until = NULL, \
-                 locked_by = NULL, finished_at = $3 WHERE id = $4",
-                vec![status.into(), error.into(), self.clock.now_millis().into(), delivery_id.into()],
-            ))
+    /// Writes an attempt's outcome, fenced by the lease: only while this node holds a current
+    /// lease on the delivery. `false`: the lease ran out (and another node may have claimed the
+    /// delivery since), so nothing was written. A finished row keeps `locked_by`: the node that
+    /// recorded it.
+    async fn record(&self, delivery_id: i64, outcome: &Outcome) -> Result<bool> {
+        let now = self.clock.now_millis();
+        let fence = "WHERE id = $2 AND locked_by = $3 AND status = 'pending' AND locked_until >= $1";
+        let mut values: Vec<Value> = vec![now.into(), delivery_id.into(), self.node.clone().into()];
+        let sql = match outcome {
+            Outcome::Done => format!(
+                "UPDATE events_deliveries SET status = 'done', last_error = NULL, \
+                 locked_until = NULL, finished_at = $1 {fence}"
+            ),
+            Outcome::Dead { error } => {
+                values.push(error.clone().into());
+                format!(
+                    "UPDATE events_deliveries SET status = 'dead', last_error = $4, \
+                     locked_until = NULL, finished_at = $1 {fence}"
+                )
+            }
+            Outcome::Retry { delay, error } => {
+                values.push((now + delay.as_millis() as i64).into());
+                values.push(error.clone().into());
+                format!(
+                    "UPDATE events_deliveries SET next_attempt_at = $4, last_error = $5, \
+                     locked_until = NULL, locked_by = NULL {fence}"
+                )
+            }
+        };
+        let written = self
+            .db
+            .execute_raw(self.stmt(&sql, values))
             .await
-            .context("recording a finished delivery")?;
-        Ok(())
-    }
-
-    async fn retry_later(&self, delivery_id: i64, delay: Duration, error: String) -> Result<()> {
-        let next = self.clock.now_millis() + delay.as_millis() as i64;
-        self.db
-            .execute_raw(self.stmt(
-                "UPDATE events_deliveries SET next_attempt_at = $1, last_error = $2, \
-                 locked_until = NULL, locked_by = NULL WHERE id = $3",
-                vec![next.into(), error.into(), delivery_id.into()],
-            ))
-            .await
-            .context("scheduling a retry")?;
-        Ok(())
+            .context("recording a delivery outcome")?;
+        Ok(written.rows_affected() > 0)
     }
 
     async fn release_leases(&self) -> Result<()> {
@@ -421,7 +518,8 @@ impl Dispatcher {
             .execute_raw(self.stmt(
                 // The interrupted attempt did not fail, so it does not count.
                 "UPDATE events_deliveries SET locked_until = NULL, locked_by = NULL, \
-                 attempts = attempts - 1 WHERE locked_by = $1 AND status = 'pending'",
+                 attempts = attempts - 1 \
+                 WHERE locked_by = $1 AND status = 'pending' AND locked_until IS NOT NULL",
                 vec![self.node.clone().into()],
             ))
             .await

@@ -4,6 +4,6 @@ pub mod dispatcher;
 pub mod hub;
 pub mod outbox;
 
-pub use dispatcher::{Dispatcher, DispatcherConfig, EventHandler, HandlerError};
+pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherStats, EventHandler, HandlerError};
 pub use hub::{InProcessHub, RealtimeHub};
 pub use outbox::Outbox;

@@ -44,6 +44,8 @@ struct Recorder {
     permanent: bool,
     /// Sleep this long inside the handler (to be interrupted).
     slow: Option<Duration>,
+    /// Take a permit from here before returning: the test says when the handler finishes.
+    hold: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 #[async_trait]
@@ -66,6 +68,9 @@ impl EventHandler for Recorder {
         };
         if let Some(slow) = self.slow {
             tokio::time::sleep(slow).await;
+        }
+        if let Some(hold) = &self.hold {
+            hold.acquire().await.unwrap().forget();
         }
         if attempt <= self.fail_first {
             let e = anyhow::anyhow!("failing attempt {attempt}");
@@ -424,4 +429,49 @@ async fn a_node_never_runs_a_delivery_it_is_already_running() {
     assert_eq!(handler.most_at_once.load(SeqCst), 1, "the same delivery ran twice at once");
     assert_eq!(handler.runs.load(SeqCst), 1);
     node.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_that_lost_its_lease_drops_its_late_result() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
+    // Node A's handler runs until the test lets it go, then fails for good.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let slow_a = Recorder { fail_first: u32::MAX, permanent: true, hold: Some(gate.clone()), ..Recorder::default() };
+    let mut a = Dispatcher::new(db.clone(), &outbox, config(), clock.clone());
+    a.register(Arc::new(slow_a.clone()));
+    let (a_id, a_stats) = (a.node_id().to_owned(), a.stats());
+    let node_a = spawn(a);
+    enqueue(&db, &outbox, &[Pinged { n: 4 }]).await;
+    wait_for("A's handler to start", || slow_a.attempts.lock().unwrap().contains_key(&4)).await;
+    let held = deliveries(&db).await[0].clone();
+    assert_eq!((held.locked_by.as_deref(), held.attempts), (Some(a_id.as_str()), 1));
+
+    // A's lease runs out while its handler still runs; node B claims the delivery and delivers.
+    clock.advance(LEASE + Duration::from_millis(1));
+    let b_rec = Recorder::default();
+    let mut b = Dispatcher::new(db.clone(), &Outbox::new(), config(), clock.clone());
+    b.register(Arc::new(b_rec.clone()));
+    let (b_id, b_stats) = (b.node_id().to_owned(), b.stats());
+    let node_b = spawn(b);
+    wait_until_row(&db, |d| d.status == "done").await;
+    let done = deliveries(&db).await[0].clone();
+    assert_eq!(
+        (done.locked_by.as_deref(), done.attempts, done.last_error.as_deref()),
+        (Some(b_id.as_str()), 2, None),
+        "B recorded its success"
+    );
+
+    // Now A's handler returns its failure, late: it must not turn B's success into a dead letter.
+    gate.add_permits(1);
+    wait_for("A to drop its outcome", || a_stats.results_dropped() == 1).await;
+    assert_eq!(deliveries(&db).await[0], done, "A's late outcome overwrote B's");
+    assert_eq!((a_stats.delivered(), a_stats.dead_lettered(), a_stats.retried()), (0, 0, 0));
+    assert_eq!((b_stats.delivered(), b_stats.results_dropped()), (1, 0));
+    assert_eq!(slow_a.attempts.lock().unwrap()[&4], 1);
+    assert!(slow_a.seen.lock().unwrap().is_empty());
+    assert_eq!(b_rec.seen.lock().unwrap().as_slice(), [4]);
+    node_a.stop().await;
+    node_b.stop().await;
 }
