@@ -8,17 +8,19 @@
 //!    the next claim takes them over. Handlers must be idempotent.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use kanjian_contracts::EventEnvelope;
 use kanjian_kernel::{Clock, Context, Result};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, TransactionTrait, Value,
 };
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -111,6 +113,7 @@ pub struct DispatcherStats {
     retried: AtomicU64,
     dead_lettered: AtomicU64,
     results_dropped: AtomicU64,
+    panicked: AtomicU64,
 }
 
 impl DispatcherStats {
@@ -130,6 +133,11 @@ impl DispatcherStats {
     /// returned (another node may have taken the delivery over).
     pub fn results_dropped(&self) -> u64 {
         self.results_dropped.load(Ordering::SeqCst)
+    }
+
+    /// Handler runs that panicked (each counted as a failed attempt).
+    pub fn panicked(&self) -> u64 {
+        self.panicked.load(Ordering::SeqCst)
     }
 
     fn count(counter: &AtomicU64) {
@@ -154,6 +162,35 @@ impl Outcome {
     }
 }
 
+/// A delivery running on this node: its entry in the running set and its handler's permit,
+/// given back when the task ends however it ends, so a panic or an abort never leaves a
+/// delivery "running" on the node or a handler short of a permit.
+struct RunningSlot {
+    dispatcher: Arc<Dispatcher>,
+    delivery_id: i64,
+    _permit: OwnedSemaphorePermit,
+    finished: Arc<Notify>,
+}
+
+impl RunningSlot {
+    fn take(
+        dispatcher: Arc<Dispatcher>,
+        delivery_id: i64,
+        permit: OwnedSemaphorePermit,
+        finished: Arc<Notify>,
+    ) -> Self {
+        dispatcher.mark_running(delivery_id, true);
+        Self { dispatcher, delivery_id, _permit: permit, finished }
+    }
+}
+
+impl Drop for RunningSlot {
+    fn drop(&mut self) {
+        self.dispatcher.mark_running(self.delivery_id, false);
+        self.finished.notify_one();
+    }
+}
+
 struct Claimed {
     delivery_id: i64,
     attempts: i32,
@@ -161,6 +198,17 @@ struct Claimed {
 }
 
 const FAN_OUT_BATCH: i64 = 200;
+
+/// What a panic said, when it said it with a string (as `panic!` and `unwrap` do).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    }
+}
 
 impl Dispatcher {
     /// `clock` is where leases, retry times and finish times come from: `Clock::system()` in
@@ -228,20 +276,23 @@ impl Dispatcher {
                 };
                 for delivery in claimed {
                     let Ok(permit) = sem.clone().try_acquire_owned() else { break };
-                    let this = this.clone();
                     let handler = handler.clone();
-                    let finished = finished.clone();
-                    let id = delivery.delivery_id;
-                    this.mark_running(id, true);
+                    let slot = RunningSlot::take(this.clone(), delivery.delivery_id, permit, finished.clone());
                     running.spawn(async move {
-                        this.deliver(handler.as_ref(), delivery).await;
-                        this.mark_running(id, false);
-                        drop(permit);
-                        finished.notify_one();
+                        // Released however the task ends: returning, panicking or aborted.
+                        let slot = slot;
+                        slot.dispatcher.deliver(handler.as_ref(), delivery).await;
                     });
                 }
             }
-            while running.try_join_next().is_some() {}
+            while let Some(joined) = running.try_join_next() {
+                if let Err(e) = joined
+                    && e.is_panic()
+                {
+                    // deliver() catches handler panics; this is one of its own.
+                    tracing::error!(error = ?e, "a delivery task panicked; its lease will expire and it will run again");
+                }
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = this.wake.notified() => {}
@@ -397,7 +448,8 @@ impl Dispatcher {
     #[tracing::instrument(skip_all, fields(handler = handler.name(), kind = %claimed.event.kind, event_id = %claimed.event.id, attempt = claimed.attempts))]
     async fn deliver(&self, handler: &dyn EventHandler, claimed: Claimed) {
         let outcome = {
-            let work = handler.handle(&claimed.event);
+            // A panicking handler is a failed attempt like any other: retried, then dead-lettered.
+            let work = AssertUnwindSafe(handler.handle(&claimed.event)).catch_unwind();
             tokio::pin!(work);
             let mut renew = tokio::time::interval(self.config.lease / 3);
             renew.tick().await;
@@ -421,6 +473,12 @@ impl Dispatcher {
                 }
             }
         };
+        let outcome = outcome.unwrap_or_else(|panic| {
+            DispatcherStats::count(&self.stats.panicked);
+            let message = panic_message(panic.as_ref());
+            tracing::error!(panic = %message, "handler panicked");
+            Err(HandlerError::Transient(anyhow::anyhow!("handler panicked: {message}")))
+        });
         let outcome = match outcome {
             Ok(()) => Outcome::Done,
             Err(HandlerError::Permanent(e)) => Outcome::Dead { error: format!("{e:#}") },

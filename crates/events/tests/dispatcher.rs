@@ -475,3 +475,64 @@ async fn a_node_that_lost_its_lease_drops_its_late_result() {
     node_a.stop().await;
     node_b.stop().await;
 }
+
+/// Panics instead of returning errors: always on ping 1, on the first attempt only on ping 2.
+/// One delivery at a time, so a permit lost to a panic would stop it for good.
+#[derive(Clone, Default)]
+struct Panicker {
+    attempts: Arc<Mutex<HashMap<u32, u32>>>,
+    seen: Arc<Mutex<Vec<u32>>>,
+}
+
+#[async_trait]
+impl EventHandler for Panicker {
+    fn name(&self) -> &'static str {
+        "test.panicker"
+    }
+    fn handles(&self, kind: &str) -> bool {
+        kind == Pinged::KIND
+    }
+    fn max_concurrency(&self) -> usize {
+        1
+    }
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        let ping = event.decode::<Pinged>().unwrap().unwrap();
+        let attempt = {
+            let mut attempts = self.attempts.lock().unwrap();
+            let a = attempts.entry(ping.n).or_default();
+            *a += 1;
+            *a
+        };
+        tokio::task::yield_now().await;
+        if ping.n == 1 || attempt == 1 {
+            panic!("boom: ping {} attempt {attempt}", ping.n);
+        }
+        self.seen.lock().unwrap().push(ping.n);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_failed_attempt_retried_then_dead_lettered() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
+    let panicker = Panicker::default();
+    let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config(), clock.clone());
+    dispatcher.register(Arc::new(panicker.clone()));
+    let stats = dispatcher.stats();
+    let node = spawn(dispatcher);
+    enqueue(&db, &outbox, &[Pinged { n: 1 }, Pinged { n: 2 }]).await;
+    // Retries happen at all only if each panicking run gave back its permit (one in all) and
+    // its place in the node's running set (a delivery in it is never claimed again).
+    drive_until(&db, &clock, &[("dead", 4), ("done", 2)]).await;
+    let rows = deliveries(&db).await;
+    assert_eq!(rows[0].last_error.as_deref(), Some("handler panicked: boom: ping 1 attempt 4"));
+    assert_eq!(rows[1].last_error, None);
+    assert_eq!(panicker.seen.lock().unwrap().as_slice(), [2]);
+    assert_eq!(panicker.attempts.lock().unwrap().clone(), HashMap::from([(1, 4), (2, 2)]));
+    assert_eq!((stats.panicked(), stats.retried(), stats.dead_lettered(), stats.delivered()), (5, 4, 1, 1));
+    // Nothing is left running: a graceful stop has no lease to hand back.
+    node.stop().await;
+    assert!(deliveries(&db).await.iter().all(|d| d.locked_until.is_none()));
+}
