@@ -194,7 +194,31 @@ impl Drop for RunningSlot {
 struct Claimed {
     delivery_id: i64,
     attempts: i32,
-    event: EventEnvelope,
+    event_id: String,
+    /// Why not, when the event is missing from the outbox or cannot be read.
+    event: std::result::Result<EventEnvelope, String>,
+}
+
+/// The event columns of a claimed row (see [`Dispatcher::claim`]).
+fn read_event(row: &sea_orm::QueryResult, event_id: &str) -> std::result::Result<EventEnvelope, String> {
+    let kind: Option<String> =
+        row.try_get("", "event_kind").map_err(|e| format!("reading the event kind: {e}"))?;
+    let Some(kind) = kind else {
+        return Err(format!("event {event_id} is not in the outbox"));
+    };
+    let payload: Option<String> =
+        row.try_get("", "event_payload").map_err(|e| format!("reading the payload: {e}"))?;
+    let occurred_at: Option<i64> =
+        row.try_get("", "event_occurred_at").map_err(|e| format!("reading occurred_at: {e}"))?;
+    Ok(EventEnvelope {
+        id: event_id.parse().map_err(|e| format!("event id {event_id}: {e}"))?,
+        kind,
+        occurred_at: occurred_at
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .unwrap_or_default(),
+        payload: serde_json::from_str(payload.as_deref().unwrap_or("null"))
+            .map_err(|e| format!("the payload is not JSON: {e}"))?,
+    })
 }
 
 const FAN_OUT_BATCH: i64 = 200;
@@ -401,13 +425,20 @@ impl Dispatcher {
             values.extend(running.into_iter().map(Value::from));
             format!("AND id NOT IN ({})", placeholders.join(", "))
         };
+        // The event comes back with its delivery, in the same statement: one subquery per
+        // column on the outbox's unique event_id (SQLite's RETURNING cannot name a joined table).
+        let event_column =
+            |column: &str| format!("(SELECT o.{column} FROM events_outbox o WHERE o.event_id = events_deliveries.event_id) AS event_{column}");
         let sql = format!(
             "UPDATE events_deliveries SET locked_until = $1, locked_by = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM events_deliveries \
                WHERE handler = $3 AND status = 'pending' AND next_attempt_at <= $4 \
                  AND (locked_until IS NULL OR locked_until < $4) {not_running} \
                ORDER BY next_attempt_at, id LIMIT $5 {lock}) \
-             RETURNING id, event_id, attempts"
+             RETURNING id, event_id, attempts, {}, {}, {}",
+            event_column("kind"),
+            event_column("payload"),
+            event_column("occurred_at"),
         );
         let rows = self
             .db
@@ -419,37 +450,27 @@ impl Dispatcher {
             let delivery_id: i64 = row.try_get("", "id").context("reading delivery id")?;
             let attempts: i32 = row.try_get("", "attempts").context("reading attempts")?;
             let event_id: String = row.try_get("", "event_id").context("reading event id")?;
-            let event = self.load_event(&event_id).await?;
-            claimed.push(Claimed { delivery_id, attempts, event });
+            let event = read_event(&row, &event_id);
+            claimed.push(Claimed { delivery_id, attempts, event_id, event });
         }
         Ok(claimed)
     }
 
-    async fn load_event(&self, event_id: &str) -> Result<EventEnvelope> {
-        let row = self
-            .db
-            .query_one_raw(self.stmt(
-                "SELECT event_id, kind, payload, occurred_at FROM events_outbox WHERE event_id = $1",
-                vec![event_id.into()],
-            ))
-            .await
-            .context("loading an event")?
-            .ok_or_else(|| kanjian_kernel::Error::internal(format!("event {event_id} vanished")))?;
-        let payload: String = row.try_get("", "payload").context("reading payload")?;
-        let occurred_at: i64 = row.try_get("", "occurred_at").context("reading occurred_at")?;
-        Ok(EventEnvelope {
-            id: event_id.parse().context("parsing event id")?,
-            kind: row.try_get("", "kind").context("reading kind")?,
-            occurred_at: chrono::DateTime::from_timestamp_millis(occurred_at).unwrap_or_default(),
-            payload: serde_json::from_str(&payload).context("parsing payload")?,
-        })
-    }
-
-    #[tracing::instrument(skip_all, fields(handler = handler.name(), kind = %claimed.event.kind, event_id = %claimed.event.id, attempt = claimed.attempts))]
+    #[tracing::instrument(skip_all, fields(handler = handler.name(), event_id = %claimed.event_id, attempt = claimed.attempts, kind = tracing::field::Empty))]
     async fn deliver(&self, handler: &dyn EventHandler, claimed: Claimed) {
+        let event = match &claimed.event {
+            Ok(event) => event,
+            Err(why) => {
+                // Nothing to hand the handler, now or later.
+                let outcome = Outcome::Dead { error: why.clone() };
+                self.record_and_log(claimed.delivery_id, outcome).await;
+                return;
+            }
+        };
+        tracing::Span::current().record("kind", event.kind.as_str());
         let outcome = {
             // A panicking handler is a failed attempt like any other: retried, then dead-lettered.
-            let work = AssertUnwindSafe(handler.handle(&claimed.event)).catch_unwind();
+            let work = AssertUnwindSafe(handler.handle(event)).catch_unwind();
             tokio::pin!(work);
             let mut renew = tokio::time::interval(self.config.lease / 3);
             renew.tick().await;
@@ -489,7 +510,11 @@ impl Dispatcher {
                 Outcome::Retry { delay: self.config.backoff(claimed.attempts), error: format!("{e:#}") }
             }
         };
-        match self.record(claimed.delivery_id, &outcome).await {
+        self.record_and_log(claimed.delivery_id, outcome).await;
+    }
+
+    async fn record_and_log(&self, delivery_id: i64, outcome: Outcome) {
+        match self.record(delivery_id, &outcome).await {
             Ok(true) => match &outcome {
                 Outcome::Done => {
                     tracing::debug!("delivered");

@@ -536,3 +536,63 @@ async fn a_panicking_handler_is_a_failed_attempt_retried_then_dead_lettered() {
     node.stop().await;
     assert!(deliveries(&db).await.iter().all(|d| d.locked_until.is_none()));
 }
+
+/// A connection to the same database that logs every SQL statement sent through it (sea-orm's
+/// metric callback, as the server's statement counter uses).
+fn logged(db: &DatabaseConnection) -> (DatabaseConnection, Arc<Mutex<Vec<String>>>) {
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut logged = db.clone();
+    let sink = log.clone();
+    logged.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.sql.clone()));
+    (logged, log)
+}
+
+#[tokio::test]
+async fn a_claim_reads_the_events_with_the_deliveries_in_one_statement() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
+    let (logged_db, log) = logged(&db);
+    // All ten due at once, four claimed at a time (the recorder's concurrency).
+    enqueue(&db, &outbox, &(0..10).map(|n| Pinged { n }).collect::<Vec<_>>()).await;
+    let recorder = Recorder::default();
+    let node = start(&logged_db, &outbox, &clock, recorder.clone(), config());
+    drive_until(&db, &clock, &[("done", 1); 10]).await;
+    node.stop().await;
+    let mut seen = recorder.seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, (0..10).collect::<Vec<_>>());
+
+    let log = log.lock().unwrap().clone();
+    let claims = log.iter().filter(|sql| sql.contains("attempts = attempts + 1")).count();
+    // The only statements that read events are the claims (and the fan-out, which reads kinds).
+    let event_reads: Vec<&String> = log
+        .iter()
+        .filter(|sql| sql.contains("FROM events_outbox") && !sql.contains("attempts = attempts + 1") && !sql.contains("fanned_out"))
+        .collect();
+    assert!(event_reads.is_empty(), "events read apart from their claim: {event_reads:#?}");
+    assert!((1..=10).contains(&claims), "{claims} claims for 10 deliveries");
+}
+
+#[tokio::test]
+async fn a_delivery_whose_event_is_gone_is_dead_lettered_not_retried() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::manual_from_now();
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO events_deliveries (event_id, handler, status, attempts, next_attempt_at) \
+         VALUES ($1, 'test.recorder', 'pending', 0, $2)",
+        ["00000000-0000-7000-8000-000000000000".into(), clock.now_millis().into()],
+    ))
+    .await
+    .unwrap();
+    let recorder = Recorder::default();
+    let node = start(&db, &Outbox::new(), &clock, recorder.clone(), config());
+    drive_until(&db, &clock, &[("dead", 1)]).await;
+    assert_eq!(
+        deliveries(&db).await[0].last_error.as_deref(),
+        Some("event 00000000-0000-7000-8000-000000000000 is not in the outbox")
+    );
+    assert!(recorder.attempts.lock().unwrap().is_empty());
+    node.stop().await;
+}
