@@ -191,6 +191,15 @@ impl Drop for RunningSlot {
     }
 }
 
+/// What one look at the tables found.
+#[derive(Default)]
+struct Probe {
+    /// Events wait to be fanned out.
+    unfanned: bool,
+    /// Per handler asked about, in order: a delivery of it is due.
+    due: Vec<bool>,
+}
+
 struct Claimed {
     delivery_id: i64,
     attempts: i32,
@@ -282,16 +291,35 @@ impl Dispatcher {
         let finished = Arc::new(Notify::new());
         tracing::info!(node = %this.node, handlers = this.handlers.len(), "event dispatcher started");
         loop {
-            if let Err(e) = this.fan_out().await {
-                tracing::error!(error = ?e, "event fan-out failed");
+            // Handlers with room for one more delivery on this node.
+            let free: Vec<(&Arc<dyn EventHandler>, &Arc<Semaphore>)> = this
+                .handlers
+                .iter()
+                .filter_map(|h| permits.get(h.name()).map(|sem| (h, sem)))
+                .filter(|(_, sem)| sem.available_permits() > 0)
+                .collect();
+            // An idle node sends this one cheap statement per poll, nothing else.
+            let names: Vec<&'static str> = free.iter().map(|(h, _)| h.name()).collect();
+            let probe = match this.probe(&names).await {
+                Ok(probe) => probe,
+                Err(e) => {
+                    tracing::error!(error = ?e, "looking for event work failed");
+                    Probe::default()
+                }
+            };
+            let mut fanned_out = false;
+            if probe.unfanned {
+                match this.fan_out().await {
+                    Ok(n) => fanned_out = n > 0,
+                    Err(e) => tracing::error!(error = ?e, "event fan-out failed"),
+                }
             }
-            for handler in &this.handlers {
-                let Some(sem) = permits.get(handler.name()) else { continue };
-                let free = sem.available_permits();
-                if free == 0 {
+            for (i, (handler, sem)) in free.into_iter().enumerate() {
+                // New deliveries may be this handler's: look without asking first.
+                if !fanned_out && !probe.due.get(i).copied().unwrap_or(false) {
                     continue;
                 }
-                let claimed = match this.claim(handler.name(), free as i64).await {
+                let claimed = match this.claim(handler.name(), sem.available_permits() as i64).await {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::error!(error = ?e, handler = handler.name(), "claiming deliveries failed");
@@ -354,8 +382,44 @@ impl Dispatcher {
         Statement::from_sql_and_values(self.backend(), sql, values)
     }
 
-    /// Gives each new event one delivery row per interested handler.
-    async fn fan_out(&self) -> Result<()> {
+    /// One statement: are there events to fan out, and which of `handlers` have a delivery due?
+    async fn probe(&self, handlers: &[&str]) -> Result<Probe> {
+        let mut sql = String::from(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM events_outbox WHERE fanned_out = FALSE) \
+             THEN 1 ELSE 0 END AS unfanned",
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(handlers.len() + 1);
+        if !handlers.is_empty() {
+            values.push(self.clock.now_millis().into());
+        }
+        for (i, handler) in handlers.iter().enumerate() {
+            values.push((*handler).into());
+            sql.push_str(&format!(
+                ", CASE WHEN EXISTS (SELECT 1 FROM events_deliveries WHERE handler = ${} \
+                 AND status = 'pending' AND next_attempt_at <= $1 \
+                 AND (locked_until IS NULL OR locked_until < $1)) THEN 1 ELSE 0 END AS due_{i}",
+                i + 2
+            ));
+        }
+        let row = self
+            .db
+            .query_one_raw(self.stmt(&sql, values))
+            .await
+            .context("looking for event work")?
+            .ok_or_else(|| kanjian_kernel::Error::internal("the work probe returned no row"))?;
+        let flag = |column: &str| -> Result<bool> {
+            let v: i32 = row.try_get("", column).context("reading the work probe")?;
+            Ok(v != 0)
+        };
+        let unfanned = flag("unfanned")?;
+        let due = (0..handlers.len()).map(|i| flag(&format!("due_{i}"))).collect::<Result<_>>()?;
+        Ok(Probe { unfanned, due })
+    }
+
+    /// Gives each new event one delivery row per interested handler; returns how many events
+    /// it fanned out.
+    async fn fan_out(&self) -> Result<usize> {
+        let mut fanned = 0;
         loop {
             let rows = self
                 .db
@@ -367,7 +431,7 @@ impl Dispatcher {
                 .await
                 .context("reading events to fan out")?;
             if rows.is_empty() {
-                return Ok(());
+                return Ok(fanned);
             }
             let now = self.clock.now_millis();
             let txn = self.db.begin().await.context("starting fan-out")?;
@@ -394,8 +458,9 @@ impl Dispatcher {
                 .context("marking an event fanned out")?;
             }
             txn.commit().await.context("committing fan-out")?;
+            fanned += rows.len();
             if (rows.len() as i64) < FAN_OUT_BATCH {
-                return Ok(());
+                return Ok(fanned);
             }
         }
     }

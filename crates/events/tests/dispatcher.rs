@@ -596,3 +596,55 @@ async fn a_delivery_whose_event_is_gone_is_dead_lettered_not_retried() {
     assert!(recorder.attempts.lock().unwrap().is_empty());
     node.stop().await;
 }
+
+/// Counts as pings; a second handler on the node.
+#[derive(Clone, Default)]
+struct Counter {
+    seen: Arc<Mutex<Vec<u32>>>,
+}
+
+#[async_trait]
+impl EventHandler for Counter {
+    fn name(&self) -> &'static str {
+        "test.counter"
+    }
+    fn handles(&self, kind: &str) -> bool {
+        kind == Pinged::KIND
+    }
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        self.seen.lock().unwrap().push(event.decode::<Pinged>().unwrap().unwrap().n);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_idle_dispatcher_sends_one_cheap_statement_per_poll() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
+    let (logged_db, log) = logged(&db);
+    let poll = Duration::from_millis(50);
+    let (recorder, counter) = (Recorder::default(), Counter::default());
+    let mut dispatcher = Dispatcher::new(logged_db, &outbox, DispatcherConfig { poll_interval: poll, ..config() }, clock.clone());
+    dispatcher.register(Arc::new(recorder.clone()));
+    dispatcher.register(Arc::new(counter.clone()));
+    let node = spawn(dispatcher);
+
+    // Idle, with two handlers: measure a second of polling.
+    wait_for("the first poll", || !log.lock().unwrap().is_empty()).await;
+    log.lock().unwrap().clear();
+    let window = Duration::from_secs(1);
+    tokio::time::sleep(window).await;
+    let idle = log.lock().unwrap().clone();
+    let polls = window.as_millis() / poll.as_millis();
+    assert!(!idle.is_empty() && idle.len() as u128 <= polls + 1, "{} statements in {polls} polls", idle.len());
+    assert!(idle.iter().all(|sql| sql == &idle[0]), "an idle poll sent more than its probe: {idle:#?}");
+    assert!(idle[0].starts_with("SELECT CASE WHEN EXISTS"), "{}", idle[0]);
+
+    // Work wakes it: the probe says so, and both handlers get the event.
+    enqueue(&db, &outbox, &[Pinged { n: 1 }]).await;
+    drive_until(&db, &clock, &[("done", 1), ("done", 1)]).await;
+    assert_eq!(recorder.seen.lock().unwrap().as_slice(), [1]);
+    assert_eq!(counter.seen.lock().unwrap().as_slice(), [1]);
+    node.stop().await;
+}
