@@ -1,7 +1,8 @@
 //! Delivers outbox events to handlers, at least once, surviving restarts.
 //!
 //! Two steps, both driven by rows so any node can do them and a crash loses nothing:
-//! 1. fan-out: each new event gets one `events_deliveries` row per interested handler;
+//! 1. fan-out: each new event gets one `events_deliveries` row per handler registered in
+//!    `events_handlers` (by any node) that takes its kind and was registered when it occurred;
 //! 2. delivery: a node claims due rows under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL),
 //!    runs the handler, renews the lease while it runs, and records success, a retry with
 //!    exponential backoff, or a dead letter. A node that dies leaves its leases to expire;
@@ -50,8 +51,13 @@ impl From<kanjian_kernel::Error> for HandlerError {
 pub trait EventHandler: Send + Sync {
     /// Stable name, stored with each delivery: renaming it re-delivers nothing and orphans rows.
     fn name(&self) -> &'static str;
-    /// Whether this handler wants events of `kind`.
-    fn handles(&self, kind: &str) -> bool;
+    /// The event kinds this handler takes (`IntegrationEvent::KIND`s). Recorded in
+    /// `events_handlers` when a dispatcher starts; fan-out on any node reads them from there.
+    fn kinds(&self) -> &'static [&'static str];
+    /// Whether this handler takes events of `kind`.
+    fn handles(&self, kind: &str) -> bool {
+        self.kinds().contains(&kind)
+    }
     /// How many deliveries of this handler may run at once on one node.
     fn max_concurrency(&self) -> usize {
         4
@@ -231,6 +237,15 @@ fn read_event(row: &sea_orm::QueryResult, event_id: &str) -> std::result::Result
 }
 
 const FAN_OUT_BATCH: i64 = 200;
+/// Deliveries per multi-row INSERT (two bound values each).
+const FAN_OUT_ROWS_PER_INSERT: usize = 500;
+
+/// A row of `events_handlers`.
+struct Registered {
+    name: String,
+    kinds: Vec<String>,
+    registered_at: i64,
+}
 
 /// What a panic said, when it said it with a string (as `panic!` and `unwrap` do).
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -290,7 +305,14 @@ impl Dispatcher {
         let mut running: JoinSet<()> = JoinSet::new();
         let finished = Arc::new(Notify::new());
         tracing::info!(node = %this.node, handlers = this.handlers.len(), "event dispatcher started");
+        let mut registered = false;
         loop {
+            if !registered {
+                match this.register_handlers().await {
+                    Ok(()) => registered = true,
+                    Err(e) => tracing::error!(error = ?e, "registering event handlers failed; will try again"),
+                }
+            }
             // Handlers with room for one more delivery on this node.
             let free: Vec<(&Arc<dyn EventHandler>, &Arc<Semaphore>)> = this
                 .handlers
@@ -416,47 +438,128 @@ impl Dispatcher {
         Ok(Probe { unfanned, due })
     }
 
-    /// Gives each new event one delivery row per interested handler; returns how many events
-    /// it fanned out.
+    /// Records this node's handlers in `events_handlers` (name and kinds); a handler's
+    /// `registered_at` stays that of its first registration. Fan-out on any node creates
+    /// deliveries for every registered handler, for the events that occurred from then on.
+    /// [`Dispatcher::run`] does it as it starts; call it earlier (before serving) so no event
+    /// emitted by this process can precede its handlers' first registration.
+    pub async fn register_handlers(&self) -> Result<()> {
+        let mut seen = HashSet::new();
+        let mut rows = Vec::new();
+        for handler in &self.handlers {
+            if !seen.insert(handler.name()) {
+                tracing::warn!(handler = handler.name(), "two handlers share one name; the first one's kinds are recorded");
+                continue;
+            }
+            let kinds = serde_json::to_string(handler.kinds()).context("serialising handler kinds")?;
+            rows.push((handler.name(), kinds));
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut values: Vec<Value> = vec![self.clock.now_millis().into()];
+        let mut tuples = Vec::with_capacity(rows.len());
+        for (name, kinds) in rows {
+            tuples.push(format!("(${}, ${}, $1)", values.len() + 1, values.len() + 2));
+            values.push(name.into());
+            values.push(kinds.into());
+        }
+        let sql = format!(
+            "INSERT INTO events_handlers (name, kinds, registered_at) VALUES {} \
+             ON CONFLICT (name) DO UPDATE SET kinds = excluded.kinds",
+            tuples.join(", ")
+        );
+        self.db.execute_raw(self.stmt(&sql, values)).await.context("registering event handlers")?;
+        tracing::info!(node = %self.node, handlers = tuples.len(), "event handlers registered");
+        Ok(())
+    }
+
+    /// Every handler registered by any node, with the kinds it takes.
+    async fn registered_handlers<C: ConnectionTrait>(&self, conn: &C) -> Result<Vec<Registered>> {
+        let rows = conn
+            .query_all_raw(self.stmt("SELECT name, kinds, registered_at FROM events_handlers", vec![]))
+            .await
+            .context("reading registered event handlers")?;
+        let mut registered = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: String = row.try_get("", "name").context("reading a handler name")?;
+            let kinds: String = row.try_get("", "kinds").context("reading handler kinds")?;
+            let registered_at: i64 = row.try_get("", "registered_at").context("reading registered_at")?;
+            match serde_json::from_str::<Vec<String>>(&kinds) {
+                Ok(kinds) => registered.push(Registered { name, kinds, registered_at }),
+                Err(e) => tracing::error!(handler = %name, error = %e, "a registered handler's kinds are not a JSON array of strings; it gets no deliveries"),
+            }
+        }
+        Ok(registered)
+    }
+
+    /// Gives each new event one delivery row per registered handler that takes its kind and was
+    /// registered when it occurred, whichever node that handler runs on; returns how many
+    /// events it fanned out.
     async fn fan_out(&self) -> Result<usize> {
+        // Two nodes fanning out at once skip each other's events on PostgreSQL; on SQLite one
+        // writer at a time. Either way a delivery exists at most once (ON CONFLICT DO NOTHING).
+        let lock = match self.backend() {
+            DatabaseBackend::Postgres => "FOR UPDATE SKIP LOCKED",
+            _ => "",
+        };
         let mut fanned = 0;
         loop {
-            let rows = self
-                .db
+            let txn = self.db.begin().await.context("starting fan-out")?;
+            let rows = txn
                 .query_all_raw(self.stmt(
-                    "SELECT id, event_id, kind FROM events_outbox WHERE fanned_out = FALSE \
-                     ORDER BY id LIMIT $1",
+                    &format!(
+                        "SELECT id, event_id, kind, occurred_at FROM events_outbox \
+                         WHERE fanned_out = FALSE ORDER BY id LIMIT $1 {lock}"
+                    ),
                     vec![FAN_OUT_BATCH.into()],
                 ))
                 .await
                 .context("reading events to fan out")?;
             if rows.is_empty() {
+                txn.commit().await.context("ending fan-out")?;
                 return Ok(fanned);
             }
-            let now = self.clock.now_millis();
-            let txn = self.db.begin().await.context("starting fan-out")?;
+            let handlers = self.registered_handlers(&txn).await?;
+            let mut ids: Vec<Value> = Vec::with_capacity(rows.len());
+            let mut deliveries: Vec<(String, String)> = Vec::new();
             for row in &rows {
                 let id: i64 = row.try_get("", "id").context("reading outbox id")?;
                 let event_id: String = row.try_get("", "event_id").context("reading event id")?;
                 let kind: String = row.try_get("", "kind").context("reading event kind")?;
-                for handler in self.handlers.iter().filter(|h| h.handles(&kind)) {
-                    txn.execute_raw(self.stmt(
-                        "INSERT INTO events_deliveries \
-                         (event_id, handler, status, attempts, next_attempt_at) \
-                         VALUES ($1, $2, 'pending', 0, $3) \
-                         ON CONFLICT (event_id, handler) DO NOTHING",
-                        vec![event_id.clone().into(), handler.name().into(), now.into()],
-                    ))
-                    .await
-                    .context("creating a delivery")?;
+                let occurred_at: i64 = row.try_get("", "occurred_at").context("reading occurred_at")?;
+                ids.push(id.into());
+                for handler in handlers
+                    .iter()
+                    .filter(|h| h.registered_at <= occurred_at && h.kinds.contains(&kind))
+                {
+                    deliveries.push((event_id.clone(), handler.name.clone()));
                 }
-                txn.execute_raw(self.stmt(
-                    "UPDATE events_outbox SET fanned_out = TRUE WHERE id = $1",
-                    vec![id.into()],
-                ))
-                .await
-                .context("marking an event fanned out")?;
             }
+            let now = self.clock.now_millis();
+            for chunk in deliveries.chunks(FAN_OUT_ROWS_PER_INSERT) {
+                let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 2 + 1);
+                values.push(now.into());
+                let mut tuples = Vec::with_capacity(chunk.len());
+                for (event_id, handler) in chunk {
+                    tuples.push(format!("(${}, ${}, 'pending', 0, $1)", values.len() + 1, values.len() + 2));
+                    values.push(event_id.clone().into());
+                    values.push(handler.clone().into());
+                }
+                let sql = format!(
+                    "INSERT INTO events_deliveries (event_id, handler, status, attempts, next_attempt_at) \
+                     VALUES {} ON CONFLICT (event_id, handler) DO NOTHING",
+                    tuples.join(", ")
+                );
+                txn.execute_raw(self.stmt(&sql, values)).await.context("creating deliveries")?;
+            }
+            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            txn.execute_raw(self.stmt(
+                &format!("UPDATE events_outbox SET fanned_out = TRUE WHERE id IN ({})", placeholders.join(", ")),
+                ids,
+            ))
+            .await
+            .context("marking events fanned out")?;
             txn.commit().await.context("committing fan-out")?;
             fanned += rows.len();
             if (rows.len() as i64) < FAN_OUT_BATCH {

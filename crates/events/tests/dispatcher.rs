@@ -53,8 +53,8 @@ impl EventHandler for Recorder {
     fn name(&self) -> &'static str {
         "test.recorder"
     }
-    fn handles(&self, kind: &str) -> bool {
-        kind == Pinged::KIND
+    fn kinds(&self) -> &'static [&'static str] {
+        &[Pinged::KIND]
     }
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
         let Some(Ok(ping)) = event.decode::<Pinged>() else {
@@ -113,16 +113,18 @@ impl Running {
     }
 }
 
-fn spawn(dispatcher: Dispatcher) -> Running {
+/// Registers the dispatcher's handlers (as the server does before serving), then runs it.
+async fn spawn(dispatcher: Dispatcher) -> Running {
+    dispatcher.register_handlers().await.unwrap();
     let stop = CancellationToken::new();
     let task = tokio::spawn(dispatcher.run(stop.clone()));
     Running { stop, task }
 }
 
-fn start(db: &DatabaseConnection, outbox: &Outbox, clock: &Clock, handler: impl EventHandler + 'static, config: DispatcherConfig) -> Running {
+async fn start(db: &DatabaseConnection, outbox: &Outbox, clock: &Clock, handler: impl EventHandler + 'static, config: DispatcherConfig) -> Running {
     let mut dispatcher = Dispatcher::new(db.clone(), outbox, config, clock.clone());
     dispatcher.register(Arc::new(handler));
-    spawn(dispatcher)
+    spawn(dispatcher).await
 }
 
 async fn enqueue<E: IntegrationEvent>(db: &DatabaseConnection, outbox: &Outbox, events: &[E]) {
@@ -225,7 +227,7 @@ async fn committed_events_are_delivered_and_rolled_back_ones_never_are() {
     let clock = Clock::manual_from_now();
     let outbox = Outbox::with_clock(clock.clone());
     let recorder = Recorder::default();
-    let node = start(&db, &outbox, &clock, recorder.clone(), config());
+    let node = start(&db, &outbox, &clock, recorder.clone(), config()).await;
 
     let txn = db.begin().await.unwrap();
     outbox.enqueue(&txn, &Pinged { n: 1 }).await.unwrap();
@@ -258,7 +260,7 @@ async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     let clock = Clock::manual_from_now();
     let outbox = Outbox::with_clock(clock.clone());
     let flaky = Recorder { fail_first: 2, ..Recorder::default() };
-    let node = start(&db, &outbox, &clock, flaky.clone(), config());
+    let node = start(&db, &outbox, &clock, flaky.clone(), config()).await;
     let start_ms = clock.now_millis();
     enqueue(&db, &outbox, &[Pinged { n: 7 }]).await;
     // The first failure schedules the retry one base backoff later, on the dispatcher's clock.
@@ -275,7 +277,7 @@ async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     // Permanent failure: one attempt, then dead.
     let (_guard2, db) = setup().await;
     let broken = Recorder { fail_first: 100, permanent: true, ..Recorder::default() };
-    let node = start(&db, &outbox, &clock, broken.clone(), config());
+    let node = start(&db, &outbox, &clock, broken.clone(), config()).await;
     enqueue(&db, &outbox, &[Pinged { n: 8 }]).await;
     drive_until(&db, &clock, &[("dead", 1)]).await;
     assert_eq!(broken.attempts.lock().unwrap()[&8], 1);
@@ -301,7 +303,7 @@ async fn transient_failures_stop_after_max_attempts() {
     let clock = Clock::manual_from_now();
     let outbox = Outbox::with_clock(clock.clone());
     let always = Recorder { fail_first: u32::MAX, ..Recorder::default() };
-    let node = start(&db, &outbox, &clock, always.clone(), config());
+    let node = start(&db, &outbox, &clock, always.clone(), config()).await;
     enqueue(&db, &outbox, &[Pinged { n: 9 }]).await;
     drive_until(&db, &clock, &[("dead", 4)]).await;
     assert_eq!(always.attempts.lock().unwrap()[&9], 4);
@@ -314,7 +316,7 @@ async fn work_of_a_crashed_dispatcher_is_taken_over_after_its_lease() {
     let clock = Clock::manual_from_now();
     let outbox = Outbox::with_clock(clock.clone());
     let slow = Recorder { slow: Some(Duration::from_secs(30)), ..Recorder::default() };
-    let crashed = start(&db, &outbox, &clock, slow.clone(), config());
+    let crashed = start(&db, &outbox, &clock, slow.clone(), config()).await;
     enqueue(&db, &outbox, &[Pinged { n: 5 }]).await;
     wait_for("the slow handler to start", || slow.attempts.lock().unwrap().contains_key(&5)).await;
     // Crash: the task dies without releasing its lease.
@@ -324,7 +326,7 @@ async fn work_of_a_crashed_dispatcher_is_taken_over_after_its_lease() {
     assert_eq!(held.locked_until, Some(clock.now_millis() + LEASE.as_millis() as i64));
 
     let survivor = Recorder::default();
-    let node = start(&db, &Outbox::new(), &clock, survivor.clone(), config());
+    let node = start(&db, &Outbox::new(), &clock, survivor.clone(), config()).await;
     // The lease runs out only when the clock says so.
     clock.advance(LEASE + Duration::from_millis(1));
     wait_for("the survivor to deliver", || survivor.seen.lock().unwrap().as_slice() == [5]).await;
@@ -338,7 +340,7 @@ async fn a_graceful_stop_hands_running_work_back_at_once() {
     let clock = Clock::manual_from_now();
     let outbox = Outbox::with_clock(clock.clone());
     let slow = Recorder { slow: Some(Duration::from_secs(30)), ..Recorder::default() };
-    let node = start(&db, &outbox, &clock, slow.clone(), config());
+    let node = start(&db, &outbox, &clock, slow.clone(), config()).await;
     enqueue(&db, &outbox, &[Pinged { n: 6 }]).await;
     wait_for("the slow handler to start", || slow.attempts.lock().unwrap().contains_key(&6)).await;
     node.stop().await;
@@ -347,7 +349,7 @@ async fn a_graceful_stop_hands_running_work_back_at_once() {
     assert_eq!((released.status.as_str(), released.attempts, released.locked_until), ("pending", 0, None));
 
     let next = Recorder::default();
-    let node = start(&db, &Outbox::new(), &clock, next.clone(), config());
+    let node = start(&db, &Outbox::new(), &clock, next.clone(), config()).await;
     wait_for("the next dispatcher to deliver", || next.seen.lock().unwrap().as_slice() == [6]).await;
     // The interrupted attempt did not count against the event.
     drive_until(&db, &clock, &[("done", 1)]).await;
@@ -361,8 +363,8 @@ async fn two_dispatchers_share_one_queue_without_doing_work_twice() {
     let outbox = Outbox::with_clock(clock.clone());
     let a = Recorder::default();
     let b = Recorder { seen: a.seen.clone(), attempts: a.attempts.clone(), ..Recorder::default() };
-    let node_a = start(&db, &outbox, &clock, a.clone(), config());
-    let node_b = start(&db, &outbox, &clock, b, config());
+    let node_a = start(&db, &outbox, &clock, a.clone(), config()).await;
+    let node_b = start(&db, &outbox, &clock, b, config()).await;
     for chunk in 0..10u32 {
         let pings: Vec<Pinged> = (0..10).map(|i| Pinged { n: chunk * 10 + i }).collect();
         enqueue(&db, &outbox, &pings).await;
@@ -391,8 +393,8 @@ impl EventHandler for LeaseLoser {
     fn name(&self) -> &'static str {
         "test.lease_loser"
     }
-    fn handles(&self, kind: &str) -> bool {
-        kind == Pinged::KIND
+    fn kinds(&self) -> &'static [&'static str] {
+        &[Pinged::KIND]
     }
     async fn handle(&self, _event: &EventEnvelope) -> Result<(), HandlerError> {
         use std::sync::atomic::Ordering::SeqCst;
@@ -423,7 +425,7 @@ async fn a_node_never_runs_a_delivery_it_is_already_running() {
     };
     // A short lease, renewed every 200 ms of real time while the handler runs.
     let config = DispatcherConfig { lease: Duration::from_millis(600), ..config() };
-    let node = start(&db, &outbox, &clock, handler.clone(), config);
+    let node = start(&db, &outbox, &clock, handler.clone(), config).await;
     enqueue(&db, &outbox, &[Pinged { n: 1 }]).await;
     wait_until_row(&db, |d| d.status == "done").await;
     assert_eq!(handler.most_at_once.load(SeqCst), 1, "the same delivery ran twice at once");
@@ -442,7 +444,7 @@ async fn a_node_that_lost_its_lease_drops_its_late_result() {
     let mut a = Dispatcher::new(db.clone(), &outbox, config(), clock.clone());
     a.register(Arc::new(slow_a.clone()));
     let (a_id, a_stats) = (a.node_id().to_owned(), a.stats());
-    let node_a = spawn(a);
+    let node_a = spawn(a).await;
     enqueue(&db, &outbox, &[Pinged { n: 4 }]).await;
     wait_for("A's handler to start", || slow_a.attempts.lock().unwrap().contains_key(&4)).await;
     let held = deliveries(&db).await[0].clone();
@@ -454,7 +456,7 @@ async fn a_node_that_lost_its_lease_drops_its_late_result() {
     let mut b = Dispatcher::new(db.clone(), &Outbox::new(), config(), clock.clone());
     b.register(Arc::new(b_rec.clone()));
     let (b_id, b_stats) = (b.node_id().to_owned(), b.stats());
-    let node_b = spawn(b);
+    let node_b = spawn(b).await;
     wait_until_row(&db, |d| d.status == "done").await;
     let done = deliveries(&db).await[0].clone();
     assert_eq!(
@@ -489,8 +491,8 @@ impl EventHandler for Panicker {
     fn name(&self) -> &'static str {
         "test.panicker"
     }
-    fn handles(&self, kind: &str) -> bool {
-        kind == Pinged::KIND
+    fn kinds(&self) -> &'static [&'static str] {
+        &[Pinged::KIND]
     }
     fn max_concurrency(&self) -> usize {
         1
@@ -521,7 +523,7 @@ async fn a_panicking_handler_is_a_failed_attempt_retried_then_dead_lettered() {
     let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config(), clock.clone());
     dispatcher.register(Arc::new(panicker.clone()));
     let stats = dispatcher.stats();
-    let node = spawn(dispatcher);
+    let node = spawn(dispatcher).await;
     enqueue(&db, &outbox, &[Pinged { n: 1 }, Pinged { n: 2 }]).await;
     // Retries happen at all only if each panicking run gave back its permit (one in all) and
     // its place in the node's running set (a delivery in it is never claimed again).
@@ -556,7 +558,7 @@ async fn a_claim_reads_the_events_with_the_deliveries_in_one_statement() {
     // All ten due at once, four claimed at a time (the recorder's concurrency).
     enqueue(&db, &outbox, &(0..10).map(|n| Pinged { n }).collect::<Vec<_>>()).await;
     let recorder = Recorder::default();
-    let node = start(&logged_db, &outbox, &clock, recorder.clone(), config());
+    let node = start(&logged_db, &outbox, &clock, recorder.clone(), config()).await;
     drive_until(&db, &clock, &[("done", 1); 10]).await;
     node.stop().await;
     let mut seen = recorder.seen.lock().unwrap().clone();
@@ -587,7 +589,7 @@ async fn a_delivery_whose_event_is_gone_is_dead_lettered_not_retried() {
     .await
     .unwrap();
     let recorder = Recorder::default();
-    let node = start(&db, &Outbox::new(), &clock, recorder.clone(), config());
+    let node = start(&db, &Outbox::new(), &clock, recorder.clone(), config()).await;
     drive_until(&db, &clock, &[("dead", 1)]).await;
     assert_eq!(
         deliveries(&db).await[0].last_error.as_deref(),
@@ -608,8 +610,8 @@ impl EventHandler for Counter {
     fn name(&self) -> &'static str {
         "test.counter"
     }
-    fn handles(&self, kind: &str) -> bool {
-        kind == Pinged::KIND
+    fn kinds(&self) -> &'static [&'static str] {
+        &[Pinged::KIND]
     }
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
         self.seen.lock().unwrap().push(event.decode::<Pinged>().unwrap().unwrap().n);
@@ -628,10 +630,12 @@ async fn an_idle_dispatcher_sends_one_cheap_statement_per_poll() {
     let mut dispatcher = Dispatcher::new(logged_db, &outbox, DispatcherConfig { poll_interval: poll, ..config() }, clock.clone());
     dispatcher.register(Arc::new(recorder.clone()));
     dispatcher.register(Arc::new(counter.clone()));
-    let node = spawn(dispatcher);
+    let node = spawn(dispatcher).await;
 
     // Idle, with two handlers: measure a second of polling.
-    wait_for("the first poll", || !log.lock().unwrap().is_empty()).await;
+    // (After the handlers' registration, which run() repeats as it starts.)
+    let probe = "SELECT CASE WHEN EXISTS";
+    wait_for("the first poll", || log.lock().unwrap().iter().any(|sql| sql.starts_with(probe))).await;
     log.lock().unwrap().clear();
     let window = Duration::from_secs(1);
     tokio::time::sleep(window).await;
@@ -639,7 +643,7 @@ async fn an_idle_dispatcher_sends_one_cheap_statement_per_poll() {
     let polls = window.as_millis() / poll.as_millis();
     assert!(!idle.is_empty() && idle.len() as u128 <= polls + 1, "{} statements in {polls} polls", idle.len());
     assert!(idle.iter().all(|sql| sql == &idle[0]), "an idle poll sent more than its probe: {idle:#?}");
-    assert!(idle[0].starts_with("SELECT CASE WHEN EXISTS"), "{}", idle[0]);
+    assert!(idle[0].starts_with(probe), "{}", idle[0]);
 
     // Work wakes it: the probe says so, and both handlers get the event.
     enqueue(&db, &outbox, &[Pinged { n: 1 }]).await;
@@ -647,4 +651,133 @@ async fn an_idle_dispatcher_sends_one_cheap_statement_per_poll() {
     assert_eq!(recorder.seen.lock().unwrap().as_slice(), [1]);
     assert_eq!(counter.seen.lock().unwrap().as_slice(), [1]);
     node.stop().await;
+}
+
+/// `events_handlers` rows: (name, kinds, registered_at).
+async fn registered(db: &DatabaseConnection) -> Vec<(String, String, i64)> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT name, kinds, registered_at FROM events_handlers ORDER BY name",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| (r.try_get("", "name").unwrap(), r.try_get("", "kinds").unwrap(), r.try_get("", "registered_at").unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn fan_out_serves_every_registered_handler_from_its_registration_on_whichever_node_runs_it() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
+    let t0 = clock.now_millis();
+    // Emitted before any handler exists.
+    enqueue(&db, &outbox, &[Pinged { n: 0 }]).await;
+
+    // Node B (a newer deploy) brings the counter, registers it, fans ping 0 out (to no one: it
+    // occurred before the counter's registration) and goes away again.
+    clock.advance(Duration::from_secs(1));
+    let counter = Counter::default();
+    let node_b = {
+        let mut b = Dispatcher::new(db.clone(), &Outbox::new(), config(), clock.clone());
+        b.register(Arc::new(counter.clone()));
+        spawn(b).await
+    };
+    let registered_at = t0 + 1000;
+    assert_eq!(registered(&db).await, [("test.counter".to_owned(), r#"["test.pinged"]"#.to_owned(), registered_at)]);
+    wait_until(&db, "ping 0 to be fanned out", |db| async move { outbox_payloads(&db).await[0].2 }).await;
+    node_b.stop().await;
+    assert!(deliveries(&db).await.is_empty());
+
+    // Node A (an older deploy, without the counter) fans out ping 1, emitted after the
+    // counter's registration: the counter gets a delivery that A leaves alone.
+    clock.advance(Duration::from_secs(1));
+    enqueue(&db, &outbox, &[Pinged { n: 1 }]).await;
+    let recorder = Recorder::default();
+    let node_a = start(&db, &outbox, &clock, recorder.clone(), config()).await;
+    wait_until(&db, "A to deliver ping 1", |db| async move {
+        deliveries(&db).await.iter().any(|d| d.handler == "test.recorder" && d.status == "done")
+    })
+    .await;
+    let rows = deliveries(&db).await;
+    let for_counter: Vec<&Delivery> = rows.iter().filter(|d| d.handler == "test.counter").collect();
+    assert_eq!(for_counter.len(), 1, "{rows:?}");
+    assert_eq!((for_counter[0].status.as_str(), for_counter[0].attempts), ("pending", 0), "A never claims a handler it lacks");
+    assert_eq!(recorder.seen.lock().unwrap().as_slice(), [1]);
+
+    // B comes back and delivers it. Its registration keeps the first registration's time.
+    let node_b = {
+        let mut b = Dispatcher::new(db.clone(), &Outbox::new(), config(), clock.clone());
+        b.register(Arc::new(counter.clone()));
+        spawn(b).await
+    };
+    drive_until(&db, &clock, &[("done", 1), ("done", 1)]).await;
+    assert_eq!(counter.seen.lock().unwrap().as_slice(), [1], "ping 0 preceded the counter's registration");
+    let names: Vec<(String, i64)> = registered(&db).await.into_iter().map(|(name, _, at)| (name, at)).collect();
+    assert_eq!(names, [("test.counter".to_owned(), registered_at), ("test.recorder".to_owned(), t0 + 2000)]);
+    node_a.stop().await;
+    node_b.stop().await;
+}
+
+/// Waits until `check(db)` says yes.
+async fn wait_until<F, Fut>(db: &DatabaseConnection, what: &str, check: F)
+where
+    F: Fn(DatabaseConnection) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !check(db.clone()).await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn upgrading_registers_the_handlers_that_had_deliveries_so_no_backlog_is_lost() {
+    use kanjian_migrations::{Migrator, MigratorTrait};
+    let test_db = TestDatabase::create().await;
+    let db = kanjian_migrations::database::connect(&test_db.url, 5).await.unwrap();
+    // The schema before handlers were registered in the database.
+    Migrator::up(&db, Some(10)).await.unwrap();
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
+    // One event delivered long ago, one still waiting for fan-out when the upgrade runs.
+    enqueue(&db, &outbox, &[Pinged { n: 1 }, Pinged { n: 2 }]).await;
+    let backend = db.get_database_backend();
+    let first = outbox_event_ids(&db).await[0].clone();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "UPDATE events_outbox SET fanned_out = TRUE WHERE event_id = $1",
+        [first.clone().into()],
+    ))
+    .await
+    .unwrap();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO events_deliveries (event_id, handler, status, attempts, next_attempt_at, finished_at) \
+         VALUES ($1, 'test.recorder', 'done', 1, 0, 0)",
+        [first.into()],
+    ))
+    .await
+    .unwrap();
+
+    Migrator::up(&db, None).await.unwrap();
+    assert_eq!(registered(&db).await, [("test.recorder".to_owned(), r#"["test.pinged"]"#.to_owned(), 0)]);
+    // The new code starts after the upgrade, later than ping 2 occurred: it still gets it.
+    clock.advance(Duration::from_secs(60));
+    let recorder = Recorder::default();
+    let node = start(&db, &outbox, &clock, recorder.clone(), config()).await;
+    drive_until(&db, &clock, &[("done", 1), ("done", 1)]).await;
+    assert_eq!(recorder.seen.lock().unwrap().as_slice(), [2]);
+    node.stop().await;
+}
+
+async fn outbox_event_ids(db: &DatabaseConnection) -> Vec<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT event_id FROM events_outbox ORDER BY id"))
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.try_get("", "event_id").unwrap()).collect()
 }

@@ -1320,6 +1320,8 @@ async fn the_dispatcher_drives_an_upload_to_ready() {
     for h in app.media.event_handlers() {
         dispatcher.register(h);
     }
+    // Before the upload: a handler receives the events that occur after its registration.
+    dispatcher.register_handlers().await.unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(dispatcher.run(shutdown.clone()));
 

@@ -76,6 +76,9 @@ impl Kanjian {
         for handler in media.event_handlers().into_iter().chain(social.event_handlers()) {
             dispatcher.register(handler);
         }
+        // Before anything can emit an event: a handler receives the events that occur after its
+        // first registration, whichever node emits them.
+        dispatcher.register_handlers().await.context("registering the event handlers")?;
 
         let public_url = config
             .http
