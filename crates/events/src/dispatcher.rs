@@ -115,6 +115,7 @@ pub struct Dispatcher {
 /// What one dispatcher has done since it started: for tests, logs and metrics.
 #[derive(Debug, Default)]
 pub struct DispatcherStats {
+    polls: AtomicU64,
     delivered: AtomicU64,
     retried: AtomicU64,
     dead_lettered: AtomicU64,
@@ -123,6 +124,10 @@ pub struct DispatcherStats {
 }
 
 impl DispatcherStats {
+    /// Times this node looked for work (one cheap statement each).
+    pub fn polls(&self) -> u64 {
+        self.polls.load(Ordering::SeqCst)
+    }
     /// Deliveries this node recorded as done.
     pub fn delivered(&self) -> u64 {
         self.delivered.load(Ordering::SeqCst)
@@ -247,6 +252,62 @@ struct Registered {
     registered_at: i64,
 }
 
+/// Wakes the dispatcher whenever a transaction with events commits on any node (PostgreSQL's
+/// LISTEN/NOTIFY, on a connection of the pool held for it), so it need not wait for its poll.
+/// Reconnects after errors, and wakes the dispatcher after each (re)connection: notifications
+/// sent while it was not listening are lost, so it looks once.
+async fn listen(db: DatabaseConnection, wake: Arc<Notify>, stop: CancellationToken) {
+    use sea_orm::sqlx::postgres::PgListener;
+    const FIRST_RETRY: Duration = Duration::from_millis(500);
+    const LAST_RETRY: Duration = Duration::from_secs(30);
+    let pool = db.get_postgres_connection_pool().clone();
+    let mut retry = FIRST_RETRY;
+    loop {
+        let connect = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(crate::outbox::NOTIFY_CHANNEL).await?;
+            Ok::<_, sea_orm::sqlx::Error>(listener)
+        };
+        let connected = tokio::select! {
+            _ = stop.cancelled() => return,
+            connected = connect => connected,
+        };
+        match connected {
+            Ok(mut listener) => {
+                tracing::debug!(channel = crate::outbox::NOTIFY_CHANNEL, "listening for committed events");
+                retry = FIRST_RETRY;
+                wake.notify_one();
+                loop {
+                    let received = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        received = listener.try_recv() => received,
+                    };
+                    match received {
+                        Ok(Some(_)) => wake.notify_one(),
+                        Ok(None) => {
+                            // The listener reconnected by itself; what was sent meanwhile is lost.
+                            tracing::warn!("the event listener lost its connection and reconnected");
+                            wake.notify_one();
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the event listener failed; reconnecting (polling meanwhile)");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = retry.as_millis() as u64, "could not listen for committed events; polling meanwhile");
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(retry) => {}
+        }
+        retry = (retry * 2).min(LAST_RETRY);
+    }
+}
+
 /// What a panic said, when it said it with a string (as `panic!` and `unwrap` do).
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
@@ -305,6 +366,9 @@ impl Dispatcher {
         let mut running: JoinSet<()> = JoinSet::new();
         let finished = Arc::new(Notify::new());
         tracing::info!(node = %this.node, handlers = this.handlers.len(), "event dispatcher started");
+        let listener = (this.backend() == DatabaseBackend::Postgres).then(|| {
+            tokio::spawn(listen(this.db.clone(), this.wake.clone(), shutdown.child_token()))
+        });
         let mut registered = false;
         loop {
             if !registered {
@@ -322,6 +386,7 @@ impl Dispatcher {
                 .collect();
             // An idle node sends this one cheap statement per poll, nothing else.
             let names: Vec<&'static str> = free.iter().map(|(h, _)| h.name()).collect();
+            DispatcherStats::count(&this.stats.polls);
             let probe = match this.probe(&names).await {
                 Ok(probe) => probe,
                 Err(e) => {
@@ -376,6 +441,10 @@ impl Dispatcher {
         }
         running.abort_all();
         while running.join_next().await.is_some() {}
+        if let Some(listener) = listener {
+            // It stops with `shutdown`.
+            let _ = listener.await;
+        }
         if let Err(e) = this.release_leases().await {
             tracing::warn!(error = ?e, "could not release leases on shutdown; they will expire");
         }
@@ -560,6 +629,12 @@ impl Dispatcher {
             ))
             .await
             .context("marking events fanned out")?;
+            if !deliveries.is_empty() && self.backend() == DatabaseBackend::Postgres {
+                // The new deliveries may be other nodes' handlers': wake them on commit.
+                txn.execute_raw(self.stmt(&format!("SELECT pg_notify('{}', '')", crate::outbox::NOTIFY_CHANNEL), vec![]))
+                    .await
+                    .context("notifying other nodes of new deliveries")?;
+            }
             txn.commit().await.context("committing fan-out")?;
             fanned += rows.len();
             if (rows.len() as i64) < FAN_OUT_BATCH {

@@ -6,4 +6,4 @@ pub mod outbox;
 
 pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherStats, EventHandler, HandlerError};
 pub use hub::{InProcessHub, RealtimeHub};
-pub use outbox::Outbox;
+pub use outbox::{NOTIFY_CHANNEL, Outbox};

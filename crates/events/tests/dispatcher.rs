@@ -781,3 +781,40 @@ async fn outbox_event_ids(db: &DatabaseConnection) -> Vec<String> {
         .unwrap();
     rows.iter().map(|r| r.try_get("", "event_id").unwrap()).collect()
 }
+
+#[tokio::test]
+async fn on_postgres_a_commit_on_any_node_wakes_every_dispatcher_at_once() {
+    let (guard, db) = setup().await;
+    if guard.backend != kanjian_migrations::testing::Backend::Postgres {
+        eprintln!("LISTEN/NOTIFY is PostgreSQL's: nothing to test on SQLite");
+        return;
+    }
+    let clock = Clock::manual_from_now();
+    // Polls too rarely to matter: only a notification can wake these dispatchers.
+    let config = DispatcherConfig { poll_interval: Duration::from_secs(60), ..config() };
+    let (a, b) = (Recorder::default(), Counter::default());
+    let mut node_a = Dispatcher::new(db.clone(), &Outbox::new(), config.clone(), clock.clone());
+    node_a.register(Arc::new(a.clone()));
+    let mut node_b = Dispatcher::new(db.clone(), &Outbox::new(), config, clock.clone());
+    node_b.register(Arc::new(b.clone()));
+    let (a_stats, b_stats) = (node_a.stats(), node_b.stats());
+    let (node_a, node_b) = (spawn(node_a).await, spawn(node_b).await);
+    // Each polls once as it starts and once more when its listener is up.
+    wait_for("both listeners", || a_stats.polls() >= 2 && b_stats.polls() >= 2).await;
+    let polls_before = (a_stats.polls(), b_stats.polls());
+
+    // A third node emits; its outbox shares nothing in memory with either dispatcher.
+    let elsewhere = Outbox::with_clock(clock.clone());
+    let started = std::time::Instant::now();
+    enqueue(&db, &elsewhere, &[Pinged { n: 1 }]).await;
+    drive_until(&db, &clock, &[("done", 1), ("done", 1)]).await;
+    enqueue(&db, &elsewhere, &[Pinged { n: 2 }]).await;
+    drive_until(&db, &clock, &[("done", 1); 4]).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "two events took {took:?} with a 60 s poll");
+    assert_eq!(a.seen.lock().unwrap().as_slice(), [1, 2]);
+    assert_eq!(b.seen.lock().unwrap().as_slice(), [1, 2]);
+    assert!(a_stats.polls() > polls_before.0 && b_stats.polls() > polls_before.1, "both woke");
+    node_a.stop().await;
+    node_b.stop().await;
+}
