@@ -76,6 +76,11 @@ pub struct DispatcherConfig {
     pub retry_max: Duration,
     /// Attempts before a delivery is dead-lettered.
     pub max_attempts: i32,
+    /// Done deliveries, and events whose deliveries are all done (or that had none), are
+    /// deleted once they are this old. Dead letters, and the events they belong to, are kept.
+    pub retention: Duration,
+    /// How often (at most) a node prunes what outlived `retention`.
+    pub prune_interval: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -86,6 +91,8 @@ impl Default for DispatcherConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
             max_attempts: 10,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            prune_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -116,6 +123,7 @@ pub struct Dispatcher {
 #[derive(Debug, Default)]
 pub struct DispatcherStats {
     polls: AtomicU64,
+    prunes: AtomicU64,
     delivered: AtomicU64,
     retried: AtomicU64,
     dead_lettered: AtomicU64,
@@ -127,6 +135,10 @@ impl DispatcherStats {
     /// Times this node looked for work (one cheap statement each).
     pub fn polls(&self) -> u64 {
         self.polls.load(Ordering::SeqCst)
+    }
+    /// Times this node pruned old rows (at most one per `prune_interval`).
+    pub fn prunes(&self) -> u64 {
+        self.prunes.load(Ordering::SeqCst)
     }
     /// Deliveries this node recorded as done.
     pub fn delivered(&self) -> u64 {
@@ -244,6 +256,29 @@ fn read_event(row: &sea_orm::QueryResult, event_id: &str) -> std::result::Result
 const FAN_OUT_BATCH: i64 = 200;
 /// Deliveries per multi-row INSERT (two bound values each).
 const FAN_OUT_ROWS_PER_INSERT: usize = 500;
+
+/// Rows deleted per pruning statement.
+const PRUNE_BATCH: i64 = 1000;
+/// Pruning statements per run; what is left waits for the next poll.
+const PRUNE_BATCHES: u32 = 20;
+
+/// What one pruning run deleted.
+#[derive(Default)]
+struct Pruned {
+    deliveries: u64,
+    events: u64,
+    /// It stopped at [`PRUNE_BATCHES`] with more to delete.
+    more: bool,
+}
+
+impl Pruned {
+    fn logged(self) -> Self {
+        if self.deliveries > 0 || self.events > 0 {
+            tracing::info!(deliveries = self.deliveries, events = self.events, more = self.more, "pruned delivered events");
+        }
+        self
+    }
+}
 
 /// A row of `events_handlers`.
 struct Registered {
@@ -370,11 +405,24 @@ impl Dispatcher {
             tokio::spawn(listen(this.db.clone(), this.wake.clone(), shutdown.child_token()))
         });
         let mut registered = false;
+        // On the dispatcher's clock; first as it starts, so a node that restarts often prunes too.
+        let mut next_prune_at = this.clock.now_millis();
         loop {
             if !registered {
                 match this.register_handlers().await {
                     Ok(()) => registered = true,
                     Err(e) => tracing::error!(error = ?e, "registering event handlers failed; will try again"),
+                }
+            }
+            let now = this.clock.now_millis();
+            if now >= next_prune_at {
+                next_prune_at = now + this.config.prune_interval.as_millis() as i64;
+                DispatcherStats::count(&this.stats.prunes);
+                match this.prune().await {
+                    // More is left: carry on at the next poll rather than hold the loop.
+                    Ok(Pruned { more: true, .. }) => next_prune_at = now,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = ?e, "pruning old events failed"),
                 }
             }
             // Handlers with room for one more delivery on this node.
@@ -505,6 +553,60 @@ impl Dispatcher {
         let unfanned = flag("unfanned")?;
         let due = (0..handlers.len()).map(|i| flag(&format!("due_{i}"))).collect::<Result<_>>()?;
         Ok(Probe { unfanned, due })
+    }
+
+    /// Deletes done deliveries and delivered events older than `retention`, in batches of
+    /// [`PRUNE_BATCH`], up to [`PRUNE_BATCHES`] batches a run. Dead letters stay, and so do their
+    /// events (a dead letter can be requeued), and events not yet fanned out.
+    async fn prune(&self) -> Result<Pruned> {
+        let cutoff = self.clock.now_millis() - self.config.retention.as_millis() as i64;
+        let mut pruned = Pruned::default();
+        let mut batches = 0;
+        loop {
+            let deleted = self
+                .db
+                .execute_raw(self.stmt(
+                    "DELETE FROM events_deliveries WHERE id IN (SELECT id FROM events_deliveries \
+                     WHERE status = 'done' AND finished_at < $1 LIMIT $2)",
+                    vec![cutoff.into(), PRUNE_BATCH.into()],
+                ))
+                .await
+                .context("pruning done deliveries")?
+                .rows_affected();
+            pruned.deliveries += deleted;
+            batches += 1;
+            if deleted < PRUNE_BATCH as u64 {
+                break;
+            }
+            if batches >= PRUNE_BATCHES {
+                pruned.more = true;
+                return Ok(pruned.logged());
+            }
+        }
+        loop {
+            let deleted = self
+                .db
+                .execute_raw(self.stmt(
+                    "DELETE FROM events_outbox WHERE id IN (SELECT o.id FROM events_outbox o \
+                     WHERE o.fanned_out = TRUE AND o.occurred_at < $1 \
+                       AND NOT EXISTS (SELECT 1 FROM events_deliveries d \
+                         WHERE d.event_id = o.event_id AND d.status <> 'done') \
+                     ORDER BY o.id LIMIT $2)",
+                    vec![cutoff.into(), PRUNE_BATCH.into()],
+                ))
+                .await
+                .context("pruning delivered events")?
+                .rows_affected();
+            pruned.events += deleted;
+            batches += 1;
+            if deleted < PRUNE_BATCH as u64 {
+                return Ok(pruned.logged());
+            }
+            if batches >= PRUNE_BATCHES {
+                pruned.more = true;
+                return Ok(pruned.logged());
+            }
+        }
     }
 
     /// Records this node's handlers in `events_handlers` (name and kinds); a handler's

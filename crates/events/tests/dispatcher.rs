@@ -46,6 +46,8 @@ struct Recorder {
     slow: Option<Duration>,
     /// Take a permit from here before returning: the test says when the handler finishes.
     hold: Option<Arc<tokio::sync::Semaphore>>,
+    /// Fail this ping for good.
+    dead_on: Option<u32>,
 }
 
 #[async_trait]
@@ -72,6 +74,9 @@ impl EventHandler for Recorder {
         if let Some(hold) = &self.hold {
             hold.acquire().await.unwrap().forget();
         }
+        if self.dead_on == Some(ping.n) {
+            return Err(HandlerError::Permanent(anyhow::anyhow!("ping {} is broken", ping.n)));
+        }
         if attempt <= self.fail_first {
             let e = anyhow::anyhow!("failing attempt {attempt}");
             return Err(if self.permanent { HandlerError::Permanent(e) } else { HandlerError::Transient(e) });
@@ -92,6 +97,7 @@ fn config() -> DispatcherConfig {
         retry_base: RETRY_BASE,
         retry_max: Duration::from_secs(80),
         max_attempts: 4,
+        ..DispatcherConfig::default()
     }
 }
 
@@ -757,8 +763,8 @@ async fn upgrading_registers_the_handlers_that_had_deliveries_so_no_backlog_is_l
     db.execute_raw(Statement::from_sql_and_values(
         backend,
         "INSERT INTO events_deliveries (event_id, handler, status, attempts, next_attempt_at, finished_at) \
-         VALUES ($1, 'test.recorder', 'done', 1, 0, 0)",
-        [first.into()],
+         VALUES ($1, 'test.recorder', 'done', 1, $2, $2)",
+        [first.into(), clock.now_millis().into()],
     ))
     .await
     .unwrap();
@@ -817,4 +823,44 @@ async fn on_postgres_a_commit_on_any_node_wakes_every_dispatcher_at_once() {
     assert!(a_stats.polls() > polls_before.0 && b_stats.polls() > polls_before.1, "both woke");
     node_a.stop().await;
     node_b.stop().await;
+}
+
+#[tokio::test]
+async fn delivered_events_are_pruned_after_the_retention_and_dead_letters_kept() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
+    let hour = Duration::from_secs(3600);
+    let config = DispatcherConfig { retention: hour, prune_interval: Duration::from_secs(600), ..config() };
+    let recorder = Recorder { dead_on: Some(2), ..Recorder::default() };
+    let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config, clock.clone());
+    dispatcher.register(Arc::new(recorder.clone()));
+    let stats = dispatcher.stats();
+    let node = spawn(dispatcher).await;
+
+    // Old: ping 1 delivered, ping 2 dead, an event no handler takes.
+    enqueue(&db, &outbox, &[Pinged { n: 1 }, Pinged { n: 2 }]).await;
+    enqueue(&db, &outbox, &[Ignored]).await;
+    drive_until(&db, &clock, &[("done", 1), ("dead", 1)]).await;
+    // Half an hour later: ping 3, delivered.
+    clock.advance(hour / 2);
+    enqueue(&db, &outbox, &[Pinged { n: 3 }]).await;
+    drive_until(&db, &clock, &[("done", 1), ("dead", 1), ("done", 1)]).await;
+    assert_eq!(outbox_payloads(&db).await.len(), 4, "nothing is old enough yet");
+
+    // An hour and a minute after the first events: they are past the retention, ping 3 is not.
+    clock.advance(hour / 2 + Duration::from_secs(60));
+    wait_until(&db, "the old events to be pruned", |db| async move { outbox_payloads(&db).await.len() == 2 }).await;
+    let left: Vec<String> = outbox_payloads(&db).await.into_iter().map(|(_, payload, _)| payload).collect();
+    assert_eq!(left, [r#"{"n":2}"#, r#"{"n":3}"#], "the dead letter's event stays for a requeue");
+    let rows: Vec<(String, String)> = deliveries(&db).await.into_iter().map(|d| (d.status, d.last_error.unwrap_or_default())).collect();
+    assert_eq!(rows, [("dead".to_owned(), "ping 2 is broken".to_owned()), ("done".to_owned(), String::new())]);
+    // As it started, maybe when the clock moved half an hour, and now; then not again until
+    // the dispatcher's clock passes another prune interval, however often it polls.
+    let prunes = stats.prunes();
+    assert!((2..=3).contains(&prunes), "{prunes} prunes");
+    let polls = stats.polls();
+    wait_for("five more polls", || stats.polls() >= polls + 5).await;
+    assert_eq!(stats.prunes(), prunes);
+    node.stop().await;
 }
