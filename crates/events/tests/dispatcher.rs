@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kanjian_contracts::{EventEnvelope, IntegrationEvent};
-use kanjian_events::{Dispatcher, DispatcherConfig, EventHandler, HandlerError, Outbox};
+use kanjian_events::{Dispatcher, DispatcherConfig, EventHandler, HandlerError, Outbox, Requeue, dead_letters, requeue_dead_letters};
 use kanjian_kernel::Clock;
 use kanjian_migrations::testing::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
@@ -48,12 +48,14 @@ struct Recorder {
     hold: Option<Arc<tokio::sync::Semaphore>>,
     /// Fail this ping for good.
     dead_on: Option<u32>,
+    /// Instead of "test.recorder".
+    name: Option<&'static str>,
 }
 
 #[async_trait]
 impl EventHandler for Recorder {
     fn name(&self) -> &'static str {
-        "test.recorder"
+        self.name.unwrap_or("test.recorder")
     }
     fn kinds(&self) -> &'static [&'static str] {
         &[Pinged::KIND]
@@ -862,5 +864,62 @@ async fn delivered_events_are_pruned_after_the_retention_and_dead_letters_kept()
     let polls = stats.polls();
     wait_for("five more polls", || stats.polls() >= polls + 5).await;
     assert_eq!(stats.prunes(), prunes);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_and_requeued_by_id_by_handler_or_all() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
+    // Two handlers whose first attempt at anything fails for good.
+    let a = Recorder { name: Some("test.a"), fail_first: 1, permanent: true, ..Recorder::default() };
+    let b = Recorder { name: Some("test.b"), fail_first: 1, permanent: true, ..Recorder::default() };
+    let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config(), clock.clone());
+    dispatcher.register(Arc::new(a.clone()));
+    dispatcher.register(Arc::new(b.clone()));
+    let node = spawn(dispatcher).await;
+    let died_at = clock.now();
+    enqueue(&db, &outbox, &[Pinged { n: 1 }, Pinged { n: 2 }]).await;
+    wait_until(&db, "four dead letters", |db| async move {
+        deliveries(&db).await.iter().filter(|d| d.status == "dead").count() == 4
+    })
+    .await;
+
+    let all = dead_letters(&db, None, None, 100).await.unwrap();
+    assert_eq!(all.len(), 4);
+    for letter in &all {
+        assert_eq!(letter.kind.as_deref(), Some(Pinged::KIND));
+        assert_eq!((letter.attempts, letter.last_error.as_deref(), letter.finished_at), (1, Some("failing attempt 1"), Some(died_at)));
+    }
+    let of_a = dead_letters(&db, Some("test.a"), None, 100).await.unwrap();
+    assert_eq!(of_a.iter().map(|l| l.handler.as_str()).collect::<Vec<_>>(), ["test.a", "test.a"]);
+    // Pages by id.
+    let first_page = dead_letters(&db, None, None, 3).await.unwrap();
+    let second_page = dead_letters(&db, None, Some(first_page[2].id), 3).await.unwrap();
+    assert_eq!(first_page.iter().chain(&second_page).cloned().collect::<Vec<_>>(), all);
+
+    // One by id: due now on the clock, attempts starting over; the second attempt succeeds.
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(requeue_dead_letters(&db, &clock, &Requeue::Ids(vec![of_a[0].id])).await.unwrap(), 1);
+    let row = deliveries(&db).await.into_iter().find(|d| d.id == of_a[0].id).unwrap();
+    assert!(row.status != "dead" && row.next_attempt_at == clock.now_millis(), "{row:?}");
+    wait_until(&db, "the requeued one delivered", |db| async move {
+        dead_letters(&db, None, None, 100).await.unwrap().len() == 3
+            && deliveries(&db).await.iter().any(|d| d.status == "done")
+    })
+    .await;
+    // The rest of a handler's, then all the others.
+    assert_eq!(requeue_dead_letters(&db, &clock, &Requeue::Handler("test.a".into())).await.unwrap(), 1);
+    assert_eq!(requeue_dead_letters(&db, &clock, &Requeue::All).await.unwrap(), 2);
+    drive_until(&db, &clock, &[("done", 1); 4]).await;
+    assert!(dead_letters(&db, None, None, 100).await.unwrap().is_empty());
+    let (mut seen_a, mut seen_b) = (a.seen.lock().unwrap().clone(), b.seen.lock().unwrap().clone());
+    seen_a.sort();
+    seen_b.sort();
+    assert_eq!((seen_a, seen_b), (vec![1, 2], vec![1, 2]));
+    // Only dead letters are requeued.
+    assert_eq!(requeue_dead_letters(&db, &clock, &Requeue::All).await.unwrap(), 0);
+    assert_eq!(requeue_dead_letters(&db, &clock, &Requeue::Ids(vec![of_a[0].id])).await.unwrap(), 0);
     node.stop().await;
 }

@@ -161,8 +161,14 @@ async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
 
 /// Applies the migrations and returns; for `kanjian migrate`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    open_database(config).await.map(|_| ())
+}
+
+/// Opens the database and brings its schema up to date; for commands that work on it directly
+/// (`kanjian events …`).
+pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
     std::fs::create_dir_all(&config.data_dir).context("creating the data dir")?;
-    connect(config).await.map(|_| ())
+    connect(config).await
 }
 
 pub struct RunningServer {
