@@ -870,14 +870,14 @@ impl Dispatcher {
                     DispatcherStats::count(&self.stats.retried);
                 }
                 Outcome::Dead { error } => {
-                    tracing::error!(error = %error, "handler failed for good or too often; delivery dead-lettered");
+                    tracing::error!(error = %error, "delivery dead-lettered (failed for good or too often)");
                     DispatcherStats::count(&self.stats.dead_lettered);
                 }
             },
             Ok(false) => {
                 tracing::warn!(
                     outcome = outcome.name(),
-                    "the lease ran out before the handler returned; another node owns the delivery now, so this outcome is dropped"
+                    "the lease ran out before the handler returned, so this outcome is dropped: another node may have taken the delivery over, or it runs again"
                 );
                 DispatcherStats::count(&self.stats.results_dropped);
             }
