@@ -13,6 +13,7 @@ mod m20261121_000007_social_closest_friends;
 mod m20261121_000008_social_feed_snapshots_unlogged;
 mod m20261121_000009_social_video_counters;
 mod m20261121_000010_social_snapshot_lz4;
+mod m20261129_000011_events_handlers;
 mod m20261129_000012_media_video_versions;
 mod m20261129_000013_social_video_tombstones;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000008_social_feed_snapshots_unlogged::Migration),
             Box::new(m20261121_000009_social_video_counters::Migration),
             Box::new(m20261121_000010_social_snapshot_lz4::Migration),
+            Box::new(m20261129_000011_events_handlers::Migration),
             Box::new(m20261129_000012_media_video_versions::Migration),
             Box::new(m20261129_000013_social_video_tombstones::Migration),
         ]

@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+pub mod dead_letters;
 pub mod dispatcher;
 pub mod hub;
 pub mod outbox;
 
-pub use dispatcher::{Dispatcher, DispatcherConfig, EventHandler, HandlerError};
+pub use dead_letters::{DeadLetter, Requeue, dead_letters, requeue_dead_letters};
+pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherStats, EventHandler, HandlerError};
 pub use hub::{InProcessHub, RealtimeHub};
-pub use outbox::Outbox;
+pub use outbox::{NOTIFY_CHANNEL, Outbox};

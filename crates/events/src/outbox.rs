@@ -4,23 +4,40 @@
 use std::sync::Arc;
 
 use kanjian_contracts::IntegrationEvent;
-use kanjian_kernel::{Context, Result};
-use sea_orm::{ConnectionTrait, Statement};
+use kanjian_kernel::{Clock, Context, Result};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use tokio::sync::Notify;
+
+/// The PostgreSQL channel a commit with events notifies; every dispatcher listens on it.
+pub const NOTIFY_CHANNEL: &str = "kanjian_events";
 
 /// Cheap to clone; every module holds one.
 #[derive(Clone, Default)]
 pub struct Outbox {
     wake: Arc<Notify>,
+    /// Stamps each event's `occurred_at`.
+    clock: Clock,
 }
 
 impl Outbox {
+    /// An outbox on the system clock.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Writes `event` through `conn`, which should be the transaction of the change. Call
-    /// [`Outbox::notify`] after the commit so the dispatcher picks it up without waiting to poll.
+    /// An outbox whose events occur at `clock`'s time (tests pass a manual clock).
+    pub fn with_clock(clock: Clock) -> Self {
+        Self { wake: Arc::default(), clock }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Writes `event` through `conn`, which should be the transaction of the change. On
+    /// PostgreSQL the same statement notifies [`NOTIFY_CHANNEL`], which wakes every node's
+    /// dispatcher when the transaction commits. Call [`Outbox::notify`] after the commit too:
+    /// it wakes this process's dispatcher on SQLite (and costs nothing).
     pub async fn enqueue<C: ConnectionTrait, E: IntegrationEvent>(
         &self,
         conn: &C,
@@ -28,12 +45,22 @@ impl Outbox {
     ) -> Result<uuid::Uuid> {
         let id = uuid::Uuid::now_v7();
         let payload = serde_json::to_string(event).context("serialising an event")?;
-        let now = kanjian_kernel::time::now_millis();
+        let now = self.clock.now_millis();
         let backend = conn.get_database_backend();
+        let insert = "INSERT INTO events_outbox (event_id, kind, payload, occurred_at, fanned_out) \
+                      VALUES ($1, $2, $3, $4, FALSE)";
+        let sql = match backend {
+            // In the same statement, so in the same transaction: PostgreSQL delivers the
+            // notification to every listening dispatcher on commit (once per transaction), and
+            // never for a rollback.
+            DatabaseBackend::Postgres => format!(
+                "WITH written AS ({insert} RETURNING 1) SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM written"
+            ),
+            _ => insert.to_owned(),
+        };
         conn.execute_raw(Statement::from_sql_and_values(
             backend,
-            "INSERT INTO events_outbox (event_id, kind, payload, occurred_at, fanned_out) \
-             VALUES ($1, $2, $3, $4, FALSE)",
+            sql,
             [id.to_string().into(), E::KIND.into(), payload.into(), now.into()],
         ))
         .await
@@ -42,7 +69,7 @@ impl Outbox {
         Ok(id)
     }
 
-    /// Wakes the dispatcher: new events were committed.
+    /// Wakes this process's dispatcher: new events were committed.
     pub fn notify(&self) {
         self.wake.notify_one();
     }

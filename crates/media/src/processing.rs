@@ -109,8 +109,9 @@ impl EventHandler for ProcessVideoHandler {
         "media.process_video"
     }
 
-    fn handles(&self, kind: &str) -> bool {
-        kind == <VideoUploaded as kanjian_contracts::IntegrationEvent>::KIND
+    fn kinds(&self) -> &'static [&'static str] {
+        const KINDS: &[&str] = &[<VideoUploaded as kanjian_contracts::IntegrationEvent>::KIND];
+        KINDS
     }
 
     fn max_concurrency(&self) -> usize {
@@ -390,8 +391,9 @@ impl EventHandler for PurgeVideoFilesHandler {
         "media.purge_video_files"
     }
 
-    fn handles(&self, kind: &str) -> bool {
-        kind == <VideoDeleted as kanjian_contracts::IntegrationEvent>::KIND
+    fn kinds(&self) -> &'static [&'static str] {
+        const KINDS: &[&str] = &[<VideoDeleted as kanjian_contracts::IntegrationEvent>::KIND];
+        KINDS
     }
 
     async fn handle(&self, event: &EventEnvelope) -> std::result::Result<(), HandlerError> {

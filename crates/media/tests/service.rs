@@ -1336,10 +1336,13 @@ async fn the_dispatcher_drives_an_upload_to_ready() {
             poll_interval: Duration::from_millis(50),
             ..DispatcherConfig::default()
         },
+        kanjian_kernel::Clock::system(),
     );
     for h in app.media.event_handlers() {
         dispatcher.register(h);
     }
+    // Before the upload: a handler receives the events that occur after its registration.
+    dispatcher.register_handlers().await.unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(dispatcher.run(shutdown.clone()));
 

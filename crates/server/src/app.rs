@@ -12,10 +12,10 @@ use kanjian_contracts::media::MediaApi;
 use kanjian_events::{Dispatcher, InProcessHub, Outbox, RealtimeHub};
 use kanjian_graphql::{KanjianSchema, SchemaConfig, Services, build_schema};
 use kanjian_identity::IdentityService;
+use kanjian_kernel::Clock;
 use kanjian_media::{LocalBlobStore, MediaService};
 use kanjian_social::SocialService;
 use kanjian_db::Db;
-use kanjian_kernel::Clock;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -77,10 +77,13 @@ impl Kanjian {
             config.social.clone(),
         );
 
-        let mut dispatcher = Dispatcher::new(db.writer().clone(), &outbox, config.events.dispatcher());
+        let mut dispatcher = Dispatcher::new(db.writer().clone(), &outbox, config.events.dispatcher(), db.clock().clone());
         for handler in media.event_handlers().into_iter().chain(social.event_handlers()) {
             dispatcher.register(handler);
         }
+        // Before anything can emit an event: a handler receives the events that occur after its
+        // first registration, whichever node emits them.
+        dispatcher.register_handlers().await.context("registering the event handlers")?;
 
         let public_url = config
             .http
@@ -162,8 +165,14 @@ async fn connect(config: &Config, clock: Clock) -> anyhow::Result<Db> {
 
 /// Applies the migrations and returns; for `kanjian migrate`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    open_database(config).await.map(|_| ())
+}
+
+/// Opens the database and brings its schema up to date; for commands that work on it directly
+/// (`kanjian events …`).
+pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     std::fs::create_dir_all(&config.data_dir).context("creating the data dir")?;
-    connect(config, Clock::system()).await.map(|_| ())
+    connect(config, Clock::system()).await
 }
 
 pub struct RunningServer {

@@ -84,6 +84,9 @@ pub struct EventsConfig {
     pub retry_base_ms: u64,
     pub retry_max_secs: u64,
     pub max_attempts: i32,
+    /// Delivered events and done deliveries are deleted after this many hours; dead letters
+    /// are kept until requeued (`kanjian events requeue`).
+    pub retention_hours: u64,
     /// Run the dispatcher in this process (every node may; they share work through the database).
     pub run_dispatcher: bool,
 }
@@ -96,6 +99,7 @@ impl Default for EventsConfig {
             retry_base_ms: 1000,
             retry_max_secs: 300,
             max_attempts: 10,
+            retention_hours: 7 * 24,
             run_dispatcher: true,
         }
     }
@@ -109,6 +113,8 @@ impl EventsConfig {
             retry_base: Duration::from_millis(self.retry_base_ms),
             retry_max: Duration::from_secs(self.retry_max_secs),
             max_attempts: self.max_attempts,
+            retention: Duration::from_secs(self.retention_hours.max(1) * 3600),
+            ..kanjian_events::DispatcherConfig::default()
         }
     }
 }

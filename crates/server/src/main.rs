@@ -1,5 +1,6 @@
-//! `kanjian serve | migrate | schema | seed`.
+//! `kanjian serve | migrate | schema | seed | events`.
 
+mod events_cmd;
 mod seed;
 
 use std::net::TcpListener;
@@ -33,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(args) => seed::run(&config, &args).await,
+        Command::Events(events) => events_cmd::run(&config, &events).await,
         Command::Serve => serve(config).await,
     }
 }

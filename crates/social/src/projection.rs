@@ -38,14 +38,14 @@ impl EventHandler for VideoProjectionHandler {
         "social.video_projection"
     }
 
-    fn handles(&self, kind: &str) -> bool {
-        [
+    fn kinds(&self) -> &'static [&'static str] {
+        const KINDS: &[&str] = &[
             VideoPublished::KIND,
             VideoUnpublished::KIND,
             VideoDetailsChanged::KIND,
             VideoDeleted::KIND,
-        ]
-        .contains(&kind)
+        ];
+        KINDS
     }
 
     async fn handle(&self, event: &EventEnvelope) -> std::result::Result<(), HandlerError> {

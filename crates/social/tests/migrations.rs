@@ -6,7 +6,7 @@
 use kanjian_kernel::Timestamp;
 
 use kanjian_db::testing::TestDatabase;
-use kanjian_migrations::{MigrationName, Migrator, MigratorTrait};
+use kanjian_migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TryGetable, Value};
 
 async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<Value>) {
