@@ -76,7 +76,12 @@ impl TestApp {
     }
 
     async fn start_in_process(&mut self) {
-        let listener = TcpListener::bind(self.config.http.bind).expect("bind a free port");
+        // SO_REUSEADDR, as servers bind: after a crash the connections it dropped linger in
+        // TIME_WAIT on the port a restart binds again.
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket.bind(self.config.http.bind).expect("bind a free port");
+        let listener = socket.listen(1024).expect("listen").into_std().expect("a std listener");
         let mut config = self.config.clone();
         config.http.public_url = None;
         let app = Kanjian::build(config).await.expect("build the app");
