@@ -4,11 +4,21 @@ use kanjian_db::{DatabaseConfig, Db};
 use kanjian_kernel::Clock;
 use sea_orm::DbErr;
 
-/// Opens `url` (see [`Db::connect`]) and applies every pending migration on the writer.
+use sea_orm_migration::MigratorTrait;
+
+/// Opens `url` (see [`Db::connect`]) and applies every pending migration of this crate.
 pub async fn connect_and_migrate(url: &str, config: &DatabaseConfig, clock: Clock) -> Result<Db, DbErr> {
-    use sea_orm_migration::MigratorTrait;
+    connect_and_migrate_with::<crate::Migrator>(url, config, clock).await
+}
+
+/// As [`connect_and_migrate`], with the history `M` gives (the server adds the modules' own).
+pub async fn connect_and_migrate_with<M: MigratorTrait>(
+    url: &str,
+    config: &DatabaseConfig,
+    clock: Clock,
+) -> Result<Db, DbErr> {
     let db = Db::connect(url, config, clock).await?;
-    crate::Migrator::up(db.writer(), None).await?;
+    M::up(db.writer(), None).await?;
     Ok(db)
 }
 

@@ -31,7 +31,7 @@ async fn until_projected(app: &TestApp, video: &str) {
 
 #[tokio::test]
 async fn a_friends_recommend_reaches_the_friends_feed_and_everyone_gets_recommended() {
-    let app = TestApp::spawn_with(|c| c.social.recommended_pool_refresh_secs = 0).await;
+    let app = TestApp::spawn_with(|c| c.modules.social.recommended_pool_refresh_secs = 0).await;
     let (_creator, channel, video) = published_video(&app, "noodles").await;
     until_projected(&app, &video).await;
     let (lilei, lilei_id) = app.sign_up("lilei@example.com").await;

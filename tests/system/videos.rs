@@ -32,7 +32,7 @@ async fn files_that_are_not_videos_are_refused_and_nothing_is_kept() {
 async fn a_file_over_the_size_limit_is_refused() {
     let app = TestApp::spawn_with(|c| {
         c.http.max_multipart_bytes = 20_000;
-        c.media.max_upload_bytes = 50_000;
+        c.modules.media.max_upload_bytes = 50_000;
     })
     .await;
     let (token, _) = app.creator("big").await;

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod apis;
 pub mod events;
 pub mod identity;
 pub mod media;
 pub mod social;
 
+pub use apis::Apis;
 pub use events::{EventEnvelope, IntegrationEvent, VersionedEvent};

@@ -3,17 +3,16 @@
 use std::sync::Arc;
 
 use async_graphql::Context;
-use kanjian_contracts::identity::IdentityApi;
-use kanjian_contracts::media::MediaApi;
-use kanjian_contracts::social::SocialApi;
+use kanjian_contracts::Apis;
 use kanjian_kernel::Actor;
 
-/// The module APIs the schema is built on. Only contracts: never a module's internals.
-#[derive(Clone)]
+use crate::errors::top_level;
+
+/// The module APIs the schema is built on, by their contract trait (`dyn MediaApi`): never a
+/// module's internals.
+#[derive(Clone, Debug)]
 pub struct Services {
-    pub identity: Arc<dyn IdentityApi>,
-    pub media: Arc<dyn MediaApi>,
-    pub social: Arc<dyn SocialApi>,
+    pub apis: Apis,
     /// Prefix for the relative file URLs modules return, e.g. `http://localhost:8080`.
     pub public_url: String,
 }
@@ -27,6 +26,8 @@ impl Services {
 pub(crate) trait ContextExt {
     fn services(&self) -> &Services;
     fn actor(&self) -> &Actor;
+    /// A module's API by its trait: `ctx.api::<dyn MediaApi>()?`.
+    fn api<T: ?Sized + Send + Sync + 'static>(&self) -> async_graphql::Result<Arc<T>>;
 }
 
 static ANONYMOUS: Actor = Actor::Anonymous;
@@ -39,5 +40,9 @@ impl ContextExt for Context<'_> {
 
     fn actor(&self) -> &Actor {
         self.data_opt::<Actor>().unwrap_or(&ANONYMOUS)
+    }
+
+    fn api<T: ?Sized + Send + Sync + 'static>(&self) -> async_graphql::Result<Arc<T>> {
+        self.services().apis.get::<T>().map_err(top_level)
     }
 }

@@ -1,8 +1,11 @@
-//! DataLoaders, made fresh for every request (they cache per request and see the caller), so a
-//! list of N items that each resolve a channel costs one batched call, not N.
+//! DataLoaders, one set per request (they cache per request and see the caller), so a list of N
+//! items that each resolve a channel costs one batched call, not N. Each is made the first time a
+//! resolver of the request needs it: a request that loads no video makes no video loader. A
+//! module's loaders implement `RequestLoader` where they are defined; nothing lists them.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -130,15 +133,69 @@ fn loader<L>(inner: L) -> DataLoader<L> {
     DataLoader::new(inner, tokio::spawn).delay(std::time::Duration::ZERO)
 }
 
-/// Adds fresh loaders for one request (or one WebSocket connection) to its data.
+/// A loader made for one request, from the module APIs and the caller.
+pub(crate) trait RequestLoader: Send + Sync + Sized + 'static {
+    fn create(services: &Services, actor: &Actor) -> kanjian_kernel::Result<Self>;
+}
+
+/// The loaders of one request (or WebSocket connection), each made on first use.
+pub(crate) struct RequestLoaders {
+    services: Services,
+    actor: Actor,
+    made: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl RequestLoaders {
+    fn get<L: RequestLoader>(&self) -> kanjian_kernel::Result<Arc<DataLoader<L>>> {
+        let mut made = self.made.lock().map_err(|_| kanjian_kernel::Error::internal("a loader panicked"))?;
+        if let Some(existing) = made.get(&TypeId::of::<L>()).and_then(|l| l.clone().downcast::<DataLoader<L>>().ok()) {
+            return Ok(existing);
+        }
+        let fresh = Arc::new(loader(L::create(&self.services, &self.actor)?));
+        made.insert(TypeId::of::<L>(), fresh.clone());
+        Ok(fresh)
+    }
+}
+
+/// Gives one request (or one WebSocket connection) its loaders, made as they are first needed.
 pub(crate) fn insert(data: &mut async_graphql::Data, actor: &Actor, services: &Services) {
-    data.insert(loader(UserLoader(services.identity.clone())));
-    data.insert(loader(ChannelLoader(services.identity.clone())));
-    data.insert(loader(OrganizationLoader(services.identity.clone())));
-    data.insert(loader(VideoLoader { media: services.media.clone(), actor: actor.clone() }));
-    let social = || SocialLoader { social: services.social.clone(), actor: actor.clone() };
-    data.insert(loader(social()));
-    data.insert(loader(RelationshipLoader(social())));
+    data.insert(RequestLoaders { services: services.clone(), actor: actor.clone(), made: Mutex::default() });
+}
+
+impl RequestLoader for UserLoader {
+    fn create(services: &Services, _: &Actor) -> kanjian_kernel::Result<Self> {
+        Ok(Self(services.apis.get()?))
+    }
+}
+
+impl RequestLoader for ChannelLoader {
+    fn create(services: &Services, _: &Actor) -> kanjian_kernel::Result<Self> {
+        Ok(Self(services.apis.get()?))
+    }
+}
+
+impl RequestLoader for OrganizationLoader {
+    fn create(services: &Services, _: &Actor) -> kanjian_kernel::Result<Self> {
+        Ok(Self(services.apis.get()?))
+    }
+}
+
+impl RequestLoader for VideoLoader {
+    fn create(services: &Services, actor: &Actor) -> kanjian_kernel::Result<Self> {
+        Ok(Self { media: services.apis.get()?, actor: actor.clone() })
+    }
+}
+
+impl RequestLoader for SocialLoader {
+    fn create(services: &Services, actor: &Actor) -> kanjian_kernel::Result<Self> {
+        Ok(Self { social: services.apis.get()?, actor: actor.clone() })
+    }
+}
+
+impl RequestLoader for RelationshipLoader {
+    fn create(services: &Services, actor: &Actor) -> kanjian_kernel::Result<Self> {
+        SocialLoader::create(services, actor).map(Self)
+    }
 }
 
 fn loader_error(e: LoadError) -> async_graphql::Error {
@@ -157,11 +214,12 @@ fn loader_error(e: LoadError) -> async_graphql::Error {
 async fn load<K, L>(ctx: &Context<'_>, key: K) -> async_graphql::Result<Option<L::Value>>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
-    L: Loader<K, Error = LoadError>,
+    L: Loader<K, Error = LoadError> + RequestLoader,
 {
-    let loader = ctx
-        .data::<DataLoader<L>>()
+    let loaders = ctx
+        .data::<RequestLoaders>()
         .map_err(|_| top_level(kanjian_kernel::Error::internal("request prepared without loaders")))?;
+    let loader = loaders.get::<L>().map_err(top_level)?;
     loader.load_one(key).await.map_err(loader_error)
 }
 

@@ -32,6 +32,23 @@ use kanjian_kernel::{Actor, Page, PageRequest, Result};
 pub use blob::{BlobObject, BlobStore, LocalBlobStore, LocalCopy};
 pub use config::MediaConfig;
 
+/// The media module, as `server` declares it: offers `MediaApi` (using `IdentityApi`), keeps
+/// its files under `<data_dir>/blobs`, and runs the processing and purge handlers.
+#[derive(Debug)]
+pub struct Media;
+
+impl kanjian_module::Module for Media {
+    type Config = MediaConfig;
+
+    fn build(mut config: MediaConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
+        config.data_dir = ctx.data_dir.clone();
+        let blobs = Arc::new(LocalBlobStore::new(ctx.data_dir.join("blobs")));
+        let identity = ctx.apis.get::<dyn IdentityApi>()?;
+        let service = Arc::new(MediaService::new(ctx.db, ctx.outbox, ctx.hub, identity, blobs, config));
+        Ok(kanjian_module::Parts::default().handlers(service.event_handlers()).api::<dyn MediaApi>(service))
+    }
+}
+
 /// Everything the use cases need, shared by the service and its event handlers.
 pub(crate) struct Deps {
     pub db: Db,

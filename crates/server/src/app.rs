@@ -9,13 +9,12 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use kanjian_contracts::identity::IdentityApi;
 use kanjian_contracts::media::MediaApi;
+use kanjian_db::Db;
 use kanjian_events::{Dispatcher, InProcessHub, Outbox, RealtimeHub};
 use kanjian_graphql::{KanjianSchema, SchemaConfig, Services, build_schema};
-use kanjian_identity::IdentityService;
 use kanjian_kernel::Clock;
-use kanjian_media::{LocalBlobStore, MediaService};
-use kanjian_social::SocialService;
-use kanjian_db::Db;
+use kanjian_module::{Shared, Worker};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -26,6 +25,9 @@ use crate::routes;
 pub(crate) struct AppState {
     pub db: Db,
     pub schema: KanjianSchema,
+    /// For the routes beside GraphQL: who calls (bearer tokens), and media's files and uploads.
+    pub identity: Arc<dyn IdentityApi>,
+    pub media: Arc<dyn MediaApi>,
     pub services: Services,
     pub metrics: Metrics,
     pub config: Config,
@@ -37,6 +39,7 @@ pub struct Kanjian {
     db: Db,
     services: Services,
     dispatcher: Dispatcher,
+    workers: Vec<(&'static str, Worker)>,
     metrics: Metrics,
 }
 
@@ -46,8 +49,7 @@ impl Kanjian {
     }
 
     /// As [`Kanjian::build`], reading time from `clock` (tests move a manual one forward).
-    pub async fn build_with_clock(mut config: Config, clock: Clock) -> anyhow::Result<Self> {
-        config.normalise();
+    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
         let mut db = connect(&config, clock).await?;
@@ -55,30 +57,14 @@ impl Kanjian {
         // Before any clone: every module's statements are counted.
         metrics.watch_database(&mut db);
 
-        let outbox = Outbox::new();
+        let outbox = Outbox::with_clock(db.clock().clone());
         let hub: Arc<dyn RealtimeHub> = Arc::new(InProcessHub::new());
-        let identity = Arc::new(IdentityService::new(db.for_module("identity"), outbox.clone(), config.identity.clone()));
-        let blobs = Arc::new(LocalBlobStore::new(config.data_dir.join("blobs")));
-        let media = MediaService::new(
-            db.for_module("media"),
-            outbox.clone(),
-            hub.clone(),
-            identity.clone() as Arc<dyn IdentityApi>,
-            blobs,
-            config.media.clone(),
-        );
+        let shared = Shared { db: db.clone(), outbox: outbox.clone(), hub, data_dir: config.data_dir.clone() };
+        let built = crate::modules::build_modules(&config.modules, &shared)?;
 
-        let media = Arc::new(media);
-        let social = SocialService::new(
-            db.for_module("social"),
-            outbox.clone(),
-            identity.clone() as Arc<dyn IdentityApi>,
-            media.clone() as Arc<dyn MediaApi>,
-            config.social.clone(),
-        );
-
-        let mut dispatcher = Dispatcher::new(db.writer().clone(), &outbox, config.events.dispatcher(), db.clock().clone());
-        for handler in media.event_handlers().into_iter().chain(social.event_handlers()) {
+        let mut dispatcher =
+            Dispatcher::new(db.writer().clone(), &outbox, config.events.dispatcher(), db.clock().clone());
+        for handler in built.handlers {
             dispatcher.register(handler);
         }
         // Before anything can emit an event: a handler receives the events that occur after its
@@ -90,13 +76,8 @@ impl Kanjian {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", config.http.bind));
-        let services = Services {
-            identity: identity as Arc<dyn IdentityApi>,
-            media: media as Arc<dyn MediaApi>,
-            social: Arc::new(social),
-            public_url,
-        };
-        Ok(Self { config, db, services, dispatcher, metrics })
+        let services = Services { apis: built.apis, public_url };
+        Ok(Self { config, db, services, dispatcher, workers: built.workers, metrics })
     }
 
     pub fn database(&self) -> &Db {
@@ -105,7 +86,7 @@ impl Kanjian {
 
     /// Serves on `listener` (bind port 0 to let the OS choose). Signals are left to the caller.
     pub fn serve(self, listener: TcpListener) -> anyhow::Result<RunningServer> {
-        let Kanjian { mut config, db, mut services, dispatcher, metrics } = self;
+        let Kanjian { mut config, db, mut services, dispatcher, workers, metrics } = self;
         let addr = listener.local_addr().context("reading the listener address")?;
         if config.http.public_url.is_none() {
             // Port 0 becomes a real port only now.
@@ -116,16 +97,21 @@ impl Kanjian {
         let state = web::Data::new(AppState {
             db,
             schema,
+            identity: services.apis.get::<dyn IdentityApi>()?,
+            media: services.apis.get::<dyn MediaApi>()?,
             services,
             metrics,
             config: config.clone(),
         });
 
         let shutdown = CancellationToken::new();
-        let dispatcher_task = config
-            .events
-            .run_dispatcher
-            .then(|| tokio::spawn(dispatcher.run(shutdown.clone())));
+        let mut background: Vec<(&'static str, JoinHandle<()>)> = workers
+            .into_iter()
+            .map(|(name, run)| (name, tokio::spawn(run(shutdown.clone()))))
+            .collect();
+        if config.events.run_dispatcher {
+            background.push(("events.dispatcher", tokio::spawn(dispatcher.run(shutdown.clone()))));
+        }
 
         let max_multipart = config.http.max_multipart_bytes;
         let mut server = HttpServer::new(move || {
@@ -152,13 +138,13 @@ impl Kanjian {
         let handle = server.handle();
         let server_task = tokio::spawn(server);
         tracing::info!(%addr, "kanjian is serving");
-        Ok(RunningServer { addr, handle, server_task, shutdown, dispatcher_task })
+        Ok(RunningServer { addr, handle, server_task, shutdown, background })
     }
 }
 
 async fn connect(config: &Config, clock: Clock) -> anyhow::Result<Db> {
     let url = config.database_url();
-    kanjian_migrations::database::connect_and_migrate(&url, &config.database, clock)
+    kanjian_migrations::database::connect_and_migrate_with::<crate::modules::AllMigrations>(&url, &config.database, clock)
         .await
         .with_context(|| format!("opening and migrating the {} database", if config.is_sqlite() { "SQLite" } else { "PostgreSQL" }))
 }
@@ -180,7 +166,8 @@ pub struct RunningServer {
     handle: actix_web::dev::ServerHandle,
     server_task: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: CancellationToken,
-    dispatcher_task: Option<tokio::task::JoinHandle<()>>,
+    /// The dispatcher and the modules' workers.
+    background: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 impl RunningServer {
@@ -190,14 +177,16 @@ impl RunningServer {
         self.handle.stop(true).await;
         let _ = self.server_task.await;
         self.shutdown.cancel();
-        if let Some(task) = self.dispatcher_task {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        for (name, task) in self.background {
+            if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+                tracing::warn!(task = name, "a background task did not stop within 10 s");
+            }
         }
     }
 
     /// Stops at once, as a crash would: background work is dropped without releasing anything.
     pub async fn kill(self) {
-        if let Some(task) = &self.dispatcher_task {
+        for (_, task) in &self.background {
             task.abort();
         }
         self.handle.stop(false).await;

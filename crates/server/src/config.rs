@@ -10,9 +10,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use kanjian_db::DatabaseConfig;
 use kanjian_graphql::LimitsConfig;
-use kanjian_identity::IdentityConfig;
-use kanjian_media::MediaConfig;
-use kanjian_social::SocialConfig;
+
+use crate::modules::ModulesConfig;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
@@ -25,10 +24,10 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub graphql: LimitsConfig,
     pub events: EventsConfig,
-    pub identity: IdentityConfig,
-    pub media: MediaConfig,
-    pub social: SocialConfig,
     pub log: LogConfig,
+    /// Every module's section (`[identity]`, `[media]`, …), declared in `modules.rs`.
+    #[serde(flatten)]
+    pub modules: ModulesConfig,
 }
 
 impl Default for Config {
@@ -39,10 +38,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             graphql: LimitsConfig::default(),
             events: EventsConfig::default(),
-            identity: IdentityConfig::default(),
-            media: MediaConfig::default(),
-            social: SocialConfig::default(),
             log: LogConfig::default(),
+            modules: ModulesConfig::default(),
         }
     }
 }
@@ -142,17 +139,11 @@ impl Config {
         if let Ok(url) = std::env::var("DATABASE_URL") {
             figment = figment.merge(("database.url", url));
         }
-        let mut config: Config = figment
+        let config: Config = figment
             .merge(Env::prefixed("KANJIAN_").split("__"))
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration is invalid: {e}"))?;
-        config.normalise();
         Ok(config)
-    }
-
-    /// Derived values: the media module keeps its files under the data dir.
-    pub fn normalise(&mut self) {
-        self.media.data_dir = self.data_dir.clone();
     }
 
     pub fn database_url(&self) -> String {
@@ -175,11 +166,17 @@ mod tests {
     #[allow(clippy::result_large_err)] // figment's Jail decides the error type
     fn environment_overrides_file_which_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("kanjian.toml", "data_dir = \"/srv/kanjian\"\n[http]\nbind = \"0.0.0.0:9000\"\n")?;
+            jail.create_file(
+                "kanjian.toml",
+                "data_dir = \"/srv/kanjian\"\n[http]\nbind = \"0.0.0.0:9000\"\n[media]\nmax_upload_bytes = 1000\n",
+            )?;
             jail.set_env("KANJIAN_HTTP__BIND", "127.0.0.1:9100");
+            // A module's section, by the module's name.
+            jail.set_env("KANJIAN_SOCIAL__RECOMMENDED_POOL_REFRESH_SECS", "7");
             let config = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(config.data_dir, PathBuf::from("/srv/kanjian"));
-            assert_eq!(config.media.data_dir, PathBuf::from("/srv/kanjian"));
+            assert_eq!(config.modules.media.max_upload_bytes, 1000);
+            assert_eq!(config.modules.social.recommended_pool_refresh_secs, 7);
             assert_eq!(config.http.bind.port(), 9100);
             assert_eq!(config.graphql.max_aliases, 15);
             assert!(config.database_url().starts_with("sqlite:///srv/kanjian/"));

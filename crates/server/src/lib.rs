@@ -4,6 +4,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 mod metrics;
+pub mod modules;
 mod routes;
 pub mod telemetry;
 

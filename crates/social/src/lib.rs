@@ -26,6 +26,24 @@ use kanjian_events::Outbox;
 pub use config::SocialConfig;
 pub use service::SocialService;
 
+/// The social module, as `server` declares it: offers `SocialApi` (using `IdentityApi` and
+/// `MediaApi`) and runs the video projection handler.
+#[derive(Debug)]
+pub struct Social;
+
+impl kanjian_module::Module for Social {
+    type Config = SocialConfig;
+
+    fn build(config: SocialConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
+        let identity = ctx.apis.get::<dyn IdentityApi>()?;
+        let media = ctx.apis.get::<dyn MediaApi>()?;
+        let service = Arc::new(SocialService::new(ctx.db, ctx.outbox, identity, media, config));
+        Ok(kanjian_module::Parts::default()
+            .handlers(service.event_handlers())
+            .api::<dyn kanjian_contracts::social::SocialApi>(service))
+    }
+}
+
 /// Everything the use cases need, shared by the service and its event handler.
 pub(crate) struct Deps {
     pub db: Db,

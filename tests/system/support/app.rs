@@ -50,7 +50,7 @@ impl TestApp {
         config.events.poll_interval_ms = 50;
         config.events.lease_secs = 3;
         config.events.retry_base_ms = 100;
-        config.media.segment_seconds = 1;
+        config.modules.media.segment_seconds = 1;
         let database = TestDatabase::create().await;
         config.database.url = Some(database.url.clone().into());
         adjust(&mut config);
@@ -76,12 +76,7 @@ impl TestApp {
     }
 
     async fn start_in_process(&mut self) {
-        // SO_REUSEADDR, as servers bind: after a crash the connections it dropped linger in
-        // TIME_WAIT on the port a restart binds again.
-        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
-        socket.bind(self.config.http.bind).expect("bind a free port");
-        let listener = socket.listen(1024).expect("listen").into_std().expect("a std listener");
+        let listener = bind_again(self.config.http.bind).await;
         let mut config = self.config.clone();
         config.http.public_url = None;
         let app = Kanjian::build(config).await.expect("build the app");
@@ -110,7 +105,7 @@ impl TestApp {
             .env("KANJIAN_EVENTS__POLL_INTERVAL_MS", c.events.poll_interval_ms.to_string())
             .env("KANJIAN_EVENTS__LEASE_SECS", c.events.lease_secs.to_string())
             .env("KANJIAN_EVENTS__RETRY_BASE_MS", c.events.retry_base_ms.to_string())
-            .env("KANJIAN_MEDIA__SEGMENT_SECONDS", c.media.segment_seconds.to_string())
+            .env("KANJIAN_MEDIA__SEGMENT_SECONDS", c.modules.media.segment_seconds.to_string())
             .env("KANJIAN_LOG__FILTER", "warn")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -307,4 +302,22 @@ pub fn kanjian_binary() -> PathBuf {
         candidate.display()
     );
     candidate
+}
+
+/// Binds `addr` as servers do (SO_REUSEADDR: connections a crash dropped linger in TIME_WAIT on
+/// the port). After an in-process crash the old server's accept thread may still hold its
+/// listener for a moment: try again until it lets go, for at most ten seconds.
+async fn bind_again(addr: std::net::SocketAddr) -> TcpListener {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        match socket.bind(addr) {
+            Ok(()) => return socket.listen(1024).expect("listen").into_std().expect("a std listener"),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("bind {addr}: {e}"),
+        }
+    }
 }

@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, InputObject, Object};
+use kanjian_contracts::identity::IdentityApi;
 use kanjian_contracts::identity::{
     AddMemberInput, ClientInfo, CreateChannelInput, CreateOrganizationInput, LogInInput,
     RemoveMemberInput, SignUpInput, UpdateChannelInput, UpdateProfileInput,
@@ -123,9 +124,7 @@ fn client(ctx: &Context<'_>) -> ClientInfo {
 impl IdentityMutation {
     /// Creates an account and signs it in.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpArgs) -> async_graphql::Result<AuthPayload> {
-        let result = ctx
-            .services()
-            .identity
+        let result = ctx.api::<dyn IdentityApi>()?
             .sign_up(
                 SignUpInput {
                     email: input.email,
@@ -145,9 +144,7 @@ impl IdentityMutation {
 
     /// Signs in. Repeated failures are `RATE_LIMITED`.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInArgs) -> async_graphql::Result<AuthPayload> {
-        let result = ctx
-            .services()
-            .identity
+        let result = ctx.api::<dyn IdentityApi>()?
             .log_in(LogInInput { email: input.email, password: input.password }, client(ctx))
             .await;
         into_payload(result, |s| AuthPayload {
@@ -168,7 +165,7 @@ impl IdentityMutation {
         let actor = ctx.actor();
         let user = actor.require_user();
         let result = match user {
-            Ok(user) => ctx.services().identity.log_out(actor).await.map(|()| user),
+            Ok(user) => ctx.api::<dyn IdentityApi>()?.log_out(actor).await.map(|()| user),
             Err(e) => Err(e),
         };
         into_payload(result, |user: UserId| LogOutPayload {
@@ -184,7 +181,7 @@ impl IdentityMutation {
         input: UpdateProfileArgs,
     ) -> async_graphql::Result<UserPayload> {
         let update = UpdateProfileInput { display_name: input.display_name };
-        let result = ctx.services().identity.update_profile(ctx.actor(), update).await;
+        let result = ctx.api::<dyn IdentityApi>()?.update_profile(ctx.actor(), update).await;
         into_payload(result, |u| UserPayload { user: Some(User(u)), user_errors: vec![] })
     }
 
@@ -200,7 +197,7 @@ impl IdentityMutation {
             bio: input.bio,
             avatar_url: input.avatar_url,
         };
-        let result = ctx.services().identity.create_channel(ctx.actor(), input).await;
+        let result = ctx.api::<dyn IdentityApi>()?.create_channel(ctx.actor(), input).await;
         into_payload(result, |c| ChannelPayload { channel: Some(Channel(c)), user_errors: vec![] })
     }
 
@@ -222,7 +219,7 @@ impl IdentityMutation {
                     async_graphql::MaybeUndefined::Value(url) => Some(Some(url)),
                 },
             };
-            ctx.services().identity.update_channel(ctx.actor(), id, update).await
+            ctx.services().apis.get::<dyn IdentityApi>()?.update_channel(ctx.actor(), id, update).await
         }
         .await;
         into_payload(result, |c| ChannelPayload { channel: Some(Channel(c)), user_errors: vec![] })
@@ -234,9 +231,7 @@ impl IdentityMutation {
         ctx: &Context<'_>,
         input: CreateOrganizationArgs,
     ) -> async_graphql::Result<OrganizationPayload> {
-        let result = ctx
-            .services()
-            .identity
+        let result = ctx.api::<dyn IdentityApi>()?
             .create_organization(ctx.actor(), CreateOrganizationInput { name: input.name })
             .await;
         into_payload(result, |o| OrganizationPayload {
@@ -255,7 +250,7 @@ impl IdentityMutation {
             let organization_id =
                 OrganizationId(input_id(&input.organization_id, NodeKind::Organization, "organizationId")?);
             let add = AddMemberInput { organization_id, email: input.email, role: input.role.into() };
-            ctx.services().identity.add_organization_member(ctx.actor(), add).await
+            ctx.services().apis.get::<dyn IdentityApi>()?.add_organization_member(ctx.actor(), add).await
         }
         .await;
         into_payload(result, |m| MembershipPayload {
@@ -276,7 +271,7 @@ impl IdentityMutation {
                 OrganizationId(input_id(&input.organization_id, NodeKind::Organization, "organizationId")?);
             let user_id = UserId(input_id(&input.user_id, NodeKind::User, "userId")?);
             let remove = RemoveMemberInput { organization_id, user_id };
-            ctx.services().identity.remove_organization_member(ctx.actor(), remove).await
+            ctx.services().apis.get::<dyn IdentityApi>()?.remove_organization_member(ctx.actor(), remove).await
         }
         .await;
         into_payload(result, |()| RemoveOrganizationMemberPayload {

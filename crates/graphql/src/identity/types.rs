@@ -1,4 +1,6 @@
 use async_graphql::connection::{Connection, Edge};
+use kanjian_contracts::media::MediaApi;
+use kanjian_contracts::identity::IdentityApi;
 use async_graphql::{Context, Enum, ID, Object};
 use kanjian_contracts::identity::{ChannelDto, MembershipDto, OrgRole, OrganizationDto, UserDto};
 use kanjian_kernel::ids::OrganizationId;
@@ -39,7 +41,7 @@ impl User {
         if ctx.actor().user_id() != Some(self.0.id) {
             return Ok(Vec::new());
         }
-        let memberships = ctx.services().identity.memberships_of(self.0.id).await.gql()?;
+        let memberships = ctx.api::<dyn IdentityApi>()?.memberships_of(self.0.id).await.gql()?;
         Ok(memberships.into_iter().map(Membership).collect())
     }
 
@@ -91,7 +93,7 @@ impl Channel {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Video>> {
         let page = PageRequest { first: first.map(|n| n.max(0) as u32), after: after.map(Cursor) };
-        let page = ctx.services().media.channel_videos(ctx.actor(), self.0.id, page).await.gql()?;
+        let page = ctx.api::<dyn MediaApi>()?.channel_videos(ctx.actor(), self.0.id, page).await.gql()?;
         let mut connection = Connection::new(page.has_previous_page, page.has_next_page);
         connection.edges.extend(page.items.into_iter().map(|(c, v)| Edge::new(c.0, Video(v))));
         Ok(connection)
@@ -153,7 +155,7 @@ impl Organization {
     /// The signed-in user's role here, `null` when not a member.
     async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<OrganizationRole>> {
         let Some(user) = ctx.actor().user_id() else { return Ok(None) };
-        let role = ctx.services().identity.organization_role(self.0.id, user).await.gql()?;
+        let role = ctx.api::<dyn IdentityApi>()?.organization_role(self.0.id, user).await.gql()?;
         Ok(role.map(Into::into))
     }
 
@@ -165,9 +167,7 @@ impl Organization {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Membership>> {
         let page = PageRequest { first: first.map(|n| n.max(0) as u32), after: after.map(Cursor) };
-        let page = ctx
-            .services()
-            .identity
+        let page = ctx.api::<dyn IdentityApi>()?
             .organization_members(ctx.actor(), self.0.id, page)
             .await
             .gql()?;
@@ -216,7 +216,7 @@ impl IdentityQuery {
 
     /// A channel by its handle (case-insensitive).
     async fn channel(&self, ctx: &Context<'_>, handle: String) -> async_graphql::Result<Option<Channel>> {
-        Ok(ctx.services().identity.channel_by_handle(&handle).await.gql()?.map(Channel))
+        Ok(ctx.api::<dyn IdentityApi>()?.channel_by_handle(&handle).await.gql()?.map(Channel))
     }
 
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Organization>> {

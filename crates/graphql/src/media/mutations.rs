@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, InputObject, Object, Upload};
+use kanjian_contracts::media::MediaApi;
 use kanjian_contracts::media::{CreateUploadInput, SpooledFile, UpdateVideoInput, VideoDetailsInput};
 use kanjian_kernel::ids::VideoId;
 
@@ -103,7 +104,7 @@ impl MediaMutation {
             filename: upload.filename,
             content_type: upload.content_type,
         };
-        let result = ctx.services().media.upload_video(ctx.actor(), details, file).await;
+        let result = ctx.api::<dyn MediaApi>()?.upload_video(ctx.actor(), details, file).await;
         into_payload(result, |v| VideoPayload { video: Some(Video(v)), user_errors: vec![] })
     }
 
@@ -124,7 +125,7 @@ impl MediaMutation {
             size_bytes: input.size_bytes,
             filename: input.filename,
         };
-        let result = ctx.services().media.create_upload(ctx.actor(), create).await;
+        let result = ctx.api::<dyn MediaApi>()?.create_upload(ctx.actor(), create).await;
         into_payload(result, |t| CreateVideoUploadPayload {
             video: Some(Video(t.video)),
             upload_url: Some(ctx.services().absolute_url(&t.upload_url)),
@@ -151,7 +152,7 @@ impl MediaMutation {
                 },
                 is_original: input.is_original,
             };
-            ctx.services().media.update_video(ctx.actor(), id, update).await
+            ctx.services().apis.get::<dyn MediaApi>()?.update_video(ctx.actor(), id, update).await
         }
         .await;
         into_payload(result, |v| VideoPayload { video: Some(Video(v)), user_errors: vec![] })
@@ -164,7 +165,7 @@ impl MediaMutation {
         input: VideoIdArgs,
     ) -> async_graphql::Result<VideoPayload> {
         let result = async {
-            ctx.services().media.publish_video(ctx.actor(), video_id(&input.video_id)?).await
+            ctx.services().apis.get::<dyn MediaApi>()?.publish_video(ctx.actor(), video_id(&input.video_id)?).await
         }
         .await;
         into_payload(result, |v| VideoPayload { video: Some(Video(v)), user_errors: vec![] })
@@ -177,7 +178,7 @@ impl MediaMutation {
         input: VideoIdArgs,
     ) -> async_graphql::Result<VideoPayload> {
         let result = async {
-            ctx.services().media.unpublish_video(ctx.actor(), video_id(&input.video_id)?).await
+            ctx.services().apis.get::<dyn MediaApi>()?.unpublish_video(ctx.actor(), video_id(&input.video_id)?).await
         }
         .await;
         into_payload(result, |v| VideoPayload { video: Some(Video(v)), user_errors: vec![] })
@@ -191,7 +192,7 @@ impl MediaMutation {
     ) -> async_graphql::Result<DeleteVideoPayload> {
         let deleted = input.video_id.clone();
         let result = async {
-            ctx.services().media.delete_video(ctx.actor(), video_id(&input.video_id)?).await
+            ctx.services().apis.get::<dyn MediaApi>()?.delete_video(ctx.actor(), video_id(&input.video_id)?).await
         }
         .await;
         into_payload(result, |()| DeleteVideoPayload {

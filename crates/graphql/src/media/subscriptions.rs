@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, SimpleObject, Subscription};
+use kanjian_contracts::media::MediaApi;
 use futures::{Stream, StreamExt};
 use kanjian_contracts::media::ProcessingUpdate;
 use kanjian_kernel::ids::VideoId;
@@ -40,7 +41,7 @@ impl MediaSubscription {
         video_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = VideoProcessingUpdate> + use<>> {
         let id = VideoId(expect_id(&video_id, NodeKind::Video)?);
-        let updates = ctx.services().media.watch_processing(ctx.actor(), id).await.gql()?;
+        let updates = ctx.api::<dyn MediaApi>()?.watch_processing(ctx.actor(), id).await.gql()?;
         Ok(updates.map(VideoProcessingUpdate::from))
     }
 }

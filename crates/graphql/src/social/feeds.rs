@@ -2,6 +2,7 @@
 //! ranks and filters; here each page's videos and friends resolve through the DataLoaders, so a
 //! page costs the same few batched lookups whether it holds 5 items or 50.
 
+use kanjian_contracts::social::SocialApi;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, Object};
 use kanjian_contracts::social::{FeedItemDto, FeedReason as Reason};
@@ -75,7 +76,7 @@ impl FeedQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, FeedItem>> {
-        let page = ctx.services().social.friends_feed(ctx.actor(), page_request(first, after)).await.gql()?;
+        let page = ctx.api::<dyn SocialApi>()?.friends_feed(ctx.actor(), page_request(first, after)).await.gql()?;
         Ok(connection(page, FeedItem))
     }
 
@@ -86,7 +87,7 @@ impl FeedQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, FeedItem>> {
-        let page = ctx.services().social.following_feed(ctx.actor(), page_request(first, after)).await.gql()?;
+        let page = ctx.api::<dyn SocialApi>()?.following_feed(ctx.actor(), page_request(first, after)).await.gql()?;
         Ok(connection(page, FeedItem))
     }
 
@@ -98,7 +99,7 @@ impl FeedQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, FeedItem>> {
-        let page = ctx.services().social.recommended_feed(ctx.actor(), page_request(first, after)).await.gql()?;
+        let page = ctx.api::<dyn SocialApi>()?.recommended_feed(ctx.actor(), page_request(first, after)).await.gql()?;
         Ok(connection(page, FeedItem))
     }
 }

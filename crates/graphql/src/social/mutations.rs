@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, InputObject, Object};
+use kanjian_contracts::social::SocialApi;
 use kanjian_contracts::social::{ChannelSocialDto, PrivacySettings, VideoSocialDto};
 use kanjian_kernel::ids::{ChannelId, CommentId, FriendRequestId, UserId, VideoId};
 
@@ -141,7 +142,7 @@ impl SocialMutation {
         ctx: &Context<'_>,
         input: SendFriendRequestInput,
     ) -> async_graphql::Result<FriendRequestPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.send_friend_request(ctx.actor(), user_id(&input.user_id)?, input.message).await }.await;
         into_payload(result, request_payload)
     }
@@ -151,7 +152,7 @@ impl SocialMutation {
         ctx: &Context<'_>,
         input: FriendRequestIdInput,
     ) -> async_graphql::Result<FriendRequestPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.accept_friend_request(ctx.actor(), request_id(&input.request_id)?).await }.await;
         into_payload(result, request_payload)
     }
@@ -161,7 +162,7 @@ impl SocialMutation {
         ctx: &Context<'_>,
         input: FriendRequestIdInput,
     ) -> async_graphql::Result<FriendRequestPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.decline_friend_request(ctx.actor(), request_id(&input.request_id)?).await }.await;
         into_payload(result, request_payload)
     }
@@ -171,13 +172,13 @@ impl SocialMutation {
         ctx: &Context<'_>,
         input: FriendRequestIdInput,
     ) -> async_graphql::Result<FriendRequestPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.cancel_friend_request(ctx.actor(), request_id(&input.request_id)?).await }.await;
         into_payload(result, request_payload)
     }
 
     async fn remove_friend(&self, ctx: &Context<'_>, input: UserIdInput) -> async_graphql::Result<UserSocialPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async {
             let user = user_id(&input.user_id)?;
             social.remove_friend(ctx.actor(), user).await.map(|()| user)
@@ -188,7 +189,7 @@ impl SocialMutation {
 
     /// Hides you and them from each other everywhere; ends friendship, requests and follows.
     async fn block_user(&self, ctx: &Context<'_>, input: UserIdInput) -> async_graphql::Result<UserSocialPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async {
             let user = user_id(&input.user_id)?;
             social.block(ctx.actor(), user).await.map(|()| user)
@@ -198,7 +199,7 @@ impl SocialMutation {
     }
 
     async fn unblock_user(&self, ctx: &Context<'_>, input: UserIdInput) -> async_graphql::Result<UserSocialPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async {
             let user = user_id(&input.user_id)?;
             social.unblock(ctx.actor(), user).await.map(|()| user)
@@ -208,26 +209,26 @@ impl SocialMutation {
     }
 
     async fn follow_channel(&self, ctx: &Context<'_>, input: ChannelIdInput) -> async_graphql::Result<ChannelSocialPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.follow(ctx.actor(), channel_id(&input.channel_id)?).await }.await;
         into_payload(result, channel_payload)
     }
 
     async fn unfollow_channel(&self, ctx: &Context<'_>, input: ChannelIdInput) -> async_graphql::Result<ChannelSocialPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.unfollow(ctx.actor(), channel_id(&input.channel_id)?).await }.await;
         into_payload(result, channel_payload)
     }
 
     /// 👍 or ❤️ a video. Reacting twice changes nothing.
     async fn react_to_video(&self, ctx: &Context<'_>, input: ReactionInput) -> async_graphql::Result<VideoSocialPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.react(ctx.actor(), video_id(&input.video_id)?, input.kind.into()).await }.await;
         into_payload(result, video_payload)
     }
 
     async fn undo_reaction(&self, ctx: &Context<'_>, input: ReactionInput) -> async_graphql::Result<VideoSocialPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.unreact(ctx.actor(), video_id(&input.video_id)?, input.kind.into()).await }.await;
         into_payload(result, video_payload)
     }
@@ -238,12 +239,12 @@ impl SocialMutation {
         input: PrivacySettingsInput,
     ) -> async_graphql::Result<PrivacySettingsPayload> {
         let settings = PrivacySettings { hide_recommends: input.hide_recommends };
-        let result = ctx.services().social.set_privacy(ctx.actor(), settings).await;
+        let result = ctx.api::<dyn SocialApi>()?.set_privacy(ctx.actor(), settings).await;
         into_payload(result, |s| PrivacySettingsPayload { hide_recommends: Some(s.hide_recommends), user_errors: vec![] })
     }
 
     async fn add_comment(&self, ctx: &Context<'_>, input: AddCommentInput) -> async_graphql::Result<CommentPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async {
             let video = video_id(&input.video_id)?;
             let reply_to = input.reply_to.as_ref().map(|id| comment_id(id, "replyTo")).transpose()?;
@@ -255,14 +256,14 @@ impl SocialMutation {
 
     /// The author only.
     async fn edit_comment(&self, ctx: &Context<'_>, input: EditCommentInput) -> async_graphql::Result<CommentPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.edit_comment(ctx.actor(), comment_id(&input.comment_id, "commentId")?, input.body).await }.await;
         into_payload(result, comment_payload)
     }
 
     /// The author or the video's creator. Deleting a comment deletes its replies.
     async fn delete_comment(&self, ctx: &Context<'_>, input: CommentIdInput) -> async_graphql::Result<DeleteCommentPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let deleted = input.comment_id.clone();
         let result = async { social.delete_comment(ctx.actor(), comment_id(&input.comment_id, "commentId")?).await }.await;
         into_payload(result, |()| DeleteCommentPayload { deleted_comment_id: Some(deleted), user_errors: vec![] })
@@ -270,26 +271,26 @@ impl SocialMutation {
 
     /// The video's creator only; one pinned comment per video.
     async fn pin_comment(&self, ctx: &Context<'_>, input: PinCommentInput) -> async_graphql::Result<CommentPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.pin_comment(ctx.actor(), comment_id(&input.comment_id, "commentId")?, input.pinned).await }.await;
         into_payload(result, comment_payload)
     }
 
     async fn like_comment(&self, ctx: &Context<'_>, input: LikeCommentInput) -> async_graphql::Result<CommentPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.like_comment(ctx.actor(), comment_id(&input.comment_id, "commentId")?, input.liked).await }.await;
         into_payload(result, comment_payload)
     }
 
     async fn share_video(&self, ctx: &Context<'_>, input: ShareVideoInput) -> async_graphql::Result<VideoSocialPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let result = async { social.share(ctx.actor(), video_id(&input.video_id)?, input.target.into()).await }.await;
         into_payload(result, video_payload)
     }
 
     /// Reports watch time; feeds use it. A view counts once per viewer, video and day.
     async fn report_view(&self, ctx: &Context<'_>, input: ReportViewInput) -> async_graphql::Result<ReportViewPayload> {
-        let social = &ctx.services().social;
+        let social = &ctx.api::<dyn SocialApi>()?;
         let id = input.video_id.clone();
         let result = async { social.report_view(ctx.actor(), video_id(&input.video_id)?, input.watch_ms).await }.await;
         into_payload(result, |()| ReportViewPayload { video_id: Some(id), user_errors: vec![] })

@@ -1,4 +1,5 @@
 use async_graphql::connection::{Connection, Edge};
+use kanjian_contracts::social::SocialApi;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use kanjian_contracts::social::{
     CommentDto, FollowDto, FriendRequestDto, FriendRequestStatus as Status, ReactionDto,
@@ -184,9 +185,7 @@ impl Comment {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Comment>> {
-        let page = ctx
-            .services()
-            .social
+        let page = ctx.api::<dyn SocialApi>()?
             .replies(ctx.actor(), self.0.id, page_request(first, after))
             .await
             .gql()?;
@@ -301,9 +300,7 @@ impl VideoSocial {
         if ctx.actor().user_id().is_none() {
             return Ok(FriendRecommenders { total_count: 0, users: Vec::new() });
         }
-        let (reactions, total) = ctx
-            .services()
-            .social
+        let (reactions, total) = ctx.api::<dyn SocialApi>()?
             .friend_recommenders(ctx.actor(), self.0, first as u32)
             .await
             .gql()?;
@@ -317,9 +314,7 @@ impl VideoSocial {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Reaction>> {
-        let page = ctx
-            .services()
-            .social
+        let page = ctx.api::<dyn SocialApi>()?
             .likers(ctx.actor(), self.0, page_request(first, after))
             .await
             .gql()?;
@@ -333,9 +328,7 @@ impl VideoSocial {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Comment>> {
-        let page = ctx
-            .services()
-            .social
+        let page = ctx.api::<dyn SocialApi>()?
             .comments(ctx.actor(), self.0, page_request(first, after))
             .await
             .gql()?;
@@ -363,9 +356,7 @@ impl ChannelSocial {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Follow>> {
-        let page = ctx
-            .services()
-            .social
+        let page = ctx.api::<dyn SocialApi>()?
             .followers(ctx.actor(), self.0, page_request(first, after))
             .await
             .gql()?;
@@ -418,9 +409,7 @@ impl UserSocial {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Follow>> {
-        let page = ctx
-            .services()
-            .social
+        let page = ctx.api::<dyn SocialApi>()?
             .following(ctx.actor(), self.0, page_request(first, after))
             .await
             .gql()?;
@@ -435,7 +424,7 @@ impl UserSocial {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, User>> {
         self.require_self(ctx)?;
-        let page = ctx.services().social.friends(ctx.actor(), page_request(first, after)).await.gql()?;
+        let page = ctx.api::<dyn SocialApi>()?.friends(ctx.actor(), page_request(first, after)).await.gql()?;
         user_connection(ctx, page.map(|f| f.friend)).await
     }
 
@@ -448,9 +437,7 @@ impl UserSocial {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, FriendRequest>> {
         self.require_self(ctx)?;
-        let page = ctx
-            .services()
-            .social
+        let page = ctx.api::<dyn SocialApi>()?
             .friend_requests(ctx.actor(), direction.into(), page_request(first, after))
             .await
             .gql()?;
@@ -465,14 +452,14 @@ impl UserSocial {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, User>> {
         self.require_self(ctx)?;
-        let page = ctx.services().social.blocked_users(ctx.actor(), page_request(first, after)).await.gql()?;
+        let page = ctx.api::<dyn SocialApi>()?.blocked_users(ctx.actor(), page_request(first, after)).await.gql()?;
         user_connection(ctx, page).await
     }
 
     /// Your privacy settings (only on yourself).
     async fn hide_recommends(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         self.require_self(ctx)?;
-        Ok(ctx.services().social.privacy(ctx.actor()).await.gql()?.hide_recommends)
+        Ok(ctx.api::<dyn SocialApi>()?.privacy(ctx.actor()).await.gql()?.hide_recommends)
     }
 }
 

@@ -47,7 +47,7 @@ async fn execute(
     request: async_graphql::Request,
     read_only: bool,
 ) -> HttpResponse {
-    let actor = match auth::actor(req, state.services.identity.as_ref()).await {
+    let actor = match auth::actor(req, state.identity.as_ref()).await {
         Ok(actor) => actor,
         Err(error) => return unauthenticated(req, error),
     };
@@ -80,10 +80,11 @@ fn subscribe(
     payload: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
     let services = state.services.clone();
+    let identity = state.identity.clone();
     let client = auth::client_info(&req);
     GraphQLSubscription::new(state.schema.clone())
         .on_connection_init(move |init| async move {
-            let actor = auth::actor_from_init(&init, services.identity.as_ref())
+            let actor = auth::actor_from_init(&init, identity.as_ref())
                 .await
                 .map_err(|e| async_graphql::Error::new(e.to_string()))?;
             Ok(kanjian_graphql::connection_data(actor, client, &services))

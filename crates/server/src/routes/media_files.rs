@@ -16,8 +16,8 @@ pub(crate) async fn get(
 ) -> HttpResponse {
     let (video_id, file) = path.into_inner();
     let result = async {
-        let actor = auth::actor(&req, state.services.identity.as_ref()).await?;
-        state.services.media.open_file(&actor, VideoId(video_id), &file).await
+        let actor = auth::actor(&req, state.identity.as_ref()).await?;
+        state.media.open_file(&actor, VideoId(video_id), &file).await
     }
     .await;
     match result {

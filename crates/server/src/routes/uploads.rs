@@ -37,7 +37,7 @@ fn bad_request(code: UserErrorCode, field: &str, message: &str) -> HttpResponse 
 pub(crate) async fn options(state: web::Data<AppState>) -> HttpResponse {
     tus(HttpResponse::NoContent())
         .insert_header(("Tus-Version", TUS_VERSION))
-        .insert_header(("Tus-Max-Size", state.config.media.max_upload_bytes.to_string()))
+        .insert_header(("Tus-Max-Size", state.config.modules.media.max_upload_bytes.to_string()))
         .finish()
 }
 
@@ -60,9 +60,9 @@ pub(crate) async fn head(
     path: web::Path<String>,
 ) -> HttpResponse {
     let result = async {
-        let actor = auth::actor(&req, state.services.identity.as_ref()).await?;
+        let actor = auth::actor(&req, state.identity.as_ref()).await?;
         let id = upload_id(&path)?;
-        state.services.media.upload_progress(&actor, id).await
+        state.media.upload_progress(&actor, id).await
     }
     .await;
     match result {
@@ -95,7 +95,7 @@ pub(crate) async fn patch(
     let Some(offset) = header("Upload-Offset").and_then(|v| v.parse::<u64>().ok()) else {
         return bad_request(UserErrorCode::Required, "offset", "Upload-Offset must be a non-negative integer");
     };
-    let actor = match auth::actor(&req, state.services.identity.as_ref()).await {
+    let actor = match auth::actor(&req, state.identity.as_ref()).await {
         Ok(a) => a,
         Err(e) => return with_tus_header(auth::error_response(&e)),
     };
@@ -117,7 +117,7 @@ pub(crate) async fn patch(
         }
     });
     let body = tokio_stream_from(rx);
-    match state.services.media.append_upload(&actor, id, offset, body).await {
+    match state.media.append_upload(&actor, id, offset, body).await {
         Ok(p) => progress_response(StatusCode::NO_CONTENT, p),
         Err(e) => with_tus_header(auth::error_response(&e)),
     }

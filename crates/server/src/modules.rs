@@ -1,0 +1,42 @@
+//! The modules of this Kanjian, in build order (a module may use the APIs of those above it): the
+//! one place that names them. Adding a module is one line here (see docs/adding-a-module.md).
+
+use kanjian_migrations::{MigrationTrait, MigratorTrait};
+
+kanjian_module::modules! {
+    identity: kanjian_identity::Identity,
+    media: kanjian_media::Media,
+    social: kanjian_social::Social,
+}
+
+/// The one ordered history: the migrations crate's and every module's own, ordered by name (each
+/// name starts with its date).
+#[derive(Debug)]
+pub struct AllMigrations;
+
+impl MigratorTrait for AllMigrations {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = kanjian_migrations::Migrator::migrations();
+        all.extend(module_migrations());
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_is_in_name_order_without_duplicates() {
+        let names: Vec<String> = AllMigrations::migrations().iter().map(|m| m.name().to_owned()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        // The central history comes first, as it always has.
+        let central: Vec<String> =
+            kanjian_migrations::Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+        assert_eq!(names[..central.len()], central[..]);
+    }
+}
