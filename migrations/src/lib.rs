@@ -15,6 +15,7 @@ mod m20261121_000009_social_video_counters;
 mod m20261121_000010_social_snapshot_lz4;
 mod m20261129_000012_media_video_versions;
 mod m20261129_000013_social_video_tombstones;
+mod m20261129_000014_notify;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000010_social_snapshot_lz4::Migration),
             Box::new(m20261129_000012_media_video_versions::Migration),
             Box::new(m20261129_000013_social_video_tombstones::Migration),
+            Box::new(m20261129_000014_notify::Migration),
         ]
     }
 }
