@@ -120,12 +120,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(NotifyUnsubscribeTokens::Table)
                     // SHA-256 hex of the token in the link; the token itself is never stored.
-                    .col(
-                        ColumnDef::new(NotifyUnsubscribeTokens::TokenHash)
-                            .string_len(64)
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(ColumnDef::new(NotifyUnsubscribeTokens::TokenHash).string_len(64).not_null().primary_key())
                     .col(ColumnDef::new(NotifyUnsubscribeTokens::UserId).big_integer().not_null())
                     .col(ColumnDef::new(NotifyUnsubscribeTokens::Category).string_len(32).not_null())
                     .col(ColumnDef::new(NotifyUnsubscribeTokens::EmailId).big_integer().not_null())

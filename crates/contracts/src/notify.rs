@@ -36,9 +36,7 @@ impl EmailCategory {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Essential, Self::LiveReminders]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [Self::Essential, Self::LiveReminders].into_iter().find(|c| c.as_str() == s)
     }
 
     pub fn is_essential(self) -> bool {
