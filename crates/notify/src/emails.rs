@@ -156,7 +156,8 @@ pub(crate) async fn send_email(
                 .col_expr(email::Column::Status, Expr::value(SENT))
                 .col_expr(email::Column::SentAt, Expr::value(Some(now)))
                 .col_expr(email::Column::LastError, Expr::value(Option::<String>::None));
-            tracing::info!(to = %checked.recipient, "mail sent");
+            // No address in the logs: the row has it.
+            tracing::info!(user_id = ?checked.user_id, "mail sent");
             Ok(())
         }
         Ok(Sent::Suppressed) => {

@@ -52,7 +52,7 @@ impl NotifyService {
     /// Never fails: mail settings that cannot work are logged, and mail waits (retried by the
     /// dispatcher) until they are fixed.
     pub fn new(db: Db, outbox: Outbox, hub: Arc<dyn RealtimeHub>, config: NotifyConfig) -> Self {
-        if !config.public_url.starts_with("https://") {
+        if config.smtp.host.is_some() && !config.public_url.starts_with("https://") {
             tracing::warn!(public_url = %config.public_url, "unsubscribe links are not https; mail clients will not offer one-click unsubscribe");
         }
         let templates = templates::Templates::new().map_err(|e| {

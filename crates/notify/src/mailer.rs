@@ -186,12 +186,13 @@ impl Mailer {
 }
 
 /// 5xx replies are final, except the ones about logging in (530, 534, 535, 538): those are our
-/// configuration, which an operator fixes, after which the retry goes through. 4xx replies,
-/// timeouts and connection failures may pass.
+/// configuration, which an operator fixes, after which the retry goes through. So are lettre's
+/// client errors (the server offers no STARTTLS, no login mechanism we speak): the server or
+/// the settings change, not the mail. 4xx replies, timeouts and connection failures may pass.
 fn classify_smtp(e: lettre::transport::smtp::Error) -> SendError {
     let code = e.status().and_then(|c| c.to_string().parse::<u16>().ok());
     let auth = matches!(code, Some(530 | 534 | 535 | 538));
-    let permanent = (e.is_permanent() && !auth) || e.is_client();
+    let permanent = e.is_permanent() && !auth;
     let e = anyhow::Error::new(e).context("sending through SMTP");
     if permanent { SendError::Permanent(e) } else { SendError::Transient(e) }
 }
