@@ -24,3 +24,23 @@ postgres_reachable() {
     timeout 3 bash -c ": > /dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null
   fi
 }
+
+# notify's tests send mail to a real SMTP server: aiosmtpd, from PyPI with pip, or Debian's
+# python3-aiosmtpd with apt when pip is missing. Returns non-zero when neither works; the caller
+# decides whether that is a skip or a failure.
+ensure_aiosmtpd() {
+  if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    return 0
+  fi
+  if python3 -m pip --version >/dev/null 2>&1; then
+    echo "==> aiosmtpd is missing; installing it from PyPI"
+    python3 -m pip install --quiet aiosmtpd || true
+  elif command -v apt-get >/dev/null 2>&1; then
+    echo "==> aiosmtpd is missing and pip too; installing python3-aiosmtpd from Debian's packages"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-aiosmtpd >/dev/null || true
+  fi
+  python3 -c 'import aiosmtpd' >/dev/null 2>&1
+}

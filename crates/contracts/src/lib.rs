@@ -4,6 +4,7 @@ pub mod apis;
 pub mod events;
 pub mod identity;
 pub mod media;
+pub mod notify;
 pub mod social;
 
 pub use apis::Apis;

@@ -42,4 +42,6 @@ define_id!(
     FriendRequestId,
     /// A comment (or a reply) on a video.
     CommentId,
+    /// An in-app notification (notify module).
+    NotificationId,
 );
