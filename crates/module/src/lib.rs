@@ -43,6 +43,8 @@ pub struct ModuleContext<'a> {
     pub apis: &'a Apis,
     /// Where the module may keep files (`<data_dir>/…`).
     pub data_dir: PathBuf,
+    /// How people reach this server (`https://kanjian.example`), for links in mail.
+    pub public_url: String,
 }
 
 /// A background task of a module: runs until the token is cancelled (shutdown).
@@ -86,6 +88,7 @@ pub struct Shared {
     pub outbox: Outbox,
     pub hub: Arc<dyn RealtimeHub>,
     pub data_dir: PathBuf,
+    pub public_url: String,
 }
 
 /// Every module built: their APIs, handlers and workers together.
@@ -105,6 +108,7 @@ impl Built {
             hub: shared.hub.clone(),
             apis: &self.apis,
             data_dir: shared.data_dir.clone(),
+            public_url: shared.public_url.clone(),
         };
         let parts = M::build(config, ctx).map_err(|e| e.context(format!("building the {name} module")))?;
         self.apis.extend(parts.apis);

@@ -8,11 +8,11 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct NotifyConfig {
-    /// Without an SMTP host, mail is written as `.eml` files into `data_dir/mail`. `server` sets
-    /// it from the top-level `data_dir`.
+    /// Without an SMTP host, mail is written as `.eml` files into `data_dir/mail`. Set from the
+    /// top-level `data_dir` when the module is built.
     pub data_dir: PathBuf,
     /// How people reach the server: unsubscribe links are `<public_url>/unsubscribe?token=…`.
-    /// `server` sets it from `http.public_url`. Mail clients honour one-click unsubscribe only
+    /// Set from `http.public_url` when the module is built. Mail clients honour one-click unsubscribe only
     /// over `https`.
     pub public_url: String,
     /// The `From` of every mail.

@@ -49,8 +49,8 @@ impl EventHandler for SendEmailHandler {
         "notify.send_email"
     }
 
-    fn handles(&self, kind: &str) -> bool {
-        kind == EmailRequested::KIND
+    fn kinds(&self) -> &'static [&'static str] {
+        &[EmailRequested::KIND]
     }
 
     async fn handle(&self, event: &EventEnvelope) -> std::result::Result<(), HandlerError> {

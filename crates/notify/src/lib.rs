@@ -5,6 +5,7 @@ mod domain;
 mod emails;
 mod entity;
 mod mailer;
+pub mod migrations;
 mod notifications;
 mod preferences;
 mod templates;
@@ -20,6 +21,27 @@ use kanjian_kernel::ids::NotificationId;
 use kanjian_kernel::{Actor, Page, PageRequest, Result};
 
 pub use config::{NotifyConfig, SmtpConfig, SmtpTls};
+
+/// The notify module, as `server` declares it: offers `NotifyApi`, owns the `notify_*` tables
+/// and runs the mail and notification handlers. Mail goes to `<data_dir>/mail` unless SMTP is
+/// configured; links point at the server's public URL.
+#[derive(Debug)]
+pub struct Notify;
+
+impl kanjian_module::Module for Notify {
+    type Config = NotifyConfig;
+
+    fn migrations() -> Vec<Box<dyn kanjian_module::MigrationTrait>> {
+        migrations::all()
+    }
+
+    fn build(mut config: NotifyConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
+        config.data_dir = ctx.data_dir.clone();
+        config.public_url = ctx.public_url.clone();
+        let service = Arc::new(NotifyService::new(ctx.db, ctx.outbox, ctx.hub, config));
+        Ok(kanjian_module::Parts::default().handlers(service.event_handlers()).api::<dyn NotifyApi>(service))
+    }
+}
 
 /// Everything the use cases and handlers need.
 pub(crate) struct Deps {

@@ -39,8 +39,8 @@ impl EventHandler for CreateNotificationHandler {
         "notify.create_notification"
     }
 
-    fn handles(&self, kind: &str) -> bool {
-        kind == NotificationRequested::KIND
+    fn kinds(&self) -> &'static [&'static str] {
+        &[NotificationRequested::KIND]
     }
 
     async fn handle(&self, event: &EventEnvelope) -> std::result::Result<(), HandlerError> {

@@ -52,9 +52,26 @@ fn smtp_config(port: u16) -> SmtpConfig {
     }
 }
 
+/// The shared history and notify's own tables, as the server merges them.
+struct WithNotify;
+
+impl kanjian_migrations::MigratorTrait for WithNotify {
+    fn migrations() -> Vec<Box<dyn kanjian_migrations::MigrationTrait>> {
+        let mut all = kanjian_migrations::Migrator::migrations();
+        all.extend(<kanjian_notify::Notify as kanjian_module::Module>::migrations());
+        all
+    }
+}
+
 async fn app_with(smtp: SmtpConfig, clock: Clock) -> TestApp {
     let database = TestDatabase::create().await;
-    let db = kanjian_migrations::database::migrated_with_clock(&database, clock).await;
+    let db = kanjian_migrations::database::connect_and_migrate_with::<WithNotify>(
+        &database.url,
+        &kanjian_db::DatabaseConfig::default(),
+        clock,
+    )
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = NotifyConfig {
         data_dir: dir.path().to_owned(),
@@ -63,7 +80,7 @@ async fn app_with(smtp: SmtpConfig, clock: Clock) -> TestApp {
         from_name: "看见 Kanjian".into(),
         smtp,
     };
-    let outbox = Outbox::new();
+    let outbox = Outbox::with_clock(db.clock().clone());
     let notify = NotifyService::new(db.for_module("notify"), outbox.clone(), Arc::new(InProcessHub::new()), config);
     TestApp { _database: database, db, outbox, notify, dir }
 }
@@ -182,7 +199,9 @@ impl TestApp {
                 retry_base: Duration::from_millis(50),
                 retry_max: Duration::from_millis(200),
                 max_attempts: 1000,
+                ..DispatcherConfig::default()
             },
+            self.db.clock().clone(),
         );
         for handler in self.notify.event_handlers() {
             dispatcher.register(handler);

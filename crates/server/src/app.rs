@@ -59,7 +59,14 @@ impl Kanjian {
 
         let outbox = Outbox::with_clock(db.clock().clone());
         let hub: Arc<dyn RealtimeHub> = Arc::new(InProcessHub::new());
-        let shared = Shared { db: db.clone(), outbox: outbox.clone(), hub, data_dir: config.data_dir.clone() };
+        let public_url = config.public_url();
+        let shared = Shared {
+            db: db.clone(),
+            outbox: outbox.clone(),
+            hub,
+            data_dir: config.data_dir.clone(),
+            public_url: public_url.clone(),
+        };
         let built = crate::modules::build_modules(&config.modules, &shared)?;
 
         let mut dispatcher =
@@ -71,11 +78,6 @@ impl Kanjian {
         // first registration, whichever node emits them.
         dispatcher.register_handlers().await.context("registering the event handlers")?;
 
-        let public_url = config
-            .http
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", config.http.bind));
         let services = Services { apis: built.apis, public_url };
         Ok(Self { config, db, services, dispatcher, workers: built.workers, metrics })
     }

@@ -153,6 +153,11 @@ impl Config {
         }
     }
 
+    /// How clients reach this server: `http.public_url`, or `http://<bind address>`.
+    pub fn public_url(&self) -> String {
+        self.http.public_url.clone().unwrap_or_else(|| format!("http://{}", self.http.bind))
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url().starts_with("sqlite:")
     }

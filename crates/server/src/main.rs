@@ -39,9 +39,11 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.http.bind)
         .with_context(|| format!("binding {}", config.http.bind))?;
+    // Port 0 becomes a real port now, before modules make links with it.
+    config.http.bind = listener.local_addr().context("reading the listener address")?;
     let app = Kanjian::build(config).await?;
     let server = app.serve(listener)?;
     let url = format!("http://{}/graphql", server.addr);

@@ -7,6 +7,7 @@ kanjian_module::modules! {
     identity: kanjian_identity::Identity,
     media: kanjian_media::Media,
     social: kanjian_social::Social,
+    notify: kanjian_notify::Notify,
 }
 
 /// The one ordered history: the migrations crate's and every module's own, ordered by name (each

@@ -78,6 +78,7 @@ impl TestApp {
     async fn start_in_process(&mut self) {
         let listener = bind_again(self.config.http.bind).await;
         let mut config = self.config.clone();
+        config.http.bind = listener.local_addr().expect("the listener's address");
         config.http.public_url = None;
         let app = Kanjian::build(config).await.expect("build the app");
         let server = app.serve(listener).expect("serve");
