@@ -1,25 +1,13 @@
-//! The one schema: each module contributes its query, mutation and subscription roots.
+//! The one schema, from the roots every module contributes (listed in `lib.rs`), with its limits.
 
-use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 use kanjian_contracts::identity::ClientInfo;
 use kanjian_kernel::Actor;
 
 use crate::context::Services;
-use crate::identity::{IdentityMutation, IdentityQuery};
 use crate::limits::{Limits, LimitsConfig, ReadOnlyRequest};
 use crate::loaders;
-use crate::media::{MediaMutation, MediaQuery, MediaSubscription};
-use crate::relay::NodeQuery;
-use crate::social::{FeedQuery, SocialMutation};
-
-#[derive(MergedObject, Default)]
-pub struct Query(NodeQuery, IdentityQuery, MediaQuery, FeedQuery);
-
-#[derive(MergedObject, Default)]
-pub struct Mutation(IdentityMutation, MediaMutation, SocialMutation);
-
-#[derive(MergedSubscription, Default)]
-pub struct Subscription(MediaSubscription);
+use crate::{Mutation, Query, Subscription};
 
 pub type KanjianSchema = Schema<Query, Mutation, Subscription>;
 
@@ -30,7 +18,7 @@ pub struct SchemaConfig {
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .register_output_type::<crate::relay::Node>()
+        .register_output_type::<crate::Node>()
 }
 
 pub fn build_schema(services: Services, config: &SchemaConfig) -> KanjianSchema {

@@ -169,7 +169,7 @@ impl IdentityMutation {
             Err(e) => Err(e),
         };
         into_payload(result, |user: UserId| LogOutPayload {
-            user_id: Some(to_global_id(NodeKind::User, user.0)),
+            user_id: Some(to_global_id(NodeKind::USER, user.0)),
             user_errors: vec![],
         })
     }
@@ -208,7 +208,7 @@ impl IdentityMutation {
         input: UpdateChannelArgs,
     ) -> async_graphql::Result<ChannelPayload> {
         let result = async {
-            let id = ChannelId(input_id(&input.channel_id, NodeKind::Channel, "channelId")?);
+            let id = ChannelId(input_id(&input.channel_id, NodeKind::CHANNEL, "channelId")?);
             let update = UpdateChannelInput {
                 handle: input.handle,
                 display_name: input.display_name,
@@ -248,7 +248,7 @@ impl IdentityMutation {
     ) -> async_graphql::Result<MembershipPayload> {
         let result = async {
             let organization_id =
-                OrganizationId(input_id(&input.organization_id, NodeKind::Organization, "organizationId")?);
+                OrganizationId(input_id(&input.organization_id, NodeKind::ORGANIZATION, "organizationId")?);
             let add = AddMemberInput { organization_id, email: input.email, role: input.role.into() };
             ctx.services().apis.get::<dyn IdentityApi>()?.add_organization_member(ctx.actor(), add).await
         }
@@ -268,8 +268,8 @@ impl IdentityMutation {
         let removed = input.user_id.clone();
         let result = async {
             let organization_id =
-                OrganizationId(input_id(&input.organization_id, NodeKind::Organization, "organizationId")?);
-            let user_id = UserId(input_id(&input.user_id, NodeKind::User, "userId")?);
+                OrganizationId(input_id(&input.organization_id, NodeKind::ORGANIZATION, "organizationId")?);
+            let user_id = UserId(input_id(&input.user_id, NodeKind::USER, "userId")?);
             let remove = RemoveMemberInput { organization_id, user_id };
             ctx.services().apis.get::<dyn IdentityApi>()?.remove_organization_member(ctx.actor(), remove).await
         }

@@ -3,22 +3,49 @@ use kanjian_contracts::media::MediaApi;
 use kanjian_contracts::identity::IdentityApi;
 use async_graphql::{Context, Enum, ID, Object};
 use kanjian_contracts::identity::{ChannelDto, MembershipDto, OrgRole, OrganizationDto, UserDto};
-use kanjian_kernel::ids::OrganizationId;
+use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
 use kanjian_kernel::{Cursor, PageRequest, Timestamp};
 
 use crate::context::ContextExt;
 use crate::errors::GqlResultExt;
 use crate::loaders;
 use crate::media::Video;
-use crate::relay::{NodeKind, expect_id, to_global_id};
+use crate::relay::{NodeKind, NodeObject, expect_id, to_global_id};
+
+impl NodeKind {
+    pub(crate) const USER: NodeKind = NodeKind("User");
+    pub(crate) const CHANNEL: NodeKind = NodeKind("Channel");
+    pub(crate) const ORGANIZATION: NodeKind = NodeKind("Organization");
+}
 
 /// An account. Its email is visible to the user themself only.
 pub struct User(pub UserDto);
 
+impl NodeObject for User {
+    const KIND: NodeKind = NodeKind::USER;
+    async fn load(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<Self>> {
+        Ok(loaders::user(ctx, UserId(id)).await?.map(User))
+    }
+}
+
+impl NodeObject for Channel {
+    const KIND: NodeKind = NodeKind::CHANNEL;
+    async fn load(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<Self>> {
+        Ok(loaders::channel(ctx, ChannelId(id)).await?.map(Channel))
+    }
+}
+
+impl NodeObject for Organization {
+    const KIND: NodeKind = NodeKind::ORGANIZATION;
+    async fn load(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<Self>> {
+        Ok(loaders::organization(ctx, OrganizationId(id)).await?.map(Organization))
+    }
+}
+
 #[Object]
 impl User {
     pub async fn id(&self) -> ID {
-        to_global_id(NodeKind::User, self.0.id.0)
+        to_global_id(NodeKind::USER, self.0.id.0)
     }
 
     /// The user's public name (昵称): anyone who can see the user sees it.
@@ -61,7 +88,7 @@ pub struct Channel(pub ChannelDto);
 #[Object]
 impl Channel {
     pub async fn id(&self) -> ID {
-        to_global_id(NodeKind::Channel, self.0.id.0)
+        to_global_id(NodeKind::CHANNEL, self.0.id.0)
     }
 
     /// Unique, lowercase; the channel's address.
@@ -145,7 +172,7 @@ pub struct Organization(pub OrganizationDto);
 #[Object]
 impl Organization {
     pub async fn id(&self) -> ID {
-        to_global_id(NodeKind::Organization, self.0.id.0)
+        to_global_id(NodeKind::ORGANIZATION, self.0.id.0)
     }
 
     async fn name(&self) -> &str {
@@ -220,7 +247,7 @@ impl IdentityQuery {
     }
 
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Organization>> {
-        let id = expect_id(&id, NodeKind::Organization)?;
+        let id = expect_id(&id, NodeKind::ORGANIZATION)?;
         Ok(loaders::organization(ctx, OrganizationId(id)).await?.map(Organization))
     }
 }

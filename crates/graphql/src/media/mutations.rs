@@ -70,7 +70,7 @@ payload!(
 payload!(DeleteVideoPayload { deleted_video_id: ID });
 
 fn video_id(id: &ID) -> kanjian_kernel::Result<VideoId> {
-    input_id(id, NodeKind::Video, "videoId").map(VideoId)
+    input_id(id, NodeKind::VIDEO, "videoId").map(VideoId)
 }
 
 #[derive(Default)]

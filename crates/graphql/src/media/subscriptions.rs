@@ -21,7 +21,7 @@ pub struct VideoProcessingUpdate {
 impl From<ProcessingUpdate> for VideoProcessingUpdate {
     fn from(u: ProcessingUpdate) -> Self {
         Self {
-            video_id: to_global_id(NodeKind::Video, u.video_id.0),
+            video_id: to_global_id(NodeKind::VIDEO, u.video_id.0),
             status: u.status.into(),
             progress_percent: i32::from(u.progress_percent),
             failure_reason: u.failure_reason,
@@ -40,7 +40,7 @@ impl MediaSubscription {
         ctx: &Context<'_>,
         video_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = VideoProcessingUpdate> + use<>> {
-        let id = VideoId(expect_id(&video_id, NodeKind::Video)?);
+        let id = VideoId(expect_id(&video_id, NodeKind::VIDEO)?);
         let updates = ctx.api::<dyn MediaApi>()?.watch_processing(ctx.actor(), id).await.gql()?;
         Ok(updates.map(VideoProcessingUpdate::from))
     }

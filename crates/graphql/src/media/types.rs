@@ -6,7 +6,7 @@ use kanjian_kernel::ids::VideoId;
 use crate::context::ContextExt;
 use crate::identity::Channel;
 use crate::loaders;
-use crate::relay::{NodeKind, expect_id, to_global_id};
+use crate::relay::{NodeKind, NodeObject, expect_id, to_global_id};
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum VideoStatus {
@@ -45,10 +45,21 @@ pub struct Rendition {
 
 pub struct Video(pub VideoDto);
 
+impl NodeKind {
+    pub(crate) const VIDEO: NodeKind = NodeKind("Video");
+}
+
+impl NodeObject for Video {
+    const KIND: NodeKind = NodeKind::VIDEO;
+    async fn load(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<Self>> {
+        Ok(loaders::video(ctx, VideoId(id)).await?.map(Video))
+    }
+}
+
 #[Object]
 impl Video {
     pub async fn id(&self) -> ID {
-        to_global_id(NodeKind::Video, self.0.id.0)
+        to_global_id(NodeKind::VIDEO, self.0.id.0)
     }
 
     async fn title(&self) -> &str {
@@ -156,7 +167,7 @@ pub struct MediaQuery;
 impl MediaQuery {
     /// A video by global id; `null` when it does not exist or is not visible to you.
     async fn video(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Video>> {
-        let id = expect_id(&id, NodeKind::Video)?;
+        let id = expect_id(&id, NodeKind::VIDEO)?;
         Ok(loaders::video(ctx, VideoId(id)).await?.map(Video))
     }
 }

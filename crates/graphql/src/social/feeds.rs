@@ -7,7 +7,8 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, Object};
 use kanjian_contracts::social::{FeedItemDto, FeedReason as Reason};
 
-use super::types::{FriendRecommenders, connection, page_request};
+use super::types::FriendRecommenders;
+use crate::relay::{connection, page_request};
 use crate::context::ContextExt;
 use crate::errors::GqlResultExt;
 use crate::loaders;

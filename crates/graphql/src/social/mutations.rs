@@ -9,19 +9,19 @@ use crate::errors::{into_payload, payload};
 use crate::relay::{NodeKind, input_id};
 
 fn user_id(id: &ID) -> kanjian_kernel::Result<UserId> {
-    input_id(id, NodeKind::User, "userId").map(UserId)
+    input_id(id, NodeKind::USER, "userId").map(UserId)
 }
 fn channel_id(id: &ID) -> kanjian_kernel::Result<ChannelId> {
-    input_id(id, NodeKind::Channel, "channelId").map(ChannelId)
+    input_id(id, NodeKind::CHANNEL, "channelId").map(ChannelId)
 }
 fn video_id(id: &ID) -> kanjian_kernel::Result<VideoId> {
-    input_id(id, NodeKind::Video, "videoId").map(VideoId)
+    input_id(id, NodeKind::VIDEO, "videoId").map(VideoId)
 }
 fn comment_id(id: &ID, field: &str) -> kanjian_kernel::Result<CommentId> {
-    input_id(id, NodeKind::Comment, field).map(CommentId)
+    input_id(id, NodeKind::COMMENT, field).map(CommentId)
 }
 fn request_id(id: &ID) -> kanjian_kernel::Result<FriendRequestId> {
-    input_id(id, NodeKind::FriendRequest, "requestId").map(FriendRequestId)
+    input_id(id, NodeKind::FRIEND_REQUEST, "requestId").map(FriendRequestId)
 }
 
 #[derive(InputObject)]

@@ -6,25 +6,18 @@ use kanjian_contracts::social::{
     ReactionKind as Kind, RequestDirection, ShareTarget as Target,
 };
 use kanjian_kernel::ids::{ChannelId, UserId, VideoId};
-use kanjian_kernel::{Cursor, Page, PageRequest, Timestamp};
+use kanjian_kernel::{Page, Timestamp};
 
 use crate::context::ContextExt;
 use crate::errors::GqlResultExt;
 use crate::identity::{Channel, User};
 use crate::loaders;
-use crate::relay::{NodeKind, to_global_id};
+use crate::relay::{NodeKind, connection, page_request, to_global_id};
 
-pub(crate) fn page_request(first: Option<i32>, after: Option<String>) -> PageRequest {
-    PageRequest { first: first.map(|n| n.max(0) as u32), after: after.map(Cursor) }
-}
-
-pub(crate) fn connection<T, O>(page: Page<T>, wrap: impl Fn(T) -> O) -> Connection<String, O>
-where
-    O: async_graphql::OutputType,
-{
-    let mut connection = Connection::new(page.has_previous_page, page.has_next_page);
-    connection.edges.extend(page.items.into_iter().map(|(c, t)| Edge::new(c.0, wrap(t))));
-    connection
+impl NodeKind {
+    /// Global like the others', but not a `Node`: there is no lookup by id alone.
+    pub(crate) const COMMENT: NodeKind = NodeKind("Comment");
+    pub(crate) const FRIEND_REQUEST: NodeKind = NodeKind("FriendRequest");
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -111,7 +104,7 @@ pub struct FriendRequest(pub FriendRequestDto);
 #[Object]
 impl FriendRequest {
     async fn id(&self) -> ID {
-        to_global_id(NodeKind::FriendRequest, self.0.id.0)
+        to_global_id(NodeKind::FRIEND_REQUEST, self.0.id.0)
     }
 
     async fn from(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
@@ -145,7 +138,7 @@ pub struct Comment(pub CommentDto);
 #[Object]
 impl Comment {
     async fn id(&self) -> ID {
-        to_global_id(NodeKind::Comment, self.0.id.0)
+        to_global_id(NodeKind::COMMENT, self.0.id.0)
     }
 
     async fn body(&self) -> &str {
@@ -158,7 +151,7 @@ impl Comment {
 
     /// The comment this one replies to.
     async fn reply_to_id(&self) -> Option<ID> {
-        self.0.parent.map(|p| to_global_id(NodeKind::Comment, p.0))
+        self.0.parent.map(|p| to_global_id(NodeKind::COMMENT, p.0))
     }
 
     async fn like_count(&self) -> i64 {
@@ -387,7 +380,7 @@ impl UserSocial {
         Ok(loaders::relationship(ctx, self.0)
             .await?
             .and_then(|r| r.outgoing_request)
-            .map(|id| to_global_id(NodeKind::FriendRequest, id.0)))
+            .map(|id| to_global_id(NodeKind::FRIEND_REQUEST, id.0)))
     }
 
     /// A pending request this user sent you.
@@ -395,7 +388,7 @@ impl UserSocial {
         Ok(loaders::relationship(ctx, self.0)
             .await?
             .and_then(|r| r.incoming_request)
-            .map(|id| to_global_id(NodeKind::FriendRequest, id.0)))
+            .map(|id| to_global_id(NodeKind::FRIEND_REQUEST, id.0)))
     }
 
     async fn blocked_by_viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
