@@ -9,6 +9,7 @@ mod crash;
 mod feeds;
 mod journey;
 mod limits;
+mod notify;
 mod ops;
 mod organizations;
 mod schema;

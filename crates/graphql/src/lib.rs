@@ -15,19 +15,20 @@ pub use schema::{KanjianSchema, SchemaConfig, build_schema, connection_data, pre
 // below. Adding a module's GraphQL is this file and its folder (docs/adding-a-module.md).
 mod identity;
 mod media;
+mod notify;
 mod social;
 
 // Every module's queries, merged into the one `Query` (plain comments: docs would show in the SDL).
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(relay::NodeQuery, identity::IdentityQuery, media::MediaQuery, social::FeedQuery);
+pub struct Query(relay::NodeQuery, identity::IdentityQuery, media::MediaQuery, social::FeedQuery, notify::NotifyQuery);
 
 // Every module's mutations.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(identity::IdentityMutation, media::MediaMutation, social::SocialMutation);
+pub struct Mutation(identity::IdentityMutation, media::MediaMutation, social::SocialMutation, notify::NotifyMutation);
 
 // Every module's subscriptions.
 #[derive(async_graphql::MergedSubscription, Default)]
-pub struct Subscription(media::MediaSubscription);
+pub struct Subscription(media::MediaSubscription, notify::NotifySubscription);
 
 /// Declares the `Node` interface over the objects `node(id:)` finds, and how it finds them by
 /// the kind their global id names.
@@ -60,4 +61,5 @@ nodes! {
     Channel => identity::Channel,
     Organization => identity::Organization,
     Video => media::Video,
+    Notification => notify::Notification,
 }

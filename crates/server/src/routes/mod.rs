@@ -1,10 +1,11 @@
 //! HTTP routes. GraphQL is the API; the rest is what GraphQL cannot carry well: resumable
-//! uploads (tus), media files for players, and operations endpoints.
+//! uploads (tus), media files for players, mail's unsubscribe links, and operations endpoints.
 
 mod auth;
 mod graphql;
 mod health;
 mod media_files;
+mod unsubscribe;
 mod uploads;
 
 use actix_web::web;
@@ -26,6 +27,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::method(actix_web::http::Method::OPTIONS).to(uploads::options)),
     )
     .route("/media/videos/{video_id}/{path:.+}", web::get().to(media_files::get))
+    .service(
+        web::resource("/unsubscribe")
+            .route(web::get().to(unsubscribe::confirm))
+            .route(web::post().to(unsubscribe::unsubscribe)),
+    )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(health::metrics))
