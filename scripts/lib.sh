@@ -32,11 +32,13 @@ ensure_aiosmtpd() {
   if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     return 0
   fi
+  # PyPI first; a Debian python refuses pip installs (PEP 668), so Debian's package next.
   if python3 -m pip --version >/dev/null 2>&1; then
     echo "==> aiosmtpd is missing; installing it from PyPI"
-    python3 -m pip install --quiet aiosmtpd || true
-  elif command -v apt-get >/dev/null 2>&1; then
-    echo "==> aiosmtpd is missing and pip too; installing python3-aiosmtpd from Debian's packages"
+    python3 -m pip install --quiet aiosmtpd >/dev/null 2>&1 || true
+  fi
+  if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing python3-aiosmtpd from Debian's packages"
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq || true
