@@ -124,8 +124,21 @@ pub struct RemoveMemberInput {
     pub user_id: UserId,
 }
 
+/// What other modules read of identity: people and channels by id. Narrow on purpose, so a
+/// module (and its test fakes) depends on these lookups only, not on sign-up or organizations.
 #[async_trait]
-pub trait IdentityApi: Send + Sync {
+pub trait IdentityDirectory: Send + Sync {
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>>;
+    async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>>;
+    async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>>;
+    /// The channels of several users at once (users without one are absent): for lists.
+    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>>;
+}
+
+/// Everything identity offers its clients (the GraphQL schema, the HTTP routes), the directory
+/// included.
+#[async_trait]
+pub trait IdentityApi: IdentityDirectory + Send + Sync {
     async fn sign_up(&self, input: SignUpInput, client: ClientInfo) -> Result<AuthSession>;
     /// Wrong password and unknown email fail alike (`INVALID_CREDENTIALS`); repeated failures
     /// are `RateLimited`.
@@ -134,7 +147,6 @@ pub trait IdentityApi: Send + Sync {
     async fn log_out(&self, actor: &Actor) -> Result<()>;
     /// Resolves a bearer token; unknown, expired or revoked tokens are `Unauthenticated`.
     async fn authenticate(&self, token: &str) -> Result<Actor>;
-    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>>;
     /// Changes the signed-in user's own profile (`Unauthenticated` for anonymous actors).
     async fn update_profile(&self, actor: &Actor, input: UpdateProfileInput) -> Result<UserDto>;
 
@@ -145,11 +157,7 @@ pub trait IdentityApi: Send + Sync {
         id: ChannelId,
         input: UpdateChannelInput,
     ) -> Result<ChannelDto>;
-    async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>>;
     async fn channel_by_handle(&self, handle: &str) -> Result<Option<ChannelDto>>;
-    async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>>;
-    /// The channels of several users at once (users without one are absent): for lists.
-    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>>;
 
     /// The actor becomes the organization's first owner.
     async fn create_organization(

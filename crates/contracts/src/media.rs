@@ -129,8 +129,19 @@ pub struct MediaFile {
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
 
+/// What other modules read of media: videos by id, as the actor may see them. Narrow on purpose,
+/// so a module (and its test fakes) depends on this lookup only.
 #[async_trait]
-pub trait MediaApi: Send + Sync {
+pub trait VideoDirectory: Send + Sync {
+    /// The videos the actor may see: published ones for everyone, all of their own for owners.
+    /// Missing or hidden ids are left out.
+    async fn videos_by_ids(&self, actor: &Actor, ids: &[VideoId]) -> Result<Vec<VideoDto>>;
+}
+
+/// Everything media offers its clients (the GraphQL schema, the HTTP routes), the directory
+/// included.
+#[async_trait]
+pub trait MediaApi: VideoDirectory + Send + Sync {
     /// Creates a video in `UPLOADING` on the actor's channel and opens a resumable upload.
     async fn create_upload(&self, actor: &Actor, input: CreateUploadInput) -> Result<UploadTicket>;
     /// Where a resumable upload stands (tus `HEAD`). Only its uploader may ask.
@@ -162,9 +173,6 @@ pub trait MediaApi: Send + Sync {
     /// Deletes the video and, durably, all of its files.
     async fn delete_video(&self, actor: &Actor, id: VideoId) -> Result<()>;
 
-    /// The videos the actor may see: published ones for everyone, all of their own for owners.
-    /// Missing or hidden ids are left out.
-    async fn videos_by_ids(&self, actor: &Actor, ids: &[VideoId]) -> Result<Vec<VideoDto>>;
     /// Newest first; drafts only for the channel's owner.
     async fn channel_videos(
         &self,

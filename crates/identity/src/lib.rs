@@ -15,7 +15,8 @@ mod sessions;
 pub use config::IdentityConfig;
 pub use service::IdentityService;
 
-/// The identity module, as `server` declares it: offers `IdentityApi`.
+/// The identity module, as `server` declares it: offers `IdentityApi`, and `IdentityDirectory`
+/// for the modules that only look people and channels up.
 #[derive(Debug)]
 pub struct Identity;
 
@@ -24,6 +25,8 @@ impl kanjian_module::Module for Identity {
 
     fn build(config: IdentityConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
         let service = std::sync::Arc::new(IdentityService::new(ctx.db, ctx.outbox, config));
-        Ok(kanjian_module::Parts::default().api::<dyn kanjian_contracts::identity::IdentityApi>(service))
+        Ok(kanjian_module::Parts::default()
+            .api::<dyn kanjian_contracts::identity::IdentityDirectory>(service.clone())
+            .api::<dyn kanjian_contracts::identity::IdentityApi>(service))
     }
 }

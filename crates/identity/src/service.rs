@@ -5,7 +5,7 @@ use kanjian_db::Db;
 use async_trait::async_trait;
 use kanjian_contracts::identity::{
     AddMemberInput, AuthSession, ChannelDto, ClientInfo, CreateChannelInput,
-    CreateOrganizationInput, IdentityApi, LogInInput, MembershipDto, OrgRole, OrganizationDto,
+    CreateOrganizationInput, IdentityApi, IdentityDirectory, LogInInput, MembershipDto, OrgRole, OrganizationDto,
     RemoveMemberInput, SignUpInput, UpdateChannelInput, UpdateProfileInput, UserDto,
 };
 use kanjian_events::Outbox;
@@ -52,6 +52,25 @@ impl IdentityService {
 }
 
 #[async_trait]
+impl IdentityDirectory for IdentityService {
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>> {
+        accounts::users_by_ids(&self.db, ids).await
+    }
+
+    async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>> {
+        channels::channels_by_ids(&self.db, ids).await
+    }
+
+    async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
+        channels::channel_of_user(&self.db, user).await
+    }
+
+    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>> {
+        channels::channels_of_users(&self.db, users).await
+    }
+}
+
+#[async_trait]
 impl IdentityApi for IdentityService {
     async fn sign_up(&self, input: SignUpInput, client: ClientInfo) -> Result<AuthSession> {
         accounts::sign_up(&self.db, &self.outbox, &self.config, input, client).await
@@ -67,10 +86,6 @@ impl IdentityApi for IdentityService {
 
     async fn authenticate(&self, token: &str) -> Result<Actor> {
         sessions::authenticate(&self.db, token).await
-    }
-
-    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>> {
-        accounts::users_by_ids(&self.db, ids).await
     }
 
     async fn update_profile(&self, actor: &Actor, input: UpdateProfileInput) -> Result<UserDto> {
@@ -90,20 +105,8 @@ impl IdentityApi for IdentityService {
         channels::update_channel(&self.db, &self.outbox, actor, id, input).await
     }
 
-    async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>> {
-        channels::channels_by_ids(&self.db, ids).await
-    }
-
     async fn channel_by_handle(&self, handle: &str) -> Result<Option<ChannelDto>> {
         channels::channel_by_handle(&self.db, handle).await
-    }
-
-    async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
-        channels::channel_of_user(&self.db, user).await
-    }
-
-    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>> {
-        channels::channels_of_users(&self.db, users).await
     }
 
     async fn create_organization(

@@ -7,6 +7,7 @@
 
 use kanjian_contracts::IntegrationEvent;
 use kanjian_contracts::identity::{
+    IdentityDirectory,
     AddMemberInput, ChannelCreated, ChannelUpdated, ClientInfo, CreateChannelInput,
     CreateOrganizationInput, IdentityApi, LogInInput, OrgRole, OrganizationMemberAdded,
     OrganizationMemberRemoved, RemoveMemberInput, SignUpInput, UpdateChannelInput,

@@ -20,9 +20,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use kanjian_contracts::identity::IdentityApi;
+use kanjian_contracts::identity::IdentityDirectory;
 use kanjian_contracts::media::{
-    CreateUploadInput, MediaApi, MediaFile, ProcessingUpdate, SpooledFile, UpdateVideoInput,
+    CreateUploadInput, MediaApi, VideoDirectory, MediaFile, ProcessingUpdate, SpooledFile, UpdateVideoInput,
     UploadProgress, UploadTicket, VideoDetailsInput, VideoDto,
 };
 use kanjian_events::{EventHandler, Outbox, RealtimeHub};
@@ -32,7 +32,8 @@ use kanjian_kernel::{Actor, Page, PageRequest, Result};
 pub use blob::{BlobObject, BlobStore, LocalBlobStore, LocalCopy};
 pub use config::MediaConfig;
 
-/// The media module, as `server` declares it: offers `MediaApi` (using `IdentityApi`), keeps
+/// The media module, as `server` declares it: offers `MediaApi` and `VideoDirectory` (using
+/// `IdentityDirectory`), keeps
 /// its files under `<data_dir>/blobs`, and runs the processing and purge handlers.
 #[derive(Debug)]
 pub struct Media;
@@ -43,9 +44,12 @@ impl kanjian_module::Module for Media {
     fn build(mut config: MediaConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
         config.data_dir = ctx.data_dir.clone();
         let blobs = Arc::new(LocalBlobStore::new(ctx.data_dir.join("blobs")));
-        let identity = ctx.apis.get::<dyn IdentityApi>()?;
+        let identity = ctx.apis.get::<dyn IdentityDirectory>()?;
         let service = Arc::new(MediaService::new(ctx.db, ctx.outbox, ctx.hub, identity, blobs, config));
-        Ok(kanjian_module::Parts::default().handlers(service.event_handlers()).api::<dyn MediaApi>(service))
+        Ok(kanjian_module::Parts::default()
+            .handlers(service.event_handlers())
+            .api::<dyn VideoDirectory>(service.clone())
+            .api::<dyn MediaApi>(service))
     }
 }
 
@@ -54,7 +58,7 @@ pub(crate) struct Deps {
     pub db: Db,
     pub outbox: Outbox,
     pub hub: Arc<dyn RealtimeHub>,
-    pub identity: Arc<dyn IdentityApi>,
+    pub identity: Arc<dyn IdentityDirectory>,
     pub blobs: Arc<dyn BlobStore>,
     pub config: MediaConfig,
     pub tools: ffmpeg::Tools,
@@ -108,7 +112,7 @@ impl MediaService {
         db: Db,
         outbox: Outbox,
         hub: Arc<dyn RealtimeHub>,
-        identity: Arc<dyn IdentityApi>,
+        identity: Arc<dyn IdentityDirectory>,
         blobs: Arc<dyn BlobStore>,
         config: MediaConfig,
     ) -> Self {
@@ -143,6 +147,13 @@ impl MediaService {
                 deps: self.deps.clone(),
             }),
         ]
+    }
+}
+
+#[async_trait]
+impl VideoDirectory for MediaService {
+    async fn videos_by_ids(&self, actor: &Actor, ids: &[VideoId]) -> Result<Vec<VideoDto>> {
+        videos::videos_by_ids(&self.deps, actor, ids).await
     }
 }
 
@@ -194,10 +205,6 @@ impl MediaApi for MediaService {
 
     async fn delete_video(&self, actor: &Actor, id: VideoId) -> Result<()> {
         videos::delete_video(&self.deps, actor, id).await
-    }
-
-    async fn videos_by_ids(&self, actor: &Actor, ids: &[VideoId]) -> Result<Vec<VideoDto>> {
-        videos::videos_by_ids(&self.deps, actor, ids).await
     }
 
     async fn channel_videos(

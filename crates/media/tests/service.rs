@@ -19,8 +19,8 @@ use kanjian_contracts::media::*;
 use kanjian_events::{
     Dispatcher, DispatcherConfig, EventHandler, InProcessHub, Outbox, RealtimeHub,
 };
-use kanjian_kernel::ids::{ChannelId, OrganizationId, SessionId, UploadId, UserId, VideoId};
-use kanjian_kernel::{Actor, Error, Page, PageRequest, Result, UserErrorCode};
+use kanjian_kernel::ids::{ChannelId, SessionId, UploadId, UserId, VideoId};
+use kanjian_kernel::{Actor, Error, PageRequest, Result, UserErrorCode};
 use kanjian_media::{BlobStore, LocalBlobStore, MediaConfig, MediaService};
 use kanjian_db::Db;
 use kanjian_db::testing::TestDatabase;
@@ -107,12 +107,8 @@ fn channel(id: i64, owner: i64) -> ChannelDto {
     }
 }
 
-fn not_here<T>() -> Result<T> {
-    Err(Error::internal("not part of the fake identity"))
-}
-
 #[async_trait]
-impl IdentityApi for FakeIdentity {
+impl IdentityDirectory for FakeIdentity {
     async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>> {
         let mut out = Vec::new();
         for user in users {
@@ -127,70 +123,20 @@ impl IdentityApi for FakeIdentity {
             _ => None,
         })
     }
-    async fn sign_up(&self, _: SignUpInput, _: ClientInfo) -> Result<AuthSession> {
-        not_here()
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>> {
+        Ok(ids
+            .iter()
+            .filter(|id| [1, 2].contains(&id.0))
+            .map(|id| UserDto {
+                id: *id,
+                email: format!("user{}@example.com", id.0),
+                display_name: format!("User {}", id.0),
+                created_at: kanjian_kernel::now(),
+            })
+            .collect())
     }
-    async fn log_in(&self, _: LogInInput, _: ClientInfo) -> Result<AuthSession> {
-        not_here()
-    }
-    async fn log_out(&self, _: &Actor) -> Result<()> {
-        not_here()
-    }
-    async fn authenticate(&self, _: &str) -> Result<Actor> {
-        not_here()
-    }
-    async fn users_by_ids(&self, _: &[UserId]) -> Result<Vec<UserDto>> {
-        not_here()
-    }
-    async fn update_profile(&self, _: &Actor, _: UpdateProfileInput) -> Result<UserDto> {
-        not_here()
-    }
-    async fn create_channel(&self, _: &Actor, _: CreateChannelInput) -> Result<ChannelDto> {
-        not_here()
-    }
-    async fn update_channel(
-        &self,
-        _: &Actor,
-        _: ChannelId,
-        _: UpdateChannelInput,
-    ) -> Result<ChannelDto> {
-        not_here()
-    }
-    async fn channels_by_ids(&self, _: &[ChannelId]) -> Result<Vec<ChannelDto>> {
-        not_here()
-    }
-    async fn channel_by_handle(&self, _: &str) -> Result<Option<ChannelDto>> {
-        not_here()
-    }
-    async fn create_organization(
-        &self,
-        _: &Actor,
-        _: CreateOrganizationInput,
-    ) -> Result<OrganizationDto> {
-        not_here()
-    }
-    async fn add_organization_member(&self, _: &Actor, _: AddMemberInput) -> Result<MembershipDto> {
-        not_here()
-    }
-    async fn remove_organization_member(&self, _: &Actor, _: RemoveMemberInput) -> Result<()> {
-        not_here()
-    }
-    async fn organizations_by_ids(&self, _: &[OrganizationId]) -> Result<Vec<OrganizationDto>> {
-        not_here()
-    }
-    async fn organization_members(
-        &self,
-        _: &Actor,
-        _: OrganizationId,
-        _: PageRequest,
-    ) -> Result<Page<MembershipDto>> {
-        not_here()
-    }
-    async fn memberships_of(&self, _: UserId) -> Result<Vec<MembershipDto>> {
-        not_here()
-    }
-    async fn organization_role(&self, _: OrganizationId, _: UserId) -> Result<Option<OrgRole>> {
-        not_here()
+    async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>> {
+        Ok(ids.iter().filter(|id| [10, 20].contains(&id.0)).map(|id| channel(id.0, id.0 / 10)).collect())
     }
 }
 

@@ -18,16 +18,16 @@ mod shares_views;
 use kanjian_db::Db;
 use std::sync::Arc;
 
-use kanjian_contracts::identity::IdentityApi;
+use kanjian_contracts::identity::IdentityDirectory;
 use kanjian_contracts::social::BoostedVideos;
-use kanjian_contracts::media::MediaApi;
+use kanjian_contracts::media::VideoDirectory;
 use kanjian_events::Outbox;
 
 pub use config::SocialConfig;
 pub use service::SocialService;
 
-/// The social module, as `server` declares it: offers `SocialApi` (using `IdentityApi` and
-/// `MediaApi`) and runs the video projection handler.
+/// The social module, as `server` declares it: offers `SocialApi` (using `IdentityDirectory`
+/// and `VideoDirectory`) and runs the video projection handler.
 #[derive(Debug)]
 pub struct Social;
 
@@ -35,8 +35,8 @@ impl kanjian_module::Module for Social {
     type Config = SocialConfig;
 
     fn build(config: SocialConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
-        let identity = ctx.apis.get::<dyn IdentityApi>()?;
-        let media = ctx.apis.get::<dyn MediaApi>()?;
+        let identity = ctx.apis.get::<dyn IdentityDirectory>()?;
+        let media = ctx.apis.get::<dyn VideoDirectory>()?;
         let service = Arc::new(SocialService::new(ctx.db, ctx.outbox, identity, media, config));
         Ok(kanjian_module::Parts::default()
             .handlers(service.event_handlers())
@@ -48,8 +48,8 @@ impl kanjian_module::Module for Social {
 pub(crate) struct Deps {
     pub db: Db,
     pub outbox: Outbox,
-    pub identity: Arc<dyn IdentityApi>,
-    pub media: Arc<dyn MediaApi>,
+    pub identity: Arc<dyn IdentityDirectory>,
+    pub media: Arc<dyn VideoDirectory>,
     pub config: SocialConfig,
     /// Recommended's candidates, kept per node.
     pub pool: feeds::RecommendedPool,

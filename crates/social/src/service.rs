@@ -5,8 +5,8 @@ use kanjian_db::Db;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kanjian_contracts::identity::IdentityApi;
-use kanjian_contracts::media::MediaApi;
+use kanjian_contracts::identity::IdentityDirectory;
+use kanjian_contracts::media::VideoDirectory;
 use kanjian_contracts::social::{
     BoostedVideos, ChannelSocialDto, CommentDto, FeedItemDto, FollowDto, FriendDto, FriendRequestDto, PrivacySettings,
     ReactionDto, ReactionKind, RelationshipDto, RequestDirection, ShareTarget, SocialApi,
@@ -38,8 +38,8 @@ impl SocialService {
     pub fn new(
         db: Db,
         outbox: Outbox,
-        identity: Arc<dyn IdentityApi>,
-        media: Arc<dyn MediaApi>,
+        identity: Arc<dyn IdentityDirectory>,
+        media: Arc<dyn VideoDirectory>,
         config: SocialConfig,
     ) -> Self {
         Self {

@@ -15,8 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures::stream::BoxStream;
 use kanjian_contracts::identity::*;
 use kanjian_contracts::media::*;
 use kanjian_contracts::social::*;
@@ -24,7 +22,7 @@ use kanjian_contracts::{EventEnvelope, IntegrationEvent};
 use kanjian_events::Outbox;
 use kanjian_kernel::Clock;
 use kanjian_kernel::ids::{
-    ChannelId, CommentId, FriendRequestId, OrganizationId, SessionId, UploadId, UserId, VideoId,
+    ChannelId, CommentId, FriendRequestId, SessionId, UserId, VideoId,
 };
 use kanjian_kernel::{Actor, Error, Page, PageRequest, Result, Timestamp, UserErrorCode};
 use kanjian_db::testing::TestDatabase;
@@ -50,15 +48,11 @@ fn channel(id: i64) -> ChannelDto {
     }
 }
 
-fn not_here<T>() -> Result<T> {
-    Err(Error::internal("not part of the fake"))
-}
-
 /// Users 1..=USERS; channel n is owned by user n.
 struct FakeIdentity;
 
 #[async_trait]
-impl IdentityApi for FakeIdentity {
+impl IdentityDirectory for FakeIdentity {
     async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>> {
         Ok(ids
             .iter()
@@ -87,65 +81,6 @@ impl IdentityApi for FakeIdentity {
     }
     async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
         Ok((1..=USERS).contains(&user.0).then(|| channel(user.0)))
-    }
-    async fn sign_up(&self, _: SignUpInput, _: ClientInfo) -> Result<AuthSession> {
-        not_here()
-    }
-    async fn log_in(&self, _: LogInInput, _: ClientInfo) -> Result<AuthSession> {
-        not_here()
-    }
-    async fn log_out(&self, _: &Actor) -> Result<()> {
-        not_here()
-    }
-    async fn update_profile(&self, _: &Actor, _: UpdateProfileInput) -> Result<UserDto> {
-        not_here()
-    }
-    async fn authenticate(&self, _: &str) -> Result<Actor> {
-        not_here()
-    }
-    async fn create_channel(&self, _: &Actor, _: CreateChannelInput) -> Result<ChannelDto> {
-        not_here()
-    }
-    async fn update_channel(
-        &self,
-        _: &Actor,
-        _: ChannelId,
-        _: UpdateChannelInput,
-    ) -> Result<ChannelDto> {
-        not_here()
-    }
-    async fn channel_by_handle(&self, _: &str) -> Result<Option<ChannelDto>> {
-        not_here()
-    }
-    async fn create_organization(
-        &self,
-        _: &Actor,
-        _: CreateOrganizationInput,
-    ) -> Result<OrganizationDto> {
-        not_here()
-    }
-    async fn add_organization_member(&self, _: &Actor, _: AddMemberInput) -> Result<MembershipDto> {
-        not_here()
-    }
-    async fn remove_organization_member(&self, _: &Actor, _: RemoveMemberInput) -> Result<()> {
-        not_here()
-    }
-    async fn organizations_by_ids(&self, _: &[OrganizationId]) -> Result<Vec<OrganizationDto>> {
-        not_here()
-    }
-    async fn organization_members(
-        &self,
-        _: &Actor,
-        _: OrganizationId,
-        _: PageRequest,
-    ) -> Result<Page<MembershipDto>> {
-        not_here()
-    }
-    async fn memberships_of(&self, _: UserId) -> Result<Vec<MembershipDto>> {
-        not_here()
-    }
-    async fn organization_role(&self, _: OrganizationId, _: UserId) -> Result<Option<OrgRole>> {
-        not_here()
     }
 }
 
@@ -191,7 +126,7 @@ impl FakeMedia {
 }
 
 #[async_trait]
-impl MediaApi for FakeMedia {
+impl VideoDirectory for FakeMedia {
     async fn videos_by_ids(&self, actor: &Actor, ids: &[VideoId]) -> Result<Vec<VideoDto>> {
         let videos = self.videos.lock().unwrap();
         Ok(ids
@@ -200,59 +135,6 @@ impl MediaApi for FakeMedia {
             .filter(|(_, v)| v.published_at.is_some() || actor.user_id() == Some(UserId(v.owner)))
             .map(|(id, v)| Self::dto(id, v))
             .collect())
-    }
-    async fn create_upload(&self, _: &Actor, _: CreateUploadInput) -> Result<UploadTicket> {
-        not_here()
-    }
-    async fn upload_progress(&self, _: &Actor, _: UploadId) -> Result<UploadProgress> {
-        not_here()
-    }
-    async fn append_upload(
-        &self,
-        _: &Actor,
-        _: UploadId,
-        _: u64,
-        _: BoxStream<'static, std::io::Result<Bytes>>,
-    ) -> Result<UploadProgress> {
-        not_here()
-    }
-    async fn upload_video(
-        &self,
-        _: &Actor,
-        _: VideoDetailsInput,
-        _: SpooledFile,
-    ) -> Result<VideoDto> {
-        not_here()
-    }
-    async fn update_video(&self, _: &Actor, _: VideoId, _: UpdateVideoInput) -> Result<VideoDto> {
-        not_here()
-    }
-    async fn publish_video(&self, _: &Actor, _: VideoId) -> Result<VideoDto> {
-        not_here()
-    }
-    async fn unpublish_video(&self, _: &Actor, _: VideoId) -> Result<VideoDto> {
-        not_here()
-    }
-    async fn delete_video(&self, _: &Actor, _: VideoId) -> Result<()> {
-        not_here()
-    }
-    async fn channel_videos(
-        &self,
-        _: &Actor,
-        _: ChannelId,
-        _: PageRequest,
-    ) -> Result<Page<VideoDto>> {
-        not_here()
-    }
-    async fn watch_processing(
-        &self,
-        _: &Actor,
-        _: VideoId,
-    ) -> Result<BoxStream<'static, ProcessingUpdate>> {
-        not_here()
-    }
-    async fn open_file(&self, _: &Actor, _: VideoId, _: &str) -> Result<MediaFile> {
-        not_here()
     }
 }
 
