@@ -6,12 +6,9 @@ use sea_orm::DbErr;
 
 use sea_orm_migration::MigratorTrait;
 
-/// Opens `url` (see [`Db::connect`]) and applies every pending migration of this crate.
-pub async fn connect_and_migrate(url: &str, config: &DatabaseConfig, clock: Clock) -> Result<Db, DbErr> {
-    connect_and_migrate_with::<crate::Migrator>(url, config, clock).await
-}
-
-/// As [`connect_and_migrate`], with the history `M` gives (the server adds the modules' own).
+/// Opens `url` (see [`Db::connect`]) and applies the history `M` gives. The server's is
+/// `AllMigrations` (this crate's and every module's own); a database the server migrated must
+/// only be opened with it, or the modules' applied migrations look missing.
 pub async fn connect_and_migrate_with<M: MigratorTrait>(
     url: &str,
     config: &DatabaseConfig,
@@ -22,7 +19,8 @@ pub async fn connect_and_migrate_with<M: MigratorTrait>(
     Ok(db)
 }
 
-/// A fresh, migrated database for one test, on the system clock.
+/// A fresh database for one test with this crate's migrations (no module's own), on the system
+/// clock.
 #[cfg(feature = "testing")]
 #[allow(clippy::expect_used)] // test support: failing loudly is the point
 pub async fn migrated(database: &kanjian_db::testing::TestDatabase) -> Db {
@@ -33,7 +31,7 @@ pub async fn migrated(database: &kanjian_db::testing::TestDatabase) -> Db {
 #[cfg(feature = "testing")]
 #[allow(clippy::expect_used)]
 pub async fn migrated_with_clock(database: &kanjian_db::testing::TestDatabase, clock: Clock) -> Db {
-    connect_and_migrate(&database.url, &DatabaseConfig::default(), clock)
+    connect_and_migrate_with::<crate::Migrator>(&database.url, &DatabaseConfig::default(), clock)
         .await
         .expect("open and migrate the test database")
 }
