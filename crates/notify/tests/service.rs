@@ -189,7 +189,9 @@ impl TestApp {
         self.outbox.notify();
     }
 
-    fn dispatcher(&self) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    /// A dispatcher with notify's handlers, registered before it returns: a handler receives
+    /// the events that occur after its registration.
+    async fn dispatcher(&self) -> (CancellationToken, tokio::task::JoinHandle<()>) {
         let mut dispatcher = Dispatcher::new(
             self.db.writer().clone(),
             &self.outbox,
@@ -206,6 +208,7 @@ impl TestApp {
         for handler in self.notify.event_handlers() {
             dispatcher.register(handler);
         }
+        dispatcher.register_handlers().await.unwrap();
         let stop = CancellationToken::new();
         (stop.clone(), tokio::spawn(dispatcher.run(stop)))
     }
@@ -374,7 +377,7 @@ async fn two_requests_with_one_key_through_the_outbox_and_dispatcher_send_one_ma
     let port = free_port();
     let app = smtp_app(port).await;
     let server = SmtpServer::start(port, &app.dir.path().join("inbox"));
-    let (stop, running) = app.dispatcher();
+    let (stop, running) = app.dispatcher().await;
 
     // Both in one transaction of some other module; the dispatcher may run them side by side.
     let txn = app.db.begin().await.unwrap();
@@ -482,7 +485,7 @@ async fn a_server_that_is_down_is_retried_and_sends_exactly_one_mail_once_it_is_
     assert_transient(app.send(&verify("d@example.com", "k:direct")).await, "SMTP");
 
     // Through the outbox and the dispatcher: retried with backoff while the server is down.
-    let (stop, running) = app.dispatcher();
+    let (stop, running) = app.dispatcher().await;
     app.enqueue(&verify("e@example.com", "k:dispatched")).await;
     eventually("a few failed attempts", || async {
         let d = app.deliveries("notify.send_email").await;
@@ -731,7 +734,7 @@ async fn a_subscriber_sees_a_new_notification_delivered_through_the_dispatcher()
     let mut mine = app.notify.subscribe(&user(1)).await.unwrap();
     let mut theirs = app.notify.subscribe(&user(2)).await.unwrap();
     assert!(matches!(app.notify.subscribe(&Actor::Anonymous).await, Err(Error::Unauthenticated)));
-    let (stop, running) = app.dispatcher();
+    let (stop, running) = app.dispatcher().await;
 
     app.enqueue(&notification(1, "live.reminder:7", 7)).await;
     let got = tokio::time::timeout(Duration::from_secs(15), mine.next()).await.unwrap().unwrap();
