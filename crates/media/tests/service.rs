@@ -145,6 +145,22 @@ impl IdentityApi for FakeIdentity {
     async fn update_profile(&self, _: &Actor, _: UpdateProfileInput) -> Result<UserDto> {
         not_here()
     }
+    async fn request_email_verification(&self, _: &Actor, _: ClientInfo) -> Result<()> {
+        not_here()
+    }
+    async fn verify_email(&self, _: kanjian_contracts::identity::VerifyEmailInput) -> Result<UserDto> {
+        not_here()
+    }
+    async fn request_password_reset(
+        &self,
+        _: kanjian_contracts::identity::RequestPasswordResetInput,
+        _: ClientInfo,
+    ) -> Result<()> {
+        not_here()
+    }
+    async fn reset_password(&self, _: kanjian_contracts::identity::ResetPasswordInput, _: ClientInfo) -> Result<()> {
+        not_here()
+    }
     async fn create_channel(&self, _: &Actor, _: CreateChannelInput) -> Result<ChannelDto> {
         not_here()
     }

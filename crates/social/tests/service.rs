@@ -67,6 +67,7 @@ impl IdentityApi for FakeIdentity {
                 id: *id,
                 email: format!("user{}@example.com", id.0),
                 display_name: format!("User {}", id.0),
+                email_verified_at: None,
                 created_at: kanjian_kernel::now(),
             })
             .collect())
@@ -98,6 +99,22 @@ impl IdentityApi for FakeIdentity {
         not_here()
     }
     async fn update_profile(&self, _: &Actor, _: UpdateProfileInput) -> Result<UserDto> {
+        not_here()
+    }
+    async fn request_email_verification(&self, _: &Actor, _: ClientInfo) -> Result<()> {
+        not_here()
+    }
+    async fn verify_email(&self, _: kanjian_contracts::identity::VerifyEmailInput) -> Result<UserDto> {
+        not_here()
+    }
+    async fn request_password_reset(
+        &self,
+        _: kanjian_contracts::identity::RequestPasswordResetInput,
+        _: ClientInfo,
+    ) -> Result<()> {
+        not_here()
+    }
+    async fn reset_password(&self, _: kanjian_contracts::identity::ResetPasswordInput, _: ClientInfo) -> Result<()> {
         not_here()
     }
     async fn authenticate(&self, _: &str) -> Result<Actor> {
