@@ -184,7 +184,7 @@ pub async fn run(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
     let params = params(args)?;
     let started = Instant::now();
     std::fs::create_dir_all(&config.data_dir).context("creating the data dir")?;
-    let db = kanjian_migrations::database::connect_and_migrate(&config.database_url(), &config.database, kanjian_kernel::Clock::system())
+    let db = kanjian_migrations::database::connect_and_migrate_with::<kanjian_server::modules::AllMigrations>(&config.database_url(), &config.database, kanjian_kernel::Clock::system())
         .await
         .context("opening and migrating the database")?;
     let existing = identity::user_count(&db).await?;
