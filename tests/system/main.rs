@@ -9,6 +9,7 @@ mod crash;
 mod feeds;
 mod journey;
 mod limits;
+mod mail;
 mod ops;
 mod organizations;
 mod schema;
