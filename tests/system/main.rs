@@ -9,6 +9,7 @@ mod crash;
 mod feeds;
 mod journey;
 mod limits;
+mod mail;
 mod notify;
 mod ops;
 mod organizations;

@@ -14,6 +14,9 @@ pub struct UserDto {
     pub email: String,
     /// Public (昵称): anyone who can see the user sees it. 1 to 32 characters, one line.
     pub display_name: String,
+    /// When the user proved they receive mail at `email` (a verification link, or a password
+    /// reset); `None` until then. Private, like the email.
+    pub email_verified_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }
 
@@ -35,6 +38,32 @@ pub struct UpdateProfileInput {
 pub struct LogInInput {
     pub email: String,
     pub password: String,
+}
+
+/// The token of an email verification link (`<public_url>/verify-email?token=…`).
+#[derive(Debug, Clone)]
+pub struct VerifyEmailInput {
+    pub token: String,
+}
+
+/// Asks for a password reset mail. Answered alike whether or not the email has an account.
+#[derive(Debug, Clone)]
+pub struct RequestPasswordResetInput {
+    pub email: String,
+}
+
+/// The token of a password reset link (`<public_url>/reset-password?token=…`) and the password
+/// to set.
+#[derive(Clone)]
+pub struct ResetPasswordInput {
+    pub token: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ResetPasswordInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetPasswordInput { .. }")
+    }
 }
 
 /// Where a request came from, for rate limiting and the session record.
@@ -150,6 +179,28 @@ pub trait IdentityApi: IdentityDirectory + Send + Sync {
     /// Changes the signed-in user's own profile (`Unauthenticated` for anonymous actors).
     async fn update_profile(&self, actor: &Actor, input: UpdateProfileInput) -> Result<UserDto>;
 
+    /// Mails the signed-in user a new verification link (sign-up already sent one).
+    /// `Unauthenticated` for anonymous actors, `INVALID_STATE` when the email is already
+    /// verified, `RateLimited` after too many requests.
+    async fn request_email_verification(&self, actor: &Actor, client: ClientInfo) -> Result<()>;
+    /// Consumes a verification token and marks its user's email verified (no sign-in needed:
+    /// the token is the proof). Unknown or used tokens are `INVALID`, old ones `EXPIRED`, on
+    /// the `token` field; nothing changes then.
+    async fn verify_email(&self, input: VerifyEmailInput) -> Result<UserDto>;
+    /// Mails a password reset link when the email has an account. The answer (and the work
+    /// done before it) is the same whether or not it has one; `RateLimited` per email and per
+    /// client IP.
+    async fn request_password_reset(
+        &self,
+        input: RequestPasswordResetInput,
+        client: ClientInfo,
+    ) -> Result<()>;
+    /// Sets a new password with a reset token, consumes it and ends every session of the user,
+    /// in one transaction. It signs no one in: the user logs in with the new password. Bad
+    /// tokens are `INVALID` / `EXPIRED` on `token`, a bad password the usual errors on
+    /// `newPassword`; nothing changes then.
+    async fn reset_password(&self, input: ResetPasswordInput, client: ClientInfo) -> Result<()>;
+
     async fn create_channel(&self, actor: &Actor, input: CreateChannelInput) -> Result<ChannelDto>;
     async fn update_channel(
         &self,
@@ -193,6 +244,17 @@ pub struct UserSignedUp {
 }
 impl IntegrationEvent for UserSignedUp {
     const KIND: &'static str = "identity.user_signed_up";
+}
+
+/// A user proved they receive mail at their email address (a verification link, or a password
+/// reset, which needs the same proof). Emitted when `email_verified_at` goes from unset to set,
+/// in the transaction that sets it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserVerified {
+    pub user_id: UserId,
+}
+impl IntegrationEvent for UserVerified {
+    const KIND: &'static str = "identity.user_verified";
 }
 
 /// A user changed their profile (only when a field really changed).

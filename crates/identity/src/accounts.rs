@@ -16,6 +16,7 @@ use crate::config::IdentityConfig;
 use crate::credentials::hash_password;
 use crate::db::{clip, in_order_of, unique_violation, user_dto};
 use crate::domain::{DisplayName, Email, Password};
+use crate::email_tokens::{self, NewToken, Purpose};
 use crate::entity::user;
 use crate::sessions::open_session;
 
@@ -39,8 +40,10 @@ fn default_display_name(email: &Email) -> Option<DisplayName> {
     DisplayName::parse_user(&clip(local, DisplayName::USER_MAX_LEN)).ok()
 }
 
-/// Creates an account and signs it in. Emits `UserSignedUp`. A missing (or blank) display name
-/// defaults to the email's local part; a given one that is not valid is a user error.
+/// Creates an account and signs it in. Emits `UserSignedUp`, and mails a verification link
+/// (`EmailRequested`, the token stored hashed) in the same transaction. A missing (or blank)
+/// display name defaults to the email's local part; a given one that is not valid is a user
+/// error.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn sign_up(
     db: &Db,
@@ -90,6 +93,7 @@ pub async fn sign_up(
         display_name: Set(display_name
             .map(DisplayName::into_inner)
             .unwrap_or_default()),
+        email_verified_at: Set(None),
         created_at: Set(now),
     }
     .insert(&txn)
@@ -119,6 +123,26 @@ pub async fn sign_up(
             },
         )
         .await?;
+    // The first verification mail: it counts against the account's later requests for more.
+    email_tokens::record(
+        &txn,
+        Purpose::VerifyEmail,
+        &user.email,
+        client.ip.as_deref(),
+        user.id,
+        now,
+    )
+    .await?;
+    email_tokens::issue(
+        &txn,
+        outbox,
+        config,
+        Purpose::VerifyEmail,
+        &user,
+        NewToken::generate(),
+        now,
+    )
+    .await?;
     txn.commit().await.context("committing the sign-up")?;
     outbox.notify();
 

@@ -70,6 +70,26 @@ pub fn new_token() -> String {
     format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// Length of an email link token: 32 bytes in unpadded base64url.
+pub const EMAIL_TOKEN_LEN: usize = 43;
+
+/// A new token for a link in mail (verification, password reset): 32 random bytes in unpadded
+/// base64url, no prefix (it travels in a URL and is typed by no one).
+pub fn new_email_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `token` could be one of [`new_email_token`]'s: the right length, base64url only.
+/// Anything else is refused without a database lookup.
+pub fn is_email_token_shaped(token: &str) -> bool {
+    token.len() == EMAIL_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// What is stored of a token: the lowercase hex SHA-256 of the whole token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -87,6 +107,26 @@ mod tests {
         let body = a.strip_prefix(TOKEN_PREFIX).unwrap();
         assert_eq!(body.len(), 43);
         assert_eq!(URL_SAFE_NO_PAD.decode(body).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn email_tokens_are_32_random_bytes_in_base64url() {
+        let a = new_email_token();
+        assert_ne!(a, new_email_token());
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), 32);
+        assert!(is_email_token_shaped(&a));
+        for bad in [
+            "",
+            "short",
+            &a[1..],
+            &format!("{a}x"),
+            &format!("{}=", &a[1..]),
+            &format!("{}/", &a[1..]),
+            &format!("{}é", &a[2..]),
+            "' OR 1=1 --                                ",
+        ] {
+            assert!(!is_email_token_shaped(bad), "{bad:?}");
+        }
     }
 
     #[test]

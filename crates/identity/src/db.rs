@@ -43,6 +43,7 @@ pub(crate) fn user_dto(m: user::Model) -> UserDto {
         id: UserId(m.id),
         email: m.email,
         display_name: m.display_name,
+        email_verified_at: m.email_verified_at,
         created_at: m.created_at,
     }
 }

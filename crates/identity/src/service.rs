@@ -5,8 +5,9 @@ use kanjian_db::Db;
 use async_trait::async_trait;
 use kanjian_contracts::identity::{
     AddMemberInput, AuthSession, ChannelDto, ClientInfo, CreateChannelInput,
-    CreateOrganizationInput, IdentityApi, IdentityDirectory, LogInInput, MembershipDto, OrgRole, OrganizationDto,
-    RemoveMemberInput, SignUpInput, UpdateChannelInput, UpdateProfileInput, UserDto,
+    CreateOrganizationInput, IdentityApi, IdentityDirectory, LogInInput, MembershipDto, OrgRole,
+    OrganizationDto, RemoveMemberInput, RequestPasswordResetInput, ResetPasswordInput, SignUpInput,
+    UpdateChannelInput, UpdateProfileInput, UserDto, VerifyEmailInput,
 };
 use kanjian_events::Outbox;
 use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
@@ -14,7 +15,9 @@ use kanjian_kernel::{Actor, Page, PageRequest, Result};
 
 use crate::config::IdentityConfig;
 use crate::credentials::DummyHash;
-use crate::{accounts, channels, organizations, sessions};
+use crate::{
+    accounts, channels, email_verification, organizations, password_reset, sessions,
+};
 
 /// Accounts, sessions, channels and organizations on the module's own tables. Cheap to clone.
 #[derive(Clone)]
@@ -90,6 +93,34 @@ impl IdentityApi for IdentityService {
 
     async fn update_profile(&self, actor: &Actor, input: UpdateProfileInput) -> Result<UserDto> {
         accounts::update_profile(&self.db, &self.outbox, actor, input).await
+    }
+
+    async fn request_email_verification(&self, actor: &Actor, client: ClientInfo) -> Result<()> {
+        email_verification::request_email_verification(
+            &self.db,
+            &self.outbox,
+            &self.config,
+            actor,
+            client,
+        )
+        .await
+    }
+
+    async fn verify_email(&self, input: VerifyEmailInput) -> Result<UserDto> {
+        email_verification::verify_email(&self.db, &self.outbox, input).await
+    }
+
+    async fn request_password_reset(
+        &self,
+        input: RequestPasswordResetInput,
+        client: ClientInfo,
+    ) -> Result<()> {
+        password_reset::request_password_reset(&self.db, &self.outbox, &self.config, input, client)
+            .await
+    }
+
+    async fn reset_password(&self, input: ResetPasswordInput, client: ClientInfo) -> Result<()> {
+        password_reset::reset_password(&self.db, &self.outbox, input, client).await
     }
 
     async fn create_channel(&self, actor: &Actor, input: CreateChannelInput) -> Result<ChannelDto> {

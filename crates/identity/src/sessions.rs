@@ -17,7 +17,7 @@ use crate::db::{clip, user_dto};
 use crate::domain::{Email, Password};
 use crate::entity::{login_attempt, session, user};
 
-const MAX_IP_LEN: usize = 64;
+pub(crate) const MAX_IP_LEN: usize = 64;
 const MAX_USER_AGENT_LEN: usize = 512;
 /// A token is `kj_` + 43 base64url characters; anything much longer is not ours.
 const MAX_TOKEN_LEN: usize = 128;
@@ -65,7 +65,7 @@ pub(crate) async fn open_session<C: ConnectionTrait>(
 
 /// The key log-in attempts are counted under: the email as typed, trimmed and lowercased (it
 /// need not be valid, nor belong to an account).
-fn attempt_key(email: &str) -> String {
+pub(crate) fn attempt_key(email: &str) -> String {
     clip(&email.trim().to_lowercase(), Email::MAX_LEN)
 }
 
@@ -235,23 +235,55 @@ async fn prune_attempts(
     Ok(())
 }
 
+/// Revokes sessions of `user_id` that are not revoked yet: the one `only` names, or every one.
+/// Their tokens stop working at once (`authenticate` reads the row each time). Returns how many
+/// were revoked.
+pub(crate) async fn revoke_sessions<C: ConnectionTrait>(
+    conn: &C,
+    user_id: UserId,
+    only: Option<SessionId>,
+    now: Timestamp,
+) -> Result<u64> {
+    let mut update = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .filter(session::Column::UserId.eq(user_id.0))
+        .filter(session::Column::RevokedAt.is_null());
+    if let Some(session_id) = only {
+        update = update.filter(session::Column::Id.eq(session_id.0));
+    }
+    let done = update.exec(conn).await.context("revoking sessions")?;
+    Ok(done.rows_affected)
+}
+
+/// Records a successful log-in for `email` (the attempt key), which clears the email's failure
+/// count: a password reset proves the person is who the limit was protecting, so they may log
+/// in with the new password at once.
+pub(crate) async fn clear_login_failures<C: ConnectionTrait>(
+    conn: &C,
+    email: &str,
+    ip: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
+    login_attempt::ActiveModel {
+        id: NotSet,
+        email: Set(attempt_key(email)),
+        ip: Set(ip.map(|ip| clip(ip, MAX_IP_LEN))),
+        succeeded: Set(true),
+        at: Set(now),
+    }
+    .insert(conn)
+    .await
+    .context("clearing the log-in failures of the email")?;
+    Ok(())
+}
+
 /// Revokes the actor's session. Logging out twice is not an error.
 #[tracing::instrument(skip_all, fields(session_id = tracing::field::Empty))]
 pub async fn log_out(db: &Db, actor: &Actor) -> Result<()> {
     let user_id = actor.require_user()?;
     let session_id = actor.session_id().ok_or(Error::Unauthenticated)?;
     tracing::Span::current().record("session_id", session_id.0);
-    session::Entity::update_many()
-        .col_expr(
-            session::Column::RevokedAt,
-            Expr::value(db.now()),
-        )
-        .filter(session::Column::Id.eq(session_id.0))
-        .filter(session::Column::UserId.eq(user_id.0))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(db.writer())
-        .await
-        .context("revoking the session")?;
+    revoke_sessions(db.writer(), user_id, Some(session_id), db.now()).await?;
     tracing::info!(
         user_id = user_id.0,
         session_id = session_id.0,

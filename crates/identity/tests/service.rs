@@ -10,13 +10,16 @@ use kanjian_contracts::identity::{
     IdentityDirectory,
     AddMemberInput, ChannelCreated, ChannelUpdated, ClientInfo, CreateChannelInput,
     CreateOrganizationInput, IdentityApi, LogInInput, OrgRole, OrganizationMemberAdded,
-    OrganizationMemberRemoved, RemoveMemberInput, SignUpInput, UpdateChannelInput,
-    UpdateProfileInput, UserDto, UserProfileUpdated, UserSignedUp,
+    OrganizationMemberRemoved, RemoveMemberInput, RequestPasswordResetInput, ResetPasswordInput,
+    SignUpInput, UpdateChannelInput, UpdateProfileInput, UserDto, UserProfileUpdated,
+    UserSignedUp, UserVerified, VerifyEmailInput,
 };
+use kanjian_contracts::notify::{EmailRequested, EmailTemplate};
+use sha2::Digest;
 use kanjian_events::Outbox;
 use kanjian_identity::{IdentityConfig, IdentityService};
 use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
-use kanjian_kernel::{Actor, Error, PageRequest, UserErrorCode};
+use kanjian_kernel::{Actor, Clock, Error, PageRequest, UserErrorCode};
 use kanjian_db::testing::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
@@ -26,17 +29,42 @@ struct TestApp {
     _database: TestDatabase,
     db: DatabaseConnection,
     identity: IdentityService,
+    clock: Clock,
+}
+
+/// The shared history and identity's own migrations, as the server merges them.
+struct WithIdentity;
+
+impl kanjian_migrations::MigratorTrait for WithIdentity {
+    fn migrations() -> Vec<Box<dyn kanjian_migrations::MigrationTrait>> {
+        let mut all = kanjian_migrations::Migrator::migrations();
+        all.extend(<kanjian_identity::Identity as kanjian_module::Module>::migrations());
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
 }
 
 /// A fresh database per test: SQLite, or PostgreSQL with `KANJIAN_TEST_DATABASE=postgres`.
 async fn app_with(config: IdentityConfig) -> TestApp {
+    app_at(config, Clock::system()).await
+}
+
+/// As `app_with`, reading time from `clock` (the database's and the outbox's).
+async fn app_at(config: IdentityConfig, clock: Clock) -> TestApp {
     let database = TestDatabase::create().await;
-    let db = kanjian_migrations::database::migrated(&database).await;
-    let identity = IdentityService::new(db.clone(), Outbox::new(), config);
+    let db = kanjian_migrations::database::connect_and_migrate_with::<WithIdentity>(
+        &database.url,
+        &kanjian_db::DatabaseConfig::default(),
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    let identity = IdentityService::new(db.clone(), Outbox::with_clock(clock.clone()), config);
     TestApp {
         _database: database,
         db: db.writer().clone(),
         identity,
+        clock,
     }
 }
 
@@ -1195,4 +1223,667 @@ async fn accounts_made_before_display_names_are_named_after_their_email() {
         .await;
     assert!(gone.is_err());
     Migrator::up(&db, None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email verification and password reset
+
+const PUBLIC_URL: &str = "https://kanjian.example";
+
+fn mail_config() -> IdentityConfig {
+    IdentityConfig {
+        public_url: PUBLIC_URL.into(),
+        ..IdentityConfig::default()
+    }
+}
+
+/// An app on a manual clock, with links to `PUBLIC_URL`.
+async fn mail_app_with(config: IdentityConfig) -> TestApp {
+    app_at(config, Clock::manual_from_now()).await
+}
+
+async fn mail_app() -> TestApp {
+    mail_app_with(mail_config()).await
+}
+
+/// The token in a mail's link (`…?token=…`).
+fn token_in(mail: &EmailRequested) -> String {
+    let link = match &mail.template {
+        EmailTemplate::VerifyEmail { link } | EmailTemplate::PasswordReset { link, .. } => link,
+        other => panic!("not an identity mail: {other:?}"),
+    };
+    link.split_once("?token=").unwrap().1.to_owned()
+}
+
+fn verify(token: &str) -> VerifyEmailInput {
+    VerifyEmailInput {
+        token: token.into(),
+    }
+}
+
+fn reset(token: &str, new_password: &str) -> ResetPasswordInput {
+    ResetPasswordInput {
+        token: token.into(),
+        new_password: new_password.into(),
+    }
+}
+
+fn forgot(email: &str) -> RequestPasswordResetInput {
+    RequestPasswordResetInput {
+        email: email.into(),
+    }
+}
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+impl TestApp {
+    async fn mails(&self) -> Vec<EmailRequested> {
+        self.events::<EmailRequested>().await
+    }
+
+    async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(self.db.get_database_backend(), sql))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| {
+                (0..)
+                    .map_while(|i| {
+                        row.try_get_by_index::<Option<String>>(i)
+                            .or_else(|_| {
+                                row.try_get_by_index::<Option<i64>>(i)
+                                    .map(|n| n.map(|n| n.to_string()))
+                            })
+                            .ok()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Everything email verification and password reset could change: accounts (password hash,
+    /// verification), tokens, sessions, log-in attempts and the outbox.
+    async fn fingerprint(&self) -> Vec<Vec<Option<String>>> {
+        let mut all = Vec::new();
+        for sql in [
+            "SELECT id, password_hash, CAST(email_verified_at AS TEXT) FROM identity_users ORDER BY id",
+            "SELECT id, token_hash, purpose, CAST(used_at AS TEXT), CAST(expires_at AS TEXT) FROM identity_email_tokens ORDER BY id",
+            "SELECT id, CAST(revoked_at AS TEXT) FROM identity_sessions ORDER BY id",
+            "SELECT id, CAST(succeeded AS TEXT) FROM identity_login_attempts ORDER BY id",
+            "SELECT id, kind FROM events_outbox ORDER BY id",
+        ] {
+            all.extend(self.rows(sql).await);
+            all.push(vec![None]);
+        }
+        all
+    }
+
+    /// On PostgreSQL, the transaction that last wrote each row (`xmin`), for rows picked by
+    /// `(table, condition)`; `None` on SQLite, which has no such thing.
+    async fn writers(&self, rows: &[(&str, &str)]) -> Option<Vec<String>> {
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (table, condition) in rows {
+            let found = self
+                .rows(&format!(
+                    "SELECT CAST(xmin AS TEXT) FROM {table} WHERE {condition}"
+                ))
+                .await;
+            assert!(!found.is_empty(), "no row in {table} where {condition}");
+            out.extend(found.into_iter().map(|r| r[0].clone().unwrap()));
+        }
+        Some(out)
+    }
+
+    async fn verified(&self, id: UserId) -> bool {
+        self.user(id).await.email_verified_at.is_some()
+    }
+
+    async fn sign_up_at(&self, email: &str, ip: &str) -> (UserId, String) {
+        let session = self
+            .identity
+            .sign_up(
+                SignUpInput {
+                    email: email.into(),
+                    password: PASSWORD.into(),
+                    display_name: None,
+                },
+                client(ip),
+            )
+            .await
+            .unwrap();
+        (session.user.id, session.token)
+    }
+}
+
+fn assert_all_same(writers: Option<Vec<String>>) {
+    if let Some(writers) = writers {
+        assert!(
+            writers.windows(2).all(|w| w[0] == w[1]),
+            "written by different transactions: {writers:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sign_up_mails_a_verification_link_and_stores_only_the_hash_of_its_token() {
+    let app = mail_app().await;
+    let (id, _) = app.sign_up_at(" Li.Lei@Example.com ", "10.0.0.1").await;
+
+    let mails = app.mails().await;
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(mail.recipient_user, Some(id));
+    assert_eq!(mail.to, "li.lei@example.com");
+    assert_eq!(mail.locale, "zh-CN");
+    let EmailTemplate::VerifyEmail { link } = &mail.template else {
+        panic!("{mail:?}")
+    };
+    assert!(
+        link.starts_with(&format!("{PUBLIC_URL}/verify-email?token=")),
+        "{link}"
+    );
+    let token = token_in(mail);
+    assert_eq!(token.len(), 43);
+    assert!(mail.dedupe_key.starts_with("identity.verify_email:"), "{}", mail.dedupe_key);
+    assert!(!app.verified(id).await);
+
+    // The token's SHA-256 is stored, never the token.
+    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    let stored = app
+        .rows("SELECT token_hash, purpose, email, CAST(user_id AS TEXT) FROM identity_email_tokens")
+        .await;
+    assert_eq!(
+        stored,
+        vec![vec![
+            Some(hash),
+            Some("verify_email".into()),
+            Some("li.lei@example.com".into()),
+            Some(id.0.to_string())
+        ]]
+    );
+    let requests = app
+        .rows("SELECT purpose, email, ip FROM identity_mail_requests")
+        .await;
+    assert_eq!(
+        requests,
+        vec![vec![
+            Some("verify_email".into()),
+            Some("li.lei@example.com".into()),
+            Some("10.0.0.1".into())
+        ]]
+    );
+    assert!(!format!("{stored:?}{requests:?}").contains(&token));
+
+    // The account, its token and both events were written by one transaction.
+    assert_all_same(
+        app.writers(&[
+            ("identity_users", "true"),
+            ("identity_email_tokens", "true"),
+            ("events_outbox", "true"),
+        ])
+        .await,
+    );
+    assert_eq!(app.events::<UserSignedUp>().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_verification_link_verifies_once_and_announces_it_in_the_same_transaction() {
+    let app = mail_app().await;
+    let (id, _) = app.sign_up_at("lilei@example.com", "10.0.0.1").await;
+    let token = token_in(&app.mails().await[0]);
+
+    app.clock.advance(std::time::Duration::from_secs(60));
+    let verified = app.identity.verify_email(verify(&token)).await.unwrap();
+    assert_eq!(verified.id, id);
+    assert_eq!(verified.email_verified_at, Some(app.clock.now()));
+    assert_eq!(app.user(id).await, verified);
+    let announced = app.events::<UserVerified>().await;
+    assert_eq!(
+        announced.iter().map(|e| e.user_id).collect::<Vec<_>>(),
+        vec![id]
+    );
+    // The verification, the spent token and the event: one transaction.
+    assert_all_same(
+        app.writers(&[
+            ("identity_users", "true"),
+            ("identity_email_tokens", "used_at IS NOT NULL"),
+            ("events_outbox", "kind = 'identity.user_verified'"),
+        ])
+        .await,
+    );
+
+    // The same link again: refused, and nothing changes.
+    let before = app.fingerprint().await;
+    let e = app.identity.verify_email(verify(&token)).await.unwrap_err();
+    assert_eq!(codes(&e), vec![("input.token".into(), UserErrorCode::Invalid)]);
+    assert_eq!(app.fingerprint().await, before);
+
+    // Verified: asking for another link is refused, and sends nothing.
+    let actor = app.identity.authenticate(&app.log_in("lilei@example.com", PASSWORD, "10.0.0.1").await.unwrap()).await.unwrap();
+    let e = app
+        .identity
+        .request_email_verification(&actor, client("10.0.0.1"))
+        .await
+        .unwrap_err();
+    assert_eq!(codes(&e), vec![(String::new(), UserErrorCode::InvalidState)]);
+    assert_eq!(app.mails().await.len(), 1);
+}
+
+#[tokio::test]
+async fn expired_verification_links_are_refused_and_a_new_one_works() {
+    let app = mail_app().await;
+    let (id, token) = app.sign_up_at("lilei@example.com", "10.0.0.1").await;
+    let actor = app.identity.authenticate(&token).await.unwrap();
+    let first = token_in(&app.mails().await[0]);
+
+    // Twelve hours later, another link; twelve more (and a second), the first is too old.
+    app.clock.advance(std::time::Duration::from_secs(12 * 3600));
+    app.identity
+        .request_email_verification(&actor, client("10.0.0.1"))
+        .await
+        .unwrap();
+    let second = token_in(&app.mails().await[1]);
+    assert_ne!(first, second);
+    app.clock.advance(std::time::Duration::from_secs(12 * 3600 + 1));
+
+    let before = app.fingerprint().await;
+    let e = app.identity.verify_email(verify(&first)).await.unwrap_err();
+    assert_eq!(codes(&e), vec![("input.token".into(), UserErrorCode::Expired)]);
+    assert_eq!(app.fingerprint().await, before);
+    assert!(!app.verified(id).await);
+
+    app.identity.verify_email(verify(&second)).await.unwrap();
+    assert!(app.verified(id).await);
+    assert_eq!(app.events::<UserVerified>().await.len(), 1);
+}
+
+#[tokio::test]
+async fn garbage_unknown_and_wrong_purpose_tokens_are_refused_with_nothing_changed() {
+    let app = mail_app().await;
+    let (id, _) = app.sign_up_at("lilei@example.com", "10.0.0.1").await;
+    let verification = token_in(&app.mails().await[0]);
+    app.identity
+        .request_password_reset(forgot("lilei@example.com"), client("10.0.0.1"))
+        .await
+        .unwrap();
+    let reset_token = token_in(&app.mails().await[1]);
+
+    let before = app.fingerprint().await;
+    let unknown = "A".repeat(43);
+    let tampered = format!("{}{}", &verification[..42], if verification.ends_with('A') { "B" } else { "A" });
+    for bad in [
+        "",
+        "   ",
+        "abc",
+        unknown.as_str(),
+        tampered.as_str(),
+        &"é".repeat(43),
+        "' OR 1=1; --",
+        &format!("{verification}{verification}"),
+        &"x".repeat(10_000),
+    ] {
+        let e = app.identity.verify_email(verify(bad)).await.unwrap_err();
+        assert_eq!(codes(&e), vec![("input.token".into(), UserErrorCode::Invalid)], "{bad:?}");
+        let e = app
+            .identity
+            .reset_password(reset(bad, NEW_PASSWORD), client("10.0.0.1"))
+            .await
+            .unwrap_err();
+        assert_eq!(codes(&e), vec![("input.token".into(), UserErrorCode::Invalid)], "{bad:?}");
+    }
+    // A token of one purpose does not serve the other.
+    let e = app.identity.verify_email(verify(&reset_token)).await.unwrap_err();
+    assert_eq!(codes(&e), vec![("input.token".into(), UserErrorCode::Invalid)]);
+    let e = app
+        .identity
+        .reset_password(reset(&verification, NEW_PASSWORD), client("10.0.0.1"))
+        .await
+        .unwrap_err();
+    assert_eq!(codes(&e), vec![("input.token".into(), UserErrorCode::Invalid)]);
+    assert_eq!(app.fingerprint().await, before);
+    assert!(!app.verified(id).await);
+}
+
+#[tokio::test]
+async fn one_link_used_twice_at_once_works_once() {
+    let app = mail_app().await;
+    app.sign_up_at("lilei@example.com", "10.0.0.1").await;
+    let token = token_in(&app.mails().await[0]);
+    let (a, b) = tokio::join!(
+        app.identity.verify_email(verify(&token)),
+        app.identity.verify_email(verify(&token))
+    );
+    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "{a:?} {b:?}");
+    assert_eq!(app.events::<UserVerified>().await.len(), 1);
+
+    app.identity
+        .request_password_reset(forgot("lilei@example.com"), client("10.0.0.1"))
+        .await
+        .unwrap();
+    let token = token_in(&app.mails().await[1]);
+    let (a, b) = tokio::join!(
+        app.identity.reset_password(reset(&token, NEW_PASSWORD), client("10.0.0.1")),
+        app.identity.reset_password(reset(&token, "another new passphrase"), client("10.0.0.1"))
+    );
+    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "{a:?} {b:?}");
+    let winner = if a.is_ok() { NEW_PASSWORD } else { "another new passphrase" };
+    app.log_in("lilei@example.com", winner, "10.0.0.2").await.unwrap();
+}
+
+#[tokio::test]
+async fn verification_mails_are_for_signed_in_users_and_rate_limited() {
+    let app = mail_app_with(IdentityConfig {
+        email_verification_max_requests: 3,
+        mail_request_window_secs: 600,
+        ..mail_config()
+    })
+    .await;
+    let e = app
+        .identity
+        .request_email_verification(&Actor::Anonymous, client("10.0.0.1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthenticated), "{e:?}");
+
+    let (id, token) = app.sign_up_at("lilei@example.com", "10.0.0.1").await;
+    let actor = app.identity.authenticate(&token).await.unwrap();
+    // The sign-up mail counts: two more, then the limit.
+    for _ in 0..2 {
+        app.clock.advance(std::time::Duration::from_secs(60));
+        app.identity
+            .request_email_verification(&actor, client("10.0.0.1"))
+            .await
+            .unwrap();
+    }
+    let before = app.fingerprint().await;
+    let e = app
+        .identity
+        .request_email_verification(&actor, client("10.0.0.1"))
+        .await
+        .unwrap_err();
+    let Error::RateLimited { retry_after_secs } = e else {
+        panic!("expected RateLimited, got {e:?}")
+    };
+    // The sign-up mail, 120 s ago, leaves the 600 s window in 480 s.
+    assert_eq!(retry_after_secs, 480);
+    assert_eq!(app.fingerprint().await, before);
+    assert_eq!(app.mails().await.len(), 3);
+
+    // Refused requests do not count: once the oldest leaves the window, one more goes.
+    app.clock.advance(std::time::Duration::from_secs(480));
+    app.identity
+        .request_email_verification(&actor, client("10.0.0.1"))
+        .await
+        .unwrap();
+    let mails = app.mails().await;
+    assert_eq!(mails.len(), 4);
+    assert!(mails.iter().all(|m| m.recipient_user == Some(id)));
+    // Every link works until one is used; then the others stop working.
+    let tokens: Vec<String> = mails.iter().map(token_in).collect();
+    app.identity.verify_email(verify(&tokens[2])).await.unwrap();
+    for other in [&tokens[0], &tokens[1], &tokens[3]] {
+        let e = app.identity.verify_email(verify(other)).await.unwrap_err();
+        assert_eq!(codes(&e), vec![("input.token".into(), UserErrorCode::Invalid)]);
+    }
+    assert_eq!(app.events::<UserVerified>().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_reset_for_an_unknown_email_answers_the_same_and_enqueues_nothing() {
+    let app = mail_app().await;
+    let (known_id, _) = app.sign_up_at("lilei@example.com", "10.0.0.1").await;
+    let outbox_before = app.rows("SELECT id FROM events_outbox").await.len();
+
+    let unknown = app
+        .identity
+        .request_password_reset(forgot("nobody@example.com"), client("10.0.0.9"))
+        .await;
+    assert_eq!(app.rows("SELECT id FROM events_outbox").await.len(), outbox_before);
+    assert!(app.rows("SELECT id FROM identity_email_tokens WHERE purpose = 'password_reset'").await.is_empty());
+    let known = app
+        .identity
+        .request_password_reset(forgot(" LiLei@Example.com "), client("10.0.0.9"))
+        .await;
+    assert!(matches!((&unknown, &known), (Ok(()), Ok(()))), "{unknown:?} {known:?}");
+    assert_eq!(format!("{unknown:?}"), format!("{known:?}"));
+
+    // Only the known email got a mail: the reset link, valid 30 minutes.
+    let mails = app.mails().await;
+    assert_eq!(mails.len(), 2);
+    assert_eq!(mails[1].to, "lilei@example.com");
+    assert_eq!(mails[1].recipient_user, Some(known_id));
+    let EmailTemplate::PasswordReset { link, expires_in_minutes } = &mails[1].template else {
+        panic!("{:?}", mails[1])
+    };
+    assert!(link.starts_with(&format!("{PUBLIC_URL}/reset-password?token=")), "{link}");
+    assert_eq!(*expires_in_minutes, 30);
+    // Both requests were recorded alike; the known one names its account.
+    assert_eq!(
+        app.rows("SELECT email, ip, CAST(user_id AS TEXT) FROM identity_mail_requests WHERE purpose = 'password_reset' ORDER BY id")
+            .await,
+        vec![
+            vec![Some("nobody@example.com".into()), Some("10.0.0.9".into()), None],
+            vec![Some("lilei@example.com".into()), Some("10.0.0.9".into()), Some(known_id.0.to_string())],
+        ]
+    );
+    // The token and its mail were written by one transaction.
+    assert_all_same(
+        app.writers(&[
+            ("identity_email_tokens", "purpose = 'password_reset'"),
+            ("events_outbox", "id = (SELECT MAX(id) FROM events_outbox)"),
+        ])
+        .await,
+    );
+
+    // A malformed email is a user error, whatever the accounts.
+    for bad in ["", "not an email"] {
+        let e = app
+            .identity
+            .request_password_reset(forgot(bad), client("10.0.0.9"))
+            .await
+            .unwrap_err();
+        assert_eq!(codes(&e).len(), 1, "{bad:?}");
+        assert_eq!(codes(&e)[0].0, "input.email", "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_password_reset_sets_the_password_ends_every_session_and_works_once() {
+    let app = mail_app().await;
+    let (id, signed_up) = app.sign_up_at("lilei@example.com", "10.0.0.1").await;
+    let other_device = app.log_in("lilei@example.com", PASSWORD, "10.0.0.2").await.unwrap();
+    let third_device = app.log_in("lilei@example.com", PASSWORD, "10.0.0.3").await.unwrap();
+    let sessions = [signed_up, other_device, third_device];
+    // Then someone guessed wrong until log-in is limited for the email.
+    app.clock.advance(std::time::Duration::from_secs(1));
+    for _ in 0..5 {
+        let _ = app.log_in("lilei@example.com", "a wrong guess!", "10.0.0.66").await;
+    }
+    assert!(matches!(
+        app.log_in("lilei@example.com", PASSWORD, "10.0.0.2").await,
+        Err(Error::RateLimited { .. })
+    ));
+
+    app.identity
+        .request_password_reset(forgot("lilei@example.com"), client("10.0.0.1"))
+        .await
+        .unwrap();
+    let older = token_in(&app.mails().await[1]);
+    app.identity
+        .request_password_reset(forgot("lilei@example.com"), client("10.0.0.1"))
+        .await
+        .unwrap();
+    let token = token_in(&app.mails().await[2]);
+
+    // Weak or short passwords are refused, with nothing changed: the link still works after.
+    let before = app.fingerprint().await;
+    for (weak, code) in [
+        ("short", UserErrorCode::TooShort),
+        ("password1", UserErrorCode::WeakPassword),
+        ("LiLei@Example.com", UserErrorCode::WeakPassword),
+        ("", UserErrorCode::Required),
+    ] {
+        let e = app
+            .identity
+            .reset_password(reset(&token, weak), client("10.0.0.1"))
+            .await
+            .unwrap_err();
+        assert_eq!(codes(&e), vec![("input.newPassword".into(), code)], "{weak:?}");
+        assert_eq!(app.fingerprint().await, before, "{weak:?}");
+    }
+    // A bad token and a bad password are reported together.
+    let e = app
+        .identity
+        .reset_password(reset("nope", "short"), client("10.0.0.1"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        codes(&e),
+        vec![
+            ("input.token".into(), UserErrorCode::Invalid),
+            ("input.newPassword".into(), UserErrorCode::TooShort)
+        ]
+    );
+
+    app.clock.advance(std::time::Duration::from_secs(60));
+    app.identity
+        .reset_password(reset(&token, NEW_PASSWORD), client("10.0.0.1"))
+        .await
+        .unwrap();
+    // Every session ended: old tokens authenticate no more.
+    for session in &sessions {
+        assert!(matches!(
+            app.identity.authenticate(session).await,
+            Err(Error::Unauthenticated)
+        ));
+    }
+    assert!(app.rows("SELECT id FROM identity_sessions WHERE revoked_at IS NULL").await.is_empty());
+    // The old password is gone; the new one logs in at once (the reset cleared the failures).
+    let e = app.log_in("lilei@example.com", PASSWORD, "10.0.0.2").await.unwrap_err();
+    assert_eq!(codes(&e), vec![(String::new(), UserErrorCode::InvalidCredentials)]);
+    let fresh = app.log_in("lilei@example.com", NEW_PASSWORD, "10.0.0.2").await.unwrap();
+    assert_eq!(app.identity.authenticate(&fresh).await.unwrap().user_id(), Some(id));
+
+    // The link proved the mailbox: the email is verified, announced once.
+    assert!(app.verified(id).await);
+    assert_eq!(app.events::<UserVerified>().await.len(), 1);
+    // Password, token, sessions and event: one transaction.
+    assert_all_same(
+        app.writers(&[
+            ("identity_users", "true"),
+            ("identity_email_tokens", "purpose = 'password_reset'"),
+            ("identity_sessions", "revoked_at IS NOT NULL"),
+            ("events_outbox", "kind = 'identity.user_verified'"),
+        ])
+        .await,
+    );
+    // (Not a check that always passes: the failed log-ins were other transactions.)
+    if let Some(writers) = app
+        .writers(&[
+            ("identity_users", "true"),
+            ("identity_login_attempts", "succeeded = false"),
+        ])
+        .await
+    {
+        assert!(writers[1..].iter().all(|w| *w != writers[0]), "{writers:?}");
+    }
+
+    // The link works once, and the older one died with it.
+    let before = app.fingerprint().await;
+    for used in [&token, &older] {
+        let e = app
+            .identity
+            .reset_password(reset(used, "yet another passphrase"), client("10.0.0.1"))
+            .await
+            .unwrap_err();
+        assert_eq!(codes(&e), vec![("input.token".into(), UserErrorCode::Invalid)]);
+    }
+    assert_eq!(app.fingerprint().await, before);
+}
+
+#[tokio::test]
+async fn an_expired_reset_link_is_refused_and_changes_nothing() {
+    let app = mail_app().await;
+    let (_, session) = app.sign_up_at("lilei@example.com", "10.0.0.1").await;
+    app.identity
+        .request_password_reset(forgot("lilei@example.com"), client("10.0.0.1"))
+        .await
+        .unwrap();
+    let token = token_in(&app.mails().await[1]);
+    app.clock.advance(std::time::Duration::from_secs(30 * 60 + 1));
+
+    let before = app.fingerprint().await;
+    let e = app
+        .identity
+        .reset_password(reset(&token, NEW_PASSWORD), client("10.0.0.1"))
+        .await
+        .unwrap_err();
+    assert_eq!(codes(&e), vec![("input.token".into(), UserErrorCode::Expired)]);
+    assert_eq!(app.fingerprint().await, before);
+    assert!(app.identity.authenticate(&session).await.is_ok());
+    app.log_in("lilei@example.com", PASSWORD, "10.0.0.1").await.unwrap();
+}
+
+#[tokio::test]
+async fn reset_requests_are_rate_limited_per_email_and_per_ip_whether_or_not_the_email_has_an_account() {
+    let app = mail_app_with(IdentityConfig {
+        password_reset_max_per_email: 2,
+        password_reset_max_per_ip: 4,
+        mail_request_window_secs: 600,
+        ..mail_config()
+    })
+    .await;
+    app.sign_up_at("lilei@example.com", "10.0.0.1").await;
+
+    // Per email: known and unknown alike, from any address.
+    for email in ["lilei@example.com", "nobody@example.com"] {
+        for ip in ["10.0.1.1", "10.0.1.2"] {
+            app.identity
+                .request_password_reset(forgot(email), client(ip))
+                .await
+                .unwrap();
+        }
+        let e = app
+            .identity
+            .request_password_reset(forgot(email), client("10.0.1.3"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::RateLimited { retry_after_secs: 600 }),
+            "{email}: {e:?}"
+        );
+    }
+    assert_eq!(app.mails().await.len(), 3, "the sign-up mail and two resets");
+
+    // Per IP: four requests for any emails, then the address is limited.
+    for n in 0..4 {
+        app.identity
+            .request_password_reset(forgot(&format!("guess{n}@example.com")), client("10.0.2.1"))
+            .await
+            .unwrap();
+    }
+    app.clock.advance(std::time::Duration::from_secs(100));
+    let e = app
+        .identity
+        .request_password_reset(forgot("guess9@example.com"), client("10.0.2.1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::RateLimited { retry_after_secs: 500 }), "{e:?}");
+    // Another address is not limited by it.
+    app.identity
+        .request_password_reset(forgot("guess9@example.com"), client("10.0.2.2"))
+        .await
+        .unwrap();
+    // Once the window passes, the email is welcome again.
+    app.clock.advance(std::time::Duration::from_secs(500));
+    app.identity
+        .request_password_reset(forgot("lilei@example.com"), client("10.0.2.1"))
+        .await
+        .unwrap();
+    assert_eq!(app.mails().await.len(), 4);
 }

@@ -43,6 +43,9 @@ pub enum UserErrorCode {
     SelfTarget,
     /// A page cursor belongs to a ranking that no longer exists: load the first page again.
     CursorExpired,
+    /// A single-use link or code (email verification, password reset) is past its lifetime: ask
+    /// for a new one.
+    Expired,
 }
 
 impl UserErrorCode {
@@ -63,6 +66,7 @@ impl UserErrorCode {
             Self::Blocked => "BLOCKED",
             Self::SelfTarget => "SELF_TARGET",
             Self::CursorExpired => "CURSOR_EXPIRED",
+            Self::Expired => "EXPIRED",
         }
     }
 }

@@ -61,6 +61,7 @@ impl IdentityDirectory for FakeIdentity {
                 id: *id,
                 email: format!("user{}@example.com", id.0),
                 display_name: format!("User {}", id.0),
+                email_verified_at: None,
                 created_at: kanjian_kernel::now(),
             })
             .collect())

@@ -6,6 +6,10 @@
 pub mod app;
 pub mod fixtures;
 pub mod procs;
+/// A real SMTP server (aiosmtpd) and a MIME reader for what it received: notify's own test
+/// support, shared rather than copied.
+#[path = "../../../crates/notify/tests/support/mod.rs"]
+pub mod smtp;
 pub mod ws;
 
 pub use app::TestApp;

@@ -2,7 +2,8 @@ use async_graphql::{Context, ID, InputObject, Object};
 use kanjian_contracts::identity::IdentityApi;
 use kanjian_contracts::identity::{
     AddMemberInput, ClientInfo, CreateChannelInput, CreateOrganizationInput, LogInInput,
-    RemoveMemberInput, SignUpInput, UpdateChannelInput, UpdateProfileInput,
+    RemoveMemberInput, RequestPasswordResetInput, ResetPasswordInput, SignUpInput,
+    UpdateChannelInput, UpdateProfileInput, VerifyEmailInput,
 };
 use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
 use kanjian_kernel::Timestamp;
@@ -35,6 +36,40 @@ pub struct LogInArgs {
 #[graphql(name = "LogOutInput")]
 pub struct LogOutArgs {
     pub client_mutation_id: Option<String>,
+}
+
+/// Relay-style: mutations take one input, even when it carries nothing else.
+#[derive(InputObject, Default)]
+#[graphql(name = "RequestEmailVerificationInput")]
+pub struct RequestEmailVerificationArgs {
+    /// Echoed by nothing yet; here so the input is not empty.
+    pub client_mutation_id: Option<String>,
+}
+
+/// The token of a verification link.
+#[derive(InputObject)]
+#[graphql(name = "VerifyEmailInput")]
+pub struct VerifyEmailArgs {
+    /// The `token` query parameter of the link in the mail (`…/verify-email?token=…`).
+    pub token: String,
+}
+
+/// Who forgot their password.
+#[derive(InputObject)]
+#[graphql(name = "RequestPasswordResetInput")]
+pub struct RequestPasswordResetArgs {
+    /// The email address of the account. Whether it has one is never told.
+    pub email: String,
+}
+
+/// A reset link's token and the password to set.
+#[derive(InputObject)]
+#[graphql(name = "ResetPasswordInput")]
+pub struct ResetPasswordArgs {
+    /// The `token` query parameter of the link in the mail (`…/reset-password?token=…`).
+    pub token: String,
+    /// The new password: at least 8 characters, not a commonly used password, not the email.
+    pub new_password: String,
 }
 
 #[derive(InputObject)]
@@ -104,6 +139,40 @@ payload!(LogOutPayload {
 });
 
 payload!(UserPayload { user: User });
+
+payload!(
+    /// The answer to `requestEmailVerification`.
+    RequestEmailVerificationPayload {
+        /// `true` when a new verification mail is on its way.
+        accepted: bool,
+    }
+);
+
+payload!(
+    /// The answer to `verifyEmail`.
+    VerifyEmailPayload {
+        /// The user whose email is now verified (their email and `emailVerified` show only when
+        /// the request is signed in as them).
+        user: User,
+    }
+);
+
+payload!(
+    /// The answer to `requestPasswordReset`: the same whether or not the email has an account.
+    RequestPasswordResetPayload {
+        /// `true` when the request was taken: if the email has an account, a reset mail is on
+        /// its way.
+        accepted: bool,
+    }
+);
+
+payload!(
+    /// The answer to `resetPassword`. It signs no one in: log in with the new password.
+    ResetPasswordPayload {
+        /// `true` when the new password is set and every session of the account has ended.
+        password_changed: bool,
+    }
+);
 
 payload!(ChannelPayload { channel: Channel });
 
@@ -183,6 +252,69 @@ impl IdentityMutation {
         let update = UpdateProfileInput { display_name: input.display_name };
         let result = ctx.api::<dyn IdentityApi>()?.update_profile(ctx.actor(), update).await;
         into_payload(result, |u| UserPayload { user: Some(User(u)), user_errors: vec![] })
+    }
+
+    /// Mails the signed-in user a new email verification link (sign-up sends the first one).
+    /// `INVALID_STATE` when the email is already verified; repeated requests are
+    /// `RATE_LIMITED`.
+    async fn request_email_verification(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] input: RequestEmailVerificationArgs,
+    ) -> async_graphql::Result<RequestEmailVerificationPayload> {
+        let _ = input.client_mutation_id;
+        let result = ctx.api::<dyn IdentityApi>()?
+            .request_email_verification(ctx.actor(), client(ctx))
+            .await;
+        into_payload(result, |()| RequestEmailVerificationPayload {
+            accepted: Some(true),
+            user_errors: vec![],
+        })
+    }
+
+    /// Confirms an email address with the token of the link mailed to it. No sign-in needed.
+    /// A token works once: unknown or used tokens are `INVALID`, old ones `EXPIRED`.
+    async fn verify_email(
+        &self,
+        ctx: &Context<'_>,
+        input: VerifyEmailArgs,
+    ) -> async_graphql::Result<VerifyEmailPayload> {
+        let result = ctx.api::<dyn IdentityApi>()?
+            .verify_email(VerifyEmailInput { token: input.token })
+            .await;
+        into_payload(result, |u| VerifyEmailPayload { user: Some(User(u)), user_errors: vec![] })
+    }
+
+    /// Mails a password reset link if the email has an account. The answer is the same either
+    /// way; repeated requests for an email or from one address are `RATE_LIMITED`.
+    async fn request_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestPasswordResetArgs,
+    ) -> async_graphql::Result<RequestPasswordResetPayload> {
+        let result = ctx.api::<dyn IdentityApi>()?
+            .request_password_reset(RequestPasswordResetInput { email: input.email }, client(ctx))
+            .await;
+        into_payload(result, |()| RequestPasswordResetPayload {
+            accepted: Some(true),
+            user_errors: vec![],
+        })
+    }
+
+    /// Sets a new password with the token of a reset link, and ends every session of the
+    /// account (signed-in devices must log in again). A token works once: unknown or used
+    /// tokens are `INVALID`, old ones `EXPIRED`.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ResetPasswordArgs,
+    ) -> async_graphql::Result<ResetPasswordPayload> {
+        let reset = ResetPasswordInput { token: input.token, new_password: input.new_password };
+        let result = ctx.api::<dyn IdentityApi>()?.reset_password(reset, client(ctx)).await;
+        into_payload(result, |()| ResetPasswordPayload {
+            password_changed: Some(true),
+            user_errors: vec![],
+        })
     }
 
     /// Opens the signed-in user's channel (one per user).

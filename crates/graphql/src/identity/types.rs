@@ -58,6 +58,13 @@ impl User {
         (ctx.actor().user_id() == Some(self.0.id)).then_some(self.0.email.as_str())
     }
 
+    /// Whether the user confirmed they receive mail at their email address (the link mailed at
+    /// sign-up or by `requestEmailVerification`, or a password reset). Like `email`, only for
+    /// the signed-in user themself; `null` for everyone else.
+    async fn email_verified(&self, ctx: &Context<'_>) -> Option<bool> {
+        (ctx.actor().user_id() == Some(self.0.id)).then_some(self.0.email_verified_at.is_some())
+    }
+
     /// The user's channel, if they opened one.
     async fn channel(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Channel>> {
         Ok(loaders::channel_of_user(ctx, self.0.id).await?.map(Channel))

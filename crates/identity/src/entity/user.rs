@@ -11,6 +11,8 @@ pub struct Model {
     pub password_hash: String,
     /// Public (昵称): 1 to 32 characters, one line (see `domain::DisplayName`).
     pub display_name: String,
+    /// When the user proved they receive mail at `email`; `None` until then.
+    pub email_verified_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }
 

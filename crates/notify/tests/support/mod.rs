@@ -1,5 +1,6 @@
 //! A real SMTP server for the tests (aiosmtpd with `smtp_sink.Sink`, see `smtp_sink.py`), and
-//! reading back what it received.
+//! reading back what it received. Shared with the system tests, which include this file by path
+//! (`tests/system/support/lib.rs`): keep it free of anything notify-specific.
 //!
 //! aiosmtpd comes from PyPI (`scripts/lib.sh` `ensure_aiosmtpd`). When it is not importable the
 //! support code installs it with pip, once. If that is impossible, a test that needs it fails
@@ -78,7 +79,11 @@ impl SmtpServer {
     /// Starts on `port`, keeping messages in `inbox`; returns once it answers.
     pub fn start(port: u16, inbox: &Path) -> Self {
         std::fs::create_dir_all(inbox).unwrap();
-        let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support");
+        // The handler is compiled in and written beside the inbox, so this file also serves the
+        // system tests (`tests/system/support/lib.rs` includes it by path).
+        let support = inbox.with_extension(format!("{port}.sink"));
+        std::fs::create_dir_all(&support).unwrap();
+        std::fs::write(support.join("smtp_sink.py"), include_str!("smtp_sink.py")).unwrap();
         let log = inbox.with_extension(format!("{port}.log"));
         let mut command = Command::new("python3");
         command

@@ -1,0 +1,11 @@
+//! The module's own migrations, merged by name into the one ordered history by `server` (the
+//! older identity tables were made by the shared history in `migrations/`, before modules could
+//! declare their own).
+
+use sea_orm_migration::MigrationTrait;
+
+mod m20261201_000015_identity_email_tokens;
+
+pub fn all() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(m20261201_000015_identity_email_tokens::Migration)]
+}
