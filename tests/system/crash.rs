@@ -53,17 +53,26 @@ async fn crash_mid_processing_then_finish(mut app: TestApp) {
     let v = video(&app, Some(&token), &id).await;
     assert_eq!(v["renditions"].as_array().unwrap().len(), 2);
 
+    // The video is READY once the handler committed; the delivery is recorded done just after.
     let db = app.database().await;
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT attempts, status FROM events_deliveries WHERE handler = 'media.process_video'",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let attempts: i32 = row.try_get("", "attempts").unwrap();
-    let status: String = row.try_get("", "status").unwrap();
+    let (attempts, status) = app
+        .eventually(Duration::from_secs(20), || {
+            let db = db.clone();
+            async move {
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        db.get_database_backend(),
+                        "SELECT attempts, status FROM events_deliveries WHERE handler = 'media.process_video'",
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let attempts: i32 = row.try_get("", "attempts").unwrap();
+                let status: String = row.try_get("", "status").unwrap();
+                (status != "pending").then_some((attempts, status))
+            }
+        })
+        .await;
     assert_eq!(status, "done");
     assert!(attempts >= 2, "processing ran {attempts} time(s); the crash should have forced a second run");
     app.stop().await;
