@@ -4,8 +4,8 @@
 
 use sea_orm_migration::MigrationTrait;
 
-mod m20261201_000015_identity_email_tokens;
+mod m20261129_000015_identity_email_tokens;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261201_000015_identity_email_tokens::Migration)]
+    vec![Box::new(m20261129_000015_identity_email_tokens::Migration)]
 }

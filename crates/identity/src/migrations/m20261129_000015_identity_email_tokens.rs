@@ -17,7 +17,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20261201_000015_identity_email_tokens"
+        "m20261129_000015_identity_email_tokens"
     }
 }
 
