@@ -105,8 +105,14 @@ async fn a_reminder_mails_unsubscribe_link_asks_on_get_and_turns_reminders_off_o
         .eventually(Duration::from_secs(20), || {
             let dir = mail_dir.clone();
             async move {
-                let entry = std::fs::read_dir(&dir).ok()?.flatten().find(|e| e.path().extension().is_some_and(|x| x == "eml"))?;
-                std::fs::read_to_string(entry.path()).ok()
+                // Sign-up mailed a verification link too; the reminder is the mail with an
+                // unsubscribe link. Files are written while we look: wait for the last part.
+                std::fs::read_dir(&dir)
+                    .ok()?
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .find(|text| text.contains("\nList-Unsubscribe:") && text.trim_end().ends_with("--"))
             }
         })
         .await;
