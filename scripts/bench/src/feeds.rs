@@ -21,7 +21,7 @@ use crate::api::Api;
 use crate::load::new_histogram;
 use crate::report::{Table, ms, per_sec, ratio};
 use crate::servers::{self, ChildServer};
-use crate::world::{self, FeedsDatabase, World, WorldSpec};
+use crate::world::{self, DatabaseKind, World, WorldSpec};
 
 /// The password `kanjian seed` gives every user.
 pub const SEED_PASSWORD: &str = "kanjian-seed-password";
@@ -977,7 +977,7 @@ fn tables(
             skipped.join("; ")
         ));
     }
-    if world.database == FeedsDatabase::Postgres {
+    if world.database == DatabaseKind::Postgres {
         let friends_p99: Vec<String> = rows
             .iter()
             .filter(|r| r.feed == Feed::Friends && r.concurrency == 1)
@@ -1013,7 +1013,7 @@ fn tables(
         world_table.row(vec![what.clone(), n.clone()]);
     }
     world_table.row(vec!["on disk".into(), world::size(bytes)]);
-    if world.database == FeedsDatabase::Postgres {
+    if world.database == DatabaseKind::Postgres {
         world_table.note("≈: PostgreSQL's estimate (pg_class.reltuples), as COUNT(*) of the big tables takes long");
     }
     world_table.note(format!(

@@ -56,6 +56,9 @@ pub struct LoadResult {
     pub server_cores: Option<f64>,
     /// CPU this load generator used meanwhile, in cores.
     pub client_cores: Option<f64>,
+    /// CPU the whole machine used meanwhile, in cores (`/proc/stat`): what is beyond the server
+    /// and this generator is other work (another build, a database server) competing with them.
+    pub machine_cores: Option<f64>,
 }
 
 impl LoadResult {
@@ -70,6 +73,11 @@ impl LoadResult {
 
     pub fn max_ms(&self) -> f64 {
         self.latency.max() as f64 / 1e6
+    }
+
+    /// Cores used by everything but the server and this generator in the measured window.
+    pub fn other_cores(&self) -> Option<f64> {
+        Some((self.machine_cores? - self.server_cores? - self.client_cores?).max(0.0))
     }
 }
 
@@ -94,6 +102,23 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / clock_ticks_per_sec())
+}
+
+/// CPU seconds all CPUs of the machine have been busy (not idle, not waiting for I/O) since boot,
+/// from the first line of `/proc/stat` (in clock ticks, like `/proc/<pid>/stat`).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 =
+        ticks.iter().sum::<f64>() - ticks.get(3)? - ticks.get(4).copied().unwrap_or(0.0);
+    Some(busy / clock_ticks_per_sec())
 }
 
 pub fn new_histogram() -> Result<Histogram<u64>> {
@@ -238,17 +263,19 @@ pub async fn run(target: &Target, settings: LoadSettings) -> Result<LoadResult> 
             (
                 server_pid.and_then(cpu_seconds),
                 cpu_seconds(std::process::id()),
+                machine_busy_seconds(),
             )
         };
         tokio::time::sleep_until(measure_from).await;
-        let (server_before, client_before) = sample();
+        let (server_before, client_before, machine_before) = sample();
         tokio::time::sleep_until(end).await;
-        let (server_after, client_after) = sample();
+        let (server_after, client_after, machine_after) = sample();
         let seconds = (end - measure_from).as_secs_f64().max(1e-9);
         let cores = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / seconds);
         (
             cores(server_before, server_after),
             cores(client_before, client_after),
+            cores(machine_before, machine_after),
         )
     });
     let mut result = LoadResult {
@@ -260,6 +287,7 @@ pub async fn run(target: &Target, settings: LoadSettings) -> Result<LoadResult> 
         latency: new_histogram()?,
         server_cores: None,
         client_cores: None,
+        machine_cores: None,
     };
     for w in workers {
         let tally = w.await.context("a load worker panicked")??;
@@ -270,8 +298,11 @@ pub async fn run(target: &Target, settings: LoadSettings) -> Result<LoadResult> 
             .add(&tally.latency)
             .context("merging latency histograms")?;
     }
-    (result.server_cores, result.client_cores) =
-        sampler.await.context("the CPU sampler panicked")?;
+    (
+        result.server_cores,
+        result.client_cores,
+        result.machine_cores,
+    ) = sampler.await.context("the CPU sampler panicked")?;
     Ok(result)
 }
 
@@ -384,6 +415,7 @@ mod tests {
         let spent = cpu_seconds(std::process::id()).unwrap();
         assert!(spent >= 0.0);
         assert_eq!(cpu_seconds(u32::MAX), None);
+        assert!(machine_busy_seconds().is_some_and(|s| s >= spent));
     }
 
     #[test]

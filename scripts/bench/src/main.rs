@@ -1,7 +1,9 @@
 //! Kanjian's benchmarks, each beside a baseline measured in the same run on the same machine:
 //!
 //! 1. `node(id:)` for a published video under load, against the release `kanjian` binary, vs a
-//!    no-op actix-web endpoint (`noop-server`) loaded the same way;
+//!    no-op actix-web endpoint (`noop-server`) and vs the same query answered by the bare stack
+//!    (`ceiling-server`: actix-web + async-graphql + the same SQL on the same database), loaded
+//!    the same way, on SQLite or (`--node-database postgres`) PostgreSQL;
 //! 2. upload → `READY` of a clip through the API, vs plain ffmpeg making the same renditions;
 //! 3. (`--only feeds`) the Friends and Recommended feeds, first page and page 3, on a world seeded
 //!    once by `kanjian seed` and kept (SQLite at 100k users, PostgreSQL at 1M), vs the bare SQL
@@ -23,18 +25,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, ValueEnum};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::api::{Api, NODE_QUERY, Processing};
 use crate::feeds::FeedsSettings;
 use crate::load::{LoadResult, LoadSettings, Target, WrkResult};
 use crate::report::{Machine, Table, ms, per_sec, ratio, secs};
 use crate::servers::ChildServer;
-use crate::world::{FeedsDatabase, WorldSpec};
+use crate::world::{DatabaseKind, ScratchDatabase, WorldSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Only {
-    /// `node(id:)` under load vs the no-op endpoint.
+    /// `node(id:)` under load vs the no-op endpoint and the bare-stack ceiling.
     Node,
     /// Upload → READY vs plain ffmpeg.
     Upload,
@@ -97,6 +99,18 @@ struct Args {
     /// The noop-server binary [default: beside this one].
     #[arg(long, env = "KANJIAN_BENCH_NOOP_BIN")]
     noop_bin: Option<PathBuf>,
+    /// The ceiling-server binary [default: beside this one].
+    #[arg(long, env = "KANJIAN_BENCH_CEILING_BIN")]
+    ceiling_bin: Option<PathBuf>,
+    /// Node and upload: kanjian's database (the ceiling-server reads the same): SQLite in a fresh
+    /// temp data dir, or a fresh database on --postgres-url, created for the run and dropped after.
+    #[arg(
+        long,
+        env = "KANJIAN_BENCH_NODE_DATABASE",
+        value_enum,
+        default_value = "sqlite"
+    )]
+    node_database: DatabaseKind,
     /// Feeds: the database of the world.
     #[arg(
         long,
@@ -104,7 +118,7 @@ struct Args {
         value_enum,
         default_value = "sqlite"
     )]
-    feeds_database: FeedsDatabase,
+    feeds_database: DatabaseKind,
     /// Feeds: users in the world [default: 100000 on SQLite, 1000000 on PostgreSQL].
     #[arg(long, env = "KANJIAN_BENCH_FEEDS_USERS")]
     feeds_users: Option<u64>,
@@ -135,8 +149,9 @@ struct Args {
     /// Feeds: drop the kept world and seed it again.
     #[arg(long, env = "KANJIAN_BENCH_FEEDS_RESEED")]
     feeds_reseed: bool,
-    /// Feeds: PostgreSQL server for the world, as a URL allowed to create databases (the world is
-    /// the database kanjian_bench_<users>_<seed> on it).
+    /// PostgreSQL server, as a URL allowed to create databases: the feeds' world is the database
+    /// kanjian_bench_<users>_<seed> on it; `--node-database postgres` creates a fresh database on
+    /// it for the run and drops it at the end.
     #[arg(
         long,
         env = "KANJIAN_BENCH_POSTGRES_URL",
@@ -217,11 +232,11 @@ async fn main() -> Result<()> {
             .unwrap_or(2),
     };
     let kanjian_bin = servers::sibling_binary(args.kanjian_bin.as_deref(), "kanjian")?;
-    let noop_bin = if args.runs(Only::Node) {
-        Some(servers::sibling_binary(
-            args.noop_bin.as_deref(),
-            "noop-server",
-        )?)
+    let node_bins = if args.runs(Only::Node) {
+        Some(NodeBins {
+            noop: servers::sibling_binary(args.noop_bin.as_deref(), "noop-server")?,
+            ceiling: servers::sibling_binary(args.ceiling_bin.as_deref(), "ceiling-server")?,
+        })
     } else {
         None
     };
@@ -265,7 +280,7 @@ async fn main() -> Result<()> {
     if args.runs(Only::Node) || args.runs(Only::Upload) {
         let (node_upload_tables, node_upload_settings) = node_and_upload(
             &args,
-            noop_bin.as_deref(),
+            node_bins.as_ref(),
             &kanjian_bin,
             workers,
             work.path(),
@@ -309,13 +324,88 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// Benchmarks 1 and 2 (whichever `args` asks for), on a kanjian in a fresh SQLite data dir.
+/// The node benchmark's two extra servers.
+struct NodeBins {
+    noop: PathBuf,
+    ceiling: PathBuf,
+}
+
+/// Benchmarks 1 and 2 (whichever `args` asks for), on a kanjian on a fresh database: SQLite in
+/// its temp data dir, or (`--node-database postgres`) a PostgreSQL database made for the run and
+/// dropped after it, whatever happened.
 async fn node_and_upload(
     args: &Args,
-    noop_bin: Option<&Path>,
+    node_bins: Option<&NodeBins>,
     kanjian_bin: &Path,
     workers: usize,
     work: &Path,
+) -> Result<(Vec<Table>, Vec<String>)> {
+    let data_dir = work.join("kanjian-data");
+    let (scratch, database) = match args.node_database {
+        DatabaseKind::Sqlite => {
+            let file = data_dir.join("kanjian.sqlite");
+            (
+                None,
+                NodeDatabase {
+                    url: format!("sqlite://{}?mode=rwc", file.display()),
+                    description:
+                        "SQLite in a fresh temp data dir (kanjian's default file, `kanjian.sqlite`)"
+                            .into(),
+                },
+            )
+        }
+        DatabaseKind::Postgres => {
+            let scratch = ScratchDatabase::create(&args.postgres_url, "node").await?;
+            println!(
+                "==> created the database {} on {} for this run",
+                scratch.name,
+                crate::world::redact(&args.postgres_url)
+            );
+            let database = NodeDatabase {
+                url: scratch.url.clone(),
+                description: format!(
+                    "PostgreSQL {} in a fresh database made for the run (`{}`, dropped after it), on the same machine",
+                    scratch.server_version, scratch.name
+                ),
+            };
+            (Some(scratch), database)
+        }
+    };
+    let outcome = node_and_upload_on(
+        args,
+        node_bins,
+        kanjian_bin,
+        workers,
+        work,
+        &data_dir,
+        &database,
+    )
+    .await;
+    if let Some(scratch) = scratch {
+        let name = scratch.name.clone();
+        match scratch.drop().await {
+            Ok(()) => println!("==> dropped the database {name}"),
+            Err(e) => println!("==> could not drop the database {name}: {e:#}"),
+        }
+    }
+    outcome
+}
+
+/// Where kanjian keeps its data in the node and upload benchmarks.
+struct NodeDatabase {
+    url: String,
+    /// For the results.
+    description: String,
+}
+
+async fn node_and_upload_on(
+    args: &Args,
+    node_bins: Option<&NodeBins>,
+    kanjian_bin: &Path,
+    workers: usize,
+    work: &Path,
+    data_dir: &Path,
+    database: &NodeDatabase,
 ) -> Result<(Vec<Table>, Vec<String>)> {
     println!("==> making clips with ffmpeg");
     let small_clip = work.join("small.mp4");
@@ -328,9 +418,9 @@ async fn node_and_upload(
     }
 
     let http = reqwest::Client::new();
-    let mut noop = match noop_bin {
-        Some(bin) => {
-            let mut server = servers::spawn_noop(bin, &work.join("noop.log"), workers)?;
+    let mut noop = match node_bins {
+        Some(bins) => {
+            let mut server = servers::spawn_noop(&bins.noop, &work.join("noop.log"), workers)?;
             server
                 .wait_ready(&http, "/readyz", Duration::from_secs(30))
                 .await?;
@@ -345,8 +435,8 @@ async fn node_and_upload(
     };
     let mut kanjian = servers::spawn_kanjian(
         kanjian_bin,
-        &work.join("kanjian-data"),
-        None,
+        data_dir,
+        Some(&database.url),
         &work.join("kanjian.log"),
         workers,
         args.segment_seconds,
@@ -355,9 +445,10 @@ async fn node_and_upload(
         .wait_ready(&http, "/readyz", Duration::from_secs(120))
         .await?;
     println!(
-        "==> kanjian on {} (pid {}, {workers} workers, SQLite in a fresh data dir)",
+        "==> kanjian on {} (pid {}, {workers} workers, {})",
         kanjian.addr,
-        kanjian.pid()
+        kanjian.pid(),
+        args.node_database.label()
     );
 
     let api = Api::new(kanjian.url(""))?;
@@ -365,12 +456,20 @@ async fn node_and_upload(
 
     let mut tables = Vec::new();
     let mut settings = vec![format!(
-        "both servers: {workers} actix-web workers, on 127.0.0.1; kanjian on SQLite in a fresh temp data dir, `KANJIAN_LOG__FILTER=warn`"
+        "servers: {workers} actix-web workers each, on 127.0.0.1; kanjian on {}, `KANJIAN_LOG__FILTER=warn`",
+        database.description
     )];
 
-    if let Some(noop) = noop.as_ref() {
+    if let (Some(noop), Some(bins)) = (noop.as_ref(), node_bins) {
+        let servers = NodeServers {
+            noop,
+            kanjian: &kanjian,
+            ceiling_bin: &bins.ceiling,
+            database_url: &database.url,
+            workers,
+        };
         let (node_tables, node_settings) =
-            node_benchmark(args, &api, &token, &kanjian, noop, &small_clip, work)
+            node_benchmark(args, &api, &token, &servers, &small_clip, work)
                 .await
                 .with_context(|| {
                     format!(
@@ -423,15 +522,62 @@ async fn published_video(api: &Api, token: &str, clip: &Path) -> Result<String> 
     Ok(id)
 }
 
+/// What the node benchmark loads, and what it needs to start the ceiling.
+struct NodeServers<'a> {
+    noop: &'a ChildServer,
+    kanjian: &'a ChildServer,
+    ceiling_bin: &'a Path,
+    /// kanjian's database, which the ceiling reads too.
+    database_url: &'a str,
+    workers: usize,
+}
+
+/// The whole answer of `server` to the node(id:) request, as JSON.
+async fn node_answer(http: &reqwest::Client, url: String, body: &bytes::Bytes) -> Result<Value> {
+    let text = http
+        .post(&url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?
+        .text()
+        .await
+        .with_context(|| format!("reading the answer of {url}"))?;
+    serde_json::from_str(&text).with_context(|| format!("{url} answered {text:?}, not JSON"))
+}
+
+/// A row of `a / b` for every figure of two rows of the node table.
+fn node_ratio_row(label: &str, a: &LoadResult, b: &LoadResult) -> Vec<String> {
+    let per_request = |r: &LoadResult| {
+        r.server_cores
+            .map_or(f64::NAN, |c| c * 1e6 / r.requests_per_sec().max(1e-9))
+    };
+    vec![
+        label.into(),
+        a.connections.to_string(),
+        ratio(a.requests_per_sec(), b.requests_per_sec()),
+        ratio(a.ms_at(0.5), b.ms_at(0.5)),
+        ratio(a.ms_at(0.9), b.ms_at(0.9)),
+        ratio(a.ms_at(0.99), b.ms_at(0.99)),
+        ratio(a.max_ms(), b.max_ms()),
+        String::new(),
+        String::new(),
+        ratio(per_request(a), per_request(b)),
+        String::new(),
+        String::new(),
+    ]
+}
+
 async fn node_benchmark(
     args: &Args,
     api: &Api,
     token: &str,
-    kanjian: &ChildServer,
-    noop: &ChildServer,
+    servers: &NodeServers<'_>,
     clip: &Path,
     work: &Path,
 ) -> Result<(Vec<Table>, Vec<String>)> {
+    let NodeServers { noop, kanjian, .. } = *servers;
     println!("==> set-up: sign up, create a channel, upload a 2 s clip, wait for READY, publish");
     let setup = Instant::now();
     let id = published_video(api, token, clip).await?;
@@ -440,10 +586,37 @@ async fn node_benchmark(
         setup.elapsed().as_secs_f64()
     );
 
+    // The ceiling reads what kanjian wrote, so it starts once the video is published.
+    let mut ceiling = servers::spawn_ceiling(
+        servers.ceiling_bin,
+        &work.join("ceiling.log"),
+        servers.workers,
+        servers.database_url,
+        &kanjian.url(""),
+    )?;
+    ceiling
+        .wait_ready(&api.http, "/readyz", Duration::from_secs(60))
+        .await?;
+    println!(
+        "==> ceiling-server on {} (pid {}, {} workers, kanjian's database)",
+        ceiling.addr,
+        ceiling.pid(),
+        servers.workers
+    );
+
     let body = bytes::Bytes::from(
         serde_json::to_vec(&json!({ "query": NODE_QUERY, "variables": { "id": id } }))
             .context("the request body")?,
     );
+    // The ceiling must give the very answer kanjian gives, or it is not the same work.
+    let kanjian_answer = node_answer(&api.http, kanjian.url("/graphql"), &body).await?;
+    let ceiling_answer = node_answer(&api.http, ceiling.url("/graphql"), &body).await?;
+    if kanjian_answer != ceiling_answer {
+        bail!(
+            "the ceiling-server does not answer as kanjian does:\n  kanjian: {kanjian_answer}\n  ceiling: {ceiling_answer}"
+        );
+    }
+
     let targets = [
         Target {
             name: "noop-server".into(),
@@ -453,6 +626,13 @@ async fn node_benchmark(
             error_marker: None,
         },
         Target {
+            name: "ceiling".into(),
+            addr: ceiling.addr,
+            path: "/graphql".into(),
+            body: body.clone(),
+            error_marker: Some(b"\"errors\""),
+        },
+        Target {
             name: "kanjian".into(),
             addr: kanjian.addr,
             path: "/graphql".into(),
@@ -460,8 +640,9 @@ async fn node_benchmark(
             error_marker: Some(b"\"errors\""),
         },
     ];
-    let pids = [noop.pid(), kanjian.pid()];
-    let mut results: Vec<(LoadResult, LoadResult)> = Vec::new();
+    let pids = [noop.pid(), ceiling.pid(), kanjian.pid()];
+    // Per concurrency: the no-op's, the ceiling's and kanjian's results, in that order.
+    let mut results: Vec<[LoadResult; 3]> = Vec::new();
     for &connections in &args.concurrency {
         let settings = LoadSettings {
             connections,
@@ -470,7 +651,8 @@ async fn node_benchmark(
             request_timeout: Duration::from_secs(30),
             server_pid: None,
         };
-        let run_one = async |target: &Target, pid: u32| -> Result<LoadResult> {
+        let mut row = Vec::with_capacity(targets.len());
+        for (target, &pid) in targets.iter().zip(&pids) {
             println!(
                 "==> {} at concurrency {connections}: {} s warm-up, {} s measured",
                 target.name, args.warmup, args.duration
@@ -484,38 +666,50 @@ async fn node_benchmark(
             )
             .await?;
             println!(
-                "    {} req/s, p50 {} ms, p99 {} ms, {} errors",
+                "    {} req/s, p50 {} ms, p99 {} ms, {} errors; rest of the machine {} cores",
                 per_sec(result.requests_per_sec()),
                 ms(result.ms_at(0.5)),
                 ms(result.ms_at(0.99)),
-                result.errors
+                result.errors,
+                result
+                    .other_cores()
+                    .map_or_else(|| "?".into(), |c| format!("{c:.2}"))
             );
-            Ok(result)
-        };
-        let noop_result = run_one(&targets[0], pids[0]).await?;
-        let kanjian_result = run_one(&targets[1], pids[1]).await?;
-        results.push((noop_result, kanjian_result));
+            row.push(result);
+        }
+        results.push(
+            <[LoadResult; 3]>::try_from(row)
+                .map_err(|_| anyhow::anyhow!("a load run is missing"))?,
+        );
     }
+    ceiling.stop();
 
     let headers = [
         "target", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors",
     ];
     let cores = |c: Option<f64>| c.map_or_else(|| "?".into(), |c| format!("{c:.2}"));
     let mut headers_cpu = headers.to_vec();
-    headers_cpu.extend(["server cores", "server CPU µs/req", "client cores"]);
+    headers_cpu.extend([
+        "server cores",
+        "server CPU µs/req",
+        "client cores",
+        "rest of machine cores",
+    ]);
     let cpu_per_request = |r: &LoadResult| {
         r.server_cores
             .map(|c| c * 1e6 / r.requests_per_sec().max(1e-9))
     };
     let mut table = Table::new(
         format!(
-            "node(id:) of a published video, anonymous POST /graphql vs no-op actix-web POST / ({} s after {} s warm-up)",
-            args.duration, args.warmup
+            "node(id:) of a published video on {}: kanjian vs the same query on the bare stack (ceiling) vs a no-op actix-web endpoint ({} s after {} s warm-up)",
+            args.node_database.label(),
+            args.duration,
+            args.warmup
         ),
         &headers_cpu,
     );
-    for (noop_result, kanjian_result) in &results {
-        for r in [noop_result, kanjian_result] {
+    for [noop_result, ceiling_result, kanjian_result] in &results {
+        for r in [noop_result, ceiling_result, kanjian_result] {
             table.row(vec![
                 r.target.clone(),
                 r.connections.to_string(),
@@ -528,44 +722,57 @@ async fn node_benchmark(
                 cores(r.server_cores),
                 cpu_per_request(r).map_or_else(|| "?".into(), |us| format!("{us:.0}")),
                 cores(r.client_cores),
+                cores(r.other_cores()),
             ]);
         }
-        table.row(vec![
-            "ratio kanjian/noop".into(),
-            kanjian_result.connections.to_string(),
-            ratio(
-                kanjian_result.requests_per_sec(),
-                noop_result.requests_per_sec(),
-            ),
-            ratio(kanjian_result.ms_at(0.5), noop_result.ms_at(0.5)),
-            ratio(kanjian_result.ms_at(0.9), noop_result.ms_at(0.9)),
-            ratio(kanjian_result.ms_at(0.99), noop_result.ms_at(0.99)),
-            ratio(kanjian_result.max_ms(), noop_result.max_ms()),
-            String::new(),
-            String::new(),
-            ratio(
-                cpu_per_request(kanjian_result).unwrap_or(f64::NAN),
-                cpu_per_request(noop_result).unwrap_or(f64::NAN),
-            ),
-            String::new(),
-        ]);
+        table.row(node_ratio_row(
+            "ratio kanjian/noop",
+            kanjian_result,
+            noop_result,
+        ));
+        table.row(node_ratio_row(
+            "ratio kanjian/ceiling",
+            kanjian_result,
+            ceiling_result,
+        ));
     }
-    table.note("load: Rust closed loop (hyper HTTP/1.1, one keep-alive connection per concurrent client), latencies in an HdrHistogram; same request body to both servers");
-    table.note("req/s ratio below 1: kanjian serves that fraction of the no-op's rate; latency ratios: how many times longer kanjian takes");
-    table.note("errors: failed connections, timeouts, non-200 answers, and (kanjian) answers carrying GraphQL `errors`");
-    table.note("server/client cores: CPU seconds per second (all threads) the server and this load generator used in the measured window; server CPU µs/req: the server's CPU time per request (its cost, whatever the wall clock waits for)");
+    table.note("load: Rust closed loop (hyper HTTP/1.1, one keep-alive connection per concurrent client), latencies in an HdrHistogram; the same request body to all three servers, one server at a time");
+    table.note("noop-server: actix-web answering a fixed body, the most any endpoint can serve here; ceiling: actix-web + async-graphql answering the same query with the same bytes as kanjian, from the same statements kanjian runs (video and renditions side by side, then the channel) on the same database, with no limits, loaders, caller, spans or logs, the most this stack can serve for this query");
+    table.note("req/s ratio below 1: kanjian serves that fraction of the other's rate; latency ratios: how many times longer kanjian takes; CPU/req ratio: how many times more CPU kanjian spends per request");
+    table.note("errors: failed connections, timeouts, non-200 answers, and (ceiling, kanjian) answers carrying GraphQL `errors`");
+    table.note("server/client cores: CPU seconds per second (all threads) the server and this load generator used in the measured window; server CPU µs/req: the server's CPU time per request (its cost, whatever the wall clock waits for); rest of machine: all other CPU use meanwhile (other work on the machine: a build, a test run; on PostgreSQL also the database's own processes, which serve the request)");
+    if let Some([noop_result, ceiling_result, kanjian_result]) =
+        results.iter().find(|[n, ..]| n.connections == 32)
+    {
+        let of_noop = kanjian_result.requests_per_sec() / noop_result.requests_per_sec().max(1e-9);
+        let of_ceiling =
+            kanjian_result.requests_per_sec() / ceiling_result.requests_per_sec().max(1e-9);
+        let verdict = |met: bool| if met { "met" } else { "not met" };
+        table.note(format!(
+            "targets (SQLite, concurrency 32, on the 2-core machine): kanjian ≥ 0.10x the no-op's req/s: {:.3}x, {}; ≥ 0.50x the ceiling's: {:.2}x, {}{}",
+            of_noop,
+            verdict(of_noop >= 0.10),
+            of_ceiling,
+            verdict(of_ceiling >= 0.50),
+            if args.node_database == DatabaseKind::Sqlite {
+                ""
+            } else {
+                " (this run is on PostgreSQL: for reference only)"
+            }
+        ));
+    }
     let mut tables = vec![table];
 
     if !args.no_wrk && load::wrk_available() {
-        let mut wrk: Vec<(WrkResult, WrkResult)> = Vec::new();
+        let mut wrk: Vec<Vec<WrkResult>> = Vec::new();
         for &connections in &args.concurrency {
-            let mut pair = Vec::with_capacity(2);
-            for target in &targets {
+            let mut row = Vec::with_capacity(targets.len());
+            for target in targets.iter().filter(|t| t.name != "ceiling") {
                 println!(
                     "==> wrk: {} at concurrency {connections}, {} s",
                     target.name, args.duration
                 );
-                pair.push(
+                row.push(
                     load::run_wrk(
                         target,
                         connections,
@@ -575,19 +782,17 @@ async fn node_benchmark(
                     .await?,
                 );
             }
-            let kanjian_result = pair.pop().context("a wrk result")?;
-            let noop_result = pair.pop().context("a wrk result")?;
-            wrk.push((noop_result, kanjian_result));
+            wrk.push(row);
         }
         let mut table = Table::new(
             format!(
-                "the same with wrk -t1 ({} s each, servers already warm)",
+                "the same with wrk -t1, no-op and kanjian ({} s each, servers already warm)",
                 args.duration
             ),
             &headers,
         );
-        for (n, k) in &wrk {
-            for r in [n, k] {
+        for row in &wrk {
+            for r in row {
                 table.row(vec![
                     r.target.clone(),
                     r.connections.to_string(),
@@ -599,16 +804,18 @@ async fn node_benchmark(
                     r.errors.to_string(),
                 ]);
             }
-            table.row(vec![
-                "ratio kanjian/noop".into(),
-                k.connections.to_string(),
-                ratio(k.requests_per_sec, n.requests_per_sec),
-                ratio(k.p50_ms, n.p50_ms),
-                ratio(k.p90_ms, n.p90_ms),
-                ratio(k.p99_ms, n.p99_ms),
-                ratio(k.max_ms, n.max_ms),
-                String::new(),
-            ]);
+            if let [n, k] = &row[..] {
+                table.row(vec![
+                    "ratio kanjian/noop".into(),
+                    k.connections.to_string(),
+                    ratio(k.requests_per_sec, n.requests_per_sec),
+                    ratio(k.p50_ms, n.p50_ms),
+                    ratio(k.p90_ms, n.p90_ms),
+                    ratio(k.p99_ms, n.p99_ms),
+                    ratio(k.max_ms, n.max_ms),
+                    String::new(),
+                ]);
+            }
         }
         table.note("wrk does not read bodies: its errors are connection errors and non-2xx/3xx answers only");
         tables.push(table);
@@ -618,7 +825,7 @@ async fn node_benchmark(
 
     let settings = vec![
         format!(
-            "node(id:): concurrency {}; {} s warm-up then {} s measured per run; noop-server first, then kanjian, never both at once",
+            "node(id:): concurrency {}; {} s warm-up then {} s measured per run; noop-server, then the ceiling, then kanjian, never two at once",
             args.concurrency
                 .iter()
                 .map(ToString::to_string)

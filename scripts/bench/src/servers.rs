@@ -1,6 +1,6 @@
 //! The servers under test, as child processes on free loopback ports: the release `kanjian`
-//! binary (on SQLite in a fresh data dir, or on a seeded world's database), and the
-//! `noop-server` baseline.
+//! binary (on SQLite in a fresh data dir, or on a seeded world's database), the `noop-server`
+//! baseline and the `ceiling-server` (node(id:) on the bare stack).
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -186,6 +186,42 @@ pub fn spawn_noop(bin: &Path, log: &Path, workers: usize) -> Result<ChildServer>
         .with_context(|| format!("starting {}", bin.display()))?;
     Ok(ChildServer {
         name: "noop-server",
+        addr,
+        child,
+        log: log.to_path_buf(),
+    })
+}
+
+/// `ceiling-server` on `database_url` (kanjian's), prefixing its URLs with `public_url`
+/// (kanjian's), so both answer the same bytes.
+pub fn spawn_ceiling(
+    bin: &Path,
+    log: &Path,
+    workers: usize,
+    database_url: &str,
+    public_url: &str,
+) -> Result<ChildServer> {
+    let addr = free_port()?;
+    let (stdout, stderr) = log_file(log)?;
+    let child = Command::new(bin)
+        .args([
+            "--bind",
+            &addr.to_string(),
+            "--workers",
+            &workers.to_string(),
+            "--public-url",
+            public_url,
+        ])
+        // Not on the command line, where `ps` shows it: the URL may hold a password.
+        .env("CEILING_DATABASE_URL", database_url)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    Ok(ChildServer {
+        name: "ceiling-server",
         addr,
         child,
         log: log.to_path_buf(),

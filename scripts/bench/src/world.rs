@@ -24,13 +24,14 @@ use sea_orm::{
 
 use crate::servers;
 
+/// The database a benchmark's kanjian runs on: the feeds' world, or the node benchmark's fresh one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FeedsDatabase {
+pub enum DatabaseKind {
     Sqlite,
     Postgres,
 }
 
-impl FeedsDatabase {
+impl DatabaseKind {
     pub fn default_users(self) -> u64 {
         match self {
             Self::Sqlite => 100_000,
@@ -49,7 +50,7 @@ impl FeedsDatabase {
 /// Which world, and where worlds are kept.
 #[derive(Debug, Clone)]
 pub struct WorldSpec {
-    pub database: FeedsDatabase,
+    pub database: DatabaseKind,
     pub users: u64,
     pub seed: u64,
     /// Where SQLite worlds are kept.
@@ -63,7 +64,7 @@ pub struct WorldSpec {
 /// A seeded world, ready to serve.
 #[derive(Debug, Clone)]
 pub struct World {
-    pub database: FeedsDatabase,
+    pub database: DatabaseKind,
     pub users: u64,
     pub seed: u64,
     /// What kanjian and the baseline connect to.
@@ -212,8 +213,8 @@ pub async fn prepare(
     work: &Path,
 ) -> Result<World> {
     match spec.database {
-        FeedsDatabase::Sqlite => prepare_sqlite(spec, kanjian_bin, kanjian_version, work).await,
-        FeedsDatabase::Postgres => prepare_postgres(spec, kanjian_bin, kanjian_version, work).await,
+        DatabaseKind::Sqlite => prepare_sqlite(spec, kanjian_bin, kanjian_version, work).await,
+        DatabaseKind::Postgres => prepare_postgres(spec, kanjian_bin, kanjian_version, work).await,
     }
 }
 
@@ -285,7 +286,7 @@ async fn prepare_sqlite(
         .ok()
         .map(|s| s.trim().to_owned());
     Ok(World {
-        database: FeedsDatabase::Sqlite,
+        database: DatabaseKind::Sqlite,
         users: spec.users,
         seed: spec.seed,
         url: sqlite_url(&path),
@@ -326,6 +327,68 @@ async fn sessions_on(admin: &DatabaseConnection, name: &str) -> Result<i64> {
     Ok(row
         .and_then(|r| r.try_get_by_index::<i64>(0).ok())
         .unwrap_or(0))
+}
+
+/// An empty PostgreSQL database made for one run (the node benchmark's), dropped by [`Self::drop`].
+pub struct ScratchDatabase {
+    pub name: String,
+    pub url: String,
+    /// `SHOW server_version`, for the results.
+    pub server_version: String,
+    admin_url: String,
+}
+
+impl ScratchDatabase {
+    /// `CREATE DATABASE kanjian_bench_<what>_<unix seconds>_<pid>` on the server of `admin_url`.
+    pub async fn create(admin_url: &str, what: &str) -> Result<Self> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = format!("kanjian_bench_{what}_{stamp}_{}", std::process::id());
+        let admin = connect(admin_url, 1).await.with_context(|| {
+            format!(
+                "PostgreSQL is not reachable at {} (--postgres-url)",
+                redact(admin_url)
+            )
+        })?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .with_context(|| format!("creating the database {name}"))?;
+        let server_version = admin
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SHOW server_version".to_owned(),
+            ))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.try_get_by_index::<String>(0).ok())
+            .unwrap_or_else(|| "?".into());
+        admin
+            .close()
+            .await
+            .context("closing the admin connection")?;
+        Ok(Self {
+            url: postgres_database_url(admin_url, &name)?,
+            name,
+            server_version,
+            admin_url: admin_url.to_owned(),
+        })
+    }
+
+    /// `DROP DATABASE … WITH (FORCE)`: whatever is still connected is disconnected.
+    pub async fn drop(self) -> Result<()> {
+        let admin = connect(&self.admin_url, 1).await?;
+        admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .with_context(|| format!("dropping the database {}", self.name))?;
+        admin.close().await.context("closing the admin connection")
+    }
 }
 
 /// `VACUUM (ANALYZE)` of a freshly seeded world: the seed analyzes, but only a vacuum sets the
@@ -452,7 +515,7 @@ async fn prepare_postgres(
         .await
         .context("closing the admin connection")?;
     Ok(World {
-        database: FeedsDatabase::Postgres,
+        database: DatabaseKind::Postgres,
         users: spec.users,
         seed: spec.seed,
         url: postgres_database_url(&spec.postgres_url, &name)?,
@@ -498,9 +561,9 @@ pub async fn describe(
     ));
     for (label, table) in big {
         let value = match world.database {
-            FeedsDatabase::Sqlite => group(scalar(exact(table, "")).await?),
+            DatabaseKind::Sqlite => group(scalar(exact(table, "")).await?),
             // COUNT(*) of tens of millions of rows takes a while; the planner's estimate will do.
-            FeedsDatabase::Postgres => format!(
+            DatabaseKind::Postgres => format!(
                 "≈ {}",
                 group(
                     scalar(format!(
@@ -513,14 +576,14 @@ pub async fn describe(
         out.push((label.to_owned(), value));
     }
     let size = match world.database {
-        FeedsDatabase::Sqlite => world
+        DatabaseKind::Sqlite => world
             .sqlite_path
             .iter()
             .flat_map(|p| std::iter::once(p.clone()).chain(sidecar_files(p).into_iter().take(2)))
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum(),
-        FeedsDatabase::Postgres => {
+        DatabaseKind::Postgres => {
             u64::try_from(scalar("SELECT pg_database_size(current_database())".into()).await?)
                 .unwrap_or(0)
         }
