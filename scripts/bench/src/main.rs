@@ -102,6 +102,10 @@ struct Args {
     /// The ceiling-server binary [default: beside this one].
     #[arg(long, env = "KANJIAN_BENCH_CEILING_BIN")]
     ceiling_bin: Option<PathBuf>,
+    /// Node: connections in the ceiling-server's pool [default: kanjian's own, 4 on SQLite
+    /// (`database.sqlite_readers`) and 10 on PostgreSQL (`database.max_connections`)].
+    #[arg(long, env = "KANJIAN_BENCH_CEILING_POOL")]
+    ceiling_pool: Option<u32>,
     /// Node and upload: kanjian's database (the ceiling-server reads the same): SQLite in a fresh
     /// temp data dir, or a fresh database on --postgres-url, created for the run and dropped after.
     #[arg(
@@ -587,18 +591,27 @@ async fn node_benchmark(
     );
 
     // The ceiling reads what kanjian wrote, so it starts once the video is published.
+    // kanjian's own pool sizes unless asked otherwise (crates/db's DatabaseConfig defaults).
+    let ceiling_pool = args
+        .ceiling_pool
+        .unwrap_or(match args.node_database {
+            DatabaseKind::Sqlite => 4,
+            DatabaseKind::Postgres => 10,
+        })
+        .max(1);
     let mut ceiling = servers::spawn_ceiling(
         servers.ceiling_bin,
         &work.join("ceiling.log"),
         servers.workers,
         servers.database_url,
         &kanjian.url(""),
+        ceiling_pool,
     )?;
     ceiling
         .wait_ready(&api.http, "/readyz", Duration::from_secs(60))
         .await?;
     println!(
-        "==> ceiling-server on {} (pid {}, {} workers, kanjian's database)",
+        "==> ceiling-server on {} (pid {}, {} workers, kanjian's database, a pool of {ceiling_pool})",
         ceiling.addr,
         ceiling.pid(),
         servers.workers
@@ -835,6 +848,14 @@ async fn node_benchmark(
             args.duration
         ),
         format!("node(id:) query: `{NODE_QUERY}`"),
+        format!(
+            "ceiling-server: a pool of {ceiling_pool} connections{}",
+            if args.ceiling_pool.is_some() {
+                " (--ceiling-pool)"
+            } else {
+                ", kanjian's default"
+            }
+        ),
     ];
     Ok((tables, settings))
 }

@@ -192,14 +192,15 @@ pub fn spawn_noop(bin: &Path, log: &Path, workers: usize) -> Result<ChildServer>
     })
 }
 
-/// `ceiling-server` on `database_url` (kanjian's), prefixing its URLs with `public_url`
-/// (kanjian's), so both answer the same bytes.
+/// `ceiling-server` on `database_url` (kanjian's) with a pool of `pool` connections, prefixing
+/// its URLs with `public_url` (kanjian's), so both answer the same bytes.
 pub fn spawn_ceiling(
     bin: &Path,
     log: &Path,
     workers: usize,
     database_url: &str,
     public_url: &str,
+    pool: u32,
 ) -> Result<ChildServer> {
     let addr = free_port()?;
     let (stdout, stderr) = log_file(log)?;
@@ -211,6 +212,8 @@ pub fn spawn_ceiling(
             &workers.to_string(),
             "--public-url",
             public_url,
+            "--pool",
+            &pool.to_string(),
         ])
         // Not on the command line, where `ps` shows it: the URL may hold a password.
         .env("CEILING_DATABASE_URL", database_url)
@@ -231,7 +234,8 @@ pub fn spawn_ceiling(
 /// A binary built beside this one (`target/release/…`), unless `explicit` names one.
 pub fn sibling_binary(explicit: Option<&Path>, name: &str) -> Result<PathBuf> {
     if let Some(path) = explicit {
-        return Ok(path.to_path_buf());
+        // Absolute: kanjian runs in its data dir, where a relative path would name nothing.
+        return std::fs::canonicalize(path).with_context(|| format!("{}", path.display()));
     }
     let me = std::env::current_exe().context("locating this executable")?;
     let path = me
