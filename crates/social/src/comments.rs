@@ -15,8 +15,8 @@ use sea_orm::{
 
 use crate::Deps;
 use crate::db::{
-    bump_video, count_interaction, cursor_time, ensure_not_blocked, not_blocked_with,
-    visible_video,
+    bump_video, count_interaction, cursor_time, ensure_not_blocked, is_blocked,
+    not_blocked_with, video_visible_to, visible_video,
 };
 use crate::domain::CommentBody;
 use crate::entity::{comment, comment_like, video};
@@ -45,6 +45,25 @@ async fn find<C: ConnectionTrait>(conn: &C, id: CommentId) -> Result<comment::Mo
         .await
         .context("loading a comment")?
         .ok_or_else(|| Error::not_found("comment"))
+}
+
+/// The one visibility check for comments, on every path that returns or touches one by id: the
+/// comment if `actor` may see it, that is, its video is visible to them (published and ready,
+/// or their own) and its author is not in a block with them. Anything else answers
+/// `NotFound("comment")`, exactly as a comment that does not exist. Reads only (it asks
+/// `media` about the video): call it before opening a transaction.
+pub(crate) async fn visible_comment(deps: &Deps, actor: &Actor, id: CommentId) -> Result<comment::Model> {
+    let row = find(deps.db.reader(), id).await?;
+    if let Some(viewer) = actor.user_id()
+        && is_blocked(deps.db.reader(), viewer, UserId(row.author_id)).await?
+    {
+        return Err(Error::not_found("comment"));
+    }
+    match video_visible_to(deps, actor, VideoId(row.video_id)).await {
+        Ok(_) => Ok(row),
+        Err(Error::NotFound(_)) => Err(Error::not_found("comment")),
+        Err(other) => Err(other),
+    }
 }
 
 /// The comment, locked until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite has one
@@ -105,6 +124,10 @@ pub async fn add_comment(
     let body = CommentBody::parse(&body, deps.config.comment_max_chars)
         .map_err(|e| Error::User(vec![e]))?;
     let dto = visible_video(deps, video).await?;
+    if let Some(parent) = reply_to {
+        // A comment the actor may not see cannot be answered either; it looks missing.
+        visible_comment(deps, actor, parent).await?;
+    }
 
     let txn = deps.db.begin().await.context("beginning a comment")?;
     ensure_not_blocked(&txn, me, dto.owner_id).await?;
@@ -191,6 +214,7 @@ pub async fn edit_comment(
     tracing::Span::current().record("user_id", me.0);
     let body = CommentBody::parse(&body, deps.config.comment_max_chars)
         .map_err(|e| Error::User(vec![e]))?;
+    visible_comment(deps, actor, id).await?;
 
     let txn = deps.db.begin().await.context("beginning a comment edit")?;
     let current = find_locked(&txn, id).await?;
@@ -215,6 +239,7 @@ pub async fn edit_comment(
 pub async fn delete_comment(deps: &Deps, actor: &Actor, id: CommentId) -> Result<()> {
     let me = actor.require_user()?;
     tracing::Span::current().record("user_id", me.0);
+    visible_comment(deps, actor, id).await?;
 
     let txn = deps
         .db
@@ -303,6 +328,7 @@ pub async fn pin_comment(
 ) -> Result<CommentDto> {
     let me = actor.require_user()?;
     tracing::Span::current().record("user_id", me.0);
+    visible_comment(deps, actor, id).await?;
 
     let txn = deps.db.begin().await.context("beginning a pin")?;
     let target = find_locked(&txn, id).await?;
@@ -343,8 +369,8 @@ pub async fn pin_comment(
     one_dto(&deps.db, me, id).await
 }
 
-/// Likes or unlikes a comment; doing it twice changes nothing. Liking a comment whose author or
-/// video creator is in a block with the actor is `BLOCKED`.
+/// Likes or unlikes a comment the actor may see; doing it twice changes nothing. Liking a
+/// comment on a video whose creator is in a block with the actor is `BLOCKED`.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, comment_id = id.0, liked))]
 pub async fn like_comment(
     deps: &Deps,
@@ -354,10 +380,12 @@ pub async fn like_comment(
 ) -> Result<CommentDto> {
     let me = actor.require_user()?;
     tracing::Span::current().record("user_id", me.0);
+    visible_comment(deps, actor, id).await?;
 
     let txn = deps.db.begin().await.context("beginning a comment like")?;
     let target = find_locked(&txn, id).await?;
     let changed = if liked {
+        // Read again under the lock: a block made since the check above still refuses.
         ensure_not_blocked(&txn, me, UserId(target.author_id)).await?;
         ensure_not_blocked(&txn, me, UserId(target.video_owner_id)).await?;
         let inserted = comment_like::Entity::insert(comment_like::ActiveModel {
@@ -407,15 +435,17 @@ async fn dtos(
     }))
 }
 
-/// Top-level comments of a video: the pinned one first, then newest first. Authors in a block
-/// with the actor are left out. The cursor is `(pinned, created_at, id)`.
+/// Top-level comments of a video the actor may see (`NotFound("video")` otherwise): the pinned
+/// one first, then newest first. Authors in a block with the actor are left out. The cursor is `(pinned, created_at, id)`.
 #[tracing::instrument(skip_all, fields(video_id = video.0))]
 pub async fn comments(
-    db: &Db,
+    deps: &Deps,
     actor: &Actor,
     video: VideoId,
     page: PageRequest,
 ) -> Result<Page<CommentDto>> {
+    video_visible_to(deps, actor, video).await?;
+    let db = &deps.db;
     let limit = page.limit();
     let after: Option<(bool, i64, i64)> = page.after_key()?;
     let mut query = comment::Entity::find()
@@ -455,15 +485,17 @@ pub async fn comments(
     dtos(db, actor.user_id(), page).await
 }
 
-/// Replies to a comment, oldest first. Authors in a block with the actor are left out.
+/// Replies to a comment the actor may see (`NotFound("comment")` otherwise), oldest first.
+/// Authors in a block with the actor are left out.
 #[tracing::instrument(skip_all, fields(comment_id = parent.0))]
 pub async fn replies(
-    db: &Db,
+    deps: &Deps,
     actor: &Actor,
     parent: CommentId,
     page: PageRequest,
 ) -> Result<Page<CommentDto>> {
-    find(db.reader(), parent).await?;
+    visible_comment(deps, actor, parent).await?;
+    let db = &deps.db;
     let limit = page.limit();
     let after: Option<(i64, i64)> = page.after_key()?;
     let mut query = comment::Entity::find()

@@ -117,6 +117,22 @@ pub(crate) async fn visible_video(deps: &Deps, id: VideoId) -> Result<VideoDto> 
         .ok_or_else(|| Error::not_found("video"))
 }
 
+/// The video if `actor` may see it: published and ready, or their own. `NotFound("video")` for
+/// anything else, the same answer as for a video that does not exist. Reads only (it asks
+/// `media`): call it before opening a transaction.
+pub(crate) async fn video_visible_to(deps: &Deps, actor: &Actor, id: VideoId) -> Result<VideoDto> {
+    deps.media
+        .videos_by_ids(actor, &[id])
+        .await?
+        .into_iter()
+        .find(|v| {
+            v.id == id
+                && (actor.user_id() == Some(v.owner_id)
+                    || (v.published_at.is_some() && v.status == VideoStatus::Ready))
+        })
+        .ok_or_else(|| Error::not_found("video"))
+}
+
 /// Adds each delta to its counter of the video's row in `social_videos`, making the row first
 /// (counters only, `updated_at` at the Unix epoch so media's event still applies) when
 /// something is counted before the event has reached the projection. Adding a delta takes the

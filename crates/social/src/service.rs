@@ -268,7 +268,7 @@ impl SocialApi for SocialService {
         video: VideoId,
         page: PageRequest,
     ) -> Result<Page<CommentDto>> {
-        comments::comments(&self.deps.db, actor, video, page).await
+        comments::comments(&self.deps, actor, video, page).await
     }
 
     async fn replies(
@@ -277,7 +277,7 @@ impl SocialApi for SocialService {
         comment: CommentId,
         page: PageRequest,
     ) -> Result<Page<CommentDto>> {
-        comments::replies(&self.deps.db, actor, comment, page).await
+        comments::replies(&self.deps, actor, comment, page).await
     }
 
     async fn share(
