@@ -66,7 +66,10 @@ pub async fn block(deps: &Deps, actor: &Actor, user: UserId) -> Result<()> {
     if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         return Ok(());
     }
-    let was_friend = end_friendship(&txn, me, user).await?;
+    // Pending requests first: cancelling takes their row locks, so an accept that is under way
+    // commits before this goes on (and its friendship is then ended below), and one that comes
+    // later finds its request cancelled. Ending the friendship first let a concurrent accept
+    // commit a friendship after the block (PostgreSQL, read committed).
     let cancelled = friend_request::Entity::update_many()
         .col_expr(
             friend_request::Column::Status,
@@ -81,6 +84,7 @@ pub async fn block(deps: &Deps, actor: &Actor, user: UserId) -> Result<()> {
         .exec(&txn)
         .await
         .context("cancelling pending friend requests")?;
+    let was_friend = end_friendship(&txn, me, user).await?;
     let follows = end_follows(&txn, me, user).await? + end_follows(&txn, user, me).await?;
     if was_friend {
         deps.outbox.enqueue(&txn, &FriendRemoved { user: me, friend: user }).await?;
