@@ -51,7 +51,8 @@ fn request_dto(m: friend_request::Model) -> Result<FriendRequestDto> {
 
 /// Makes sure the user exists (identity knows them): `NotFound("user")` otherwise.
 pub(crate) async fn ensure_user_exists(deps: &Deps, user: UserId) -> Result<()> {
-    let found = deps.identity.users_by_ids(&[user]).await?;
+    // Existence only: no private field is wanted, so ask as no one in particular.
+    let found = deps.identity.users_by_ids(&Actor::Anonymous, &[user]).await?;
     if found.iter().any(|u| u.id == user) {
         Ok(())
     } else {
@@ -95,10 +96,9 @@ fn duplicate_request(existing: &friend_request::Model, me: UserId) -> Error {
         Error::user(
             "",
             UserErrorCode::AlreadyExists,
-            format!(
-                "This person already sent you a friend request (id {}): accept it instead.",
-                existing.id
-            ),
+            // No row id here: clients know requests by their global ids, which the module
+            // does not make. The request is the first of the viewer's incoming ones.
+            "This person already sent you a friend request: accept it instead (it is among your incoming friend requests).",
         )
     }
 }

@@ -81,19 +81,31 @@ where
         Some(cursor) => {
             let (id, position) = snapshot::decode_cursor(cursor)?;
             let stored = snapshot::load(&deps.db, viewer, feed, id, ttl).await?;
-            let end = (position + limit).min(stored.items.len());
-            let window: Vec<i64> = stored.items.get(position..end).unwrap_or_default().iter().map(|r| r.video).collect();
-            // What changed since the ranking: videos unpublished or deleted, new blocks.
-            let visible = queries::published_ids(&deps.db, &window).await?;
-            let blocked = match viewer {
-                Some(v) => blocked_with(deps.db.reader(), v).await?,
-                None => HashSet::new(),
-            };
-            Ok(snapshot::page(&stored, feed, position, limit, |r| {
-                visible.contains(&r.video) && !blocked.contains(&r.owner)
-            }))
+            page_of_stored(deps, viewer, feed, &stored, position, limit).await
         }
     }
+}
+
+/// The page of a stored ranking from `position`, without what changed since it was ranked:
+/// videos unpublished or deleted, creators in a new block with the viewer.
+async fn page_of_stored(
+    deps: &Deps,
+    viewer: Option<UserId>,
+    feed: RankedFeed,
+    stored: &snapshot::Snapshot,
+    position: usize,
+    limit: usize,
+) -> Result<Page<FeedItemDto>> {
+    let end = (position + limit).min(stored.items.len());
+    let window: Vec<i64> = stored.items.get(position..end).unwrap_or_default().iter().map(|r| r.video).collect();
+    let visible = queries::published_ids(&deps.db, &window).await?;
+    let blocked = match viewer {
+        Some(v) => blocked_with(deps.db.reader(), v).await?,
+        None => HashSet::new(),
+    };
+    Ok(snapshot::page(stored, feed, position, limit, |r| {
+        visible.contains(&r.video) && !blocked.contains(&r.owner)
+    }))
 }
 
 /// Friends ❤️: videos the viewer's friends recommended in the last `friends_feed_days`.
@@ -213,11 +225,46 @@ pub async fn recommended_feed(
     if let Some(me) = viewer {
         tracing::Span::current().record("user_id", me.0);
     }
-    ranked_page(deps, viewer, RankedFeed::Recommended, page, || rank_recommended(deps, viewer)).await
+    if viewer.is_none() && page.after.is_none() {
+        return anonymous_first_page(deps, page).await;
+    }
+    ranked_page(deps, viewer, RankedFeed::Recommended, page, || async {
+        let pool = deps.pool.candidates(deps).await?;
+        rank_recommended(deps, &pool, viewer).await
+    })
+    .await
 }
 
-async fn rank_recommended(deps: &Arc<Deps>, viewer: Option<UserId>) -> Result<Vec<Ranked>> {
+/// Recommended's first page for anonymous viewers. They all get the same ranking, so it is
+/// ranked and stored once per candidate pool (when the node refreshes its pool) and shared:
+/// however many anonymous viewers page through it, they write nothing. Later pages read the
+/// stored ranking by its cursor, on any node.
+async fn anonymous_first_page(deps: &Arc<Deps>, page: PageRequest) -> Result<Page<FeedItemDto>> {
     let pool = deps.pool.candidates(deps).await?;
+    let mut shared = deps.pool.anonymous.lock().await;
+    // Ranked again for a new pool, and before its cursors could outlive the stored ranking.
+    let fresh_for = std::time::Duration::from_secs(deps.config.feed_snapshot_ttl_secs / 2);
+    let stored = match &*shared {
+        Some((ranked_from, at, stored)) if Arc::ptr_eq(ranked_from, &pool) && at.elapsed() < fresh_for => {
+            stored.clone()
+        }
+        _ => {
+            let items = rank_recommended(deps, &pool, None).await?;
+            let id = if items.is_empty() {
+                0
+            } else {
+                snapshot::store(&deps.db, None, RankedFeed::Recommended, &items, deps.config.feed_snapshot_ttl_secs).await?
+            };
+            let stored = Arc::new(snapshot::Snapshot { id, items });
+            *shared = Some((pool, std::time::Instant::now(), stored.clone()));
+            stored
+        }
+    };
+    drop(shared);
+    page_of_stored(deps, None, RankedFeed::Recommended, &stored, 0, page.limit() as usize).await
+}
+
+async fn rank_recommended(deps: &Arc<Deps>, pool: &[pool::Candidate], viewer: Option<UserId>) -> Result<Vec<Ranked>> {
     let at = deps.db.now();
     let ids: Vec<i64> = pool.iter().map(|c| c.video).collect();
 

@@ -32,6 +32,10 @@ pub struct Candidate {
 pub(crate) struct RecommendedPool {
     current: Mutex<Option<(Instant, Arc<Vec<Candidate>>)>>,
     refreshing: Arc<AtomicBool>,
+    /// The ranking every anonymous viewer gets, with the pool it was ranked from: ranked and
+    /// stored once per pool, so a flood of anonymous first pages writes nothing. The lock is
+    /// held while ranking, so concurrent first pages after a refresh rank it once.
+    pub(super) anonymous: Mutex<Option<(Arc<Vec<Candidate>>, Instant, Arc<super::snapshot::Snapshot>)>>,
 }
 
 impl RecommendedPool {
