@@ -53,16 +53,15 @@ struct FakeIdentity;
 
 #[async_trait]
 impl IdentityDirectory for FakeIdentity {
-    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>> {
+    async fn users_by_ids(&self, _: &Actor, ids: &[UserId]) -> Result<Vec<UserDto>> {
         Ok(ids
             .iter()
             .filter(|id| (1..=USERS).contains(&id.0))
             .map(|id| UserDto {
                 id: *id,
-                email: format!("user{}@example.com", id.0),
                 display_name: format!("User {}", id.0),
-                email_verified_at: None,
                 created_at: kanjian_kernel::now(),
+                private: None,
             })
             .collect())
     }
@@ -1081,11 +1080,18 @@ async fn blocked_people_are_left_out_of_lists_both_ways() {
 
     // Likers: the creator no longer sees the person in a block with them.
     assert!(items(&app.social.likers(&b, vb, all()).await.unwrap()).is_empty());
-    // Liking the other's comment is refused; unliking is not.
+    // The other's comments are hidden from each: liking, unliking or answering one answers as
+    // a comment that does not exist, and changes nothing.
+    let before = app.fingerprint().await;
+    let hidden = |e: &Error| matches!(e, Error::NotFound(what) if what == "comment");
     let e = app.social.like_comment(&a, rb.id, true).await.unwrap_err();
-    assert!(blocked(&e), "{e:?}");
+    assert!(hidden(&e), "{e:?}");
     let e = app.social.like_comment(&b, ra.id, true).await.unwrap_err();
-    assert!(blocked(&e), "{e:?}");
+    assert!(hidden(&e), "{e:?}");
+    let e = app.social.like_comment(&a, rb.id, false).await.unwrap_err();
+    assert!(hidden(&e), "{e:?}");
+    let e = app.social.replies(&a, rb.id, all()).await.unwrap_err();
+    assert!(hidden(&e), "{e:?}");
     let e = app
         .social
         .add_comment(&b, vc, "@1".into(), Some(ra.id))
@@ -1097,8 +1103,8 @@ async fn blocked_people_are_left_out_of_lists_both_ways() {
         .add_comment(&b, vc, "@1".into(), Some(ca3.id))
         .await
         .unwrap_err();
-    assert!(blocked(&e), "{e:?}");
-    app.social.like_comment(&a, rb.id, false).await.unwrap();
+    assert!(hidden(&e), "{e:?}");
+    assert_eq!(app.fingerprint().await, before);
     app.check_counts().await;
 }
 
@@ -1317,6 +1323,49 @@ async fn unknown_unpublished_and_deleted_videos_cannot_be_touched() {
         .unwrap_err();
     assert!(matches!(e, Error::NotFound(_)));
     assert_eq!(app.fingerprint().await, before);
+    app.check_counts().await;
+}
+
+/// Issue 13: `likeComment(liked: false)` returned a comment on an unpublished video to anyone,
+/// and `replies` checked only that the parent existed. Every path to a comment now goes through
+/// one visibility check: a stranger gets what a missing comment gets, the creator still reaches it.
+#[tokio::test]
+async fn comments_of_an_unpublished_video_look_missing_to_everyone_but_its_creator() {
+    let app = app().await;
+    let v = app.video(3);
+    let top = app.social.add_comment(&user(1), v, "first".into(), None).await.unwrap();
+    let reply = app.social.add_comment(&user(2), v, "second".into(), Some(top.id)).await.unwrap();
+    app.social.like_comment(&user(2), top.id, true).await.unwrap();
+    app.set_published(v, false);
+    let before = app.fingerprint().await;
+
+    let missing_comment = |e: Error| assert!(matches!(e, Error::NotFound(ref w) if w == "comment"), "{e:?}");
+    for actor in [user(1), user(2), user(4), Actor::Anonymous] {
+        if actor.user_id().is_some() {
+            for liked in [true, false] {
+                missing_comment(app.social.like_comment(&actor, top.id, liked).await.unwrap_err());
+                missing_comment(app.social.like_comment(&actor, reply.id, liked).await.unwrap_err());
+            }
+        }
+        missing_comment(app.social.replies(&actor, top.id, all()).await.unwrap_err());
+        let e = app.social.comments(&actor, v, all()).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound(ref w) if w == "video"), "{e:?}");
+    }
+    // Authors cannot reach their own comment while the video is hidden from them either.
+    missing_comment(app.social.edit_comment(&user(1), top.id, "edited".into()).await.unwrap_err());
+    missing_comment(app.social.delete_comment(&user(2), reply.id).await.unwrap_err());
+    assert_eq!(app.fingerprint().await, before);
+
+    // The creator sees their own video, and so its comments.
+    assert_eq!(app.reply_ids(&user(3), top.id).await, vec![reply.id]);
+    assert_eq!(items(&app.social.comments(&user(3), v, all()).await.unwrap()).len(), 1);
+    let liked = app.social.like_comment(&user(3), top.id, true).await.unwrap();
+    assert_eq!((liked.body.as_str(), liked.likes), ("first", 2));
+
+    // Published again, everyone reaches them again.
+    app.set_published(v, true);
+    assert_eq!(app.reply_ids(&Actor::Anonymous, top.id).await, vec![reply.id]);
+    app.social.like_comment(&user(4), reply.id, true).await.unwrap();
     app.check_counts().await;
 }
 
@@ -2672,4 +2721,89 @@ async fn a_very_connected_viewer_reads_the_recommends_of_their_closest_friends()
     app.social.set_privacy(&user(3), PrivacySettings { hide_recommends: true }).await.unwrap();
     let page = app.social.friends_feed(&user(1), first(20)).await.unwrap();
     assert_eq!(videos_of(&page), vec![by_two, by_four]);
+}
+
+/// Issue 13: every anonymous first page of Recommended stored a ranking of its own, although
+/// all anonymous viewers get the same one, so a flood of anonymous requests filled a table.
+/// Now the anonymous ranking is stored once per candidate pool and shared.
+#[tokio::test]
+async fn anonymous_viewers_share_one_stored_ranking_and_their_paging_writes_nothing() {
+    let app = app_with(SocialConfig { recommended_pool_refresh_secs: 3600, ..SocialConfig::default() }).await;
+    let mut videos = Vec::new();
+    for n in 0..6 {
+        let v = app.published(5 + n % 3, "food").await;
+        app.social.react(&user(1), v, ReactionKind::Like).await.unwrap();
+        videos.push(v);
+    }
+    let snapshots = || async {
+        app.db
+            .query_one_raw(Statement::from_string(app.db.get_database_backend(), "SELECT COUNT(*) AS n FROM social_feed_snapshots"))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+    };
+    let first_seen = whole_feed(&app, &Actor::Anonymous, 2, recommended_feed).await;
+    assert_eq!(first_seen.len(), 6);
+    assert_eq!(snapshots().await, 1);
+    let before = app.fingerprint().await;
+    for _ in 0..20 {
+        let again = whole_feed(&app, &Actor::Anonymous, 2, recommended_feed).await;
+        assert_eq!(again, first_seen);
+    }
+    assert_eq!(snapshots().await, 1, "anonymous paging stored nothing more");
+    assert_eq!(app.fingerprint().await, before);
+
+    // A video unpublished since the shared ranking is left out of its first page too.
+    let gone = first_seen[0].video;
+    app.set_published(gone, false);
+    app.deliver(&VideoUnpublished { video_id: gone, version: 2 }, kanjian_kernel::now()).await;
+    let page = app.social.recommended_feed(&Actor::Anonymous, first(2)).await.unwrap();
+    assert!(!videos_of(&page).contains(&first_seen[0].video), "{:?}", videos_of(&page));
+
+    // A signed-in viewer gets a ranking of their own.
+    app.social.recommended_feed(&user(2), first(2)).await.unwrap();
+    assert_eq!(snapshots().await, 2);
+}
+
+/// Issue 13: on PostgreSQL, `block` ended the friendship before it cancelled pending requests,
+/// so an `acceptFriendRequest` racing it could commit a friendship after the block. Whichever
+/// wins each race, a block leaves no friendship and no pending request behind.
+#[tokio::test]
+async fn a_block_racing_the_acceptance_of_a_friend_request_leaves_no_friendship() {
+    let app = app().await;
+    let (a, b) = (user(1), user(2));
+    let count = |sql: &'static str| {
+        let db = app.db.clone();
+        async move {
+            db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap()
+        }
+    };
+    for round in 0..30 {
+        let request = app.social.send_friend_request(&a, UserId(2), None).await.unwrap();
+        // The sender blocks in even rounds, the recipient (on another device) in odd ones.
+        let blocker = if round % 2 == 0 { a.clone() } else { b.clone() };
+        let blocked = if round % 2 == 0 { UserId(2) } else { UserId(1) };
+        let (accepted, block) = tokio::join!(
+            app.social.accept_friend_request(&b, request.id),
+            app.social.block(&blocker, blocked),
+        );
+        block.unwrap();
+        // Either the acceptance committed first (and the block ended the friendship), or the
+        // block did (and the request was no longer pending).
+        if let Err(e) = accepted {
+            assert_eq!(user_error(&e).1, UserErrorCode::InvalidState, "{e:?}");
+        }
+        assert_eq!(count("SELECT COUNT(*) AS n FROM social_friendships").await, 0, "round {round}");
+        assert_eq!(count("SELECT COUNT(*) AS n FROM social_friend_requests WHERE status = 'PENDING'").await, 0);
+        assert_eq!(count("SELECT COUNT(*) AS n FROM social_blocks").await, 1);
+        app.check_counts().await;
+        app.social.unblock(&blocker, blocked).await.unwrap();
+    }
 }
