@@ -162,3 +162,31 @@ async fn users_have_a_public_display_name_they_can_change() {
     assert_eq!(top_code(&anon), "UNAUTHENTICATED", "{anon:#}");
     app.stop().await;
 }
+
+/// Issue 13: `signUp` and `logIn` answered `user.email: null` although the caller is that user
+/// and the README's example asks for it.
+#[tokio::test]
+async fn sign_up_and_log_in_show_the_new_session_its_own_email() {
+    let app = TestApp::spawn().await;
+    let fields = "token user { id email emailVerified memberships { role } } userErrors { code }";
+    let signed_up = app
+        .data(None, &format!("mutation($input: SignUpInput!) {{ signUp(input: $input) {{ {fields} }} }}"),
+            json!({ "input": { "email": "Mei@Example.com", "password": "correct horse battery staple" } }))
+        .await;
+    assert_eq!(signed_up["signUp"]["user"]["email"], "mei@example.com");
+    assert_eq!(signed_up["signUp"]["user"]["emailVerified"], false);
+    let logged_in = app
+        .data(None, &format!("mutation($input: LogInInput!) {{ logIn(input: $input) {{ {fields} }} }}"),
+            json!({ "input": { "email": "mei@example.com", "password": "correct horse battery staple" } }))
+        .await;
+    assert_eq!(logged_in["logIn"]["user"]["email"], "mei@example.com");
+    assert_eq!(logged_in["logIn"]["user"]["id"], signed_up["signUp"]["user"]["id"]);
+    // Anyone else, signed in or not, gets nulls for the same user.
+    let (other, _) = app.sign_up("other@example.com").await;
+    let id = signed_up["signUp"]["user"]["id"].clone();
+    for token in [Some(other.as_str()), None] {
+        let seen = app.data(token, "query($id: ID!) { node(id: $id) { ... on User { email emailVerified memberships { role } } } }", json!({ "id": id })).await;
+        assert_eq!(seen["node"], json!({ "email": null, "emailVerified": null, "memberships": [] }));
+    }
+    app.stop().await;
+}

@@ -10,14 +10,22 @@ use crate::IntegrationEvent;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserDto {
     pub id: UserId,
-    /// Private: shown only to the user themself.
-    pub email: String,
     /// Public (昵称): anyone who can see the user sees it. 1 to 32 characters, one line.
     pub display_name: String,
-    /// When the user proved they receive mail at `email` (a verification link, or a password
-    /// reset); `None` until then. Private, like the email.
-    pub email_verified_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// What only the user themself may read. Identity fills it when the user is the actor (or
+    /// the person a session was just opened for, or whose token was just used); `None` for
+    /// everyone else, so no client of the contract can show it to the wrong person.
+    pub private: Option<UserPrivateDto>,
+}
+
+/// A user's private fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPrivateDto {
+    pub email: String,
+    /// When the user proved they receive mail at `email` (a verification link, or a password
+    /// reset); `None` until then.
+    pub email_verified_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,7 +165,9 @@ pub struct RemoveMemberInput {
 /// module (and its test fakes) depends on these lookups only, not on sign-up or organizations.
 #[async_trait]
 pub trait IdentityDirectory: Send + Sync {
-    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>>;
+    /// Users by id, in the order asked (unknown ids left out); private fields only for the
+    /// actor's own account.
+    async fn users_by_ids(&self, actor: &Actor, ids: &[UserId]) -> Result<Vec<UserDto>>;
     async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>>;
     async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>>;
     /// The channels of several users at once (users without one are absent): for lists.
@@ -230,7 +240,8 @@ pub trait IdentityApi: IdentityDirectory + Send + Sync {
         organization: OrganizationId,
         page: PageRequest,
     ) -> Result<Page<MembershipDto>>;
-    async fn memberships_of(&self, user: UserId) -> Result<Vec<MembershipDto>>;
+    /// The organizations `user` belongs to, for the user themself only: empty for anyone else.
+    async fn memberships_of(&self, actor: &Actor, user: UserId) -> Result<Vec<MembershipDto>>;
     async fn organization_role(
         &self,
         organization: OrganizationId,

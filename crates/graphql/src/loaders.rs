@@ -22,7 +22,10 @@ use crate::errors::top_level;
 
 type LoadError = Arc<kanjian_kernel::Error>;
 
-pub(crate) struct UserLoader(Arc<dyn IdentityApi>);
+pub(crate) struct UserLoader {
+    identity: Arc<dyn IdentityApi>,
+    actor: Actor,
+}
 pub(crate) struct ChannelLoader(Arc<dyn IdentityApi>);
 pub(crate) struct OrganizationLoader(Arc<dyn IdentityApi>);
 pub(crate) struct VideoLoader {
@@ -34,7 +37,7 @@ impl Loader<UserId> for UserLoader {
     type Value = UserDto;
     type Error = LoadError;
     async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, UserDto>, LoadError> {
-        let users = self.0.users_by_ids(keys).await.map_err(Arc::new)?;
+        let users = self.identity.users_by_ids(&self.actor, keys).await.map_err(Arc::new)?;
         Ok(users.into_iter().map(|u| (u.id, u)).collect())
     }
 }
@@ -163,8 +166,8 @@ pub(crate) fn insert(data: &mut async_graphql::Data, actor: &Actor, services: &S
 }
 
 impl RequestLoader for UserLoader {
-    fn create(services: &Services, _: &Actor) -> kanjian_kernel::Result<Self> {
-        Ok(Self(services.apis.get()?))
+    fn create(services: &Services, actor: &Actor) -> kanjian_kernel::Result<Self> {
+        Ok(Self { identity: services.apis.get()?, actor: actor.clone() })
     }
 }
 

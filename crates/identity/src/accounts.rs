@@ -14,7 +14,7 @@ use sea_orm::{
 
 use crate::config::IdentityConfig;
 use crate::credentials::hash_password;
-use crate::db::{clip, in_order_of, unique_violation, user_dto};
+use crate::db::{ShownTo, clip, in_order_of, unique_violation, user_dto};
 use crate::domain::{DisplayName, Email, Password};
 use crate::email_tokens::{self, NewToken, Purpose};
 use crate::entity::user;
@@ -151,13 +151,13 @@ pub async fn sign_up(
     Ok(AuthSession {
         token,
         expires_at: session.expires_at,
-        user: user_dto(user),
+        user: user_dto(user, ShownTo::Themself),
     })
 }
 
 /// Users by id, in the order asked; ids that do not exist are left out.
 #[tracing::instrument(skip_all, fields(count = ids.len()))]
-pub async fn users_by_ids(db: &Db, ids: &[UserId]) -> Result<Vec<UserDto>> {
+pub async fn users_by_ids(db: &Db, actor: &Actor, ids: &[UserId]) -> Result<Vec<UserDto>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -169,7 +169,7 @@ pub async fn users_by_ids(db: &Db, ids: &[UserId]) -> Result<Vec<UserDto>> {
     let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
     Ok(in_order_of(&ids, rows, |u| u.id)
         .into_iter()
-        .map(user_dto)
+        .map(|u| user_dto(u, ShownTo::Viewer(actor.user_id())))
         .collect())
 }
 
@@ -205,7 +205,7 @@ pub async fn update_profile(
             .set_if_not_equals(display_name.into_inner());
     }
     if !model.is_changed() {
-        return Ok(user_dto(current));
+        return Ok(user_dto(current, ShownTo::Themself));
     }
     let updated = model.update(&txn).await.context("updating the profile")?;
     outbox
@@ -217,5 +217,5 @@ pub async fn update_profile(
     outbox.notify();
 
     tracing::info!(user_id = user_id.0, "profile updated");
-    Ok(user_dto(updated))
+    Ok(user_dto(updated, ShownTo::Themself))
 }

@@ -1,6 +1,6 @@
 //! Small helpers shared by the use cases: constraint violations, DTO mapping, clamping.
 
-use kanjian_contracts::identity::{ChannelDto, MembershipDto, OrgRole, OrganizationDto, UserDto};
+use kanjian_contracts::identity::{ChannelDto, MembershipDto, OrgRole, OrganizationDto, UserDto, UserPrivateDto};
 use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
 use kanjian_kernel::{Error, Result};
 use sea_orm::{DbErr, SqlErr};
@@ -38,13 +38,25 @@ pub(crate) fn role_from_str(role: &str) -> Result<OrgRole> {
     }
 }
 
-pub(crate) fn user_dto(m: user::Model) -> UserDto {
+/// Whom a user is shown to: private fields go to the user themself only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ShownTo {
+    /// The user themself: the actor, or the person a session or token was just used for.
+    Themself,
+    Viewer(Option<UserId>),
+}
+
+pub(crate) fn user_dto(m: user::Model, shown_to: ShownTo) -> UserDto {
+    let private = match shown_to {
+        ShownTo::Themself => true,
+        ShownTo::Viewer(viewer) => viewer == Some(UserId(m.id)),
+    };
     UserDto {
         id: UserId(m.id),
-        email: m.email,
         display_name: m.display_name,
-        email_verified_at: m.email_verified_at,
         created_at: m.created_at,
+        private: private
+            .then(|| UserPrivateDto { email: m.email, email_verified_at: m.email_verified_at }),
     }
 }
 

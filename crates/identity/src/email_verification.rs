@@ -8,7 +8,7 @@ use kanjian_kernel::{Actor, Context, Error, Result, UserErrorCode};
 use sea_orm::{EntityTrait, QuerySelect};
 
 use crate::config::IdentityConfig;
-use crate::db::user_dto;
+use crate::db::{ShownTo, user_dto};
 use crate::email_tokens::{self, Limits, NewToken, Purpose};
 use crate::entity::user;
 
@@ -100,5 +100,6 @@ pub async fn verify_email(db: &Db, outbox: &Outbox, input: VerifyEmailInput) -> 
         newly_verified = !was_verified && user.email_verified_at.is_some(),
         "email verified"
     );
-    Ok(user_dto(user))
+    // The token proved the caller reads this user's mail.
+    Ok(user_dto(user, ShownTo::Themself))
 }

@@ -302,9 +302,13 @@ pub async fn members(
     Ok(Page::from_rows(rows, limit, after.is_some(), |(id, _)| *id).map(|(_, dto)| dto))
 }
 
-/// Every organization the user belongs to, oldest membership first.
+/// Every organization the user belongs to, oldest membership first; for the user themself
+/// only (empty for anyone else).
 #[tracing::instrument(skip_all, fields(user_id = user.0))]
-pub async fn memberships_of(db: &Db, user: UserId) -> Result<Vec<MembershipDto>> {
+pub async fn memberships_of(db: &Db, actor: &Actor, user: UserId) -> Result<Vec<MembershipDto>> {
+    if actor.user_id() != Some(user) {
+        return Ok(Vec::new());
+    }
     membership::Entity::find()
         .filter(membership::Column::UserId.eq(user.0))
         .order_by_asc(membership::Column::Id)

@@ -56,8 +56,8 @@ impl IdentityService {
 
 #[async_trait]
 impl IdentityDirectory for IdentityService {
-    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>> {
-        accounts::users_by_ids(&self.db, ids).await
+    async fn users_by_ids(&self, actor: &Actor, ids: &[UserId]) -> Result<Vec<UserDto>> {
+        accounts::users_by_ids(&self.db, actor, ids).await
     }
 
     async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>> {
@@ -177,8 +177,8 @@ impl IdentityApi for IdentityService {
         organizations::members(&self.db, actor, organization, page).await
     }
 
-    async fn memberships_of(&self, user: UserId) -> Result<Vec<MembershipDto>> {
-        organizations::memberships_of(&self.db, user).await
+    async fn memberships_of(&self, actor: &Actor, user: UserId) -> Result<Vec<MembershipDto>> {
+        organizations::memberships_of(&self.db, actor, user).await
     }
 
     async fn organization_role(

@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::config::IdentityConfig;
 use crate::credentials::{DummyHash, TOKEN_PREFIX, new_token, token_hash, verify_password};
-use crate::db::{clip, user_dto};
+use crate::db::{ShownTo, clip, user_dto};
 use crate::domain::{Email, Password};
 use crate::entity::{login_attempt, session, user};
 
@@ -211,7 +211,7 @@ pub async fn log_in(
     Ok(AuthSession {
         token,
         expires_at: session.expires_at,
-        user: user_dto(user),
+        user: user_dto(user, ShownTo::Themself),
     })
 }
 

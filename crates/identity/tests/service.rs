@@ -18,7 +18,7 @@ use kanjian_contracts::notify::{EmailRequested, EmailTemplate};
 use sha2::Digest;
 use kanjian_events::Outbox;
 use kanjian_identity::{IdentityConfig, IdentityService};
-use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId};
+use kanjian_kernel::ids::{ChannelId, OrganizationId, SessionId, UserId};
 use kanjian_kernel::{Actor, Clock, Error, PageRequest, UserErrorCode};
 use kanjian_db::testing::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -70,6 +70,11 @@ async fn app_at(config: IdentityConfig, clock: Clock) -> TestApp {
 
 async fn app() -> TestApp {
     app_with(IdentityConfig::default()).await
+}
+
+/// The user as the actor, for reads that show private fields to the user themself.
+fn as_user(user_id: UserId) -> Actor {
+    Actor::User { user_id, session_id: SessionId(0), roles: Vec::new() }
 }
 
 fn client(ip: &str) -> ClientInfo {
@@ -168,7 +173,9 @@ async fn sign_up_log_in_authenticate_log_out() {
         )
         .await
         .unwrap();
-    assert_eq!(signed_up.user.email, "alice@example.com");
+    // The caller is the new user: the session's user carries the private fields.
+    let private = signed_up.user.private.clone().expect("the new user sees their own email");
+    assert_eq!(private.email, "alice@example.com");
     assert!(signed_up.token.starts_with("kj_"));
     assert!(signed_up.expires_at > kanjian_kernel::now() + chrono::TimeDelta::days(29));
     let user_id = signed_up.user.id;
@@ -211,13 +218,25 @@ async fn sign_up_log_in_authenticate_log_out() {
         Err(Error::Unauthenticated)
     ));
 
+    // By id: private fields for the user themself only, whoever else asks.
     let users = app
         .identity
-        .users_by_ids(&[UserId(999), user_id])
+        .users_by_ids(&first, &[UserId(999), user_id])
         .await
         .unwrap();
     assert_eq!(users.len(), 1);
-    assert_eq!(users[0].email, "alice@example.com");
+    assert_eq!(users[0].private.as_ref().map(|p| p.email.as_str()), Some("alice@example.com"));
+    let (bob, _) = app.sign_up("bob@example.com").await;
+    for stranger in [bob, Actor::Anonymous] {
+        let seen = app.identity.users_by_ids(&stranger, &[user_id]).await.unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!((seen[0].id, seen[0].private.as_ref()), (user_id, None));
+    }
+    let logged_in = app.identity.log_in(
+        LogInInput { email: "alice@example.com".into(), password: PASSWORD.into() },
+        client("10.0.0.3"),
+    ).await.unwrap();
+    assert_eq!(logged_in.user.private, Some(private));
 }
 
 #[tokio::test]
@@ -828,9 +847,12 @@ async fn organizations_members_and_the_last_owner() {
     assert!(!second.has_next_page && second.has_previous_page);
     assert_eq!(second.items[0].1.user_id, agent_id);
     assert_eq!(
-        app.identity.memberships_of(agent_id).await.unwrap(),
+        app.identity.memberships_of(&agent, agent_id).await.unwrap(),
         vec![membership]
     );
+    // Someone else's memberships are not theirs to read: the list is empty.
+    assert!(app.identity.memberships_of(&other, agent_id).await.unwrap().is_empty());
+    assert!(app.identity.memberships_of(&Actor::Anonymous, agent_id).await.unwrap().is_empty());
 
     // The last owner stays; an agent cannot remove anyone.
     let remove = |user_id| RemoveMemberInput {
@@ -890,7 +912,7 @@ async fn organizations_members_and_the_last_owner() {
         .unwrap();
     assert!(
         app.identity
-            .memberships_of(agent_id)
+            .memberships_of(&agent, agent_id)
             .await
             .unwrap()
             .is_empty()
@@ -1010,7 +1032,7 @@ impl TestApp {
     }
 
     async fn user(&self, id: UserId) -> UserDto {
-        self.identity.users_by_ids(&[id]).await.unwrap().remove(0)
+        self.identity.users_by_ids(&as_user(id), &[id]).await.unwrap().remove(0)
     }
 
     async fn user_count(&self) -> i64 {
@@ -1340,7 +1362,7 @@ impl TestApp {
     }
 
     async fn verified(&self, id: UserId) -> bool {
-        self.user(id).await.email_verified_at.is_some()
+        self.user(id).await.private.is_some_and(|p| p.email_verified_at.is_some())
     }
 
     async fn sign_up_at(&self, email: &str, ip: &str) -> (UserId, String) {
@@ -1440,7 +1462,7 @@ async fn a_verification_link_verifies_once_and_announces_it_in_the_same_transact
     app.clock.advance(std::time::Duration::from_secs(60));
     let verified = app.identity.verify_email(verify(&token)).await.unwrap();
     assert_eq!(verified.id, id);
-    assert_eq!(verified.email_verified_at, Some(app.clock.now()));
+    assert_eq!(verified.private.as_ref().and_then(|p| p.email_verified_at), Some(app.clock.now()));
     assert_eq!(app.user(id).await, verified);
     let announced = app.events::<UserVerified>().await;
     assert_eq!(

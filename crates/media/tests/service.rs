@@ -123,16 +123,15 @@ impl IdentityDirectory for FakeIdentity {
             _ => None,
         })
     }
-    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserDto>> {
+    async fn users_by_ids(&self, _: &Actor, ids: &[UserId]) -> Result<Vec<UserDto>> {
         Ok(ids
             .iter()
             .filter(|id| [1, 2].contains(&id.0))
             .map(|id| UserDto {
                 id: *id,
-                email: format!("user{}@example.com", id.0),
                 display_name: format!("User {}", id.0),
-                email_verified_at: None,
                 created_at: kanjian_kernel::now(),
+                private: None,
             })
             .collect())
     }

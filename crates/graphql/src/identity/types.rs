@@ -54,15 +54,15 @@ impl User {
     }
 
     /// Only for the signed-in user themself; `null` for everyone else.
-    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        (ctx.actor().user_id() == Some(self.0.id)).then_some(self.0.email.as_str())
+    async fn email(&self) -> Option<&str> {
+        self.0.private.as_ref().map(|p| p.email.as_str())
     }
 
     /// Whether the user confirmed they receive mail at their email address (the link mailed at
     /// sign-up or by `requestEmailVerification`, or a password reset). Like `email`, only for
     /// the signed-in user themself; `null` for everyone else.
-    async fn email_verified(&self, ctx: &Context<'_>) -> Option<bool> {
-        (ctx.actor().user_id() == Some(self.0.id)).then_some(self.0.email_verified_at.is_some())
+    async fn email_verified(&self) -> Option<bool> {
+        self.0.private.as_ref().map(|p| p.email_verified_at.is_some())
     }
 
     /// The user's channel, if they opened one.
@@ -72,10 +72,8 @@ impl User {
 
     /// Organizations the user belongs to. Only for the user themself.
     async fn memberships(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Membership>> {
-        if ctx.actor().user_id() != Some(self.0.id) {
-            return Ok(Vec::new());
-        }
-        let memberships = ctx.api::<dyn IdentityApi>()?.memberships_of(self.0.id).await.gql()?;
+        let memberships =
+            ctx.api::<dyn IdentityApi>()?.memberships_of(ctx.actor(), self.0.id).await.gql()?;
         Ok(memberships.into_iter().map(Membership).collect())
     }
 
