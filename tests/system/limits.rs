@@ -87,3 +87,31 @@ async fn malformed_ids_are_not_found_not_internal() {
     assert_eq!(code(&body), "NOT_FOUND", "{body:#}");
     app.stop().await;
 }
+
+/// Issue 13: a connection counted as 1 in the complexity budget whatever its `first`. Now its
+/// items count once per item it may return, through every level of nesting.
+#[tokio::test]
+async fn connections_cost_their_page_size_through_nesting() {
+    let app = TestApp::spawn().await;
+    let nested = |outer: u32, inner: u32| {
+        format!("{{ recommendedFeed(first: {outer}) {{ nodes {{ video {{ social {{ comments(first: {inner}) {{ nodes {{ id body replies(first: {inner}) {{ nodes {{ id }} }} }} }} }} }} }} }} }}")
+    };
+    // 100 videos × 100 comments × 100 replies: refused before anything runs.
+    let body = app.graphql(None, &nested(100, 100), json!({})).await;
+    assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "{body:#}");
+    // 5 × 5 × 5 fits the budget of 1000.
+    let body = app.graphql(None, &nested(5, 5), json!({})).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    // `first` from a variable counts the same; without it, the default page of 20 counts.
+    let body = app
+        .graphql(None, "query($n: Int) { recommendedFeed(first: $n) { nodes { video { social { comments(first: $n) { nodes { id body } } } } } } }", json!({ "n": 100 }))
+        .await;
+    assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "{body:#}");
+    let body = app.graphql(None, "{ recommendedFeed { nodes { video { social { comments { nodes { id body createdAt } } } } } } }", json!({})).await;
+    assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "{body:#}");
+    // `nodes(ids:)` costs each id.
+    let ids: Vec<String> = (0..100).map(|_| "\"VXNlcjox\"".to_owned()).collect();
+    let body = app.graphql(None, &format!("{{ nodes(ids: [{}]) {{ id ... on User {{ displayName email emailVerified createdAt channel {{ id displayName bio handle }} }} }} }}", ids.join(",")), json!({})).await;
+    assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "{body:#}");
+    app.stop().await;
+}

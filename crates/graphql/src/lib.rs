@@ -9,7 +9,7 @@ mod schema;
 
 pub use context::Services;
 pub use limits::LimitsConfig;
-pub use schema::{KanjianSchema, SchemaConfig, build_schema, connection_data, prepare_request, sdl};
+pub use schema::{KanjianGraphql, KanjianSchema, SchemaConfig, build_schema, connection_data, prepare_request, sdl};
 
 // Every module's part of the schema: a folder each, and its roots and node types in the lists
 // below. Adding a module's GraphQL is this file and its folder (docs/adding-a-module.md).

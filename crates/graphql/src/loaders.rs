@@ -20,7 +20,7 @@ use kanjian_kernel::ids::{ChannelId, OrganizationId, UserId, VideoId};
 use crate::context::Services;
 use crate::errors::top_level;
 
-type LoadError = Arc<kanjian_kernel::Error>;
+pub(crate) type LoadError = Arc<kanjian_kernel::Error>;
 
 pub(crate) struct UserLoader {
     identity: Arc<dyn IdentityApi>,
@@ -214,7 +214,7 @@ fn loader_error(e: LoadError) -> async_graphql::Error {
     }
 }
 
-async fn load<K, L>(ctx: &Context<'_>, key: K) -> async_graphql::Result<Option<L::Value>>
+pub(crate) async fn load<K, L>(ctx: &Context<'_>, key: K) -> async_graphql::Result<Option<L::Value>>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
     L: Loader<K, Error = LoadError> + RequestLoader,

@@ -1,11 +1,11 @@
 //! The one schema, from the roots every module contributes (listed in `lib.rs`), with its limits.
 
-use async_graphql::{Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder, ValidationMode};
 use kanjian_contracts::identity::ClientInfo;
 use kanjian_kernel::Actor;
 
 use crate::context::Services;
-use crate::limits::{Limits, LimitsConfig, ReadOnlyRequest};
+use crate::limits::{DocumentCache, Limits, LimitsConfig, ReadOnlyRequest};
 use crate::loaders;
 use crate::{Mutation, Query, Subscription};
 
@@ -21,21 +21,67 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         .register_output_type::<crate::Node>()
 }
 
-pub fn build_schema(services: Services, config: &SchemaConfig) -> KanjianSchema {
-    let limits = &config.limits;
-    let mut builder = builder()
-        .data(services)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_directives(limits.max_directives)
-        .extension(Limits {
-            max_aliases: limits.max_aliases,
-            max_document_chars: limits.max_document_chars,
-        });
-    if !limits.introspection {
-        builder = builder.disable_introspection();
+/// Documents kept parsed and validated, by their text: clients send the same few documents
+/// again and again with new variables.
+const CACHED_DOCUMENTS: usize = 1_000;
+
+pub fn build_schema(services: Services, config: &SchemaConfig) -> KanjianGraphql {
+    let documents = DocumentCache::new(CACHED_DOCUMENTS);
+    let schema = |mode: ValidationMode| {
+        let limits = &config.limits;
+        let mut builder = builder()
+            .data(services.clone())
+            .validation_mode(mode)
+            .limit_depth(limits.max_depth)
+            .limit_complexity(limits.max_complexity)
+            .limit_directives(limits.max_directives)
+            .extension(Limits {
+                max_aliases: limits.max_aliases,
+                max_document_chars: limits.max_document_chars,
+                query_timeout: std::time::Duration::from_millis(limits.query_timeout_ms),
+                documents: documents.clone(),
+            });
+        if !limits.introspection {
+            builder = builder.disable_introspection();
+        }
+        builder.finish()
+    };
+    KanjianGraphql { strict: schema(ValidationMode::Strict), known: schema(ValidationMode::Fast), documents }
+}
+
+/// The schema, with a cache of the documents it has parsed and validated. A document seen
+/// before is neither parsed nor checked against the rules that depend on its text alone
+/// again; what depends on its variables (complexity, depth) is still computed every time.
+#[derive(Clone)]
+pub struct KanjianGraphql {
+    /// Every rule of the spec: for documents not seen before.
+    strict: KanjianSchema,
+    /// The same schema, checking only complexity, depth and fragment cycles: for documents
+    /// that passed `strict` before.
+    known: KanjianSchema,
+    documents: DocumentCache,
+}
+
+impl KanjianGraphql {
+    pub async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
+        match self.documents.get(&request.query) {
+            Some(document) => {
+                request.set_parsed_query(document);
+                self.known.execute(request).await
+            }
+            None => self.strict.execute(request).await,
+        }
     }
-    builder.finish()
+
+    /// The schema itself (subscriptions run on it, with every rule checked).
+    pub fn schema(&self) -> &KanjianSchema {
+        &self.strict
+    }
+
+    /// How many documents are kept (for tests and metrics).
+    pub fn cached_documents(&self) -> usize {
+        self.documents.len()
+    }
 }
 
 /// The SDL, as committed in `graphql/schema.graphql`.

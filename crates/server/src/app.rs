@@ -11,7 +11,7 @@ use kanjian_contracts::identity::IdentityApi;
 use kanjian_contracts::media::MediaApi;
 use kanjian_db::Db;
 use kanjian_events::{Dispatcher, InProcessHub, Outbox, RealtimeHub};
-use kanjian_graphql::{KanjianSchema, SchemaConfig, Services, build_schema};
+use kanjian_graphql::{KanjianGraphql, SchemaConfig, Services, build_schema};
 use kanjian_kernel::Clock;
 use kanjian_module::{Shared, Worker};
 use tokio::task::JoinHandle;
@@ -24,7 +24,7 @@ use crate::routes;
 /// Shared by every HTTP worker.
 pub(crate) struct AppState {
     pub db: Db,
-    pub schema: KanjianSchema,
+    pub schema: KanjianGraphql,
     /// For the routes beside GraphQL: who calls (bearer tokens), and media's files and uploads.
     pub identity: Arc<dyn IdentityApi>,
     pub media: Arc<dyn MediaApi>,

@@ -118,6 +118,7 @@ impl Channel {
     }
 
     /// Newest first. Drafts and unpublished videos are listed for the owner only.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn videos(
         &self,
         ctx: &Context<'_>,
@@ -192,6 +193,7 @@ impl Organization {
     }
 
     /// Members only (`FORBIDDEN` otherwise).
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,

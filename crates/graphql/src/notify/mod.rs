@@ -8,7 +8,14 @@ use kanjian_contracts::notify::{self as contract, EmailPreferenceDto, MarkRead, 
 use kanjian_kernel::Timestamp;
 use kanjian_kernel::ids::NotificationId;
 
-use crate::context::ContextExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use kanjian_kernel::Actor;
+
+use crate::context::{ContextExt, Services};
+use crate::loaders::{self, RequestLoader};
 use crate::errors::{GqlResultExt, into_payload, payload};
 use crate::relay::{NodeKind, NodeObject, connection, input_id, page_request, to_global_id};
 
@@ -23,9 +30,28 @@ pub struct Notification(pub NotificationDto);
 impl NodeObject for Notification {
     const KIND: NodeKind = NodeKind::NOTIFICATION;
     async fn load(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<Self>> {
-        let api = ctx.api::<dyn NotifyApi>()?;
-        let found = api.notifications_by_ids(ctx.actor(), &[NotificationId(id)]).await.gql()?;
-        Ok(found.into_iter().next().map(Notification))
+        Ok(loaders::load::<_, NotificationLoader>(ctx, NotificationId(id)).await?.map(Notification))
+    }
+}
+
+/// Notifications by id for one request, batched (`nodes` with many of them is one call).
+pub(crate) struct NotificationLoader {
+    notify: Arc<dyn NotifyApi>,
+    actor: Actor,
+}
+
+impl Loader<NotificationId> for NotificationLoader {
+    type Value = NotificationDto;
+    type Error = loaders::LoadError;
+    async fn load(&self, keys: &[NotificationId]) -> Result<HashMap<NotificationId, NotificationDto>, loaders::LoadError> {
+        let found = self.notify.notifications_by_ids(&self.actor, keys).await.map_err(Arc::new)?;
+        Ok(found.into_iter().map(|n| (n.id, n)).collect())
+    }
+}
+
+impl RequestLoader for NotificationLoader {
+    fn create(services: &Services, actor: &Actor) -> kanjian_kernel::Result<Self> {
+        Ok(Self { notify: services.apis.get()?, actor: actor.clone() })
     }
 }
 
@@ -100,6 +126,7 @@ pub struct NotifyQuery;
 #[Object]
 impl NotifyQuery {
     /// The viewer's notifications, newest first. Signed-in only.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,

@@ -71,6 +71,7 @@ impl FeedQuery {
     /// how close, how fresh, how often watched through); videos you have seen are left out.
     /// Signed-in only. Pages come from a ranking made for the first page, so ❤️s arriving while
     /// you scroll never repeat or skip an item; an old cursor gives `reason: CURSOR_EXPIRED`.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn friends_feed(
         &self,
         ctx: &Context<'_>,
@@ -82,6 +83,7 @@ impl FeedQuery {
     }
 
     /// 关注: the newest videos of the channels you follow. Signed-in only.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn following_feed(
         &self,
         ctx: &Context<'_>,
@@ -94,6 +96,7 @@ impl FeedQuery {
 
     /// 推荐: for everyone, signed in or not. Popular now, adjusted to what you watch through and
     /// what your friends ❤️'d, without what you have seen, never the same channel twice in a row.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn recommended_feed(
         &self,
         ctx: &Context<'_>,

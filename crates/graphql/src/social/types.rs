@@ -172,6 +172,7 @@ impl Comment {
     }
 
     /// Oldest first.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn replies(
         &self,
         ctx: &Context<'_>,
@@ -301,6 +302,7 @@ impl VideoSocial {
     }
 
     /// Who reacted: the creator only (`FORBIDDEN` for others).
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn reactions(
         &self,
         ctx: &Context<'_>,
@@ -315,6 +317,7 @@ impl VideoSocial {
     }
 
     /// Top-level comments: the pinned one first, then newest.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn comments(
         &self,
         ctx: &Context<'_>,
@@ -343,6 +346,7 @@ impl ChannelSocial {
     }
 
     /// Newest first.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn followers(
         &self,
         ctx: &Context<'_>,
@@ -396,6 +400,7 @@ impl UserSocial {
     }
 
     /// Channels this user follows, newest first.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn following(
         &self,
         ctx: &Context<'_>,
@@ -410,6 +415,7 @@ impl UserSocial {
     }
 
     /// Your friends (only on yourself; `FORBIDDEN` elsewhere).
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn friends(
         &self,
         ctx: &Context<'_>,
@@ -422,6 +428,7 @@ impl UserSocial {
     }
 
     /// Pending friend requests (only on yourself).
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn friend_requests(
         &self,
         ctx: &Context<'_>,
@@ -438,6 +445,7 @@ impl UserSocial {
     }
 
     /// People you blocked (only on yourself).
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
     async fn blocked_users(
         &self,
         ctx: &Context<'_>,

@@ -82,7 +82,7 @@ fn subscribe(
     let services = state.services.clone();
     let identity = state.identity.clone();
     let client = auth::client_info(&req);
-    GraphQLSubscription::new(state.schema.clone())
+    GraphQLSubscription::new(state.schema.schema().clone())
         .on_connection_init(move |init| async move {
             let actor = auth::actor_from_init(&init, identity.as_ref())
                 .await
