@@ -25,10 +25,10 @@ pub fn build_schema(services: Services, config: &SchemaConfig) -> KanjianSchema 
     let limits = &config.limits;
     let mut builder = builder()
         .data(services)
-        .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_directives(limits.max_directives)
         .extension(Limits {
+            max_depth: limits.max_depth,
             max_aliases: limits.max_aliases,
             max_document_chars: limits.max_document_chars,
         });
