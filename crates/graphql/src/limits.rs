@@ -110,7 +110,7 @@ impl Extension for Limits {
                 format!("the introspection query is nested {introspection_depth} fields deep; the limit is {MAX_INTROSPECTION_DEPTH}"),
             ));
         }
-        let aliases = count_aliases(&document);
+        let aliases = expand(&document).aliases;
         if aliases > self.max_aliases {
             return Err(limit_error(
                 "TOO_MANY_ALIASES",
@@ -206,39 +206,94 @@ impl<'a> Depths<'a> {
     }
 }
 
-fn count_aliases(document: &ExecutableDocument) -> usize {
+/// Refuses, before async-graphql sees it, a document whose fragments multiply: async-graphql
+/// walks every fragment where it is spread (its recursion, directive and validation checks),
+/// so twenty fragments that each spread the next three times (1.3 KB) held a worker for
+/// minutes. Counted here with each fragment measured once; the limit is ten selections per
+/// unit of the complexity budget (every field costs at least 1 there; `__typename`, spreads and
+/// introspection cost nothing). Parses the query and keeps the document in the request, so it
+/// is parsed once. Call it on every request before executing it (HTTP and WebSocket).
+pub fn check_expansion(request: &mut async_graphql::Request, limits: &LimitsConfig) -> Result<(), ServerError> {
+    if request.query.chars().count() > limits.max_document_chars {
+        return Ok(()); // refused as too large by the Limits extension, without parsing it
+    }
+    let Ok(document) = request.parsed_query() else {
+        return Ok(()); // a syntax error, reported the usual way
+    };
+    let selections = expand(document).selections;
+    let max = limits.max_complexity.saturating_mul(10);
+    if selections > max {
+        return Err(limit_error(
+            "QUERY_TOO_COMPLEX",
+            format!("the query makes {selections} selections once its fragments are spread; the limit is {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// What a document asks for once its fragments are spread where they are used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Expanded {
+    aliases: usize,
+    /// Fields, fragment spreads and inline fragments.
+    selections: usize,
+}
+
+impl Expanded {
+    fn add(self, other: Self) -> Self {
+        Self { aliases: self.aliases.saturating_add(other.aliases), selections: self.selections.saturating_add(other.selections) }
+    }
+}
+
+fn expand(document: &ExecutableDocument) -> Expanded {
+    let mut count = Expander { fragments: &document.fragments, memo: HashMap::new() };
     document
         .operations
         .iter()
-        .map(|(_, op)| count_in(&op.node.selection_set.node, &document.fragments, 0))
-        .sum()
+        .fold(Expanded::default(), |total, (_, op)| total.add(count.set(&op.node.selection_set.node)))
 }
 
-/// Counts aliases as executed: a fragment spread twice counts twice. `depth` stops cycles, which
-/// validation rejects later anyway.
-fn count_in(
-    set: &SelectionSet,
-    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
-    depth: usize,
-) -> usize {
-    if depth > 32 {
-        return 0;
-    }
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(field) => {
-                usize::from(field.node.alias.is_some())
-                    + count_in(&field.node.selection_set.node, fragments, depth + 1)
-            }
-            Selection::InlineFragment(inline) => {
-                count_in(&inline.node.selection_set.node, fragments, depth + 1)
-            }
-            Selection::FragmentSpread(spread) => fragments
-                .get(&spread.node.fragment_name.node)
-                .map_or(0, |f| count_in(&f.node.selection_set.node, fragments, depth + 1)),
+#[cfg(test)]
+fn count_aliases(document: &ExecutableDocument) -> usize {
+    expand(document).aliases
+}
+
+/// Counts aliases and fields as executed: a fragment spread twice counts twice. Each fragment
+/// is counted once and remembered: a chain of fragments that each spread the next several times
+/// would otherwise take exponential time (a 1.3 KB query held a worker for minutes). A cycle
+/// counts as nothing (the parser and validation refuse them).
+struct Expander<'a> {
+    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    memo: HashMap<&'a str, Expanded>,
+}
+
+impl<'a> Expander<'a> {
+    fn set(&mut self, set: &'a SelectionSet) -> Expanded {
+        set.items.iter().fold(Expanded::default(), |total, item| {
+            let here = match &item.node {
+                Selection::Field(field) => Expanded { aliases: usize::from(field.node.alias.is_some()), selections: 1 }
+                    .add(self.set(&field.node.selection_set.node)),
+                Selection::InlineFragment(inline) => {
+                    Expanded { aliases: 0, selections: 1 }.add(self.set(&inline.node.selection_set.node))
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    let inside = match (self.memo.get(name), self.fragments.get(&spread.node.fragment_name.node)) {
+                        (Some(count), _) => *count,
+                        (None, None) => Expanded::default(),
+                        (None, Some(fragment)) => {
+                            self.memo.insert(name, Expanded::default());
+                            let count = self.set(&fragment.node.selection_set.node);
+                            self.memo.insert(name, count);
+                            count
+                        }
+                    };
+                    Expanded { aliases: 0, selections: 1 }.add(inside)
+                }
+            };
+            total.add(here)
         })
-        .sum()
+    }
 }
 
 #[cfg(test)]
@@ -271,6 +326,39 @@ mod tests {
             fragment InputValue on __InputValue { name type { ...TypeRef } } \
             fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } } }";
         assert_eq!(depths_of(query), (0, MAX_INTROSPECTION_DEPTH));
+    }
+
+    #[test]
+    fn fragment_chains_are_counted_in_linear_time() {
+        // Twenty fragments, each spreading the next three times: 3^20 spreads as executed.
+        let mut query = String::from("query { ...F0 } ");
+        for i in 0..20 {
+            query.push_str(&format!("fragment F{i} on Query {{ a{i}: __typename ...F{n} ...F{n} ...F{n} }} ", n = i + 1));
+        }
+        query.push_str("fragment F20 on Query { __typename }");
+        let doc = async_graphql::parser::parse_query(&query).unwrap();
+        let started = std::time::Instant::now();
+        assert!(count_aliases(&doc) > 1_000_000_000);
+        assert!(expand(&doc).selections > 3_000_000_000);
+        assert_eq!(depths(&doc), (1, 0));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn documents_whose_fragments_multiply_are_refused_before_async_graphql_walks_them() {
+        let limits = LimitsConfig::default();
+        let mut chain = String::from("query { ...F0 } ");
+        for i in 0..20 {
+            chain.push_str(&format!("fragment F{i} on Query {{ ...F{n} ...F{n} ...F{n} }} ", n = i + 1));
+        }
+        chain.push_str("fragment F20 on Query { ...Missing }");
+        let mut request = async_graphql::Request::new(chain);
+        let error = check_expansion(&mut request, &limits).unwrap_err();
+        assert_eq!(error.extensions.unwrap().get("code"), Some(&async_graphql::Value::from("QUERY_TOO_COMPLEX")));
+        let mut fine = async_graphql::Request::new("{ a { b } ...F } fragment F on Query { c }");
+        check_expansion(&mut fine, &limits).unwrap();
+        let mut broken = async_graphql::Request::new("{");
+        check_expansion(&mut broken, &limits).unwrap();
     }
 
     #[test]
