@@ -209,6 +209,8 @@ mod tests {
                 "data_dir = \"/srv/kanjian\"\n[http]\nbind = \"0.0.0.0:9000\"\n[media]\nmax_upload_bytes = 1000\n",
             )?;
             jail.set_env("KANJIAN_HTTP__BIND", "127.0.0.1:9100");
+            // A list, as TOML inline in the variable.
+            jail.set_env("KANJIAN_HTTP__CORS__ALLOWED_ORIGINS", r#"["https://app.example.com"]"#);
             // A module's section, by the module's name.
             jail.set_env("KANJIAN_SOCIAL__RECOMMENDED_POOL_REFRESH_SECS", "7");
             let config = Config::load(None).map_err(|e| e.to_string())?;
@@ -216,6 +218,8 @@ mod tests {
             assert_eq!(config.modules.media.max_upload_bytes, 1000);
             assert_eq!(config.modules.social.recommended_pool_refresh_secs, 7);
             assert_eq!(config.http.bind.port(), 9100);
+            assert_eq!(config.http.cors.allowed_origins, vec!["https://app.example.com".to_owned()]);
+            assert_eq!(config.http.max_subscriptions_per_connection, 20);
             assert_eq!(config.graphql.max_aliases, 15);
             assert!(config.database_url().starts_with("sqlite:///srv/kanjian/"));
             jail.set_env("DATABASE_URL", "postgres://localhost/kanjian");
