@@ -46,3 +46,44 @@ ensure_aiosmtpd() {
   fi
   python3 -c 'import aiosmtpd' >/dev/null 2>&1
 }
+
+# Some system tests drive Kanjian with Node programs: the GraphQL over HTTP spec's audits and a
+# stock graphql-ws client (tests/http-audit) and a headless browser (tests/browser). Installs
+# node and npm from Debian's packages when missing, then each folder's locked packages with
+# `npm ci`, again only when its package-lock.json changed. Returns non-zero when that is not
+# possible; the tests then fail under CI=true and print SKIPPED otherwise.
+NODE_TEST_DIRS=(tests/http-audit tests/browser)
+ensure_node_deps() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "==> node or npm is missing; installing them from Debian's packages"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null || true
+  fi
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || return 1
+  local dir stamp
+  for dir in "${NODE_TEST_DIRS[@]}"; do
+    stamp="$dir/node_modules/.kanjian-lock.sha256"
+    if [ -f "$stamp" ] && sha256sum --status -c "$stamp" 2>/dev/null; then
+      continue
+    fi
+    echo "==> installing the npm packages of $dir (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+    sha256sum "$dir/package-lock.json" >"$stamp"
+  done
+}
+
+# The browser tests run Debian's chromium (driven by playwright-core, which downloads no browser
+# of its own); install it when missing.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "==> chromium is missing; installing it from Debian's packages"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null || true
+  command -v chromium >/dev/null 2>&1
+}

@@ -118,6 +118,10 @@ async fn a_creator_uploads_a_video_and_anyone_watches_it() {
     let segment = app.http.get(&segment_url).send().await.unwrap();
     assert_eq!(segment.status(), 200);
     assert_eq!(segment.headers()["content-type"], "video/mp2t");
+    // Security headers on media: never sniffed, never run as a page, same-origin by default.
+    assert_eq!(segment.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(segment.headers()["content-security-policy"], "default-src 'none'; frame-ancestors 'none'; sandbox");
+    assert_eq!(segment.headers()["cross-origin-resource-policy"], "same-origin");
     let bytes = segment.bytes().await.unwrap();
     assert!(bytes.len() > 1000 && bytes[0] == 0x47, "not an MPEG-TS segment");
 

@@ -23,8 +23,18 @@ async fn health_readiness_metrics_and_request_ids() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
 
-    // GraphQL over HTTP answers with its own media type.
-    let response = app.http.post(app.url("/graphql")).json(&json!({"query": "{ viewer { id } }"})).send().await.unwrap();
+    // GraphQL over HTTP answers with the media type the client accepts: its own when asked,
+    // application/json for clients that do not say (tests/system/http.rs has the rest).
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({"query": "{ viewer { id } }"}))
+        .send()
+        .await
+        .unwrap();
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/graphql-response+json"));
+    let response = app.http.post(app.url("/graphql")).json(&json!({"query": "{ viewer { id } }"})).send().await.unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
     app.stop().await;
 }

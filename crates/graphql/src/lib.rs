@@ -8,7 +8,7 @@ mod relay;
 mod schema;
 
 pub use context::Services;
-pub use limits::LimitsConfig;
+pub use limits::{LimitsConfig, check_expansion};
 pub use schema::{KanjianGraphql, KanjianSchema, SchemaConfig, build_schema, connection_data, prepare_request, sdl};
 
 // Every module's part of the schema: a folder each, and its roots and node types in the lists

@@ -32,10 +32,10 @@ pub fn build_schema(services: Services, config: &SchemaConfig) -> KanjianGraphql
         let mut builder = builder()
             .data(services.clone())
             .validation_mode(mode)
-            .limit_depth(limits.max_depth)
             .limit_complexity(limits.max_complexity)
             .limit_directives(limits.max_directives)
             .extension(Limits {
+                max_depth: limits.max_depth,
                 max_aliases: limits.max_aliases,
                 max_document_chars: limits.max_document_chars,
                 query_timeout: std::time::Duration::from_millis(limits.query_timeout_ms),

@@ -31,6 +31,10 @@ pub(crate) struct AppState {
     pub services: Services,
     pub metrics: Metrics,
     pub config: Config,
+    /// Allowed cross-origin callers, checked at start (`[http.cors]`).
+    pub cors: crate::security::Cors,
+    /// Open WebSocket connections per user, against `http.max_connections_per_user`.
+    pub ws_connections: crate::routes::subscriptions::ConnectionCounts,
 }
 
 /// A built Kanjian: database open and migrated, modules wired, not yet serving.
@@ -95,6 +99,7 @@ impl Kanjian {
             services.public_url = format!("http://{addr}");
             config.http.public_url = Some(services.public_url.clone());
         }
+        let cors = crate::security::Cors::from_config(&config.http.cors)?;
         let schema = build_schema(services.clone(), &SchemaConfig { limits: config.graphql.clone() });
         let state = web::Data::new(AppState {
             db,
@@ -103,6 +108,8 @@ impl Kanjian {
             media: services.apis.get::<dyn MediaApi>()?,
             services,
             metrics,
+            ws_connections: crate::routes::subscriptions::ConnectionCounts::new(config.http.max_connections_per_user),
+            cors,
             config: config.clone(),
         });
 
@@ -124,6 +131,8 @@ impl Kanjian {
                         .max_file_size(max_multipart as usize)
                         .max_num_files(1),
                 )
+                .wrap(actix_web::middleware::from_fn(crate::security::cors))
+                .wrap(crate::security::default_headers())
                 .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .wrap(actix_web::middleware::from_fn(crate::telemetry::request_id_header))
                 .wrap(tracing_actix_web::TracingLogger::default())

@@ -56,8 +56,37 @@ pub struct HttpConfig {
     /// Seconds to let requests finish on shutdown.
     pub shutdown_timeout_secs: u64,
     pub workers: Option<usize>,
-    /// Serve GraphiQL at `GET /graphql` for browsers.
+    /// Serve GraphiQL at `GET /graphql` for browsers (its assets come from this server, under
+    /// `/graphiql/`).
     pub graphiql: bool,
+    /// Subscriptions one WebSocket connection may run at once; one more is refused with a
+    /// graphql-transport-ws `error` message (code `TOO_MANY_SUBSCRIPTIONS`).
+    pub max_subscriptions_per_connection: usize,
+    /// WebSocket connections one user (anonymous: one IP address) may hold open at once on this
+    /// node; one more is closed with 4403 and a reason saying so.
+    pub max_connections_per_user: usize,
+    /// Largest JSON body of a GraphQL POST (multipart uploads have `max_multipart_bytes`).
+    pub max_json_body_bytes: usize,
+    pub cors: CorsConfig,
+}
+
+/// Cross-origin requests from browsers. Empty (the default): same-origin only, no CORS headers
+/// at all. `["*"]` allows any origin (tokens are bearer headers, never cookies, so no
+/// credentials are shared either way).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CorsConfig {
+    /// Origins as browsers send them: `https://app.example.com` (scheme, host, port if not the
+    /// default; no path, no trailing slash).
+    pub allowed_origins: Vec<String>,
+    /// How long browsers may cache a preflight answer.
+    pub max_age_secs: u64,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self { allowed_origins: Vec::new(), max_age_secs: 3600 }
+    }
 }
 
 impl Default for HttpConfig {
@@ -69,6 +98,10 @@ impl Default for HttpConfig {
             shutdown_timeout_secs: 30,
             workers: None,
             graphiql: true,
+            max_subscriptions_per_connection: 20,
+            max_connections_per_user: 10,
+            max_json_body_bytes: 1024 * 1024,
+            cors: CorsConfig::default(),
         }
     }
 }
@@ -176,6 +209,8 @@ mod tests {
                 "data_dir = \"/srv/kanjian\"\n[http]\nbind = \"0.0.0.0:9000\"\n[media]\nmax_upload_bytes = 1000\n",
             )?;
             jail.set_env("KANJIAN_HTTP__BIND", "127.0.0.1:9100");
+            // A list, as TOML inline in the variable.
+            jail.set_env("KANJIAN_HTTP__CORS__ALLOWED_ORIGINS", r#"["https://app.example.com"]"#);
             // A module's section, by the module's name.
             jail.set_env("KANJIAN_SOCIAL__RECOMMENDED_POOL_REFRESH_SECS", "7");
             let config = Config::load(None).map_err(|e| e.to_string())?;
@@ -183,6 +218,8 @@ mod tests {
             assert_eq!(config.modules.media.max_upload_bytes, 1000);
             assert_eq!(config.modules.social.recommended_pool_refresh_secs, 7);
             assert_eq!(config.http.bind.port(), 9100);
+            assert_eq!(config.http.cors.allowed_origins, vec!["https://app.example.com".to_owned()]);
+            assert_eq!(config.http.max_subscriptions_per_connection, 20);
             assert_eq!(config.graphql.max_aliases, 15);
             assert!(config.database_url().starts_with("sqlite:///srv/kanjian/"));
             jail.set_env("DATABASE_URL", "postgres://localhost/kanjian");

@@ -6,6 +6,7 @@ pub mod config;
 mod metrics;
 pub mod modules;
 mod routes;
+mod security;
 pub mod telemetry;
 
 pub use app::{Kanjian, RunningServer};

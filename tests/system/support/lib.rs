@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod fixtures;
+pub mod node;
 pub mod procs;
 /// A real SMTP server (aiosmtpd) and a MIME reader for what it received: notify's own test
 /// support, shared rather than copied.

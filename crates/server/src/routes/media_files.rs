@@ -1,5 +1,6 @@
 //! Files players fetch: HLS playlists, segments and thumbnails. Visibility is the media
-//! module's decision (published videos for everyone, the rest for their owner).
+//! module's decision (published videos for everyone, the rest for their owner). Every answer
+//! carries the media security headers (`security.rs`).
 
 use actix_web::body::SizedStream;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -20,7 +21,7 @@ pub(crate) async fn get(
         state.media.open_file(&actor, VideoId(video_id), &file).await
     }
     .await;
-    match result {
+    let mut response = match result {
         Ok(media) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, media.content_type))
             // Segments never change; playlists may (a republish), so they are short-lived.
@@ -30,5 +31,7 @@ pub(crate) async fn get(
             ))
             .body(SizedStream::new(media.length, media.body)),
         Err(e) => auth::error_response(&e),
-    }
+    };
+    crate::security::set_media_headers(response.headers_mut(), &state.cors);
+    response
 }

@@ -2,9 +2,12 @@
 //! uploads (tus), media files for players, mail's unsubscribe links, and operations endpoints.
 
 mod auth;
+mod graphiql;
 mod graphql;
+mod graphql_http;
 mod health;
 mod media_files;
+pub(crate) mod subscriptions;
 mod unsubscribe;
 mod uploads;
 
@@ -15,6 +18,12 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/graphql")
             .route(web::post().to(graphql::post))
             .route(web::get().to(graphql::get)),
+    )
+    .service(
+        // GraphiQL's files (3.5 MB of JavaScript uncompressed): compressed when the client accepts it.
+        web::resource("/graphiql/{file}")
+            .wrap(actix_web::middleware::Compress::default())
+            .route(web::get().to(graphiql::asset)),
     )
     .service(
         web::resource("/uploads")
