@@ -32,6 +32,9 @@ const PAGE_SIZE: u32 = 20;
 const LATER_PAGE_OFFSET: u32 = 2 * PAGE_SIZE;
 /// How far back the Friends feed looks for friends' ❤️.
 const FRIENDS_WINDOW_DAYS: i64 = 7;
+/// The Friends feed's defaults (`social` config): closest friends read, newest ❤️s kept.
+const FRIENDS_CLOSEST: u64 = 300;
+const FRIENDS_MAX_REACTIONS: u64 = 5_000;
 /// How old a video the Recommended feed considers.
 const RECOMMENDED_WINDOW_DAYS: i64 = 30;
 /// Viewers whose first page is fetched, unmeasured, before each feed is measured.
@@ -338,12 +341,18 @@ impl Baseline {
         } else {
             String::new()
         };
+        // Pruned the way `social::feeds::friends_recommends` prunes: the viewer's closest
+        // friends who do not hide their ❤️s, then only their newest ❤️s in the window.
         format!(
-            "SELECT r.video_id, COUNT(*) AS friends, MAX(r.created_at) AS last_at, SUM(f.interactions) AS closeness \
-             FROM social_friendships f \
-             JOIN social_reactions r ON r.user_id = f.friend_id AND r.kind = 2 AND r.created_at >= {since} \
+            "SELECT r.video_id, COUNT(*) AS friends, MAX(r.created_at) AS last_at, SUM(r.interactions) AS closeness \
+             FROM (SELECT r.video_id, r.created_at, f.interactions \
+                   FROM (SELECT friend_id, interactions FROM social_friendships \
+                         WHERE user_id = {viewer} \
+                         AND friend_id NOT IN (SELECT user_id FROM social_settings WHERE hide_recommends = TRUE) \
+                         ORDER BY interactions DESC, friend_id DESC LIMIT {FRIENDS_CLOSEST}) f \
+                   JOIN social_reactions r ON r.user_id = f.friend_id AND r.kind = 2 AND r.created_at >= {since} \
+                   ORDER BY r.created_at DESC, r.user_id DESC LIMIT {FRIENDS_MAX_REACTIONS}) r \
              JOIN social_videos v ON v.video_id = r.video_id AND v.published_at IS NOT NULL \
-             WHERE f.user_id = {viewer} \
              GROUP BY r.video_id ORDER BY friends DESC, last_at DESC LIMIT {PAGE_SIZE}{offset}"
         )
     }
