@@ -132,3 +132,67 @@ async fn a_feed_page_of_twenty_costs_what_a_page_of_five_does() {
     }
     app.stop().await;
 }
+
+/// The most expensive query the default limits allow (complexity 1000, depth 10): a page of
+/// five Recommended videos, each with its channel, counts and five comments, each comment with
+/// its author and five replies. Issue 13: before connections were costed and nested comments
+/// batched, it cost one round of statements per video and per comment. The bound below is the
+/// one written in crates/graphql/README.md.
+const WORST_ALLOWED_QUERY_STATEMENTS: u64 = 24;
+
+#[tokio::test]
+async fn the_most_expensive_allowed_query_costs_a_bounded_number_of_statements() {
+    const WORST: &str = "query($after: String, $n: Int!) { recommendedFeed(first: 5, after: $after) { nodes { reason friendRecommenders { totalCount friends { id } } video { id title channel { handle displayName social { followerCount } } social { recommendCount commentCount viewerHasLiked comments(first: $n) { nodes { id body author { displayName channel { handle } } replies(first: $n) { nodes { id body author { displayName } } } } } } } } } }";
+    let app = TestApp::spawn_with(|c| c.events.poll_interval_ms = 60_000).await;
+    seed_small_world(&app).await;
+    let db = app.database().await;
+    let viewer: i64 = sea_orm::ConnectionTrait::query_one_raw(&db, sea_orm::Statement::from_string(db.get_database_backend(), "SELECT user_id FROM social_user_stats ORDER BY friends DESC, user_id LIMIT 1"))
+        .await.unwrap().unwrap().try_get("", "user_id").unwrap();
+    let login = app.data(None, "mutation($e: String!) { logIn(input: {email: $e, password: \"kanjian-seed-password\"}) { token } }", json!({ "e": format!("user{viewer}@seed.kanjian.test") })).await;
+    let token = login["logIn"]["token"].as_str().expect("seeded user logs in").to_owned();
+
+    // The second page of a stored ranking stays the same while comments are added.
+    let first_page = app.data(Some(&token), "{ recommendedFeed(first: 5) { pageInfo { endCursor } } }", json!({})).await;
+    let cursor = first_page["recommendedFeed"]["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    let page = app.data(Some(&token), "query($after: String) { recommendedFeed(first: 5, after: $after) { nodes { video { id } } } }", json!({ "after": cursor })).await;
+    let videos: Vec<String> = page["recommendedFeed"]["nodes"].as_array().unwrap().iter().map(|n| n["video"]["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(videos.len(), 5);
+    const ADD: &str = "mutation($v: ID!, $r: ID) { addComment(input: {videoId: $v, body: \"好看\", replyTo: $r}) { comment { id } userErrors { code } } }";
+    for video in &videos {
+        for _ in 0..5 {
+            let top = app.data(Some(&token), ADD, json!({ "v": video, "r": null })).await;
+            let id = top["addComment"]["comment"]["id"].as_str().expect("comment added").to_owned();
+            for _ in 0..5 {
+                app.data(Some(&token), ADD, json!({ "v": video, "r": id })).await;
+            }
+        }
+    }
+
+    let cost = |n: u32| {
+        let (app, token, cursor) = (&app, &token, &cursor);
+        async move {
+            quiet(app).await;
+            let mut least = u64::MAX;
+            for _ in 0..5 {
+                let before = statements(app).await;
+                let body = app.graphql(Some(token), WORST, json!({ "after": cursor, "n": n })).await;
+                let spent = statements(app).await - before;
+                assert!(body.get("errors").is_none(), "{body:#}");
+                let nodes = body["data"]["recommendedFeed"]["nodes"].as_array().unwrap();
+                let comments: usize = nodes.iter().map(|f| f["video"]["social"]["comments"]["nodes"].as_array().unwrap().len()).sum();
+                assert_eq!(comments, 5 * n as usize, "every video shows its {n} comments");
+                least = least.min(spent);
+            }
+            least
+        }
+    };
+    let one = cost(1).await;
+    let five = cost(5).await;
+    eprintln!("the most expensive allowed query: {five} statements (with 1 comment and 1 reply each: {one})");
+    assert_eq!(five, one, "5 comments and 5 replies each cost {five} statements, 1 each {one}: something is not batched");
+    assert!(five <= WORST_ALLOWED_QUERY_STATEMENTS, "{five} statements");
+    // One more item anywhere goes over the budget.
+    let over = app.graphql(Some(&token), &WORST.replace("first: 5", "first: 6"), json!({ "after": cursor, "n": 5 })).await;
+    assert_eq!(over["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{over:#}");
+    app.stop().await;
+}

@@ -269,6 +269,23 @@ pub trait SocialApi: Send + Sync {
     /// Replies, oldest first.
     async fn replies(&self, actor: &Actor, comment: CommentId, page: PageRequest)
     -> Result<Page<CommentDto>>;
+    /// The first page (`first` items) of several videos' top-level comments, each as `comments`
+    /// gives it, in one round of statements; videos the actor may not see are left out. For
+    /// lists of videos, so their comments cost no more than one video's.
+    async fn first_comments_of_videos(
+        &self,
+        actor: &Actor,
+        videos: &[VideoId],
+        first: u32,
+    ) -> Result<Vec<(VideoId, Page<CommentDto>)>>;
+    /// The first page of several comments' replies, each as `replies` gives it; comments the
+    /// actor may not see are left out.
+    async fn first_replies_of_comments(
+        &self,
+        actor: &Actor,
+        comments: &[CommentId],
+        first: u32,
+    ) -> Result<Vec<(CommentId, Page<CommentDto>)>>;
 
     async fn share(&self, actor: &Actor, video: VideoId, target: ShareTarget) -> Result<VideoSocialDto>;
     /// Watch time in milliseconds; a view counts once per viewer, video and UTC day (later reports

@@ -3,12 +3,12 @@
 //! replies, a comment's replies and likes) change in the transaction of the write.
 
 use kanjian_db::Db;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use kanjian_contracts::social::{CommentAdded, CommentDeleted, CommentDto};
 use kanjian_kernel::ids::{CommentId, UserId, VideoId};
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, WindowStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
     IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect, Set, };
@@ -16,7 +16,7 @@ use sea_orm::{
 use crate::Deps;
 use crate::db::{
     bump_video, count_interaction, cursor_time, ensure_not_blocked, is_blocked,
-    not_blocked_with, video_visible_to, visible_video,
+    not_blocked_with, video_visible_to, videos_visible_to, visible_video,
 };
 use crate::domain::CommentBody;
 use crate::entity::{comment, comment_like, video};
@@ -433,6 +433,145 @@ async fn dtos(
         let actor_liked = liked.contains(&c.id);
         comment_dto(c, actor_liked)
     }))
+}
+
+/// The first `limit + 1` rows of each group of comments (`group` = video or parent), in the
+/// order of `order`, in one statement: a window function numbers each group's rows. Authors in
+/// a block with the actor are left out, as in the single lists.
+async fn first_rows_of_groups(
+    db: &Db,
+    actor: &Actor,
+    group: comment::Column,
+    ids: &[i64],
+    top_level: bool,
+    order: &[(comment::Column, Order)],
+    limit: u32,
+) -> Result<Vec<comment::Model>> {
+    let mut window = WindowStatement::partition_by(group);
+    for (col, dir) in order {
+        window.order_by(*col, dir.clone());
+    }
+    let mut numbered = Query::select();
+    numbered
+        .column(Asterisk)
+        .expr_window_as(Expr::cust("ROW_NUMBER()"), window, Alias::new("rn"))
+        .from(comment::Entity)
+        .and_where(Expr::col(group).is_in(ids.iter().copied()))
+        .cond_where(not_blocked_with(actor.user_id(), comment::Column::AuthorId));
+    if top_level {
+        numbered.and_where(Expr::col(comment::Column::ParentId).is_null());
+    }
+    let query = Query::select()
+        .column(Asterisk)
+        .from_subquery(numbered.to_owned(), Alias::new("numbered"))
+        .and_where(Expr::col(Alias::new("rn")).lte(i64::from(limit) + 1))
+        // Each group's rows in its own order: the number the window gave them.
+        .order_by(Alias::new("rn"), Order::Asc)
+        .to_owned();
+    comment::Entity::find()
+        .from_raw_sql(db.backend().build(&query))
+        .all(db.reader())
+        .await
+        .context("listing the first comments of several groups")
+}
+
+/// Splits rows (in each group's order) into each group's first page, in the order the groups
+/// were asked; `key` is the cursor key the single list uses.
+async fn first_pages<G, K>(
+    db: &Db,
+    actor: &Actor,
+    groups: &[G],
+    rows: Vec<comment::Model>,
+    group_of: impl Fn(&comment::Model) -> G,
+    limit: u32,
+    key: impl Fn(&comment::Model) -> K + Copy,
+) -> Result<Vec<(G, Page<CommentDto>)>>
+where
+    G: Copy + Eq + std::hash::Hash,
+    K: serde::Serialize,
+{
+    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let liked = liked_by(db.reader(), actor.user_id(), &ids).await?;
+    let mut by_group: HashMap<G, Vec<comment::Model>> = HashMap::new();
+    for row in rows {
+        by_group.entry(group_of(&row)).or_default().push(row);
+    }
+    Ok(groups
+        .iter()
+        .map(|g| {
+            let rows = by_group.remove(g).unwrap_or_default();
+            let page = Page::from_rows(rows, limit, false, key).map(|c| {
+                let actor_liked = liked.contains(&c.id);
+                comment_dto(c, actor_liked)
+            });
+            (*g, page)
+        })
+        .collect())
+}
+
+/// The first page of top-level comments of several videos at once, as `comments` gives each:
+/// a feed page that shows its videos' comments costs a few statements, not a few per video.
+/// Videos the actor may not see are left out.
+#[tracing::instrument(skip_all, fields(videos = videos.len(), first))]
+pub async fn first_comments_of_videos(
+    deps: &Deps,
+    actor: &Actor,
+    videos: &[VideoId],
+    first: u32,
+) -> Result<Vec<(VideoId, Page<CommentDto>)>> {
+    let limit = PageRequest { first: Some(first), after: None }.limit();
+    let visible: Vec<VideoId> = videos_visible_to(deps, actor, videos).await?;
+    if visible.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = visible.iter().map(|v| v.0).collect();
+    let order = [
+        (comment::Column::Pinned, Order::Desc),
+        (comment::Column::CreatedAt, Order::Desc),
+        (comment::Column::Id, Order::Desc),
+    ];
+    let rows = first_rows_of_groups(&deps.db, actor, comment::Column::VideoId, &ids, true, &order, limit).await?;
+    first_pages(&deps.db, actor, &visible, rows, |c| VideoId(c.video_id), limit, |c| {
+        (c.pinned, c.created_at.timestamp_millis(), c.id)
+    })
+    .await
+}
+
+/// The first page of replies of several comments at once, as `replies` gives each. Comments
+/// the actor may not see are left out.
+#[tracing::instrument(skip_all, fields(comments = parents.len(), first))]
+pub async fn first_replies_of_comments(
+    deps: &Deps,
+    actor: &Actor,
+    parents: &[CommentId],
+    first: u32,
+) -> Result<Vec<(CommentId, Page<CommentDto>)>> {
+    let limit = PageRequest { first: Some(first), after: None }.limit();
+    let visible = visible_comments(deps, actor, parents).await?;
+    if visible.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = visible.iter().map(|c| c.0).collect();
+    let order = [(comment::Column::CreatedAt, Order::Asc), (comment::Column::Id, Order::Asc)];
+    let rows = first_rows_of_groups(&deps.db, actor, comment::Column::ParentId, &ids, false, &order, limit).await?;
+    first_pages(&deps.db, actor, &visible, rows, |c| CommentId(c.parent_id.unwrap_or_default()), limit, |c| {
+        (c.created_at.timestamp_millis(), c.id)
+    })
+    .await
+}
+
+/// Of `ids`, the comments the actor may see (the rule of `visible_comment`), in the order asked.
+async fn visible_comments(deps: &Deps, actor: &Actor, ids: &[CommentId]) -> Result<Vec<CommentId>> {
+    let rows = comment::Entity::find()
+        .filter(comment::Column::Id.is_in(ids.iter().map(|c| c.0)))
+        .filter(not_blocked_with(actor.user_id(), comment::Column::AuthorId))
+        .all(deps.db.reader())
+        .await
+        .context("loading comments")?;
+    let videos: Vec<VideoId> = crate::db::distinct(&rows.iter().map(|c| c.video_id).collect::<Vec<_>>()).into_iter().map(VideoId).collect();
+    let seen: HashSet<i64> = videos_visible_to(deps, actor, &videos).await?.into_iter().map(|v| v.0).collect();
+    let found: HashMap<i64, i64> = rows.iter().map(|c| (c.id, c.video_id)).collect();
+    Ok(ids.iter().copied().filter(|c| found.get(&c.0).is_some_and(|v| seen.contains(v))).collect())
 }
 
 /// Top-level comments of a video the actor may see (`NotFound("video")` otherwise): the pinned

@@ -2,7 +2,7 @@
 //! modules' APIs (always made before a transaction begins: on SQLite the pool has one
 //! connection, which an open transaction holds).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use kanjian_contracts::media::{VideoDto, VideoStatus};
 use kanjian_kernel::ids::{UserId, VideoId};
@@ -125,12 +125,23 @@ pub(crate) async fn video_visible_to(deps: &Deps, actor: &Actor, id: VideoId) ->
         .videos_by_ids(actor, &[id])
         .await?
         .into_iter()
-        .find(|v| {
-            v.id == id
-                && (actor.user_id() == Some(v.owner_id)
-                    || (v.published_at.is_some() && v.status == VideoStatus::Ready))
-        })
+        .find(|v| v.id == id && may_see_video(actor, v))
         .ok_or_else(|| Error::not_found("video"))
+}
+
+fn may_see_video(actor: &Actor, v: &VideoDto) -> bool {
+    actor.user_id() == Some(v.owner_id) || (v.published_at.is_some() && v.status == VideoStatus::Ready)
+}
+
+/// Of `ids`, the videos `actor` may see (the rule of `video_visible_to`), in the order asked;
+/// one call to `media`.
+pub(crate) async fn videos_visible_to(deps: &Deps, actor: &Actor, ids: &[VideoId]) -> Result<Vec<VideoId>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seen: HashSet<VideoId> =
+        deps.media.videos_by_ids(actor, ids).await?.into_iter().filter(|v| may_see_video(actor, v)).map(|v| v.id).collect();
+    Ok(ids.iter().copied().filter(|id| seen.contains(id)).collect())
 }
 
 /// Adds each delta to its counter of the video's row in `social_videos`, making the row first

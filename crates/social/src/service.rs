@@ -280,6 +280,24 @@ impl SocialApi for SocialService {
         comments::replies(&self.deps, actor, comment, page).await
     }
 
+    async fn first_comments_of_videos(
+        &self,
+        actor: &Actor,
+        videos: &[VideoId],
+        first: u32,
+    ) -> Result<Vec<(VideoId, Page<CommentDto>)>> {
+        comments::first_comments_of_videos(&self.deps, actor, videos, first).await
+    }
+
+    async fn first_replies_of_comments(
+        &self,
+        actor: &Actor,
+        parents: &[CommentId],
+        first: u32,
+    ) -> Result<Vec<(CommentId, Page<CommentDto>)>> {
+        comments::first_replies_of_comments(&self.deps, actor, parents, first).await
+    }
+
     async fn share(
         &self,
         actor: &Actor,

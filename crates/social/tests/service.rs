@@ -2807,3 +2807,52 @@ async fn a_block_racing_the_acceptance_of_a_friend_request_leaves_no_friendship(
         app.social.unblock(&blocker, blocked).await.unwrap();
     }
 }
+
+/// Issue 13: nested comments and replies cost one call per parent. The batched first pages
+/// must be exactly what each parent's own first page is, with the same visibility.
+#[tokio::test]
+async fn first_pages_of_many_videos_and_comments_match_each_ones_own() {
+    let app = app().await;
+    let videos = [app.video(3), app.video(4), app.video(5)];
+    let hidden = app.video(6);
+    let mut tops = Vec::new();
+    for (n, v) in videos.iter().chain([&hidden]).enumerate() {
+        for author in [1, 2, 7, 8] {
+            let c = app.social.add_comment(&user(author), *v, format!("on {n} by {author}"), None).await.unwrap();
+            app.tick();
+            for replier in [2, 7] {
+                app.social.add_comment(&user(replier), *v, "re".into(), Some(c.id)).await.unwrap();
+                app.tick();
+            }
+            tops.push(c);
+        }
+    }
+    app.social.pin_comment(&user(4), tops[5].id, true).await.unwrap();
+    app.social.like_comment(&user(9), tops[1].id, true).await.unwrap();
+    app.social.block(&user(9), UserId(7)).await.unwrap();
+    app.set_published(hidden, false);
+
+    for actor in [user(9), user(1), Actor::Anonymous] {
+        let mut asked: Vec<VideoId> = videos.to_vec();
+        asked.push(hidden);
+        let batched = app.social.first_comments_of_videos(&actor, &asked, 2).await.unwrap();
+        assert_eq!(batched.iter().map(|(v, _)| *v).collect::<Vec<_>>(), videos.to_vec(), "the unpublished video is left out");
+        for (v, page) in &batched {
+            let own = app.social.comments(&actor, *v, first(2)).await.unwrap();
+            assert_eq!(format!("{page:?}"), format!("{own:?}"));
+        }
+        let parents: Vec<CommentId> = tops.iter().map(|c| c.id).collect();
+        let batched = app.social.first_replies_of_comments(&actor, &parents, 1).await.unwrap();
+        // The hidden video's comments, and for 9 those of 7 (in a block), are left out.
+        let expected: Vec<CommentId> = tops
+            .iter()
+            .filter(|c| c.video != hidden && !(actor.user_id() == Some(UserId(9)) && c.author == UserId(7)))
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(batched.iter().map(|(c, _)| *c).collect::<Vec<_>>(), expected);
+        for (c, page) in &batched {
+            let own = app.social.replies(&actor, *c, first(1)).await.unwrap();
+            assert_eq!(format!("{page:?}"), format!("{own:?}"));
+        }
+    }
+}

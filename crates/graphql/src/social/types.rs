@@ -5,13 +5,17 @@ use kanjian_contracts::social::{
     CommentDto, FollowDto, FriendRequestDto, FriendRequestStatus as Status, ReactionDto,
     ReactionKind as Kind, RequestDirection, ShareTarget as Target,
 };
-use kanjian_kernel::ids::{ChannelId, UserId, VideoId};
-use kanjian_kernel::{Page, Timestamp};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::context::ContextExt;
-use crate::errors::GqlResultExt;
+use async_graphql::dataloader::Loader;
+use kanjian_kernel::ids::{ChannelId, CommentId, UserId, VideoId};
+use kanjian_kernel::{Actor, Page, Timestamp};
+
+use crate::context::{ContextExt, Services};
+use crate::errors::{GqlResultExt, top_level};
 use crate::identity::{Channel, User};
-use crate::loaders;
+use crate::loaders::{self, RequestLoader};
 use crate::relay::{NodeKind, connection, page_request, to_global_id};
 
 impl NodeKind {
@@ -179,10 +183,16 @@ impl Comment {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Comment>> {
-        let page = ctx.api::<dyn SocialApi>()?
-            .replies(ctx.actor(), self.0.id, page_request(first, after))
-            .await
-            .gql()?;
+        let request = page_request(first, after);
+        let page = if request.after.is_none() {
+            // A first page: batched with the other comments' on this page of comments.
+            let key = FirstPageOf::Replies(self.0.id, request.limit());
+            loaders::load::<_, CommentPagesLoader>(ctx, key)
+                .await?
+                .ok_or_else(|| top_level(kanjian_kernel::Error::not_found("comment")))?
+        } else {
+            ctx.api::<dyn SocialApi>()?.replies(ctx.actor(), self.0.id, request).await.gql()?
+        };
         Ok(connection(page, Comment))
     }
 
@@ -324,10 +334,16 @@ impl VideoSocial {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Comment>> {
-        let page = ctx.api::<dyn SocialApi>()?
-            .comments(ctx.actor(), self.0, page_request(first, after))
-            .await
-            .gql()?;
+        let request = page_request(first, after);
+        let page = if request.after.is_none() {
+            // A first page: batched with the other videos' on this page (a feed, a channel).
+            let key = FirstPageOf::Comments(self.0, request.limit());
+            loaders::load::<_, CommentPagesLoader>(ctx, key)
+                .await?
+                .ok_or_else(|| top_level(kanjian_kernel::Error::not_found("video")))?
+        } else {
+            ctx.api::<dyn SocialApi>()?.comments(ctx.actor(), self.0, request).await.gql()?
+        };
         Ok(connection(page, Comment))
     }
 }
@@ -488,5 +504,51 @@ impl UserSocial {
             ))),
             None => Err(crate::errors::top_level(kanjian_kernel::Error::Unauthenticated)),
         }
+    }
+}
+
+/// The first page of a video's comments or of a comment's replies, of `first` items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum FirstPageOf {
+    Comments(VideoId, u32),
+    Replies(CommentId, u32),
+}
+
+/// First pages of comments and replies for one request, batched: the comments of twenty videos
+/// on a feed page, or the replies of twenty comments, are one call each, not twenty.
+pub(crate) struct CommentPagesLoader {
+    social: Arc<dyn SocialApi>,
+    actor: Actor,
+}
+
+impl Loader<FirstPageOf> for CommentPagesLoader {
+    type Value = Page<CommentDto>;
+    type Error = loaders::LoadError;
+    async fn load(&self, keys: &[FirstPageOf]) -> Result<HashMap<FirstPageOf, Page<CommentDto>>, loaders::LoadError> {
+        // One call per kind and page size (a document rarely asks for two sizes).
+        let mut videos: HashMap<u32, Vec<VideoId>> = HashMap::new();
+        let mut parents: HashMap<u32, Vec<CommentId>> = HashMap::new();
+        for key in keys {
+            match *key {
+                FirstPageOf::Comments(video, first) => videos.entry(first).or_default().push(video),
+                FirstPageOf::Replies(comment, first) => parents.entry(first).or_default().push(comment),
+            }
+        }
+        let mut pages = HashMap::new();
+        for (first, videos) in videos {
+            let found = self.social.first_comments_of_videos(&self.actor, &videos, first).await.map_err(Arc::new)?;
+            pages.extend(found.into_iter().map(|(video, page)| (FirstPageOf::Comments(video, first), page)));
+        }
+        for (first, comments) in parents {
+            let found = self.social.first_replies_of_comments(&self.actor, &comments, first).await.map_err(Arc::new)?;
+            pages.extend(found.into_iter().map(|(comment, page)| (FirstPageOf::Replies(comment, first), page)));
+        }
+        Ok(pages)
+    }
+}
+
+impl RequestLoader for CommentPagesLoader {
+    fn create(services: &Services, actor: &Actor) -> kanjian_kernel::Result<Self> {
+        Ok(Self { social: services.apis.get()?, actor: actor.clone() })
     }
 }
