@@ -36,6 +36,10 @@ async fn owners_manage_members_and_agents_cannot() {
     assert_eq!(members["organization"]["members"]["edges"].as_array().unwrap().len(), 2);
     let body = app.graphql(Some(&outsider), MEMBERS, json!({ "id": org_id })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body:#}");
+    // `members` is non-null: its error nulls the nearest nullable parent (the spec's Handling
+    // Field Errors), and the key is there, as `null`.
+    assert_eq!(body["data"], json!({ "organization": null }), "{body:#}");
+    assert_eq!(body["errors"][0]["path"], json!(["organization", "members"]), "{body:#}");
 
     // The last owner cannot leave the organization ownerless.
     let last = app.data(Some(&owner), REMOVE, json!({ "input": { "organizationId": org_id, "userId": owner_id } })).await;

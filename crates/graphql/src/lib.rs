@@ -4,6 +4,7 @@ mod context;
 mod errors;
 mod limits;
 mod loaders;
+mod nulls;
 mod relay;
 mod schema;
 

@@ -5,7 +5,10 @@ use kanjian_contracts::identity::ClientInfo;
 use kanjian_kernel::Actor;
 
 use crate::context::Services;
+use std::sync::Arc;
+
 use crate::limits::{DocumentCache, Limits, LimitsConfig, ReadOnlyRequest};
+use crate::nulls::{self, TypeIndex};
 use crate::loaders;
 use crate::{Mutation, Query, Subscription};
 
@@ -46,7 +49,9 @@ pub fn build_schema(services: Services, config: &SchemaConfig) -> KanjianGraphql
         }
         builder.finish()
     };
-    KanjianGraphql { strict: schema(ValidationMode::Strict), known: schema(ValidationMode::Fast), documents }
+    let strict = schema(ValidationMode::Strict);
+    let types = Arc::new(TypeIndex::from_sdl(&strict.sdl()));
+    KanjianGraphql { strict, known: schema(ValidationMode::Fast), documents, types }
 }
 
 /// The schema, with a cache of the documents it has parsed and validated. A document seen
@@ -60,17 +65,28 @@ pub struct KanjianGraphql {
     /// that passed `strict` before.
     known: KanjianSchema,
     documents: DocumentCache,
+    /// The output types, to null what a field error nulls (see `nulls`).
+    types: Arc<TypeIndex>,
 }
 
 impl KanjianGraphql {
     pub async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
-        match self.documents.get(&request.query) {
+        let (query, operation_name) = (request.query.clone(), request.operation_name.clone());
+        let cached = self.documents.get(&request.query);
+        let mut response = match cached.clone() {
             Some(document) => {
                 request.set_parsed_query(document);
                 self.known.execute(request).await
             }
             None => self.strict.execute(request).await,
+        };
+        if !response.errors.is_empty() && response.data != async_graphql::Value::Null {
+            // Valid documents are cached by now; one that is not never got data.
+            if let Some(document) = cached.or_else(|| self.documents.get(&query)) {
+                nulls::propagate(&self.types, &document, operation_name.as_deref(), &mut response);
+            }
         }
+        response
     }
 
     /// The schema itself (subscriptions run on it, with every rule checked).
