@@ -740,7 +740,7 @@ pub(crate) async fn upload_video(
 
 /// Expires upload `upload_id` if it is unfinished and past its expiry: in one transaction the
 /// upload is marked expired and its video `FAILED` (`UPLOAD_EXPIRED`, with `VideoProcessed`),
-/// then watchers hear it (their streams end) and the staged bytes are removed. Holds the
+/// then the staged bytes are removed and watchers hear it (their streams end). Holds the
 /// upload's lock, so a `PATCH` on this node is either done before or refused after. `false`
 /// when there was nothing to do.
 #[tracing::instrument(skip_all, fields(upload_id))]
@@ -775,11 +775,14 @@ pub(crate) async fn expire_upload(deps: &Deps, upload_id: i64) -> Result<bool> {
         fail_video_in(deps, &txn, row.video_id, VideoFailureCode::UploadExpired, &reason).await?;
     txn.commit().await.context("committing an expired upload")?;
     tracing::info!(video_id = row.video_id, offset = row.offset, "upload expired");
+    // The bytes go before watchers hear of it: what they are told is then all done. Should the
+    // removal fail, they still see the end on their next re-read of the row.
+    let removed = remove_staged(deps, upload_id).await;
     if let Some(update) = failed {
         deps.outbox.notify();
         publish_update(deps, &update).await;
     }
-    remove_staged(deps, upload_id).await?;
+    removed?;
     Ok(true)
 }
 
