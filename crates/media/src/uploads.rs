@@ -322,10 +322,10 @@ pub(crate) async fn append_upload(
     content_length: Option<u64>,
     body: BoxStream<'static, std::io::Result<Bytes>>,
 ) -> Result<UploadProgress> {
-    // Refuse what can be refused before waiting for the lock or touching the body; the same
-    // checks run again under the lock, where the row cannot move.
+    // Who asks, and expiry, before waiting for the lock; the offset and the length under it,
+    // where the row cannot move (a request queued behind another may continue where that one
+    // ends). The body is not polled until all of them passed.
     let row = own_upload(&deps, actor, upload).await?;
-    check_request(&deps, &row, offset, content_length)?;
     let guard = deps.upload_locks.lock(row.id).await;
     // The bytes are written by a task of its own: if the request is dropped midway (the client
     // went away), what already arrived is still flushed and counted.
