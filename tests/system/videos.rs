@@ -76,12 +76,13 @@ async fn only_the_owner_edits_publishes_or_deletes_a_video() {
     let v = video(&app, Some(&owner), &id).await;
     assert_eq!((v["title"].as_str(), v["isPublished"].as_bool()), (Some("Mine"), Some(false)));
 
-    // Subscriptions to someone else's processing are refused too.
+    // Subscriptions to someone else's processing are refused too: to the intruder the video
+    // does not exist (a video you may not see looks exactly like a missing one).
     let mut sub = kanjian_system_tests::ws::Subscription::start(&app.base, Some(&intruder), crate::journey::PROCESSING, json!({ "id": id })).await;
     // The refusal is an execution error: a `next` whose payload has errors and no data.
     let first = sub.next().await.expect("a message").expect("a next message");
     assert_eq!(first["data"], Value::Null, "{first:#}");
-    assert_eq!(first["errors"][0]["extensions"]["code"], "FORBIDDEN", "{first:#}");
+    assert_eq!(first["errors"][0]["extensions"]["code"], "NOT_FOUND", "{first:#}");
     assert!(sub.next().await.is_none(), "the subscription ends after the refusal");
     app.stop().await;
 }

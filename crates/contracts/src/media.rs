@@ -22,6 +22,26 @@ pub enum VideoStatus {
     Failed,
 }
 
+/// Why a video ended `FAILED`, for clients to act on; `failure_reason` says it in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VideoFailureCode {
+    /// Not a video: text, a still image, audio only, a picture too small to show.
+    NotAVideo,
+    /// A format that is not accepted, such as an HLS playlist or an ffmpeg concat list (files
+    /// that point at other files or URLs). MP4/MOV, Matroska/WebM, AVI, FLV and MPEG-TS are.
+    UnsupportedFormat,
+    /// The file ends before the duration its index claims: the upload is incomplete.
+    Truncated,
+    /// ffmpeg could not make the renditions, or took longer than allowed.
+    ProcessingFailed,
+    /// The resumable upload was abandoned: no bytes came for too long, and what had come was
+    /// removed. Upload the file again.
+    UploadExpired,
+    /// The uploaded bytes were lost on the server. Upload the file again.
+    SourceLost,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenditionDto {
     /// `360p`, `720p`, …
@@ -47,6 +67,8 @@ pub struct VideoDto {
     /// 0–100 while processing.
     pub progress_percent: u8,
     pub failure_reason: Option<String>,
+    /// Set with `failure_reason` (absent for videos that failed before codes existed).
+    pub failure_code: Option<VideoFailureCode>,
     pub duration_ms: Option<i64>,
     pub width: Option<i32>,
     pub height: Option<i32>,
@@ -95,6 +117,8 @@ pub struct UploadTicket {
     pub upload_id: UploadId,
     /// Relative to the server root, e.g. `/uploads/17`.
     pub upload_url: String,
+    /// When the upload is abandoned if no bytes arrive (tus `Upload-Expires`).
+    pub expires_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +127,8 @@ pub struct UploadProgress {
     pub video_id: VideoId,
     pub offset: u64,
     pub length: u64,
+    /// While unfinished: when it is abandoned if no more bytes arrive (tus `Upload-Expires`).
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A whole file the GraphQL multipart request already spooled to disk.
@@ -120,6 +146,8 @@ pub struct ProcessingUpdate {
     pub status: VideoStatus,
     pub progress_percent: u8,
     pub failure_reason: Option<String>,
+    #[serde(default)]
+    pub failure_code: Option<VideoFailureCode>,
 }
 
 /// A stored file for a player: HLS playlists, segments, thumbnails.
@@ -144,16 +172,22 @@ pub trait VideoDirectory: Send + Sync {
 pub trait MediaApi: VideoDirectory + Send + Sync {
     /// Creates a video in `UPLOADING` on the actor's channel and opens a resumable upload.
     async fn create_upload(&self, actor: &Actor, input: CreateUploadInput) -> Result<UploadTicket>;
-    /// Where a resumable upload stands (tus `HEAD`). Only its uploader may ask.
+    /// Where a resumable upload stands (tus `HEAD`). Only its uploader may ask: anyone else's
+    /// upload is `NotFound`, as a missing one is; an expired one is `EXPIRED`.
     async fn upload_progress(&self, actor: &Actor, upload: UploadId) -> Result<UploadProgress>;
-    /// Appends bytes at `offset` (tus `PATCH`). A wrong offset is `UPLOAD_OFFSET_MISMATCH` and
-    /// writes nothing; bytes past the declared length are `TOO_LARGE`. When the last byte
-    /// arrives the video moves to `PROCESSING`.
+    /// Appends bytes at `offset` (tus `PATCH`). Everything that does not need the bytes is
+    /// checked before `body` is first polled, so a refused request reads none of them: who asks
+    /// (`NotFound` for anyone but the uploader), expiry (`EXPIRED`), the offset
+    /// (`UPLOAD_OFFSET_MISMATCH`) and `content_length`, when the request declares one, against
+    /// what the upload still lacks (`TOO_LARGE`). Bytes past the declared length in a body of
+    /// unknown length are `TOO_LARGE` too and none of the request's bytes are kept. When the last
+    /// byte arrives the video moves to `PROCESSING`.
     async fn append_upload(
         &self,
         actor: &Actor,
         upload: UploadId,
         offset: u64,
+        content_length: Option<u64>,
         body: BoxStream<'static, std::io::Result<Bytes>>,
     ) -> Result<UploadProgress>;
     /// Uploads a whole small file in one request. A file that is not a playable video is
@@ -180,7 +214,9 @@ pub trait MediaApi: VideoDirectory + Send + Sync {
         channel: ChannelId,
         page: PageRequest,
     ) -> Result<Page<VideoDto>>;
-    /// The current state first, then every change until `READY` or `FAILED`.
+    /// The current state first, then every change until `READY` or `FAILED` (an abandoned
+    /// upload ends `FAILED` too). Only the owner may watch: anyone else's video is `NotFound`,
+    /// as a missing one is, and nothing is subscribed for it.
     async fn watch_processing(
         &self,
         actor: &Actor,

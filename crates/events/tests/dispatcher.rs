@@ -541,7 +541,13 @@ async fn a_panicking_handler_is_a_failed_attempt_retried_then_dead_lettered() {
     assert_eq!(rows[1].last_error, None);
     assert_eq!(panicker.seen.lock().unwrap().as_slice(), [2]);
     assert_eq!(panicker.attempts.lock().unwrap().clone(), HashMap::from([(1, 4), (2, 2)]));
-    assert_eq!((stats.panicked(), stats.retried(), stats.dead_lettered(), stats.delivered()), (5, 4, 1, 1));
+    // A counter moves just after its outcome commits: the rows can be seen a moment before.
+    let counts = || (stats.panicked(), stats.retried(), stats.dead_lettered(), stats.delivered());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while counts() != (5, 4, 1, 1) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(counts(), (5, 4, 1, 1));
     // Nothing is left running: a graceful stop has no lease to hand back.
     node.stop().await;
     assert!(deliveries(&db).await.iter().all(|d| d.locked_until.is_none()));

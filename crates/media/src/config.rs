@@ -18,6 +18,11 @@ pub struct MediaConfig {
     pub segment_seconds: u32,
     /// Videos transcoded at once on one node.
     pub max_concurrent_jobs: usize,
+    /// An unfinished resumable upload that gets no bytes for this long is abandoned: its bytes
+    /// are removed and its video ends `FAILED` (`UPLOAD_EXPIRED`). Tus `Upload-Expires`.
+    pub upload_expiry_hours: u64,
+    /// How often a node looks for abandoned uploads.
+    pub upload_sweep_interval_secs: u64,
 }
 
 impl Default for MediaConfig {
@@ -31,6 +36,8 @@ impl Default for MediaConfig {
             transcode_timeout_secs: 1800,
             segment_seconds: 4,
             max_concurrent_jobs: 1,
+            upload_expiry_hours: 24,
+            upload_sweep_interval_secs: 300,
         }
     }
 }
@@ -42,6 +49,12 @@ impl MediaConfig {
 
     pub(crate) fn processing_dir(&self) -> PathBuf {
         self.data_dir.join("processing")
+    }
+
+    /// How long an unfinished upload lives without new bytes (at least an hour).
+    pub(crate) fn upload_expiry(&self) -> chrono::Duration {
+        let hours = i64::try_from(self.upload_expiry_hours.max(1)).unwrap_or(i64::MAX / 3_600_000);
+        chrono::Duration::try_hours(hours).unwrap_or(chrono::Duration::MAX)
     }
 }
 
@@ -64,5 +77,7 @@ mod tests {
             ),
             ("ffmpeg", 30, 1)
         );
+        assert_eq!((c.upload_expiry_hours, c.upload_sweep_interval_secs), (24, 300));
+        assert_eq!(c.upload_expiry(), chrono::Duration::hours(24));
     }
 }

@@ -27,6 +27,95 @@ const X264_PRESET: &str = "veryfast";
 /// Smaller sides than this are not worth a rendition.
 const MIN_SIDE: u32 = 16;
 
+/// The demuxers an upload may be read with, by ffmpeg's names: `mov` (MP4, MOV, M4V, 3GP),
+/// `matroska` (MKV, WebM), `avi`, `flv` and `mpegts`. Each reads one self-contained file. Formats
+/// that name other files or URLs to read (HLS playlists, concat lists, SDP, DASH manifests),
+/// image sequences and everything else are refused before ffmpeg reads past their first bytes.
+pub const ALLOWED_DEMUXERS: &[&str] = &["mov", "matroska", "avi", "flv", "mpegts"];
+
+/// What people call the accepted formats, for messages.
+const ACCEPTED_FORMATS: &str = "MP4, MOV, WebM, MKV, AVI, FLV or MPEG-TS";
+
+/// Input options every ffprobe and ffmpeg run on an upload gets, before its `-i`: only local
+/// files may be opened (no `http`, `tcp`, `data`, …) and only [`ALLOWED_DEMUXERS`] may read
+/// them. The format allowlist is what stops a playlist from reading other local files, which
+/// `file` alone would allow.
+pub fn input_guard_args() -> Vec<String> {
+    vec![
+        "-protocol_whitelist".into(),
+        "file".into(),
+        "-format_whitelist".into(),
+        ALLOWED_DEMUXERS.join(","),
+    ]
+}
+
+/// The allowed demuxer among ffprobe's `format_name` (`mov,mp4,m4a,3gp,3g2,mj2`), if any.
+pub fn allowed_demuxer(format_name: &str) -> Option<&'static str> {
+    format_name
+        .split(',')
+        .find_map(|name| ALLOWED_DEMUXERS.iter().copied().find(|a| *a == name.trim()))
+}
+
+/// Words for a refused demuxer (as ffmpeg names it).
+fn describe_format(demuxer: &str) -> String {
+    match demuxer {
+        "hls" | "applehttp" => {
+            "an HLS playlist (.m3u8), which points at other files or URLs".into()
+        }
+        "concat" => "an ffmpeg concat list, which points at other files".into(),
+        "sdp" | "rtp" | "rtsp" => "a stream description, which points at network streams".into(),
+        "dash" => "a DASH manifest (.mpd), which points at other files or URLs".into(),
+        "image2" | "tty" | "lavfi" => format!("not a video file ({demuxer})"),
+        image if image.ends_with("_pipe") => format!("a still image ({})", image.trim_end_matches("_pipe")),
+        other => format!("in a format that is not accepted ({other})"),
+    }
+}
+
+/// The reason for a refused format, with what is accepted.
+fn unsupported_format(demuxer: &str) -> ToolError {
+    ToolError::UnsupportedFormat {
+        reason: format!(
+            "the file is {}; upload the video file itself ({ACCEPTED_FORMATS})",
+            describe_format(demuxer)
+        ),
+    }
+}
+
+/// The demuxer ffmpeg found but refused, from a stderr line such as
+/// `[hls @ 0x55d0c9cfd4c0] Format not on whitelist 'mov,matroska,…'`.
+fn refused_demuxer(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|line| {
+        if !line.contains("not on whitelist") || line.contains("Protocol") {
+            return None;
+        }
+        let inner = line.trim_start().strip_prefix('[')?;
+        let (name, _) = inner.split_once(" @ ")?;
+        Some(name.trim().to_owned())
+    })
+}
+
+/// Whether a file that reads as `read_ms` is cut short of the `claimed_ms` its header or index
+/// promises. The last frame's and the audio priming's timestamps make a whole file read a little
+/// off, hence the slack: one second, or 1 % of long videos.
+pub fn is_truncated(claimed_ms: i64, read_ms: i64) -> bool {
+    let slack = (claimed_ms / 100).max(1000);
+    read_ms.saturating_add(slack) < claimed_ms
+}
+
+fn truncated(claimed_ms: i64, read_ms: i64, how: &str) -> ToolError {
+    ToolError::Truncated {
+        reason: format!(
+            "the file is truncated: it claims {} but {how} only {} (is the upload complete?)",
+            seconds(claimed_ms),
+            seconds(read_ms.max(0))
+        ),
+    }
+}
+
+fn seconds(ms: i64) -> String {
+    format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
+}
+
 /// Where the tools are and how long they may take.
 #[derive(Debug, Clone)]
 pub struct Tools {
@@ -41,6 +130,12 @@ pub enum ToolError {
     /// The tool ran and refused the input (or what it made is unusable). Retrying cannot help.
     #[error("{reason}")]
     Rejected { tool: &'static str, reason: String },
+    /// The input is in a format that is not accepted ([`ALLOWED_DEMUXERS`]).
+    #[error("{reason}")]
+    UnsupportedFormat { reason: String },
+    /// The input ends before the duration it claims.
+    #[error("{reason}")]
+    Truncated { reason: String },
     #[error("{tool} took longer than {} s and was stopped", .after.as_secs())]
     TimedOut { tool: &'static str, after: Duration },
     /// The tool could not be started or its output not read: the machine's fault, not the file's.
@@ -60,16 +155,26 @@ impl ToolError {
 
     /// Replaces local paths in a reason (users read it) with plain words such as `input`.
     pub fn without_paths(self, paths: &[(&Path, &str)]) -> Self {
-        match self {
-            Self::Rejected { tool, mut reason } => {
-                for (path, word) in paths {
-                    let path = path.to_string_lossy();
-                    if !path.is_empty() {
-                        reason = reason.replace(path.as_ref(), word);
-                    }
+        let clean = |mut reason: String| {
+            for (path, word) in paths {
+                let path = path.to_string_lossy();
+                if !path.is_empty() {
+                    reason = reason.replace(path.as_ref(), word);
                 }
-                Self::Rejected { tool, reason }
             }
+            reason
+        };
+        match self {
+            Self::Rejected { tool, reason } => Self::Rejected {
+                tool,
+                reason: clean(reason),
+            },
+            Self::UnsupportedFormat { reason } => Self::UnsupportedFormat {
+                reason: clean(reason),
+            },
+            Self::Truncated { reason } => Self::Truncated {
+                reason: clean(reason),
+            },
             other => other,
         }
     }
@@ -190,7 +295,9 @@ pub struct VideoStream {
     pub frame_rate: f64,
 }
 
-/// `ffprobe -v error -print_format json -show_format -show_streams <file>`.
+/// `ffprobe -v error <input guards> -print_format json -show_format -show_streams <file>`: reads
+/// the header (and index) only. A format not in [`ALLOWED_DEMUXERS`] is
+/// [`ToolError::UnsupportedFormat`], refused before its demuxer opens anything it names.
 pub async fn probe(tools: &Tools, path: &Path) -> Result<ProbeInfo, ToolError> {
     probe_file(tools, path)
         .await
@@ -198,20 +305,16 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<ProbeInfo, ToolError> {
 }
 
 async fn probe_file(tools: &Tools, path: &Path) -> Result<ProbeInfo, ToolError> {
-    let args: Vec<String> = [
-        "-v",
-        "error",
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([path_arg(path)])
-    .collect();
+    let mut args: Vec<String> = vec!["-v".into(), "error".into()];
+    args.extend(input_guard_args());
+    args.extend(
+        ["-print_format", "json", "-show_format", "-show_streams"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    args.push(path_arg(path));
     let mut json = String::new();
-    run(
+    let ran = run(
         "ffprobe",
         &tools.ffprobe,
         &args,
@@ -221,8 +324,113 @@ async fn probe_file(tools: &Tools, path: &Path) -> Result<ProbeInfo, ToolError> 
             json.push('\n');
         },
     )
-    .await?;
-    parse_probe(&json).map_err(|reason| ToolError::rejected("ffprobe", reason))
+    .await;
+    if let Err(ToolError::Rejected { reason, .. }) = &ran {
+        if let Some(demuxer) = refused_demuxer(reason) {
+            return Err(unsupported_format(&demuxer));
+        }
+        if reason.contains("moov atom not found") {
+            // An MP4 whose index comes last, cut before it.
+            return Err(ToolError::Truncated {
+                reason: format!(
+                    "the file is truncated: its index is missing, as in an MP4 cut short (is the upload complete?): {reason}"
+                ),
+            });
+        }
+    }
+    ran?;
+    let info = parse_probe(&json).map_err(|reason| ToolError::rejected("ffprobe", reason))?;
+    if allowed_demuxer(&info.format_name).is_none() {
+        // The allowlist let it through, so this cannot happen; refuse rather than trust it.
+        return Err(unsupported_format(&info.format_name));
+    }
+    Ok(info)
+}
+
+/// The input options for reading a probed upload: the guards, and its demuxer forced, so ffmpeg
+/// reads it as what the probe found.
+fn input_args(probe: &ProbeInfo) -> Vec<String> {
+    let mut args = input_guard_args();
+    if let Some(demuxer) = allowed_demuxer(&probe.format_name) {
+        args.extend(["-f".into(), demuxer.into()]);
+    }
+    args
+}
+
+/// Reads every packet of a probed upload (demuxing only, no decoding: about as fast as reading
+/// the file) and checks that they reach the duration the header claims. An MP4 whose index comes
+/// first (`-movflags +faststart`) and is cut short still claims its whole duration; the packets
+/// past the cut cannot be read. [`ToolError::Truncated`] then.
+pub async fn verify_complete(
+    tools: &Tools,
+    path: &Path,
+    probe: &ProbeInfo,
+) -> Result<(), ToolError> {
+    let mut args: Vec<String> = vec!["-v".into(), "error".into()];
+    args.extend(input_args(probe));
+    args.extend(
+        [
+            "-show_entries",
+            "packet=pts_time,dts_time,duration_time",
+            "-of",
+            "compact=p=0",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args.push(path_arg(path));
+    let mut span = PacketSpan::default();
+    run(
+        "ffprobe",
+        &tools.ffprobe,
+        &args,
+        tools.transcode_timeout,
+        |line| span.add(line),
+    )
+    .await
+    .map_err(|e| e.without_paths(&[(path, "input")]))?;
+    let read_ms = span.millis();
+    if is_truncated(probe.duration_ms, read_ms) {
+        return Err(truncated(probe.duration_ms, read_ms, "its packets hold"));
+    }
+    Ok(())
+}
+
+/// The time from the first packet to the end of the last one, from ffprobe's
+/// `pts_time=…|dts_time=…|duration_time=…` lines.
+#[derive(Debug, Default)]
+pub struct PacketSpan {
+    first: Option<f64>,
+    end: Option<f64>,
+}
+
+impl PacketSpan {
+    pub fn add(&mut self, line: &str) {
+        let (mut pts, mut dts, mut duration) = (None, None, 0.0);
+        for field in line.split('|') {
+            let Some((key, value)) = field.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+            match key.trim() {
+                "pts_time" => pts = value,
+                "dts_time" => dts = value,
+                "duration_time" => duration = value.unwrap_or(0.0).max(0.0),
+                _ => {}
+            }
+        }
+        if let Some(at) = pts.or(dts) {
+            self.first = Some(self.first.map_or(at, |f| f.min(at)));
+            self.end = Some(self.end.map_or(at + duration, |e| e.max(at + duration)));
+        }
+    }
+
+    pub fn millis(&self) -> i64 {
+        match (self.first, self.end) {
+            (Some(first), Some(end)) => ((end - first) * 1000.0).round() as i64,
+            _ => 0,
+        }
+    }
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -411,12 +619,12 @@ pub fn transcode_args(
         "-progress",
         "pipe:1",
         "-nostats",
-        "-i",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.push(path_arg(source));
+    args.extend(input_args(probe));
+    args.extend(["-i".into(), path_arg(source)]);
     args.extend(["-filter_complex".into(), filter]);
     for (i, r) in renditions.iter().enumerate() {
         let dir = out_dir.join(&r.name);
@@ -507,8 +715,18 @@ pub fn progress_percent(line: &str, duration_ms: i64) -> Option<u8> {
     }
 }
 
+/// How far the output got, in ms, from one line of `-progress pipe:1` output, if the line says.
+pub fn progress_out_time_ms(line: &str) -> Option<i64> {
+    let (key, value) = line.split_once('=')?;
+    match key.trim() {
+        "out_time_us" | "out_time_ms" => value.trim().parse::<i64>().ok().filter(|us| *us >= 0).map(|us| us / 1000),
+        _ => None,
+    }
+}
+
 /// Transcodes `source` into one HLS folder per rendition under `out_dir`, sending the percent
-/// done to `progress` whenever it changes.
+/// done to `progress` whenever it changes. Output that ends well before the probed duration
+/// (the source was cut short, whatever its layout) is [`ToolError::Truncated`].
 pub async fn transcode_hls(
     tools: &Tools,
     source: &Path,
@@ -528,12 +746,16 @@ pub async fn transcode_hls(
     }
     let args = transcode_args(source, probe, renditions, out_dir, segment_seconds);
     let duration_ms = probe.duration_ms;
+    let mut decoded_ms: Option<i64> = None;
     run(
         "ffmpeg",
         &tools.ffmpeg,
         &args,
         tools.transcode_timeout,
         |line| {
+            if let Some(ms) = progress_out_time_ms(line) {
+                decoded_ms = Some(decoded_ms.map_or(ms, |d| d.max(ms)));
+            }
             if let Some(p) = progress_percent(line, duration_ms) {
                 progress.send_if_modified(|current| {
                     let changed = *current != p;
@@ -543,7 +765,13 @@ pub async fn transcode_hls(
             }
         },
     )
-    .await
+    .await?;
+    match decoded_ms {
+        Some(decoded) if is_truncated(duration_ms, decoded) => {
+            Err(truncated(duration_ms, decoded, "ffmpeg could decode"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// When the thumbnail is taken: 1 s in, or half-way through shorter videos.
@@ -568,6 +796,10 @@ pub fn thumbnail_args(
         "error".into(),
         "-ss".into(),
         format!("{}.{:03}", at_ms / 1000, at_ms % 1000),
+    ]
+    .into_iter()
+    .chain(input_args(probe))
+    .chain([
         "-i".into(),
         path_arg(source),
         "-map".into(),
@@ -583,7 +815,8 @@ pub fn thumbnail_args(
         "-update".into(),
         "1".into(),
         path_arg(out),
-    ]
+    ])
+    .collect()
 }
 
 /// A JPEG of the frame at [`thumbnail_at_ms`], scaled to `width`×`height`.
@@ -924,6 +1157,226 @@ pub(crate) mod tests {
         std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
         let e = probe(&tools(), &truncated).await.unwrap_err();
         assert!(e.to_string().contains("moov atom not found"), "{e}");
+    }
+
+    /// A copy of `source` remuxed with `args` (e.g. `-movflags +faststart`, `-f matroska`).
+    fn remux(source: &Path, out: &Path, args: &[&str]) {
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(source)
+            .args(["-c", "copy"])
+            .args(args)
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The first half of `path`'s bytes, at `out`.
+    fn first_half(path: &Path, out: &Path) {
+        let bytes = std::fs::read(path).unwrap();
+        std::fs::write(out, &bytes[..bytes.len() / 2]).unwrap();
+    }
+
+    /// What ffprobe makes of `path` with no guards: the format it reads it as, if it reads it.
+    fn unguarded_format(path: &Path) -> Option<String> {
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", "format=format_name", "-of", "csv=p=0"])
+            .arg(path)
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Files that make ffmpeg read other files or URLs, named as staged uploads are (no
+    /// extension), beside a real video and its HLS segments that they point at.
+    #[tokio::test]
+    async fn inputs_that_point_at_other_files_or_urls_are_refused_as_unsupported_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let other = d.join("other.mp4");
+        make_video(&other, "320x240", 2, true);
+        std::fs::create_dir(d.join("hls")).unwrap();
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&other)
+            .args(["-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod"])
+            .arg(d.join("hls/index.m3u8"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+
+        let playlist = |target: &str| {
+            format!("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n{target}\n#EXT-X-ENDLIST\n")
+        };
+        let cases: Vec<(&str, String, &str)> = vec![
+            // Another video's segment, by a path relative to the upload: the way to read what is
+            // not yours from the data dir.
+            ("1.part", playlist("hls/index0.ts"), "HLS playlist"),
+            ("2.part", playlist("file:///etc/passwd"), "HLS playlist"),
+            ("3.part", playlist("/etc/passwd"), "HLS playlist"),
+            ("4.part", playlist("http://127.0.0.1:9/segment.ts"), "HLS playlist"),
+            ("5.part", "ffconcat version 1.0\nfile other.mp4\n".into(), "concat list"),
+            (
+                "6.part",
+                "ffconcat version 1.0\nfile /etc/passwd\n".into(),
+                "concat list",
+            ),
+            (
+                "7.part",
+                "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=video 9 RTP/AVP 96\na=rtpmap:96 H264/90000\n".into(),
+                "stream description",
+            ),
+        ];
+        for (name, text, words) in &cases {
+            let path = d.join(name);
+            std::fs::write(&path, text).unwrap();
+            let e = probe(&tools(), &path).await.unwrap_err();
+            assert!(
+                matches!(e, ToolError::UnsupportedFormat { .. }),
+                "{name}: {e:?}"
+            );
+            assert!(e.to_string().contains(words), "{name}: {e}");
+            assert!(e.to_string().contains("MP4, MOV, WebM"), "{name}: {e}");
+            assert!(!e.to_string().contains(&*d.to_string_lossy()), "{name}: {e}");
+        }
+        // What the guards stop: unguarded, ffprobe follows the first playlist into the other
+        // video's segment, and the concat list into the other video.
+        assert_eq!(unguarded_format(&d.join("1.part")).as_deref(), Some("hls"));
+        assert_eq!(unguarded_format(&d.join("5.part")).as_deref(), Some("concat"));
+
+        // A still image is not a video either.
+        let png = d.join("8.part");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x64", "-frames:v", "1", "-f", "image2", "-c:v", "png"])
+            .arg(&png)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let e = probe(&tools(), &png).await.unwrap_err();
+        assert!(matches!(e, ToolError::UnsupportedFormat { .. }), "{e:?}");
+        assert!(e.to_string().contains("still image (png)"), "{e}");
+
+        // The real video still reads, in every accepted container.
+        for (name, args) in [
+            ("ok.mkv", vec!["-f", "matroska"]),
+            ("ok.webm", vec!["-c:v", "libvpx", "-c:a", "libopus", "-f", "webm"]),
+            ("ok.ts", vec!["-f", "mpegts"]),
+            ("ok.flv", vec!["-f", "flv"]),
+            ("ok.mov", vec!["-f", "mov"]),
+        ] {
+            let out = d.join(name).with_extension("part");
+            if name == "ok.webm" {
+                let status = std::process::Command::new("ffmpeg")
+                    .args(["-v", "error", "-y", "-i"])
+                    .arg(&other)
+                    .args(&args)
+                    .arg(&out)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            } else {
+                remux(&other, &out, &args);
+            }
+            let info = probe(&tools(), &out).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(allowed_demuxer(&info.format_name).is_some(), "{name}: {}", info.format_name);
+            verify_complete(&tools(), &out, &info).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    /// Cut in half, whatever the layout: the MP4 with its index last has no index; the one with
+    /// its index first (`+faststart`) and the Matroska file still claim their whole duration,
+    /// but their packets stop half-way.
+    #[tokio::test]
+    async fn a_truncated_file_is_found_whatever_its_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let full = d.join("full.mp4");
+        make_video(&full, "320x240", 4, true);
+        let faststart = d.join("faststart.mp4");
+        remux(&full, &faststart, &["-movflags", "+faststart"]);
+        let mkv = d.join("full.mkv");
+        remux(&full, &mkv, &["-f", "matroska"]);
+
+        for complete in [&full, &faststart, &mkv] {
+            let info = probe(&tools(), complete).await.unwrap();
+            verify_complete(&tools(), complete, &info).await.unwrap();
+        }
+
+        let cut = d.join("index-last.part");
+        first_half(&full, &cut);
+        let e = probe(&tools(), &cut).await.unwrap_err();
+        assert!(matches!(e, ToolError::Truncated { .. }), "{e:?}");
+        assert!(e.to_string().contains("moov atom not found"), "{e}");
+
+        for (source, name) in [(&faststart, "index-first.part"), (&mkv, "matroska.part")] {
+            let cut = d.join(name);
+            first_half(source, &cut);
+            // The header reads, and claims the whole four seconds…
+            let info = probe(&tools(), &cut).await.unwrap();
+            assert!((3900..=4100).contains(&info.duration_ms), "{name}: {}", info.duration_ms);
+            // …which the packets do not hold.
+            let e = verify_complete(&tools(), &cut, &info).await.unwrap_err();
+            assert!(matches!(e, ToolError::Truncated { .. }), "{name}: {e:?}");
+            assert!(e.to_string().contains("the file is truncated: it claims 4.0 s"), "{name}: {e}");
+            assert!(!e.to_string().contains(&*d.to_string_lossy()), "{name}: {e}");
+        }
+
+        // Had the packet check been skipped, transcoding finds it too: ffmpeg decodes half.
+        let cut = d.join("index-first.part");
+        let info = probe(&tools(), &cut).await.unwrap();
+        let (tx, _rx) = watch::channel(0u8);
+        let e = make_hls_package(&tools(), &cut, &info, &d.join("out"), 1, &tx)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ToolError::Truncated { .. }), "{e:?}");
+        assert!(e.to_string().contains("ffmpeg could decode only"), "{e}");
+    }
+
+    #[test]
+    fn refusals_and_spans_are_read_from_ffmpeg_output() {
+        assert_eq!(
+            refused_demuxer("[hls @ 0x55d0c9cfd4c0] Format not on whitelist 'mov,matroska'\nx: Invalid argument").as_deref(),
+            Some("hls")
+        );
+        assert_eq!(refused_demuxer("[http @ 0x1] Protocol 'http' not on whitelist 'file'!"), None);
+        assert_eq!(refused_demuxer("input: Invalid data found when processing input"), None);
+        assert_eq!(allowed_demuxer("mov,mp4,m4a,3gp,3g2,mj2"), Some("mov"));
+        assert_eq!(allowed_demuxer("matroska,webm"), Some("matroska"));
+        assert_eq!(allowed_demuxer("hls"), None);
+        assert_eq!(allowed_demuxer("image2"), None);
+
+        let mut span = PacketSpan::default();
+        span.add("pts_time=0.023000|dts_time=0.023000|duration_time=0.040000");
+        span.add("pts_time=N/A|dts_time=1.983000|duration_time=0.040000");
+        span.add("pts_time=1.023000|dts_time=0.983000|duration_time=N/A");
+        assert_eq!(span.millis(), 2000);
+        assert_eq!(PacketSpan::default().millis(), 0);
+
+        assert!(!is_truncated(2000, 1960));
+        assert!(!is_truncated(2000, 1001));
+        assert!(is_truncated(4000, 1800));
+        // Long videos get 1 % of slack: 72 s of a two-hour film, not 72.1.
+        assert!(!is_truncated(7_200_000, 7_128_000));
+        assert!(is_truncated(7_200_000, 7_127_000));
+        assert_eq!(progress_out_time_ms("out_time_us=1811156"), Some(1811));
+        assert_eq!(progress_out_time_ms("out_time_us=N/A"), None);
+    }
+
+    #[test]
+    fn every_read_of_an_upload_is_guarded() {
+        let probe = parse_probe(
+            r#"{"streams":[{"index":0,"codec_type":"video","width":640,"height":360}],
+            "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"2"}}"#,
+        )
+        .unwrap();
+        let guard = "-protocol_whitelist file -format_whitelist mov,matroska,avi,flv,mpegts -f mov -i /in.mp4";
+        let transcode = transcode_args(Path::new("/in.mp4"), &probe, &plan_renditions(640, 360), Path::new("/out"), 2).join(" ");
+        assert!(transcode.contains(guard), "{transcode}");
+        let thumbnail = thumbnail_args(Path::new("/in.mp4"), &probe, 1000, 640, 360, Path::new("/t.jpg")).join(" ");
+        assert!(thumbnail.contains(guard), "{thumbnail}");
     }
 
     #[tokio::test]

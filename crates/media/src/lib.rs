@@ -7,6 +7,7 @@ pub mod domain;
 mod entity;
 /// The ffmpeg/ffprobe command lines, public so the benchmark times exactly what the server runs.
 pub mod ffmpeg;
+pub mod migrations;
 mod processing;
 pub mod seed;
 mod uploads;
@@ -33,21 +34,30 @@ pub use blob::{BlobObject, BlobStore, LocalBlobStore, LocalCopy};
 pub use config::MediaConfig;
 
 /// The media module, as `server` declares it: offers `MediaApi` and `VideoDirectory` (using
-/// `IdentityDirectory`), keeps
-/// its files under `<data_dir>/blobs`, and runs the processing and purge handlers.
+/// `IdentityDirectory`), keeps its files under `<data_dir>/blobs`, runs the processing and purge
+/// handlers and the sweeper of abandoned uploads, and declares its own migrations (the tables
+/// made after modules could; the older ones are in the shared history).
 #[derive(Debug)]
 pub struct Media;
 
 impl kanjian_module::Module for Media {
     type Config = MediaConfig;
 
+    fn migrations() -> Vec<Box<dyn kanjian_module::MigrationTrait>> {
+        migrations::all()
+    }
+
     fn build(mut config: MediaConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
         config.data_dir = ctx.data_dir.clone();
         let blobs = Arc::new(LocalBlobStore::new(ctx.data_dir.join("blobs")));
         let identity = ctx.apis.get::<dyn IdentityDirectory>()?;
         let service = Arc::new(MediaService::new(ctx.db, ctx.outbox, ctx.hub, identity, blobs, config));
+        let sweeper = service.clone();
         Ok(kanjian_module::Parts::default()
             .handlers(service.event_handlers())
+            .worker("media.upload_sweeper", move |shutdown| async move {
+                sweeper.sweep_abandoned_uploads(shutdown).await;
+            })
             .api::<dyn VideoDirectory>(service.clone())
             .api::<dyn MediaApi>(service))
     }
@@ -136,6 +146,30 @@ impl MediaService {
         }
     }
 
+    /// Expires every unfinished upload past its expiry (`upload_expiry_hours` without bytes):
+    /// its bytes are removed and its video ends `FAILED` with `UPLOAD_EXPIRED`, which ends its
+    /// watchers' streams. Returns how many. The sweeper calls it; tests call it after moving the
+    /// clock.
+    pub async fn expire_abandoned_uploads(&self) -> Result<usize> {
+        uploads::expire_abandoned_uploads(&self.deps).await
+    }
+
+    /// Runs [`MediaService::expire_abandoned_uploads`] now and then every
+    /// `upload_sweep_interval_secs` until `shutdown`. Every node sweeps; each upload is expired
+    /// once (a conditional update decides).
+    pub async fn sweep_abandoned_uploads(&self, shutdown: tokio_util::sync::CancellationToken) {
+        let every = Duration::from_secs(self.deps.config.upload_sweep_interval_secs.max(1));
+        loop {
+            if let Err(e) = self.expire_abandoned_uploads().await {
+                tracing::warn!(error = ?e, "could not expire abandoned uploads; trying again later");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
     /// Handlers `server` registers with the Dispatcher: processing (on `VideoUploaded`) and file
     /// purge (on `VideoDeleted`).
     pub fn event_handlers(&self) -> Vec<Arc<dyn EventHandler>> {
@@ -172,9 +206,10 @@ impl MediaApi for MediaService {
         actor: &Actor,
         upload: UploadId,
         offset: u64,
+        content_length: Option<u64>,
         body: BoxStream<'static, std::io::Result<Bytes>>,
     ) -> Result<UploadProgress> {
-        uploads::append_upload(self.deps.clone(), actor, upload, offset, body).await
+        uploads::append_upload(self.deps.clone(), actor, upload, offset, content_length, body).await
     }
 
     async fn upload_video(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use kanjian_contracts::EventEnvelope;
 use kanjian_contracts::media::{
-    ProcessingUpdate, VideoDeleted, VideoProcessed, VideoStatus, VideoUploaded,
+    ProcessingUpdate, VideoDeleted, VideoFailureCode, VideoProcessed, VideoStatus, VideoUploaded,
 };
 use kanjian_events::{EventHandler, HandlerError};
 use kanjian_kernel::ids::VideoId;
@@ -19,7 +19,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use tokio::sync::watch;
 
 use crate::Deps;
-use crate::domain::status;
+use crate::domain::{failure, status};
 use crate::entity::{rendition, upload, video};
 use crate::ffmpeg::{self, HlsPackage, ToolError};
 use crate::videos::{find_video, hls_prefix, next_version, set_progress, source_key, video_prefix};
@@ -52,19 +52,57 @@ fn transient(e: impl Into<anyhow::Error>) -> HandlerError {
     HandlerError::Transient(e.into())
 }
 
-/// Marks a video that is uploading or processing `FAILED` with `reason`, enqueues
-/// `VideoProcessed`, and tells watchers. Does nothing to a video in any other state.
-#[tracing::instrument(skip_all, fields(video_id = video_id))]
-pub(crate) async fn fail_video(deps: &Deps, video_id: i64, reason: &str) -> Result<()> {
-    let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
-    tracing::warn!(reason = %reason, "video failed");
+/// The code for a refusal by ffmpeg or ffprobe; `otherwise` for a plain rejection.
+pub(crate) fn failure_code(e: &ToolError, otherwise: VideoFailureCode) -> VideoFailureCode {
+    match e {
+        ToolError::UnsupportedFormat { .. } => VideoFailureCode::UnsupportedFormat,
+        ToolError::Truncated { .. } => VideoFailureCode::Truncated,
+        ToolError::TimedOut { .. } => VideoFailureCode::ProcessingFailed,
+        ToolError::Rejected { .. } | ToolError::Io { .. } => otherwise,
+    }
+}
+
+/// Marks a video that is uploading or processing `FAILED` with `code` and `reason`, enqueues
+/// `VideoProcessed`, and tells watchers (their streams end there). Does nothing to a video in
+/// any other state; `false` then.
+#[tracing::instrument(skip_all, fields(video_id = video_id, code = failure::as_str(code)))]
+pub(crate) async fn fail_video(
+    deps: &Deps,
+    video_id: i64,
+    code: VideoFailureCode,
+    reason: &str,
+) -> Result<bool> {
     let txn = deps.db.begin().await.context("starting to fail a video")?;
+    let failed = fail_video_in(deps, &txn, video_id, code, reason).await?;
+    txn.commit().await.context("committing a failed video")?;
+    let Some(update) = failed else {
+        return Ok(false);
+    };
+    deps.outbox.notify();
+    publish_update(deps, &update).await;
+    Ok(true)
+}
+
+/// [`fail_video`] inside the caller's transaction. Returns the update to publish once it
+/// commits (`None` when the video was in no state to fail).
+pub(crate) async fn fail_video_in<C: sea_orm::ConnectionTrait>(
+    deps: &Deps,
+    txn: &C,
+    video_id: i64,
+    code: VideoFailureCode,
+    reason: &str,
+) -> Result<Option<ProcessingUpdate>> {
+    let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
     let changed = video::Entity::update_many()
         .col_expr(
             video::Column::Status,
             Expr::value(status::as_str(VideoStatus::Failed)),
         )
         .col_expr(video::Column::FailureReason, Expr::value(reason.clone()))
+        .col_expr(
+            video::Column::FailureCode,
+            Expr::value(failure::as_str(code)),
+        )
         .col_expr(video::Column::ProgressPercent, Expr::value(0))
         .col_expr(video::Column::UpdatedAt, Expr::value(deps.db.now()))
         .filter(video::Column::Id.eq(video_id))
@@ -72,31 +110,26 @@ pub(crate) async fn fail_video(deps: &Deps, video_id: i64, reason: &str) -> Resu
             status::as_str(VideoStatus::Uploading),
             status::as_str(VideoStatus::Processing),
         ]))
-        .exec(&txn)
+        .exec(txn)
         .await
         .context("marking a video failed")?;
     if changed.rows_affected == 0 {
-        return Ok(());
+        return Ok(None);
     }
+    tracing::warn!(video_id, code = failure::as_str(code), reason = %reason, "video failed");
     let event = VideoProcessed {
         video_id: VideoId(video_id),
-        version: next_version(&txn, video_id).await?,
+        version: next_version(txn, video_id).await?,
         status: VideoStatus::Failed,
     };
-    deps.outbox.enqueue(&txn, &event).await?;
-    txn.commit().await.context("committing a failed video")?;
-    deps.outbox.notify();
-    publish_update(
-        deps,
-        &ProcessingUpdate {
-            video_id: VideoId(video_id),
-            status: VideoStatus::Failed,
-            progress_percent: 0,
-            failure_reason: Some(reason),
-        },
-    )
-    .await;
-    Ok(())
+    deps.outbox.enqueue(txn, &event).await?;
+    Ok(Some(ProcessingUpdate {
+        video_id: VideoId(video_id),
+        status: VideoStatus::Failed,
+        progress_percent: 0,
+        failure_reason: Some(reason),
+        failure_code: Some(code),
+    }))
 }
 
 pub(crate) struct ProcessVideoHandler {
@@ -144,7 +177,13 @@ pub(crate) async fn process_video(
         return Ok(());
     }
     let Some(source) = deps.blobs.local_copy(&source_key(id.0)).await? else {
-        fail_video(deps, id.0, "the uploaded source file is missing").await?;
+        fail_video(
+            deps,
+            id.0,
+            VideoFailureCode::SourceLost,
+            "the uploaded source file is missing; upload the file again",
+        )
+        .await?;
         return Ok(());
     };
     let started = Instant::now();
@@ -154,9 +193,11 @@ pub(crate) async fn process_video(
         Ok(p) => p,
         Err(e) if e.is_transient() => return Err(transient(e)),
         Err(e) => {
+            let code = failure_code(&e, VideoFailureCode::NotAVideo);
             fail_video(
                 deps,
                 id.0,
+                code,
                 &format!("the source is not a playable video: {e}"),
             )
             .await?;
@@ -183,14 +224,17 @@ pub(crate) async fn process_video(
     let package = match made {
         Ok(p) => p,
         Err(e) if e.is_transient() => return Err(transient(e)),
-        Err(e @ ToolError::TimedOut { .. }) => {
-            fail_video(deps, id.0, &e.to_string()).await?;
+        Err(e @ (ToolError::TimedOut { .. } | ToolError::Truncated { .. })) => {
+            let code = failure_code(&e, VideoFailureCode::ProcessingFailed);
+            fail_video(deps, id.0, code, &e.to_string()).await?;
             return Ok(());
         }
         Err(e) => {
+            let code = failure_code(&e, VideoFailureCode::ProcessingFailed);
             fail_video(
                 deps,
                 id.0,
+                code,
                 &format!("ffmpeg could not process the video:\n{e}"),
             )
             .await?;
@@ -239,6 +283,7 @@ async fn report_progress(deps: ReporterDeps, id: i64, mut rx: watch::Receiver<u8
             status: VideoStatus::Processing,
             progress_percent: percent,
             failure_reason: None,
+            failure_code: None,
         };
         if let Ok(message) = serde_json::to_value(&update)
             && let Err(e) = deps.hub.publish(&topic(id), message).await
@@ -325,6 +370,10 @@ async fn mark_ready(
             video::Column::FailureReason,
             Expr::value(Option::<String>::None),
         )
+        .col_expr(
+            video::Column::FailureCode,
+            Expr::value(Option::<String>::None),
+        )
         .col_expr(video::Column::DurationMs, Expr::value(probe.duration_ms))
         .col_expr(
             video::Column::Width,
@@ -375,6 +424,7 @@ async fn mark_ready(
             status: VideoStatus::Ready,
             progress_percent: 100,
             failure_reason: None,
+            failure_code: None,
         },
     )
     .await;

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use kanjian_contracts::media::{
     CreateUploadInput, ProcessingUpdate, SpooledFile, UploadProgress, UploadTicket,
-    VideoDetailsInput, VideoDto, VideoStatus, VideoUploaded,
+    VideoDetailsInput, VideoDto, VideoFailureCode, VideoStatus, VideoUploaded,
 };
 use kanjian_kernel::ids::{ChannelId, UploadId, UserId, VideoId};
 use kanjian_kernel::{
@@ -19,16 +19,17 @@ use kanjian_kernel::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    };
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tracing::Instrument;
 
 use crate::Deps;
 use crate::domain::{VideoDetails, status};
 use crate::entity::{upload, video};
-use crate::ffmpeg::{self, ProbeInfo};
-use crate::processing::{fail_video, publish_update};
+use crate::ffmpeg::{self, ProbeInfo, ToolError};
+use crate::processing::{fail_video, fail_video_in, failure_code, publish_update};
 use crate::videos::{find_video, hashtags_json, next_version, one_dto, source_key, video_prefix};
 
 /// While a long `PATCH` streams in, its bytes are flushed and counted this often, so a crash
@@ -141,6 +142,7 @@ pub(crate) async fn create_upload(
         at,
     )
     .await?;
+    let expires_at = at + deps.config.upload_expiry();
     let upload = upload::ActiveModel {
         video_id: Set(video.id),
         uploader_id: Set(user.0),
@@ -148,6 +150,8 @@ pub(crate) async fn create_upload(
         offset: Set(0),
         created_at: Set(at),
         completed_at: Set(None),
+        expires_at: Set(Some(expires_at)),
+        expired_at: Set(None),
         ..Default::default()
     }
     .insert(&txn)
@@ -165,32 +169,66 @@ pub(crate) async fn create_upload(
         video: one_dto(deps.db.reader(), video).await?,
         upload_id: UploadId(upload.id),
         upload_url: format!("/uploads/{}", upload.id),
+        expires_at,
     })
 }
 
-/// The upload, if the actor started it and its video still exists.
+/// When an unfinished upload is abandoned: `expires_at`, or for uploads made before it was
+/// recorded, the expiry after `created_at`.
+fn expires_at_of(deps: &Deps, row: &upload::Model) -> Timestamp {
+    row.expires_at
+        .unwrap_or_else(|| row.created_at + deps.config.upload_expiry())
+}
+
+fn expired() -> Error {
+    Error::user(
+        "",
+        UserErrorCode::Expired,
+        "the upload expired and its bytes were removed; start a new upload",
+    )
+}
+
+/// The upload, if the actor started it, its video still exists and it has not expired (an
+/// upload past its expiry that no sweep has reached yet is expired now). Anyone else's upload
+/// answers exactly as a missing one.
 async fn own_upload(deps: &Deps, actor: &Actor, id: UploadId) -> Result<upload::Model> {
     let user = actor.require_user()?;
     let row = upload::Entity::find_by_id(id.0)
         .one(deps.db.reader())
         .await
         .context("loading an upload")?
+        .filter(|row| row.uploader_id == user.0)
         .ok_or_else(|| Error::not_found("upload"))?;
-    if row.uploader_id != user.0 {
-        return Err(Error::forbidden("only the uploader may continue an upload"));
-    }
     if find_video(deps.db.reader(), row.video_id).await?.is_none() {
         return Err(Error::not_found("upload"));
+    }
+    if row.expired_at.is_some() {
+        return Err(expired());
+    }
+    if row.completed_at.is_none() && expires_at_of(deps, &row) <= deps.db.now() {
+        expire_upload(deps, row.id).await?;
+        // Expired now, unless bytes arriving elsewhere just pushed its expiry back.
+        let row = upload::Entity::find_by_id(id.0)
+            .one(deps.db.reader())
+            .await
+            .context("loading an upload")?
+            .ok_or_else(|| Error::not_found("upload"))?;
+        if row.expired_at.is_some() {
+            return Err(expired());
+        }
+        return Ok(row);
     }
     Ok(row)
 }
 
-fn progress_of(row: &upload::Model, offset: u64) -> UploadProgress {
+fn progress_of(deps: &Deps, row: &upload::Model, offset: u64) -> UploadProgress {
+    let finished = row.completed_at.is_some() || offset == row.length as u64;
     UploadProgress {
         upload_id: UploadId(row.id),
         video_id: VideoId(row.video_id),
         offset,
         length: row.length as u64,
+        expires_at: (!finished).then(|| expires_at_of(deps, row)),
     }
 }
 
@@ -201,7 +239,7 @@ pub(crate) async fn upload_progress(
     upload: UploadId,
 ) -> Result<UploadProgress> {
     let row = own_upload(deps, actor, upload).await?;
-    Ok(progress_of(&row, row.offset as u64))
+    Ok(progress_of(deps, &row, row.offset as u64))
 }
 
 fn offset_mismatch(expected: u64, got: u64) -> Error {
@@ -220,9 +258,54 @@ fn too_large(length: u64) -> Error {
     )
 }
 
-async fn record_offset<C: ConnectionTrait>(conn: &C, upload_id: i64, offset: u64) -> Result<()> {
+/// Everything about a `PATCH` that can be checked without its body: the offset, and the body's
+/// declared length against what the upload still lacks (and against the size limit).
+fn check_request(
+    deps: &Deps,
+    row: &upload::Model,
+    offset: u64,
+    content_length: Option<u64>,
+) -> Result<()> {
+    let (start, length) = (row.offset as u64, row.length as u64);
+    if offset != start {
+        return Err(offset_mismatch(start, offset));
+    }
+    if length > deps.config.max_upload_bytes {
+        return Err(Error::user(
+            "",
+            UserErrorCode::TooLarge,
+            format!(
+                "the upload declared {length} bytes; the limit is {} bytes",
+                deps.config.max_upload_bytes
+            ),
+        ));
+    }
+    if let Some(sent) = content_length
+        && sent > length - start
+    {
+        return Err(Error::user(
+            "",
+            UserErrorCode::TooLarge,
+            format!(
+                "the request carries {sent} bytes but the upload lacks only {} of the {length} it declared",
+                length - start
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Records how far an upload got, and pushes its expiry back: bytes are arriving.
+async fn record_offset<C: ConnectionTrait>(
+    conn: &C,
+    deps: &Deps,
+    upload_id: i64,
+    offset: u64,
+) -> Result<()> {
+    let expires_at = deps.db.now() + deps.config.upload_expiry();
     upload::Entity::update_many()
         .col_expr(upload::Column::Offset, Expr::value(offset as i64))
+        .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
         .filter(upload::Column::Id.eq(upload_id))
         .exec(conn)
         .await
@@ -236,8 +319,12 @@ pub(crate) async fn append_upload(
     actor: &Actor,
     upload: UploadId,
     offset: u64,
+    content_length: Option<u64>,
     body: BoxStream<'static, std::io::Result<Bytes>>,
 ) -> Result<UploadProgress> {
+    // Who asks, and expiry, before waiting for the lock; the offset and the length under it,
+    // where the row cannot move (a request queued behind another may continue where that one
+    // ends). The body is not polled until all of them passed.
     let row = own_upload(&deps, actor, upload).await?;
     let guard = deps.upload_locks.lock(row.id).await;
     // The bytes are written by a task of its own: if the request is dropped midway (the client
@@ -245,7 +332,7 @@ pub(crate) async fn append_upload(
     let task = tokio::spawn(
         async move {
             let _guard = guard;
-            append_locked(&deps, row.id, offset, body).await
+            append_locked(&deps, row.id, offset, content_length, body).await
         }
         .instrument(tracing::Span::current()),
     );
@@ -256,18 +343,21 @@ async fn append_locked(
     deps: &Deps,
     upload_id: i64,
     offset: u64,
+    content_length: Option<u64>,
     mut body: BoxStream<'static, std::io::Result<Bytes>>,
 ) -> Result<UploadProgress> {
-    // Read again under the lock: an earlier request may just have moved it on.
+    // Read again under the lock: an earlier request may just have moved it on, or a sweep
+    // expired it.
     let row = upload::Entity::find_by_id(upload_id)
         .one(deps.db.reader())
         .await
         .context("loading an upload")?
         .ok_or_else(|| Error::not_found("upload"))?;
-    let (start, length) = (row.offset as u64, row.length as u64);
-    if offset != start {
-        return Err(offset_mismatch(start, offset));
+    if row.expired_at.is_some() {
+        return Err(expired());
     }
+    check_request(deps, &row, offset, content_length)?;
+    let (start, length) = (row.offset as u64, row.length as u64);
     if start == length {
         while let Some(chunk) = body.next().await {
             if chunk.is_ok_and(|c| !c.is_empty()) {
@@ -278,7 +368,7 @@ async fn append_locked(
             // A crash came between the last byte and the end of finalizing: finish now.
             finalize_upload(deps, &row).await?;
         }
-        return Ok(progress_of(&row, start));
+        return Ok(progress_of(deps, &row, start));
     }
     let path = staging_path(deps, row.id);
     let end = write_body(deps, &row, &path, body).await?;
@@ -286,7 +376,11 @@ async fn append_locked(
     if end == length {
         finalize_upload(deps, &row).await?;
     }
-    Ok(progress_of(&row, end))
+    let mut row = row;
+    if end != start {
+        row.expires_at = Some(deps.db.now() + deps.config.upload_expiry());
+    }
+    Ok(progress_of(deps, &row, end))
 }
 
 /// Appends the body at the recorded offset, flushing and recording as it goes. Returns the new
@@ -315,7 +409,7 @@ async fn write_body(
         .len();
     if on_disk < start {
         // Counted bytes are gone (the file was removed by hand?): resume from what is there.
-        record_offset(deps.db.writer(), row.id, on_disk).await?;
+        record_offset(deps.db.writer(), deps, row.id, on_disk).await?;
         return Err(offset_mismatch(on_disk, start));
     }
     if on_disk > start {
@@ -346,7 +440,7 @@ async fn write_body(
                 .context("discarding an oversized request")?;
             file.sync_data().await.context("flushing a staged upload")?;
             if checkpointed {
-                record_offset(deps.db.writer(), row.id, start).await?;
+                record_offset(deps.db.writer(), deps, row.id, start).await?;
             }
             return Err(too_large(length));
         }
@@ -359,7 +453,7 @@ async fn write_body(
         if unsynced >= CHECKPOINT_BYTES {
             file.flush().await.context("flushing a staged upload")?;
             file.sync_data().await.context("syncing a staged upload")?;
-            record_offset(deps.db.writer(), row.id, start + written).await?;
+            record_offset(deps.db.writer(), deps, row.id, start + written).await?;
             (unsynced, checkpointed) = (0, true);
         }
     }
@@ -373,7 +467,7 @@ async fn write_body(
     }
     file.sync_data().await.context("syncing a staged upload")?;
     if end != start || checkpointed {
-        record_offset(deps.db.writer(), row.id, end).await?;
+        record_offset(deps.db.writer(), deps, row.id, end).await?;
     }
     match write_error {
         Some(e) => Err(e).context("writing a staged upload"),
@@ -384,14 +478,28 @@ async fn write_body(
 /// What ffprobe made of an upload.
 enum Probed {
     Playable(Box<ProbeInfo>),
-    Refused(String),
+    Refused(VideoFailureCode, String),
 }
 
+/// Probes the header (refusing formats that are not accepted), then reads every packet to make
+/// sure the file holds what its header claims.
 async fn probe_upload(deps: &Deps, path: &Path) -> Result<Probed> {
-    match ffmpeg::probe(&deps.tools, path).await {
-        Ok(info) => Ok(Probed::Playable(Box::new(info))),
-        Err(e) if e.is_transient() => Err(e).context("probing an upload"),
-        Err(e) => Ok(Probed::Refused(e.to_string())),
+    let refused = |e: ToolError| -> Result<Probed> {
+        if e.is_transient() {
+            return Err(e).context("probing an upload");
+        }
+        Ok(Probed::Refused(
+            failure_code(&e, VideoFailureCode::NotAVideo),
+            e.to_string(),
+        ))
+    };
+    let info = match ffmpeg::probe(&deps.tools, path).await {
+        Ok(info) => info,
+        Err(e) => return refused(e),
+    };
+    match ffmpeg::verify_complete(&deps.tools, path, &info).await {
+        Ok(()) => Ok(Probed::Playable(Box::new(info))),
+        Err(e) => refused(e),
     }
 }
 
@@ -422,6 +530,7 @@ async fn finalize_upload(deps: &Deps, upload: &upload::Model) -> Result<()> {
             fail_video(
                 deps,
                 video.id,
+                VideoFailureCode::SourceLost,
                 "the uploaded bytes were lost; upload the file again",
             )
             .await?;
@@ -430,11 +539,12 @@ async fn finalize_upload(deps: &Deps, upload: &upload::Model) -> Result<()> {
     };
     let info = match probe_upload(deps, &probe_path).await? {
         Probed::Playable(info) => info,
-        Probed::Refused(reason) => {
+        Probed::Refused(code, reason) => {
             drop(stored);
             fail_video(
                 deps,
                 video.id,
+                code,
                 &format!("the file is not a playable video: {reason}"),
             )
             .await?;
@@ -502,6 +612,7 @@ async fn finalize_upload(deps: &Deps, upload: &upload::Model) -> Result<()> {
             status: VideoStatus::Processing,
             progress_percent: 0,
             failure_reason: None,
+            failure_code: None,
         },
     )
     .await;
@@ -576,7 +687,7 @@ pub(crate) async fn upload_video(
     let staged = stage_spooled(deps, file.file).await?;
     let info = match probe_upload(deps, &staged.0).await? {
         Probed::Playable(info) => info,
-        Probed::Refused(reason) => {
+        Probed::Refused(_, reason) => {
             tracing::info!(reason = %reason, "upload refused: not a playable video");
             return Err(Error::user(
                 "file",
@@ -625,4 +736,97 @@ pub(crate) async fn upload_video(
     deps.outbox.notify();
     tracing::info!(size_bytes = size, "video uploaded; processing queued");
     one_dto(deps.db.reader(), row).await
+}
+
+/// Expires upload `upload_id` if it is unfinished and past its expiry: in one transaction the
+/// upload is marked expired and its video `FAILED` (`UPLOAD_EXPIRED`, with `VideoProcessed`),
+/// then the staged bytes are removed and watchers hear it (their streams end). Holds the
+/// upload's lock, so a `PATCH` on this node is either done before or refused after. `false`
+/// when there was nothing to do.
+#[tracing::instrument(skip_all, fields(upload_id))]
+pub(crate) async fn expire_upload(deps: &Deps, upload_id: i64) -> Result<bool> {
+    let _guard = deps.upload_locks.lock(upload_id).await;
+    let now = deps.db.now();
+    let txn = deps.db.begin().await.context("starting to expire an upload")?;
+    // Only if it is still overdue as this statement runs: bytes arriving through another node
+    // push `expires_at` back, and then this changes nothing.
+    let changed = upload::Entity::update_many()
+        .col_expr(upload::Column::ExpiredAt, Expr::value(now))
+        .filter(upload::Column::Id.eq(upload_id))
+        .filter(overdue(deps, now))
+        .exec(&txn)
+        .await
+        .context("marking an upload expired")?;
+    if changed.rows_affected == 0 {
+        return Ok(false);
+    }
+    let row = upload::Entity::find_by_id(upload_id)
+        .one(&txn)
+        .await
+        .context("loading an expired upload")?
+        .ok_or_else(|| Error::internal("an upload vanished inside its own transaction"))?;
+    let hours = deps.config.upload_expiry_hours.max(1);
+    let reason = format!(
+        "the upload was abandoned: no bytes arrived for {hours} hours, so the {} of {} bytes \
+         received were removed; upload the file again",
+        row.offset, row.length
+    );
+    let failed =
+        fail_video_in(deps, &txn, row.video_id, VideoFailureCode::UploadExpired, &reason).await?;
+    txn.commit().await.context("committing an expired upload")?;
+    tracing::info!(video_id = row.video_id, offset = row.offset, "upload expired");
+    // The bytes go before watchers hear of it: what they are told is then all done. Should the
+    // removal fail, they still see the end on their next re-read of the row.
+    let removed = remove_staged(deps, upload_id).await;
+    if let Some(update) = failed {
+        deps.outbox.notify();
+        publish_update(deps, &update).await;
+    }
+    removed?;
+    Ok(true)
+}
+
+/// Unfinished, not yet expired, and past its expiry at `now`.
+fn overdue(deps: &Deps, now: Timestamp) -> Condition {
+    Condition::all()
+        .add(upload::Column::CompletedAt.is_null())
+        .add(upload::Column::ExpiredAt.is_null())
+        .add(
+            Condition::any()
+                .add(upload::Column::ExpiresAt.lte(now))
+                .add(
+                    Condition::all()
+                        .add(upload::Column::ExpiresAt.is_null())
+                        .add(upload::Column::CreatedAt.lte(now - deps.config.upload_expiry())),
+                ),
+        )
+}
+
+/// Uploads expired per sweep at most; the next sweep takes the rest.
+const SWEEP_BATCH: u64 = 500;
+
+/// Expires every abandoned upload (see [`expire_upload`]); returns how many.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn expire_abandoned_uploads(deps: &Deps) -> Result<usize> {
+    let now = deps.db.now();
+    let ids: Vec<i64> = upload::Entity::find()
+        .select_only()
+        .column(upload::Column::Id)
+        .filter(overdue(deps, now))
+        .order_by_asc(upload::Column::Id)
+        .limit(SWEEP_BATCH)
+        .into_tuple()
+        .all(deps.db.reader())
+        .await
+        .context("looking for abandoned uploads")?;
+    let mut expired = 0;
+    for id in ids {
+        if expire_upload(deps, id).await? {
+            expired += 1;
+        }
+    }
+    if expired > 0 {
+        tracing::info!(expired, "abandoned uploads expired");
+    }
+    Ok(expired)
 }

@@ -18,7 +18,7 @@ use sea_orm::{
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, };
 
 use crate::Deps;
-use crate::domain::{MediaPath, VideoChanges, status};
+use crate::domain::{MediaPath, VideoChanges, failure, status};
 use crate::entity::{rendition, upload, video};
 
 /// Counts one more version of video `id` and returns it, in the transaction of the change its
@@ -94,6 +94,7 @@ pub(crate) fn to_dto(row: video::Model, renditions: &[rendition::Model]) -> Resu
         status,
         progress_percent: row.progress_percent.clamp(0, 100) as u8,
         failure_reason: row.failure_reason,
+        failure_code: row.failure_code.as_deref().and_then(failure::parse),
         duration_ms: row.duration_ms,
         width: row.width,
         height: row.height,
@@ -112,6 +113,7 @@ pub(crate) fn processing_update(row: &video::Model) -> Result<ProcessingUpdate> 
         status: status::parse(&row.status)?,
         progress_percent: row.progress_percent.clamp(0, 100) as u8,
         failure_reason: row.failure_reason.clone(),
+        failure_code: row.failure_code.as_deref().and_then(failure::parse),
     })
 }
 
@@ -437,7 +439,21 @@ enum Seen {
     Gone,
 }
 
-/// Subscribes first, then reads the row, so no change between the two is missed.
+/// The video if the actor owns it. Anyone else's looks exactly like a missing one: `NotFound`,
+/// with the same message, so a watcher cannot learn which ids exist.
+async fn own_video_or_not_found<C: ConnectionTrait>(
+    conn: &C,
+    user: UserId,
+    id: VideoId,
+) -> Result<video::Model> {
+    find_video(conn, id.0)
+        .await?
+        .filter(|row| row.owner_id == user.0)
+        .ok_or_else(|| Error::not_found("video"))
+}
+
+/// Authorizes first (nothing is subscribed for a video the actor may not watch), then
+/// subscribes, then reads the row again, so no change between the two reads is missed.
 #[tracing::instrument(skip_all, fields(video_id = %id))]
 pub(crate) async fn watch_processing(
     deps: &Deps,
@@ -445,19 +461,17 @@ pub(crate) async fn watch_processing(
     id: VideoId,
 ) -> Result<BoxStream<'static, ProcessingUpdate>> {
     let user = actor.require_user()?;
+    let row = own_video_or_not_found(deps.db.reader(), user, id).await?;
+    let current = processing_update(&row)?;
+    if status::is_terminal(current.status) {
+        return Ok(stream::once(async move { current }).boxed());
+    }
     let updates = deps
         .hub
         .subscribe(&crate::processing::topic(id.0))
         .await
         .map_err(|e| Error::Internal(e.context("subscribing to processing updates")))?;
-    let row = find_video(deps.db.reader(), id.0)
-        .await?
-        .ok_or_else(|| Error::not_found("video"))?;
-    if row.owner_id != user.0 {
-        return Err(Error::forbidden(
-            "only the video's owner may watch its processing",
-        ));
-    }
+    let row = own_video_or_not_found(deps.db.reader(), user, id).await?;
     let current = processing_update(&row)?;
     if status::is_terminal(current.status) {
         return Ok(stream::once(async move { current }).boxed());

@@ -20,7 +20,7 @@ use kanjian_events::{
     Dispatcher, DispatcherConfig, EventHandler, InProcessHub, Outbox, RealtimeHub,
 };
 use kanjian_kernel::ids::{ChannelId, SessionId, UploadId, UserId, VideoId};
-use kanjian_kernel::{Actor, Error, PageRequest, Result, UserErrorCode};
+use kanjian_kernel::{Actor, Clock, Error, PageRequest, Result, UserErrorCode};
 use kanjian_media::{BlobStore, LocalBlobStore, MediaConfig, MediaService};
 use kanjian_db::Db;
 use kanjian_db::testing::TestDatabase;
@@ -32,7 +32,11 @@ use sea_orm::{ConnectionTrait, Statement};
 struct Fixtures {
     v720: PathBuf,
     v360: PathBuf,
+    /// The first half of `v720`, whose index (moov) comes last: no index.
     truncated: PathBuf,
+    /// The first half of `v720` remuxed with its index first (`+faststart`): the index claims
+    /// the whole duration, the samples stop half-way.
+    truncated_faststart: PathBuf,
     text: PathBuf,
 }
 
@@ -61,11 +65,12 @@ fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let dir = root.join("kanjian-media-fixtures-v1");
+        let dir = root.join("kanjian-media-fixtures-v2");
         let at = |dir: &Path| Fixtures {
             v720: dir.join("v720.mp4"),
             v360: dir.join("v360.mp4"),
             truncated: dir.join("truncated.mp4"),
+            truncated_faststart: dir.join("truncated-faststart.mp4"),
             text: dir.join("notes.txt"),
         };
         if !dir.exists() {
@@ -80,6 +85,18 @@ fn fixtures() -> &'static Fixtures {
             ffmpeg_video(&f.v360, "640x360");
             let bytes = std::fs::read(&f.v720).unwrap();
             std::fs::write(&f.truncated, &bytes[..bytes.len() / 2]).unwrap();
+            let faststart = making.join("faststart.mp4");
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-i"])
+                .arg(&f.v720)
+                .args(["-c", "copy", "-movflags", "+faststart"])
+                .arg(&faststart)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let bytes = std::fs::read(&faststart).unwrap();
+            std::fs::write(&f.truncated_faststart, &bytes[..bytes.len() / 2]).unwrap();
+            std::fs::remove_file(&faststart).unwrap();
             std::fs::write(&f.text, "this is a text file, not a video\n").unwrap();
             if std::fs::rename(&making, &dir).is_err() {
                 let _ = std::fs::remove_dir_all(&making);
@@ -146,6 +163,8 @@ impl IdentityDirectory for FakeIdentity {
 struct App {
     media: MediaService,
     db: Db,
+    /// Manual: tests move it instead of sleeping.
+    clock: Clock,
     outbox: Outbox,
     hub: Arc<InProcessHub>,
     blobs: Arc<LocalBlobStore>,
@@ -154,16 +173,36 @@ struct App {
     _database: TestDatabase,
 }
 
+/// The shared history and media's own migrations, as the server merges them.
+struct WithMedia;
+
+impl kanjian_migrations::MigratorTrait for WithMedia {
+    fn migrations() -> Vec<Box<dyn kanjian_migrations::MigrationTrait>> {
+        let mut all = kanjian_migrations::Migrator::migrations();
+        all.extend(<kanjian_media::Media as kanjian_module::Module>::migrations());
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+}
+
 /// A fresh database: a SQLite file, or with `KANJIAN_TEST_DATABASE=postgres` a new PostgreSQL
-/// database on `KANJIAN_TEST_POSTGRES_URL`, dropped with the app.
+/// database on `KANJIAN_TEST_POSTGRES_URL`, dropped with the app. Time comes from a manual
+/// clock that starts at the system's time.
 async fn app() -> App {
     let dir = tempfile::tempdir().unwrap();
     let database = TestDatabase::create().await;
-    let db = kanjian_migrations::database::migrated(&database).await;
+    let clock = Clock::manual_from_now();
+    let db = kanjian_migrations::database::connect_and_migrate_with::<WithMedia>(
+        &database.url,
+        &kanjian_db::DatabaseConfig::default(),
+        clock.clone(),
+    )
+    .await
+    .unwrap();
     let data_dir = dir.path().join("data");
     let blobs = Arc::new(LocalBlobStore::new(data_dir.join("blobs")));
     let hub = Arc::new(InProcessHub::new());
-    let outbox = Outbox::new();
+    let outbox = Outbox::with_clock(clock.clone());
     let config = MediaConfig {
         data_dir: data_dir.clone(),
         max_upload_bytes: 50 * 1024 * 1024,
@@ -180,6 +219,7 @@ async fn app() -> App {
     App {
         media,
         db,
+        clock,
         outbox,
         hub,
         blobs,
@@ -402,6 +442,7 @@ async fn a_resumable_upload_survives_a_wrong_offset_and_processing_makes_it_read
             &owner,
             ticket.upload_id,
             0,
+            None,
             body(vec![bytes[..third].to_vec()]),
         )
         .await
@@ -418,6 +459,7 @@ async fn a_resumable_upload_survives_a_wrong_offset_and_processing_makes_it_read
             &owner,
             ticket.upload_id,
             0,
+            None,
             body(vec![bytes[..third].to_vec()]),
         )
         .await
@@ -444,10 +486,10 @@ async fn a_resumable_upload_survives_a_wrong_offset_and_processing_makes_it_read
         .join(format!("{}.part", ticket.upload_id));
     assert_eq!(std::fs::metadata(&staged).unwrap().len(), third as u64);
 
-    // Nobody else may look or write.
+    // Nobody else may look or write; to them the upload does not exist.
     assert!(matches!(
         app.media.upload_progress(&user(2), ticket.upload_id).await,
-        Err(Error::Forbidden(_))
+        Err(Error::NotFound(_))
     ));
     assert!(matches!(
         app.media
@@ -455,10 +497,11 @@ async fn a_resumable_upload_survives_a_wrong_offset_and_processing_makes_it_read
                 &user(2),
                 ticket.upload_id,
                 third as u64,
+                None,
                 body(vec![vec![0]])
             )
             .await,
-        Err(Error::Forbidden(_))
+        Err(Error::NotFound(_))
     ));
     assert!(matches!(
         app.media
@@ -479,6 +522,7 @@ async fn a_resumable_upload_survives_a_wrong_offset_and_processing_makes_it_read
             &owner,
             ticket.upload_id,
             third as u64,
+            None,
             body(vec![b.to_vec(), c.to_vec()]),
         )
         .await
@@ -501,7 +545,7 @@ async fn a_resumable_upload_survives_a_wrong_offset_and_processing_makes_it_read
     // The last byte is in; more is too much.
     assert!(matches!(
         app.media
-            .append_upload(&owner, ticket.upload_id, p.offset, body(vec![vec![1]]))
+            .append_upload(&owner, ticket.upload_id, p.offset, None, body(vec![vec![1]]))
             .await,
         Err(Error::User(_))
     ));
@@ -510,7 +554,7 @@ async fn a_resumable_upload_survives_a_wrong_offset_and_processing_makes_it_read
     let updates = app.media.watch_processing(&owner, id).await.unwrap();
     assert!(matches!(
         app.media.watch_processing(&user(2), id).await,
-        Err(Error::Forbidden(_))
+        Err(Error::NotFound(_))
     ));
     app.process(id).await;
     let updates: Vec<ProcessingUpdate> =
@@ -641,7 +685,7 @@ async fn bytes_past_the_declared_length_are_refused_and_not_kept() {
         .await
         .unwrap();
     app.media
-        .append_upload(&owner, ticket.upload_id, 0, body(vec![vec![1; 4]]))
+        .append_upload(&owner, ticket.upload_id, 0, None, body(vec![vec![1; 4]]))
         .await
         .unwrap();
     let e = app
@@ -650,6 +694,7 @@ async fn bytes_past_the_declared_length_are_refused_and_not_kept() {
             &owner,
             ticket.upload_id,
             4,
+            None,
             body(vec![vec![2; 3], vec![3; 5]]),
         )
         .await
@@ -715,7 +760,7 @@ async fn a_request_that_dies_midway_keeps_what_was_flushed() {
     .boxed();
     let p = app
         .media
-        .append_upload(&owner, ticket.upload_id, 0, broken)
+        .append_upload(&owner, ticket.upload_id, 0, None, broken)
         .await
         .unwrap();
     assert_eq!(p.offset, 30);
@@ -740,7 +785,7 @@ async fn a_request_that_dies_midway_keeps_what_was_flushed() {
     std::io::Write::write_all(&mut f, &[9u8; 5]).unwrap();
     let p = app
         .media
-        .append_upload(&owner, ticket.upload_id, 30, body(vec![vec![8u8; 10]]))
+        .append_upload(&owner, ticket.upload_id, 30, None, body(vec![vec![8u8; 10]]))
         .await
         .unwrap();
     assert_eq!(p.offset, 40);
@@ -841,7 +886,7 @@ async fn a_resumable_upload_of_a_truncated_file_fails_the_video() {
         .unwrap();
     let p = app
         .media
-        .append_upload(&owner, ticket.upload_id, 0, body(vec![bytes]))
+        .append_upload(&owner, ticket.upload_id, 0, None, body(vec![bytes]))
         .await
         .unwrap();
     assert_eq!(p.offset, p.length);
@@ -855,6 +900,7 @@ async fn a_resumable_upload_of_a_truncated_file_fails_the_video() {
             .contains("moov atom not found"),
         "{video:?}"
     );
+    assert_eq!(video.failure_code, Some(VideoFailureCode::Truncated));
     assert!(
         !video.failure_reason.unwrap().contains(".part"),
         "no local paths"
@@ -1122,7 +1168,7 @@ async fn deleting_an_unfinished_upload_purges_its_staged_bytes() {
         .await
         .unwrap();
     app.media
-        .append_upload(&owner, ticket.upload_id, 0, body(vec![vec![1; 50]]))
+        .append_upload(&owner, ticket.upload_id, 0, None, body(vec![vec![1; 50]]))
         .await
         .unwrap();
     app.media
@@ -1132,7 +1178,7 @@ async fn deleting_an_unfinished_upload_purges_its_staged_bytes() {
     // The upload cannot go on.
     assert!(matches!(
         app.media
-            .append_upload(&owner, ticket.upload_id, 50, body(vec![vec![1; 50]]))
+            .append_upload(&owner, ticket.upload_id, 50, None, body(vec![vec![1; 50]]))
             .await,
         Err(Error::NotFound(_))
     ));
@@ -1282,7 +1328,7 @@ async fn the_dispatcher_drives_an_upload_to_ready() {
             poll_interval: Duration::from_millis(50),
             ..DispatcherConfig::default()
         },
-        kanjian_kernel::Clock::system(),
+        app.clock.clone(),
     );
     for h in app.media.event_handlers() {
         dispatcher.register(h);
@@ -1351,4 +1397,347 @@ async fn a_watcher_sees_the_end_even_when_another_node_did_the_work() {
         .expect("the watcher must end without a hub message");
     assert_eq!(seen.first().unwrap().status, VideoStatus::Processing);
     assert_eq!(seen.last().unwrap().status, VideoStatus::Ready);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hardening: inputs that point elsewhere, truncation, requests refused before their body,
+// abandoned uploads, and who may watch.
+
+/// A resumable upload of `bytes` by `owner`, all in one request; returns the ticket.
+async fn upload_resumably(app: &App, owner: &Actor, title: &str, bytes: Vec<u8>) -> UploadTicket {
+    let ticket = app
+        .media
+        .create_upload(
+            owner,
+            CreateUploadInput {
+                details: details(title),
+                size_bytes: bytes.len() as u64,
+                filename: None,
+            },
+        )
+        .await
+        .unwrap();
+    let p = app
+        .media
+        .append_upload(owner, ticket.upload_id, 0, Some(bytes.len() as u64), body(vec![bytes]))
+        .await
+        .unwrap();
+    assert_eq!(p.offset, p.length);
+    ticket
+}
+
+#[tokio::test]
+async fn an_upload_that_points_at_other_files_fails_as_an_unsupported_format() {
+    let app = app().await;
+    // User 2's private video: ready, never published.
+    let private = app.ready_video(2, &fixtures().v360).await;
+    let segment = format!("videos/{}/hls/360p/seg_00000.ts", private.id);
+    assert!(app.blobs.exists(&segment).await.unwrap());
+    let playlist = |target: &str| {
+        format!("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n{target}\n#EXT-X-ENDLIST\n").into_bytes()
+    };
+    // Relative to the staged upload (data/uploads/N.part), then to the stored source
+    // (data/blobs/videos/N/source): where user 2's segments lie.
+    let crafted: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("their segment", playlist(&format!("../blobs/{segment}")), "HLS playlist"),
+        ("their segment from the source", playlist(&format!("../{}/hls/360p/seg_00000.ts", private.id)), "HLS playlist"),
+        ("a system file", playlist("file:///etc/passwd"), "HLS playlist"),
+        ("a URL", playlist("http://127.0.0.1:9/x.ts"), "HLS playlist"),
+        ("a concat list", format!("ffconcat version 1.0\nfile ../blobs/videos/{}/source\n", private.id).into_bytes(), "concat list"),
+    ];
+    let owner = user(1);
+    for (what, bytes, words) in crafted {
+        let ticket = upload_resumably(&app, &owner, what, bytes.clone()).await;
+        let video = app.video(&owner, ticket.video.id).await.unwrap();
+        assert_eq!(video.status, VideoStatus::Failed, "{what}: {video:?}");
+        assert_eq!(video.failure_code, Some(VideoFailureCode::UnsupportedFormat), "{what}");
+        let reason = video.failure_reason.unwrap();
+        assert!(reason.contains(words) && reason.contains("upload the video file itself"), "{what}: {reason}");
+
+        // In one request: refused, nothing kept.
+        let staged = app.data_dir.join("spool");
+        std::fs::create_dir_all(&staged).unwrap();
+        let file = staged.join("upload.mp4");
+        std::fs::write(&file, &bytes).unwrap();
+        let (field, code, message) = user_error(
+            app.media
+                .upload_video(&owner, details(what), spooled(&file))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!((field[1].as_str(), code), ("file", UserErrorCode::UnsupportedMedia), "{what}");
+        assert!(message.contains(words), "{what}: {message}");
+    }
+    // Nothing of theirs was made, and only user 2's video has files.
+    assert!(app.files_under("uploads").is_empty());
+    assert!(app.files_under("blobs").iter().all(|f| f.starts_with(&format!("videos/{}/", private.id))));
+}
+
+#[tokio::test]
+async fn a_truncated_mp4_with_its_index_first_fails_as_truncated() {
+    let app = app().await;
+    let owner = user(1);
+    let bytes = std::fs::read(&fixtures().truncated_faststart).unwrap();
+    let ticket = upload_resumably(&app, &owner, "Half", bytes).await;
+    let video = app.video(&owner, ticket.video.id).await.unwrap();
+    assert_eq!(video.status, VideoStatus::Failed);
+    assert_eq!(video.failure_code, Some(VideoFailureCode::Truncated));
+    let reason = video.failure_reason.unwrap();
+    assert!(reason.contains("the file is truncated: it claims 2.0 s"), "{reason}");
+    assert!(app.files_under("uploads").is_empty());
+    assert!(app.files_under("blobs").is_empty());
+
+    let (_, code, message) = user_error(
+        app.media
+            .upload_video(&owner, details("Half"), spooled(&fixtures().truncated_faststart))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, UserErrorCode::UnsupportedMedia);
+    assert!(message.contains("truncated"), "{message}");
+
+    // A source that is cut after it was accepted fails in processing: ffmpeg decodes half.
+    let video = app
+        .media
+        .upload_video(&owner, details("Cut later"), spooled(&fixtures().v720))
+        .await
+        .unwrap();
+    app.blobs
+        .put_file(&format!("videos/{}/source", video.id), &{
+            let copy = app.data_dir.join("cut.mp4");
+            std::fs::copy(&fixtures().truncated_faststart, &copy).unwrap();
+            copy
+        })
+        .await
+        .unwrap();
+    app.process(video.id).await;
+    let video = app.video(&owner, video.id).await.unwrap();
+    assert_eq!(video.status, VideoStatus::Failed);
+    assert_eq!(video.failure_code, Some(VideoFailureCode::Truncated), "{:?}", video.failure_reason);
+    assert!(video.failure_reason.unwrap().contains("ffmpeg could decode only"));
+    assert!(app.files_under("blobs").iter().all(|f| !f.contains("/hls/")));
+}
+
+/// A body that records whether anyone polled it.
+fn watched_body(polled: Arc<std::sync::atomic::AtomicBool>) -> BoxStream<'static, std::io::Result<Bytes>> {
+    stream::poll_fn(move |_| {
+        polled.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::task::Poll::Ready(Some(Ok(Bytes::from_static(b"x"))))
+    })
+    .boxed()
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_taken_is_refused_before_its_body_is_read() {
+    let app = app().await;
+    let owner = user(1);
+    let ticket = app
+        .media
+        .create_upload(
+            &owner,
+            CreateUploadInput { details: details("Guarded"), size_bytes: 100, filename: None },
+        )
+        .await
+        .unwrap();
+    app.media
+        .append_upload(&owner, ticket.upload_id, 0, Some(40), body(vec![vec![7; 40]]))
+        .await
+        .unwrap();
+
+    let refusals: Vec<(&str, Actor, UploadId, u64, Option<u64>)> = vec![
+        ("anonymous", Actor::Anonymous, ticket.upload_id, 40, Some(10)),
+        ("a stranger", user(2), ticket.upload_id, 40, Some(10)),
+        ("a missing upload", owner.clone(), UploadId(987_654), 0, Some(10)),
+        ("a wrong offset", owner.clone(), ticket.upload_id, 0, Some(10)),
+        ("more than the upload lacks", owner.clone(), ticket.upload_id, 40, Some(61)),
+        ("far more", owner.clone(), ticket.upload_id, 40, Some(200 << 20)),
+    ];
+    let mut answers = Vec::new();
+    for (what, actor, upload, offset, length) in refusals {
+        let polled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let e = app
+            .media
+            .append_upload(&actor, upload, offset, length, watched_body(polled.clone()))
+            .await
+            .unwrap_err();
+        assert!(!polled.load(std::sync::atomic::Ordering::SeqCst), "{what}: the body was read");
+        answers.push((what, e));
+    }
+    let kind = |e: &Error| match e {
+        Error::Unauthenticated => "401".to_owned(),
+        Error::NotFound(m) => format!("404 {m}"),
+        Error::User(errors) => errors[0].code.as_str().to_owned(),
+        other => format!("{other:?}"),
+    };
+    let kinds: Vec<(&str, String)> = answers.iter().map(|(w, e)| (*w, kind(e))).collect();
+    let not_found = kind(&Error::not_found("upload"));
+    assert_eq!(
+        kinds,
+        [
+            ("anonymous", "401".to_owned()),
+            // A stranger's upload answers exactly as one that does not exist.
+            ("a stranger", not_found.clone()),
+            ("a missing upload", not_found),
+            ("a wrong offset", "UPLOAD_OFFSET_MISMATCH".to_owned()),
+            ("more than the upload lacks", "TOO_LARGE".to_owned()),
+            ("far more", "TOO_LARGE".to_owned()),
+        ]
+    );
+    let staged = app.data_dir.join("uploads").join(format!("{}.part", ticket.upload_id));
+    assert_eq!(std::fs::metadata(&staged).unwrap().len(), 40, "nothing more reached the disk");
+    assert_eq!(app.media.upload_progress(&owner, ticket.upload_id).await.unwrap().offset, 40);
+
+    // Exactly what it lacks is taken.
+    let p = app
+        .media
+        .append_upload(&owner, ticket.upload_id, 40, Some(60), body(vec![vec![7; 60]]))
+        .await
+        .unwrap();
+    assert_eq!((p.offset, p.expires_at), (100, None));
+}
+
+#[tokio::test]
+async fn an_abandoned_upload_expires_its_bytes_go_and_its_watchers_end() {
+    let app = app().await;
+    let owner = user(1);
+    let bytes = std::fs::read(&fixtures().v360).unwrap();
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    let ticket = app
+        .media
+        .create_upload(
+            &owner,
+            CreateUploadInput { details: details("Abandoned"), size_bytes: bytes.len() as u64, filename: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ticket.expires_at, app.clock.now() + chrono::Duration::hours(24));
+    // Never sent a byte: expires too.
+    let idle = app
+        .media
+        .create_upload(&owner, CreateUploadInput { details: details("Idle"), size_bytes: 10, filename: None })
+        .await
+        .unwrap();
+
+    app.clock.advance(hours(20));
+    let third = bytes.len() / 3;
+    let p = app
+        .media
+        .append_upload(&owner, ticket.upload_id, 0, None, body(vec![bytes[..third].to_vec()]))
+        .await
+        .unwrap();
+    // Bytes came: the expiry moves to a day from now.
+    assert_eq!(p.expires_at, Some(app.clock.now() + chrono::Duration::hours(24)));
+    assert_eq!(app.media.upload_progress(&owner, ticket.upload_id).await.unwrap().expires_at, p.expires_at);
+
+    let watcher = app.media.watch_processing(&owner, ticket.video.id).await.unwrap();
+    assert_eq!(app.hub.topic_count(), 1);
+
+    app.clock.advance(hours(5));
+    // 25 h after creation: the idle one goes; the other got bytes 5 h ago.
+    assert_eq!(app.media.expire_abandoned_uploads().await.unwrap(), 1);
+    let idle_video = app.video(&owner, idle.video.id).await.unwrap();
+    assert_eq!((idle_video.status, idle_video.failure_code), (VideoStatus::Failed, Some(VideoFailureCode::UploadExpired)));
+    assert_eq!(app.video(&owner, ticket.video.id).await.unwrap().status, VideoStatus::Uploading);
+
+    app.clock.advance(hours(19) + Duration::from_secs(1));
+    assert_eq!(app.media.expire_abandoned_uploads().await.unwrap(), 1);
+    assert_eq!(app.media.expire_abandoned_uploads().await.unwrap(), 0, "once only");
+
+    let video = app.video(&owner, ticket.video.id).await.unwrap();
+    assert_eq!(video.status, VideoStatus::Failed);
+    assert_eq!(video.failure_code, Some(VideoFailureCode::UploadExpired));
+    let reason = video.failure_reason.clone().unwrap();
+    assert!(reason.contains("no bytes arrived for 24 hours"), "{reason}");
+    assert!(app.files_under("uploads").is_empty(), "its bytes are gone");
+
+    // The watcher saw it end, and its stream completed.
+    let seen: Vec<ProcessingUpdate> = tokio::time::timeout(Duration::from_secs(10), watcher.collect())
+        .await
+        .expect("the watcher's stream must complete");
+    let last = seen.last().unwrap();
+    assert_eq!((last.status, last.failure_code), (VideoStatus::Failed, Some(VideoFailureCode::UploadExpired)));
+    assert_eq!(app.hub.topic_count(), 0);
+
+    // It cannot go on; HEAD says so too.
+    for e in [
+        app.media.upload_progress(&owner, ticket.upload_id).await.unwrap_err(),
+        app.media
+            .append_upload(&owner, ticket.upload_id, third as u64, None, body(vec![bytes[third..].to_vec()]))
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(user_error(e).1, UserErrorCode::Expired);
+    }
+    assert!(app.files_under("uploads").is_empty());
+    assert_eq!(
+        app.event_kinds().await,
+        ["media.video_processed", "media.video_processed"],
+        "each video's end is an event"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_past_its_expiry_is_expired_when_touched_before_any_sweep() {
+    let app = app().await;
+    let owner = user(1);
+    let ticket = app
+        .media
+        .create_upload(&owner, CreateUploadInput { details: details("Late"), size_bytes: 100, filename: None })
+        .await
+        .unwrap();
+    app.media
+        .append_upload(&owner, ticket.upload_id, 0, None, body(vec![vec![1; 10]]))
+        .await
+        .unwrap();
+    app.clock.advance(Duration::from_secs(24 * 3600));
+    let polled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let e = app
+        .media
+        .append_upload(&owner, ticket.upload_id, 10, Some(90), watched_body(polled.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(user_error(e).1, UserErrorCode::Expired);
+    assert!(!polled.load(std::sync::atomic::Ordering::SeqCst));
+    let video = app.video(&owner, ticket.video.id).await.unwrap();
+    assert_eq!(video.failure_code, Some(VideoFailureCode::UploadExpired));
+    assert!(app.files_under("uploads").is_empty());
+    assert_eq!(app.media.expire_abandoned_uploads().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn only_the_owner_watches_and_anyone_else_sees_no_such_video() {
+    let app = app().await;
+    let owner = user(1);
+    let ticket = app
+        .media
+        .create_upload(&owner, CreateUploadInput { details: details("Mine"), size_bytes: 10, filename: None })
+        .await
+        .unwrap();
+    let id = ticket.video.id;
+
+    let stranger = app.media.watch_processing(&user(2), id).await.err().unwrap();
+    let missing = app.media.watch_processing(&user(2), VideoId(id.0 + 1000)).await.err().unwrap();
+    assert!(matches!(stranger, Error::NotFound(_)), "{stranger:?}");
+    assert_eq!(format!("{stranger:?}"), format!("{missing:?}"), "the same answer");
+    assert!(matches!(
+        app.media.watch_processing(&Actor::Anonymous, id).await.err().unwrap(),
+        Error::Unauthenticated
+    ));
+    assert_eq!(app.hub.topic_count(), 0, "nothing subscribed for a refused watcher");
+
+    // The owner's watchers share one topic, freed when the last one leaves.
+    let first = app.media.watch_processing(&owner, id).await.unwrap();
+    let second = app.media.watch_processing(&owner, id).await.unwrap();
+    assert_eq!(app.hub.topic_count(), 1);
+    drop(first);
+    assert_eq!(app.hub.topic_count(), 1);
+    drop(second);
+    assert_eq!(app.hub.topic_count(), 0);
+
+    // A finished video answers with its state and subscribes nothing.
+    let ready = app.ready_video(1, &fixtures().v360).await;
+    let done: Vec<ProcessingUpdate> = app.media.watch_processing(&owner, ready.id).await.unwrap().collect().await;
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].status, VideoStatus::Ready);
+    assert_eq!(app.hub.topic_count(), 0);
 }

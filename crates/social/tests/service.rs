@@ -112,6 +112,7 @@ impl FakeMedia {
             status: VideoStatus::Ready,
             progress_percent: 100,
             failure_reason: None,
+            failure_code: None,
             duration_ms: Some(DURATION_MS),
             width: Some(1280),
             height: Some(720),

@@ -2,8 +2,9 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kanjian_server::{Config, Kanjian, RunningServer};
 use kanjian_db::testing::TestDatabase;
+use kanjian_kernel::Clock;
+use kanjian_server::{Config, Kanjian, RunningServer};
 use sea_orm::Database;
 use serde_json::{Value, json};
 
@@ -22,6 +23,8 @@ pub struct TestApp {
     pub config: Config,
     server: Option<Server>,
     as_process: bool,
+    /// Where the in-process server reads time: the system's, or a manual clock the test moves.
+    clock: Clock,
     data_dir: tempfile::TempDir,
     _database: TestDatabase,
 }
@@ -33,15 +36,21 @@ impl TestApp {
 
     /// Spawns with the test defaults, then `adjust` for what a test needs.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::spawn_inner(adjust, false).await
+        Self::spawn_inner(adjust, false, Clock::system()).await
+    }
+
+    /// As `spawn_with`, the server reading time from `clock` (a manual one the test moves
+    /// forward, instead of sleeping through hours).
+    pub async fn spawn_with_clock(adjust: impl FnOnce(&mut Config), clock: Clock) -> Self {
+        Self::spawn_inner(adjust, false, clock).await
     }
 
     /// Runs the real `kanjian` binary as a child process, configured through its environment.
     pub async fn spawn_process_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::spawn_inner(adjust, true).await
+        Self::spawn_inner(adjust, true, Clock::system()).await
     }
 
-    async fn spawn_inner(adjust: impl FnOnce(&mut Config), as_process: bool) -> Self {
+    async fn spawn_inner(adjust: impl FnOnce(&mut Config), as_process: bool, clock: Clock) -> Self {
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
         config.http.bind = "127.0.0.1:0".parse().expect("address");
@@ -60,6 +69,7 @@ impl TestApp {
             config,
             server: None,
             as_process,
+            clock,
             data_dir,
             _database: database,
         };
@@ -80,7 +90,7 @@ impl TestApp {
         let mut config = self.config.clone();
         config.http.bind = listener.local_addr().expect("the listener's address");
         config.http.public_url = None;
-        let app = Kanjian::build(config).await.expect("build the app");
+        let app = Kanjian::build_with_clock(config, self.clock.clone()).await.expect("build the app");
         let server = app.serve(listener).expect("serve");
         self.base = format!("http://{}", server.addr);
         // Later restarts reuse the port, so URLs handed out before stay valid.

@@ -14,6 +14,9 @@ pub struct Fixtures {
     pub long_clip: PathBuf,
     /// The first half of `hd_clip`'s bytes: the index (moov) is missing.
     pub truncated_clip: PathBuf,
+    /// The first half of `hd_clip` remuxed with its index first (`-movflags +faststart`): the
+    /// index claims the whole two seconds, the samples stop half-way.
+    pub truncated_faststart_clip: PathBuf,
     /// Plain text named like a video.
     pub not_a_video: PathBuf,
 }
@@ -38,13 +41,25 @@ pub fn fixtures() -> &'static Fixtures {
         let small_clip = dir.path().join("small.mp4");
         let long_clip = dir.path().join("long.mp4");
         let truncated_clip = dir.path().join("truncated.mp4");
+        let truncated_faststart_clip = dir.path().join("truncated-faststart.mp4");
         let not_a_video = dir.path().join("notes.mp4");
         make_clip(&hd_clip, "1280x720", 2);
         make_clip(&small_clip, "480x270", 2);
         make_clip(&long_clip, "1280x720", 8);
         let bytes = std::fs::read(&hd_clip).expect("read clip");
         std::fs::write(&truncated_clip, &bytes[..bytes.len() / 2]).expect("write truncated");
+        let faststart = dir.path().join("faststart.mp4");
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&hd_clip)
+            .args(["-c", "copy", "-movflags", "+faststart"])
+            .arg(&faststart)
+            .status()
+            .expect("run ffmpeg");
+        assert!(status.success(), "ffmpeg failed to remux with +faststart");
+        let bytes = std::fs::read(&faststart).expect("read faststart clip");
+        std::fs::write(&truncated_faststart_clip, &bytes[..bytes.len() / 2]).expect("write truncated");
         std::fs::write(&not_a_video, "these are my notes, not a video\n".repeat(100)).expect("write text");
-        Fixtures { _dir: dir, hd_clip, small_clip, long_clip, truncated_clip, not_a_video }
+        Fixtures { _dir: dir, hd_clip, small_clip, long_clip, truncated_clip, truncated_faststart_clip, not_a_video }
     })
 }

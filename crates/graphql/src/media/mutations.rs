@@ -64,6 +64,10 @@ payload!(
         video: Video,
         /// A tus 1.0 upload URL: `PATCH` bytes with `Upload-Offset`, `HEAD` to resume.
         upload_url: String,
+        /// When the upload is abandoned if no bytes arrive (each `PATCH` that stores bytes
+        /// pushes it back, as its `Upload-Expires` header says). The video then ends `FAILED`
+        /// with `UPLOAD_EXPIRED`.
+        upload_expires_at: kanjian_kernel::Timestamp,
     }
 );
 
@@ -129,6 +133,7 @@ impl MediaMutation {
         into_payload(result, |t| CreateVideoUploadPayload {
             video: Some(Video(t.video)),
             upload_url: Some(ctx.services().absolute_url(&t.upload_url)),
+            upload_expires_at: Some(t.expires_at),
             user_errors: vec![],
         })
     }

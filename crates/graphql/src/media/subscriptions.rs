@@ -4,7 +4,7 @@ use futures::{Stream, StreamExt};
 use kanjian_contracts::media::ProcessingUpdate;
 use kanjian_kernel::ids::VideoId;
 
-use super::types::VideoStatus;
+use super::types::{VideoFailureCode, VideoStatus};
 use crate::context::ContextExt;
 use crate::errors::GqlResultExt;
 use crate::relay::{NodeKind, expect_id, to_global_id};
@@ -16,6 +16,8 @@ pub struct VideoProcessingUpdate {
     pub status: VideoStatus,
     pub progress_percent: i32,
     pub failure_reason: Option<String>,
+    /// Set with `failureReason`, on the `FAILED` update.
+    pub failure_code: Option<VideoFailureCode>,
 }
 
 impl From<ProcessingUpdate> for VideoProcessingUpdate {
@@ -25,6 +27,7 @@ impl From<ProcessingUpdate> for VideoProcessingUpdate {
             status: u.status.into(),
             progress_percent: i32::from(u.progress_percent),
             failure_reason: u.failure_reason,
+            failure_code: u.failure_code.map(Into::into),
         }
     }
 }
@@ -34,7 +37,9 @@ pub struct MediaSubscription;
 
 #[Subscription]
 impl MediaSubscription {
-    /// The current state at once, then every change until `READY` or `FAILED`. Owner only.
+    /// The current state at once, then every change until `READY` or `FAILED`; the stream then
+    /// completes. An upload abandoned in `UPLOADING` ends `FAILED` with `UPLOAD_EXPIRED`. Owner
+    /// only: anyone else's video is `NOT_FOUND`, exactly as a missing one.
     async fn video_processing(
         &self,
         ctx: &Context<'_>,

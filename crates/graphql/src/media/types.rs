@@ -1,5 +1,5 @@
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use kanjian_contracts::media::{VideoDto, VideoStatus as Status};
+use kanjian_contracts::media::{VideoDto, VideoFailureCode as FailureCode, VideoStatus as Status};
 use kanjian_kernel::Timestamp;
 use kanjian_kernel::ids::VideoId;
 
@@ -27,6 +27,37 @@ impl From<Status> for VideoStatus {
             Status::Processing => Self::Processing,
             Status::Ready => Self::Ready,
             Status::Failed => Self::Failed,
+        }
+    }
+}
+
+/// Why a video ended `FAILED`; `failureReason` says it in words.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum VideoFailureCode {
+    /// Not a video: text, a still image, audio only, a picture too small to show.
+    NotAVideo,
+    /// A format that is not accepted, such as an HLS playlist or an ffmpeg concat list (files
+    /// that point at other files or URLs). MP4/MOV, WebM/MKV, AVI, FLV and MPEG-TS are.
+    UnsupportedFormat,
+    /// The file ends before the duration it claims: the upload was incomplete.
+    Truncated,
+    /// The renditions could not be made, or took longer than allowed.
+    ProcessingFailed,
+    /// The resumable upload was abandoned (no bytes for too long) and its bytes removed.
+    UploadExpired,
+    /// The uploaded bytes were lost on the server.
+    SourceLost,
+}
+
+impl From<FailureCode> for VideoFailureCode {
+    fn from(c: FailureCode) -> Self {
+        match c {
+            FailureCode::NotAVideo => Self::NotAVideo,
+            FailureCode::UnsupportedFormat => Self::UnsupportedFormat,
+            FailureCode::Truncated => Self::Truncated,
+            FailureCode::ProcessingFailed => Self::ProcessingFailed,
+            FailureCode::UploadExpired => Self::UploadExpired,
+            FailureCode::SourceLost => Self::SourceLost,
         }
     }
 }
@@ -96,6 +127,12 @@ impl Video {
     /// Why processing failed, for `FAILED` videos.
     async fn failure_reason(&self) -> Option<&str> {
         self.0.failure_reason.as_deref()
+    }
+
+    /// Why processing failed, as a code to act on, for `FAILED` videos (none for videos that
+    /// failed before codes existed).
+    async fn failure_code(&self) -> Option<VideoFailureCode> {
+        self.0.failure_code.map(Into::into)
     }
 
     /// Seconds, with millisecond precision.

@@ -4,6 +4,7 @@
 pub mod category;
 pub mod description;
 pub mod details;
+pub mod failure;
 pub mod hashtags;
 pub mod media_path;
 pub mod status;

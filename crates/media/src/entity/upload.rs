@@ -15,6 +15,11 @@ pub struct Model {
     pub offset: i64,
     pub created_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
+    /// While unfinished: abandoned after this unless more bytes come (each write pushes it
+    /// back). `None` for uploads made before it was recorded: `created_at` + the expiry then.
+    pub expires_at: Option<DateTimeUtc>,
+    /// When the sweeper removed its bytes, for good.
+    pub expired_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

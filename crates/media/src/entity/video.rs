@@ -22,6 +22,8 @@ pub struct Model {
     pub progress_percent: i32,
     #[sea_orm(column_type = "Text", nullable)]
     pub failure_reason: Option<String>,
+    /// [`crate::domain::failure`], set with `failure_reason`.
+    pub failure_code: Option<String>,
     pub duration_ms: Option<i64>,
     pub width: Option<i32>,
     pub height: Option<i32>,

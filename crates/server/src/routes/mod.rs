@@ -16,6 +16,8 @@ use actix_web::web;
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
+            // Multipart first: it is checked before async-graphql spools the file.
+            .route(web::post().guard(actix_web::guard::fn_guard(uploads::is_multipart)).to(uploads::graphql_multipart))
             .route(web::post().to(graphql::post))
             .route(web::get().to(graphql::get)),
     )

@@ -98,6 +98,7 @@ impl Sql {
                 "status",
                 "progress_percent",
                 "failure_reason",
+                "failure_code",
                 "duration_ms",
                 "width",
                 "height",
