@@ -56,7 +56,7 @@ pub(crate) fn user_dto(m: user::Model, shown_to: ShownTo) -> UserDto {
         display_name: m.display_name,
         created_at: m.created_at,
         private: private
-            .then(|| UserPrivateDto { email: m.email, email_verified_at: m.email_verified_at }),
+            .then_some(UserPrivateDto { email: m.email, email_verified_at: m.email_verified_at }),
     }
 }
 

@@ -245,8 +245,8 @@ async fn anonymous_first_page(deps: &Arc<Deps>, page: PageRequest) -> Result<Pag
     // Ranked again for a new pool, and before its cursors could outlive the stored ranking.
     let fresh_for = std::time::Duration::from_secs(deps.config.feed_snapshot_ttl_secs / 2);
     let stored = match &*shared {
-        Some((ranked_from, at, stored)) if Arc::ptr_eq(ranked_from, &pool) && at.elapsed() < fresh_for => {
-            stored.clone()
+        Some(shared) if Arc::ptr_eq(&shared.ranked_from, &pool) && shared.at.elapsed() < fresh_for => {
+            shared.stored.clone()
         }
         _ => {
             let items = rank_recommended(deps, &pool, None).await?;
@@ -256,7 +256,7 @@ async fn anonymous_first_page(deps: &Arc<Deps>, page: PageRequest) -> Result<Pag
                 snapshot::store(&deps.db, None, RankedFeed::Recommended, &items, deps.config.feed_snapshot_ttl_secs).await?
             };
             let stored = Arc::new(snapshot::Snapshot { id, items });
-            *shared = Some((pool, std::time::Instant::now(), stored.clone()));
+            *shared = Some(pool::SharedRanking { ranked_from: pool, at: std::time::Instant::now(), stored: stored.clone() });
             stored
         }
     };

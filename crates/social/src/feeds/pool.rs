@@ -35,7 +35,14 @@ pub(crate) struct RecommendedPool {
     /// The ranking every anonymous viewer gets, with the pool it was ranked from: ranked and
     /// stored once per pool, so a flood of anonymous first pages writes nothing. The lock is
     /// held while ranking, so concurrent first pages after a refresh rank it once.
-    pub(super) anonymous: Mutex<Option<(Arc<Vec<Candidate>>, Instant, Arc<super::snapshot::Snapshot>)>>,
+    pub(super) anonymous: Mutex<Option<SharedRanking>>,
+}
+
+/// The anonymous ranking, stored, with the pool it was ranked from and when.
+pub(super) struct SharedRanking {
+    pub ranked_from: Arc<Vec<Candidate>>,
+    pub at: Instant,
+    pub stored: Arc<super::snapshot::Snapshot>,
 }
 
 impl RecommendedPool {
