@@ -7,6 +7,7 @@ mod accounts;
 mod batching;
 mod crash;
 mod feeds;
+mod fuzz;
 mod http;
 mod journey;
 mod limits;

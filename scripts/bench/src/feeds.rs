@@ -330,7 +330,8 @@ impl Baseline {
     fn placeholder(&self, n: usize) -> String {
         match self.backend {
             DbBackend::Postgres => format!("${n}"),
-            _ => "?".to_owned(),
+            // Numbered: the Friends statement names the viewer before the window.
+            _ => format!("?{n}"),
         }
     }
 
@@ -1071,7 +1072,10 @@ mod tests {
             score: Score::Power,
         };
         let friends = pg.friends_sql(0);
-        assert!(friends.contains("r.created_at >= $1") && friends.contains("f.user_id = $2"));
+        assert!(friends.contains("r.created_at >= $1") && friends.contains("WHERE user_id = $2"));
+        assert!(friends.contains("LIMIT 300") && friends.contains("LIMIT 5000"), "{friends}");
+        let lite_friends = Baseline { backend: DbBackend::Sqlite, score: Score::Integer }.friends_sql(0);
+        assert!(lite_friends.contains("user_id = ?2") && lite_friends.contains(">= ?1"), "{lite_friends}");
         assert!(
             pg.friends_sql(LATER_PAGE_OFFSET)
                 .ends_with("LIMIT 20 OFFSET 40")
