@@ -100,6 +100,7 @@ pub async fn verify_email(db: &Db, outbox: &Outbox, input: VerifyEmailInput) -> 
         newly_verified = !was_verified && user.email_verified_at.is_some(),
         "email verified"
     );
-    // The token proved the caller reads this user's mail.
-    Ok(user_dto(user, ShownTo::Themself))
+    // A link can be forwarded: whoever follows it is no one in particular, so the answer
+    // carries no private field (the user sees them signed in).
+    Ok(user_dto(user, ShownTo::Viewer(None)))
 }
