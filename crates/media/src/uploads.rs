@@ -126,6 +126,7 @@ pub(crate) async fn create_upload(
     v.finish()?;
     let details = details.ok_or_else(|| Error::internal("validation passed without details"))?;
     let channel = channel_of(deps, user).await?;
+    kanjian_db::rate_limit::check(&deps.db, &deps.config.upload_limits(user, input.size_bytes)).await?;
     let at = deps.db.now();
     let txn = deps
         .db
@@ -683,6 +684,7 @@ pub(crate) async fn upload_video(
     v.finish()?;
     let details = details.ok_or_else(|| Error::internal("validation passed without details"))?;
     let channel = channel_of(deps, user).await?;
+    kanjian_db::rate_limit::check(&deps.db, &deps.config.upload_limits(user, size)).await?;
 
     let staged = stage_spooled(deps, file.file).await?;
     let info = match probe_upload(deps, &staged.0).await? {
