@@ -18,6 +18,9 @@ pub struct MediaConfig {
     /// upload takes no more, so this bounds `PATCH` volume too). An upload larger than `max`
     /// waits for a full bucket. Default: 50 GiB a day.
     pub upload_bytes_per_user: Vec<kanjian_db::Rate>,
+    /// tus `PATCH` requests one user may send (each costs a lock and database work whatever
+    /// its size; the bytes are bounded by `upload_bytes_per_user`). Default: 600 a minute.
+    pub upload_patches_per_user: Vec<kanjian_db::Rate>,
     pub ffmpeg: String,
     pub ffprobe: String,
     pub probe_timeout_secs: u64,
@@ -40,6 +43,7 @@ impl Default for MediaConfig {
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             uploads_per_user: vec![kanjian_db::Rate::new(20, 3600)],
             upload_bytes_per_user: vec![kanjian_db::Rate::new(50 << 30, 86_400)],
+            upload_patches_per_user: vec![kanjian_db::Rate::new(600, 60)],
             ffmpeg: "ffmpeg".into(),
             ffprobe: "ffprobe".into(),
             probe_timeout_secs: 30,
