@@ -60,9 +60,10 @@ impl TestApp {
         config.events.lease_secs = 3;
         config.events.retry_base_ms = 100;
         config.modules.media.segment_seconds = 1;
-        // Every test signs its people up from 127.0.0.1; the per-address limit has tests of its
-        // own (rate_limits.rs), which set it again.
+        // Every test signs its people up from 127.0.0.1, and some post many comments in a
+        // moment; these limits have tests of their own (rate_limits.rs), which set them again.
         config.modules.identity.sign_ups_per_ip = Vec::new();
+        config.modules.social.comments_per_user = Vec::new();
         let database = TestDatabase::create().await;
         config.database.url = Some(database.url.clone().into());
         adjust(&mut config);
@@ -121,6 +122,7 @@ impl TestApp {
             .env("KANJIAN_EVENTS__RETRY_BASE_MS", c.events.retry_base_ms.to_string())
             .env("KANJIAN_MEDIA__SEGMENT_SECONDS", c.modules.media.segment_seconds.to_string())
             .env("KANJIAN_IDENTITY__SIGN_UPS_PER_IP", rates_env(&c.modules.identity.sign_ups_per_ip))
+            .env("KANJIAN_SOCIAL__COMMENTS_PER_USER", rates_env(&c.modules.social.comments_per_user))
             .env("KANJIAN_LOG__FILTER", "warn")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
