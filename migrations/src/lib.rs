@@ -16,6 +16,7 @@ mod m20261121_000010_social_snapshot_lz4;
 mod m20261129_000011_events_handlers;
 mod m20261129_000012_media_video_versions;
 mod m20261129_000013_social_video_tombstones;
+mod m20261130_000017_db_rate_limits;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_events_handlers::Migration),
             Box::new(m20261129_000012_media_video_versions::Migration),
             Box::new(m20261129_000013_social_video_tombstones::Migration),
+            Box::new(m20261130_000017_db_rate_limits::Migration),
         ]
     }
 }

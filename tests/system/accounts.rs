@@ -82,6 +82,53 @@ async fn log_out_revokes_the_token() {
     app.stop().await;
 }
 
+const ROTATE: &str = "mutation { rotateToken(input: {}) { token expiresAt user { id } userErrors { code } } }";
+const EVERYWHERE: &str = "mutation { logOutEverywhere(input: {}) { revokedSessions userErrors { code } } }";
+
+#[tokio::test]
+async fn a_rotated_token_replaces_the_old_one_at_once() {
+    let app = TestApp::spawn().await;
+    let (old, user) = app.sign_up("rotate@example.com").await;
+    let rotated = app.data(Some(&old), ROTATE, json!({})).await;
+    let payload = &rotated["rotateToken"];
+    assert_eq!(payload["userErrors"], json!([]));
+    assert_eq!(payload["user"]["id"], user);
+    let new = payload["token"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("kj_") && new != old);
+    let expires = chrono::DateTime::parse_from_rfc3339(payload["expiresAt"].as_str().unwrap()).unwrap();
+    assert!(expires > chrono::Utc::now() + chrono::TimeDelta::days(29));
+    // The old token stops at once; the new one is the same person.
+    assert_eq!(top_code(&app.graphql(Some(&old), "{ viewer { id } }", json!({})).await), "UNAUTHENTICATED");
+    assert_eq!(app.data(Some(&new), "{ viewer { id } }", json!({})).await["viewer"]["id"], user);
+    // The old token cannot rotate again, and nobody rotates without one.
+    assert_eq!(top_code(&app.graphql(Some(&old), ROTATE, json!({})).await), "UNAUTHENTICATED");
+    assert_eq!(top_code(&app.graphql(None, ROTATE, json!({})).await), "UNAUTHENTICATED");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn log_out_everywhere_ends_every_session_of_the_account() {
+    let app = TestApp::spawn().await;
+    let (first, user) = app.sign_up("everywhere@example.com").await;
+    let (stranger, _) = app.sign_up("stranger@example.com").await;
+    let log_in = || async {
+        let data = app.data(None, LOG_IN, json!({ "input": { "email": "everywhere@example.com", "password": "correct horse battery staple" } })).await;
+        data["logIn"]["token"].as_str().unwrap().to_owned()
+    };
+    let (second, third) = (log_in().await, log_in().await);
+    let out = app.data(Some(&second), EVERYWHERE, json!({})).await;
+    assert_eq!(out["logOutEverywhere"], json!({ "revokedSessions": 3, "userErrors": [] }));
+    for token in [&first, &second, &third] {
+        assert_eq!(top_code(&app.graphql(Some(token), "{ viewer { id } }", json!({})).await), "UNAUTHENTICATED");
+    }
+    assert!(app.data(Some(&stranger), "{ viewer { id } }", json!({})).await["viewer"]["id"].is_string());
+    assert_eq!(top_code(&app.graphql(None, EVERYWHERE, json!({})).await), "UNAUTHENTICATED");
+    // The password still works: sign in again.
+    let again = log_in().await;
+    assert_eq!(app.data(Some(&again), "{ viewer { id } }", json!({})).await["viewer"]["id"], user);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn mutations_need_a_signed_in_user() {
     let app = TestApp::spawn().await;

@@ -374,7 +374,7 @@ async fn cors_allows_only_the_configured_origins() {
     let h = tus.headers();
     assert_eq!(header(h, "tus-version"), "1.0.0");
     let exposed = header(h, "access-control-expose-headers");
-    for name in ["Tus-Resumable", "Upload-Offset", "Upload-Length", "Location"] {
+    for name in ["Tus-Resumable", "Upload-Offset", "Upload-Length", "Upload-Expires", "Location", "Retry-After"] {
         assert!(exposed.contains(name), "{name} not exposed: {exposed}");
     }
     let other = app.http.post(app.url("/graphql")).header("origin", EVIL).json(&json!({ "query": "{ __typename }" })).send().await.unwrap();

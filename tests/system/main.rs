@@ -15,6 +15,7 @@ mod mail;
 mod notify;
 mod ops;
 mod organizations;
+mod rate_limits;
 mod schema;
 mod seed;
 mod social;

@@ -178,12 +178,20 @@ pub trait IdentityDirectory: Send + Sync {
 /// included.
 #[async_trait]
 pub trait IdentityApi: IdentityDirectory + Send + Sync {
+    /// Too many sign-ups from the client's address are `RateLimited`.
     async fn sign_up(&self, input: SignUpInput, client: ClientInfo) -> Result<AuthSession>;
     /// Wrong password and unknown email fail alike (`INVALID_CREDENTIALS`); repeated failures
     /// are `RateLimited`.
     async fn log_in(&self, input: LogInInput, client: ClientInfo) -> Result<AuthSession>;
     /// Revokes the actor's session: its token stops working at once.
     async fn log_out(&self, actor: &Actor) -> Result<()>;
+    /// A new token for the actor's user with a fresh expiry, and the actor's token revoked, in
+    /// one transaction (the old token stops working at once). `Unauthenticated` for anonymous
+    /// actors and for a token revoked or expired meanwhile (of two rotations, one wins).
+    async fn rotate_token(&self, actor: &Actor, client: ClientInfo) -> Result<AuthSession>;
+    /// Revokes every session of the actor's user, the actor's own included; returns how many
+    /// were still working. `Unauthenticated` for anonymous actors.
+    async fn log_out_everywhere(&self, actor: &Actor) -> Result<u64>;
     /// Resolves a bearer token; unknown, expired or revoked tokens are `Unauthenticated`.
     async fn authenticate(&self, token: &str) -> Result<Actor>;
     /// Changes the signed-in user's own profile (`Unauthenticated` for anonymous actors).

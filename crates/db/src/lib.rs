@@ -3,6 +3,7 @@
 pub mod bulk;
 mod config;
 pub mod keyset;
+pub mod rate_limit;
 mod rule;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -18,6 +19,7 @@ use sea_orm::{
 };
 
 pub use config::DatabaseConfig;
+pub use rate_limit::{Limit, Rate};
 pub use sea_orm::metric::Info as StatementInfo;
 
 /// The database as a module sees it: where reads go, where writes go, and the clock. Cheap to
@@ -36,6 +38,8 @@ struct Shared {
     reader: DatabaseConnection,
     clock: Clock,
     open: rule::OpenTransactions,
+    /// When this node last pruned the rate limits (ms since the epoch, from the clock).
+    rate_limits_pruned_at: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Db {
@@ -67,7 +71,7 @@ impl Db {
             (pool.clone(), pool)
         };
         Ok(Self {
-            shared: Arc::new(Shared { writer, reader, clock, open: Default::default() }),
+            shared: Arc::new(Shared { writer, reader, clock, open: Default::default(), rate_limits_pruned_at: Default::default() }),
             module: "server",
         })
     }

@@ -1,6 +1,6 @@
 //! Accounts: signing up, profiles, and looking users up.
 
-use kanjian_db::Db;
+use kanjian_db::{Db, Limit, rate_limit};
 use kanjian_contracts::identity::{
     AuthSession, ClientInfo, SignUpInput, UpdateProfileInput, UserDto, UserProfileUpdated,
     UserSignedUp,
@@ -18,7 +18,7 @@ use crate::db::{ShownTo, clip, in_order_of, unique_violation, user_dto};
 use crate::domain::{DisplayName, Email, Password};
 use crate::email_tokens::{self, NewToken, Purpose};
 use crate::entity::user;
-use crate::sessions::open_session;
+use crate::sessions::{MAX_IP_LEN, open_session};
 
 fn email_taken() -> Error {
     Error::user(
@@ -43,7 +43,8 @@ fn default_display_name(email: &Email) -> Option<DisplayName> {
 /// Creates an account and signs it in. Emits `UserSignedUp`, and mails a verification link
 /// (`EmailRequested`, the token stored hashed) in the same transaction. A missing (or blank)
 /// display name defaults to the email's local part; a given one that is not valid is a user
-/// error.
+/// error. Valid sign-ups from one address beyond `sign_ups_per_ip` are `RateLimited` and write
+/// nothing.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn sign_up(
     db: &Db,
@@ -68,6 +69,11 @@ pub async fn sign_up(
         return Err(Error::internal("validation passed without values"));
     };
     let display_name = display_name.or_else(|| default_display_name(&email));
+    // Before the lookup, so probing for taken emails counts too.
+    if let Some(ip) = client.ip.as_deref() {
+        let ip = clip(ip, MAX_IP_LEN);
+        rate_limit::check(db, &[Limit::per_ip("sign_up", &ip, &config.sign_ups_per_ip)]).await?;
+    }
 
     let existing = user::Entity::find()
         .filter(user::Column::Email.eq(email.as_str()))

@@ -1,3 +1,4 @@
+use kanjian_db::Rate;
 use serde::Deserialize;
 
 /// The `[identity]` section of the server config.
@@ -13,6 +14,10 @@ pub struct IdentityConfig {
     pub login_failure_window_secs: i64,
     /// Failed log-ins allowed from one IP address within the window (any emails).
     pub login_max_failures_per_ip: u32,
+    /// Sign-ups from one client address (`kanjian_db::rate_limit`, shared by every node): each
+    /// `{ max, window_secs }` lets `max` through at once and refills one every
+    /// `window_secs / max`. Counted once the input is valid, taken email or not. Empty: no limit.
+    pub sign_ups_per_ip: Vec<Rate>,
     /// How long an email verification link works.
     pub email_verification_ttl_hours: i64,
     /// How long a password reset link works (also shown in the mail).
@@ -44,6 +49,7 @@ impl Default for IdentityConfig {
             login_max_failures: 5,
             login_failure_window_secs: 900,
             login_max_failures_per_ip: 30,
+            sign_ups_per_ip: vec![Rate::new(5, 3600)],
             email_verification_ttl_hours: 24,
             password_reset_ttl_minutes: 30,
             mail_request_window_secs: 3600,

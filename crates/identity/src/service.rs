@@ -87,6 +87,14 @@ impl IdentityApi for IdentityService {
         sessions::log_out(&self.db, actor).await
     }
 
+    async fn rotate_token(&self, actor: &Actor, client: ClientInfo) -> Result<AuthSession> {
+        sessions::rotate_token(&self.db, &self.config, actor, client).await
+    }
+
+    async fn log_out_everywhere(&self, actor: &Actor) -> Result<u64> {
+        sessions::log_out_everywhere(&self.db, actor).await
+    }
+
     async fn authenticate(&self, token: &str) -> Result<Actor> {
         sessions::authenticate(&self.db, token).await
     }

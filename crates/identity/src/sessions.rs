@@ -235,9 +235,11 @@ async fn prune_attempts(
     Ok(())
 }
 
-/// Revokes sessions of `user_id` that are not revoked yet: the one `only` names, or every one.
-/// Their tokens stop working at once (`authenticate` reads the row each time). Returns how many
-/// were revoked.
+/// Revokes the working sessions of `user_id` (not revoked, not expired): the one `only` names,
+/// or every one. Their tokens stop working at once (`authenticate` reads the row each time).
+/// Returns how many were revoked. Log-out, log-out everywhere, token rotation and password
+/// reset all end sessions through this; being one conditional update, it also decides between
+/// concurrent calls (a session is revoked by exactly one of them).
 pub(crate) async fn revoke_sessions<C: ConnectionTrait>(
     conn: &C,
     user_id: UserId,
@@ -247,7 +249,8 @@ pub(crate) async fn revoke_sessions<C: ConnectionTrait>(
     let mut update = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
         .filter(session::Column::UserId.eq(user_id.0))
-        .filter(session::Column::RevokedAt.is_null());
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now));
     if let Some(session_id) = only {
         update = update.filter(session::Column::Id.eq(session_id.0));
     }
@@ -290,6 +293,62 @@ pub async fn log_out(db: &Db, actor: &Actor) -> Result<()> {
         "user logged out"
     );
     Ok(())
+}
+
+/// Replaces the actor's token with a new one that expires `session_ttl_days` from now, in one
+/// transaction: the old session is revoked (its token stops working at once) and a new one is
+/// opened for the same user, recording `client`. Of two rotations of one token only the first
+/// succeeds; the other, like any call with a token revoked or expired meanwhile, is
+/// `Unauthenticated`.
+#[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, session_id = tracing::field::Empty))]
+pub async fn rotate_token(
+    db: &Db,
+    config: &IdentityConfig,
+    actor: &Actor,
+    client: ClientInfo,
+) -> Result<AuthSession> {
+    let user_id = actor.require_user()?;
+    let session_id = actor.session_id().ok_or(Error::Unauthenticated)?;
+    tracing::Span::current().record("user_id", user_id.0);
+    tracing::Span::current().record("session_id", session_id.0);
+    let now = db.now();
+
+    let txn = db.begin().await.context("beginning the token rotation")?;
+    // Revoked only if it still works: this decides between concurrent rotations.
+    if revoke_sessions(&txn, user_id, Some(session_id), now).await? != 1 {
+        return Err(Error::Unauthenticated);
+    }
+    let (token, session) = open_session(&txn, config, user_id.0, &client, now).await?;
+    let user = user::Entity::find_by_id(user_id.0)
+        .one(&txn)
+        .await
+        .context("loading the user")?
+        .ok_or(Error::Unauthenticated)?;
+    txn.commit().await.context("committing the token rotation")?;
+
+    tracing::info!(
+        user_id = user_id.0,
+        old_session_id = session_id.0,
+        session_id = session.id,
+        "token rotated"
+    );
+    Ok(AuthSession {
+        token,
+        expires_at: session.expires_at,
+        user: user_dto(user, ShownTo::Themself),
+    })
+}
+
+/// Revokes every session of the actor's user, the actor's own included: every token of theirs
+/// stops working at once (the same revocation a password reset does). Returns how many sessions
+/// were still working (expired ones had stopped already and are not counted).
+#[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
+pub async fn log_out_everywhere(db: &Db, actor: &Actor) -> Result<u64> {
+    let user_id = actor.require_user()?;
+    tracing::Span::current().record("user_id", user_id.0);
+    let revoked = revoke_sessions(db.writer(), user_id, None, db.now()).await?;
+    tracing::info!(user_id = user_id.0, revoked_sessions = revoked, "user logged out everywhere");
+    Ok(revoked)
 }
 
 /// Resolves a bearer token. Unknown, expired and revoked tokens are all `Unauthenticated`.

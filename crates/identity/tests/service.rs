@@ -1909,3 +1909,124 @@ async fn reset_requests_are_rate_limited_per_email_and_per_ip_whether_or_not_the
         .unwrap();
     assert_eq!(app.mails().await.len(), 4);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sign-up limits, token rotation, log-out everywhere
+
+fn signing_up(email: &str, password: &str) -> SignUpInput {
+    SignUpInput { email: email.into(), password: password.into(), display_name: None }
+}
+
+#[tokio::test]
+async fn sign_ups_from_one_address_are_rate_limited_write_nothing_and_come_back() {
+    let app = mail_app().await;
+    // The default: five an hour from one address, refilled one every twelve minutes.
+    assert_eq!(IdentityConfig::default().sign_ups_per_ip, [kanjian_db::Rate::new(5, 3600)]);
+    // Invalid input is refused before anything is spent.
+    let e = app.identity.sign_up(signing_up("bad", "password"), client("203.0.113.9")).await.unwrap_err();
+    assert!(matches!(e, Error::User(_)), "{e:?}");
+    for n in 0..5 {
+        app.sign_up_at(&format!("user{n}@example.com"), "203.0.113.9").await;
+    }
+    let before = app.fingerprint().await;
+    let e = app
+        .identity
+        .sign_up(signing_up("user5@example.com", PASSWORD), client("203.0.113.9"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::RateLimited { retry_after_secs: 720 }), "{e:?}");
+    // A taken email counts too: the limit also slows down probing for accounts.
+    let e = app
+        .identity
+        .sign_up(signing_up("user0@example.com", PASSWORD), client("203.0.113.9"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::RateLimited { .. }), "{e:?}");
+    assert_eq!(app.fingerprint().await, before, "a refused sign-up writes nothing");
+    // Another address is not limited by it.
+    app.sign_up_at("elsewhere@example.com", "203.0.113.10").await;
+    // Twelve minutes on, one more; a window on, five more.
+    app.clock.advance(std::time::Duration::from_secs(720));
+    app.sign_up_at("user5@example.com", "203.0.113.9").await;
+    assert!(app.identity.sign_up(signing_up("user6@example.com", PASSWORD), client("203.0.113.9")).await.is_err());
+    app.clock.advance(std::time::Duration::from_secs(3600));
+    for n in 6..11 {
+        app.sign_up_at(&format!("user{n}@example.com"), "203.0.113.9").await;
+    }
+    assert_eq!(app.user_count().await, 12);
+}
+
+#[tokio::test]
+async fn a_rotated_token_replaces_the_old_one_at_once_with_a_later_expiry() {
+    let app = app_at(IdentityConfig::default(), Clock::manual_from_now()).await;
+    let (actor, old) = app.sign_up("rotate@example.com").await;
+    let (_, other_device) = {
+        let token = app.log_in("rotate@example.com", PASSWORD, "10.0.0.3").await.unwrap();
+        (app.identity.authenticate(&token).await.unwrap(), token)
+    };
+    app.clock.advance(std::time::Duration::from_secs(5 * 86_400));
+    let rotated = app.identity.rotate_token(&actor, client("10.0.0.4")).await.unwrap();
+    assert!(rotated.token.starts_with("kj_") && rotated.token != old);
+    assert_eq!(rotated.expires_at, app.clock.now() + chrono::TimeDelta::days(30));
+    assert_eq!(rotated.user.private.as_ref().map(|p| p.email.as_str()), Some("rotate@example.com"));
+    // The old token stops at once; the new one is the same user; other devices are untouched.
+    assert!(matches!(app.identity.authenticate(&old).await, Err(Error::Unauthenticated)));
+    let new_actor = app.identity.authenticate(&rotated.token).await.unwrap();
+    assert_eq!(new_actor.user_id(), actor.user_id());
+    assert_ne!(new_actor.session_id(), actor.session_id());
+    assert!(app.identity.authenticate(&other_device).await.is_ok());
+    // The old session cannot rotate again, nor can anyone anonymous.
+    assert!(matches!(app.identity.rotate_token(&actor, client("10.0.0.4")).await, Err(Error::Unauthenticated)));
+    assert!(matches!(app.identity.rotate_token(&Actor::Anonymous, client("10.0.0.4")).await, Err(Error::Unauthenticated)));
+    // The new token outlives the old one's expiry, and then expires in its turn.
+    app.clock.advance(std::time::Duration::from_secs(26 * 86_400));
+    assert!(app.identity.authenticate(&other_device).await.is_err(), "log-in tokens last 30 days");
+    assert!(app.identity.authenticate(&rotated.token).await.is_ok());
+    app.clock.advance(std::time::Duration::from_secs(5 * 86_400));
+    assert!(app.identity.authenticate(&rotated.token).await.is_err());
+    assert!(matches!(app.identity.rotate_token(&new_actor, client("10.0.0.4")).await, Err(Error::Unauthenticated)));
+}
+
+#[tokio::test]
+async fn one_token_rotated_twice_at_once_gives_one_new_token() {
+    let app = app().await;
+    let (actor, _) = app.sign_up("twice@example.com").await;
+    let (a, b) = tokio::join!(
+        app.identity.rotate_token(&actor, client("10.0.0.1")),
+        app.identity.rotate_token(&actor, client("10.0.0.1")),
+    );
+    let won: Vec<_> = [a, b].into_iter().filter_map(|r| match r {
+        Ok(session) => Some(session),
+        Err(Error::Unauthenticated) => None,
+        Err(other) => panic!("{other:?}"),
+    }).collect();
+    assert_eq!(won.len(), 1);
+    let working = app.rows("SELECT id FROM identity_sessions WHERE revoked_at IS NULL").await;
+    assert_eq!(working.len(), 1, "only the winner's session works");
+    assert!(app.identity.authenticate(&won[0].token).await.is_ok());
+}
+
+#[tokio::test]
+async fn log_out_everywhere_ends_every_session_of_the_user_and_only_theirs() {
+    let app = app_at(IdentityConfig::default(), Clock::manual_from_now()).await;
+    let (_, first) = app.sign_up("everywhere@example.com").await;
+    let second = app.log_in("everywhere@example.com", PASSWORD, "10.0.0.2").await.unwrap();
+    let third = app.log_in("everywhere@example.com", PASSWORD, "10.0.0.3").await.unwrap();
+    let (_, stranger) = app.sign_up("stranger@example.com").await;
+    let actor = app.identity.authenticate(&second).await.unwrap();
+    assert_eq!(app.identity.log_out_everywhere(&actor).await.unwrap(), 3);
+    for token in [&first, &second, &third] {
+        assert!(matches!(app.identity.authenticate(token).await, Err(Error::Unauthenticated)));
+    }
+    assert!(app.identity.authenticate(&stranger).await.is_ok());
+    // Nothing is left to end; anonymous callers have nothing to end.
+    assert_eq!(app.identity.log_out_everywhere(&actor).await.unwrap(), 0);
+    assert!(matches!(app.identity.log_out_everywhere(&Actor::Anonymous).await, Err(Error::Unauthenticated)));
+    // Logging in again works, and an expired session is not counted as ended.
+    let fresh = app.log_in("everywhere@example.com", PASSWORD, "10.0.0.2").await.unwrap();
+    app.clock.advance(std::time::Duration::from_secs(31 * 86_400));
+    let newest = app.log_in("everywhere@example.com", PASSWORD, "10.0.0.2").await.unwrap();
+    let actor = app.identity.authenticate(&newest).await.unwrap();
+    assert_eq!(app.identity.log_out_everywhere(&actor).await.unwrap(), 1);
+    assert!(app.identity.authenticate(&fresh).await.is_err());
+}

@@ -10,6 +10,17 @@ pub struct MediaConfig {
     pub data_dir: PathBuf,
     /// A tus upload declaring more, or a multipart file larger, is `TOO_LARGE`.
     pub max_upload_bytes: u64,
+    /// Uploads (resumable or one-shot) one user may start: each `{ max, window_secs }` lets
+    /// `max` through at once and refills one every `window_secs / max` (`kanjian_db::rate_limit`,
+    /// shared by every node). Default: 20 an hour.
+    pub uploads_per_user: Vec<kanjian_db::Rate>,
+    /// Bytes one user may upload, counted as each upload starts (its declared length: a tus
+    /// upload takes no more, so this bounds `PATCH` volume too). An upload larger than `max`
+    /// waits for a full bucket. Default: 50 GiB a day.
+    pub upload_bytes_per_user: Vec<kanjian_db::Rate>,
+    /// tus `PATCH` requests one user may send (each costs a lock and database work whatever
+    /// its size; the bytes are bounded by `upload_bytes_per_user`). Default: 600 a minute.
+    pub upload_patches_per_user: Vec<kanjian_db::Rate>,
     pub ffmpeg: String,
     pub ffprobe: String,
     pub probe_timeout_secs: u64,
@@ -30,6 +41,9 @@ impl Default for MediaConfig {
         Self {
             data_dir: PathBuf::from("./data"),
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            uploads_per_user: vec![kanjian_db::Rate::new(20, 3600)],
+            upload_bytes_per_user: vec![kanjian_db::Rate::new(50 << 30, 86_400)],
+            upload_patches_per_user: vec![kanjian_db::Rate::new(600, 60)],
             ffmpeg: "ffmpeg".into(),
             ffprobe: "ffprobe".into(),
             probe_timeout_secs: 30,
@@ -43,6 +57,14 @@ impl Default for MediaConfig {
 }
 
 impl MediaConfig {
+    /// What starting an upload of `size_bytes` spends: one upload and its bytes, for `user`.
+    pub(crate) fn upload_limits(&self, user: kanjian_kernel::ids::UserId, size_bytes: u64) -> [kanjian_db::Limit<'_>; 2] {
+        [
+            kanjian_db::Limit::per_user("upload", user.0, &self.uploads_per_user),
+            kanjian_db::Limit::per_user("upload_bytes", user.0, &self.upload_bytes_per_user).cost(size_bytes),
+        ]
+    }
+
     pub(crate) fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }

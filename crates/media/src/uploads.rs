@@ -126,6 +126,7 @@ pub(crate) async fn create_upload(
     v.finish()?;
     let details = details.ok_or_else(|| Error::internal("validation passed without details"))?;
     let channel = channel_of(deps, user).await?;
+    kanjian_db::rate_limit::check(&deps.db, &deps.config.upload_limits(user, input.size_bytes)).await?;
     let at = deps.db.now();
     let txn = deps
         .db
@@ -326,6 +327,7 @@ pub(crate) async fn append_upload(
     // where the row cannot move (a request queued behind another may continue where that one
     // ends). The body is not polled until all of them passed.
     let row = own_upload(&deps, actor, upload).await?;
+    kanjian_db::rate_limit::check(&deps.db, &[kanjian_db::Limit::per_user("upload_patch", row.uploader_id, &deps.config.upload_patches_per_user)]).await?;
     let guard = deps.upload_locks.lock(row.id).await;
     // The bytes are written by a task of its own: if the request is dropped midway (the client
     // went away), what already arrived is still flushed and counted.
@@ -683,6 +685,7 @@ pub(crate) async fn upload_video(
     v.finish()?;
     let details = details.ok_or_else(|| Error::internal("validation passed without details"))?;
     let channel = channel_of(deps, user).await?;
+    kanjian_db::rate_limit::check(&deps.db, &deps.config.upload_limits(user, size)).await?;
 
     let staged = stage_spooled(deps, file.file).await?;
     let info = match probe_upload(deps, &staged.0).await? {

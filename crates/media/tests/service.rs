@@ -189,6 +189,11 @@ impl kanjian_migrations::MigratorTrait for WithMedia {
 /// database on `KANJIAN_TEST_POSTGRES_URL`, dropped with the app. Time comes from a manual
 /// clock that starts at the system's time.
 async fn app() -> App {
+    app_with(|_| {}).await
+}
+
+/// As `app`, with `adjust` applied to the config.
+async fn app_with(adjust: impl FnOnce(&mut MediaConfig)) -> App {
     let dir = tempfile::tempdir().unwrap();
     let database = TestDatabase::create().await;
     let clock = Clock::manual_from_now();
@@ -203,11 +208,12 @@ async fn app() -> App {
     let blobs = Arc::new(LocalBlobStore::new(data_dir.join("blobs")));
     let hub = Arc::new(InProcessHub::new());
     let outbox = Outbox::with_clock(clock.clone());
-    let config = MediaConfig {
+    let mut config = MediaConfig {
         data_dir: data_dir.clone(),
         max_upload_bytes: 50 * 1024 * 1024,
         ..MediaConfig::default()
     };
+    adjust(&mut config);
     let media = MediaService::new(
         db.clone(),
         outbox.clone(),
@@ -1740,4 +1746,65 @@ async fn only_the_owner_watches_and_anyone_else_sees_no_such_video() {
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].status, VideoStatus::Ready);
     assert_eq!(app.hub.topic_count(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limits (the shared limiter, `kanjian_db::rate_limit`, on the manual clock)
+
+fn rate_limited<T: std::fmt::Debug>(result: Result<T>) -> u64 {
+    match result {
+        Err(Error::RateLimited { retry_after_secs }) => retry_after_secs,
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+}
+
+impl App {
+    /// Everything starting an upload writes: videos, uploads, staged files and events.
+    async fn upload_fingerprint(&self) -> (i64, i64, Vec<String>, Vec<String>) {
+        (
+            self.count("media_videos").await,
+            self.count("media_uploads").await,
+            self.files_under("uploads"),
+            self.event_kinds().await,
+        )
+    }
+}
+
+#[tokio::test]
+async fn uploads_started_per_user_are_rate_limited_write_nothing_and_come_back() {
+    assert_eq!(MediaConfig::default().uploads_per_user, [kanjian_db::Rate::new(20, 3600)]);
+    let app = app().await;
+    let input = |n: u32| CreateUploadInput { details: details(&format!("Clip {n}")), size_bytes: 1000, filename: None };
+    for n in 0..20 {
+        app.media.create_upload(&user(1), input(n)).await.unwrap();
+    }
+    let before = app.upload_fingerprint().await;
+    // One of the 20 an hour refills every 180 s.
+    assert_eq!(rate_limited(app.media.create_upload(&user(1), input(20)).await), 180);
+    // A one-request upload is an upload too.
+    assert_eq!(rate_limited(app.media.upload_video(&user(1), details("Whole"), spooled(&fixtures().v360)).await), 180);
+    assert_eq!(app.upload_fingerprint().await, before, "a refused upload writes nothing");
+    // Another uploader is not held back.
+    app.media.create_upload(&user(2), input(0)).await.unwrap();
+    app.clock.advance(Duration::from_secs(180));
+    app.media.create_upload(&user(1), input(20)).await.unwrap();
+    assert!(app.media.create_upload(&user(1), input(21)).await.is_err());
+    assert_eq!(app.count("media_uploads").await, 22);
+}
+
+#[tokio::test]
+async fn the_bytes_a_user_uploads_are_limited_as_the_uploads_start() {
+    assert_eq!(MediaConfig::default().upload_bytes_per_user, [kanjian_db::Rate::new(50 << 30, 86_400)]);
+    let app = app_with(|c| c.upload_bytes_per_user = vec![kanjian_db::Rate::new(30 << 20, 86_400)]).await;
+    let input = |size: u64| CreateUploadInput { details: details("Big"), size_bytes: size, filename: None };
+    app.media.create_upload(&user(1), input(20 << 20)).await.unwrap();
+    let before = app.upload_fingerprint().await;
+    // 20 + 20 MiB > 30 MiB: wait until 10 MiB have refilled (a third of the day).
+    assert_eq!(rate_limited(app.media.create_upload(&user(1), input(20 << 20)).await), 28_800);
+    assert_eq!(app.upload_fingerprint().await, before);
+    // What still fits goes through.
+    app.media.create_upload(&user(1), input(10 << 20)).await.unwrap();
+    app.clock.advance(Duration::from_secs(86_400));
+    app.media.create_upload(&user(1), input(20 << 20)).await.unwrap();
+    assert_eq!(app.count("media_uploads").await, 3);
 }

@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub config: Config,
     /// Allowed cross-origin callers, checked at start (`[http.cors]`).
     pub cors: crate::security::Cors,
+    /// Whose forwarding headers name the client (`[http] trusted_proxies`).
+    pub proxies: crate::routes::auth::TrustedProxies,
     /// Open WebSocket connections per user, against `http.max_connections_per_user`.
     pub ws_connections: crate::routes::subscriptions::ConnectionCounts,
 }
@@ -100,6 +102,8 @@ impl Kanjian {
             config.http.public_url = Some(services.public_url.clone());
         }
         let cors = crate::security::Cors::from_config(&config.http.cors)?;
+        let proxies =
+            crate::routes::auth::TrustedProxies::from_config(&config.http.trusted_proxies, &config.http.client_ip_header)?;
         let schema = build_schema(services.clone(), &SchemaConfig { limits: config.graphql.clone() });
         let state = web::Data::new(AppState {
             db,
@@ -110,6 +114,7 @@ impl Kanjian {
             metrics,
             ws_connections: crate::routes::subscriptions::ConnectionCounts::new(config.http.max_connections_per_user),
             cors,
+            proxies,
             config: config.clone(),
         });
 

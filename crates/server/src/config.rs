@@ -68,6 +68,14 @@ pub struct HttpConfig {
     /// Largest JSON body of a GraphQL POST (multipart uploads have `max_multipart_bytes`).
     pub max_json_body_bytes: usize,
     pub cors: CorsConfig,
+    /// Proxies whose forwarding header names the client (CIDRs such as `10.0.0.0/8`, or bare
+    /// addresses). Default none: the client is the socket's peer, whatever headers it sends.
+    /// From a trusted peer, the client is the right-most address of the header's chain that is
+    /// not itself trusted. The address keys the per-address rate limits and WebSocket counts.
+    pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies write: `x-forwarded-for` or `forwarded` (RFC 7239). Only
+    /// that one is read, so a client cannot slip in the other.
+    pub client_ip_header: String,
 }
 
 /// Cross-origin requests from browsers. Empty (the default): same-origin only, no CORS headers
@@ -102,6 +110,8 @@ impl Default for HttpConfig {
             max_connections_per_user: 10,
             max_json_body_bytes: 1024 * 1024,
             cors: CorsConfig::default(),
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".into(),
         }
     }
 }
@@ -219,6 +229,7 @@ mod tests {
             assert_eq!(config.modules.social.recommended_pool_refresh_secs, 7);
             assert_eq!(config.http.bind.port(), 9100);
             assert_eq!(config.http.cors.allowed_origins, vec!["https://app.example.com".to_owned()]);
+            assert!(config.http.trusted_proxies.is_empty(), "no proxy is trusted by default");
             assert_eq!(config.http.max_subscriptions_per_connection, 20);
             assert_eq!(config.graphql.max_aliases, 15);
             assert!(config.database_url().starts_with("sqlite:///srv/kanjian/"));

@@ -10,7 +10,7 @@
 //!   show thumbnails and play videos.
 //! - CORS (`[http.cors]`): none by default. For an allowed origin: its preflights are answered
 //!   (methods, `Authorization`, `Content-Type` and the tus request headers), and responses
-//!   carry `Access-Control-Allow-Origin` and expose the tus and request-id headers. A preflight
+//!   carry `Access-Control-Allow-Origin` and expose the tus, `Retry-After` and request-id headers. A preflight
 //!   from any other origin is refused with 403. No credentials: tokens are bearer headers.
 
 use std::collections::HashSet;
@@ -68,7 +68,7 @@ const ALLOW_HEADERS: &str =
 const ALLOW_METHODS: &str = "GET, POST, HEAD, PATCH, OPTIONS";
 /// Response headers a cross-origin client may read.
 const EXPOSE_HEADERS: &str =
-    "Tus-Resumable, Tus-Version, Tus-Max-Size, Upload-Offset, Upload-Length, Location, X-Request-Id";
+    "Tus-Resumable, Tus-Version, Tus-Max-Size, Upload-Offset, Upload-Length, Upload-Expires, Location, Retry-After, X-Request-Id";
 
 /// The allowed origins, checked once at start.
 #[derive(Debug, Clone, Default)]

@@ -109,8 +109,8 @@ async fn one_dto(db: &Db, viewer: UserId, id: CommentId) -> Result<CommentDto> {
 
 /// Comments on a published video, or replies to one of its top-level comments. Refused: a
 /// video whose creator is in a block with the actor, and a reply to a person in such a block
-/// (`BLOCKED`); a reply to a reply or to a comment of another video (`INVALID` on `replyTo`).
-/// Emits `CommentAdded`.
+/// (`BLOCKED`); a reply to a reply or to a comment of another video (`INVALID` on `replyTo`);
+/// more than `comments_per_user` allows (`RateLimited`). Emits `CommentAdded`.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, video_id = video.0, reply_to = ?reply_to.map(|c| c.0)))]
 pub async fn add_comment(
     deps: &Deps,
@@ -128,6 +128,8 @@ pub async fn add_comment(
         // A comment the actor may not see cannot be answered either; it looks missing.
         visible_comment(deps, actor, parent).await?;
     }
+    // Spent once the comment could land; `RateLimited` writes nothing (`[social] comments_per_user`).
+    kanjian_db::rate_limit::check(&deps.db, &[kanjian_db::Limit::per_user("comment", me.0, &deps.config.comments_per_user)]).await?;
 
     let txn = deps.db.begin().await.context("beginning a comment")?;
     ensure_not_blocked(&txn, me, dto.owner_id).await?;

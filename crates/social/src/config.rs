@@ -8,6 +8,12 @@ pub struct SocialConfig {
     pub comment_max_chars: usize,
     /// Most characters in the optional message of a friend request.
     pub friend_request_message_max_chars: usize,
+    /// Comments and replies one user may add: each `{ max, window_secs }` lets `max` through at
+    /// once and refills one every `window_secs / max` (`kanjian_db::rate_limit`, shared by every
+    /// node). Default: 11 per 30 s, as Channels allows in a live room, and 200 per hour.
+    pub comments_per_user: Vec<kanjian_db::Rate>,
+    /// Friend requests one user may send, as above. Default: 30 a day.
+    pub friend_requests_per_user: Vec<kanjian_db::Rate>,
     /// How far back the Friends feed looks for friends' ❤️s.
     pub friends_feed_days: u32,
     /// Most friends whose ❤️s one ranking reads, closest first (most interactions): bounds the
@@ -35,6 +41,8 @@ impl Default for SocialConfig {
         Self {
             comment_max_chars: 500,
             friend_request_message_max_chars: 100,
+            comments_per_user: vec![kanjian_db::Rate::new(11, 30), kanjian_db::Rate::new(200, 3600)],
+            friend_requests_per_user: vec![kanjian_db::Rate::new(30, 86_400)],
             friends_feed_days: 7,
             friends_feed_closest_friends: 300,
             friends_feed_max_reactions: 5_000,

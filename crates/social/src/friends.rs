@@ -105,7 +105,7 @@ fn duplicate_request(existing: &friend_request::Model, me: UserId) -> Error {
 
 /// Sends a friend request. Refused: to yourself (`SELF_TARGET`), to an unknown user
 /// (`NotFound`), across a block (`BLOCKED`), to a friend or while a request is pending either way
-/// (`ALREADY_EXISTS`).
+/// (`ALREADY_EXISTS`), more than `friend_requests_per_user` allows (`RateLimited`).
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, to = to.0))]
 pub async fn send_request(
     deps: &Deps,
@@ -124,6 +124,8 @@ pub async fn send_request(
         return Err(self_target());
     }
     ensure_user_exists(deps, to).await?;
+    // `RateLimited` writes nothing (`[social] friend_requests_per_user`).
+    kanjian_db::rate_limit::check(&deps.db, &[kanjian_db::Limit::per_user("friend_request", me.0, &deps.config.friend_requests_per_user)]).await?;
 
     let txn = deps
         .db

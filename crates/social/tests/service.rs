@@ -153,7 +153,13 @@ struct TestApp {
 }
 
 async fn app() -> TestApp {
-    app_with(SocialConfig::default()).await
+    // Without the rate limits, which have tests of their own (at the end of this file).
+    app_with(SocialConfig {
+        comments_per_user: Vec::new(),
+        friend_requests_per_user: Vec::new(),
+        ..SocialConfig::default()
+    })
+    .await
 }
 
 async fn app_with(config: SocialConfig) -> TestApp {
@@ -2856,4 +2862,77 @@ async fn first_pages_of_many_videos_and_comments_match_each_ones_own() {
             assert_eq!(format!("{page:?}"), format!("{own:?}"));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limits (the shared limiter, `kanjian_db::rate_limit`, on the manual clock)
+
+fn rate_limited(result: Result<impl std::fmt::Debug>) -> u64 {
+    match result {
+        Err(Error::RateLimited { retry_after_secs }) => retry_after_secs,
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn comments_are_rate_limited_per_user_write_nothing_and_come_back() {
+    use kanjian_db::Rate;
+    assert_eq!(SocialConfig::default().comments_per_user, [Rate::new(11, 30), Rate::new(200, 3600)]);
+    let app = app_with(SocialConfig {
+        comments_per_user: vec![Rate::new(11, 30), Rate::new(20, 3600)],
+        ..SocialConfig::default()
+    })
+    .await;
+    let v = app.video(2);
+    // Eleven at once, replies included; the twelfth waits for the burst to refill (30 s / 11).
+    let first = app.comment(1, v, "1").await;
+    for n in 2..=11 {
+        app.reply(1, v, first.id, &n.to_string()).await;
+    }
+    let before = app.fingerprint().await;
+    assert_eq!(rate_limited(app.social.add_comment(&user(1), v, "12".into(), None).await), 3);
+    assert_eq!(rate_limited(app.social.add_comment(&user(1), v, "12".into(), Some(first.id)).await), 3);
+    assert_eq!(app.fingerprint().await, before, "a refused comment writes nothing");
+    assert!(app.events::<CommentAdded>().await.len() == 11);
+    // Someone else is not held back by it.
+    app.comment(3, v, "me too").await;
+    // Past the window the burst is whole again; then the hourly cap (20) holds.
+    app.clock.advance(Duration::from_secs(30));
+    for n in 12..=20 {
+        app.comment(1, v, &n.to_string()).await;
+    }
+    let before = app.fingerprint().await;
+    // One of the 20 an hour refills every 180 s; 30 s of them have passed.
+    assert_eq!(rate_limited(app.social.add_comment(&user(1), v, "21".into(), None).await), 150);
+    assert_eq!(app.fingerprint().await, before);
+    app.clock.advance(Duration::from_secs(150));
+    app.comment(1, v, "21").await;
+    assert_eq!(app.video_social(&user(1), v).await.comments, 22);
+    app.check_counts().await;
+}
+
+#[tokio::test]
+async fn friend_requests_are_rate_limited_per_user_write_nothing_and_come_back() {
+    use kanjian_db::Rate;
+    assert_eq!(SocialConfig::default().friend_requests_per_user, [Rate::new(30, 86_400)]);
+    let app = app_with(SocialConfig {
+        friend_requests_per_user: vec![Rate::new(3, 86_400)],
+        ..SocialConfig::default()
+    })
+    .await;
+    for to in [2, 3, 4] {
+        app.social.send_friend_request(&user(1), UserId(to), None).await.unwrap();
+    }
+    let before = app.fingerprint().await;
+    // One of three a day refills every 8 hours.
+    assert_eq!(rate_limited(app.social.send_friend_request(&user(1), UserId(5), None).await), 28_800);
+    assert_eq!(app.fingerprint().await, before, "a refused request writes nothing");
+    // Answering is not limited, nor are others' requests.
+    let incoming = app.social.send_friend_request(&user(6), UserId(1), None).await.unwrap();
+    app.social.accept_friend_request(&user(1), incoming.id).await.unwrap();
+    app.clock.advance(Duration::from_secs(28_800));
+    app.social.send_friend_request(&user(1), UserId(5), None).await.unwrap();
+    assert!(app.social.send_friend_request(&user(1), UserId(7), None).await.is_err());
+    assert_eq!(app.scalar("SELECT COUNT(*) AS n FROM social_friend_requests WHERE from_user_id = 1").await, 4);
+    app.check_counts().await;
 }

@@ -60,6 +60,16 @@ impl TestApp {
         config.events.lease_secs = 3;
         config.events.retry_base_ms = 100;
         config.modules.media.segment_seconds = 1;
+        // No rate limits: every test signs its people up from 127.0.0.1, some post many
+        // comments in a moment, the fuzzing sends hundreds of uploads and PATCHes. The limits
+        // have tests of their own (rate_limits.rs), which set the ones they test.
+        let (identity, social, media) = (&mut config.modules.identity, &mut config.modules.social, &mut config.modules.media);
+        identity.sign_ups_per_ip = Vec::new();
+        social.comments_per_user = Vec::new();
+        social.friend_requests_per_user = Vec::new();
+        media.uploads_per_user = Vec::new();
+        media.upload_bytes_per_user = Vec::new();
+        media.upload_patches_per_user = Vec::new();
         let database = TestDatabase::create().await;
         config.database.url = Some(database.url.clone().into());
         adjust(&mut config);
@@ -117,6 +127,12 @@ impl TestApp {
             .env("KANJIAN_EVENTS__LEASE_SECS", c.events.lease_secs.to_string())
             .env("KANJIAN_EVENTS__RETRY_BASE_MS", c.events.retry_base_ms.to_string())
             .env("KANJIAN_MEDIA__SEGMENT_SECONDS", c.modules.media.segment_seconds.to_string())
+            .env("KANJIAN_IDENTITY__SIGN_UPS_PER_IP", rates_env(&c.modules.identity.sign_ups_per_ip))
+            .env("KANJIAN_SOCIAL__COMMENTS_PER_USER", rates_env(&c.modules.social.comments_per_user))
+            .env("KANJIAN_SOCIAL__FRIEND_REQUESTS_PER_USER", rates_env(&c.modules.social.friend_requests_per_user))
+            .env("KANJIAN_MEDIA__UPLOADS_PER_USER", rates_env(&c.modules.media.uploads_per_user))
+            .env("KANJIAN_MEDIA__UPLOAD_BYTES_PER_USER", rates_env(&c.modules.media.upload_bytes_per_user))
+            .env("KANJIAN_MEDIA__UPLOAD_PATCHES_PER_USER", rates_env(&c.modules.media.upload_patches_per_user))
             .env("KANJIAN_LOG__FILTER", "warn")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -293,6 +309,12 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Rates as an environment variable holds them (an inline TOML array).
+fn rates_env(rates: &[kanjian_db::Rate]) -> String {
+    let rates: Vec<String> = rates.iter().map(|r| format!("{{ max = {}, window_secs = {} }}", r.max, r.window_secs)).collect();
+    format!("[{}]", rates.join(", "))
 }
 
 /// The `kanjian` binary: `KANJIAN_BIN` (scripts/test sets it after building), else the one

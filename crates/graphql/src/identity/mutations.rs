@@ -40,6 +40,22 @@ pub struct LogOutArgs {
 
 /// Relay-style: mutations take one input, even when it carries nothing else.
 #[derive(InputObject, Default)]
+#[graphql(name = "RotateTokenInput")]
+pub struct RotateTokenArgs {
+    /// Echoed by nothing yet; here so the input is not empty.
+    pub client_mutation_id: Option<String>,
+}
+
+/// Relay-style: mutations take one input, even when it carries nothing else.
+#[derive(InputObject, Default)]
+#[graphql(name = "LogOutEverywhereInput")]
+pub struct LogOutEverywhereArgs {
+    /// Echoed by nothing yet; here so the input is not empty.
+    pub client_mutation_id: Option<String>,
+}
+
+/// Relay-style: mutations take one input, even when it carries nothing else.
+#[derive(InputObject, Default)]
 #[graphql(name = "RequestEmailVerificationInput")]
 pub struct RequestEmailVerificationArgs {
     /// Echoed by nothing yet; here so the input is not empty.
@@ -138,6 +154,15 @@ payload!(LogOutPayload {
     user_id: ID,
 });
 
+payload!(
+    /// The answer to `logOutEverywhere`.
+    LogOutEverywherePayload {
+        /// How many sessions ended (the one of this request included); every token of the
+        /// account stopped working.
+        revoked_sessions: i32,
+    }
+);
+
 payload!(UserPayload { user: User });
 
 payload!(
@@ -191,7 +216,8 @@ fn client(ctx: &Context<'_>) -> ClientInfo {
 
 #[Object]
 impl IdentityMutation {
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in. Too many sign-ups from one address are
+    /// `RATE_LIMITED` (`extensions.retryAfterSeconds` says when to try again).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpArgs) -> async_graphql::Result<AuthPayload> {
         let result = ctx.api::<dyn IdentityApi>()?
             .sign_up(
@@ -239,6 +265,38 @@ impl IdentityMutation {
         };
         into_payload(result, |user: UserId| LogOutPayload {
             user_id: Some(to_global_id(NodeKind::USER, user.0)),
+            user_errors: vec![],
+        })
+    }
+
+    /// Replaces the request's token with a new one that expires later (`expiresAt`); the old
+    /// token stops working at once. Rotate before `expiresAt` to stay signed in.
+    async fn rotate_token(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] input: RotateTokenArgs,
+    ) -> async_graphql::Result<AuthPayload> {
+        let _ = input.client_mutation_id;
+        let result = ctx.api::<dyn IdentityApi>()?.rotate_token(ctx.actor(), client(ctx)).await;
+        into_payload(result, |s| AuthPayload {
+            token: Some(s.token),
+            expires_at: Some(s.expires_at),
+            user: Some(User(s.user)),
+            user_errors: vec![],
+        })
+    }
+
+    /// Ends every session of the signed-in account, this one included: every token of it stops
+    /// working at once (sign in again on each device).
+    async fn log_out_everywhere(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] input: LogOutEverywhereArgs,
+    ) -> async_graphql::Result<LogOutEverywherePayload> {
+        let _ = input.client_mutation_id;
+        let result = ctx.api::<dyn IdentityApi>()?.log_out_everywhere(ctx.actor()).await;
+        into_payload(result, |revoked| LogOutEverywherePayload {
+            revoked_sessions: Some(i32::try_from(revoked).unwrap_or(i32::MAX)),
             user_errors: vec![],
         })
     }

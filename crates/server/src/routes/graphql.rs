@@ -106,7 +106,7 @@ async fn execute(
     if let Err(error) = kanjian_graphql::check_expansion(&mut request, &state.config.graphql) {
         return graphql_http::respond(response_type, async_graphql::Response::from_errors(vec![error]));
     }
-    let request = prepare_request(request, actor, auth::client_info(req), &state.services, read_only);
+    let request = prepare_request(request, actor, auth::client_info(req, &state.proxies), &state.services, read_only);
     graphql_http::respond(response_type, state.schema.execute(request).await)
 }
 

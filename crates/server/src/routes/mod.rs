@@ -1,7 +1,7 @@
 //! HTTP routes. GraphQL is the API; the rest is what GraphQL cannot carry well: resumable
 //! uploads (tus), media files for players, mail's unsubscribe links, and operations endpoints.
 
-mod auth;
+pub(crate) mod auth;
 mod graphiql;
 mod graphql;
 mod graphql_http;

@@ -101,7 +101,7 @@ pub(crate) fn start(
         })?;
     let (response, session, messages) =
         actix_ws::handle_with_protocols(&req, payload, &[protocol.sec_websocket_protocol()])?;
-    let client = auth::client_info(&req);
+    let client = auth::client_info(&req, &state.proxies);
     let messages = messages.max_frame_size(MAX_MESSAGE_BYTES).aggregate_continuations().max_continuation_size(MAX_MESSAGE_BYTES);
     actix_web::rt::spawn(run(state.into_inner(), client, protocol, session, messages));
     Ok(response)
