@@ -950,6 +950,8 @@ async fn a_block_ends_everything_between_two_people_and_refuses_what_follows() {
             .await
             .err(),
         app.social.share(&a, vb, ShareTarget::Link).await.err(),
+        app.social.report_view(&a, vb, 1_000).await.err(),
+        app.social.report_view(&b, va, 1_000).await.err(),
     ];
     for e in refused {
         let e = e.expect("refused");
