@@ -64,9 +64,18 @@ fn id_paths(path: &str, ty: &Value, inputs: &HashMap<String, Vec<Value>>, seen: 
 }
 
 /// Every argument of every field of every object type (the roots included) that carries an ID,
-/// as `Type.field(path)`.
+/// as `Type.field(path)`, in the schema the server answers introspection with.
 async fn id_arguments(app: &TestApp) -> BTreeSet<String> {
     let schema = app.data(None, INTROSPECTION, json!({})).await["__schema"].clone();
+    for root in ["queryType", "mutationType", "subscriptionType"] {
+        let name = schema[root]["name"].as_str().unwrap_or_default();
+        let expected = &root[..root.len() - "Type".len()];
+        assert!(name.is_empty() || name.eq_ignore_ascii_case(expected), "the {root} is `{name}`; the case keys say `{expected}`");
+    }
+    scan(&schema)
+}
+
+fn scan(schema: &Value) -> BTreeSet<String> {
     let types = schema["types"].as_array().unwrap();
     let inputs: HashMap<String, Vec<Value>> = types
         .iter()
@@ -89,12 +98,19 @@ async fn id_arguments(app: &TestApp) -> BTreeSet<String> {
             }
         }
     }
-    for root in ["queryType", "mutationType", "subscriptionType"] {
-        let name = schema[root]["name"].as_str().unwrap_or_default();
-        let expected = &root[..root.len() - "Type".len()];
-        assert!(name.is_empty() || name.eq_ignore_ascii_case(expected), "the {root} is `{name}`; the case keys say `{expected}`");
-    }
     found
+}
+
+/// What is wrong with the case table against the arguments found: each argument without a case,
+/// each case without an argument.
+fn coverage(found: &BTreeSet<String>, keys: &BTreeSet<String>) -> Vec<String> {
+    let uncovered = found.difference(keys).map(|k| {
+        format!("{k} takes an ID but has no case in the authorization matrix: add one to `cases()` in tests/system/authz_matrix/cases.rs (how to call it for a target, and the kinds of object it targets)")
+    });
+    let stale = keys
+        .difference(found)
+        .map(|k| format!("{k} has a case in tests/system/authz_matrix/cases.rs but the schema has no such ID argument: remove or rename the case"));
+    uncovered.chain(stale).collect()
 }
 
 /// Sends a call as `role`: its whole response, or for a subscription its first message.
@@ -279,17 +295,8 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
     let cases = cases::cases();
     let keys: BTreeSet<String> = cases.iter().map(|c| c.key.to_owned()).collect();
     assert_eq!(keys.len(), cases.len(), "two cases have the same key");
-    let uncovered: Vec<&String> = found.difference(&keys).collect();
-    let stale: Vec<&String> = keys.difference(&found).collect();
-    assert!(
-        uncovered.is_empty() && stale.is_empty(),
-        "\n{}{}",
-        uncovered
-            .iter()
-            .map(|k| format!("{k} takes an ID but has no case in the authorization matrix: add one to `cases()` in tests/system/authz_matrix/cases.rs (how to call it for a target, and the kinds of object it targets)\n"))
-            .collect::<String>(),
-        stale.iter().map(|k| format!("{k} has a case in tests/system/authz_matrix/cases.rs but is not in the schema (or takes no ID there): remove or rename the case\n")).collect::<String>(),
-    );
+    let gaps = coverage(&found, &keys);
+    assert!(gaps.is_empty(), "\n{}", gaps.join("\n"));
 
     let world = World::build(&app).await;
     let setup = started.elapsed();
@@ -359,6 +366,7 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
     }
 
     // The owner: reads, then writes, then what removes objects others use.
+    let mut shown_to_owner = String::new();
     let mut order: Vec<&Case> = cases.iter().collect();
     order.sort_by_key(|c| (c.who != Who::Read, c.late));
     for case in order {
@@ -369,6 +377,7 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
             let response = send(&app, &world, Role::Owner, &(case.build)(&Probe { id: &target.id, target, world: &world })).await;
             report.runs += 1;
             check_documents(&mut report, case, target, Role::Owner, [&response, &missing]);
+            shown_to_owner.push_str(&response.to_string());
             let (answer, as_missing) = (normalise(&response, &target.id), normalise(&missing, &missing_id));
             if target.deleted {
                 if answer != as_missing {
@@ -393,6 +402,9 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
         if !reached {
             report.failures.push(format!("{}: the owner's call never reaches any of their objects, so the case proves nothing", case.key));
         }
+    }
+    for secret in world.secrets.iter().filter(|s| s.owner_reads && !shown_to_owner.contains(&s.text)) {
+        report.failures.push(format!("{} ({:?}) is in no response to the owner: the secret or the cases that should show it are wrong", secret.what, secret.text));
     }
     let elapsed = started.elapsed();
 
@@ -420,7 +432,10 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
     )
     .unwrap();
     writeln!(out, "  = {} runs where the argument reaches the object's kind (each beside the same call for a missing id), {:.1} s ({:.1} s making the objects)", report.runs, elapsed.as_secs_f64(), setup.as_secs_f64()).unwrap();
-    writeln!(out, "  states: {}", kinds.iter().map(|(k, s)| format!("{k}: {}", s.join(", "))).collect::<Vec<_>>().join("; ")).unwrap();
+    for (kind, states) in &kinds {
+        let reaching: Vec<&str> = cases.iter().filter(|c| c.kinds.iter().any(|k| format!("{k:?}") == *kind)).map(|c| c.key).collect();
+        writeln!(out, "  {kind} ({}) ← {}", states.join(", "), reaching.join(", ")).unwrap();
+    }
     writeln!(out, "  hidden objects answered exactly as missing ones: {}; calls let through (and undone): {}", report.hidden_like_missing, report.let_through).unwrap();
     let mut refusals: BTreeMap<Role, Vec<String>> = BTreeMap::new();
     for ((role, code), n) in &report.refusals {
@@ -450,4 +465,38 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
     eprintln!("{out}");
     assert!(report.failures.is_empty(), "{} failures:\n  {}", report.failures.len(), report.failures.join("\n  "));
     app.stop().await;
+}
+
+/// The scan finds ID arguments wherever they are: in lists, in input objects nested in input
+/// objects (a recursive input type too), and on fields of any object type; and an argument with
+/// no case is named with where to add it.
+#[test]
+fn the_scan_finds_every_id_and_names_the_ones_without_a_case() {
+    let t = |kind: &str, name: &str| json!({ "kind": kind, "name": name, "ofType": null });
+    let wrap = |kind: &str, inner: Value| json!({ "kind": kind, "name": null, "ofType": inner });
+    let schema = json!({ "types": [
+        { "kind": "OBJECT", "name": "Mutation", "fields": [
+            { "name": "tag", "args": [{ "name": "input", "type": wrap("NON_NULL", t("INPUT_OBJECT", "TagInput")) }] },
+            { "name": "ping", "args": [{ "name": "text", "type": t("SCALAR", "String") }] },
+        ] },
+        { "kind": "OBJECT", "name": "Video", "fields": [
+            { "name": "related", "args": [{ "name": "to", "type": wrap("LIST", wrap("NON_NULL", t("SCALAR", "ID"))) }] },
+        ] },
+        { "kind": "OBJECT", "name": "__Type", "fields": [{ "name": "fields", "args": [{ "name": "id", "type": t("SCALAR", "ID") }] }] },
+        { "kind": "INPUT_OBJECT", "name": "TagInput", "inputFields": [
+            { "name": "target", "type": wrap("NON_NULL", t("INPUT_OBJECT", "TargetInput")) },
+            { "name": "note", "type": t("SCALAR", "String") },
+            { "name": "parent", "type": t("INPUT_OBJECT", "TagInput") },
+        ] },
+        { "kind": "INPUT_OBJECT", "name": "TargetInput", "inputFields": [
+            { "name": "videoIds", "type": wrap("LIST", t("SCALAR", "ID")) },
+        ] },
+    ] });
+    let found = scan(&schema);
+    assert_eq!(found.iter().map(String::as_str).collect::<Vec<_>>(), ["Mutation.tag(input.target.videoIds)", "Video.related(to)"]);
+    let keys = BTreeSet::from(["Video.related(to)".to_owned(), "Mutation.gone(id)".to_owned()]);
+    let gaps = coverage(&found, &keys);
+    assert_eq!(gaps.len(), 2, "{gaps:#?}");
+    assert!(gaps[0].starts_with("Mutation.tag(input.target.videoIds) takes an ID but has no case") && gaps[0].contains("tests/system/authz_matrix/cases.rs"));
+    assert!(gaps[1].starts_with("Mutation.gone(id) has a case"));
 }
