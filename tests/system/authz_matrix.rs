@@ -5,7 +5,8 @@
 //! someone who blocked the owner, and no one signed in. For each run:
 //!
 //! - a caller who may not see the object gets exactly what a missing object gets: the same
-//!   answer as for a well-formed id of the same kind that names nothing, ids aside;
+//!   answer (HTTP status and body) as for a well-formed id of the same kind that names
+//!   nothing, ids aside;
 //! - no response shows anything the caller may not read (titles of unpublished videos, comment
 //!   bodies, emails, members, requests, notifications), wherever it appears;
 //! - a call that was refused, or that the caller had no right to make, changes nothing: the
@@ -113,11 +114,22 @@ fn coverage(found: &BTreeSet<String>, keys: &BTreeSet<String>) -> Vec<String> {
     uncovered.chain(stale).collect()
 }
 
-/// Sends a call as `role`: its whole response, or for a subscription its first message.
+/// Sends a call as `role`: its whole response with its HTTP status as `httpStatus`, or for a
+/// subscription its first message.
 async fn send(app: &TestApp, world: &World, role: Role, call: &Call) -> Value {
     let token = world.token(role);
     match call.op {
-        Op::Query | Op::Mutation => app.graphql(token, &call.doc, call.vars.clone()).await,
+        Op::Query | Op::Mutation => {
+            let mut request = app.http.post(app.url("/graphql")).json(&json!({ "query": call.doc, "variables": call.vars }));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.expect("POST /graphql");
+            let status = response.status().as_u16();
+            let mut body: Value = response.json().await.expect("a JSON GraphQL response");
+            body["httpStatus"] = json!(status);
+            body
+        }
         Op::Subscription => match Connection::open(&app.base, token).await {
             Err((code, reason)) => json!({ "closed": code, "reason": reason }),
             Ok(mut connection) => {
