@@ -1071,7 +1071,7 @@ mod tests {
             score: Score::Power,
         };
         let friends = pg.friends_sql(0);
-        assert!(friends.contains("r.created_at >= $1") && friends.contains("f.user_id = $2"));
+        assert!(friends.contains("r.created_at >= $1") && friends.contains("WHERE user_id = $2"));
         assert!(
             pg.friends_sql(LATER_PAGE_OFFSET)
                 .ends_with("LIMIT 20 OFFSET 40")
