@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod authz_matrix;
 mod batching;
 mod crash;
 mod feeds;

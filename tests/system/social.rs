@@ -61,9 +61,12 @@ async fn friends_see_recommends_and_only_the_creator_sees_likes() {
     let request = sent["sendFriendRequest"]["friendRequest"]["id"].as_str().unwrap().to_owned();
     let dup = app.data(Some(&lilei), "mutation($u: ID!) { sendFriendRequest(input: {userId: $u}) { userErrors { code } } }", json!({ "u": meimei_id })).await;
     assert_eq!(user_error(&dup["sendFriendRequest"]).1, "ALREADY_EXISTS");
-    // Only Meimei may accept it.
-    let body = app.graphql(Some(&creator), "mutation($r: ID!) { acceptFriendRequest(input: {requestId: $r}) { userErrors { code } } }", json!({ "r": request })).await;
+    // Only Meimei may accept it: Li Lei is forbidden, and to anyone else it does not exist.
+    let accept = "mutation($r: ID!) { acceptFriendRequest(input: {requestId: $r}) { userErrors { code } } }";
+    let body = app.graphql(Some(&lilei), accept, json!({ "r": request })).await;
     assert_eq!(top_code(&body), "FORBIDDEN", "{body:#}");
+    let body = app.graphql(Some(&creator), accept, json!({ "r": request })).await;
+    assert_eq!(top_code(&body), "NOT_FOUND", "{body:#}");
     let incoming = app
         .data(Some(&meimei), "{ viewer { social { friendRequests(direction: INCOMING) { edges { node { id message from { id } } } } } } }", json!({}))
         .await;

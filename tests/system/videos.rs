@@ -59,22 +59,34 @@ async fn only_the_owner_edits_publishes_or_deletes_a_video() {
     let id = uploaded["data"]["uploadVideo"]["video"]["id"].as_str().unwrap().to_owned();
     follow_processing(&app, &owner, &id).await;
 
-    for (mutation, input) in [
-        ("updateVideo", json!({ "videoId": id, "title": "Stolen" })),
-        ("publishVideo", json!({ "videoId": id })),
-        ("deleteVideo", json!({ "videoId": id })),
-    ] {
-        let input_type = match mutation {
-            "updateVideo" => "UpdateVideoInput",
-            _ => "VideoIdInput",
-        };
+    // The intruder's attempts on a draft: to them it does not exist, so they are answered
+    // exactly as for a video that does not (issue 13). Once it is public, they may see it and
+    // are told they may not change it.
+    let attempts = |video: &str| {
+        [
+            ("updateVideo", "UpdateVideoInput", json!({ "videoId": video, "title": "Stolen" })),
+            ("publishVideo", "VideoIdInput", json!({ "videoId": video })),
+            ("unpublishVideo", "VideoIdInput", json!({ "videoId": video })),
+            ("deleteVideo", "VideoIdInput", json!({ "videoId": video })),
+        ]
+    };
+    let missing = "VmlkZW86OTk5OTk5"; // Video:999999
+    for ((mutation, input_type, input), (_, _, missing_input)) in attempts(&id).into_iter().zip(attempts(missing)) {
+        let query = format!("mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ userErrors {{ code }} }} }}");
+        let body = app.graphql(Some(&intruder), &query, json!({ "input": input })).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{mutation}: {body:#}");
+        let not_there = app.graphql(Some(&intruder), &query, json!({ "input": missing_input })).await;
+        assert_eq!(body, not_there, "{mutation}: a draft answers differently from a missing video");
+    }
+    app.data(Some(&owner), "mutation($id: ID!) { publishVideo(input: {videoId: $id}) { userErrors { code } } }", json!({ "id": id })).await;
+    for (mutation, input_type, input) in attempts(&id) {
         let query = format!("mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ userErrors {{ code }} }} }}");
         let body = app.graphql(Some(&intruder), &query, json!({ "input": input })).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{mutation}: {body:#}");
     }
     // Nothing changed.
     let v = video(&app, Some(&owner), &id).await;
-    assert_eq!((v["title"].as_str(), v["isPublished"].as_bool()), (Some("Mine"), Some(false)));
+    assert_eq!((v["title"].as_str(), v["isPublished"].as_bool()), (Some("Mine"), Some(true)));
 
     // Subscriptions to someone else's processing are refused too: to the intruder the video
     // does not exist (a video you may not see looks exactly like a missing one).

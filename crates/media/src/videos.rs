@@ -186,7 +186,10 @@ pub(crate) async fn find_video<C: ConnectionTrait>(
         .context("loading a video")
 }
 
-/// The video, if the actor owns it: `Unauthenticated`, `NotFound` or `Forbidden` otherwise.
+/// The video, if the actor owns it. `NotFound` for a video they may not see (someone else's
+/// draft, unpublished or unprocessed video), exactly as for one that does not exist, so its
+/// existence is not told; `Forbidden` for someone else's public video; `Unauthenticated` for
+/// no one.
 async fn owned_video<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
@@ -195,6 +198,7 @@ async fn owned_video<C: ConnectionTrait>(
     let user = actor.require_user()?;
     let row = find_video(conn, id.0)
         .await?
+        .filter(|row| may_see(actor, row))
         .ok_or_else(|| Error::not_found("video"))?;
     if row.owner_id != user.0 {
         return Err(Error::forbidden("only the video's owner may do this"));

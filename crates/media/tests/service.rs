@@ -975,26 +975,27 @@ async fn publishing_needs_ready_and_only_the_owner_changes_a_video() {
     let (_, code, _) = user_error(app.media.publish_video(&owner, id).await.unwrap_err());
     assert_eq!(code, UserErrorCode::InvalidState);
 
-    // Strangers: forbidden, and nothing changes.
+    // Strangers: to them a video they may not see does not exist (NotFound, as for a missing
+    // one), and nothing changes.
     let edit = UpdateVideoInput {
         title: Some("Mine now".into()),
         ..Default::default()
     };
     assert!(matches!(
         app.media.update_video(&other, id, edit.clone()).await,
-        Err(Error::Forbidden(_))
+        Err(Error::NotFound(_))
     ));
     assert!(matches!(
         app.media.publish_video(&other, id).await,
-        Err(Error::Forbidden(_))
+        Err(Error::NotFound(_))
     ));
     assert!(matches!(
         app.media.unpublish_video(&other, id).await,
-        Err(Error::Forbidden(_))
+        Err(Error::NotFound(_))
     ));
     assert!(matches!(
         app.media.delete_video(&other, id).await,
-        Err(Error::Forbidden(_))
+        Err(Error::NotFound(_))
     ));
     assert!(matches!(
         app.media
@@ -1029,6 +1030,15 @@ async fn publishing_needs_ready_and_only_the_owner_changes_a_video() {
     );
     assert_eq!(app.video(&other, id).await.unwrap().id, id);
     assert_eq!(app.video(&Actor::Anonymous, id).await.unwrap().id, id);
+    // Public now: strangers see it, and are forbidden to change it.
+    assert!(matches!(
+        app.media.update_video(&other, id, edit.clone()).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        app.media.delete_video(&other, id).await,
+        Err(Error::Forbidden(_))
+    ));
     assert!(
         app.media
             .open_file(&Actor::Anonymous, id, "master.m3u8")

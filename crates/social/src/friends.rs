@@ -181,9 +181,10 @@ enum Answer {
     Cancel,
 }
 
-/// Loads (and locks) a pending request the actor may answer: accept and decline are for the
-/// person it is addressed to, cancel for its sender (`Forbidden` otherwise); a request that is
-/// no longer pending is `INVALID_STATE`.
+/// Loads (and locks) a pending request the actor may answer. A request is seen by its two
+/// people only: to anyone else it is `NotFound`, exactly as one that does not exist. Accept
+/// and decline are for the person it is addressed to, cancel for its sender (`Forbidden` for
+/// the other of the two); a request that is no longer pending is `INVALID_STATE`.
 async fn answerable<C: ConnectionTrait>(
     conn: &C,
     me: UserId,
@@ -195,6 +196,7 @@ async fn answerable<C: ConnectionTrait>(
         .one(conn)
         .await
         .context("loading the friend request")?
+        .filter(|r| r.from_user_id == me.0 || r.to_user_id == me.0)
         .ok_or_else(|| Error::not_found("friend request"))?;
     let allowed = match answer {
         Answer::Accept | Answer::Decline => request.to_user_id == me.0,

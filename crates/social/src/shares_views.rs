@@ -130,7 +130,8 @@ async fn apply_report(
 
 /// Records a signed-in viewer's watch of a published video: the first report of the UTC day
 /// counts a view; later ones only raise that day's watch time (and may complete it).
-/// Anonymous reports are accepted and not recorded. A watch time outside 0–24 h is `INVALID`.
+/// Anonymous reports are accepted and not recorded. A watch time outside 0–24 h is `INVALID`;
+/// a video whose creator is in a block with the viewer is `BLOCKED`, as a share is.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, video_id = video.0, watch_ms))]
 pub async fn report_view(deps: &Deps, actor: &Actor, video: VideoId, watch_ms: i64) -> Result<()> {
     let watch = WatchTime::parse(watch_ms).map_err(|e| Error::User(vec![e]))?;
@@ -144,6 +145,7 @@ pub async fn report_view(deps: &Deps, actor: &Actor, video: VideoId, watch_ms: i
     // Two tries: the second only when a concurrent first report created the row meanwhile.
     for _ in 0..2 {
         let txn = deps.db.begin().await.context("beginning a view report")?;
+        ensure_not_blocked(&txn, me, dto.owner_id).await?;
         let Some(change) =
             apply_report(&txn, me.0, video.0, day, watch.ms(), dto.duration_ms, deps.db.now()).await?
         else {

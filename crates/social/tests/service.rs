@@ -686,22 +686,24 @@ async fn bad_friend_requests_are_refused_and_leave_nothing_behind() {
     );
     assert!(message(&e).contains("accept it"), "{}", message(&e));
 
-    // Answering a request that is not yours.
+    // Answering a request that is not yours: the other of its two people is forbidden; to
+    // anyone else it does not exist, exactly as a missing request.
     for e in [
-        app.social.accept_friend_request(&c, request.id).await,
         app.social.accept_friend_request(&a, request.id).await,
-        app.social.decline_friend_request(&c, request.id).await,
         app.social.decline_friend_request(&a, request.id).await,
         app.social.cancel_friend_request(&b, request.id).await,
     ] {
         assert!(matches!(e, Err(Error::Forbidden(_))), "{e:?}");
     }
-    let e = app
-        .social
-        .accept_friend_request(&b, FriendRequestId(999))
-        .await
-        .unwrap_err();
-    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    let missing = format!("{:?}", app.social.accept_friend_request(&b, FriendRequestId(999)).await);
+    assert_eq!(missing, r#"Err(NotFound("friend request"))"#);
+    for e in [
+        app.social.accept_friend_request(&c, request.id).await,
+        app.social.decline_friend_request(&c, request.id).await,
+        app.social.cancel_friend_request(&c, request.id).await,
+    ] {
+        assert_eq!(format!("{e:?}"), missing);
+    }
     let e = app
         .social
         .accept_friend_request(&Actor::Anonymous, request.id)
@@ -954,6 +956,8 @@ async fn a_block_ends_everything_between_two_people_and_refuses_what_follows() {
             .await
             .err(),
         app.social.share(&a, vb, ShareTarget::Link).await.err(),
+        app.social.report_view(&a, vb, 1_000).await.err(),
+        app.social.report_view(&b, va, 1_000).await.err(),
     ];
     for e in refused {
         let e = e.expect("refused");

@@ -1,0 +1,416 @@
+//! The objects the matrix probes, made once through the API: one owner (Alice) with videos in
+//! every state, comments on them, friend requests, an organization with members and
+//! notifications; the people who probe them; and who may see what today.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use kanjian_contracts::notify::NotificationRequested;
+use kanjian_events::Outbox;
+use kanjian_kernel::ids::UserId;
+use kanjian_system_tests::TestApp;
+use kanjian_system_tests::fixtures::fixtures;
+use sea_orm::TransactionTrait;
+use serde_json::{Value, json};
+
+use super::cases::Kind;
+use crate::journey::follow_processing;
+
+/// Who calls. `Blocked` is someone the owner blocked, `Blocker` someone who blocked the owner:
+/// the two must not be able to tell which way a block goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Owner,
+    Stranger,
+    Blocked,
+    Blocker,
+    Anonymous,
+}
+
+pub const ROLES: [Role; 5] = [Role::Owner, Role::Stranger, Role::Blocked, Role::Blocker, Role::Anonymous];
+pub const OTHERS: [Role; 4] = [Role::Stranger, Role::Blocked, Role::Blocker, Role::Anonymous];
+const EVERYONE: &[Role] = &[Role::Stranger, Role::Blocked, Role::Blocker, Role::Anonymous];
+const OUTSIDE_THE_BLOCK: &[Role] = &[Role::Stranger, Role::Anonymous];
+const NO_ONE: &[Role] = &[];
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Stranger => "stranger",
+            Role::Blocked => "blocked by the owner",
+            Role::Blocker => "blocker of the owner",
+            Role::Anonymous => "anonymous",
+        }
+    }
+
+    pub fn in_a_block(self) -> bool {
+        matches!(self, Role::Blocked | Role::Blocker)
+    }
+}
+
+/// One object in one state.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub kind: Kind,
+    pub state: &'static str,
+    pub id: String,
+    /// For a comment: its video. For an organization member: the organization.
+    pub parent: Option<String>,
+    /// A comment's body or a channel's bio: what a builder sends back unchanged.
+    pub text: String,
+    /// Besides the owner, who may see it today (the deleted: no one, not even the owner).
+    pub seen_by: &'static [Role],
+    pub deleted: bool,
+}
+
+impl Target {
+    pub fn visible_to(&self, role: Role) -> bool {
+        !self.deleted && (role == Role::Owner || self.seen_by.contains(&role))
+    }
+
+    pub fn label(&self) -> String {
+        format!("{:?} ({})", self.kind, self.state)
+    }
+}
+
+/// Text only some may read: it must appear in no response to anyone else.
+#[derive(Debug, Clone)]
+pub struct Secret {
+    pub text: String,
+    pub what: &'static str,
+    pub seen_by: &'static [Role],
+    /// Some response to the owner shows it: the check is not looking for text that is never
+    /// shown anyway. (Not for what is gone: deleted things, a cancelled request, a former
+    /// member.)
+    pub owner_reads: bool,
+}
+
+pub struct World {
+    tokens: Vec<(Role, String)>,
+    pub owner_id: String,
+    pub owner_handle: String,
+    pub channel_id: String,
+    pub organization_id: String,
+    /// Every video of the owner, deleted ones too: the fingerprint reads them all.
+    pub owner_videos: Vec<String>,
+    /// A published video: where replies and comments are sent when the target is elsewhere.
+    pub published_video: String,
+    /// An existing account's email, for `addOrganizationMember`.
+    pub joiner_email: String,
+    /// A member the owner may remove when the probed id is the organization's (the member
+    /// targets are probed through `userId`).
+    pub other_member: String,
+    pub targets: Vec<Target>,
+    pub secrets: Vec<Secret>,
+}
+
+impl World {
+    pub fn token(&self, role: Role) -> Option<&str> {
+        self.tokens.iter().find(|(r, _)| *r == role).map(|(_, t)| t.as_str())
+    }
+
+    /// A well-formed id of `kind` that names nothing.
+    pub fn missing_id(kind: Kind) -> String {
+        global_id(kind.id_kind(), 987_654_321)
+    }
+}
+
+pub fn global_id(kind: &str, n: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{n}"))
+}
+
+/// The number in a global id (`base64url("User:7")` → 7).
+pub fn number(global_id: &str) -> i64 {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(global_id).unwrap();
+    String::from_utf8(raw).unwrap().rsplit(':').next().unwrap().parse().unwrap()
+}
+
+const SEND_REQUEST: &str = "mutation($u: ID!, $m: String) { sendFriendRequest(input: {userId: $u, message: $m}) { friendRequest { id } userErrors { code } } }";
+const ADD_COMMENT: &str = "mutation($v: ID!, $b: String!, $r: ID) { addComment(input: {videoId: $v, body: $b, replyTo: $r}) { comment { id } userErrors { code } } }";
+
+async fn ok(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    let data = app.data(Some(token), query, variables).await;
+    let payload = data.as_object().and_then(|o| o.values().next()).cloned().unwrap_or_default();
+    assert!(
+        payload.get("userErrors").is_none_or(|e| e == &json!([])),
+        "setting up the matrix failed: {query}: {data:#}"
+    );
+    payload
+}
+
+/// A video uploaded the resumable way (tus: create, then one PATCH with the whole file);
+/// processing starts when the last byte arrives.
+async fn upload_tus(app: &TestApp, token: &str, title: &str) -> String {
+    let bytes = std::fs::read(&fixtures().small_clip).unwrap();
+    let created = ok(
+        app,
+        token,
+        "mutation($t: String!, $n: Int!) { createVideoUpload(input: {title: $t, sizeBytes: $n, filename: \"clip.mp4\"}) { video { id } uploadUrl userErrors { code } } }",
+        json!({ "t": title, "n": bytes.len() }),
+    )
+    .await;
+    let url = created["uploadUrl"].as_str().unwrap().to_owned();
+    let patched = app
+        .http
+        .patch(&url)
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 204, "tus PATCH");
+    created["video"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits for READY.
+async fn processed(app: &TestApp, token: &str, id: &str) {
+    let updates = follow_processing(app, token, id).await;
+    assert_eq!(updates.last().unwrap()["data"]["videoProcessing"]["status"], "READY", "{updates:#?}");
+}
+
+/// Asks notify for a notification as another module would: through the outbox.
+async fn notify(app: &TestApp, user: &str, key: &str, payload: Value) {
+    let db = app.database().await;
+    let txn = db.begin().await.unwrap();
+    let request = NotificationRequested {
+        user_id: UserId(number(user)),
+        kind: "social.matrix".into(),
+        payload,
+        dedupe_key: key.into(),
+    };
+    Outbox::new().enqueue(&txn, &request).await.unwrap();
+    txn.commit().await.unwrap();
+}
+
+impl World {
+    pub async fn build(app: &TestApp) -> World {
+        // The people. Helpers' emails (and so their default display names) are secrets too:
+        // identity shows an email to its owner only, and members lists to members only.
+        let owner_handle = "alice.matrix".to_owned();
+        let (alice, channel_id) = app.creator(&owner_handle).await;
+        let owner_id = app.data(Some(&alice), "{ viewer { id } }", json!({})).await["viewer"]["id"].as_str().unwrap().to_owned();
+        let (sam, _) = app.sign_up("sam.stranger@example.com").await;
+        let (bob, bob_id) = app.sign_up("bob.blocked@example.com").await;
+        let (carl, _) = app.sign_up("carl.blocker@example.com").await;
+        let (_fred, fred_id) = app.sign_up("fred.secret-friend@example.com").await;
+        let (gina, _) = app.sign_up("gina.secret-asker@example.com").await;
+        let (_hank, hank_id) = app.sign_up("hank.secret-cancelled@example.com").await;
+        let (_dave, dave_id) = app.sign_up("dave.secret-agent@example.com").await;
+        let (_erin, erin_id) = app.sign_up("erin.secret-agent@example.com").await;
+        let (_ed, ed_id) = app.sign_up("ed.secret-former-agent@example.com").await;
+        app.sign_up("jo.secret-joiner@example.com").await;
+
+        // Videos, processed side by side: one published, one published then unpublished, a
+        // draft (ready, never published), one to delete, and one still waiting for its bytes.
+        let published = upload_tus(app, &alice, "Matrix public video").await;
+        let unpublished = upload_tus(app, &alice, "SECRET unpublished title").await;
+        let draft = upload_tus(app, &alice, "SECRET draft title").await;
+        let doomed = upload_tus(app, &alice, "SECRET deleted title").await;
+        tokio::join!(
+            processed(app, &alice, &published),
+            processed(app, &alice, &unpublished),
+            processed(app, &alice, &draft),
+            processed(app, &alice, &doomed),
+        );
+        let uploading = ok(
+            app,
+            &alice,
+            "mutation { createVideoUpload(input: {title: \"SECRET uploading title\", sizeBytes: 1000}) { video { id } userErrors { code } } }",
+            json!({}),
+        )
+        .await["video"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for id in [&published, &unpublished, &doomed] {
+            ok(app, &alice, "mutation($id: ID!) { publishVideo(input: {videoId: $id}) { userErrors { code } } }", json!({ "id": id })).await;
+        }
+
+        // Comments: on the published video (a comment, a reply, one deleted), on the one to be
+        // unpublished and on the one to be deleted.
+        let comment = |video: &str, body: &str, reply_to: Option<&str>| {
+            let (video, body, reply_to) = (video.to_owned(), body.to_owned(), reply_to.map(str::to_owned));
+            let alice = alice.clone();
+            async move {
+                ok(app, &alice, ADD_COMMENT, json!({ "v": video, "b": body, "r": reply_to })).await["comment"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        let public_comment = comment(&published, "Matrix comment of the owner", None).await;
+        let public_reply = comment(&published, "Matrix reply of the owner", Some(&public_comment)).await;
+        let deleted_comment = comment(&published, "SECRET deleted comment", None).await;
+        let unpublished_comment = comment(&unpublished, "SECRET comment on an unpublished video", None).await;
+        let doomed_comment = comment(&doomed, "SECRET comment on a deleted video", None).await;
+        ok(app, &alice, "mutation($c: ID!) { deleteComment(input: {commentId: $c}) { userErrors { code } } }", json!({ "c": deleted_comment })).await;
+        ok(app, &alice, "mutation($id: ID!) { unpublishVideo(input: {videoId: $id}) { userErrors { code } } }", json!({ "id": unpublished })).await;
+        ok(app, &alice, "mutation($id: ID!) { deleteVideo(input: {videoId: $id}) { userErrors { code } } }", json!({ "id": doomed })).await;
+
+        // Friend requests: one Alice sent, one sent to her, one she cancelled.
+        let request = |from: &str, to: &str, message: &str| {
+            let (from, to, message) = (from.to_owned(), to.to_owned(), message.to_owned());
+            async move {
+                ok(app, &from, SEND_REQUEST, json!({ "u": to, "m": message })).await["friendRequest"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        let outgoing = request(&alice, &fred_id, "SECRET note to fred").await;
+        let incoming = request(&gina, &owner_id, "SECRET note from gina").await;
+        let cancelled = request(&alice, &hank_id, "SECRET cancelled note").await;
+        ok(app, &alice, "mutation($r: ID!) { cancelFriendRequest(input: {requestId: $r}) { userErrors { code } } }", json!({ "r": cancelled })).await;
+
+        // An organization with two agents, and one who was removed.
+        let organization_id = ok(app, &alice, "mutation { createOrganization(input: {name: \"Matrix Trading\"}) { organization { id } userErrors { code } } }", json!({}))
+            .await["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for email in ["dave.secret-agent@example.com", "erin.secret-agent@example.com", "ed.secret-former-agent@example.com"] {
+            ok(
+                app,
+                &alice,
+                "mutation($o: ID!, $e: String!) { addOrganizationMember(input: {organizationId: $o, email: $e, role: AGENT}) { membership { role } userErrors { code } } }",
+                json!({ "o": organization_id, "e": email }),
+            )
+            .await;
+        }
+        ok(
+            app,
+            &alice,
+            "mutation($o: ID!, $u: ID!) { removeOrganizationMember(input: {organizationId: $o, userId: $u}) { removedUserId userErrors { code } } }",
+            json!({ "o": organization_id, "u": ed_id }),
+        )
+        .await;
+
+        // Two notifications of Alice's: one she read.
+        notify(app, &owner_id, "matrix:1", json!({ "note": "SECRET notification one" })).await;
+        notify(app, &owner_id, "matrix:2", json!({ "note": "SECRET notification two" })).await;
+        let listed = app
+            .eventually(Duration::from_secs(20), || {
+                let alice = alice.clone();
+                async move {
+                    let data = app.data(Some(&alice), "{ notifications(first: 10) { nodes { id payload } } }", json!({})).await;
+                    let nodes = data["notifications"]["nodes"].as_array().cloned().unwrap_or_default();
+                    (nodes.len() == 2).then_some(nodes)
+                }
+            })
+            .await;
+        let note = |text: &str| listed.iter().find(|n| n["payload"]["note"] == text).unwrap()["id"].as_str().unwrap().to_owned();
+        let (unread, read) = (note("SECRET notification one"), note("SECRET notification two"));
+        ok(app, &alice, "mutation($ids: [ID!]) { markNotificationsRead(input: {ids: $ids}) { markedCount userErrors { code } } }", json!({ "ids": [read] })).await;
+
+        // The blocks, last: a block ends friendships, requests and follows between the two.
+        ok(app, &alice, "mutation($u: ID!) { blockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": bob_id })).await;
+        ok(app, &carl, "mutation($u: ID!) { blockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": owner_id })).await;
+
+        let bio = app.data(Some(&alice), "query($h: String!) { channel(handle: $h) { bio } }", json!({ "h": owner_handle })).await["channel"]["bio"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let target = |kind, state, id: &str, seen_by, deleted| Target {
+            kind,
+            state,
+            id: id.to_owned(),
+            parent: None,
+            text: String::new(),
+            seen_by,
+            deleted,
+        };
+        let with = |t: Target, parent: &str, text: &str| Target { parent: Some(parent.to_owned()), text: text.to_owned(), ..t };
+        // Who may see what, today. Videos, channels and users are not hidden across a block
+        // (media and identity do not know blocks): the report lists what that lets through.
+        let targets = vec![
+            target(Kind::Video, "published", &published, EVERYONE, false),
+            target(Kind::Video, "unpublished", &unpublished, NO_ONE, false),
+            target(Kind::Video, "draft", &draft, NO_ONE, false),
+            target(Kind::Video, "uploading", &uploading, NO_ONE, false),
+            target(Kind::Video, "deleted", &doomed, NO_ONE, true),
+            // The reply before the comment it answers: deleting that comment deletes the reply.
+            with(target(Kind::Comment, "a reply", &public_reply, OUTSIDE_THE_BLOCK, false), &published, "Matrix reply of the owner"),
+            with(target(Kind::Comment, "on a published video", &public_comment, OUTSIDE_THE_BLOCK, false), &published, "Matrix comment of the owner"),
+            with(target(Kind::Comment, "on an unpublished video", &unpublished_comment, NO_ONE, false), &unpublished, "SECRET comment on an unpublished video"),
+            with(target(Kind::Comment, "on a deleted video", &doomed_comment, NO_ONE, true), &doomed, "SECRET comment on a deleted video"),
+            with(target(Kind::Comment, "deleted", &deleted_comment, NO_ONE, true), &published, "SECRET deleted comment"),
+            with(target(Kind::Channel, "open", &channel_id, EVERYONE, false), &owner_id, &bio),
+            target(Kind::User, "signed up", &owner_id, EVERYONE, false),
+            target(Kind::FriendRequest, "sent (pending)", &outgoing, NO_ONE, false),
+            target(Kind::FriendRequest, "received (pending)", &incoming, NO_ONE, false),
+            target(Kind::FriendRequest, "cancelled", &cancelled, NO_ONE, false),
+            target(Kind::Organization, "with members", &organization_id, EVERYONE, false),
+            with(target(Kind::OrgMember, "agent", &dave_id, EVERYONE, false), &organization_id, ""),
+            with(target(Kind::OrgMember, "removed", &ed_id, NO_ONE, true), &organization_id, ""),
+            target(Kind::Notification, "unread", &unread, NO_ONE, false),
+            target(Kind::Notification, "read", &read, NO_ONE, false),
+        ];
+        let secret = |text: &str, what, seen_by| Secret { text: text.to_owned(), what, seen_by, owner_reads: true };
+        let gone = |text: &str, what| Secret { text: text.to_owned(), what, seen_by: NO_ONE, owner_reads: false };
+        let secrets = vec![
+            secret("alice.matrix@example.com", "the owner's email", NO_ONE),
+            secret("SECRET unpublished title", "an unpublished video's title", NO_ONE),
+            secret("SECRET draft title", "a draft's title", NO_ONE),
+            secret("SECRET uploading title", "an unprocessed video's title", NO_ONE),
+            gone("SECRET deleted title", "a deleted video's title"),
+            secret("Matrix comment of the owner", "a comment of someone in a block with the caller", OUTSIDE_THE_BLOCK),
+            secret("Matrix reply of the owner", "a reply of someone in a block with the caller", OUTSIDE_THE_BLOCK),
+            secret("SECRET comment on an unpublished video", "a comment on an unpublished video", NO_ONE),
+            gone("SECRET comment on a deleted video", "a comment on a deleted video"),
+            gone("SECRET deleted comment", "a deleted comment"),
+            secret("SECRET note to fred", "a friend request's message", NO_ONE),
+            secret("SECRET note from gina", "a friend request's message", NO_ONE),
+            gone("SECRET cancelled note", "a friend request's message"),
+            // Email local parts are the default display names: members lists, requests and
+            // emails of third parties all show up as these.
+            secret("secret-friend", "the person a request went to", NO_ONE),
+            secret("secret-asker", "the person who sent a request", NO_ONE),
+            gone("secret-cancelled", "the person of a cancelled request"),
+            secret("secret-agent", "an organization's members", NO_ONE),
+            gone("secret-former-agent", "an organization's former member"),
+            secret("secret-joiner", "an account's email", NO_ONE),
+            secret("SECRET notification", "a notification", NO_ONE),
+        ];
+
+        World {
+            tokens: vec![(Role::Owner, alice), (Role::Stranger, sam), (Role::Blocked, bob), (Role::Blocker, carl)],
+            owner_id,
+            owner_handle,
+            channel_id,
+            organization_id,
+            owner_videos: vec![published.clone(), unpublished, draft, uploading, doomed],
+            published_video: published,
+            joiner_email: "jo.secret-joiner@example.com".into(),
+            other_member: erin_id,
+            targets,
+            secrets,
+        }
+    }
+
+    /// Puts the people back where the matrix needs them after a call that was let through:
+    /// the stranger with no block, request, friendship or follow; the blocked user with no block
+    /// of their own; the blocker still blocking.
+    pub async fn restore(&self, app: &TestApp, role: Role) {
+        let Some(token) = self.token(role) else { return };
+        let call = |query: &'static str, vars: Value| async move { app.graphql(Some(token), query, vars).await };
+        match role {
+            Role::Stranger | Role::Blocked => {
+                call("mutation($u: ID!) { unblockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": self.owner_id })).await;
+                call("mutation($u: ID!) { removeFriend(input: {userId: $u}) { userErrors { code } } }", json!({ "u": self.owner_id })).await;
+                call("mutation($c: ID!) { unfollowChannel(input: {channelId: $c}) { userErrors { code } } }", json!({ "c": self.channel_id })).await;
+                let mine = call("{ viewer { social { friendRequests(direction: OUTGOING, first: 50) { nodes { id } } } } }", json!({})).await;
+                for request in mine["data"]["viewer"]["social"]["friendRequests"]["nodes"].as_array().into_iter().flatten() {
+                    call("mutation($r: ID!) { cancelFriendRequest(input: {requestId: $r}) { userErrors { code } } }", json!({ "r": request["id"] })).await;
+                }
+            }
+            Role::Blocker => {
+                call("mutation($u: ID!) { blockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": self.owner_id })).await;
+            }
+            Role::Owner | Role::Anonymous => {}
+        }
+    }
+}
