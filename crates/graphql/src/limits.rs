@@ -73,7 +73,7 @@ pub(crate) struct Limits {
 /// Documents that parsed and passed every validation rule, by their text (least recently used
 /// dropped first). Shared by a schema's requests.
 #[derive(Clone)]
-pub(crate) struct DocumentCache(Arc<std::sync::Mutex<lru::LruCache<String, ExecutableDocument>>>);
+pub(crate) struct DocumentCache(Arc<std::sync::Mutex<lru::LruCache<String, Arc<ExecutableDocument>>>>);
 
 impl DocumentCache {
     pub fn new(capacity: usize) -> Self {
@@ -81,13 +81,13 @@ impl DocumentCache {
         Self(Arc::new(std::sync::Mutex::new(lru::LruCache::new(capacity))))
     }
 
-    pub fn get(&self, query: &str) -> Option<ExecutableDocument> {
+    pub fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
         self.0.lock().ok()?.get(query).cloned()
     }
 
     fn insert(&self, query: String, document: ExecutableDocument) {
         if let Ok(mut cache) = self.0.lock() {
-            cache.put(query, document);
+            cache.put(query, Arc::new(document));
         }
     }
 
@@ -184,7 +184,10 @@ impl Extension for RequestLimits {
         }
         let only_queries = document.operations.iter().all(|(_, op)| op.node.ty == OperationType::Query);
         self.only_queries.store(only_queries, Ordering::Relaxed);
-        if let Ok(mut parsed) = self.parsed.lock() {
+        // Kept for the cache only when it is not there yet: a cached document needs no copy.
+        if self.documents.0.lock().is_ok_and(|cache| !cache.contains(query))
+            && let Ok(mut parsed) = self.parsed.lock()
+        {
             *parsed = Some((query.to_owned(), document.clone()));
         }
         Ok(document)
@@ -307,7 +310,8 @@ impl<'a> Depths<'a> {
 /// minutes. Counted here with each fragment measured once; the limit is ten selections per
 /// unit of the complexity budget (every field costs at least 1 there; `__typename`, spreads and
 /// introspection cost nothing). Parses the query and keeps the document in the request, so it
-/// is parsed once. Call it on every request before executing it (HTTP and WebSocket).
+/// is parsed once. `KanjianGraphql::execute` calls it for every document it has not seen before;
+/// the WebSocket route calls it before it subscribes.
 pub fn check_expansion(request: &mut async_graphql::Request, limits: &LimitsConfig) -> Result<(), ServerError> {
     if request.query.chars().count() > limits.max_document_chars {
         return Ok(()); // refused as too large by the Limits extension, without parsing it

@@ -7,7 +7,9 @@ use kanjian_kernel::Actor;
 use crate::context::Services;
 use std::sync::Arc;
 
-use crate::limits::{DocumentCache, Limits, LimitsConfig, ReadOnlyRequest};
+use async_graphql::parser::types::ExecutableDocument;
+
+use crate::limits::{DocumentCache, Limits, LimitsConfig, ReadOnlyRequest, check_expansion};
 use crate::nulls::{self, TypeIndex};
 use crate::loaders;
 use crate::{Mutation, Query, Subscription};
@@ -51,7 +53,7 @@ pub fn build_schema(services: Services, config: &SchemaConfig) -> KanjianGraphql
     };
     let strict = schema(ValidationMode::Strict);
     let types = Arc::new(TypeIndex::from_sdl(&strict.sdl()));
-    KanjianGraphql { strict, known: schema(ValidationMode::Fast), documents, types }
+    KanjianGraphql { strict, known: schema(ValidationMode::Fast), documents, types, limits: config.limits.clone() }
 }
 
 /// The schema, with a cache of the documents it has parsed and validated. A document seen
@@ -67,22 +69,31 @@ pub struct KanjianGraphql {
     documents: DocumentCache,
     /// The output types, to null what a field error nulls (see `nulls`).
     types: Arc<TypeIndex>,
+    limits: LimitsConfig,
 }
 
 impl KanjianGraphql {
     pub async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
-        let (query, operation_name) = (request.query.clone(), request.operation_name.clone());
+        let operation_name = request.operation_name.clone();
         let cached = self.documents.get(&request.query);
-        let mut response = match cached.clone() {
+        // The text is needed after a first run only, to find the document it left in the cache.
+        let query = cached.is_none().then(|| request.query.clone());
+        let mut response = match &cached {
             Some(document) => {
-                request.set_parsed_query(document);
+                request.set_parsed_query(ExecutableDocument::clone(document));
                 self.known.execute(request).await
             }
-            None => self.strict.execute(request).await,
+            None => {
+                // A document seen before passed this already (it depends on the text alone).
+                if let Err(error) = check_expansion(&mut request, &self.limits) {
+                    return async_graphql::Response::from_errors(vec![error]);
+                }
+                self.strict.execute(request).await
+            }
         };
         if !response.errors.is_empty() && response.data != async_graphql::Value::Null {
             // Valid documents are cached by now; one that is not never got data.
-            if let Some(document) = cached.or_else(|| self.documents.get(&query)) {
+            if let Some(document) = cached.or_else(|| query.and_then(|q| self.documents.get(&q))) {
                 nulls::propagate(&self.types, &document, operation_name.as_deref(), &mut response);
             }
         }

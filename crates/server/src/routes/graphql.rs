@@ -102,10 +102,6 @@ async fn execute(
         Ok(actor) => actor,
         Err(error) => return unauthenticated(response_type, error),
     };
-    let mut request = request;
-    if let Err(error) = kanjian_graphql::check_expansion(&mut request, &state.config.graphql) {
-        return graphql_http::respond(response_type, async_graphql::Response::from_errors(vec![error]));
-    }
     let request = prepare_request(request, actor, auth::client_info(req, &state.proxies), &state.services, read_only);
     graphql_http::respond(response_type, state.schema.execute(request).await)
 }
