@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -116,6 +116,9 @@ pub struct Dispatcher {
     /// Deliveries running on this node. A lease can lapse while its handler still runs (a
     /// renewal delayed on a loaded machine); they must not be claimed and started a second time.
     running: std::sync::Mutex<HashSet<i64>>,
+    /// When the soonest retry this node scheduled falls due (clock millis; `i64::MAX`: none),
+    /// so the loop wakes for it rather than at the next poll, however long the poll interval.
+    next_retry_at: AtomicI64,
     stats: Arc<DispatcherStats>,
 }
 
@@ -371,6 +374,7 @@ impl Dispatcher {
             node: uuid::Uuid::new_v4().to_string(),
             clock,
             running: std::sync::Mutex::new(HashSet::new()),
+            next_retry_at: AtomicI64::new(i64::MAX),
             stats: Arc::default(),
         }
     }
@@ -415,6 +419,8 @@ impl Dispatcher {
                 }
             }
             let now = this.clock.now_millis();
+            // The probe below sees every retry due by now, this node's included.
+            let _ = this.next_retry_at.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |at| (at <= now).then_some(i64::MAX));
             if now >= next_prune_at {
                 next_prune_at = now + this.config.prune_interval.as_millis() as i64;
                 DispatcherStats::count(&this.stats.prunes);
@@ -480,11 +486,13 @@ impl Dispatcher {
                     tracing::error!(error = ?e, "a delivery task panicked; its lease will expire and it will run again");
                 }
             }
+            let until_retry = this.next_retry_at.load(Ordering::SeqCst).saturating_sub(this.clock.now_millis()).max(0);
+            let wait = this.config.poll_interval.min(Duration::from_millis(until_retry as u64));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = this.wake.notified() => {}
                 _ = finished.notified() => {}
-                _ = tokio::time::sleep(this.config.poll_interval) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
         running.abort_all();
@@ -816,27 +824,32 @@ impl Dispatcher {
         let outcome = {
             // A panicking handler is a failed attempt like any other: retried, then dead-lettered.
             let work = AssertUnwindSafe(handler.handle(event)).catch_unwind();
-            tokio::pin!(work);
-            let mut renew = tokio::time::interval(self.config.lease / 3);
-            renew.tick().await;
-            let mut holding = true;
-            loop {
-                tokio::select! {
-                    outcome = &mut work => break outcome,
-                    _ = renew.tick(), if holding => {
-                        match self.renew_lease(claimed.delivery_id).await {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                // Another node took the delivery over after our lease lapsed:
-                                // both may now run it, which idempotent handlers tolerate, but
-                                // only the holder's outcome will be recorded.
-                                tracing::warn!("lost the lease of a running delivery to another node; its outcome will be dropped");
-                                holding = false;
-                            }
-                            Err(e) => tracing::warn!(error = ?e, "could not renew a lease"),
+            let renewals = async {
+                let mut renew = tokio::time::interval(self.config.lease / 3);
+                renew.tick().await;
+                loop {
+                    renew.tick().await;
+                    match self.renew_lease(claimed.delivery_id).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // Another node took the delivery over after our lease lapsed: both
+                            // may now run it, which idempotent handlers tolerate, but only the
+                            // holder's outcome will be recorded.
+                            tracing::warn!("lost the lease of a running delivery to another node; its outcome will be dropped");
+                            std::future::pending::<()>().await;
                         }
+                        Err(e) => tracing::warn!(error = ?e, "could not renew a lease"),
                     }
                 }
+            };
+            // Both run side by side, each polled whenever the task wakes. A renewal must never
+            // be awaited while the handler waits unpolled: the pool hands its connections out
+            // in turn, and one handed to a handler nobody polls is held by nobody, so the
+            // renewal behind it (and every other user of SQLite's one writer) waited until the
+            // acquire timeout.
+            tokio::select! {
+                outcome = work => outcome,
+                () = renewals => unreachable!("lease renewals never end"),
             }
         };
         let outcome = outcome.unwrap_or_else(|panic| {
@@ -866,6 +879,8 @@ impl Dispatcher {
                     DispatcherStats::count(&self.stats.delivered);
                 }
                 Outcome::Retry { delay, error } => {
+                    let due = self.clock.now_millis().saturating_add(delay.as_millis() as i64);
+                    self.next_retry_at.fetch_min(due, Ordering::SeqCst);
                     tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
                     DispatcherStats::count(&self.stats.retried);
                 }

@@ -292,6 +292,71 @@ async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     node.stop().await;
 }
 
+/// Waits for `go`, then sends one statement through the writer.
+struct WritesWhenTold {
+    db: DatabaseConnection,
+    started: Arc<tokio::sync::Notify>,
+    go: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl EventHandler for WritesWhenTold {
+    fn name(&self) -> &'static str {
+        "test.writes_when_told"
+    }
+    fn kinds(&self) -> &'static [&'static str] {
+        &[Pinged::KIND]
+    }
+    async fn handle(&self, _event: &EventEnvelope) -> Result<(), HandlerError> {
+        self.started.notify_one();
+        self.go.notified().await;
+        self.db.execute_unprepared("SELECT 1").await.map_err(|e| HandlerError::Transient(e.into()))?;
+        Ok(())
+    }
+}
+
+/// On SQLite the writer is one connection, handed out in turn. A handler waiting for it, with a
+/// lease renewal queued behind, must get it and finish: the dispatcher once awaited the renewal
+/// without polling the handler, so the connection went to a handler nobody polled and the
+/// renewal (and every other writer) waited for the acquire timeout (30 s).
+#[tokio::test]
+async fn a_handler_waiting_for_the_writer_gets_it_while_its_lease_renewal_waits_too() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::system();
+    let outbox = Outbox::with_clock(clock.clone());
+    let (started, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let handler = WritesWhenTold { db: db.clone(), started: started.clone(), go: go.clone() };
+    // A renewal every second.
+    let config = DispatcherConfig { lease: Duration::from_secs(3), ..config() };
+    let node = start(&db, &outbox, &clock, handler, config).await;
+    enqueue(&db, &outbox, &[Pinged { n: 1 }]).await;
+    started.notified().await;
+    // Hold the writer; the handler asks for it first, the renewal a second later.
+    let held = db.begin().await.unwrap();
+    go.notify_one();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    held.commit().await.unwrap();
+    wait_until_row(&db, |d| d.status == "done").await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_runs_when_it_falls_due_not_at_the_next_poll() {
+    let (_guard, db) = setup().await;
+    // Real time: the dispatcher must wake by itself when the retry it scheduled falls due.
+    let clock = Clock::system();
+    let outbox = Outbox::with_clock(clock.clone());
+    let flaky = Recorder { fail_first: 1, ..Recorder::default() };
+    // Polls an hour apart: only the retry's own wake-up runs attempt 2 before the wait below ends.
+    let config = DispatcherConfig { poll_interval: Duration::from_secs(3600), retry_base: Duration::from_millis(100), ..config() };
+    let node = start(&db, &outbox, &clock, flaky.clone(), config).await;
+    enqueue(&db, &outbox, &[Pinged { n: 3 }]).await;
+    wait_until_row(&db, |d| d.status == "done").await;
+    assert_eq!(flaky.attempts.lock().unwrap()[&3], 2);
+    assert_eq!(flaky.seen.lock().unwrap().as_slice(), [3]);
+    node.stop().await;
+}
+
 /// Waits until the first delivery row satisfies `ok`.
 async fn wait_until_row(db: &DatabaseConnection, ok: impl Fn(&Delivery) -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
