@@ -51,6 +51,11 @@ impl TestApp {
     }
 
     async fn spawn_inner(adjust: impl FnOnce(&mut Config), as_process: bool, clock: Clock) -> Self {
+        // `KANJIAN_TEST_LOG=warn` (any tracing filter) shows what in-process servers log: off
+        // by default, as a test's own assertions say what went wrong.
+        if let Ok(filter) = std::env::var("KANJIAN_TEST_LOG") {
+            kanjian_server::telemetry::init(&kanjian_server::config::LogConfig { filter, format: "pretty".into() });
+        }
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let mut config = Config { data_dir: data_dir.path().to_path_buf(), ..Config::default() };
         config.http.bind = "127.0.0.1:0".parse().expect("address");
@@ -75,7 +80,12 @@ impl TestApp {
         adjust(&mut config);
         let mut app = Self {
             base: String::new(),
-            http: reqwest::Client::new(),
+            // The server closes a connection idle for 5 s (actix-web's keep-alive); a client that
+            // reuses one at that moment gets `IncompleteMessage`. Idle ones are dropped sooner.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client"),
             config,
             server: None,
             as_process,
