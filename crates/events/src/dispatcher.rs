@@ -118,6 +118,7 @@ pub struct Dispatcher {
     running: std::sync::Mutex<HashSet<i64>>,
     /// When the soonest retry this node scheduled falls due (clock millis; `i64::MAX`: none),
     /// so the loop wakes for it rather than at the next poll, however long the poll interval.
+    /// Only the soonest is kept: a later one scheduled meanwhile is found by the next poll.
     next_retry_at: AtomicI64,
     stats: Arc<DispatcherStats>,
 }
