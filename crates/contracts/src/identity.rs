@@ -174,6 +174,25 @@ pub trait IdentityDirectory: Send + Sync {
     async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>>;
 }
 
+/// Where to mail people, for modules that enqueue mail for them through notify (a go-live
+/// reminder). Never shown to anyone: it only fills `EmailRequested::to`.
+#[async_trait]
+pub trait MailDirectory: Send + Sync {
+    /// The users' addresses and mail language, in no order; unknown users are left out.
+    async fn mail_recipients(&self, users: &[UserId]) -> Result<Vec<MailRecipient>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRecipient {
+    pub user_id: UserId,
+    pub email: String,
+    /// Whether the person proved they receive mail there. Optional mail goes to verified
+    /// addresses only, so nobody mails a stranger who was signed up with their address.
+    pub email_verified: bool,
+    /// The language their mail is written in (`zh-CN`, `en`).
+    pub locale: String,
+}
+
 /// Everything identity offers its clients (the GraphQL schema, the HTTP routes), the directory
 /// included.
 #[async_trait]

@@ -3,6 +3,7 @@
 pub mod apis;
 pub mod events;
 pub mod identity;
+pub mod live;
 pub mod media;
 pub mod notify;
 pub mod social;

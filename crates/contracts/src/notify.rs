@@ -56,6 +56,9 @@ pub enum EmailTemplate {
     PasswordReset { link: String, expires_in_minutes: u32 },
     /// A room the person reserved is going live. Category `LiveReminders`.
     LiveReminder { channel_name: String, room_title: String, link: String },
+    /// A room the person reserved was called off; `link` shows the channel's other lives.
+    /// Category `LiveReminders`.
+    LiveCancelled { channel_name: String, room_title: String, link: String },
 }
 
 impl EmailTemplate {
@@ -65,6 +68,7 @@ impl EmailTemplate {
             Self::VerifyEmail { .. } => "verify_email",
             Self::PasswordReset { .. } => "password_reset",
             Self::LiveReminder { .. } => "live_reminder",
+            Self::LiveCancelled { .. } => "live_cancelled",
         }
     }
 
@@ -72,7 +76,7 @@ impl EmailTemplate {
     pub fn category(&self) -> EmailCategory {
         match self {
             Self::VerifyEmail { .. } | Self::PasswordReset { .. } => EmailCategory::Essential,
-            Self::LiveReminder { .. } => EmailCategory::LiveReminders,
+            Self::LiveReminder { .. } | Self::LiveCancelled { .. } => EmailCategory::LiveReminders,
         }
     }
 }

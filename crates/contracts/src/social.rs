@@ -182,6 +182,15 @@ pub trait BoostedVideos: Send + Sync {
     async fn boosted_for(&self, viewer: Option<UserId>, limit: usize) -> Result<Vec<VideoId>>;
 }
 
+/// Who may not interact, for modules that show one person's things to another (a live room to
+/// its viewers). Narrow on purpose: such a module needs this and nothing else of social.
+#[async_trait]
+pub trait BlockDirectory: Send + Sync {
+    /// Those among `others` whom `viewer` blocked or who blocked `viewer`, in no order. Which
+    /// side blocked is not told: callers hide both alike.
+    async fn blocked_among(&self, viewer: UserId, others: &[UserId]) -> Result<Vec<UserId>>;
+}
+
 #[async_trait]
 pub trait SocialApi: Send + Sync {
     // Friends. Errors: yourself, a duplicate pending request, an existing friend, a request not

@@ -28,7 +28,7 @@ pub(crate) trait NodeObject: Sized {
 }
 
 pub(crate) fn to_global_id(kind: NodeKind, id: i64) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", kind.name())))
+    ID(kanjian_kernel::ids::global_id(kind.name(), id))
 }
 
 /// The kind name and number a global id carries; `None` for anything malformed.

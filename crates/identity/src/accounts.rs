@@ -2,14 +2,14 @@
 
 use kanjian_db::{Db, Limit, rate_limit};
 use kanjian_contracts::identity::{
-    AuthSession, ClientInfo, SignUpInput, UpdateProfileInput, UserDto, UserProfileUpdated,
-    UserSignedUp,
+    AuthSession, ClientInfo, MailRecipient, SignUpInput, UpdateProfileInput, UserDto,
+    UserProfileUpdated, UserSignedUp,
 };
 use kanjian_events::Outbox;
 use kanjian_kernel::ids::UserId;
 use kanjian_kernel::{Actor, Context, Error, Result, UserErrorCode, Validation};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, NotSet,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, NotSet, QuerySelect,
     QueryFilter, Set, };
 
 use crate::config::IdentityConfig;
@@ -176,6 +176,32 @@ pub async fn users_by_ids(db: &Db, actor: &Actor, ids: &[UserId]) -> Result<Vec<
     Ok(in_order_of(&ids, rows, |u| u.id)
         .into_iter()
         .map(|u| user_dto(u, ShownTo::Viewer(actor.user_id())))
+        .collect())
+}
+
+/// Where to mail these users (for `MailDirectory`): other modules enqueue mail for them.
+pub async fn mail_recipients(db: &Db, locale: &str, ids: &[UserId]) -> Result<Vec<MailRecipient>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, String, Option<chrono::DateTime<chrono::Utc>>)> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::Email)
+        .column(user::Column::EmailVerifiedAt)
+        .filter(user::Column::Id.is_in(ids.iter().map(|id| id.0)))
+        .into_tuple()
+        .all(db.reader())
+        .await
+        .context("loading mail recipients")?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, email, verified_at)| MailRecipient {
+            user_id: UserId(id),
+            email,
+            email_verified: verified_at.is_some(),
+            locale: locale.to_owned(),
+        })
         .collect())
 }
 

@@ -38,6 +38,7 @@ impl kanjian_module::Module for Identity {
         let service = std::sync::Arc::new(IdentityService::new(ctx.db, ctx.outbox, config));
         Ok(kanjian_module::Parts::default()
             .api::<dyn kanjian_contracts::identity::IdentityDirectory>(service.clone())
+            .api::<dyn kanjian_contracts::identity::MailDirectory>(service.clone())
             .api::<dyn kanjian_contracts::identity::IdentityApi>(service))
     }
 }

@@ -5,7 +5,7 @@ use kanjian_db::Db;
 use async_trait::async_trait;
 use kanjian_contracts::identity::{
     AddMemberInput, AuthSession, ChannelDto, ClientInfo, CreateChannelInput,
-    CreateOrganizationInput, IdentityApi, IdentityDirectory, LogInInput, MembershipDto, OrgRole,
+    CreateOrganizationInput, IdentityApi, IdentityDirectory, LogInInput, MailDirectory, MailRecipient, MembershipDto, OrgRole,
     OrganizationDto, RemoveMemberInput, RequestPasswordResetInput, ResetPasswordInput, SignUpInput,
     UpdateChannelInput, UpdateProfileInput, UserDto, VerifyEmailInput,
 };
@@ -70,6 +70,13 @@ impl IdentityDirectory for IdentityService {
 
     async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>> {
         channels::channels_of_users(&self.db, users).await
+    }
+}
+
+#[async_trait]
+impl MailDirectory for IdentityService {
+    async fn mail_recipients(&self, users: &[UserId]) -> Result<Vec<MailRecipient>> {
+        accounts::mail_recipients(&self.db, &self.config.mail_locale, users).await
     }
 }
 

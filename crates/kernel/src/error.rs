@@ -46,6 +46,8 @@ pub enum UserErrorCode {
     /// A single-use link or code (email verification, password reset) is past its lifetime: ask
     /// for a new one.
     Expired,
+    /// The actor reached a limit on how many they may have (15 upcoming lives); remove one first.
+    LimitReached,
 }
 
 impl UserErrorCode {
@@ -67,6 +69,7 @@ impl UserErrorCode {
             Self::SelfTarget => "SELF_TARGET",
             Self::CursorExpired => "CURSOR_EXPIRED",
             Self::Expired => "EXPIRED",
+            Self::LimitReached => "LIMIT_REACHED",
         }
     }
 }

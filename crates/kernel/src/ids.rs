@@ -44,4 +44,14 @@ define_id!(
     CommentId,
     /// An in-app notification (notify module).
     NotificationId,
+    /// A live room (直播间): one scheduled or running broadcast of a channel.
+    LiveRoomId,
 );
+
+/// The opaque global id clients use for an object (`base64url("LiveRoom:42")`), as the GraphQL
+/// API shows it. Modules put it into payloads clients read (an in-app notification), so the
+/// encoding lives here, once.
+pub fn global_id(kind: &str, id: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
+}

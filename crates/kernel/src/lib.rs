@@ -7,6 +7,7 @@ pub mod money;
 pub mod pagination;
 pub mod text;
 pub mod time;
+pub mod web_url;
 
 pub use actor::{Actor, PlatformRole};
 pub use error::{Context, Error, ErrorCode, Result, UserError, UserErrorCode, Validation};

@@ -1,3 +1,186 @@
 #![doc = include_str!("../README.md")]
 
+mod config;
+mod domain;
+mod entity;
 pub mod ingest;
+pub mod migrations;
+mod publishing;
+mod reservations;
+mod rooms;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
+use kanjian_contracts::live::{LiveApi, LiveRoomDto, ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput};
+use kanjian_contracts::social::BlockDirectory;
+use kanjian_db::Db;
+use kanjian_events::{EventHandler, Outbox};
+use kanjian_kernel::ids::{ChannelId, LiveRoomId};
+use kanjian_kernel::{Actor, Result};
+use tokio_util::sync::CancellationToken;
+
+pub use config::LiveConfig;
+pub use publishing::Refusal;
+
+/// The live module, as `server` declares it: offers `LiveApi` (using identity's directories and
+/// social's blocks), owns the `live_*` tables, settles reservations when rooms go live or are
+/// cancelled, and ends rooms whose publisher did not come back.
+#[derive(Debug)]
+pub struct Live;
+
+impl kanjian_module::Module for Live {
+    type Config = LiveConfig;
+
+    fn migrations() -> Vec<Box<dyn kanjian_module::MigrationTrait>> {
+        migrations::all()
+    }
+
+    fn build(mut config: LiveConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
+        config.public_url = ctx.public_url.clone();
+        let service = Arc::new(LiveService::new(
+            ctx.db,
+            ctx.outbox,
+            Directories {
+                identity: ctx.apis.get::<dyn IdentityDirectory>()?,
+                mail: ctx.apis.get::<dyn MailDirectory>()?,
+                blocks: ctx.apis.get::<dyn BlockDirectory>()?,
+            },
+            config,
+        ));
+        let worker = service.clone();
+        Ok(kanjian_module::Parts::default()
+            .handlers(service.event_handlers())
+            .worker("live.grace", move |shutdown| async move { worker.run_grace_worker(shutdown).await })
+            .api::<dyn LiveApi>(service))
+    }
+}
+
+/// What live reads of other modules.
+pub struct Directories {
+    pub identity: Arc<dyn IdentityDirectory>,
+    pub mail: Arc<dyn MailDirectory>,
+    pub blocks: Arc<dyn BlockDirectory>,
+}
+
+/// Everything the use cases and handlers need.
+pub(crate) struct Deps {
+    pub db: Db,
+    pub outbox: Outbox,
+    pub identity: Arc<dyn IdentityDirectory>,
+    pub mail: Arc<dyn MailDirectory>,
+    pub blocks: Arc<dyn BlockDirectory>,
+    pub config: LiveConfig,
+}
+
+/// The live module. Cheap to clone: everything sits behind one `Arc`.
+#[derive(Clone)]
+pub struct LiveService {
+    deps: Arc<Deps>,
+}
+
+impl std::fmt::Debug for LiveService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveService").field("config", &self.deps.config).finish_non_exhaustive()
+    }
+}
+
+impl LiveService {
+    pub fn new(db: Db, outbox: Outbox, directories: Directories, config: LiveConfig) -> Self {
+        let Directories { identity, mail, blocks } = directories;
+        Self { deps: Arc::new(Deps { db, outbox, identity, mail, blocks, config }) }
+    }
+
+    pub fn config(&self) -> &LiveConfig {
+        &self.deps.config
+    }
+
+    /// `live.settle_reservations` (on `live.room_started` and `live.room_cancelled`).
+    pub fn event_handlers(&self) -> Vec<Arc<dyn EventHandler>> {
+        vec![Arc::new(reservations::ReservationsHandler { deps: self.deps.clone() })]
+    }
+
+    /// The room a stream key opens, or why it may not be published to (checked before any
+    /// media is accepted).
+    pub async fn room_for_key(&self, stream_key: &str) -> Result<std::result::Result<LiveRoomId, Refusal>> {
+        Ok(publishing::room_for_key(&self.deps, stream_key).await?.map(|row| LiveRoomId(row.id)))
+    }
+
+    /// Puts publish `session` on air in `room` (see `publishing::go_on_air`).
+    pub async fn go_on_air(&self, room: LiveRoomId, session: &str, replace: bool) -> Result<std::result::Result<(), Refusal>> {
+        Ok(publishing::go_on_air(&self.deps, room, session, replace).await?.map(|_| ()))
+    }
+
+    /// Publish `session` left `room`; the reconnect grace starts.
+    pub async fn off_air(&self, room: LiveRoomId, session: &str) -> Result<()> {
+        publishing::off_air(&self.deps, room, session).await
+    }
+
+    /// Ends rooms whose grace ran out; returns how many (the worker calls it every second).
+    pub async fn end_abandoned_rooms(&self) -> Result<usize> {
+        publishing::end_abandoned_rooms(&self.deps).await
+    }
+
+    async fn run_grace_worker(&self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(publishing::GRACE_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    if let Err(e) = self.end_abandoned_rooms().await {
+                        tracing::warn!(error = %e, "ending abandoned live rooms failed; trying again");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LiveApi for LiveService {
+    async fn schedule_live(&self, actor: &Actor, input: ScheduleLiveInput) -> Result<LiveRoomDto> {
+        rooms::schedule_live(&self.deps, actor, input).await
+    }
+
+    async fn update_live(&self, actor: &Actor, room: LiveRoomId, input: UpdateLiveInput) -> Result<LiveRoomDto> {
+        rooms::update_live(&self.deps, actor, room, input).await
+    }
+
+    async fn cancel_live(&self, actor: &Actor, room: LiveRoomId) -> Result<LiveRoomDto> {
+        rooms::cancel_live(&self.deps, actor, room).await
+    }
+
+    async fn end_live(&self, actor: &Actor, room: LiveRoomId) -> Result<LiveRoomDto> {
+        rooms::end_live(&self.deps, actor, room).await
+    }
+
+    async fn stream_credentials(&self, actor: &Actor, room: LiveRoomId) -> Result<StreamCredentialsDto> {
+        rooms::stream_credentials(&self.deps, actor, room).await
+    }
+
+    async fn rotate_stream_key(&self, actor: &Actor, room: LiveRoomId) -> Result<StreamCredentialsDto> {
+        rooms::rotate_stream_key(&self.deps, actor, room).await
+    }
+
+    async fn reserve(&self, actor: &Actor, room: LiveRoomId) -> Result<LiveRoomDto> {
+        reservations::reserve(&self.deps, actor, room).await
+    }
+
+    async fn unreserve(&self, actor: &Actor, room: LiveRoomId) -> Result<LiveRoomDto> {
+        reservations::unreserve(&self.deps, actor, room).await
+    }
+
+    async fn rooms_by_ids(&self, actor: &Actor, ids: &[LiveRoomId]) -> Result<Vec<LiveRoomDto>> {
+        rooms::rooms_by_ids(&self.deps, actor, ids).await
+    }
+
+    async fn upcoming_lives(&self, actor: &Actor, channel: ChannelId) -> Result<Vec<LiveRoomDto>> {
+        rooms::upcoming_lives(&self.deps, actor, channel).await
+    }
+
+    async fn live_now(&self, actor: &Actor, channel: ChannelId) -> Result<Option<LiveRoomDto>> {
+        rooms::live_now(&self.deps, actor, channel).await
+    }
+}

@@ -26,6 +26,9 @@ const SOURCES: &[(&str, &str)] = templates!(
     "en/live_reminder.subject.txt",
     "en/live_reminder.txt",
     "en/live_reminder.html",
+    "en/live_cancelled.subject.txt",
+    "en/live_cancelled.txt",
+    "en/live_cancelled.html",
     "zh-CN/layout.html",
     "zh-CN/verify_email.subject.txt",
     "zh-CN/verify_email.txt",
@@ -36,6 +39,9 @@ const SOURCES: &[(&str, &str)] = templates!(
     "zh-CN/live_reminder.subject.txt",
     "zh-CN/live_reminder.txt",
     "zh-CN/live_reminder.html",
+    "zh-CN/live_cancelled.subject.txt",
+    "zh-CN/live_cancelled.txt",
+    "zh-CN/live_cancelled.html",
 );
 
 /// A mail ready to be put in an envelope.
@@ -73,7 +79,8 @@ impl Params {
                     ("expires_in_minutes", Value::from(*expires_in_minutes)),
                 ]
             }
-            EmailTemplate::LiveReminder { channel_name, room_title, link } => vec![
+            EmailTemplate::LiveReminder { channel_name, room_title, link }
+            | EmailTemplate::LiveCancelled { channel_name, room_title, link } => vec![
                 ("channel_name", Value::from(one_line("channel_name", channel_name, Self::NAME_MAX)?)),
                 ("room_title", Value::from(one_line("room_title", room_title, Self::TITLE_MAX)?)),
                 ("link", Value::from(Link::parse("link", link)?.as_str())),
@@ -153,6 +160,11 @@ mod tests {
                 room_title: "Dumplings tonight".into(),
                 link: "https://kanjian.example/live/7".into(),
             },
+            EmailTemplate::LiveCancelled {
+                channel_name: "Alice 的厨房".into(),
+                room_title: "Dumplings tonight".into(),
+                link: "https://kanjian.example/channels/alice".into(),
+            },
         ]
     }
 
@@ -171,7 +183,8 @@ mod tests {
                 let link = match &template {
                     EmailTemplate::VerifyEmail { link }
                     | EmailTemplate::PasswordReset { link, .. }
-                    | EmailTemplate::LiveReminder { link, .. } => link,
+                    | EmailTemplate::LiveReminder { link, .. }
+                    | EmailTemplate::LiveCancelled { link, .. } => link,
                 };
                 assert!(r.text.contains(link.as_str()) && unescape(&r.html).contains(link.as_str()), "{r:?}");
                 assert_eq!(unescape(&r.html).contains("/unsubscribe?token=abc"), unsubscribe.is_some());

@@ -8,6 +8,7 @@ kanjian_module::modules! {
     media: kanjian_media::Media,
     social: kanjian_social::Social,
     notify: kanjian_notify::Notify,
+    live: kanjian_live::Live,
 }
 
 /// The one ordered history: the migrations crate's and every module's own, ordered by name (each

@@ -7,7 +7,7 @@ use kanjian_kernel::ids::UserId;
 use kanjian_kernel::{Actor, Context, Error, Page, PageRequest, Result, UserErrorCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     };
 
 use crate::Deps;
@@ -152,4 +152,40 @@ pub async fn blocked_users(deps: &Deps, actor: &Actor, page: PageRequest) -> Res
         (r.created_at.timestamp_millis(), r.blocked_id)
     })
     .map(|r| UserId(r.blocked_id)))
+}
+
+/// Those among `others` in a block with `viewer`, either way (for `BlockDirectory`).
+pub async fn blocked_among(deps: &Deps, viewer: UserId, others: &[UserId]) -> Result<Vec<UserId>> {
+    let others: Vec<i64> = others.iter().map(|u| u.0).filter(|&u| u != viewer.0).collect();
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, i64)> = block::Entity::find()
+        .select_only()
+        .column(block::Column::BlockerId)
+        .column(block::Column::BlockedId)
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(block::Column::BlockerId.eq(viewer.0))
+                        .add(block::Column::BlockedId.is_in(others.clone())),
+                )
+                .add(
+                    Condition::all()
+                        .add(block::Column::BlockedId.eq(viewer.0))
+                        .add(block::Column::BlockerId.is_in(others)),
+                ),
+        )
+        .into_tuple()
+        .all(deps.db.reader())
+        .await
+        .context("looking for blocks with the viewer")?;
+    let mut blocked: Vec<UserId> = rows
+        .into_iter()
+        .map(|(blocker, blocked)| UserId(if blocker == viewer.0 { blocked } else { blocker }))
+        .collect();
+    blocked.sort();
+    blocked.dedup();
+    Ok(blocked)
 }

@@ -40,6 +40,7 @@ impl kanjian_module::Module for Social {
         let service = Arc::new(SocialService::new(ctx.db, ctx.outbox, identity, media, config));
         Ok(kanjian_module::Parts::default()
             .handlers(service.event_handlers())
+            .api::<dyn kanjian_contracts::social::BlockDirectory>(service.clone())
             .api::<dyn kanjian_contracts::social::SocialApi>(service))
     }
 }

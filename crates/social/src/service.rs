@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use kanjian_contracts::identity::IdentityDirectory;
 use kanjian_contracts::media::VideoDirectory;
 use kanjian_contracts::social::{
-    BoostedVideos, ChannelSocialDto, CommentDto, FeedItemDto, FollowDto, FriendDto, FriendRequestDto, PrivacySettings,
+    BlockDirectory, BoostedVideos, ChannelSocialDto, CommentDto, FeedItemDto, FollowDto, FriendDto, FriendRequestDto, PrivacySettings,
     ReactionDto, ReactionKind, RelationshipDto, RequestDirection, ShareTarget, SocialApi,
     UserSocialDto, VideoSocialDto,
 };
@@ -75,6 +75,13 @@ impl SocialService {
         vec![Arc::new(projection::VideoProjectionHandler {
             deps: self.deps.clone(),
         })]
+    }
+}
+
+#[async_trait]
+impl BlockDirectory for SocialService {
+    async fn blocked_among(&self, viewer: UserId, others: &[UserId]) -> Result<Vec<UserId>> {
+        blocks::blocked_among(&self.deps, viewer, others).await
     }
 }
 

@@ -1,50 +1,14 @@
-use kanjian_kernel::{UserError, UserErrorCode};
-use url::Url;
+use kanjian_kernel::UserError;
 
-/// An absolute `http` or `https` URL with a host, at most 2048 characters.
+/// A channel's avatar: an absolute `http` or `https` URL (see `kanjian_kernel::web_url`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvatarUrl(String);
 
 impl AvatarUrl {
     pub const FIELD: &'static str = "avatarUrl";
-    pub const MAX_LEN: usize = 2048;
 
     pub fn parse(raw: &str) -> Result<Self, UserError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::Required,
-                "Enter an image URL.",
-            ));
-        }
-        if raw.len() > Self::MAX_LEN {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::TooLong,
-                format!("A URL has at most {} characters.", Self::MAX_LEN),
-            ));
-        }
-        let invalid = || {
-            UserError::new(
-                Self::FIELD,
-                UserErrorCode::Invalid,
-                "Enter an http or https URL.",
-            )
-        };
-        let url = Url::parse(raw).map_err(|_| invalid())?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(invalid());
-        }
-        let normalized = String::from(url);
-        if normalized.len() > Self::MAX_LEN {
-            return Err(UserError::new(
-                Self::FIELD,
-                UserErrorCode::TooLong,
-                format!("A URL has at most {} characters.", Self::MAX_LEN),
-            ));
-        }
-        Ok(Self(normalized))
+        kanjian_kernel::web_url::parse(raw, Self::FIELD).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -59,6 +23,7 @@ impl AvatarUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kanjian_kernel::UserErrorCode;
 
     fn code(raw: &str) -> UserErrorCode {
         AvatarUrl::parse(raw).unwrap_err().code
@@ -92,7 +57,7 @@ mod tests {
     #[test]
     fn empty_and_overlong_urls_are_rejected() {
         assert_eq!(code(""), UserErrorCode::Required);
-        let long = format!("https://example.com/{}", "a".repeat(2048));
+        let long = format!("https://example.com/{}", "a".repeat(kanjian_kernel::web_url::MAX_LEN));
         assert_eq!(code(&long), UserErrorCode::TooLong);
     }
 }

@@ -1,0 +1,6 @@
+//! sea-orm entities of the live tables. They never leave the crate: use cases map them to the
+//! DTOs of `kanjian_contracts::live`.
+
+pub mod channel;
+pub mod reservation;
+pub mod room;

@@ -1,0 +1,33 @@
+use sea_orm::entity::prelude::*;
+
+/// A live room.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "live_rooms")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub channel_id: i64,
+    pub owner_id: i64,
+    pub title: String,
+    pub description: String,
+    pub cover_url: Option<String>,
+    /// `LiveRoomState::as_str`.
+    pub state: String,
+    pub planned_start_at: Option<DateTimeUtc>,
+    pub started_at: Option<DateTimeUtc>,
+    pub ended_at: Option<DateTimeUtc>,
+    pub cancelled_at: Option<DateTimeUtc>,
+    pub stream_key: String,
+    pub key_rotated_at: DateTimeUtc,
+    pub reservation_count: i64,
+    pub publisher_session: Option<String>,
+    pub grace_until: Option<DateTimeUtc>,
+    pub version: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
