@@ -2,6 +2,7 @@
 //! life from SCHEDULED to LIVE to ENDED, or CANCELLED.
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use kanjian_kernel::ids::{ChannelId, LiveRoomId, UserId};
 use kanjian_kernel::{Actor, Result, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -124,6 +125,11 @@ pub trait LiveApi: Send + Sync {
     async fn upcoming_lives(&self, actor: &Actor, channel: ChannelId) -> Result<Vec<LiveRoomDto>>;
     /// A channel's LIVE room, if it has one the actor may see.
     async fn live_now(&self, actor: &Actor, channel: ChannelId) -> Result<Option<LiveRoomDto>>;
+
+    /// The room as it is now, then again after every change (state, details), on whichever
+    /// node it changed. `NOT_FOUND` when the actor may not see it; the stream ends when the
+    /// actor may no longer see it (a block) and after ENDED or CANCELLED.
+    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomDto>>;
 }
 
 /// At most this many upcoming rooms per channel, as Channels shows.

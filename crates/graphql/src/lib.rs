@@ -15,6 +15,7 @@ pub use schema::{KanjianGraphql, KanjianSchema, SchemaConfig, build_schema, conn
 // Every module's part of the schema: a folder each, and its roots and node types in the lists
 // below. Adding a module's GraphQL is this file and its folder (docs/adding-a-module.md).
 mod identity;
+mod live;
 mod media;
 mod notify;
 mod social;
@@ -25,11 +26,17 @@ pub struct Query(relay::NodeQuery, identity::IdentityQuery, media::MediaQuery, s
 
 // Every module's mutations.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(identity::IdentityMutation, media::MediaMutation, social::SocialMutation, notify::NotifyMutation);
+pub struct Mutation(
+    identity::IdentityMutation,
+    media::MediaMutation,
+    social::SocialMutation,
+    notify::NotifyMutation,
+    live::LiveMutation,
+);
 
 // Every module's subscriptions.
 #[derive(async_graphql::MergedSubscription, Default)]
-pub struct Subscription(media::MediaSubscription, notify::NotifySubscription);
+pub struct Subscription(media::MediaSubscription, notify::NotifySubscription, live::LiveSubscription);
 
 /// Declares the `Node` interface over the objects `node(id:)` finds, and how it finds them by
 /// the kind their global id names.
@@ -63,4 +70,5 @@ nodes! {
     Organization => identity::Organization,
     Video => media::Video,
     Notification => notify::Notification,
+    LiveRoom => live::LiveRoom,
 }

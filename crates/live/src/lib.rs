@@ -16,7 +16,8 @@ use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
 use kanjian_contracts::live::{LiveApi, LiveRoomDto, ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput};
 use kanjian_contracts::social::BlockDirectory;
 use kanjian_db::Db;
-use kanjian_events::{EventHandler, Outbox};
+use futures::stream::BoxStream;
+use kanjian_events::{EventHandler, Outbox, RealtimeHub};
 use kanjian_kernel::ids::{ChannelId, LiveRoomId};
 use kanjian_kernel::{Actor, Result};
 use tokio_util::sync::CancellationToken;
@@ -42,6 +43,7 @@ impl kanjian_module::Module for Live {
         let service = Arc::new(LiveService::new(
             ctx.db,
             ctx.outbox,
+            ctx.hub,
             Directories {
                 identity: ctx.apis.get::<dyn IdentityDirectory>()?,
                 mail: ctx.apis.get::<dyn MailDirectory>()?,
@@ -68,6 +70,7 @@ pub struct Directories {
 pub(crate) struct Deps {
     pub db: Db,
     pub outbox: Outbox,
+    pub hub: Arc<dyn RealtimeHub>,
     pub identity: Arc<dyn IdentityDirectory>,
     pub mail: Arc<dyn MailDirectory>,
     pub blocks: Arc<dyn BlockDirectory>,
@@ -87,9 +90,9 @@ impl std::fmt::Debug for LiveService {
 }
 
 impl LiveService {
-    pub fn new(db: Db, outbox: Outbox, directories: Directories, config: LiveConfig) -> Self {
+    pub fn new(db: Db, outbox: Outbox, hub: Arc<dyn RealtimeHub>, directories: Directories, config: LiveConfig) -> Self {
         let Directories { identity, mail, blocks } = directories;
-        Self { deps: Arc::new(Deps { db, outbox, identity, mail, blocks, config }) }
+        Self { deps: Arc::new(Deps { db, outbox, hub, identity, mail, blocks, config }) }
     }
 
     pub fn config(&self) -> &LiveConfig {
@@ -182,5 +185,9 @@ impl LiveApi for LiveService {
 
     async fn live_now(&self, actor: &Actor, channel: ChannelId) -> Result<Option<LiveRoomDto>> {
         rooms::live_now(&self.deps, actor, channel).await
+    }
+
+    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomDto>> {
+        rooms::watch_room(self.deps.clone(), actor.clone(), room).await
     }
 }

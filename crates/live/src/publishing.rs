@@ -129,6 +129,7 @@ pub(crate) async fn go_on_air(
         .await?;
     txn.commit().await.context("committing a room on air")?;
     deps.outbox.notify();
+    crate::rooms::announce(deps, id, row.version).await;
     tracing::info!("live started");
     Ok(Ok(row))
 }

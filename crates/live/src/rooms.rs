@@ -296,6 +296,7 @@ pub(crate) async fn update_live(deps: &Deps, actor: &Actor, id: LiveRoomId, inpu
         .await?;
     txn.commit().await.context("committing a live edit")?;
     deps.outbox.notify();
+    announce(deps, id, row.version).await;
     tracing::info!("live edited");
     one_dto(deps, actor, row).await
 }
@@ -343,6 +344,7 @@ pub(crate) async fn cancel_live(deps: &Deps, actor: &Actor, id: LiveRoomId) -> R
         .await?;
     txn.commit().await.context("committing a cancelled live")?;
     deps.outbox.notify();
+    announce(deps, id, row.version).await;
     tracing::info!("live cancelled");
     one_dto(deps, actor, row).await
 }
@@ -397,6 +399,7 @@ pub(crate) async fn end_room(deps: &Deps, id: LiveRoomId) -> Result<Option<room:
         .await?;
     txn.commit().await.context("committing an ended live")?;
     deps.outbox.notify();
+    announce(deps, id, row.version).await;
     tracing::info!(room_id = id.0, "live ended");
     Ok(Some(row))
 }
@@ -475,4 +478,52 @@ pub(crate) async fn upcoming_lives(deps: &Deps, actor: &Actor, channel: ChannelI
 
 pub(crate) async fn live_now(deps: &Deps, actor: &Actor, channel: ChannelId) -> Result<Option<LiveRoomDto>> {
     Ok(channel_rooms(deps, actor, channel, LiveRoomState::Live, 1).await?.pop())
+}
+
+fn room_topic(id: LiveRoomId) -> String {
+    format!("live:room:{}", id.0)
+}
+
+/// Tells every node's watchers that the room changed (after the change committed). Ephemeral:
+/// a watcher that misses it still has the stored room.
+pub(crate) async fn announce(deps: &Deps, id: LiveRoomId, version: i64) {
+    let message = serde_json::json!({ "kind": "changed", "version": version });
+    if let Err(e) = deps.hub.publish(&room_topic(id), message).await {
+        tracing::warn!(room_id = id.0, error = %e, "could not announce a room change");
+    }
+}
+
+pub(crate) async fn watch_room(
+    deps: std::sync::Arc<Deps>,
+    actor: Actor,
+    id: LiveRoomId,
+) -> Result<futures::stream::BoxStream<'static, LiveRoomDto>> {
+    use futures::StreamExt;
+    // Subscribed before the room is read, so no change falls between the two.
+    let changes = deps.hub.subscribe(&room_topic(id)).await.map_err(|e| Error::Internal(e.context("watching a room")))?;
+    let first = one_dto(&deps, &actor, visible_room(&deps, &actor, id).await?).await?;
+    let over = |room: &LiveRoomDto| matches!(room.state, LiveRoomState::Ended | LiveRoomState::Cancelled);
+    let done = over(&first);
+    // Each change is shown once, in version order; the stream ends after ENDED or CANCELLED,
+    // when the actor may no longer see the room (a block), or when the hub closes.
+    let later = futures::stream::unfold(
+        (changes, deps, actor, first.version, done),
+        move |(mut changes, deps, actor, mut seen, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                changes.next().await?;
+                let room = rooms_by_ids(&deps, &actor, &[id]).await.ok()?.pop()?;
+                if room.version <= seen {
+                    continue;
+                }
+                seen = room.version;
+                let done = over(&room);
+                return Some((room, (changes, deps, actor, seen, done)));
+            }
+        },
+    );
+    let stream = futures::stream::once(std::future::ready(first));
+    Ok(if done { stream.boxed() } else { stream.chain(later).boxed() })
 }

@@ -121,6 +121,7 @@ async fn app() -> TestApp {
     let live = LiveService::new(
         db.clone(),
         Outbox::new(),
+        Arc::new(kanjian_events::InProcessHub::new()),
         Directories { identity: fakes.clone(), mail: fakes.clone(), blocks: fakes.clone() },
         LiveConfig { public_url: "https://kanjian.example".into(), ..LiveConfig::default() },
     );
@@ -532,4 +533,32 @@ async fn the_creator_ends_a_live_room_at_once() {
     // The publisher's late goodbye does not revive anything.
     app.live.off_air(room.id, "s").await.unwrap();
     assert_eq!(app.room(&user(1), room.id).await.unwrap().state, LiveRoomState::Ended);
+}
+
+async fn next(watcher: &mut futures::stream::BoxStream<'static, LiveRoomDto>) -> Option<LiveRoomDto> {
+    use futures::StreamExt;
+    tokio::time::timeout(Duration::from_secs(5), watcher.next()).await.expect("a change in time")
+}
+
+#[tokio::test]
+async fn watchers_see_the_room_now_then_each_change_until_it_is_over() {
+    let app = app().await;
+    let room = app.schedule(1, 1).await;
+    app.fakes.blocks.lock().unwrap().insert((1, 9));
+    assert!(matches!(app.live.watch_room(&user(9), room.id).await.err().unwrap(), Error::NotFound(_)));
+
+    let mut watcher = app.live.watch_room(&Actor::Anonymous, room.id).await.unwrap();
+    assert_eq!(next(&mut watcher).await.unwrap().state, LiveRoomState::Scheduled);
+    app.live.update_live(&user(1), room.id, UpdateLiveInput { title: Some("新标题".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(next(&mut watcher).await.unwrap().title, "新标题");
+    app.live.go_on_air(room.id, "s", false).await.unwrap().unwrap();
+    let live = next(&mut watcher).await.unwrap();
+    assert_eq!((live.state, live.version), (LiveRoomState::Live, 3));
+    app.live.end_live(&user(1), room.id).await.unwrap();
+    assert_eq!(next(&mut watcher).await.unwrap().state, LiveRoomState::Ended);
+    assert_eq!(next(&mut watcher).await, None, "the stream ends with the room");
+    // Watching an ended room shows it once and ends.
+    let mut late = app.live.watch_room(&user(2), room.id).await.unwrap();
+    assert_eq!(next(&mut late).await.unwrap().state, LiveRoomState::Ended);
+    assert_eq!(next(&mut late).await, None);
 }

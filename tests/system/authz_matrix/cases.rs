@@ -22,6 +22,7 @@ pub enum Kind {
     /// A member of the owner's organization, probed by their user id.
     OrgMember,
     Notification,
+    LiveRoom,
 }
 
 impl Kind {
@@ -36,6 +37,7 @@ impl Kind {
             Kind::FriendRequest => "FriendRequest",
             Kind::Organization => "Organization",
             Kind::Notification => "Notification",
+            Kind::LiveRoom => "LiveRoom",
         }
     }
 }
@@ -98,18 +100,20 @@ fn mutation(field: &str, input_type: &str, selection: &str, input: Value) -> Cal
 
 /// What each object shows, asking for its private parts too.
 const VIDEO_FIELDS: &str = "title description status isPublished playlistUrl channel { handle } social { commentCount likeCount comments(first: 5) { nodes { body author { displayName } replies(first: 5) { nodes { body } } } } }";
-const CHANNEL_FIELDS: &str = "handle bio owner { id email } social { followerCount } videos(first: 10) { nodes { title status } }";
+const CHANNEL_FIELDS: &str = "handle bio owner { id email } social { followerCount } videos(first: 10) { nodes { title status } } upcomingLives { title } liveNow { title }";
 const USER_FIELDS: &str = "displayName email emailVerified memberships { role organization { name } } social { friendCount isFriend outgoingFriendRequestId incomingFriendRequestId }";
 const ORGANIZATION_FIELDS: &str = "name viewerRole members(first: 10) { nodes { role user { displayName email } } }";
 const NOTIFICATION_FIELDS: &str = "kind payload read";
+const LIVE_ROOM_FIELDS: &str = "title description coverUrl state plannedStartAt reservationCount viewerHasReserved streamCredentials { serverUrl streamKey } channel { handle }";
 
 fn node() -> String {
     format!(
-        "id ... on Video {{ {VIDEO_FIELDS} }} ... on Channel {{ {CHANNEL_FIELDS} }} ... on User {{ {USER_FIELDS} }} ... on Organization {{ {ORGANIZATION_FIELDS} }} ... on Notification {{ {NOTIFICATION_FIELDS} }}"
+        "id ... on Video {{ {VIDEO_FIELDS} }} ... on Channel {{ {CHANNEL_FIELDS} }} ... on User {{ {USER_FIELDS} }} ... on Organization {{ {ORGANIZATION_FIELDS} }} ... on Notification {{ {NOTIFICATION_FIELDS} }} ... on LiveRoom {{ {LIVE_ROOM_FIELDS} }}"
     )
 }
 
-const NODE_KINDS: &[Kind] = &[Kind::Video, Kind::Channel, Kind::User, Kind::Organization, Kind::Notification];
+const NODE_KINDS: &[Kind] = &[Kind::Video, Kind::Channel, Kind::User, Kind::Organization, Kind::Notification, Kind::LiveRoom];
+const LIVE_ROOM: &str = "liveRoom { id title state reservationCount viewerHasReserved streamCredentials { streamKey } }";
 const VIDEO: &str = "video { id title description status isPublished }";
 const VIDEO_SOCIAL: &str = "video { likeCount recommendCount commentCount shareCount viewCount viewerHasLiked comments(first: 5) { nodes { body } } }";
 const COMMENT: &str = "comment { id body replyToId isPinned likeCount viewerHasLiked author { displayName } }";
@@ -159,6 +163,62 @@ pub fn cases() -> Vec<Case> {
                 doc: "subscription($id: ID!) { videoProcessing(videoId: $id) { videoId status progressPercent failureReason } }".into(),
                 vars: json!({ "id": p.id }),
             },
+        },
+        Case {
+            key: "Subscription.liveRoomEvents(liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Read,
+            late: false,
+            build: |p| Call {
+                op: Op::Subscription,
+                doc: format!("subscription($id: ID!) {{ liveRoomEvents(liveRoomId: $id) {{ __typename ... on LiveRoomChanged {{ liveRoom {{ id {LIVE_ROOM_FIELDS} }} }} }} }}"),
+                vars: json!({ "id": p.id }),
+            },
+        },
+        // Live.
+        Case {
+            key: "Mutation.updateLive(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Owner,
+            late: false,
+            // The title it already has.
+            build: |p| mutation("updateLive", "UpdateLiveInput", LIVE_ROOM, json!({ "liveRoomId": p.id, "title": p.target.text })),
+        },
+        Case {
+            key: "Mutation.endLive(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("endLive", "LiveRoomInput", LIVE_ROOM, json!({ "liveRoomId": p.id })),
+        },
+        Case {
+            key: "Mutation.reserveLive(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Viewers,
+            late: false,
+            build: |p| mutation("reserveLive", "LiveRoomInput", LIVE_ROOM, json!({ "liveRoomId": p.id })),
+        },
+        Case {
+            key: "Mutation.cancelLiveReservation(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Viewers,
+            late: false,
+            build: |p| mutation("cancelLiveReservation", "LiveRoomInput", LIVE_ROOM, json!({ "liveRoomId": p.id })),
+        },
+        Case {
+            key: "Mutation.rotateStreamKey(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Owner,
+            // A new key is a secret the world does not know: probe it after everything else.
+            late: true,
+            build: |p| mutation("rotateStreamKey", "LiveRoomInput", "streamCredentials { streamKey }", json!({ "liveRoomId": p.id })),
+        },
+        Case {
+            key: "Mutation.cancelLive(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Owner,
+            late: true,
+            build: |p| mutation("cancelLive", "LiveRoomInput", LIVE_ROOM, json!({ "liveRoomId": p.id })),
         },
         // Identity.
         Case {

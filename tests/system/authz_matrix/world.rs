@@ -94,6 +94,8 @@ pub struct World {
     pub organization_id: String,
     /// Every video of the owner, deleted ones too: the fingerprint reads them all.
     pub owner_videos: Vec<String>,
+    /// Every live room of the owner.
+    pub owner_rooms: Vec<String>,
     /// A published video: where replies and comments are sent when the target is elsewhere.
     pub published_video: String,
     /// An existing account's email, for `addOrganizationMember`.
@@ -306,6 +308,19 @@ impl World {
         let (unread, read) = (note("SECRET notification one"), note("SECRET notification two"));
         ok(app, &alice, "mutation($ids: [ID!]) { markNotificationsRead(input: {ids: $ids}) { markedCount userErrors { code } } }", json!({ "ids": [read] })).await;
 
+        // Live rooms: one announced (its stream key a secret), one opened to go live at once, one
+        // cancelled. (Rooms that are LIVE or ENDED need a publisher: the ingest tests cover them.)
+        const SCHEDULE: &str = "mutation($i: ScheduleLiveInput!) { scheduleLive(input: $i) { liveRoom { id streamCredentials { streamKey } } userErrors { code } } }";
+        let planned = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+        let announced = ok(app, &alice, SCHEDULE, json!({ "i": { "title": "Matrix live tonight", "plannedStartAt": planned } })).await;
+        let instant = ok(app, &alice, SCHEDULE, json!({ "i": { "title": "Matrix live now" } })).await;
+        let called_off = ok(app, &alice, SCHEDULE, json!({ "i": { "title": "Matrix live called off", "plannedStartAt": planned } })).await;
+        let room = |p: &Value| p["liveRoom"]["id"].as_str().unwrap().to_owned();
+        let (announced_room, instant_room, cancelled_room) = (room(&announced), room(&instant), room(&called_off));
+        ok(app, &alice, "mutation($id: ID!) { cancelLive(input: {liveRoomId: $id}) { userErrors { code } } }", json!({ "id": cancelled_room })).await;
+        let stream_key = announced["liveRoom"]["streamCredentials"]["streamKey"].as_str().unwrap().to_owned();
+        let instant_key = instant["liveRoom"]["streamCredentials"]["streamKey"].as_str().unwrap().to_owned();
+
         // The blocks, last: a block ends friendships, requests and follows between the two.
         ok(app, &alice, "mutation($u: ID!) { blockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": bob_id })).await;
         ok(app, &carl, "mutation($u: ID!) { blockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": owner_id })).await;
@@ -348,6 +363,9 @@ impl World {
             with(target(Kind::OrgMember, "removed", &ed_id, NO_ONE, true), &organization_id, ""),
             target(Kind::Notification, "unread", &unread, NO_ONE, false),
             target(Kind::Notification, "read", &read, NO_ONE, false),
+            with(target(Kind::LiveRoom, "scheduled", &announced_room, OUTSIDE_THE_BLOCK, false), &channel_id, "Matrix live tonight"),
+            with(target(Kind::LiveRoom, "opened to go live now", &instant_room, OUTSIDE_THE_BLOCK, false), &channel_id, "Matrix live now"),
+            with(target(Kind::LiveRoom, "cancelled", &cancelled_room, OUTSIDE_THE_BLOCK, false), &channel_id, "Matrix live called off"),
         ];
         let secret = |text: &str, what, seen_by| Secret { text: text.to_owned(), what, seen_by, owner_reads: true };
         let gone = |text: &str, what| Secret { text: text.to_owned(), what, seen_by: NO_ONE, owner_reads: false };
@@ -374,6 +392,9 @@ impl World {
             gone("secret-former-agent", "an organization's former member"),
             secret("secret-joiner", "an account's email", NO_ONE),
             secret("SECRET notification", "a notification", NO_ONE),
+            secret(&stream_key, "a live room's stream key", NO_ONE),
+            secret(&instant_key, "a live room's stream key", NO_ONE),
+            secret("Matrix live", "a live room of someone in a block with the caller", OUTSIDE_THE_BLOCK),
         ];
 
         World {
@@ -383,6 +404,7 @@ impl World {
             channel_id,
             organization_id,
             owner_videos: vec![published.clone(), unpublished, draft, uploading, doomed],
+            owner_rooms: vec![announced_room, instant_room, cancelled_room],
             published_video: published,
             joiner_email: "jo.secret-joiner@example.com".into(),
             other_member: erin_id,

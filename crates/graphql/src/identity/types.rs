@@ -132,6 +132,18 @@ impl Channel {
         Ok(connection)
     }
 
+    /// Announced lives, soonest first: at most 15, as Channels shows.
+    async fn upcoming_lives(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::live::LiveRoom>> {
+        let api = ctx.api::<dyn kanjian_contracts::live::LiveApi>()?;
+        Ok(api.upcoming_lives(ctx.actor(), self.0.id).await.gql()?.into_iter().map(crate::live::LiveRoom).collect())
+    }
+
+    /// The channel's room that is on air now, if any.
+    async fn live_now(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::live::LiveRoom>> {
+        let api = ctx.api::<dyn kanjian_contracts::live::LiveApi>()?;
+        Ok(api.live_now(ctx.actor(), self.0.id).await.gql()?.map(crate::live::LiveRoom))
+    }
+
     /// Followers.
     async fn social(&self) -> crate::social::ChannelSocial {
         crate::social::ChannelSocial(self.0.id)
