@@ -27,6 +27,13 @@ pub enum Error {
     ConnectionClosed,
     /// Invalid configuration
     Config(String),
+    /// Kanjian patch: no publish or play within `connection_timeout` of accepting the socket
+    /// (handshake, connect and createStream included)
+    SetupTimeout(std::time::Duration),
+    /// Kanjian patch: a publisher sent no audio or video for `idle_timeout`
+    IdleTimeout(std::time::Duration),
+    /// Kanjian patch: closed by the application through the close signal, with its reason
+    Closed(String),
 }
 
 impl fmt::Display for Error {
@@ -41,6 +48,13 @@ impl fmt::Display for Error {
             Error::Timeout => write!(f, "Operation timed out"),
             Error::ConnectionClosed => write!(f, "Connection closed"),
             Error::Config(msg) => write!(f, "Configuration error: {}", msg),
+            Error::SetupTimeout(d) => write!(
+                f,
+                "no publish or play within {:?} of connecting (handshake, connect, createStream)",
+                d
+            ),
+            Error::IdleTimeout(d) => write!(f, "no audio or video for {:?}", d),
+            Error::Closed(reason) => write!(f, "closed by the server: {}", reason),
         }
     }
 }

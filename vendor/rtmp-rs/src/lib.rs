@@ -52,5 +52,5 @@ pub use client::puller::{ClientEvent, RtmpPuller};
 pub use error::{Error, Result};
 pub use registry::{BroadcastFrame, RegistryConfig, StreamKey, StreamRegistry};
 pub use server::config::ServerConfig;
-pub use server::handler::{AuthResult, RtmpHandler};
+pub use server::handler::{AuthResult, MediaVerdict, RtmpHandler};
 pub use server::listener::RtmpServer;

@@ -1027,4 +1027,158 @@ mod tests {
             b"test payload for incremental decode"
         );
     }
+
+    // Kanjian: cases from ffmpeg's RTMP writer (libavformat/rtmppkt.c), as raw bytes.
+
+    /// Basic header + type 0 message header for `csid`.
+    fn type0(csid: u8, ts: u32, len: u32, typ: u8, sid: u32) -> Vec<u8> {
+        let mut v = vec![csid];
+        v.extend_from_slice(&ts.min(0xFFFFFF).to_be_bytes()[1..]);
+        v.extend_from_slice(&len.to_be_bytes()[1..]);
+        v.push(typ);
+        v.extend_from_slice(&sid.to_le_bytes());
+        if ts >= 0xFFFFFF {
+            v.extend_from_slice(&ts.to_be_bytes());
+        }
+        v
+    }
+
+    fn type2(csid: u8, delta: u32) -> Vec<u8> {
+        let mut v = vec![0x80 | csid];
+        v.extend_from_slice(&delta.to_be_bytes()[1..]);
+        v
+    }
+
+    fn type1(csid: u8, delta: u32, len: u32, typ: u8) -> Vec<u8> {
+        let mut v = vec![0x40 | csid];
+        v.extend_from_slice(&delta.to_be_bytes()[1..]);
+        v.extend_from_slice(&len.to_be_bytes()[1..]);
+        v.push(typ);
+        v
+    }
+
+    fn decode_all(decoder: &mut ChunkDecoder, bytes: Vec<u8>) -> Vec<RtmpChunk> {
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut out = Vec::new();
+        loop {
+            let before = buf.len();
+            match decoder.decode(&mut buf).unwrap() {
+                Some(c) => out.push(c),
+                None if buf.len() == before => break,
+                None => {}
+            }
+        }
+        assert!(buf.is_empty(), "{} bytes left undecoded", buf.len());
+        out
+    }
+
+    /// ffmpeg sends a one-byte (type 3) header for a *new* message when type, size and delta
+    /// repeat, as constant-size silent AAC frames do: each must add the delta again.
+    #[test]
+    fn kanjian_type3_new_message_after_type2_adds_the_delta() {
+        let mut d = ChunkDecoder::new();
+        let mut bytes = type0(4, 1000, 2, MSG_AUDIO, 1);
+        bytes.extend_from_slice(&[0xAF, 0x01]);
+        bytes.extend(type2(4, 21));
+        bytes.extend_from_slice(&[0xAF, 0x01]);
+        for _ in 0..3 {
+            bytes.push(0xC0 | 4);
+            bytes.extend_from_slice(&[0xAF, 0x01]);
+        }
+        let times: Vec<u32> = decode_all(&mut d, bytes).iter().map(|c| c.timestamp).collect();
+        assert_eq!(times, vec![1000, 1021, 1042, 1063, 1084]);
+    }
+
+    /// After a type 0 with an extended timestamp, ffmpeg repeats the 4-byte field on every
+    /// continuation (type 3) chunk of that message; it must be consumed, not read as payload.
+    #[test]
+    fn kanjian_type3_continuation_after_extended_type0_consumes_the_field() {
+        let mut d = ChunkDecoder::new();
+        let ts = 0x0100_0000 + 5; // past 2^24 ms
+        let mut bytes = type0(6, ts, 200, MSG_VIDEO, 1);
+        bytes.extend(std::iter::repeat_n(0x11, 128));
+        bytes.push(0xC0 | 6);
+        bytes.extend_from_slice(&ts.to_be_bytes());
+        bytes.extend(std::iter::repeat_n(0x11, 72));
+        let msgs = decode_all(&mut d, bytes);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].timestamp, ts);
+        assert_eq!(msgs[0].payload.len(), 200);
+        assert!(msgs[0].payload.iter().all(|b| *b == 0x11));
+    }
+
+    /// Absolute time is 32 bits: deltas carry it across 2^24 (where the header field saturates)
+    /// and wrap it at 2^32.
+    #[test]
+    fn kanjian_time_crosses_2_pow_24_and_wraps_at_2_pow_32() {
+        let mut d = ChunkDecoder::new();
+        let mut bytes = type0(6, 0xFF_FFF0, 1, MSG_VIDEO, 1);
+        bytes.push(0x27);
+        bytes.extend(type2(6, 40));
+        bytes.push(0x27);
+        let times: Vec<u32> = decode_all(&mut d, bytes).iter().map(|c| c.timestamp).collect();
+        assert_eq!(times, vec![0xFF_FFF0, 0x100_0018]);
+
+        let mut d = ChunkDecoder::new();
+        let mut bytes = type0(6, 0xFFFF_FFF0, 1, MSG_VIDEO, 1);
+        bytes.push(0x27);
+        bytes.extend(type1(6, 0x20, 1, MSG_VIDEO));
+        bytes.push(0x27);
+        let times: Vec<u32> = decode_all(&mut d, bytes).iter().map(|c| c.timestamp).collect();
+        assert_eq!(times, vec![0xFFFF_FFF0, 0x10]);
+    }
+
+    /// An audio message may arrive between two chunks of a large video message on another
+    /// chunk stream (rml_rtmp's failure): each csid keeps its own reassembly buffer.
+    #[test]
+    fn kanjian_audio_interleaved_inside_a_video_message() {
+        let mut d = ChunkDecoder::new();
+        let mut bytes = type0(6, 40, 300, MSG_VIDEO, 1);
+        bytes.extend(std::iter::repeat_n(0x17, 128));
+        bytes.extend(type0(4, 42, 3, MSG_AUDIO, 1));
+        bytes.extend_from_slice(&[0xAF, 0x01, 0x21]);
+        bytes.push(0xC0 | 6);
+        bytes.extend(std::iter::repeat_n(0x17, 128));
+        bytes.push(0xC0 | 6);
+        bytes.extend(std::iter::repeat_n(0x17, 44));
+        let msgs = decode_all(&mut d, bytes);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!((msgs[0].message_type, msgs[0].timestamp), (MSG_AUDIO, 42));
+        assert_eq!(&msgs[0].payload[..], &[0xAF, 0x01, 0x21]);
+        assert_eq!((msgs[1].message_type, msgs[1].timestamp), (MSG_VIDEO, 40));
+        assert_eq!(msgs[1].payload.len(), 300);
+        assert!(msgs[1].payload.iter().all(|b| *b == 0x17));
+    }
+
+    /// Set Chunk Size 4096 first (as OBS does): a 3000-byte message then comes in one chunk.
+    #[test]
+    fn kanjian_set_chunk_size_4096_then_a_large_message_in_one_chunk() {
+        let mut d = ChunkDecoder::new();
+        let mut bytes = type0(2, 0, 4, MSG_SET_CHUNK_SIZE, 0);
+        bytes.extend_from_slice(&4096u32.to_be_bytes());
+        let msgs = decode_all(&mut d, bytes);
+        assert_eq!(msgs[0].message_type, MSG_SET_CHUNK_SIZE);
+        d.set_chunk_size(4096);
+        let mut bytes = type0(6, 0, 3000, MSG_VIDEO, 1);
+        bytes.extend(std::iter::repeat_n(0x27, 3000));
+        let msgs = decode_all(&mut d, bytes);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].payload.len(), 3000);
+    }
+
+    /// An Abort drops the half-read message; the next message on that csid decodes whole.
+    #[test]
+    fn kanjian_abort_drops_a_partial_message() {
+        let mut d = ChunkDecoder::new();
+        let mut bytes = type0(6, 0, 300, MSG_VIDEO, 1);
+        bytes.extend(std::iter::repeat_n(0xAA, 128));
+        assert!(decode_all(&mut d, bytes).is_empty());
+        d.abort(6);
+        let mut bytes = type0(6, 80, 2, MSG_VIDEO, 1);
+        bytes.extend_from_slice(&[0x27, 0x01]);
+        let msgs = decode_all(&mut d, bytes);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(&msgs[0].payload[..], &[0x27, 0x01]);
+        assert_eq!(msgs[0].timestamp, 80);
+    }
 }

@@ -149,11 +149,11 @@ impl Handshake {
 
                 // C0: Version check
                 let version = data.get_u8();
-                if version != RTMP_VERSION {
-                    // Be lenient - accept version 3-31 (some encoders send different values)
-                    if version < 3 {
-                        return Err(HandshakeError::InvalidVersion(version).into());
-                    }
+                // Be lenient - accept version 3-31 (some encoders send different values).
+                // Kanjian patch: upstream let anything from 3 up through, so an HTTP request
+                // ('G' = 71) waited for a C2 that never comes instead of failing here.
+                if !(RTMP_VERSION..=31).contains(&version) {
+                    return Err(HandshakeError::InvalidVersion(version).into());
                 }
 
                 // C1: Save peer packet

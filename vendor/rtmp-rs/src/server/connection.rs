@@ -12,10 +12,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::broadcast;
-use tokio::time::timeout;
+use tokio::sync::{broadcast, watch};
+use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::registry::{BroadcastFrame, FrameType, StreamKey, StreamRegistry};
 
@@ -36,7 +36,7 @@ use crate::protocol::message::{
 };
 use crate::protocol::quirks::EncoderType;
 use crate::server::config::ServerConfig;
-use crate::server::handler::{AuthResult, MediaDeliveryMode, RtmpHandler};
+use crate::server::handler::{AuthResult, MediaDeliveryMode, MediaVerdict, RtmpHandler};
 use crate::session::context::{SessionContext, StreamContext};
 use crate::session::state::SessionState;
 
@@ -107,8 +107,14 @@ enum SubscriberState {
     SkippingToKeyframe,
 }
 
-/// Per-connection handler
-pub struct Connection<H: RtmpHandler> {
+/// How long a refused publisher gets to read our error before the socket closes (Kanjian
+/// patch): closing with its media still unread would send a RST, which can discard the error
+/// before the publisher reads it.
+const LINGER_AFTER_ERROR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Per-connection handler, over any byte stream (Kanjian patch: upstream took a `TcpStream`
+/// only, which left no way to drive a connection from an in-memory duplex in tests).
+pub struct Connection<H: RtmpHandler, S = TcpStream> {
     /// Session state
     state: SessionState,
 
@@ -116,8 +122,8 @@ pub struct Connection<H: RtmpHandler> {
     context: SessionContext,
 
     /// TCP stream (buffered)
-    reader: BufReader<tokio::io::ReadHalf<TcpStream>>,
-    writer: BufWriter<tokio::io::WriteHalf<TcpStream>>,
+    reader: BufReader<tokio::io::ReadHalf<S>>,
+    writer: BufWriter<tokio::io::WriteHalf<S>>,
 
     /// Read buffer
     read_buf: BytesMut,
@@ -135,8 +141,18 @@ pub struct Connection<H: RtmpHandler> {
     /// Application handler
     handler: Arc<H>,
 
-    /// Stream registry for pub/sub routing
-    registry: Arc<StreamRegistry>,
+    /// Stream registry for pub/sub routing. `None` (Kanjian patch): the application decides
+    /// who publishes a key, nothing is fanned out to players, and `play` is refused.
+    registry: Option<Arc<StreamRegistry>>,
+
+    /// When the socket was accepted: handshake to publish must fit in `connection_timeout`.
+    accepted_at: Instant,
+
+    /// When the publisher last sent audio or video (or started publishing).
+    last_media_at: Instant,
+
+    /// When the application wants this connection closed, the reason (Kanjian patch).
+    close: Option<watch::Receiver<Option<String>>>,
 
     /// Pending FC commands (stream key -> transaction ID)
     pending_fc: HashMap<String, f64>,
@@ -180,16 +196,17 @@ pub struct Connection<H: RtmpHandler> {
     skip_audio_until_keyframe: bool,
 }
 
-impl<H: RtmpHandler> Connection<H> {
+impl<H: RtmpHandler, S: AsyncRead + AsyncWrite + Unpin + Send> Connection<H, S> {
     /// Create a new connection handler
     pub fn new(
         session_id: u64,
-        socket: TcpStream,
+        socket: S,
         peer_addr: SocketAddr,
         config: ServerConfig,
         handler: Arc<H>,
-        registry: Arc<StreamRegistry>,
+        registry: Option<Arc<StreamRegistry>>,
     ) -> Self {
+        let now = Instant::now();
         let (read_half, write_half) = tokio::io::split(socket);
 
         Self {
@@ -204,6 +221,9 @@ impl<H: RtmpHandler> Connection<H> {
             config,
             handler,
             registry,
+            accepted_at: now,
+            last_media_at: now,
+            close: None,
             pending_fc: HashMap::new(),
             publishing_to: None,
             subscribed_to: None,
@@ -219,6 +239,13 @@ impl<H: RtmpHandler> Connection<H> {
             frames_dropped_while_paused: 0,
             skip_audio_until_keyframe: false,
         }
+    }
+
+    /// Lets the application close this connection (Kanjian patch): once the watched value is
+    /// `Some(reason)`, a publisher gets an `onStatus` error with that reason and the connection
+    /// ends with `Error::Closed(reason)`.
+    pub fn set_close_signal(&mut self, close: watch::Receiver<Option<String>>) {
+        self.close = Some(close);
     }
 
     /// Run the connection
@@ -302,19 +329,13 @@ impl<H: RtmpHandler> Connection<H> {
                     }
                 }
             } else {
-                // Publisher mode: only listen for TCP
+                // Publisher mode: only listen for TCP. The setup and idle deadlines are
+                // applied at the socket read (Kanjian patch), so a timeout never cancels a
+                // handler callback halfway and ends with an error that says which one it was.
                 self.frame_rx = frame_rx;
-                match timeout(idle_timeout, self.read_and_process()).await {
-                    Ok(Ok(continue_loop)) => Ok(continue_loop),
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "Processing error");
-                        Err(e)
-                    }
-                    Err(_) => {
-                        tracing::debug!("Idle timeout");
-                        Ok(false)
-                    }
-                }
+                self.read_and_process().await.inspect_err(|e| {
+                    tracing::debug!(error = %e, "Processing error");
+                })
             };
 
             match loop_result {
@@ -335,9 +356,12 @@ impl<H: RtmpHandler> Connection<H> {
 
     /// Cleanup when connection disconnects
     async fn cleanup_on_disconnect(&mut self) {
+        let Some(registry) = self.registry.clone() else {
+            return;
+        };
         // Unregister as publisher if we were publishing
         if let Some(ref key) = self.publishing_to {
-            self.registry.unregister_publisher(key, self.state.id).await;
+            registry.unregister_publisher(key, self.state.id).await;
             tracing::debug!(
                 session_id = self.state.id,
                 stream = %key,
@@ -347,7 +371,7 @@ impl<H: RtmpHandler> Connection<H> {
 
         // Unsubscribe if we were subscribed
         if let Some(ref key) = self.subscribed_to {
-            self.registry.unsubscribe(key).await;
+            registry.unsubscribe(key).await;
             tracing::debug!(
                 session_id = self.state.id,
                 stream = %key,
@@ -358,7 +382,11 @@ impl<H: RtmpHandler> Connection<H> {
 
     /// Handle lag event from broadcast channel
     async fn handle_lag(&mut self, skipped: u64) -> Result<()> {
-        let config = self.registry.config();
+        // Lag only happens to a subscriber, and subscribing needs the registry.
+        let Some(registry) = self.registry.clone() else {
+            return Ok(());
+        };
+        let config = registry.config();
 
         self.consecutive_lag_count += 1;
 
@@ -436,7 +464,7 @@ impl<H: RtmpHandler> Connection<H> {
 
         // Wait for C0C1
         let connection_timeout = self.config.connection_timeout;
-        timeout(connection_timeout, async {
+        timeout_at(self.accepted_at + connection_timeout, async {
             loop {
                 // Read more data
                 let bytes_needed = handshake.bytes_needed();
@@ -471,7 +499,7 @@ impl<H: RtmpHandler> Connection<H> {
             Ok::<_, Error>(())
         })
         .await
-        .map_err(|_| Error::Timeout)??;
+        .map_err(|_| Error::SetupTimeout(connection_timeout))??;
 
         self.state.complete_handshake();
         tracing::debug!(
@@ -543,8 +571,20 @@ impl<H: RtmpHandler> Connection<H> {
             "Waiting for more data"
         );
 
-        // Wait for more data from the socket
-        let n = self.reader.read_buf(&mut self.read_buf).await?;
+        // Wait for more data from the socket, until a deadline or a close request.
+        let (deadline, late) = self.read_deadline();
+        let n = tokio::select! {
+            read = timeout_at(deadline, self.reader.read_buf(&mut self.read_buf)) => match read {
+                Ok(n) => n?,
+                Err(_) => {
+                    tracing::debug!(session_id = self.state.id, error = %late, "Timed out");
+                    return Err(late);
+                }
+            },
+            reason = close_requested(&mut self.close) => {
+                return Err(self.refuse("NetConnection.Connect.Closed", reason, Error::Closed).await);
+            }
+        };
         if n == 0 {
             return Ok(false); // Connection closed
         }
@@ -575,6 +615,51 @@ impl<H: RtmpHandler> Connection<H> {
         }
 
         Ok(true)
+    }
+
+    /// Until a publish or play starts, the whole setup must fit in `connection_timeout` from
+    /// accepting the socket; then a publisher must send media within `idle_timeout`, and a
+    /// player must send something within it (Kanjian patch).
+    fn read_deadline(&self) -> (Instant, Error) {
+        if self.find_publishing_stream().is_ok() {
+            (
+                self.last_media_at + self.config.idle_timeout,
+                Error::IdleTimeout(self.config.idle_timeout),
+            )
+        } else if self.playback_stream_id.is_some() {
+            (
+                Instant::now() + self.config.idle_timeout,
+                Error::IdleTimeout(self.config.idle_timeout),
+            )
+        } else {
+            (
+                self.accepted_at + self.config.connection_timeout,
+                Error::SetupTimeout(self.config.connection_timeout),
+            )
+        }
+    }
+
+    /// Ends the connection with a reason the peer can read (Kanjian patch): an `onStatus` error
+    /// on the publishing stream, our side of the socket shut, and what the peer still sends
+    /// read and dropped for a moment, so that our close does not turn into a RST that could
+    /// discard the error before the peer reads it. Returns the error to end `run` with.
+    async fn refuse(
+        &mut self,
+        code: &str,
+        reason: String,
+        error: impl FnOnce(String) -> Error,
+    ) -> Error {
+        let stream_id = self.find_publishing_stream().unwrap_or(0);
+        let status = Command::on_status(stream_id, "error", code, &reason);
+        let sent = self.send_command(CSID_COMMAND, stream_id, &status).await;
+        if sent.is_ok() && self.writer.shutdown().await.is_ok() {
+            let _ = timeout(LINGER_AFTER_ERROR, async {
+                let mut sink = [0u8; 16 * 1024];
+                while matches!(self.reader.read(&mut sink).await, Ok(n) if n > 0) {}
+            })
+            .await;
+        }
+        error(reason)
     }
 
     /// Handle a decoded chunk
@@ -959,12 +1044,16 @@ impl<H: RtmpHandler> Connection<H> {
                 let app = self.context.app.clone();
                 let registry_key = StreamKey::new(&app, &stream_key);
 
-                // Register as publisher in the registry
-                if let Err(e) = self
-                    .registry
-                    .register_publisher(&registry_key, self.state.id)
-                    .await
-                {
+                // Register as publisher in the registry, if there is one
+                let registered = match &self.registry {
+                    Some(registry) => {
+                        registry
+                            .register_publisher(&registry_key, self.state.id)
+                            .await
+                    }
+                    None => Ok(()),
+                };
+                if let Err(e) = registered {
                     tracing::warn!(
                         session_id = self.state.id,
                         stream = %registry_key,
@@ -983,7 +1072,10 @@ impl<H: RtmpHandler> Connection<H> {
                 }
 
                 // Track that we're publishing to this stream
-                self.publishing_to = Some(registry_key);
+                if self.registry.is_some() {
+                    self.publishing_to = Some(registry_key);
+                }
+                self.last_media_at = Instant::now();
 
                 // Update stream state
                 if let Some(stream) = self.state.get_stream_mut(cmd.stream_id) {
@@ -1069,7 +1161,13 @@ impl<H: RtmpHandler> Connection<H> {
                 let registry_key = StreamKey::new(&app, &stream_name);
 
                 // Subscribe to the stream in registry
-                let (rx, catchup_frames) = match self.registry.subscribe(&registry_key).await {
+                let subscribed = match &self.registry {
+                    Some(registry) => registry.subscribe(&registry_key).await,
+                    None => Err(crate::registry::RegistryError::StreamNotFound(
+                        registry_key.clone(),
+                    )),
+                };
+                let (rx, catchup_frames) = match subscribed {
                     Ok(result) => result,
                     Err(e) => {
                         tracing::debug!(
@@ -1239,8 +1337,8 @@ impl<H: RtmpHandler> Connection<H> {
 
         // Resend sequence headers to reinitialize decoder
         // This is critical for clean playback resumption
-        if let Some(ref key) = self.subscribed_to {
-            let headers = self.registry.get_sequence_headers(key).await;
+        if let (Some(key), Some(registry)) = (&self.subscribed_to, &self.registry) {
+            let headers = registry.get_sequence_headers(key).await;
             tracing::debug!(
                 session_id = self.state.id,
                 header_count = headers.len(),
@@ -1334,6 +1432,7 @@ impl<H: RtmpHandler> Connection<H> {
         if data.is_empty() {
             return Ok(());
         }
+        self.last_media_at = Instant::now();
 
         if let Some(prev_audio_ts) = self.last_audio_ts {
             // Use wrapping_sub to handle timestamp wraparound (RTMP timestamps are 32-bit)
@@ -1406,7 +1505,10 @@ impl<H: RtmpHandler> Connection<H> {
 
         if matches!(mode, MediaDeliveryMode::RawFlv | MediaDeliveryMode::Both) {
             let tag = FlvTag::audio(timestamp, data.clone());
-            self.handler.on_media_tag(&stream_ctx, &tag).await;
+            if let MediaVerdict::Reject(reason) = self.handler.on_media_tag(&stream_ctx, &tag).await
+            {
+                return Err(self.refuse(NS_PUBLISH_BAD_NAME, reason, Error::Rejected).await);
+            }
         }
 
         if matches!(
@@ -1431,9 +1533,9 @@ impl<H: RtmpHandler> Connection<H> {
         }
 
         // Broadcast to subscribers via registry
-        if let Some(ref key) = self.publishing_to {
+        if let (Some(key), Some(registry)) = (&self.publishing_to, &self.registry) {
             let frame = BroadcastFrame::audio(timestamp, data, is_header);
-            self.registry.broadcast(key, frame).await;
+            registry.broadcast(key, frame).await;
         }
 
         Ok(())
@@ -1444,6 +1546,7 @@ impl<H: RtmpHandler> Connection<H> {
         if data.is_empty() {
             return Ok(());
         }
+        self.last_media_at = Instant::now();
 
         if let Some(prev_video_ts) = self.last_video_ts {
             // Use wrapping_sub to handle timestamp wraparound (RTMP timestamps are 32-bit)
@@ -1513,8 +1616,8 @@ impl<H: RtmpHandler> Connection<H> {
         // Store sequence header
         if is_header {
             stream.gop_buffer.set_video_header(tag.clone());
-        } else {
-            // Add to GOP buffer
+        } else if self.config.gop_buffer_enabled {
+            // Add to GOP buffer (Kanjian patch: upstream ignored the flag)
             stream.gop_buffer.push(tag.clone());
         }
 
@@ -1532,7 +1635,10 @@ impl<H: RtmpHandler> Connection<H> {
         let mode = self.handler.media_delivery_mode();
 
         if matches!(mode, MediaDeliveryMode::RawFlv | MediaDeliveryMode::Both) {
-            self.handler.on_media_tag(&stream_ctx, &tag).await;
+            if let MediaVerdict::Reject(reason) = self.handler.on_media_tag(&stream_ctx, &tag).await
+            {
+                return Err(self.refuse(NS_PUBLISH_BAD_NAME, reason, Error::Rejected).await);
+            }
         }
 
         if matches!(
@@ -1562,9 +1668,9 @@ impl<H: RtmpHandler> Connection<H> {
         }
 
         // Broadcast to subscribers via registry
-        if let Some(ref key) = self.publishing_to {
+        if let (Some(key), Some(registry)) = (&self.publishing_to, &self.registry) {
             let frame = BroadcastFrame::video(timestamp, data, is_keyframe, is_header);
-            self.registry.broadcast(key, frame).await;
+            registry.broadcast(key, frame).await;
         }
 
         Ok(())
@@ -1907,3 +2013,19 @@ impl<H: RtmpHandler> Connection<H> {
 }
 
 use bytes::Buf;
+
+/// Resolves with the reason once the application asks to close; never without a signal, or
+/// once its sender is gone without asking.
+async fn close_requested(close: &mut Option<watch::Receiver<Option<String>>>) -> String {
+    let Some(close) = close else {
+        return std::future::pending().await;
+    };
+    loop {
+        if let Some(reason) = close.borrow_and_update().clone() {
+            return reason;
+        }
+        if close.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}

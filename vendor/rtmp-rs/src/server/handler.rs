@@ -35,6 +35,17 @@ impl AuthResult {
     }
 }
 
+/// What the application says about a media tag (Kanjian patch: upstream returned a `bool` that
+/// nothing read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaVerdict {
+    /// Go on reading.
+    Accept,
+    /// Refuse the stream: the publisher gets an `onStatus` error with this description (ffmpeg
+    /// prints it as `Server error: ...`), then the connection is closed.
+    Reject(String),
+}
+
 /// Media delivery mode configuration
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MediaDeliveryMode {
@@ -158,13 +169,13 @@ pub trait RtmpHandler: Send + Sync + 'static {
 
     /// Called for each raw FLV tag (when MediaDeliveryMode includes RawFlv)
     ///
-    /// Return true to continue processing, false to drop the tag.
+    /// Return `MediaVerdict::Reject` to end the publish with a clear error.
     fn on_media_tag(
         &self,
         _ctx: &StreamContext,
         _tag: &FlvTag,
-    ) -> impl std::future::Future<Output = bool> + Send {
-        async { true }
+    ) -> impl std::future::Future<Output = MediaVerdict> + Send {
+        async { MediaVerdict::Accept }
     }
 
     /// Called for each video frame (when MediaDeliveryMode includes ParsedFrames)

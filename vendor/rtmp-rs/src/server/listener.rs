@@ -152,7 +152,7 @@ impl<H: RtmpHandler> RtmpServer<H> {
 
         tokio::spawn(async move {
             let mut connection =
-                Connection::new(session_id, socket, peer_addr, config, handler, registry);
+                Connection::new(session_id, socket, peer_addr, config, handler, Some(registry));
 
             if let Err(e) = connection.run().await {
                 tracing::debug!(

@@ -10,6 +10,9 @@ pub mod connection;
 pub mod handler;
 pub mod listener;
 
+#[cfg(test)]
+mod kanjian_tests;
+
 pub use config::ServerConfig;
 pub use handler::{AuthResult, RtmpHandler};
 pub use listener::RtmpServer;
