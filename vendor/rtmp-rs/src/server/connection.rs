@@ -151,6 +151,9 @@ pub struct Connection<H: RtmpHandler, S = TcpStream> {
     /// When the publisher last sent audio or video (or started publishing).
     last_media_at: Instant,
 
+    /// Whether a publish was accepted on this connection (it stays set after `deleteStream`).
+    published: bool,
+
     /// When the application wants this connection closed, the reason (Kanjian patch).
     close: Option<watch::Receiver<Option<String>>>,
 
@@ -223,6 +226,7 @@ impl<H: RtmpHandler, S: AsyncRead + AsyncWrite + Unpin + Send> Connection<H, S> 
             registry,
             accepted_at: now,
             last_media_at: now,
+            published: false,
             close: None,
             pending_fc: HashMap::new(),
             publishing_to: None,
@@ -618,10 +622,11 @@ impl<H: RtmpHandler, S: AsyncRead + AsyncWrite + Unpin + Send> Connection<H, S> 
     }
 
     /// Until a publish or play starts, the whole setup must fit in `connection_timeout` from
-    /// accepting the socket; then a publisher must send media within `idle_timeout`, and a
-    /// player must send something within it (Kanjian patch).
+    /// accepting the socket; then a publisher must send media within `idle_timeout` (also after
+    /// its `deleteStream`, until it closes), and a player must send something within it
+    /// (Kanjian patch).
     fn read_deadline(&self) -> (Instant, Error) {
-        if self.find_publishing_stream().is_ok() {
+        if self.published {
             (
                 self.last_media_at + self.config.idle_timeout,
                 Error::IdleTimeout(self.config.idle_timeout),
@@ -1076,6 +1081,7 @@ impl<H: RtmpHandler, S: AsyncRead + AsyncWrite + Unpin + Send> Connection<H, S> 
                     self.publishing_to = Some(registry_key);
                 }
                 self.last_media_at = Instant::now();
+                self.published = true;
 
                 // Update stream state
                 if let Some(stream) = self.state.get_stream_mut(cmd.stream_id) {
