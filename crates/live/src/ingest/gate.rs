@@ -49,12 +49,13 @@ impl PublishRefusal {
     }
 }
 
-/// Receives what one accepted publish session produces, in order: `started`, then segments,
-/// then `ended` once. Calls are made from the session's own tasks; a slow sink delays the
+/// Receives what one accepted publish session produces, in order: `started`, then segments
+/// (again `started` and segments after a switch to transcoding), then `ended` once. Calls are made from the session's own tasks; a slow sink delays the
 /// delivery of later segments, never the reading of RTMP.
 #[async_trait]
 pub trait PublishSink: Send + Sync {
-    /// Packaging starts: the source's codecs and how it is packaged.
+    /// Packaging starts: the source's codecs and how it is packaged. Called again when the
+    /// session switches to transcoding (its next segment then carries a new init segment).
     async fn started(&self, info: StreamInfo);
     /// A finished segment. An error is retried a few times, then logged and the segment
     /// dropped (the next one is still delivered).

@@ -263,7 +263,16 @@ impl Packager for FfmpegPackager {
                             .map(|h| h.codec),
                         ..Probe::default()
                     };
-                    let mut tags = self.headers.clone();
+                    // The headers at the keyframe's time: at their own (the stream's start)
+                    // ffmpeg would take the run to start there and drop its first frame.
+                    let mut tags: Vec<MediaTag> = self
+                        .headers
+                        .iter()
+                        .map(|h| MediaTag {
+                            timestamp: tag.timestamp,
+                            ..h.clone()
+                        })
+                        .collect();
                     tags.push(tag);
                     let why = "switched to transcoding: the stream's keyframes are further apart than a segment".to_string();
                     return self
@@ -456,6 +465,12 @@ fn ffmpeg_args(
                     "main",
                     "-pix_fmt",
                     "yuv420p",
+                    // Frames keep the publisher's timestamps (ms), not a 1/fps grid, which
+                    // would shift them by up to half a frame, or drop and repeat frames.
+                    "-fps_mode",
+                    "passthrough",
+                    "-enc_time_base:v",
+                    "1:1000",
                     "-vf",
                     "scale=-2:'min(720,ih)'",
                     "-b:v",
@@ -534,12 +549,8 @@ async fn deliver(
     switch_to_transcode: Arc<AtomicBool>,
 ) {
     let mut sequence = 0u64;
-    let mut started = false;
     while let Some(mut run) = runs.recv().await {
-        if !started {
-            sink.started(run.info.clone()).await;
-            started = true;
-        }
+        sink.started(run.info.clone()).await;
         if let Some(notice) = run.notice.take() {
             sink.notice(notice).await;
         }

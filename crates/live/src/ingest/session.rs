@@ -54,6 +54,7 @@ impl Session {
     }
 
     /// After the connection ended: flush the packager, then tell the sink why it ended.
+    #[tracing::instrument(skip_all, fields(session = self.control.id(), peer = %self.peer))]
     pub(crate) async fn finish(&self, result: rtmp_rs::Result<()>) {
         let Some(Publishing { sink, packager }) = self.publishing.lock().await.take() else {
             if let Err(e) = result {
