@@ -448,6 +448,17 @@ async fn publish_and_check(audio: &str, offset: u32) {
     } else {
         &[]
     };
+    let (info, _) = publish_and_package(audio, f64::from(offset), extra).await;
+    assert_eq!(info.mode, PackagingMode::Copy, "{info:?}");
+    assert_eq!(info.video_codec.as_deref(), Some("h264"));
+    assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+    assert_eq!((info.width, info.height), (Some(640), Some(360)));
+    assert_eq!(info.keyframe_interval, Some(Duration::from_secs(1)));
+}
+
+/// Publishes 8 s (`extra` before the output), checks the segments and their timeline (starting
+/// at `start` s), and returns how packaging started and the notices.
+async fn publish_and_package(audio: &str, start: f64, extra: &[&str]) -> (StreamInfo, Vec<String>) {
     let mut server = server(WhenLive::Refuse, 5_000).await;
     let child = publish(&server.url(KEY), audio, 8, false, extra);
     let session = server.authorized().await;
@@ -455,24 +466,40 @@ async fn publish_and_check(audio: &str, offset: u32) {
     assert_eq!(code, Some(0), "ffmpeg failed: {stderr}");
     let (events, why) = server.until_ended(session, MINUTE).await;
     assert_eq!(why, EndReason::PublisherClosed);
-    match &events[0] {
-        Event::Started { session: s, info } => {
-            assert_eq!(*s, session);
-            assert_eq!(info.mode, PackagingMode::Copy, "{info:?}");
-            assert_eq!(info.video_codec.as_deref(), Some("h264"));
-            assert_eq!(info.audio_codec.as_deref(), Some("aac"));
-            assert_eq!((info.width, info.height), (Some(640), Some(360)));
-            assert_eq!(info.keyframe_interval, Some(Duration::from_secs(1)));
-        }
+    let info = match &events[0] {
+        Event::Started { session: s, info } if *s == session => info.clone(),
         other => panic!("expected Started first, got {other:?}"),
-    }
+    };
+    let notices = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notice { session: s, text } if *s == session => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
     let segments = segments_of(&events, session);
     check_segments(&segments, 1.0);
     let dir = tempfile::tempdir().unwrap();
-    let span = check_timeline(&write_fmp4(&segments, dir.path()), f64::from(offset)).await;
+    let span = check_timeline(&write_fmp4(&segments, dir.path()), start).await;
     assert!(
         (7.8..=8.0).contains(&span),
         "{span} s of video packaged out of 8"
+    );
+    (info, notices)
+}
+
+/// Keyframes every 2 s (OBS's common setting) cannot make 1 s segments by copying: one x264
+/// rendition with a keyframe each second, and the creator is told why.
+#[tokio::test]
+async fn a_two_second_gop_is_transcoded_into_one_second_segments() {
+    let (info, notices) = publish_and_package(SINE, 0.0, &["-g", "50", "-keyint_min", "50"]).await;
+    assert_eq!(info.mode, PackagingMode::Transcode, "{info:?}");
+    assert_eq!(info.video_codec.as_deref(), Some("h264"));
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.contains("transcoding") && n.contains("keyframe interval to 1 s")),
+        "{notices:?}"
     );
 }
 
@@ -1090,4 +1117,104 @@ async fn the_obs_command_order_scripted() {
         "{span} s of video packaged out of 4"
     );
     drop(server);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A switch to transcoding mid-stream, and shutdown
+// ---------------------------------------------------------------------------------------------
+
+/// Keyframes every second at first (copy), then three seconds apart: the long copy segment
+/// makes the session switch to transcoding at a later keyframe. The new run has its own init,
+/// its numbers follow on, and its time starts where the copy run's ended.
+#[tokio::test]
+async fn keyframes_growing_sparse_switch_the_session_to_transcoding() {
+    let mut server = server(WhenLive::Refuse, 5_000).await;
+    let extra = ["-force_key_frames", "0,1,2,3,6,7,8,9", "-g", "250"];
+    let child = publish(&server.url(KEY), SINE, 10, true, &extra);
+    let session = server.authorized().await;
+    let (code, stderr) = finished(child).await;
+    assert_eq!(code, Some(0), "ffmpeg failed: {stderr}");
+    let (events, why) = server.until_ended(session, MINUTE).await;
+    assert_eq!(why, EndReason::PublisherClosed);
+
+    let modes: Vec<PackagingMode> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Started { info, .. } => Some(info.mode),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modes, [PackagingMode::Copy, PackagingMode::Transcode]);
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Notice { text, .. } if text.contains("switched to transcoding"))
+        ),
+        "{events:?}"
+    );
+    let segments = segments_of(&events, session);
+    for (i, s) in segments.iter().enumerate() {
+        assert_eq!(s.sequence, i as u64, "{segments:?}");
+    }
+    let second_run = segments
+        .iter()
+        .skip(1)
+        .position(|s| s.init.is_some())
+        .map(|i| i + 1)
+        .expect("no second run");
+    assert_eq!(segments.iter().filter(|s| s.init.is_some()).count(), 2);
+    assert!(segments[second_run - 1].duration.as_secs_f64() <= 1.1);
+    assert!(
+        segments[second_run - 2].duration.as_secs_f64() >= 2.9,
+        "the long copy segment: {segments:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let copy_dir = dir.path().join("copy");
+    let transcode_dir = dir.path().join("transcode");
+    std::fs::create_dir_all(&copy_dir).unwrap();
+    std::fs::create_dir_all(&transcode_dir).unwrap();
+    let copy = write_fmp4(&segments[..second_run], &copy_dir);
+    let transcoded = write_fmp4(&segments[second_run..], &transcode_dir);
+    let mut copy_video = packet_times(&copy, "v").await;
+    copy_video.sort_by(f64::total_cmp);
+    let mut transcoded_video = packet_times(&transcoded, "v").await;
+    transcoded_video.sort_by(f64::total_cmp);
+    // ffmpeg's FLV muxer stamps this publisher's video 21 ms after each whole frame time.
+    let switched_at = transcoded_video[0];
+    assert!(
+        switched_at >= 6.99 && (switched_at - 0.021 - (switched_at - 0.021).round()).abs() < 0.002,
+        "the transcoding run starts at {switched_at} s, not at a keyframe"
+    );
+    let copy_end = copy_video[copy_video.len() - 1];
+    assert!(
+        (switched_at - copy_end - 0.04).abs() < 0.002,
+        "copy ends at {copy_end} s, transcoding starts at {switched_at} s"
+    );
+    let last = transcoded_video[transcoded_video.len() - 1];
+    assert!((last - 9.981).abs() < 0.002, "the last frame at {last} s");
+}
+
+#[tokio::test]
+async fn shutdown_ends_sessions_after_their_last_segments() {
+    let mut server = server(WhenLive::Refuse, 5_000).await;
+    let child = publish(&server.url(KEY), SINE, 20, true, &[]);
+    let session = server.authorized().await;
+    wait_for_segment(&mut server, session).await;
+    server.shutdown.cancel();
+    let (code, stderr) = finished(child).await;
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("Server error: the server is shutting down"),
+        "{stderr}"
+    );
+    let (events, why) = server.until_ended(session, MINUTE).await;
+    assert_eq!(why, EndReason::Shutdown);
+    assert!(
+        !segments_of(&events, session).is_empty(),
+        "the open segment is flushed: {events:?}"
+    );
+    assert!(
+        TcpStream::connect(server.addr).await.is_err(),
+        "still listening"
+    );
 }
