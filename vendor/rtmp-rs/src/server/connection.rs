@@ -575,8 +575,12 @@ impl<H: RtmpHandler, S: AsyncRead + AsyncWrite + Unpin + Send> Connection<H, S> 
             "Waiting for more data"
         );
 
-        // Wait for more data from the socket, until a deadline or a close request.
+        // Wait for more data from the socket, until a deadline or a close request. A deadline
+        // already past ends it even when bytes keep coming (a peer sending anything but media).
         let (deadline, late) = self.read_deadline();
+        if Instant::now() >= deadline {
+            return Err(late);
+        }
         let n = tokio::select! {
             read = timeout_at(deadline, self.reader.read_buf(&mut self.read_buf)) => match read {
                 Ok(n) => n?,

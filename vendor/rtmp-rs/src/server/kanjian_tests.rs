@@ -230,6 +230,28 @@ async fn a_publisher_that_stops_sending_media_times_out_as_idle() {
     assert_eq!(sent_last.elapsed(), Duration::from_secs(5));
 }
 
+/// Only audio and video count: a publisher that sends other messages (here acknowledgements,
+/// every second) still times out as idle.
+#[tokio::test(start_paused = true)]
+async fn a_publisher_sending_no_media_but_other_messages_times_out_as_idle() {
+    let (client, _close, task) = start(config());
+    let mut client = Client::handshake(client).await;
+    client.publish("key").await;
+    let published = tokio::time::Instant::now();
+    let chatter = tokio::spawn(async move {
+        for sequence in 0..20 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let ack = RtmpMessage::Acknowledgement { sequence };
+            client.send(CSID_PROTOCOL_CONTROL, 0, 0, ack).await;
+        }
+    });
+    let e = task.await.unwrap().unwrap_err();
+    assert!(matches!(e, Error::IdleTimeout(_)), "{e}");
+    let waited = published.elapsed();
+    assert!(waited <= Duration::from_secs(6), "ended after {waited:?}");
+    chatter.abort();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_rejected_media_tag_sends_an_error_status_then_closes() {
     let (client, _close, task) = start(config());
