@@ -90,8 +90,9 @@ enum State {
         stdin: ChildStdin,
         stderr: Arc<Mutex<VecDeque<String>>>,
     },
-    /// ffmpeg could not be started or its input broke; the publish is ending.
-    Failed,
+    /// No child takes input: its input broke, or the run was closed (the publish is ending,
+    /// or a new run is starting).
+    Closed,
 }
 
 /// One ffmpeg child and the playlist it writes, handed to the delivery task.
@@ -208,7 +209,7 @@ impl FfmpegPackager {
                 .iter()
                 .cloned()
                 .collect();
-            self.state = State::Failed;
+            self.state = State::Closed;
             anyhow::bail!("packaging stopped ({e}); ffmpeg said: {}", said.join(" | "));
         }
         Ok(())
@@ -243,7 +244,7 @@ impl Packager for FfmpegPackager {
         }
         match &self.state {
             State::Probing(_) => self.probe(tag).await,
-            State::Failed => anyhow::bail!("packaging has stopped"),
+            State::Closed => anyhow::bail!("packaging has stopped"),
             State::Running { mode, .. } => {
                 if *mode == PackagingMode::Copy
                     && tag.keyframe
@@ -251,7 +252,7 @@ impl Packager for FfmpegPackager {
                 {
                     // End the copy run at this keyframe (ffmpeg flushes it once its input
                     // closes) and go on transcoding from here, headers first.
-                    self.state = State::Failed;
+                    self.state = State::Closed;
                     let probe = Probe {
                         has_audio: self.headers.iter().any(|h| h.track == Track::Audio),
                         has_video: true,
@@ -287,7 +288,7 @@ impl Packager for FfmpegPackager {
     }
 
     async fn finish(mut self: Box<Self>) {
-        if let State::Probing(mut probe) = std::mem::replace(&mut self.state, State::Failed)
+        if let State::Probing(mut probe) = std::mem::replace(&mut self.state, State::Closed)
             && probe.tags.iter().any(|t| !t.sequence_header)
         {
             // A short publish: package what came, deciding with what is known.
@@ -300,7 +301,7 @@ impl Packager for FfmpegPackager {
             }
         }
         // Closing stdin makes ffmpeg write its last segment and `EXT-X-ENDLIST`, then exit.
-        self.state = State::Failed;
+        self.state = State::Closed;
         let Self {
             runs,
             delivery,
