@@ -47,6 +47,19 @@ ensure_aiosmtpd() {
   python3 -c 'import aiosmtpd' >/dev/null 2>&1
 }
 
+# live's enhanced-RTMP test publishes HEVC, which needs ffmpeg >= 6.1 (Debian 12 has 5.1): the
+# static ffmpeg inside the imageio-ffmpeg wheel from PyPI. Prints its path; returns non-zero
+# when it cannot be installed, and the caller decides whether that is a skip or a failure.
+ensure_imageio_ffmpeg() {
+  local find='import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())'
+  if ! python3 -c "$find" >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+    echo "==> imageio-ffmpeg is missing; installing it from PyPI" >&2
+    python3 -m pip install --quiet imageio-ffmpeg >/dev/null 2>&1 \
+      || python3 -m pip install --quiet --break-system-packages imageio-ffmpeg >/dev/null 2>&1 || true
+  fi
+  python3 -c "$find" 2>/dev/null
+}
+
 # Some system tests drive Kanjian with Node programs: the GraphQL over HTTP spec's audits and a
 # stock graphql-ws client (tests/http-audit) and a headless browser (tests/browser). Installs
 # node and npm from Debian's packages when missing, then each folder's locked packages with
