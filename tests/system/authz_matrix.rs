@@ -20,7 +20,7 @@
 //! It prints the size of the matrix and what it found.
 
 mod cases;
-mod world;
+pub(crate) mod world;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;

@@ -12,6 +12,7 @@ mod fuzz;
 mod http;
 mod journey;
 mod limits;
+mod live;
 mod mail;
 mod notify;
 mod ops;

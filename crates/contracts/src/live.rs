@@ -58,6 +58,9 @@ pub struct LiveRoomDto {
     pub reservation_count: i64,
     /// Whether the actor holds such a reservation.
     pub actor_reserved: bool,
+    /// Where players fetch its HLS (`/live/rooms/<id>/index.m3u8`, relative to the server),
+    /// once it has gone live.
+    pub playlist_url: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// The room's version: 1 when scheduled, one more with every change (see [`VersionedEvent`]).
@@ -130,6 +133,18 @@ pub trait LiveApi: Send + Sync {
     /// node it changed. `NOT_FOUND` when the actor may not see it; the stream ends when the
     /// actor may no longer see it (a block) and after ENDED or CANCELLED.
     async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomDto>>;
+
+    /// A file of the room's HLS (`index.m3u8`, `init-<n>.mp4`, `seg-<n>.m4s`) for a player:
+    /// the live edge while LIVE, the whole broadcast once ENDED. `NOT_FOUND` for anything else
+    /// and for rooms the actor may not see.
+    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str) -> Result<LiveFile>;
+}
+
+/// A file of a room's HLS, for a player.
+#[derive(Debug, Clone)]
+pub struct LiveFile {
+    pub content_type: &'static str,
+    pub bytes: bytes::Bytes,
 }
 
 /// At most this many upcoming rooms per channel, as Channels shows.

@@ -1,8 +1,12 @@
 //! The `[live]` section of the server's config.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::ingest::IngestConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -10,23 +14,30 @@ pub struct LiveConfig {
     /// What creators paste into OBS as the server, e.g. `rtmp://live.example:1935/live`.
     /// Default: the host of `http.public_url` with the ingest port.
     pub rtmp_public_url: Option<String>,
-    /// The RTMP port creators push to, for the default `rtmp_public_url`.
-    pub rtmp_port: u16,
+    /// The RTMP listener inside `kanjian` (`[live.ingest]`). Its port is the one creators are
+    /// shown unless `rtmp_public_url` says otherwise.
+    pub ingest: IngestConfig,
+    /// Whether this node takes RTMP publishers (every node serves every room either way).
+    pub ingest_enabled: bool,
     /// How long a LIVE room waits for its publisher to come back after the connection drops,
     /// in seconds. See the crate README for why 60.
     pub reconnect_grace_secs: u64,
     /// How people reach the server (links in reminders). Set from `http.public_url` when the
     /// module is built.
     pub public_url: String,
+    /// Rooms' HLS files are kept under `<data_dir>/live`. Set from the top-level `data_dir`.
+    pub data_dir: PathBuf,
 }
 
 impl Default for LiveConfig {
     fn default() -> Self {
         Self {
             rtmp_public_url: None,
-            rtmp_port: 1935,
+            ingest: IngestConfig::default(),
+            ingest_enabled: true,
             reconnect_grace_secs: 60,
             public_url: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
         }
     }
 }
@@ -36,8 +47,9 @@ impl LiveConfig {
         Duration::from_secs(self.reconnect_grace_secs)
     }
 
-    /// The RTMP server URL creators are shown (without the key).
-    pub fn rtmp_server_url(&self) -> String {
+    /// The RTMP server URL creators are shown (without the key): `rtmp_public_url`, or the
+    /// public URL's host with the port the ingest listens on (`bound`, once it listens).
+    pub fn rtmp_server_url(&self, bound: Option<SocketAddr>) -> String {
         if let Some(url) = &self.rtmp_public_url {
             return url.trim_end_matches('/').to_owned();
         }
@@ -45,6 +57,7 @@ impl LiveConfig {
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_else(|| "127.0.0.1".into());
-        format!("rtmp://{host}:{}/live", self.rtmp_port)
+        let port = bound.map_or(self.ingest.listen.port(), |a| a.port());
+        format!("rtmp://{host}:{port}/{}", crate::broadcast::APP)
     }
 }

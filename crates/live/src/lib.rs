@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod broadcast;
 mod config;
 mod domain;
 mod entity;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
-use kanjian_contracts::live::{LiveApi, LiveRoomDto, ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput};
+use kanjian_contracts::live::{LiveApi, LiveFile, LiveRoomDto, ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput};
 use kanjian_contracts::social::BlockDirectory;
 use kanjian_db::Db;
 use futures::stream::BoxStream;
@@ -40,6 +41,10 @@ impl kanjian_module::Module for Live {
 
     fn build(mut config: LiveConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
         config.public_url = ctx.public_url.clone();
+        config.data_dir = ctx.data_dir.clone();
+        if config.ingest.work_dir == ingest::IngestConfig::default().work_dir {
+            config.ingest.work_dir = ctx.data_dir.join("live-ingest");
+        }
         let service = Arc::new(LiveService::new(
             ctx.db,
             ctx.outbox,
@@ -52,10 +57,14 @@ impl kanjian_module::Module for Live {
             config,
         ));
         let worker = service.clone();
-        Ok(kanjian_module::Parts::default()
+        let mut parts = kanjian_module::Parts::default()
             .handlers(service.event_handlers())
-            .worker("live.grace", move |shutdown| async move { worker.run_grace_worker(shutdown).await })
-            .api::<dyn LiveApi>(service))
+            .worker("live.grace", move |shutdown| async move { worker.run_grace_worker(shutdown).await });
+        if service.deps.config.ingest_enabled {
+            let ingest = service.clone();
+            parts = parts.worker("live.ingest", move |shutdown| async move { ingest.run_ingest(shutdown).await });
+        }
+        Ok(parts.api::<dyn LiveApi>(service))
     }
 }
 
@@ -75,6 +84,10 @@ pub(crate) struct Deps {
     pub mail: Arc<dyn MailDirectory>,
     pub blocks: Arc<dyn BlockDirectory>,
     pub config: LiveConfig,
+    /// Publish sessions on air on this node.
+    pub on_air: broadcast::OnAir,
+    /// Where this node's RTMP ingest listens, once it does.
+    pub ingest_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// The live module. Cheap to clone: everything sits behind one `Arc`.
@@ -92,7 +105,19 @@ impl std::fmt::Debug for LiveService {
 impl LiveService {
     pub fn new(db: Db, outbox: Outbox, hub: Arc<dyn RealtimeHub>, directories: Directories, config: LiveConfig) -> Self {
         let Directories { identity, mail, blocks } = directories;
-        Self { deps: Arc::new(Deps { db, outbox, hub, identity, mail, blocks, config }) }
+        Self {
+            deps: Arc::new(Deps {
+                db,
+                outbox,
+                hub,
+                identity,
+                mail,
+                blocks,
+                config,
+                on_air: Default::default(),
+                ingest_addr: Default::default(),
+            }),
+        }
     }
 
     pub fn config(&self) -> &LiveConfig {
@@ -123,6 +148,29 @@ impl LiveService {
     /// Ends rooms whose grace ran out; returns how many (the worker calls it every second).
     pub async fn end_abandoned_rooms(&self) -> Result<usize> {
         publishing::end_abandoned_rooms(&self.deps).await
+    }
+
+    /// Listens for RTMP publishers until shutdown. A port that cannot be bound is logged as an
+    /// error: the rest of the server keeps serving (rooms, players, other nodes' ingest).
+    async fn run_ingest(&self, shutdown: CancellationToken) {
+        let gate = Arc::new(broadcast::Gate { deps: self.deps.clone(), node: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned() });
+        let ingest = match ingest::RtmpIngest::bind(self.deps.config.ingest.clone(), gate).await {
+            Ok(ingest) => ingest,
+            Err(e) => {
+                tracing::error!(error = %e, listen = %self.deps.config.ingest.listen, "the RTMP ingest could not listen; this node takes no publishers");
+                return;
+            }
+        };
+        if let Ok(addr) = ingest.local_addr() {
+            let _ = self.deps.ingest_addr.set(addr);
+            tracing::info!(%addr, "RTMP ingest listening");
+        }
+        ingest.run(shutdown).await;
+    }
+
+    /// Where this node's RTMP ingest listens, once it does.
+    pub fn ingest_addr(&self) -> Option<std::net::SocketAddr> {
+        self.deps.ingest_addr.get().copied()
     }
 
     async fn run_grace_worker(&self, shutdown: CancellationToken) {
@@ -189,5 +237,9 @@ impl LiveApi for LiveService {
 
     async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomDto>> {
         rooms::watch_room(self.deps.clone(), actor.clone(), room).await
+    }
+
+    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str) -> Result<LiveFile> {
+        broadcast::open_file(&self.deps, actor, room, name).await
     }
 }

@@ -72,12 +72,19 @@ pub(crate) async fn go_on_air(
     // Back on air within the grace, or taking over from a stale publisher: no state change.
     let mut back = room::Entity::update_many()
         .col_expr(room::Column::PublisherSession, Expr::value(session))
+        .col_expr(room::Column::PublisherSeenAt, Expr::value(now))
         .col_expr(room::Column::GraceUntil, Expr::value(Option::<Timestamp>::None))
         .col_expr(room::Column::UpdatedAt, Expr::value(now))
         .filter(room::Column::Id.eq(id.0))
         .filter(room::Column::State.eq(LiveRoomState::Live.as_str()));
     if !replace {
-        back = back.filter(room::Column::PublisherSession.is_null());
+        // A publisher that delivered nothing for this long is gone (its node died) and may be
+        // taken over; a live one may not.
+        back = back.filter(
+            sea_orm::Condition::any()
+                .add(room::Column::PublisherSession.is_null())
+                .add(room::Column::PublisherSeenAt.lt(now - stale_after())),
+        );
     }
     if back.exec(&txn).await.context("putting a live room back on air")?.rows_affected == 1 {
         txn.commit().await.context("committing a room back on air")?;
@@ -88,6 +95,7 @@ pub(crate) async fn go_on_air(
         .col_expr(room::Column::State, Expr::value(LiveRoomState::Live.as_str()))
         .col_expr(room::Column::StartedAt, Expr::value(now))
         .col_expr(room::Column::PublisherSession, Expr::value(session))
+        .col_expr(room::Column::PublisherSeenAt, Expr::value(now))
         .col_expr(room::Column::GraceUntil, Expr::value(Option::<Timestamp>::None))
         .col_expr(room::Column::Version, Expr::col(room::Column::Version).add(1))
         .col_expr(room::Column::UpdatedAt, Expr::value(now))
@@ -162,8 +170,41 @@ pub(crate) async fn off_air(deps: &Deps, id: LiveRoomId, session: &str) -> Resul
     Ok(())
 }
 
-/// Ends every LIVE room whose publisher did not come back in time. Returns how many ended.
+/// How long a publisher may deliver nothing before it counts as gone: far above a segment's
+/// length and the ingest's idle timeout, so only a publisher whose node died is affected.
+fn stale_after() -> chrono::Duration {
+    chrono::Duration::seconds(15)
+}
+
+/// `session` delivered a segment: it is still on air. `false` when the room is not LIVE with
+/// this session any more (ended by its creator, or taken over): the session should close.
+pub(crate) async fn heartbeat(deps: &Deps, id: LiveRoomId, session: &str) -> Result<bool> {
+    let seen = room::Entity::update_many()
+        .col_expr(room::Column::PublisherSeenAt, Expr::value(deps.db.now()))
+        .filter(room::Column::Id.eq(id.0))
+        .filter(room::Column::State.eq(LiveRoomState::Live.as_str()))
+        .filter(room::Column::PublisherSession.eq(session))
+        .exec(deps.db.writer())
+        .await
+        .context("noting a publisher is on air")?
+        .rows_affected;
+    Ok(seen == 1)
+}
+
+/// Ends every LIVE room whose publisher did not come back in time, after starting the grace of
+/// rooms whose publisher went silent without a goodbye (its node died). Returns how many ended.
 pub(crate) async fn end_abandoned_rooms(deps: &Deps) -> Result<usize> {
+    let now = deps.db.now();
+    let grace = chrono::Duration::from_std(deps.config.reconnect_grace()).unwrap_or(chrono::Duration::seconds(60));
+    room::Entity::update_many()
+        .col_expr(room::Column::PublisherSession, Expr::value(Option::<String>::None))
+        .col_expr(room::Column::GraceUntil, Expr::value(now + grace))
+        .filter(room::Column::State.eq(LiveRoomState::Live.as_str()))
+        .filter(room::Column::PublisherSession.is_not_null())
+        .filter(room::Column::PublisherSeenAt.lt(now - stale_after()))
+        .exec(deps.db.writer())
+        .await
+        .context("starting the grace of silent publishers")?;
     let due: Vec<i64> = room::Entity::find()
         .select_only()
         .column(room::Column::Id)

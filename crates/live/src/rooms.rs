@@ -93,6 +93,7 @@ pub(crate) async fn dtos(deps: &Deps, actor: &Actor, rows: Vec<room::Model>) -> 
                 ended_at: row.ended_at,
                 cancelled_at: row.cancelled_at,
                 reservation_count: row.reservation_count,
+                playlist_url: row.started_at.is_some().then(|| format!("/live/rooms/{}/index.m3u8", row.id)),
                 created_at: row.created_at,
                 updated_at: row.updated_at,
                 version: row.version,
@@ -175,6 +176,7 @@ pub(crate) async fn schedule_live(deps: &Deps, actor: &Actor, input: ScheduleLiv
         key_rotated_at: Set(now),
         reservation_count: Set(0),
         publisher_session: Set(None),
+        publisher_seen_at: Set(None),
         grace_until: Set(None),
         version: Set(1),
         created_at: Set(now),
@@ -356,6 +358,8 @@ pub(crate) async fn end_live(deps: &Deps, actor: &Actor, id: LiveRoomId) -> Resu
         LiveRoomState::Ended => one_dto(deps, actor, row).await,
         LiveRoomState::Live => {
             let row = end_room(deps, id).await?.unwrap_or(row);
+            // The publisher on this node goes now; one on another node at its next segment.
+            deps.on_air.close(id, "the creator ended this live");
             one_dto(deps, actor, row).await
         }
         other => Err(not_in_state("Only a live room can be ended (cancel an upcoming one instead)", other.as_str())),
@@ -412,7 +416,7 @@ pub(crate) async fn stream_credentials(deps: &Deps, actor: &Actor, id: LiveRoomI
 fn credentials(deps: &Deps, row: room::Model) -> StreamCredentialsDto {
     StreamCredentialsDto {
         room_id: LiveRoomId(row.id),
-        server_url: deps.config.rtmp_server_url(),
+        server_url: deps.config.rtmp_server_url(deps.ingest_addr.get().copied()),
         stream_key: row.stream_key,
         rotated_at: row.key_rotated_at,
     }

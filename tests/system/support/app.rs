@@ -65,6 +65,8 @@ impl TestApp {
         config.events.lease_secs = 3;
         config.events.retry_base_ms = 100;
         config.modules.media.segment_seconds = 1;
+        // Every test server takes RTMP on a port of its own; rooms show it in serverUrl.
+        config.modules.live.ingest.listen = "127.0.0.1:0".parse().expect("address");
         // No rate limits: every test signs its people up from 127.0.0.1, some post many
         // comments in a moment, the fuzzing sends hundreds of uploads and PATCHes. The limits
         // have tests of their own (rate_limits.rs), which set the ones they test.
@@ -137,6 +139,7 @@ impl TestApp {
             .env("KANJIAN_EVENTS__LEASE_SECS", c.events.lease_secs.to_string())
             .env("KANJIAN_EVENTS__RETRY_BASE_MS", c.events.retry_base_ms.to_string())
             .env("KANJIAN_MEDIA__SEGMENT_SECONDS", c.modules.media.segment_seconds.to_string())
+            .env("KANJIAN_LIVE__INGEST__LISTEN", c.modules.live.ingest.listen.to_string())
             .env("KANJIAN_IDENTITY__SIGN_UPS_PER_IP", rates_env(&c.modules.identity.sign_ups_per_ip))
             .env("KANJIAN_SOCIAL__COMMENTS_PER_USER", rates_env(&c.modules.social.comments_per_user))
             .env("KANJIAN_SOCIAL__FRIEND_REQUESTS_PER_USER", rates_env(&c.modules.social.friend_requests_per_user))

@@ -121,6 +121,13 @@ impl LiveRoom {
         self.0.cancelled_at
     }
 
+    /// The room's HLS playlist, relative to the server (`/live/rooms/<id>/index.m3u8`), once it
+    /// has gone live: the live edge (about six 1 s segments, `EXT-X-PROGRAM-DATE-TIME` on each)
+    /// while LIVE; the whole broadcast, closed with `EXT-X-ENDLIST`, once ENDED.
+    async fn playlist_url(&self) -> Option<&str> {
+        self.0.playlist_url.as_deref()
+    }
+
     /// How many people reserved it (预约人数).
     async fn reservation_count(&self) -> i64 {
         self.0.reservation_count

@@ -4,3 +4,4 @@
 pub mod channel;
 pub mod reservation;
 pub mod room;
+pub mod segment;

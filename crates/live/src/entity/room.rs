@@ -21,6 +21,7 @@ pub struct Model {
     pub key_rotated_at: DateTimeUtc,
     pub reservation_count: i64,
     pub publisher_session: Option<String>,
+    pub publisher_seen_at: Option<DateTimeUtc>,
     pub grace_until: Option<DateTimeUtc>,
     pub version: i64,
     pub created_at: DateTimeUtc,

@@ -1,5 +1,6 @@
 //! live: a row per channel that has rooms (the lock that keeps its room limits, and later its
-//! moderation settings), the rooms themselves with their stream keys, and reservations.
+//! moderation settings), the rooms themselves with their stream keys, their HLS segments, and
+//! reservations.
 //!
 //! No foreign keys: `channel_id` and `user_id` are identity's.
 
@@ -40,10 +41,24 @@ enum LiveRooms {
     KeyRotatedAt,
     ReservationCount,
     PublisherSession,
+    PublisherSeenAt,
     GraceUntil,
     Version,
     CreatedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum LiveSegments {
+    Table,
+    RoomId,
+    Sequence,
+    Session,
+    DurationMs,
+    ProgramDateTime,
+    Discontinuity,
+    InitName,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -102,6 +117,9 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(LiveRooms::ReservationCount).big_integer().not_null().default(0))
                     // The publish session on air (any node's), while one is.
                     .col(ColumnDef::new(LiveRooms::PublisherSession).string_len(64).null())
+                    // When that session last delivered a segment: a publisher silent far longer
+                    // (its node died) may be taken over, and the room's grace starts.
+                    .col(nullable_timestamp_col(LiveRooms::PublisherSeenAt))
                     // LIVE without a publisher: the room ends at this time unless one returns.
                     .col(nullable_timestamp_col(LiveRooms::GraceUntil))
                     // 1 when scheduled, one more with every change; events carry it.
@@ -156,6 +174,31 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .table(LiveSegments::Table)
+                    .col(ColumnDef::new(LiveSegments::RoomId).big_integer().not_null())
+                    // Across the room's publish sessions, from 0: the playlist's media sequence.
+                    .col(ColumnDef::new(LiveSegments::Sequence).big_integer().not_null())
+                    .col(ColumnDef::new(LiveSegments::Session).string_len(64).not_null())
+                    .col(ColumnDef::new(LiveSegments::DurationMs).big_integer().not_null())
+                    .col(timestamp_col(LiveSegments::ProgramDateTime))
+                    // The first of a new packaging run (a reconnect, a switch to transcoding).
+                    .col(ColumnDef::new(LiveSegments::Discontinuity).boolean().not_null())
+                    // The init segment (EXT-X-MAP) this segment is decoded with.
+                    .col(ColumnDef::new(LiveSegments::InitName).string_len(64).not_null())
+                    .col(timestamp_col(LiveSegments::CreatedAt))
+                    .primary_key(
+                        Index::create()
+                            .name("pk_live_segments")
+                            .col(LiveSegments::RoomId)
+                            .col(LiveSegments::Sequence),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
                     .table(LiveReservations::Table)
                     .col(ColumnDef::new(LiveReservations::RoomId).big_integer().not_null())
                     .col(ColumnDef::new(LiveReservations::UserId).big_integer().not_null())
@@ -188,6 +231,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(LiveReservations::Table).to_owned()).await?;
+        manager.drop_table(Table::drop().table(LiveSegments::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(LiveRooms::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(LiveChannels::Table).to_owned()).await
     }

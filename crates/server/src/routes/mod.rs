@@ -6,6 +6,7 @@ mod graphiql;
 mod graphql;
 mod graphql_http;
 mod health;
+mod live_files;
 mod media_files;
 pub(crate) mod subscriptions;
 mod unsubscribe;
@@ -38,6 +39,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::method(actix_web::http::Method::OPTIONS).to(uploads::options)),
     )
     .route("/media/videos/{video_id}/{path:.+}", web::get().to(media_files::get))
+    .route("/live/rooms/{room_id}/{file}", web::get().to(live_files::get))
     .service(
         web::resource("/unsubscribe")
             .route(web::get().to(unsubscribe::confirm))

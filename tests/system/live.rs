@@ -1,0 +1,160 @@
+//! Going live end to end: real ffmpeg pushes a lavfi test pattern over RTMP to the server's own
+//! ingest; watchers follow the room through `liveRoomEvents`; the playlist a player fetches
+//! lists segments ffprobe can read.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use kanjian_system_tests::TestApp;
+use kanjian_system_tests::ws::Subscription;
+use serde_json::json;
+
+const SCHEDULE: &str = "mutation($i: ScheduleLiveInput!) { scheduleLive(input: $i) { liveRoom { id state streamCredentials { serverUrl streamKey } } userErrors { field code message } } }";
+const EVENTS: &str = "subscription($id: ID!) { liveRoomEvents(liveRoomId: $id) { __typename ... on LiveRoomChanged { liveRoom { id state title playlistUrl } } } }";
+
+/// ffmpeg publishing a test pattern with a keyframe every second (copy mode) for `seconds`.
+fn publisher(url: &str, seconds: u32) -> tokio::process::Child {
+    tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"])
+        .args(["-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-c:a", "aac", "-b:a", "64k"])
+        .args(["-t", &seconds.to_string(), "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start ffmpeg")
+}
+
+/// The state each `liveRoomEvents` message reports, until `state` (or the stream ends).
+async fn states_until(watcher: &mut Subscription, state: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(30), watcher.next()).await {
+        let payload = message.expect("an event, not an error");
+        let now = payload["data"]["liveRoomEvents"]["liveRoom"]["state"].as_str().unwrap().to_owned();
+        seen.push(now.clone());
+        if now == state {
+            break;
+        }
+    }
+    seen
+}
+
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    app.http.get(app.url(path)).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_creator_goes_live_from_ffmpeg_and_watchers_see_it_live_then_ended() {
+    let app = TestApp::spawn_with(|c| c.modules.live.reconnect_grace_secs = 2).await;
+    let (alice, _) = app.creator("alice.live").await;
+    let room = app.data(Some(&alice), SCHEDULE, json!({ "i": { "title": "直播：测试图案" } })).await["scheduleLive"].clone();
+    assert_eq!(room["userErrors"], json!([]), "{room:#}");
+    let id = room["liveRoom"]["id"].as_str().unwrap().to_owned();
+    let credentials = &room["liveRoom"]["streamCredentials"];
+    let url = format!("{}/{}", credentials["serverUrl"].as_str().unwrap(), credentials["streamKey"].as_str().unwrap());
+    assert!(url.starts_with("rtmp://127.0.0.1:"), "{url}");
+
+    // Two watchers, one signed in and one not, on the same room.
+    let (bob, _) = app.sign_up("bob.watcher@example.com").await;
+    let mut watchers = [
+        Subscription::start(&app.base, Some(&bob), EVENTS, json!({ "id": id })).await,
+        Subscription::start(&app.base, None, EVENTS, json!({ "id": id })).await,
+    ];
+    for w in &mut watchers {
+        assert_eq!(states_until(w, "SCHEDULED").await, ["SCHEDULED"]);
+    }
+
+    let mut ffmpeg = publisher(&url, 6);
+    for w in &mut watchers {
+        assert_eq!(states_until(w, "LIVE").await, ["LIVE"], "went live through the subscription");
+    }
+
+    // The live playlist lists segments a player (ffprobe) can read.
+    let playlist = app
+        .eventually(Duration::from_secs(20), || async {
+            let text = get(&app, &format!("/live/rooms/{}/index.m3u8", number(&id))).await.text().await.unwrap();
+            (text.matches("#EXTINF").count() >= 2).then_some(text)
+        })
+        .await;
+    assert!(playlist.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{playlist}");
+    assert!(playlist.contains("#EXT-X-MAP:URI=\"init-0.mp4\""), "{playlist}");
+    assert!(!playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    let dir = tempfile::tempdir().unwrap();
+    let init = get(&app, &format!("/live/rooms/{}/init-0.mp4", number(&id))).await.bytes().await.unwrap();
+    let segment = get(&app, &format!("/live/rooms/{}/seg-0.m4s", number(&id))).await.bytes().await.unwrap();
+    let joined = dir.path().join("first.mp4");
+    std::fs::write(&joined, [init.as_ref(), segment.as_ref()].concat()).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(&joined)
+        .output()
+        .unwrap();
+    let codecs = String::from_utf8_lossy(&probe.stdout);
+    assert!(probe.status.success() && codecs.contains("h264") && codecs.contains("aac"), "{codecs} {}", String::from_utf8_lossy(&probe.stderr));
+    // Anything else under the room is not found.
+    for bad in ["seg-999999.m4s", "..%2F..%2Fetc%2Fpasswd", "index.m3u8.bak", "seg-1.mp4"] {
+        assert_eq!(get(&app, &format!("/live/rooms/{}/{bad}", number(&id))).await.status(), 404, "{bad}");
+    }
+
+    // ffmpeg finishes; the room waits its 2 s grace for a reconnect, then ends.
+    let status = ffmpeg.wait().await.unwrap();
+    assert!(status.success(), "ffmpeg failed");
+    for w in &mut watchers {
+        assert_eq!(states_until(w, "ENDED").await, ["ENDED"]);
+        assert!(tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().is_none(), "the stream completes");
+    }
+    let closed = get(&app, &format!("/live/rooms/{}/index.m3u8", number(&id))).await.text().await.unwrap();
+    assert!(closed.ends_with("#EXT-X-ENDLIST\n") && closed.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{closed}");
+    assert!(closed.matches("#EXTINF").count() >= 4, "the whole broadcast stays listed: {closed}");
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused_before_any_media_and_the_creator_can_end_a_live() {
+    let app = TestApp::spawn().await;
+    let (alice, _) = app.creator("alice.keys").await;
+    let room = app.data(Some(&alice), SCHEDULE, json!({ "i": { "title": "Keys" } })).await["scheduleLive"].clone();
+    let id = room["liveRoom"]["id"].as_str().unwrap().to_owned();
+    let server = room["liveRoom"]["streamCredentials"]["serverUrl"].as_str().unwrap().to_owned();
+    let key = room["liveRoom"]["streamCredentials"]["streamKey"].as_str().unwrap().to_owned();
+
+    // A rotated key stops working at once: ffmpeg is told why and gives up.
+    let rotated = app
+        .data(Some(&alice), "mutation($id: ID!) { rotateStreamKey(input: {liveRoomId: $id}) { streamCredentials { streamKey } userErrors { code } } }", json!({ "id": id }))
+        .await;
+    let new_key = rotated["rotateStreamKey"]["streamCredentials"]["streamKey"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, key);
+    let refused = publisher(&format!("{server}/{key}"), 3).wait_with_output().await.unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("invalid stream key"), "{stderr}");
+    assert_eq!(state(&app, &alice, &id).await, "SCHEDULED", "no media went anywhere");
+
+    // The new key goes live; a second publisher on it is refused while the first is on air.
+    let _first = publisher(&format!("{server}/{new_key}"), 30);
+    app.eventually(Duration::from_secs(20), || async { (state(&app, &alice, &id).await == "LIVE").then_some(()) }).await;
+    let second = publisher(&format!("{server}/{new_key}"), 3).wait_with_output().await.unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already live"), "{}", String::from_utf8_lossy(&second.stderr));
+
+    // A stranger cannot end it; its creator can, at once.
+    let (sam, _) = app.sign_up("sam.stranger@example.com").await;
+    let end = "mutation($id: ID!) { endLive(input: {liveRoomId: $id}) { liveRoom { state } userErrors { code } } }";
+    let denied = app.graphql(Some(&sam), end, json!({ "id": id })).await;
+    assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN", "{denied:#}");
+    let ended = app.data(Some(&alice), end, json!({ "id": id })).await;
+    assert_eq!(ended["endLive"]["liveRoom"]["state"], "ENDED", "{ended:#}");
+}
+
+async fn state(app: &TestApp, token: &str, id: &str) -> String {
+    let data = app.data(Some(token), "query($id: ID!) { node(id: $id) { ... on LiveRoom { state } } }", json!({ "id": id })).await;
+    data["node"]["state"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The number in a global id (`base64url("LiveRoom:7")` → 7): players fetch by number.
+fn number(id: &str) -> i64 {
+    crate::authz_matrix::world::number(id)
+}
