@@ -110,6 +110,25 @@ async fn a_creator_goes_live_from_ffmpeg_and_watchers_see_it_live_then_ended() {
     let closed = get(&app, &format!("/live/rooms/{}/index.m3u8", number(&id))).await.text().await.unwrap();
     assert!(closed.ends_with("#EXT-X-ENDLIST\n") && closed.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{closed}");
     assert!(closed.matches("#EXTINF").count() >= 4, "the whole broadcast stays listed: {closed}");
+
+    // The replay becomes a READY video of the channel, within 60 s of the end.
+    let ended_at = std::time::Instant::now();
+    let replay = app
+        .eventually(Duration::from_secs(60), || async {
+            let data = app
+                .data(Some(&alice), "query($id: ID!) { node(id: $id) { ... on LiveRoom { replay { id status duration isPublished title } } } }", json!({ "id": id }))
+                .await;
+            let replay = data["node"]["replay"].clone();
+            (replay["status"] == "READY").then_some(replay)
+        })
+        .await;
+    println!("replay READY {:?} after the room ended", ended_at.elapsed());
+    assert_eq!((replay["isPublished"].as_bool(), replay["title"].as_str()), (Some(false), Some("直播：测试图案")));
+    let duration = replay["duration"].as_f64().unwrap();
+    assert!((4.0..=8.0).contains(&duration), "the whole broadcast, about 6 s: {duration} s");
+    // Unpublished: others do not see it.
+    let seen = app.data(Some(&bob), "query($id: ID!) { node(id: $id) { ... on LiveRoom { replay { id } } } }", json!({ "id": id })).await;
+    assert_eq!(seen["node"]["replay"], json!(null), "{seen:#}");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use kanjian_kernel::ids::{ChannelId, LiveRoomId, UserId};
+use kanjian_kernel::ids::{ChannelId, LiveRoomId, UserId, VideoId};
 use kanjian_kernel::{Actor, Result, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +58,9 @@ pub struct LiveRoomDto {
     pub reservation_count: i64,
     /// Whether the actor holds such a reservation.
     pub actor_reserved: bool,
+    /// The broadcast as a video of the channel (through media), once the room ENDED and the
+    /// replay was imported. Unpublished until its creator publishes it.
+    pub replay_video_id: Option<VideoId>,
     /// Where players fetch its HLS (`/live/rooms/<id>/index.m3u8`, relative to the server),
     /// once it has gone live.
     pub playlist_url: Option<String>,

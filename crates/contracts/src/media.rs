@@ -157,6 +157,29 @@ pub struct MediaFile {
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
 
+/// A recording another module hands media to become a video of a channel: a live room's
+/// replay. The video starts `PROCESSING`, unpublished, and is packaged as it is when it can be
+/// (H.264/AAC with regular keyframes), so it is `READY` in seconds whatever its length.
+#[derive(Debug, Clone)]
+pub struct ImportVideoInput {
+    pub owner: UserId,
+    pub channel: ChannelId,
+    /// Cut to the title limit if longer.
+    pub title: String,
+    pub description: String,
+    /// A playable file; media copies it and leaves this one alone.
+    pub source: std::path::PathBuf,
+    /// What the importer calls it (`live.replay:<room>`): importing the same key again returns
+    /// the first video.
+    pub import_key: String,
+}
+
+/// Imports recordings as videos (for `live`'s replays). Narrow on purpose.
+#[async_trait]
+pub trait VideoImporter: Send + Sync {
+    async fn import_video(&self, input: ImportVideoInput) -> Result<VideoId>;
+}
+
 /// What other modules read of media: videos by id, as the actor may see them. Narrow on purpose,
 /// so a module (and its test fakes) depends on this lookup only.
 #[async_trait]

@@ -242,7 +242,7 @@ pub(crate) async fn open_file(deps: &Deps, actor: &Actor, id: LiveRoomId, name: 
 }
 
 /// The room's playlist: the live edge while LIVE, every segment with `EXT-X-ENDLIST` once over.
-async fn playlist(deps: &Deps, id: LiveRoomId, state: LiveRoomState) -> Result<String> {
+pub(crate) async fn playlist(deps: &Deps, id: LiveRoomId, state: LiveRoomState) -> Result<String> {
     let ended = state != LiveRoomState::Live;
     let mut query = segment::Entity::find().filter(segment::Column::RoomId.eq(id.0)).order_by_desc(segment::Column::Sequence);
     if !ended {

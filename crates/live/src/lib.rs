@@ -7,6 +7,7 @@ mod entity;
 pub mod ingest;
 pub mod migrations;
 mod publishing;
+mod replays;
 mod reservations;
 mod rooms;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
 use kanjian_contracts::live::{LiveApi, LiveFile, LiveRoomDto, ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput};
+use kanjian_contracts::media::VideoImporter;
 use kanjian_contracts::social::BlockDirectory;
 use kanjian_db::Db;
 use futures::stream::BoxStream;
@@ -53,6 +55,7 @@ impl kanjian_module::Module for Live {
                 identity: ctx.apis.get::<dyn IdentityDirectory>()?,
                 mail: ctx.apis.get::<dyn MailDirectory>()?,
                 blocks: ctx.apis.get::<dyn BlockDirectory>()?,
+                importer: Some(ctx.apis.get::<dyn VideoImporter>()?),
             },
             config,
         ));
@@ -73,6 +76,8 @@ pub struct Directories {
     pub identity: Arc<dyn IdentityDirectory>,
     pub mail: Arc<dyn MailDirectory>,
     pub blocks: Arc<dyn BlockDirectory>,
+    /// Makes replays into videos (media); without it a room's replay stays its playlist.
+    pub importer: Option<Arc<dyn VideoImporter>>,
 }
 
 /// Everything the use cases and handlers need.
@@ -83,6 +88,7 @@ pub(crate) struct Deps {
     pub identity: Arc<dyn IdentityDirectory>,
     pub mail: Arc<dyn MailDirectory>,
     pub blocks: Arc<dyn BlockDirectory>,
+    pub importer: Option<Arc<dyn VideoImporter>>,
     pub config: LiveConfig,
     /// Publish sessions on air on this node.
     pub on_air: broadcast::OnAir,
@@ -104,7 +110,7 @@ impl std::fmt::Debug for LiveService {
 
 impl LiveService {
     pub fn new(db: Db, outbox: Outbox, hub: Arc<dyn RealtimeHub>, directories: Directories, config: LiveConfig) -> Self {
-        let Directories { identity, mail, blocks } = directories;
+        let Directories { identity, mail, blocks, importer } = directories;
         Self {
             deps: Arc::new(Deps {
                 db,
@@ -113,6 +119,7 @@ impl LiveService {
                 identity,
                 mail,
                 blocks,
+                importer,
                 config,
                 on_air: Default::default(),
                 ingest_addr: Default::default(),
@@ -124,9 +131,13 @@ impl LiveService {
         &self.deps.config
     }
 
-    /// `live.settle_reservations` (on `live.room_started` and `live.room_cancelled`).
+    /// `live.settle_reservations` (on `live.room_started` and `live.room_cancelled`) and
+    /// `live.make_replay` (on `live.room_ended`).
     pub fn event_handlers(&self) -> Vec<Arc<dyn EventHandler>> {
-        vec![Arc::new(reservations::ReservationsHandler { deps: self.deps.clone() })]
+        vec![
+            Arc::new(reservations::ReservationsHandler { deps: self.deps.clone() }),
+            Arc::new(replays::ReplayHandler { deps: self.deps.clone() }),
+        ]
     }
 
     /// The room a stream key opens, or why it may not be published to (checked before any

@@ -122,7 +122,7 @@ async fn app() -> TestApp {
         db.clone(),
         Outbox::new(),
         Arc::new(kanjian_events::InProcessHub::new()),
-        Directories { identity: fakes.clone(), mail: fakes.clone(), blocks: fakes.clone() },
+        Directories { identity: fakes.clone(), mail: fakes.clone(), blocks: fakes.clone(), importer: None },
         LiveConfig { public_url: "https://kanjian.example".into(), ..LiveConfig::default() },
     );
     TestApp { _database: database, db: db.writer().clone(), clock, live, fakes }

@@ -1079,6 +1079,100 @@ async fn package_files(
     })
 }
 
+/// Whether [`make_copy_package`] can package this source: its video is H.264 (players take it
+/// as it is). Its keyframes must also come at least every segment, which the importer vouches
+/// for (a live broadcast has one every second).
+pub fn can_copy(probe: &ProbeInfo) -> bool {
+    probe.video.codec == "h264"
+}
+
+/// The one rendition of a copied package: the source's own size, named by its short side.
+fn copy_plan(probe: &ProbeInfo) -> RenditionPlan {
+    let (width, height) = (probe.video.display_width, probe.video.display_height);
+    RenditionPlan { name: format!("{}p", width.min(height)), width, height, max_video_kbps: 0, audio_kbps: 128 }
+}
+
+/// The ffmpeg arguments that package `source` into one HLS rendition without re-encoding its
+/// video (audio becomes AAC, which is cheap and takes any source).
+pub fn copy_args(source: &Path, probe: &ProbeInfo, plan: &RenditionPlan, out_dir: &Path, segment_seconds: u32) -> Vec<String> {
+    let dir = out_dir.join(&plan.name);
+    let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-y", "-v", "error", "-progress", "pipe:1", "-nostats"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(input_args(probe));
+    args.extend(["-i".into(), path_arg(source), "-map".into(), format!("0:{}", probe.video.index), "-c:v".into(), "copy".into()]);
+    match probe.audio_index {
+        Some(audio) => args.extend(
+            ["-map", &format!("0:{audio}"), "-c:a", "aac", "-b:a", &format!("{}k", plan.audio_kbps), "-ac", "2", "-ar", "48000"]
+                .iter()
+                .map(|s| s.to_string()),
+        ),
+        None => args.push("-an".into()),
+    }
+    args.extend([
+        "-f".into(),
+        "hls".into(),
+        "-hls_time".into(),
+        segment_seconds.max(1).to_string(),
+        "-hls_playlist_type".into(),
+        "vod".into(),
+        "-hls_list_size".into(),
+        "0".into(),
+        "-hls_flags".into(),
+        "independent_segments".into(),
+        "-hls_segment_type".into(),
+        "mpegts".into(),
+        "-hls_segment_filename".into(),
+        path_arg(&dir.join("seg_%05d.ts")),
+        path_arg(&dir.join("index.m3u8")),
+    ]);
+    args
+}
+
+/// Packages an H.264 source as it is ([`can_copy`]): one rendition at its own size, a thumbnail
+/// and the master playlist, in the layout [`make_hls_package`] writes. Seconds, not the
+/// source's length in encoding time.
+pub async fn make_copy_package(
+    tools: &Tools,
+    source: &Path,
+    probe: &ProbeInfo,
+    out_dir: &Path,
+    segment_seconds: u32,
+    progress: &watch::Sender<u8>,
+) -> Result<HlsPackage, ToolError> {
+    copy_package_files(tools, source, probe, out_dir, segment_seconds, progress)
+        .await
+        .map_err(|e| e.without_paths(&[(source, "input"), (out_dir, "output")]))
+}
+
+async fn copy_package_files(
+    tools: &Tools,
+    source: &Path,
+    probe: &ProbeInfo,
+    out_dir: &Path,
+    segment_seconds: u32,
+    progress: &watch::Sender<u8>,
+) -> Result<HlsPackage, ToolError> {
+    let io = |source| ToolError::Io { tool: "ffmpeg", source };
+    let plan = copy_plan(probe);
+    tokio::fs::create_dir_all(out_dir.join(&plan.name)).await.map_err(io)?;
+    let args = copy_args(source, probe, &plan, out_dir, segment_seconds);
+    let duration_ms = probe.duration_ms;
+    run("ffmpeg", &tools.ffmpeg, &args, tools.transcode_timeout, |line| {
+        if let Some(p) = progress_percent(line, duration_ms) {
+            progress.send_if_modified(|current| std::mem::replace(current, p) != p);
+        }
+    })
+    .await?;
+    let thumbnail_path = out_dir.join("thumbnail.jpg");
+    thumbnail(tools, source, probe, plan.width, plan.height, &thumbnail_path).await?;
+    let variants = vec![measure_variant(tools, &out_dir.join(&plan.name), &plan).await?];
+    let master = out_dir.join("master.m3u8");
+    tokio::fs::write(&master, master_playlist(&variants, probe.video.frame_rate)).await.map_err(io)?;
+    Ok(HlsPackage { variants, master, thumbnail: thumbnail_path })
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1115,6 +1209,26 @@ pub(crate) mod tests {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    #[tokio::test]
+    async fn a_copied_package_keeps_the_video_stream_and_plays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.mp4");
+        make_video(&path, "320x180", 3, true);
+        let info = probe(&tools(), &path).await.unwrap();
+        assert!(can_copy(&info));
+        let out = dir.path().join("out");
+        let (tx, _rx) = watch::channel(0u8);
+        let package = make_copy_package(&tools(), &path, &info, &out, 1, &tx).await.unwrap();
+        assert_eq!(package.variants.len(), 1);
+        assert_eq!(package.variants[0].plan.name, "180p");
+        let playlist = std::fs::read_to_string(out.join("180p/index.m3u8")).unwrap();
+        assert!(playlist.contains("#EXT-X-ENDLIST") && playlist.contains("seg_00000.ts"), "{playlist}");
+        assert!(std::fs::read_to_string(&package.master).unwrap().contains("180p/index.m3u8"));
+        assert!(std::fs::metadata(&package.thumbnail).unwrap().len() > 0);
+        let args = copy_args(&path, &info, &copy_plan(&info), &out, 1).join(" ");
+        assert!(args.contains("-c:v copy") && !args.contains("libx264"), "{args}");
     }
 
     #[tokio::test]

@@ -59,6 +59,7 @@ impl kanjian_module::Module for Media {
                 sweeper.sweep_abandoned_uploads(shutdown).await;
             })
             .api::<dyn VideoDirectory>(service.clone())
+            .api::<dyn kanjian_contracts::media::VideoImporter>(service.clone())
             .api::<dyn MediaApi>(service))
     }
 }
@@ -188,6 +189,13 @@ impl MediaService {
 impl VideoDirectory for MediaService {
     async fn videos_by_ids(&self, actor: &Actor, ids: &[VideoId]) -> Result<Vec<VideoDto>> {
         videos::videos_by_ids(&self.deps, actor, ids).await
+    }
+}
+
+#[async_trait]
+impl kanjian_contracts::media::VideoImporter for MediaService {
+    async fn import_video(&self, input: kanjian_contracts::media::ImportVideoInput) -> Result<VideoId> {
+        uploads::import_video(&self.deps, input).await
     }
 }
 

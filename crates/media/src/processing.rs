@@ -209,15 +209,13 @@ pub(crate) async fn process_video(
     set_progress(deps.db.writer(), id.0, 0).await?;
     let (progress_tx, progress_rx) = watch::channel(0u8);
     let reporter = tokio::spawn(report_progress(deps_for_reporter(deps), id.0, progress_rx));
-    let made = ffmpeg::make_hls_package(
-        &deps.tools,
-        source.path(),
-        &probe,
-        work.path(),
-        deps.config.segment_seconds,
-        &progress_tx,
-    )
-    .await;
+    // An imported recording (a live replay) is packaged as it is when it can be: READY in
+    // seconds, not in its length of encoding time.
+    let made = if row.copy_package && ffmpeg::can_copy(&probe) {
+        ffmpeg::make_copy_package(&deps.tools, source.path(), &probe, work.path(), deps.config.segment_seconds, &progress_tx).await
+    } else {
+        ffmpeg::make_hls_package(&deps.tools, source.path(), &probe, work.path(), deps.config.segment_seconds, &progress_tx).await
+    };
     drop(progress_tx);
     let _ = reporter.await;
     drop(source);

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use kanjian_contracts::media::{
-    CreateUploadInput, ProcessingUpdate, SpooledFile, UploadProgress, UploadTicket,
+    CreateUploadInput, ImportVideoInput, ProcessingUpdate, SpooledFile, UploadProgress, UploadTicket,
     VideoDetailsInput, VideoDto, VideoFailureCode, VideoStatus, VideoUploaded,
 };
 use kanjian_kernel::ids::{ChannelId, UploadId, UserId, VideoId};
@@ -832,4 +832,68 @@ pub(crate) async fn expire_abandoned_uploads(deps: &Deps) -> Result<usize> {
         tracing::info!(expired, "abandoned uploads expired");
     }
     Ok(expired)
+}
+
+async fn find_imported<C: ConnectionTrait>(conn: &C, key: &str) -> Result<Option<video::Model>> {
+    video::Entity::find()
+        .filter(video::Column::ImportKey.eq(key))
+        .one(conn)
+        .await
+        .context("looking for an imported video")
+}
+
+/// Imports a recording (a live room's replay) as an unpublished video of its channel, packaged
+/// as it is when it can be. The same `import_key` twice gives the first video. A file that is
+/// not a playable video is an error for the importer; nothing is written.
+#[tracing::instrument(skip_all, fields(import_key = %input.import_key, video_id))]
+pub(crate) async fn import_video(deps: &Deps, input: ImportVideoInput) -> Result<VideoId> {
+    if let Some(row) = find_imported(deps.db.reader(), &input.import_key).await? {
+        return Ok(VideoId(row.id));
+    }
+    let details = VideoDetails::parse(&VideoDetailsInput {
+        title: input.title.clone(),
+        description: Some(input.description.clone()),
+        hashtags: Vec::new(),
+        category: None,
+        is_original: true,
+    })?;
+    let info = match probe_upload(deps, &input.source).await? {
+        Probed::Playable(info) => info,
+        Probed::Refused(_, reason) => {
+            return Err(Error::internal(format!("an imported recording is not a playable video: {reason}")));
+        }
+    };
+    let txn = deps.db.begin().await.context("starting to import a video")?;
+    let row = insert_video(&txn, input.channel, input.owner, details, VideoStatus::Processing, Some(&info), deps.db.now()).await?;
+    tracing::Span::current().record("video_id", row.id);
+    let mut active: video::ActiveModel = row.into();
+    active.import_key = Set(Some(input.import_key.clone()));
+    active.copy_package = Set(true);
+    let row = match active.update(&txn).await {
+        Ok(row) => row,
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            // Imported meanwhile by another delivery: that one stands.
+            txn.rollback().await.context("rolling back a repeated import")?;
+            let row = find_imported(deps.db.reader(), &input.import_key).await?.ok_or_else(|| Error::internal("an import vanished"))?;
+            return Ok(VideoId(row.id));
+        }
+        Err(e) => return Err(e).context("marking an imported video"),
+    };
+    deps.blobs.put_file(&source_key(row.id), &input.source).await?;
+    let committed = async {
+        deps.outbox
+            .enqueue(&txn, &VideoUploaded { video_id: VideoId(row.id), version: next_version(&txn, row.id).await? })
+            .await?;
+        txn.commit().await.context("committing an import")
+    }
+    .await;
+    if let Err(e) = committed {
+        if let Err(cleanup) = deps.blobs.delete_prefix(&video_prefix(row.id)).await {
+            tracing::warn!(error = ?cleanup, "could not remove the source of a failed import");
+        }
+        return Err(e);
+    }
+    deps.outbox.notify();
+    tracing::info!("recording imported; processing queued");
+    Ok(VideoId(row.id))
 }

@@ -128,6 +128,13 @@ impl LiveRoom {
         self.0.playlist_url.as_deref()
     }
 
+    /// The whole broadcast as a video of the channel, once the room ended (it is `READY` within
+    /// seconds). Unpublished, so only its creator sees it until they publish it.
+    async fn replay(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::media::Video>> {
+        let Some(id) = self.0.replay_video_id else { return Ok(None) };
+        Ok(loaders::video(ctx, id).await?.map(crate::media::Video))
+    }
+
     /// How many people reserved it (预约人数).
     async fn reservation_count(&self) -> i64 {
         self.0.reservation_count

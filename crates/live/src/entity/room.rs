@@ -23,6 +23,7 @@ pub struct Model {
     pub publisher_session: Option<String>,
     pub publisher_seen_at: Option<DateTimeUtc>,
     pub grace_until: Option<DateTimeUtc>,
+    pub replay_video_id: Option<i64>,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -43,6 +43,7 @@ enum LiveRooms {
     PublisherSession,
     PublisherSeenAt,
     GraceUntil,
+    ReplayVideoId,
     Version,
     CreatedAt,
     UpdatedAt,
@@ -122,6 +123,8 @@ impl MigrationTrait for Migration {
                     .col(nullable_timestamp_col(LiveRooms::PublisherSeenAt))
                     // LIVE without a publisher: the room ends at this time unless one returns.
                     .col(nullable_timestamp_col(LiveRooms::GraceUntil))
+                    // media's video of the whole broadcast, once ENDED and imported.
+                    .col(ColumnDef::new(LiveRooms::ReplayVideoId).big_integer().null())
                     // 1 when scheduled, one more with every change; events carry it.
                     .col(ColumnDef::new(LiveRooms::Version).big_integer().not_null())
                     .col(timestamp_col(LiveRooms::CreatedAt))

@@ -28,6 +28,10 @@ pub struct Model {
     pub width: Option<i32>,
     pub height: Option<i32>,
     pub published_at: Option<DateTimeUtc>,
+    /// What the module that imported it calls it (`live.replay:<room>`); `None` for uploads.
+    pub import_key: Option<String>,
+    /// Packaged as it is (`-c copy`) when it can be, instead of transcoded.
+    pub copy_package: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -5,7 +5,11 @@
 use sea_orm_migration::MigrationTrait;
 
 mod m20261129_000016_media_failures_and_expiry;
+mod m20261130_000019_media_replays;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261129_000016_media_failures_and_expiry::Migration)]
+    vec![
+        Box::new(m20261129_000016_media_failures_and_expiry::Migration),
+        Box::new(m20261130_000019_media_replays::Migration),
+    ]
 }
