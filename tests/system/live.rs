@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use kanjian_system_tests::TestApp;
+use kanjian_system_tests::smtp::unescape_html;
 use kanjian_system_tests::ws::Subscription;
 use serde_json::json;
 
@@ -176,4 +177,58 @@ async fn state(app: &TestApp, token: &str, id: &str) -> String {
 /// The number in a global id (`base64url("LiveRoom:7")` → 7): players fetch by number.
 fn number(id: &str) -> i64 {
     crate::authz_matrix::world::number(id)
+}
+
+#[tokio::test]
+async fn going_live_near_the_planned_start_mails_and_notifies_those_who_reserved() {
+    let test = "going_live_near_the_planned_start_mails_and_notifies_those_who_reserved";
+    let Some((app, smtp, _dir)) = crate::mail::app_with_smtp(test).await else { return };
+    let (alice, _) = app.creator("alice.reminders").await;
+    // Bob proves his address (the verification mail's link); Carol does not.
+    let (bob, _) = app.sign_up("bob.reserver@example.com").await;
+    let (carol, _) = app.sign_up("carol.unverified@example.com").await;
+    let mails = smtp.wait_for(3).await;
+    let bob_mail = mails.iter().find(|m| m.to == "bob.reserver@example.com").unwrap();
+    let token = crate::mail::link_token(&app, bob_mail, "/verify-email");
+    app.data(None, "mutation($t: String!) { verifyEmail(input: {token: $t}) { userErrors { code } } }", json!({ "t": token })).await;
+
+    let planned = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let room = app.data(Some(&alice), SCHEDULE, json!({ "i": { "title": "今晚 <b>八点</b> 见", "plannedStartAt": planned } })).await["scheduleLive"].clone();
+    let id = room["liveRoom"]["id"].as_str().unwrap().to_owned();
+    let reserve = "mutation($id: ID!) { reserveLive(input: {liveRoomId: $id}) { liveRoom { reservationCount viewerHasReserved } userErrors { code } } }";
+    for token in [&bob, &carol] {
+        let reserved = app.data(Some(token), reserve, json!({ "id": id })).await;
+        assert_eq!(reserved["reserveLive"]["liveRoom"]["viewerHasReserved"], true, "{reserved:#}");
+    }
+
+    // Half an hour early is within the hour: going live reminds both.
+    let credentials = &room["liveRoom"]["streamCredentials"];
+    let url = format!("{}/{}", credentials["serverUrl"].as_str().unwrap(), credentials["streamKey"].as_str().unwrap());
+    let _ffmpeg = publisher(&url, 20);
+    let mails = smtp.wait_for(4).await;
+    let reminder = mails.iter().find(|m| m.to == "bob.reserver@example.com" && m.subject.contains("开播")).expect("a reminder to bob");
+    assert!(reminder.subject.contains("Creator alice.reminders") && reminder.subject.contains("今晚 <b>八点</b> 见"), "{}", reminder.subject);
+    let html = reminder.html.as_deref().unwrap();
+    assert!(!html.contains("<b>八点") && unescape_html(html).contains("今晚 <b>八点</b> 见"), "the title is escaped in HTML: {html}");
+    assert!(reminder.list_unsubscribe.is_some(), "a reminder can be unsubscribed from");
+    let link = format!("{}/live/rooms/{}", app.base, crate::authz_matrix::world::number(&id));
+    assert!(reminder.text.as_deref().unwrap().contains(&link), "{:?}", reminder.text);
+    // The link opens the room's page, live.
+    let page = app.http.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("直播中") && page.contains("今晚 &lt;b&gt;八点&lt;/b&gt; 见") && page.contains("index.m3u8"), "{page}");
+
+    // Both are told in-app; Carol's address, unproven, gets no mail.
+    for token in [&bob, &carol] {
+        let notes = app
+            .eventually(Duration::from_secs(20), || async {
+                let data = app.data(Some(token), "{ notifications(first: 5) { nodes { kind payload } } }", json!({})).await;
+                let nodes = data["notifications"]["nodes"].as_array().cloned().unwrap_or_default();
+                (!nodes.is_empty()).then_some(nodes)
+            })
+            .await;
+        assert_eq!(notes[0]["kind"], "live.reminder");
+        assert_eq!(notes[0]["payload"]["liveRoomId"], id.as_str());
+    }
+    assert!(!smtp.messages().iter().any(|m| m.to == "carol.unverified@example.com" && m.subject.contains("开播")));
+    assert_eq!(smtp.messages().iter().filter(|m| m.subject.contains("开播")).count(), 1, "one reminder, once");
 }

@@ -18,7 +18,7 @@ const LOG_IN: &str = "mutation($input: LogInInput!) { logIn(input: $input) { tok
 const VIEWER: &str = "{ viewer { id email emailVerified } }";
 
 /// The server, sending mail through a real SMTP server on this machine.
-async fn app_with_smtp(test: &str) -> Option<(TestApp, SmtpServer, tempfile::TempDir)> {
+pub(crate) async fn app_with_smtp(test: &str) -> Option<(TestApp, SmtpServer, tempfile::TempDir)> {
     if !smtp_available(test) {
         return None;
     }
@@ -53,7 +53,7 @@ fn top_code(body: &Value) -> &str {
 }
 
 /// The one link to `path` in a mail: the same in both parts, to this server. Returns its token.
-fn link_token(app: &TestApp, mail: &Mail, path: &str) -> String {
+pub(crate) fn link_token(app: &TestApp, mail: &Mail, path: &str) -> String {
     let text = mail.text.as_deref().expect("a text/plain part");
     let html = unescape_html(mail.html.as_deref().expect("a text/html part"));
     let prefix = format!("{}{path}?token=", app.base);

@@ -169,7 +169,8 @@ async fn settle(deps: &Deps, room_id: LiveRoomId, channel: ChannelId, title: &st
         .pop()
         .map(|c| c.display_name)
         .unwrap_or_default();
-    let link = format!("{}/live/{}", deps.config.public_url.trim_end_matches('/'), global_id("LiveRoom", room_id.0));
+    // The room's page: its title, state and player.
+    let link = format!("{}/live/rooms/{}", deps.config.public_url.trim_end_matches('/'), room_id.0);
     let mut settled = 0usize;
     loop {
         let users: Vec<i64> = reservation::Entity::find()

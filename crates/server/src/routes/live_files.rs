@@ -1,10 +1,10 @@
-//! Live rooms' HLS for players: the playlist (the live edge while LIVE, the whole broadcast
+//! Live rooms for people and players: the room's page (where reminder mail links), and its HLS: the playlist (the live edge while LIVE, the whole broadcast
 //! once ENDED), init segments and segments. Visibility is the live module's decision (hidden
 //! across a block, like a room that does not exist).
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
-use kanjian_contracts::live::LiveApi;
+use kanjian_contracts::live::{LiveApi, LiveRoomState};
 use kanjian_kernel::ids::LiveRoomId;
 
 use super::auth;
@@ -31,4 +31,67 @@ pub(crate) async fn get(state: web::Data<AppState>, req: HttpRequest, path: web:
     };
     crate::security::set_media_headers(response.headers_mut(), &state.cors);
     response
+}
+
+/// The room's page, where reminder mail links: its title and state, and its HLS in a `<video>`
+/// (browsers that play HLS natively; apps use `playlistUrl`). A room the caller may not see is
+/// the same 404 as a missing one.
+pub(crate) async fn page(state: web::Data<AppState>, req: HttpRequest, path: web::Path<i64>) -> HttpResponse {
+    let room_id = path.into_inner();
+    let result = async {
+        let actor = auth::actor(&req, state.identity.as_ref()).await?;
+        let live = state.services.apis.get::<dyn LiveApi>()?;
+        Ok::<_, kanjian_kernel::Error>(live.rooms_by_ids(&actor, &[LiveRoomId(room_id)]).await?.pop())
+    }
+    .await;
+    let (status, body) = match result {
+        Ok(Some(room)) => {
+            let what = match room.state {
+                LiveRoomState::Scheduled => "即将开播 · upcoming",
+                LiveRoomState::Live => "直播中 · live now",
+                LiveRoomState::Ended => "已结束 · ended",
+                LiveRoomState::Cancelled => "已取消 · cancelled",
+            };
+            let player = match (&room.playlist_url, room.state) {
+                (Some(url), LiveRoomState::Live | LiveRoomState::Ended) => format!(
+                    "<video controls autoplay muted playsinline style=\"width:100%;background:#000\" src=\"{url}\"></video>\
+                     <p style=\"font-size:13px;color:#666\">HLS: <a href=\"{url}\">{url}</a></p>",
+                    url = escape(url)
+                ),
+                _ => String::new(),
+            };
+            (
+                actix_web::http::StatusCode::OK,
+                format!("<h1>{}</h1><p>{what}</p>{player}<p>{}</p>", escape(&room.title), escape(&room.description)),
+            )
+        }
+        Ok(None) | Err(kanjian_kernel::Error::NotFound(_)) => {
+            (actix_web::http::StatusCode::NOT_FOUND, "<h1>没有这个直播间 · No such live room</h1>".to_owned())
+        }
+        Err(e) => return auth::error_response(&e),
+    };
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(format!(
+            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width\"><title>看见 Kanjian · 直播</title></head>\
+             <body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\">{body}</body></html>"
+        ))
+}
+
+/// Text into HTML, as minijinja's auto-escape does.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -39,6 +39,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::method(actix_web::http::Method::OPTIONS).to(uploads::options)),
     )
     .route("/media/videos/{video_id}/{path:.+}", web::get().to(media_files::get))
+    .route("/live/rooms/{room_id}", web::get().to(live_files::page))
     .route("/live/rooms/{room_id}/{file}", web::get().to(live_files::get))
     .service(
         web::resource("/unsubscribe")
