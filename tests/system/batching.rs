@@ -51,7 +51,12 @@ async fn cost(app: &TestApp, token: &str, first: usize) -> u64 {
 #[tokio::test]
 async fn a_longer_list_costs_no_more_statements() {
     // A slow poll keeps the dispatcher quiet between wake-ups.
-    let app = TestApp::spawn_with(|c| c.events.poll_interval_ms = 60_000).await;
+    let app = TestApp::spawn_with(|c| {
+        c.events.poll_interval_ms = 60_000;
+        // Live's grace worker looks for abandoned rooms every second otherwise.
+        c.modules.live.grace_check_ms = 60_000;
+    })
+    .await;
     let (token, _) = app.creator("batched").await;
     for i in 0..5 {
         let uploaded = app.upload_video(&token, &format!("Video {i}"), &fixtures().small_clip).await;
@@ -107,7 +112,12 @@ async fn feed_cost(app: &TestApp, token: &str, feed: &str, n: usize, after: Opti
 
 #[tokio::test]
 async fn a_feed_page_of_twenty_costs_what_a_page_of_five_does() {
-    let app = TestApp::spawn_with(|c| c.events.poll_interval_ms = 60_000).await;
+    let app = TestApp::spawn_with(|c| {
+        c.events.poll_interval_ms = 60_000;
+        // Live's grace worker looks for abandoned rooms every second otherwise.
+        c.modules.live.grace_check_ms = 60_000;
+    })
+    .await;
     seed_small_world(&app).await;
     // The best-connected seeded user; every seeded account shares one password.
     let db = app.database().await;
@@ -143,7 +153,12 @@ const WORST_ALLOWED_QUERY_STATEMENTS: u64 = 24;
 #[tokio::test]
 async fn the_most_expensive_allowed_query_costs_a_bounded_number_of_statements() {
     const WORST: &str = "query($after: String, $n: Int!) { recommendedFeed(first: 5, after: $after) { nodes { reason friendRecommenders { totalCount friends { id } } video { id title channel { handle displayName social { followerCount } } social { recommendCount commentCount viewerHasLiked comments(first: $n) { nodes { id body author { displayName channel { handle } } replies(first: $n) { nodes { id body author { displayName } } } } } } } } } }";
-    let app = TestApp::spawn_with(|c| c.events.poll_interval_ms = 60_000).await;
+    let app = TestApp::spawn_with(|c| {
+        c.events.poll_interval_ms = 60_000;
+        // Live's grace worker looks for abandoned rooms every second otherwise.
+        c.modules.live.grace_check_ms = 60_000;
+    })
+    .await;
     seed_small_world(&app).await;
     let db = app.database().await;
     let viewer: i64 = sea_orm::ConnectionTrait::query_one_raw(&db, sea_orm::Statement::from_string(db.get_database_backend(), "SELECT user_id FROM social_user_stats ORDER BY friends DESC, user_id LIMIT 1"))

@@ -22,6 +22,9 @@ pub struct LiveConfig {
     /// How long a LIVE room waits for its publisher to come back after the connection drops,
     /// in seconds. See the crate README for why 60.
     pub reconnect_grace_secs: u64,
+    /// How often a node looks for rooms whose grace ran out, or whose publisher went silent, in
+    /// milliseconds: a room ends at most this late.
+    pub grace_check_ms: u64,
     /// How people reach the server (links in reminders). Set from `http.public_url` when the
     /// module is built.
     pub public_url: String,
@@ -36,6 +39,7 @@ impl Default for LiveConfig {
             ingest: IngestConfig::default(),
             ingest_enabled: true,
             reconnect_grace_secs: 60,
+            grace_check_ms: 1_000,
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
         }

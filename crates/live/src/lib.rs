@@ -185,7 +185,7 @@ impl LiveService {
     }
 
     async fn run_grace_worker(&self, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(publishing::GRACE_CHECK);
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(self.deps.config.grace_check_ms.max(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

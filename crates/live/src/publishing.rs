@@ -3,8 +3,6 @@
 //! for it, then ends. Each step is a conditional write on the room row, so any node's ingest
 //! and the grace worker agree on one outcome.
 
-use std::time::Duration;
-
 use kanjian_contracts::live::{LiveRoomStarted, LiveRoomState};
 use kanjian_kernel::ids::{ChannelId, LiveRoomId, UserId};
 use kanjian_kernel::{Context, Error, Result, Timestamp};
@@ -223,6 +221,3 @@ pub(crate) async fn end_abandoned_rooms(deps: &Deps) -> Result<usize> {
     }
     Ok(ended)
 }
-
-/// How often the grace worker looks: a room ends at most this long after its grace ran out.
-pub(crate) const GRACE_CHECK: Duration = Duration::from_secs(1);
