@@ -109,7 +109,7 @@ async fn a_client_that_stops_reading_is_closed_and_holds_up_nobody() {
     let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
     let Some(other) = other_node(test, &namespace).await else { return };
     let app = TestApp::spawn_with(|c| {
-        c.realtime.nats_url = Some(nats_url());
+        c.realtime.nats_url = Some(nats_url().into());
         c.realtime.namespace = namespace;
         c.http.max_queued_messages_per_connection = 16;
         c.http.max_connections_per_user = 2;
@@ -216,9 +216,10 @@ async fn a_node_whose_nats_does_not_answer_does_not_start() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut config = kanjian_server::Config { data_dir: data_dir.path().to_path_buf(), ..Default::default() };
     config.database.url = Some(database.url.clone().into());
-    config.realtime.nats_url = Some(format!("nats://127.0.0.1:{port}"));
+    config.realtime.nats_url = Some(format!("nats://kanjian:s3cret@127.0.0.1:{port}").into());
     config.realtime.connect_timeout_secs = 1;
     let Err(error) = kanjian_server::Kanjian::build(config).await else { panic!("built without NATS") };
     let text = format!("{error:#}");
-    assert!(text.contains(&format!("nats://127.0.0.1:{port}")) && text.contains("nats_url"), "{text}");
+    assert!(text.contains(&format!("nats://***@127.0.0.1:{port}")) && text.contains("nats_url"), "{text}");
+    assert!(!text.contains("s3cret"), "credentials stay out of errors: {text}");
 }

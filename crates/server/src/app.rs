@@ -164,7 +164,7 @@ async fn realtime_hub(config: &Config) -> anyhow::Result<Arc<dyn RealtimeHub>> {
     let Some(nats) = config.realtime.nats() else {
         return Ok(Arc::new(InProcessHub::new()));
     };
-    let url = nats.url.clone();
+    let url = kanjian_events::redact_url(&nats.url);
     let hub = NatsHub::connect(nats).await.with_context(|| {
         format!("the realtime hub needs NATS at {url} ([realtime] nats_url, KANJIAN_REALTIME__NATS_URL); unset it to run one node without NATS")
     })?;

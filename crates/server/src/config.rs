@@ -12,7 +12,7 @@ use kanjian_db::DatabaseConfig;
 use kanjian_graphql::LimitsConfig;
 
 use crate::modules::ModulesConfig;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,9 +173,10 @@ impl EventsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RealtimeConfig {
-    /// `nats://host:4222` (a comma-separated list for a cluster). Absent: one node, in-process.
-    /// Present: the server does not start unless NATS answers.
-    pub nats_url: Option<String>,
+    /// `nats://host:4222` (a comma-separated list for a cluster; credentials as
+    /// `nats://user:password@host`, hence a secret). Absent: one node, in-process. Present: the
+    /// server does not start unless NATS answers.
+    pub nats_url: Option<SecretString>,
     /// Keeps deployments sharing one NATS apart (subjects `kanjian.<namespace>.…`); every node of
     /// one deployment must use the same.
     pub namespace: String,
@@ -192,7 +193,7 @@ impl Default for RealtimeConfig {
 impl RealtimeConfig {
     /// The NATS hub's settings, when NATS is configured.
     pub fn nats(&self) -> Option<kanjian_events::NatsHubConfig> {
-        let url = self.nats_url.as_deref().filter(|u| !u.trim().is_empty())?;
+        let url = self.nats_url.as_ref().map(ExposeSecret::expose_secret).filter(|u| !u.trim().is_empty())?;
         let mut config = kanjian_events::NatsHubConfig::new(url, self.namespace.clone());
         config.connect_timeout = Duration::from_secs(self.connect_timeout_secs.max(1));
         config.client_name = Some(format!("kanjian {}", env!("CARGO_PKG_VERSION")));
@@ -275,11 +276,12 @@ mod tests {
             assert_eq!(config.graphql.max_aliases, 15);
             assert!(config.database_url().starts_with("sqlite:///srv/kanjian/"));
             assert!(config.realtime.nats().is_none(), "in-process hub by default");
-            jail.set_env("KANJIAN_REALTIME__NATS_URL", "nats://127.0.0.1:4222");
+            jail.set_env("KANJIAN_REALTIME__NATS_URL", "nats://kanjian:s3cret@127.0.0.1:4222");
             jail.set_env("KANJIAN_REALTIME__NAMESPACE", "prod");
             let config = Config::load(None).map_err(|e| e.to_string())?;
             let nats = config.realtime.nats().ok_or("NATS configured")?;
-            assert_eq!((nats.url.as_str(), nats.namespace.as_str()), ("nats://127.0.0.1:4222", "prod"));
+            assert_eq!((nats.url.as_str(), nats.namespace.as_str()), ("nats://kanjian:s3cret@127.0.0.1:4222", "prod"));
+            assert!(!format!("{config:?}").contains("s3cret"));
             jail.set_env("DATABASE_URL", "postgres://localhost/kanjian");
             let config = Config::load(None).map_err(|e| e.to_string())?;
             assert!(!config.is_sqlite());

@@ -12,7 +12,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 pub mod nats;
 
-pub use nats::{NatsHub, NatsHubConfig};
+pub use nats::{NatsHub, NatsHubConfig, redact_url};
 
 #[async_trait]
 pub trait RealtimeHub: Send + Sync {

@@ -23,10 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RealtimeHub, TOPIC_BUFFER};
 
-/// How a `NatsHub` connects.
-#[derive(Debug, Clone)]
+/// How a `NatsHub` connects. Its `Debug` hides credentials in the URL.
+#[derive(Clone)]
 pub struct NatsHubConfig {
-    /// `nats://host:port` (several, comma-separated, for a cluster).
+    /// `nats://host:port` (several, comma-separated, for a cluster; `nats://user:password@…`
+    /// with credentials, which logs and errors show as `***`).
     pub url: String,
     /// Keeps deployments (and test runs) sharing one NATS apart: subjects are
     /// `kanjian.<namespace>.<topic>`. Letters, digits, `-` and `_` only.
@@ -38,6 +39,31 @@ pub struct NatsHubConfig {
     pub request_timeout: Duration,
     /// Shown by the NATS server's monitoring for this connection.
     pub client_name: Option<String>,
+}
+
+impl std::fmt::Debug for NatsHubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsHubConfig")
+            .field("url", &redact_url(&self.url))
+            .field("namespace", &self.namespace)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("client_name", &self.client_name)
+            .finish()
+    }
+}
+
+/// `url` (or a comma-separated list of them) with any `user:password@` written `***@`, for logs
+/// and errors.
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|server| match (server.find("://"), server.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &server[..scheme + 3], &server[at..]),
+            (None, Some(at)) => format!("***{}", &server[at..]),
+            _ => server.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl NatsHubConfig {
@@ -90,9 +116,10 @@ impl NatsHub {
     /// Connects to NATS. Fails (rather than retrying forever) when no server answers within
     /// `connect_timeout`, so a misconfigured node does not start; after that, async-nats
     /// reconnects by itself and re-registers every subscription.
-    #[tracing::instrument(skip_all, fields(url = %config.url, namespace = %config.namespace))]
+    #[tracing::instrument(skip_all, fields(url = %redact_url(&config.url), namespace = %config.namespace))]
     pub async fn connect(config: NatsHubConfig) -> anyhow::Result<Self> {
         check_namespace(&config.namespace)?;
+        let shown = redact_url(&config.url);
         let mut options = async_nats::ConnectOptions::new()
             .connection_timeout(config.connect_timeout)
             // A node waits for NATS to come back however long it takes; what is published
@@ -113,8 +140,9 @@ impl NatsHub {
         }
         let client = tokio::time::timeout(config.connect_timeout, options.connect(config.url.as_str()))
             .await
-            .map_err(|_| anyhow::anyhow!("no NATS server answered at {} within {:?}", config.url, config.connect_timeout))?
-            .with_context(|| format!("connecting to NATS at {}", config.url))?;
+            .map_err(|_| anyhow::anyhow!("no NATS server answered at {shown} within {:?}", config.connect_timeout))?
+            // async-nats's own message names no server, and never the credentials.
+            .with_context(|| format!("connecting to NATS at {shown}"))?;
         let prefix = format!("kanjian.{}.", config.namespace);
         let shutdown = CancellationToken::new();
         let barrier = Barrier::start(&client, &prefix, shutdown.clone()).await?;
@@ -184,7 +212,7 @@ impl Inner {
 
 #[async_trait]
 impl RealtimeHub for NatsHub {
-    #[tracing::instrument(skip_all, fields(topic = %topic))]
+    #[tracing::instrument(level = "debug", skip_all, fields(topic = %topic))]
     async fn publish(&self, topic: &str, message: serde_json::Value) -> anyhow::Result<()> {
         // Nothing queues up behind a lost connection: what cannot go now is dropped, as an
         // ephemeral message may be.
@@ -200,7 +228,7 @@ impl RealtimeHub for NatsHub {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(topic = %topic))]
+    #[tracing::instrument(level = "debug", skip_all, fields(topic = %topic))]
     async fn subscribe(&self, topic: &str) -> anyhow::Result<BoxStream<'static, serde_json::Value>> {
         let (entry, receiver) = {
             let mut topics = self.inner.lock_topics();
@@ -494,6 +522,15 @@ mod tests {
         for subject in ["", "a..b", "_2", "_zz", "_41", "_2e", "a*", "a b", "_E7_9B"] {
             assert_eq!(subject_to_topic(subject), None, "{subject:?}");
         }
+    }
+
+    #[test]
+    fn credentials_in_urls_are_hidden() {
+        assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(redact_url("nats://kanjian:s3cr@t@nats-1:4222,tls://tok@nats-2"), "nats://***@nats-1:4222,tls://***@nats-2");
+        assert_eq!(redact_url("user:pw@host:4222"), "***@host:4222");
+        let config = NatsHubConfig::new("nats://kanjian:s3cret@nats:4222", "prod");
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 
     #[test]
