@@ -225,9 +225,9 @@ async fn presence_totals_add_up_across_nodes_and_a_node_that_stops_is_dropped() 
     wait_for_total(&mut watch_a, 3).await;
 
     // b's node dies with a viewer on it (its connection closes, no last report): a forgets it
-    // after the expiry.
-    drop(watch_b);
+    // after the expiry. b's own streams end rather than wait for nothing.
     b.client().drain().await.unwrap();
+    assert_eq!(tokio::time::timeout(WAIT, async { while watch_b.next().await.is_some() {} }).await, Ok(()), "b's watch ends");
     let died = tokio::time::Instant::now();
     wait_for_total(&mut watch_a, 2).await;
     assert!(died.elapsed() >= Duration::from_millis(300), "forgotten only after the expiry");

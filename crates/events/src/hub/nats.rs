@@ -103,7 +103,10 @@ struct Topic {
     sender: broadcast::Sender<serde_json::Value>,
     /// `None` until the NATS subscription is registered at the server, then its outcome.
     ready: watch::Receiver<Option<Result<(), String>>>,
+    /// Cancelled by the last local subscriber leaving: the task unsubscribes.
     stop: CancellationToken,
+    /// Cancelled by the task when the NATS subscription ends for good: the streams end.
+    ended: CancellationToken,
 }
 
 impl Drop for Inner {
@@ -255,7 +258,10 @@ impl RealtimeHub for NatsHub {
         };
         // On failure the lease goes with this function, freeing the topic if nobody else holds it.
         state.map_err(|e| anyhow::anyhow!("subscribing to {topic} on NATS: {e}"))?;
-        let messages = BroadcastStream::new(receiver).filter_map(|m| async move { m.ok() }).boxed();
+        let messages = BroadcastStream::new(receiver)
+            .filter_map(|m| async move { m.ok() })
+            .take_until(entry.ended.clone().cancelled_owned())
+            .boxed();
         Ok(Subscription { messages, _lease: lease }.boxed())
     }
 }
@@ -265,7 +271,7 @@ impl NatsHub {
     fn start_topic(&self, topic: &str) -> Arc<Topic> {
         let (sender, _) = broadcast::channel(TOPIC_BUFFER);
         let (ready_tx, ready) = watch::channel(None);
-        let entry = Arc::new(Topic { sender, ready, stop: CancellationToken::new() });
+        let entry = Arc::new(Topic { sender, ready, stop: CancellationToken::new(), ended: CancellationToken::new() });
         tokio::spawn(forward(self.inner.clone(), topic.to_owned(), self.subject(topic), entry.clone(), ready_tx));
         entry
     }
@@ -313,6 +319,7 @@ async fn forward(
                 None => {
                     tracing::warn!(topic, "the NATS subscription ended");
                     inner.forget(&topic, &entry);
+                    entry.ended.cancel();
                     break;
                 }
             },
