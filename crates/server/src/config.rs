@@ -12,7 +12,7 @@ use kanjian_db::DatabaseConfig;
 use kanjian_graphql::LimitsConfig;
 
 use crate::modules::ModulesConfig;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -24,6 +24,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub graphql: LimitsConfig,
     pub events: EventsConfig,
+    pub realtime: RealtimeConfig,
     pub log: LogConfig,
     /// Every module's section (`[identity]`, `[media]`, …), declared in `modules.rs`.
     #[serde(flatten)]
@@ -38,6 +39,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             graphql: LimitsConfig::default(),
             events: EventsConfig::default(),
+            realtime: RealtimeConfig::default(),
             log: LogConfig::default(),
             modules: ModulesConfig::default(),
         }
@@ -65,6 +67,11 @@ pub struct HttpConfig {
     /// WebSocket connections one user (anonymous: one IP address) may hold open at once on this
     /// node; one more is closed with 4403 and a reason saying so.
     pub max_connections_per_user: usize,
+    /// Messages one WebSocket connection may hold for a client that is not reading them. When
+    /// the queue stays full for `slow_client_timeout_ms`, the connection is closed with 4008
+    /// ("too slow"); meanwhile its subscriptions wait, and skip what they miss.
+    pub max_queued_messages_per_connection: usize,
+    pub slow_client_timeout_ms: u64,
     /// Largest JSON body of a GraphQL POST (multipart uploads have `max_multipart_bytes`).
     pub max_json_body_bytes: usize,
     pub cors: CorsConfig,
@@ -108,6 +115,8 @@ impl Default for HttpConfig {
             graphiql: true,
             max_subscriptions_per_connection: 20,
             max_connections_per_user: 10,
+            max_queued_messages_per_connection: 256,
+            slow_client_timeout_ms: 3000,
             max_json_body_bytes: 1024 * 1024,
             cors: CorsConfig::default(),
             trusted_proxies: Vec::new(),
@@ -156,6 +165,39 @@ impl EventsConfig {
             retention: Duration::from_secs(self.retention_hours.max(1) * 3600),
             ..kanjian_events::DispatcherConfig::default()
         }
+    }
+}
+
+/// The realtime hub (live comments, viewer counts, processing progress): in-process by default,
+/// NATS when `nats_url` is set, so every node sees every room.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RealtimeConfig {
+    /// `nats://host:4222` (a comma-separated list for a cluster; credentials as
+    /// `nats://user:password@host`, hence a secret). Absent: one node, in-process. Present: the
+    /// server does not start unless NATS answers.
+    pub nats_url: Option<SecretString>,
+    /// Keeps deployments sharing one NATS apart (subjects `kanjian.<namespace>.…`); every node of
+    /// one deployment must use the same.
+    pub namespace: String,
+    /// How long to wait for NATS at start before giving up.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self { nats_url: None, namespace: "default".into(), connect_timeout_secs: 5 }
+    }
+}
+
+impl RealtimeConfig {
+    /// The NATS hub's settings, when NATS is configured.
+    pub fn nats(&self) -> Option<kanjian_events::NatsHubConfig> {
+        let url = self.nats_url.as_ref().map(ExposeSecret::expose_secret).filter(|u| !u.trim().is_empty())?;
+        let mut config = kanjian_events::NatsHubConfig::new(url, self.namespace.clone());
+        config.connect_timeout = Duration::from_secs(self.connect_timeout_secs.max(1));
+        config.client_name = Some(format!("kanjian {}", env!("CARGO_PKG_VERSION")));
+        Some(config)
     }
 }
 
@@ -233,6 +275,13 @@ mod tests {
             assert_eq!(config.http.max_subscriptions_per_connection, 20);
             assert_eq!(config.graphql.max_aliases, 15);
             assert!(config.database_url().starts_with("sqlite:///srv/kanjian/"));
+            assert!(config.realtime.nats().is_none(), "in-process hub by default");
+            jail.set_env("KANJIAN_REALTIME__NATS_URL", "nats://kanjian:s3cret@127.0.0.1:4222");
+            jail.set_env("KANJIAN_REALTIME__NAMESPACE", "prod");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let nats = config.realtime.nats().ok_or("NATS configured")?;
+            assert_eq!((nats.url.as_str(), nats.namespace.as_str()), ("nats://kanjian:s3cret@127.0.0.1:4222", "prod"));
+            assert!(!format!("{config:?}").contains("s3cret"));
             jail.set_env("DATABASE_URL", "postgres://localhost/kanjian");
             let config = Config::load(None).map_err(|e| e.to_string())?;
             assert!(!config.is_sqlite());

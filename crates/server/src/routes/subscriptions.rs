@@ -11,6 +11,12 @@
 //! - a document whose fragments multiply is refused before async-graphql walks it
 //!   (`kanjian_graphql::check_expansion`), as over HTTP.
 //!
+//! - at most `http.max_queued_messages_per_connection` messages waiting for a client that does
+//!   not read them; when the queue stays full for `http.slow_client_timeout_ms`, the connection
+//!   is closed with **4008** and the reason "too slow: …". The queue is written by a branch of
+//!   its own, so writing to a slow client never holds up the loop that polls the connection's
+//!   subscriptions (which may hold pooled database connections) for longer than that.
+//!
 //! A token that does not authenticate closes the connection with 4403 (the protocol's
 //! "Forbidden"), with the reason.
 
@@ -37,6 +43,10 @@ const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 pub(crate) const CLOSE_FORBIDDEN: u16 = 4403;
 pub(crate) const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4429;
+/// A client that leaves `http.max_queued_messages_per_connection` messages unread.
+pub(crate) const CLOSE_TOO_SLOW: u16 = 4008;
+/// How long a closing connection waits for its client to take what is left and the close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Open WebSocket connections per user on this node.
 pub(crate) struct ConnectionCounts {
@@ -114,7 +124,7 @@ async fn run(
     state: Arc<AppState>,
     client: kanjian_contracts::identity::ClientInfo,
     protocol: WebSocketProtocols,
-    mut session: Session,
+    session: Session,
     mut messages: actix_ws::AggregatedMessageStream,
 ) {
     let refusal: Refusal = Arc::default();
@@ -158,19 +168,39 @@ async fn run(
         Box::pin(WebSocket::from_message_stream(state.schema.schema().clone(), incoming, protocol).on_connection_init(on_init));
 
     let max_subscriptions = state.config.http.max_subscriptions_per_connection;
+    let queue_size = state.config.http.max_queued_messages_per_connection.max(1);
+    let slow_grace = Duration::from_millis(state.config.http.slow_client_timeout_ms);
     let mut running: HashSet<String> = HashSet::new();
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
     let mut last_heard = Instant::now();
+    // Everything for the client goes through a bounded queue, written by a branch of its own,
+    // so writing never holds up this loop. When the queue is full, the one message that did not
+    // fit waits, and with it the subscriptions and the client's requests (a subscription's
+    // stream skips what it misses meanwhile, as the hub does for any slow subscriber), for at
+    // most `slow_grace`: a client still not reading then is too slow and is closed.
+    let (outgoing, queued) = tokio::sync::mpsc::channel::<Outgoing>(queue_size);
+    let writer = write(session.clone(), queued);
+    tokio::pin!(writer);
+    let mut writer_done = false;
+    let mut waiting: Option<Outgoing> = None;
+    // Since when the client has been behind: set when the queue fills, cleared only once it has
+    // read half the queue, so reading one message now and then does not keep a client alive.
+    let mut behind_since: Option<tokio::time::Instant> = None;
     let close = loop {
+        let blocked = waiting.is_some();
+        if !blocked && outgoing.capacity() * 2 >= queue_size {
+            behind_since = None;
+        }
+        let deadline = behind_since.unwrap_or_else(tokio::time::Instant::now) + slow_grace;
         tokio::select! {
-            message = messages.next() => {
+            message = messages.next(), if !blocked => {
                 let text = match message {
                     Some(Ok(AggregatedMessage::Text(text))) => text.into_bytes(),
                     Some(Ok(AggregatedMessage::Binary(bytes))) => bytes,
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
                         last_heard = Instant::now();
-                        if session.pong(&bytes).await.is_err() { break None; }
+                        queue(&outgoing, &mut waiting, &mut behind_since, Outgoing::Pong(bytes));
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {
@@ -200,7 +230,7 @@ async fn run(
                             None
                         };
                         if let Some(error) = refused {
-                            if session.text(error_message(protocol, id, error)).await.is_err() { break None; }
+                            queue(&outgoing, &mut waiting, &mut behind_since, Outgoing::Text(error_message(protocol, id, error)));
                             continue;
                         }
                     }
@@ -211,12 +241,12 @@ async fn run(
                 }
                 if to_graphql.send(message).is_err() { break None; }
             }
-            reply = graphql.next() => match reply {
+            reply = graphql.next(), if !blocked => match reply {
                 Some(WsMessage::Text(text)) => {
                     if let Some(id) = finished_id(&text) {
                         running.remove(&id);
                     }
-                    if session.text(text).await.is_err() { break None; }
+                    queue(&outgoing, &mut waiting, &mut behind_since, Outgoing::Text(text));
                 }
                 Some(WsMessage::Close(code, reason)) => {
                     let refused = refusal.lock().unwrap_or_else(PoisonError::into_inner).take();
@@ -224,19 +254,83 @@ async fn run(
                 }
                 None => break Some((1000, String::new())),
             },
+            // The client read some: the waiting message goes, and everything else resumes.
+            permit = outgoing.reserve(), if blocked => match (permit, waiting.take()) {
+                (Ok(permit), Some(message)) => permit.send(message),
+                _ => break None,
+            },
+            () = tokio::time::sleep_until(deadline), if blocked => {
+                break Some((CLOSE_TOO_SLOW, format!("too slow: {queue_size} messages waited more than {} ms to be read", slow_grace.as_millis())));
+            }
+            // The client is gone (the session closed under the writer).
+            () = &mut writer, if !writer_done => {
+                writer_done = true;
+                break None;
+            }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > CLIENT_TIMEOUT {
                     break Some((1001, "no answer to pings".to_owned()));
                 }
-                if session.ping(b"").await.is_err() { break None; }
+                // A client with a backlog is pinged by the deadline instead.
+                if !blocked {
+                    queue(&outgoing, &mut waiting, &mut behind_since, Outgoing::Ping);
+                }
             }
         }
     };
+    // The subscriptions end now (and the connection's slot is freed), whatever the client does.
+    drop(graphql);
     if let Some((code, reason)) = close {
+        if code == CLOSE_TOO_SLOW {
+            // The backlog is dropped: the close frame waits only behind what actix already holds.
+            tracing::warn!(queued = queue_size, "closing a WebSocket whose client does not read");
+        } else if !writer_done {
+            // What was queued before the close goes first (an `error` before a refusal, say).
+            drop(outgoing);
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await;
+        }
         let description = (!reason.is_empty()).then(|| truncate_reason(reason));
-        let _ = session.close(Some(CloseReason { code: CloseCode::from(code), description })).await;
+        let closing = session.close(Some(CloseReason { code: CloseCode::from(code), description }));
+        // A client that never reads never takes the close frame either: give up on it then.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
     }
-    // Dropping `graphql` ends the subscriptions and frees the connection's slot.
+}
+
+/// What the connection sends its client, in order.
+enum Outgoing {
+    Text(String),
+    Ping,
+    Pong(bytes::Bytes),
+}
+
+/// Queues `message` without waiting. When the queue is full, it becomes the one waiting message,
+/// and the client is behind from now (if it was not already).
+fn queue(
+    outgoing: &tokio::sync::mpsc::Sender<Outgoing>,
+    waiting: &mut Option<Outgoing>,
+    behind_since: &mut Option<tokio::time::Instant>,
+    message: Outgoing,
+) {
+    // Closed only with the writer, whose own branch then ends the loop.
+    if let Err(tokio::sync::mpsc::error::TrySendError::Full(message)) = outgoing.try_send(message) {
+        *waiting = Some(message);
+        behind_since.get_or_insert_with(tokio::time::Instant::now);
+    }
+}
+
+/// Writes the queue to the client as fast as it reads; ends when the client is gone or the
+/// queue is closed and empty.
+async fn write(mut session: Session, mut queue: tokio::sync::mpsc::Receiver<Outgoing>) {
+    while let Some(message) = queue.recv().await {
+        let sent = match message {
+            Outgoing::Text(text) => session.text(text).await,
+            Outgoing::Ping => session.ping(b"").await,
+            Outgoing::Pong(bytes) => session.pong(&bytes).await,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
 }
 
 /// The id of a subscription the server has finished (`complete`, or `error` in the legacy

@@ -1,6 +1,6 @@
 //! The realtime hub: ephemeral publish/subscribe for things people watch as they happen
 //! (processing progress, live comments). Nothing here is durable; durable work goes through
-//! the outbox. In-process for now; a NATS implementation to fan out across nodes is planned.
+//! the outbox. `InProcessHub` serves one node; `NatsHub` (over NATS) fans out across nodes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +9,10 @@ use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
+
+pub mod nats;
+
+pub use nats::{NatsHub, NatsHubConfig, redact_url};
 
 #[async_trait]
 pub trait RealtimeHub: Send + Sync {
@@ -27,7 +31,8 @@ pub struct InProcessHub {
     topics: Topics,
 }
 
-const TOPIC_BUFFER: usize = 256;
+/// Messages a subscriber may fall behind by before it skips (per topic, per node).
+pub(crate) const TOPIC_BUFFER: usize = 256;
 
 impl InProcessHub {
     pub fn new() -> Self {
