@@ -3,7 +3,7 @@
 //!
 //! Every child runs with `kill_on_drop(true)` under a timeout, with stdin closed and stderr
 //! captured; a failure carries the last lines of stderr as its reason. Children are started by
-//! [`crate::children`], so they die with the server even when it is killed with SIGKILL.
+//! [`kanjian_process`], so they die with the server even when it is killed with SIGKILL.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -16,7 +16,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
 
-use crate::children;
 
 /// How many stderr lines a failure keeps.
 const STDERR_TAIL_LINES: usize = 20;
@@ -208,7 +207,7 @@ async fn run(
     // ffmpeg, which would exit with status 255 and so fail the video for good.
     #[cfg(unix)]
     command.process_group(0);
-    let mut child = children::spawn(command)
+    let mut child = kanjian_process::spawn(command)
         .await
         .map_err(|source| ToolError::Io { tool, source })?;
     let stdout = child.stdout.take();

@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 pub mod blob;
-mod children;
 mod config;
 pub mod domain;
 mod entity;

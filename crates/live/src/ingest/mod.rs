@@ -5,7 +5,6 @@
 //! asks the [`PublishGate`] about each `publish` before any media is accepted, and packages an
 //! accepted stream into fMP4 segments that it hands to the gate's [`PublishSink`] in order.
 
-mod children;
 mod flv;
 mod gate;
 mod packager;

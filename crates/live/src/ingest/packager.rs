@@ -21,7 +21,6 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::children;
 use super::flv::{self, MediaTag, Track};
 use super::gate::{PackagedSegment, PackagingMode, PublishSink, StreamInfo};
 
@@ -157,7 +156,7 @@ impl FfmpegPackager {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = children::spawn(command)
+        let mut child = kanjian_process::spawn(command)
             .await
             .with_context(|| format!("could not start {}", self.settings.ffmpeg))?;
         let stdin = child.stdin.take().context("ffmpeg has no stdin")?;

@@ -1,4 +1,4 @@
-//! Starting ffmpeg and ffprobe so that they never outlive the server.
+#![doc = include_str!("../README.md")]
 //!
 //! `kill_on_drop` stops a child whenever its job ends while the server lives, but nothing of ours
 //! runs when the server is killed with SIGKILL. So on Linux every child is started with its
@@ -35,7 +35,7 @@ static SPAWNER: LazyLock<Result<mpsc::Sender<Request>, String>> = LazyLock::new(
 fn start_spawner() -> Result<mpsc::Sender<Request>, String> {
     let (inbox, requests) = mpsc::channel::<Request>();
     std::thread::Builder::new()
-        .name("media-spawner".into())
+        .name("kanjian-spawner".into())
         .spawn(move || {
             for Request {
                 command,
@@ -51,7 +51,7 @@ fn start_spawner() -> Result<mpsc::Sender<Request>, String> {
                 let _ = reply.send(spawned);
             }
         })
-        .map_err(|e| format!("could not start the thread that starts ffmpeg: {e}"))?;
+        .map_err(|e| format!("could not start the thread that starts child processes: {e}"))?;
     Ok(inbox)
 }
 
@@ -69,11 +69,11 @@ fn spawn_here(mut command: Command) -> io::Result<Child> {
 
 /// Starts `command` so that the child dies with this process, even by SIGKILL (Linux). Must be
 /// called within a Tokio runtime; the `Command`'s own settings (`kill_on_drop`, pipes) apply.
-pub(crate) async fn spawn(command: Command) -> io::Result<Child> {
+pub async fn spawn(command: Command) -> io::Result<Child> {
     let inbox = SPAWNER.as_ref().map_err(|e| io::Error::other(e.clone()))?;
     let runtime = Handle::try_current().map_err(io::Error::other)?;
     let (reply, answer) = oneshot::channel();
-    let gone = || io::Error::other("the thread that starts ffmpeg is gone");
+    let gone = || io::Error::other("the thread that starts child processes is gone");
     inbox
         .send(Request {
             command,
