@@ -1058,10 +1058,23 @@ async fn package_files(
         progress,
     )
     .await?;
+    finish_package(tools, source, probe, &plans, &top, out_dir).await
+}
+
+/// What every package gets once its renditions are written: a thumbnail at the size of `top`,
+/// each rendition measured, and the master playlist over them.
+async fn finish_package(
+    tools: &Tools,
+    source: &Path,
+    probe: &ProbeInfo,
+    plans: &[RenditionPlan],
+    top: &RenditionPlan,
+    out_dir: &Path,
+) -> Result<HlsPackage, ToolError> {
     let thumbnail_path = out_dir.join("thumbnail.jpg");
     thumbnail(tools, source, probe, top.width, top.height, &thumbnail_path).await?;
     let mut variants = Vec::with_capacity(plans.len());
-    for plan in &plans {
+    for plan in plans {
         variants.push(measure_variant(tools, &out_dir.join(&plan.name), plan).await?);
     }
     let master = out_dir.join("master.m3u8");
@@ -1164,12 +1177,7 @@ async fn copy_package_files(
         }
     })
     .await?;
-    let thumbnail_path = out_dir.join("thumbnail.jpg");
-    thumbnail(tools, source, probe, plan.width, plan.height, &thumbnail_path).await?;
-    let variants = vec![measure_variant(tools, &out_dir.join(&plan.name), &plan).await?];
-    let master = out_dir.join("master.m3u8");
-    tokio::fs::write(&master, master_playlist(&variants, probe.video.frame_rate)).await.map_err(io)?;
-    Ok(HlsPackage { variants, master, thumbnail: thumbnail_path })
+    finish_package(tools, source, probe, std::slice::from_ref(&plan), &plan, out_dir).await
 }
 
 #[cfg(test)]
