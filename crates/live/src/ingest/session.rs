@@ -70,6 +70,20 @@ impl Session {
                 .unwrap_or(EndReason::ClosedByGate(reason)),
             Err(rtmp_rs::Error::IdleTimeout(_)) => EndReason::IdleTimeout,
             Err(rtmp_rs::Error::Rejected(reason)) => EndReason::Error(reason),
+            // A publisher that exits with our acknowledgements still unread makes its kernel
+            // answer with a reset rather than a FIN (ffmpeg does this after `deleteStream`):
+            // that is the publisher closing, not a failure.
+            Err(rtmp_rs::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                EndReason::PublisherClosed
+            }
             Err(e) => EndReason::Error(e.to_string()),
         };
         tracing::info!(?why, "publish ended");
