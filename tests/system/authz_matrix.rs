@@ -197,14 +197,15 @@ async fn fingerprint(app: &TestApp, world: &World) -> Value {
     for (i, id) in world.owner_rooms.iter().enumerate() {
         write!(doc, "r{i}: node(id: \"{id}\") {{ ...R }} ").unwrap();
     }
-    doc.push_str("upcoming: channel(handle: $handle) { upcomingLives { id } liveNow { id } } ");
+    doc.push_str("upcoming: channel(handle: $handle) { upcomingLives { id } liveNow { id } liveModerators { id } liveBlockedKeywords } ");
     doc.push_str(
         "} fragment V on Video { id title description hashtags category isOriginal status isPublished publishedAt updatedAt \
          social { likeCount recommendCount commentCount shareCount viewCount reactions(first: 50) { nodes { kind at user { id } } } \
            comments(first: 20) { nodes { id body isPinned likeCount replyCount editedAt \
              replies(first: 10) { nodes { id body likeCount editedAt } } } } } } \
          fragment R on LiveRoom { id title description coverUrl state plannedStartAt startedAt endedAt cancelledAt \
-           reservationCount viewerHasReserved streamCredentials { serverUrl streamKey rotatedAt } updatedAt }",
+           reservationCount viewerHasReserved streamCredentials { serverUrl streamKey rotatedAt } updatedAt \
+           pinnedMessage { text } restrictedViewers { user { id } banned mutedIndefinitely } comments(first: 20) { nodes { id text } } }",
     );
     let body = app.graphql(world.token(Role::Owner), &doc, vars).await;
     assert!(body.get("errors").is_none(), "the fingerprint query failed: {body:#}");

@@ -1,6 +1,6 @@
 //! Going live end to end: real ffmpeg pushes a lavfi test pattern over RTMP to the server's own
-//! ingest; watchers follow the room through `liveRoomEvents`; the playlist a player fetches
-//! lists segments ffprobe can read.
+//! ingest; watchers follow the room through `liveRoomEvents`, comment, like and see the counts;
+//! the playlist a player fetches lists segments ffprobe can read.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -35,7 +35,8 @@ async fn states_until(watcher: &mut Subscription, state: &str) -> Vec<String> {
     let mut seen = Vec::new();
     while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(30), watcher.next()).await {
         let payload = message.expect("an event, not an error");
-        let now = payload["data"]["liveRoomEvents"]["liveRoom"]["state"].as_str().unwrap().to_owned();
+        // Comments and counts are other parts of the test.
+        let Some(now) = payload["data"]["liveRoomEvents"]["liveRoom"]["state"].as_str().map(str::to_owned) else { continue };
         seen.push(now.clone());
         if now == state {
             break;
@@ -69,7 +70,7 @@ async fn a_creator_goes_live_from_ffmpeg_and_watchers_see_it_live_then_ended() {
         assert_eq!(states_until(w, "SCHEDULED").await, ["SCHEDULED"]);
     }
 
-    let mut ffmpeg = publisher(&url, 6);
+    let mut ffmpeg = publisher(&url, 10);
     for w in &mut watchers {
         assert_eq!(states_until(w, "LIVE").await, ["LIVE"], "went live through the subscription");
     }
@@ -96,6 +97,42 @@ async fn a_creator_goes_live_from_ffmpeg_and_watchers_see_it_live_then_ended() {
         .unwrap();
     let codecs = String::from_utf8_lossy(&probe.stdout);
     assert!(probe.status.success() && codecs.contains("h264") && codecs.contains("aac"), "{codecs} {}", String::from_utf8_lossy(&probe.stderr));
+    // In the room: a comment, likes and a pinned message reach a watcher over the WebSocket,
+    // with the counts (the two watchers above, and this one).
+    const ROOM: &str = "subscription($id: ID!) { liveRoomEvents(liveRoomId: $id) { __typename \
+        ... on LiveCommentsAdded { comments { text authorName authorRole } omitted } \
+        ... on LivePinnedMessageChanged { pinnedMessage { text } } \
+        ... on LiveCountsChanged { counts { viewersNow viewersPeak viewersTotal likes } } } }";
+    let mut inside = Subscription::start(&app.base, Some(&alice), ROOM, json!({ "id": id })).await;
+    let comment = app
+        .data(Some(&bob), "mutation($id: ID!) { sendLiveComment(input: {liveRoomId: $id, text: \"主播好\"}) { comment { text authorRole } userErrors { code } } }", json!({ "id": id }))
+        .await;
+    assert_eq!(comment["sendLiveComment"]["comment"]["authorRole"], "VIEWER", "{comment:#}");
+    let liked = app.data(Some(&bob), "mutation($id: ID!) { likeLive(input: {liveRoomId: $id, count: 7}) { count userErrors { code } } }", json!({ "id": id })).await;
+    assert_eq!(liked["likeLive"]["count"], 7, "{liked:#}");
+    let pinned = app
+        .data(Some(&alice), "mutation($id: ID!) { pinLiveMessage(input: {liveRoomId: $id, text: \"抽奖八点开始\"}) { liveRoom { pinnedMessage { text } } userErrors { code } } }", json!({ "id": id }))
+        .await;
+    assert_eq!(pinned["pinLiveMessage"]["liveRoom"]["pinnedMessage"]["text"], "抽奖八点开始", "{pinned:#}");
+    let (mut got_comment, mut got_pin, mut got_counts) = (false, false, false);
+    while !(got_comment && got_pin && got_counts) {
+        let message = tokio::time::timeout(Duration::from_secs(10), inside.next()).await.expect("room events in time").unwrap().unwrap();
+        let event = &message["data"]["liveRoomEvents"];
+        match event["__typename"].as_str().unwrap() {
+            "LiveCommentsAdded" => {
+                assert_eq!(event["comments"], json!([{ "text": "主播好", "authorName": "bob.watcher", "authorRole": "VIEWER" }]), "{event}");
+                got_comment = true;
+            }
+            "LivePinnedMessageChanged" => got_pin = event["pinnedMessage"]["text"] == "抽奖八点开始",
+            "LiveCountsChanged" => {
+                let counts = &event["counts"];
+                got_counts = counts["likes"] == 7 && counts["viewersNow"] == 3 && counts["viewersTotal"] == 3;
+            }
+            _ => {}
+        }
+    }
+    drop(inside);
+
     // Anything else under the room is not found.
     for bad in ["seg-999999.m4s", "..%2F..%2Fetc%2Fpasswd", "index.m3u8.bak", "seg-1.mp4"] {
         assert_eq!(get(&app, &format!("/live/rooms/{}/{bad}", number(&id))).await.status(), 404, "{bad}");
@@ -126,7 +163,7 @@ async fn a_creator_goes_live_from_ffmpeg_and_watchers_see_it_live_then_ended() {
     println!("replay READY {:?} after the room ended", ended_at.elapsed());
     assert_eq!((replay["isPublished"].as_bool(), replay["title"].as_str()), (Some(false), Some("直播：测试图案")));
     let duration = replay["duration"].as_f64().unwrap();
-    assert!((4.0..=8.0).contains(&duration), "the whole broadcast, about 6 s: {duration} s");
+    assert!((8.0..=12.0).contains(&duration), "the whole broadcast, about 10 s: {duration} s");
     // Unpublished: others do not see it.
     let seen = app.data(Some(&bob), "query($id: ID!) { node(id: $id) { ... on LiveRoom { replay { id } } } }", json!({ "id": id })).await;
     assert_eq!(seen["node"]["replay"], json!(null), "{seen:#}");

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use kanjian_kernel::ids::{ChannelId, LiveRoomId, UserId, VideoId};
-use kanjian_kernel::{Actor, Result, Timestamp};
+use kanjian_kernel::ids::{ChannelId, LiveCommentId, LiveRoomId, UserId, VideoId};
+use kanjian_kernel::{Actor, Page, PageRequest, Result, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::{IntegrationEvent, VersionedEvent};
@@ -58,16 +58,122 @@ pub struct LiveRoomDto {
     pub reservation_count: i64,
     /// Whether the actor holds such a reservation.
     pub actor_reserved: bool,
+    /// Whether the actor may moderate the room: its creator, or a moderator of its channel.
+    pub actor_can_moderate: bool,
     /// The broadcast as a video of the channel (through media), once the room ENDED and the
     /// replay was imported. Unpublished until its creator publishes it.
     pub replay_video_id: Option<VideoId>,
     /// Where players fetch its HLS (`/live/rooms/<id>/index.m3u8`, relative to the server),
     /// once it has gone live.
     pub playlist_url: Option<String>,
+    /// The message its creator or a moderator pinned above the comments (置顶), if any.
+    pub pinned_message: Option<PinnedMessageDto>,
+    pub counts: LiveCountsDto,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// The room's version: 1 when scheduled, one more with every change (see [`VersionedEvent`]).
     pub version: i64,
+}
+
+/// A message pinned in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedMessageDto {
+    pub text: String,
+    pub pinned_at: Timestamp,
+}
+
+/// A room's counters. Viewers are connections watching the room (`liveRoomEvents`) on every
+/// node; `viewers_now` is kept at most a second or two behind, and is 0 once the room is over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveCountsDto {
+    pub viewers_now: i64,
+    /// The most at once, since it went live.
+    pub viewers_peak: i64,
+    /// Different people who watched it (a signed-out connection counts as one).
+    pub viewers_total: i64,
+    /// Likes (点赞), every tap counted.
+    pub likes: i64,
+}
+
+/// Whose comment it is, for how it is shown and which lane carries it: the creator's and
+/// moderators' comments are never dropped in a busy room; viewers' are sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CommentRole {
+    Creator,
+    Moderator,
+    Viewer,
+}
+
+impl CommentRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creator => "CREATOR",
+            Self::Moderator => "MODERATOR",
+            Self::Viewer => "VIEWER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Creator, Self::Moderator, Self::Viewer].into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Carried in the priority lane (never sampled away).
+    pub fn is_priority(self) -> bool {
+        !matches!(self, Self::Viewer)
+    }
+}
+
+/// A live comment (弹幕). The author's name is the one they had when they sent it, so a busy
+/// room shows comments without loading anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveCommentDto {
+    pub id: LiveCommentId,
+    pub room_id: LiveRoomId,
+    pub author_id: UserId,
+    pub author_name: String,
+    pub role: CommentRole,
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+/// What a viewer of a room receives, as it happens (see [`LiveApi::watch_room`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveRoomEventDto {
+    /// The room as it is now (first), then after each change of its state or details.
+    Changed(Box<LiveRoomDto>),
+    /// Comments since the last batch, oldest first. In a busy room a viewer gets about
+    /// `comments_per_viewer_per_second`: every priority comment (creator, moderators) and the
+    /// viewer's own, and a sample of the rest; `omitted` says how many were left out.
+    Comments { comments: Vec<LiveCommentDto>, omitted: u32 },
+    /// Comments removed by their author, the creator or a moderator.
+    CommentsDeleted { ids: Vec<LiveCommentId> },
+    /// The pinned message changed (`None`: unpinned).
+    PinnedMessage(Option<PinnedMessageDto>),
+    /// Viewer counts and likes, at most once a second and only when they changed.
+    Counts(LiveCountsDto),
+    /// The viewer was removed from the room (banned): the stream ends after this.
+    Removed,
+}
+
+/// How a creator or moderator restricts a viewer in the channel's lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restriction {
+    /// May watch and like but not comment, for this many minutes (`None`: until lifted).
+    Mute { minutes: Option<i64> },
+    /// Removed: may not watch, comment or like in any of the channel's lives until lifted.
+    Ban,
+}
+
+/// A viewer restricted in a channel's lives, as its creator and moderators see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestrictedViewerDto {
+    pub user_id: UserId,
+    pub muted_until: Option<Timestamp>,
+    /// Muted with no end (until lifted).
+    pub muted_indefinitely: bool,
+    pub banned: bool,
+    pub since: Timestamp,
 }
 
 /// What a creator's broadcasting software needs. Only the room's owner sees it.
@@ -132,10 +238,48 @@ pub trait LiveApi: Send + Sync {
     /// A channel's LIVE room, if it has one the actor may see.
     async fn live_now(&self, actor: &Actor, channel: ChannelId) -> Result<Option<LiveRoomDto>>;
 
-    /// The room as it is now, then again after every change (state, details), on whichever
-    /// node it changed. `NOT_FOUND` when the actor may not see it; the stream ends when the
-    /// actor may no longer see it (a block) and after ENDED or CANCELLED.
-    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomDto>>;
+    /// Everything happening in the room, on whichever node it happens (see
+    /// [`LiveRoomEventDto`]): first the room as it is now, then its changes, comments, pinned
+    /// message and counts. While it runs the actor counts as a viewer. `NOT_FOUND` when the
+    /// actor may not see it, `FORBIDDEN` when banned from the channel's lives; the stream ends
+    /// when the actor may no longer see it (a block), is banned, and after ENDED or CANCELLED.
+    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomEventDto>>;
+
+    /// Sends a comment in a LIVE room: 1 to `comment_max_chars` characters on one line, within
+    /// the per-person rate (`RATE_LIMITED`), not muted (`MUTED`), banned (`FORBIDDEN`), or
+    /// containing a keyword the creator blocked (`CONTENT_REJECTED`). Returns once it is stored
+    /// and on its way to every viewer.
+    async fn send_comment(&self, actor: &Actor, room: LiveRoomId, text: &str) -> Result<LiveCommentDto>;
+    /// Removes a comment: its author, the room's creator or a moderator. Removing one already
+    /// removed changes nothing. Anyone else: `FORBIDDEN` (or `NOT_FOUND` if they cannot see it).
+    async fn delete_comment(&self, actor: &Actor, comment: LiveCommentId) -> Result<()>;
+    /// Comments of a room the actor may see, newest first; removed ones and those of people in
+    /// a block with the actor are left out (a page may then hold fewer than asked).
+    async fn comments(&self, actor: &Actor, room: LiveRoomId, page: PageRequest) -> Result<Page<LiveCommentDto>>;
+    /// Taps ❤ `count` times (1 to 100, as a client batches taps) in a LIVE room. Counted
+    /// within a second or two on every node.
+    async fn like(&self, actor: &Actor, room: LiveRoomId, count: u32) -> Result<()>;
+    /// The creator or a moderator pins a message above the comments (`None` unpins).
+    async fn pin_message(&self, actor: &Actor, room: LiveRoomId, text: Option<&str>) -> Result<LiveRoomDto>;
+
+    /// The creator or a moderator mutes or bans a viewer in every live of the room's channel.
+    /// The creator and moderators cannot be restricted, nor can people restrict themselves.
+    async fn restrict_viewer(&self, actor: &Actor, room: LiveRoomId, user: UserId, restriction: Restriction) -> Result<RestrictedViewerDto>;
+    /// Lifts every restriction of a viewer in the channel's lives; lifting none changes nothing.
+    async fn lift_restriction(&self, actor: &Actor, room: LiveRoomId, user: UserId) -> Result<()>;
+    /// The viewers restricted in the channel of the room (creator and moderators only),
+    /// newest first.
+    async fn restricted_viewers(&self, actor: &Actor, room: LiveRoomId) -> Result<Vec<RestrictedViewerDto>>;
+    /// The creator appoints a moderator (房管) of their channel's lives; at most 20.
+    async fn add_moderator(&self, actor: &Actor, user: UserId) -> Result<Vec<UserId>>;
+    async fn remove_moderator(&self, actor: &Actor, user: UserId) -> Result<Vec<UserId>>;
+    /// The moderators of the actor's channel (its creator only).
+    async fn moderators(&self, actor: &Actor) -> Result<Vec<UserId>>;
+    /// The creator or a moderator replaces the blocked keywords of the channel's lives (at most
+    /// 200, each 1 to 20 characters, folded: see `live::chat::keywords`); comments containing
+    /// one are refused. Creator and moderators read them.
+    async fn set_blocked_keywords(&self, actor: &Actor, channel: ChannelId, keywords: &[String]) -> Result<Vec<String>>;
+    async fn blocked_keywords(&self, actor: &Actor, channel: ChannelId) -> Result<Vec<String>>;
 
     /// A file of the room's HLS (`index.m3u8`, `init-<n>.mp4`, `seg-<n>.m4s`) for a player:
     /// the live edge while LIVE, the whole broadcast once ENDED. `NOT_FOUND` for anything else

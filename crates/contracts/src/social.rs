@@ -189,6 +189,9 @@ pub trait BlockDirectory: Send + Sync {
     /// Those among `others` whom `viewer` blocked or who blocked `viewer`, in no order. Which
     /// side blocked is not told: callers hide both alike.
     async fn blocked_among(&self, viewer: UserId, others: &[UserId]) -> Result<Vec<UserId>>;
+    /// Everyone in a block with `viewer`, either way, at most `limit`: to hide a stream of many
+    /// people's items (live comments) without asking per item.
+    async fn blocked_with(&self, viewer: UserId, limit: u64) -> Result<Vec<UserId>>;
 }
 
 #[async_trait]

@@ -32,6 +32,7 @@ pub struct Mutation(
     social::SocialMutation,
     notify::NotifyMutation,
     live::LiveMutation,
+    live::LiveChatMutation,
 );
 
 // Every module's subscriptions.

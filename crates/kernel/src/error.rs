@@ -48,6 +48,12 @@ pub enum UserErrorCode {
     Expired,
     /// The actor reached a limit on how many they may have (15 upcoming lives); remove one first.
     LimitReached,
+    /// The actor may not comment here for now (muted in a live room); the message says until
+    /// when.
+    Muted,
+    /// The text contains something its place does not allow (a keyword the live room's
+    /// creator blocked).
+    ContentRejected,
 }
 
 impl UserErrorCode {
@@ -70,6 +76,8 @@ impl UserErrorCode {
             Self::CursorExpired => "CURSOR_EXPIRED",
             Self::Expired => "EXPIRED",
             Self::LimitReached => "LIMIT_REACHED",
+            Self::Muted => "MUTED",
+            Self::ContentRejected => "CONTENT_REJECTED",
         }
     }
 }

@@ -46,6 +46,8 @@ define_id!(
     NotificationId,
     /// A live room (直播间): one scheduled or running broadcast of a channel.
     LiveRoomId,
+    /// A comment sent in a live room (弹幕).
+    LiveCommentId,
 );
 
 /// The opaque global id clients use for an object (`base64url("LiveRoom:42")`), as the GraphQL

@@ -25,6 +25,20 @@ pub struct LiveConfig {
     /// How often a node looks for rooms whose grace ran out, or whose publisher went silent, in
     /// milliseconds: a room ends at most this late.
     pub grace_check_ms: u64,
+    /// Most characters (grapheme clusters) in a live comment.
+    pub comment_max_chars: usize,
+    /// Comments one person may send, over every room and node: each `{ max, window_secs }`
+    /// (`kanjian_db::rate_limit`). Default: 11 per 30 s, as Channels allows.
+    pub comments_per_user: Vec<kanjian_db::Rate>,
+    /// Likes (taps) one person may send, as above. Default: 300 per 30 s.
+    pub likes_per_user: Vec<kanjian_db::Rate>,
+    /// How often a node sends its viewers what arrived (comments, counts), in milliseconds.
+    pub comment_batch_ms: u64,
+    /// About how many viewers' comments one viewer receives per second in a busy room (the
+    /// creator's, moderators' and their own come on top).
+    pub comments_per_viewer_per_second: u32,
+    /// How often a node writes its likes and refreshes viewer counts, in milliseconds.
+    pub counts_interval_ms: u64,
     /// How people reach the server (links in reminders). Set from `http.public_url` when the
     /// module is built.
     pub public_url: String,
@@ -40,6 +54,12 @@ impl Default for LiveConfig {
             ingest_enabled: true,
             reconnect_grace_secs: 60,
             grace_check_ms: 1_000,
+            comment_max_chars: 200,
+            comments_per_user: vec![kanjian_db::Rate::new(11, 30)],
+            likes_per_user: vec![kanjian_db::Rate::new(300, 30)],
+            comment_batch_ms: 150,
+            comments_per_viewer_per_second: 20,
+            counts_interval_ms: 1_000,
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
         }

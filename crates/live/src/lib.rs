@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod broadcast;
+pub mod chat;
 mod config;
 mod domain;
 mod entity;
@@ -15,14 +16,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
-use kanjian_contracts::live::{LiveApi, LiveFile, LiveRoomDto, ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput};
+use kanjian_contracts::live::{
+    LiveApi, LiveCommentDto, LiveFile, LiveRoomDto, LiveRoomEventDto, RestrictedViewerDto, Restriction, ScheduleLiveInput,
+    StreamCredentialsDto, UpdateLiveInput,
+};
 use kanjian_contracts::media::VideoImporter;
 use kanjian_contracts::social::BlockDirectory;
 use kanjian_db::Db;
 use futures::stream::BoxStream;
 use kanjian_events::{EventHandler, Outbox, RealtimeHub};
-use kanjian_kernel::ids::{ChannelId, LiveRoomId};
-use kanjian_kernel::{Actor, Result};
+use kanjian_kernel::ids::{ChannelId, LiveCommentId, LiveRoomId, UserId};
+use kanjian_kernel::{Actor, Page, PageRequest, Result};
 use tokio_util::sync::CancellationToken;
 
 pub use config::LiveConfig;
@@ -63,6 +67,8 @@ impl kanjian_module::Module for Live {
         let mut parts = kanjian_module::Parts::default()
             .handlers(service.event_handlers())
             .worker("live.grace", move |shutdown| async move { worker.run_grace_worker(shutdown).await });
+        let counters = service.clone();
+        parts = parts.worker("live.likes", move |shutdown| async move { counters.run_likes_worker(shutdown).await });
         if service.deps.config.ingest_enabled {
             let ingest = service.clone();
             parts = parts.worker("live.ingest", move |shutdown| async move { ingest.run_ingest(shutdown).await });
@@ -94,6 +100,8 @@ pub(crate) struct Deps {
     pub on_air: broadcast::OnAir,
     /// Where this node's RTMP ingest listens, once it does.
     pub ingest_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Comments, likes and viewers on this node.
+    pub chat: chat::Chat,
 }
 
 /// The live module. Cheap to clone: everything sits behind one `Arc`.
@@ -123,6 +131,7 @@ impl LiveService {
                 config,
                 on_air: Default::default(),
                 ingest_addr: Default::default(),
+                chat: Default::default(),
             }),
         }
     }
@@ -182,6 +191,29 @@ impl LiveService {
     /// Where this node's RTMP ingest listens, once it does.
     pub fn ingest_addr(&self) -> Option<std::net::SocketAddr> {
         self.deps.ingest_addr.get().copied()
+    }
+
+    /// Writes this node's likes every `counts_interval_ms`, and once more on shutdown.
+    async fn run_likes_worker(&self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(self.deps.config.counts_interval_ms.max(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopping = tokio::select! {
+                _ = shutdown.cancelled() => true,
+                _ = tick.tick() => false,
+            };
+            if let Err(e) = self.flush_likes().await {
+                tracing::warn!(error = %e, "writing likes failed; they are kept for the next try");
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+
+    /// Writes the likes this node took since the last time; returns how many rooms had some.
+    pub async fn flush_likes(&self) -> Result<usize> {
+        chat::likes::flush(&self.deps).await
     }
 
     async fn run_grace_worker(&self, shutdown: CancellationToken) {
@@ -246,8 +278,60 @@ impl LiveApi for LiveService {
         rooms::live_now(&self.deps, actor, channel).await
     }
 
-    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomDto>> {
+    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomEventDto>> {
         rooms::watch_room(self.deps.clone(), actor.clone(), room).await
+    }
+
+    async fn send_comment(&self, actor: &Actor, room: LiveRoomId, text: &str) -> Result<LiveCommentDto> {
+        chat::comments::send_comment(&self.deps, actor, room, text).await
+    }
+
+    async fn delete_comment(&self, actor: &Actor, comment: LiveCommentId) -> Result<()> {
+        chat::comments::delete_comment(&self.deps, actor, comment).await
+    }
+
+    async fn comments(&self, actor: &Actor, room: LiveRoomId, page: PageRequest) -> Result<Page<LiveCommentDto>> {
+        chat::comments::comments(&self.deps, actor, room, page).await
+    }
+
+    async fn like(&self, actor: &Actor, room: LiveRoomId, count: u32) -> Result<()> {
+        chat::likes::like(&self.deps, actor, room, count).await
+    }
+
+    async fn pin_message(&self, actor: &Actor, room: LiveRoomId, text: Option<&str>) -> Result<LiveRoomDto> {
+        chat::moderation::pin_message(&self.deps, actor, room, text).await
+    }
+
+    async fn restrict_viewer(&self, actor: &Actor, room: LiveRoomId, user: UserId, restriction: Restriction) -> Result<RestrictedViewerDto> {
+        chat::moderation::restrict_viewer(&self.deps, actor, room, user, restriction).await
+    }
+
+    async fn lift_restriction(&self, actor: &Actor, room: LiveRoomId, user: UserId) -> Result<()> {
+        chat::moderation::lift_restriction(&self.deps, actor, room, user).await
+    }
+
+    async fn restricted_viewers(&self, actor: &Actor, room: LiveRoomId) -> Result<Vec<RestrictedViewerDto>> {
+        chat::moderation::restricted_viewers(&self.deps, actor, room).await
+    }
+
+    async fn add_moderator(&self, actor: &Actor, user: UserId) -> Result<Vec<UserId>> {
+        chat::moderation::add_moderator(&self.deps, actor, user).await
+    }
+
+    async fn remove_moderator(&self, actor: &Actor, user: UserId) -> Result<Vec<UserId>> {
+        chat::moderation::remove_moderator(&self.deps, actor, user).await
+    }
+
+    async fn moderators(&self, actor: &Actor) -> Result<Vec<UserId>> {
+        chat::moderation::moderators(&self.deps, actor).await
+    }
+
+    async fn set_blocked_keywords(&self, actor: &Actor, channel: ChannelId, keywords: &[String]) -> Result<Vec<String>> {
+        chat::moderation::set_blocked_keywords(&self.deps, actor, channel, keywords).await
+    }
+
+    async fn blocked_keywords(&self, actor: &Actor, channel: ChannelId) -> Result<Vec<String>> {
+        chat::moderation::blocked_keywords(&self.deps, actor, channel).await
     }
 
     async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str) -> Result<LiveFile> {

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use kanjian_contracts::live::{
-    LiveRoomCancelled, LiveRoomDto, LiveRoomEnded, LiveRoomScheduled, LiveRoomState, LiveRoomUpdated,
+    LiveRoomCancelled, LiveRoomDto, LiveRoomEnded, LiveRoomEventDto, LiveRoomScheduled, LiveRoomState, LiveRoomUpdated,
     MAX_UPCOMING, ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput,
 };
 use kanjian_kernel::ids::{ChannelId, LiveRoomId, UserId};
@@ -18,7 +18,7 @@ use sea_orm::{
 
 use crate::Deps;
 use crate::domain::{self, StreamKey};
-use crate::entity::{channel, reservation, room};
+use crate::entity::{channel, member, reservation, room};
 
 pub(crate) fn state_of(row: &room::Model) -> Result<LiveRoomState> {
     LiveRoomState::parse(&row.state).ok_or_else(|| Error::internal(format!("room {} has unknown state {}", row.id, row.state)))
@@ -77,14 +77,29 @@ pub(crate) async fn dtos(deps: &Deps, actor: &Actor, rows: Vec<room::Model>) -> 
             .collect(),
         _ => HashSet::new(),
     };
+    let moderated: HashSet<i64> = match actor.user_id() {
+        Some(user) if !rows.is_empty() => member::Entity::find()
+            .filter(member::Column::UserId.eq(user.0))
+            .filter(member::Column::IsModerator.eq(true))
+            .filter(member::Column::ChannelId.is_in(rows.iter().map(|r| r.channel_id)))
+            .all(deps.db.reader())
+            .await
+            .context("loading the actor's moderated channels")?
+            .into_iter()
+            .map(|m| m.channel_id)
+            .collect(),
+        _ => HashSet::new(),
+    };
     rows.into_iter()
         .map(|row| {
+            let counts = crate::chat::feed::counts_of(&row);
             Ok(LiveRoomDto {
                 id: LiveRoomId(row.id),
                 channel_id: ChannelId(row.channel_id),
                 owner_id: UserId(row.owner_id),
                 state: state_of(&row)?,
                 actor_reserved: reserved.contains(&row.id),
+                actor_can_moderate: actor.user_id() == Some(UserId(row.owner_id)) || moderated.contains(&row.channel_id),
                 title: row.title,
                 description: row.description,
                 cover_url: row.cover_url,
@@ -95,6 +110,11 @@ pub(crate) async fn dtos(deps: &Deps, actor: &Actor, rows: Vec<room::Model>) -> 
                 reservation_count: row.reservation_count,
                 replay_video_id: row.replay_video_id.map(kanjian_kernel::ids::VideoId),
                 playlist_url: row.started_at.is_some().then(|| format!("/live/rooms/{}/index.m3u8", row.id)),
+                counts,
+                pinned_message: row
+                    .pinned_text
+                    .zip(row.pinned_at)
+                    .map(|(text, pinned_at)| kanjian_contracts::live::PinnedMessageDto { text, pinned_at }),
                 created_at: row.created_at,
                 updated_at: row.updated_at,
                 version: row.version,
@@ -214,12 +234,13 @@ pub(crate) async fn schedule_live(deps: &Deps, actor: &Actor, input: ScheduleLiv
 /// Makes sure the channel has its row, and locks it for the rest of the transaction (the
 /// update takes PostgreSQL's row lock; SQLite has one writer anyway), so two rooms scheduled at
 /// once cannot both pass the limit.
-async fn lock_channel<C: ConnectionTrait>(conn: &C, channel_id: ChannelId, owner: UserId, now: kanjian_kernel::Timestamp) -> Result<()> {
+pub(crate) async fn lock_channel<C: ConnectionTrait>(conn: &C, channel_id: ChannelId, owner: UserId, now: kanjian_kernel::Timestamp) -> Result<()> {
     channel::Entity::insert(channel::ActiveModel {
         channel_id: Set(channel_id.0),
         owner_id: Set(owner.0),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     })
     .on_conflict_do_nothing()
     .exec_without_returning(conn)
@@ -499,37 +520,78 @@ pub(crate) async fn announce(deps: &Deps, id: LiveRoomId, version: i64) {
     }
 }
 
+/// The room's events for one viewer (see `LiveApi::watch_room`): the room and its changes from
+/// here, comments and counts from the node's feed of the room (`chat::feed`).
 pub(crate) async fn watch_room(
     deps: std::sync::Arc<Deps>,
     actor: Actor,
     id: LiveRoomId,
-) -> Result<futures::stream::BoxStream<'static, LiveRoomDto>> {
+) -> Result<futures::stream::BoxStream<'static, LiveRoomEventDto>> {
     use futures::StreamExt;
+    use futures::stream;
     // Subscribed before the room is read, so no change falls between the two.
     let changes = deps.hub.subscribe(&room_topic(id)).await.map_err(|e| Error::Internal(e.context("watching a room")))?;
-    let first = one_dto(&deps, &actor, visible_room(&deps, &actor, id).await?).await?;
+    let row = visible_room(&deps, &actor, id).await?;
+    if let Some(user) = actor.user_id()
+        && crate::chat::moderation::standing(&deps, row.channel_id, row.owner_id, user).await?.banned
+    {
+        return Err(crate::chat::moderation::removed());
+    }
+    let first = one_dto(&deps, &actor, row).await?;
     let over = |room: &LiveRoomDto| matches!(room.state, LiveRoomState::Ended | LiveRoomState::Cancelled);
-    let done = over(&first);
+    if over(&first) {
+        return Ok(stream::once(std::future::ready(LiveRoomEventDto::Changed(Box::new(first)))).boxed());
+    }
+    let me = actor.user_id();
+    let hidden: HashSet<UserId> = match me {
+        Some(me) => deps.blocks.blocked_with(me, HIDDEN_AUTHORS_MAX).await?.into_iter().collect(),
+        None => HashSet::new(),
+    };
+    let feed = deps.chat.feeds.join(&deps, id).await?;
+    let viewer = crate::chat::feed::Viewer::join(&deps, feed, id, me).await?;
+
+    enum Step {
+        Events(Vec<LiveRoomEventDto>),
+        End,
+    }
     // Each change is shown once, in version order; the stream ends after ENDED or CANCELLED,
     // when the actor may no longer see the room (a block), or when the hub closes.
-    let later = futures::stream::unfold(
-        (changes, deps, actor, first.version, done),
-        move |(mut changes, deps, actor, mut seen, done)| async move {
-            if done {
-                return None;
+    let room_changes = stream::unfold((changes, deps, actor, first.version, false), move |(mut changes, deps, actor, mut seen, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            changes.next().await?;
+            let room = rooms_by_ids(&deps, &actor, &[id]).await.ok()?.pop()?;
+            if room.version <= seen {
+                continue;
             }
-            loop {
-                changes.next().await?;
-                let room = rooms_by_ids(&deps, &actor, &[id]).await.ok()?.pop()?;
-                if room.version <= seen {
-                    continue;
-                }
-                seen = room.version;
-                let done = over(&room);
-                return Some((room, (changes, deps, actor, seen, done)));
-            }
-        },
-    );
-    let stream = futures::stream::once(std::future::ready(first));
-    Ok(if done { stream.boxed() } else { stream.chain(later).boxed() })
+            seen = room.version;
+            let done = over(&room);
+            return Some((room, (changes, deps, actor, seen, done)));
+        }
+    })
+    .map(|room| Step::Events(vec![LiveRoomEventDto::Changed(Box::new(room))]))
+    .chain(stream::once(std::future::ready(Step::End)));
+    let ticks = viewer.feed().ticks();
+    let chat = ticks.flat_map(move |tick| {
+        // The viewer (their place in the counts) lives as long as this stream.
+        let _watching = &viewer;
+        let (events, removed) = tick.events_for(me, &hidden);
+        let mut steps = vec![Step::Events(events)];
+        if removed {
+            steps.push(Step::End);
+        }
+        stream::iter(steps)
+    });
+    let rest = stream::select(room_changes, chat)
+        .take_while(|step| std::future::ready(!matches!(step, Step::End)))
+        .flat_map(|step| match step {
+            Step::Events(events) => stream::iter(events),
+            Step::End => stream::iter(Vec::new()),
+        });
+    Ok(stream::once(std::future::ready(LiveRoomEventDto::Changed(Box::new(first)))).chain(rest).boxed())
 }
+
+/// Most people in a block with a viewer whose comments their stream hides (the newest blocks).
+const HIDDEN_AUTHORS_MAX: u64 = 10_000;

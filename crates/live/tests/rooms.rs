@@ -1,143 +1,23 @@
-//! The live room domain against a real, freshly migrated database: a SQLite file, or PostgreSQL
-//! with `KANJIAN_TEST_DATABASE=postgres`. Identity and social are small fakes: users 1..=10 have
-//! channel n, user 11 has none; even users have verified email addresses; blocks are set by the
-//! tests. Events are read back from the outbox and handed to the module's handler, as the
+//! The live room domain against a real, freshly migrated database, with the fakes of `support`.
+//! Events are read back from the outbox and handed to the module's handler, as the
 //! dispatcher would, sometimes twice.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::Duration as Span;
-use kanjian_contracts::identity::*;
 use kanjian_contracts::live::*;
 use kanjian_contracts::notify::{EmailRequested, EmailTemplate, NotificationRequested};
-use kanjian_contracts::social::BlockDirectory;
 use kanjian_contracts::{EventEnvelope, IntegrationEvent, VersionedEvent};
-use kanjian_db::testing::TestDatabase;
-use kanjian_events::Outbox;
-use kanjian_kernel::ids::{ChannelId, LiveRoomId, SessionId, UserId};
-use kanjian_kernel::{Actor, Clock, Error, Result, Timestamp, UserErrorCode};
-use kanjian_live::{Directories, LiveConfig, LiveService, Refusal};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use kanjian_kernel::ids::{ChannelId, LiveRoomId};
+use kanjian_kernel::{Actor, Error, Timestamp, UserErrorCode};
+use kanjian_live::Refusal;
+use sea_orm::{ConnectionTrait, Statement};
 
-fn channel(id: i64) -> ChannelDto {
-    ChannelDto {
-        id: ChannelId(id),
-        owner_id: UserId(id),
-        handle: format!("user{id}"),
-        display_name: format!("频道 {id}"),
-        bio: String::new(),
-        avatar_url: None,
-        created_at: kanjian_kernel::now(),
-        updated_at: kanjian_kernel::now(),
-    }
-}
+mod support;
 
-#[derive(Default)]
-struct Fakes {
-    /// (blocker, blocked)
-    blocks: Mutex<HashSet<(i64, i64)>>,
-}
-
-#[async_trait]
-impl IdentityDirectory for Fakes {
-    async fn users_by_ids(&self, _: &Actor, _: &[UserId]) -> Result<Vec<UserDto>> {
-        Ok(Vec::new())
-    }
-    async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>> {
-        Ok(ids.iter().filter(|id| (1..=10).contains(&id.0)).map(|id| channel(id.0)).collect())
-    }
-    async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
-        Ok((1..=10).contains(&user.0).then(|| channel(user.0)))
-    }
-    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>> {
-        Ok(users.iter().filter(|u| (1..=10).contains(&u.0)).map(|u| channel(u.0)).collect())
-    }
-}
-
-#[async_trait]
-impl MailDirectory for Fakes {
-    async fn mail_recipients(&self, users: &[UserId]) -> Result<Vec<MailRecipient>> {
-        Ok(users
-            .iter()
-            .filter(|u| (1..=11).contains(&u.0))
-            .map(|u| MailRecipient {
-                user_id: *u,
-                email: format!("user{}@example.com", u.0),
-                email_verified: u.0 % 2 == 0,
-                locale: "zh-CN".into(),
-            })
-            .collect())
-    }
-}
-
-#[async_trait]
-impl BlockDirectory for Fakes {
-    async fn blocked_among(&self, viewer: UserId, others: &[UserId]) -> Result<Vec<UserId>> {
-        let blocks = self.blocks.lock().unwrap();
-        Ok(others
-            .iter()
-            .filter(|o| blocks.contains(&(viewer.0, o.0)) || blocks.contains(&(o.0, viewer.0)))
-            .copied()
-            .collect())
-    }
-}
-
-/// The shared history and live's own tables, as the server merges them.
-struct WithLive;
-
-impl kanjian_migrations::MigratorTrait for WithLive {
-    fn migrations() -> Vec<Box<dyn kanjian_migrations::MigrationTrait>> {
-        let mut all = kanjian_migrations::Migrator::migrations();
-        all.extend(<kanjian_live::Live as kanjian_module::Module>::migrations());
-        all.sort_by(|a, b| a.name().cmp(b.name()));
-        all
-    }
-}
-
-struct TestApp {
-    _database: TestDatabase,
-    db: DatabaseConnection,
-    clock: Clock,
-    live: LiveService,
-    fakes: Arc<Fakes>,
-}
-
-async fn app() -> TestApp {
-    let database = TestDatabase::create().await;
-    let clock = Clock::manual_from_now();
-    let db = kanjian_migrations::database::connect_and_migrate_with::<WithLive>(
-        &database.url,
-        &kanjian_db::DatabaseConfig::default(),
-        clock.clone(),
-    )
-    .await
-    .unwrap();
-    let fakes = Arc::new(Fakes::default());
-    let live = LiveService::new(
-        db.clone(),
-        Outbox::new(),
-        Arc::new(kanjian_events::InProcessHub::new()),
-        Directories { identity: fakes.clone(), mail: fakes.clone(), blocks: fakes.clone(), importer: None },
-        LiveConfig { public_url: "https://kanjian.example".into(), ..LiveConfig::default() },
-    );
-    TestApp { _database: database, db: db.writer().clone(), clock, live, fakes }
-}
-
-fn user(n: i64) -> Actor {
-    Actor::User { user_id: UserId(n), session_id: SessionId(n), roles: vec![] }
-}
-
-fn user_error(e: &Error) -> (String, UserErrorCode) {
-    match e {
-        Error::User(errors) if errors.len() == 1 => (errors[0].field.join("."), errors[0].code),
-        other => panic!("expected one user error, got {other:?}"),
-    }
-}
+use support::*;
 
 fn input(title: &str, in_hours: Option<i64>) -> ScheduleLiveInput {
     ScheduleLiveInput {
@@ -535,9 +415,15 @@ async fn the_creator_ends_a_live_room_at_once() {
     assert_eq!(app.room(&user(1), room.id).await.unwrap().state, LiveRoomState::Ended);
 }
 
-async fn next(watcher: &mut futures::stream::BoxStream<'static, LiveRoomDto>) -> Option<LiveRoomDto> {
+/// The next change of the room (counts and comments are other tests' business).
+async fn next(watcher: &mut futures::stream::BoxStream<'static, LiveRoomEventDto>) -> Option<LiveRoomDto> {
     use futures::StreamExt;
-    tokio::time::timeout(Duration::from_secs(5), watcher.next()).await.expect("a change in time")
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), watcher.next()).await.expect("a change in time")? {
+            LiveRoomEventDto::Changed(room) => return Some(*room),
+            _ => continue,
+        }
+    }
 }
 
 #[tokio::test]

@@ -83,6 +83,11 @@ impl BlockDirectory for SocialService {
     async fn blocked_among(&self, viewer: UserId, others: &[UserId]) -> Result<Vec<UserId>> {
         blocks::blocked_among(&self.deps, viewer, others).await
     }
+
+    async fn blocked_with(&self, viewer: UserId, limit: u64) -> Result<Vec<UserId>> {
+        let all = crate::feeds::blocked_with(self.deps.db.reader(), viewer).await?;
+        Ok(all.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)).map(UserId).collect())
+    }
 }
 
 #[async_trait]

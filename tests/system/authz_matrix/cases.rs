@@ -23,6 +23,7 @@ pub enum Kind {
     OrgMember,
     Notification,
     LiveRoom,
+    LiveComment,
 }
 
 impl Kind {
@@ -38,6 +39,7 @@ impl Kind {
             Kind::Organization => "Organization",
             Kind::Notification => "Notification",
             Kind::LiveRoom => "LiveRoom",
+            Kind::LiveComment => "LiveComment",
         }
     }
 }
@@ -100,11 +102,12 @@ fn mutation(field: &str, input_type: &str, selection: &str, input: Value) -> Cal
 
 /// What each object shows, asking for its private parts too.
 const VIDEO_FIELDS: &str = "title description status isPublished playlistUrl channel { handle } social { commentCount likeCount comments(first: 5) { nodes { body author { displayName } replies(first: 5) { nodes { body } } } } }";
-const CHANNEL_FIELDS: &str = "handle bio owner { id email } social { followerCount } videos(first: 10) { nodes { title status } } upcomingLives { title } liveNow { title }";
+const CHANNEL_FIELDS: &str = "handle bio owner { id email } social { followerCount } videos(first: 10) { nodes { title status } } upcomingLives { title } liveNow { title } liveModerators { id } liveBlockedKeywords";
 const USER_FIELDS: &str = "displayName email emailVerified memberships { role organization { name } } social { friendCount isFriend outgoingFriendRequestId incomingFriendRequestId }";
 const ORGANIZATION_FIELDS: &str = "name viewerRole members(first: 10) { nodes { role user { displayName email } } }";
 const NOTIFICATION_FIELDS: &str = "kind payload read";
-const LIVE_ROOM_FIELDS: &str = "title description coverUrl state plannedStartAt reservationCount viewerHasReserved streamCredentials { serverUrl streamKey } channel { handle }";
+const LIVE_ROOM_FIELDS: &str = "title description coverUrl state plannedStartAt reservationCount viewerHasReserved streamCredentials { serverUrl streamKey } channel { handle } \
+    pinnedMessage { text } viewerCanModerate restrictedViewers { user { id } banned } comments(first: 5) { nodes { text authorName author { id } } }";
 
 fn node() -> String {
     format!(
@@ -113,7 +116,8 @@ fn node() -> String {
 }
 
 const NODE_KINDS: &[Kind] = &[Kind::Video, Kind::Channel, Kind::User, Kind::Organization, Kind::Notification, Kind::LiveRoom];
-const LIVE_ROOM: &str = "liveRoom { id title state reservationCount viewerHasReserved streamCredentials { streamKey } }";
+const LIVE_ROOM: &str = "liveRoom { id title state reservationCount viewerHasReserved streamCredentials { streamKey } pinnedMessage { text } }";
+const RESTRICTED: &str = "restrictedViewer { banned mutedUntil user { id } }";
 const VIDEO: &str = "video { id title description status isPublished }";
 const VIDEO_SOCIAL: &str = "video { likeCount recommendCount commentCount shareCount viewCount viewerHasLiked comments(first: 5) { nodes { body } } }";
 const COMMENT: &str = "comment { id body replyToId isPinned likeCount viewerHasLiked author { displayName } }";
@@ -171,7 +175,10 @@ pub fn cases() -> Vec<Case> {
             late: false,
             build: |p| Call {
                 op: Op::Subscription,
-                doc: format!("subscription($id: ID!) {{ liveRoomEvents(liveRoomId: $id) {{ __typename ... on LiveRoomChanged {{ liveRoom {{ id {LIVE_ROOM_FIELDS} }} }} }} }}"),
+                doc: format!(
+                    "subscription($id: ID!) {{ liveRoomEvents(liveRoomId: $id) {{ __typename ... on LiveRoomChanged {{ liveRoom {{ id {LIVE_ROOM_FIELDS} }} }} \
+                     ... on LiveCommentsAdded {{ comments {{ text authorName }} }} ... on LivePinnedMessageChanged {{ pinnedMessage {{ text }} }} }} }}"
+                ),
                 vars: json!({ "id": p.id }),
             },
         },
@@ -212,6 +219,105 @@ pub fn cases() -> Vec<Case> {
             // A new key is a secret the world does not know: probe it after everything else.
             late: true,
             build: |p| mutation("rotateStreamKey", "LiveRoomInput", "streamCredentials { streamKey }", json!({ "liveRoomId": p.id })),
+        },
+        Case {
+            key: "Mutation.sendLiveComment(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Viewers,
+            late: false,
+            build: |p| mutation("sendLiveComment", "SendLiveCommentInput", "comment { id text authorName }", json!({ "liveRoomId": p.id, "text": "Matrix probe live comment" })),
+        },
+        Case {
+            key: "Mutation.likeLive(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Viewers,
+            late: false,
+            build: |p| mutation("likeLive", "LikeLiveInput", "count", json!({ "liveRoomId": p.id, "count": 3 })),
+        },
+        Case {
+            key: "Mutation.pinLiveMessage(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("pinLiveMessage", "PinLiveMessageInput", LIVE_ROOM, json!({ "liveRoomId": p.id, "text": "Matrix probe pin" })),
+        },
+        Case {
+            key: "Mutation.unpinLiveMessage(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("unpinLiveMessage", "LiveRoomInput", LIVE_ROOM, json!({ "liveRoomId": p.id })),
+        },
+        Case {
+            key: "Mutation.muteLiveViewer(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("muteLiveViewer", "MuteLiveViewerInput", RESTRICTED, json!({ "liveRoomId": p.id, "userId": p.world.other_member, "durationMinutes": 10 })),
+        },
+        Case {
+            key: "Mutation.muteLiveViewer(input.userId)",
+            kinds: &[Kind::User],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("muteLiveViewer", "MuteLiveViewerInput", RESTRICTED, json!({ "liveRoomId": p.world.owner_rooms[1], "userId": p.id })),
+        },
+        Case {
+            key: "Mutation.banLiveViewer(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("banLiveViewer", "LiveViewerInput", RESTRICTED, json!({ "liveRoomId": p.id, "userId": p.world.other_member })),
+        },
+        Case {
+            key: "Mutation.banLiveViewer(input.userId)",
+            kinds: &[Kind::User],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("banLiveViewer", "LiveViewerInput", RESTRICTED, json!({ "liveRoomId": p.world.owner_rooms[1], "userId": p.id })),
+        },
+        Case {
+            key: "Mutation.liftLiveRestriction(input.liveRoomId)",
+            kinds: &[Kind::LiveRoom],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("liftLiveRestriction", "LiveViewerInput", "user { id }", json!({ "liveRoomId": p.id, "userId": p.world.other_member })),
+        },
+        Case {
+            key: "Mutation.liftLiveRestriction(input.userId)",
+            kinds: &[Kind::User],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("liftLiveRestriction", "LiveViewerInput", "user { id }", json!({ "liveRoomId": p.world.owner_rooms[1], "userId": p.id })),
+        },
+        // Moderators of the caller's own channel: anyone with a channel manages theirs.
+        Case {
+            key: "Mutation.addLiveModerator(input.userId)",
+            kinds: &[Kind::User],
+            who: Who::Anyone,
+            late: false,
+            build: |p| mutation("addLiveModerator", "LiveModeratorInput", "moderators { id displayName }", json!({ "userId": p.id })),
+        },
+        Case {
+            key: "Mutation.removeLiveModerator(input.userId)",
+            kinds: &[Kind::User],
+            who: Who::Anyone,
+            late: false,
+            build: |p| mutation("removeLiveModerator", "LiveModeratorInput", "moderators { id displayName }", json!({ "userId": p.id })),
+        },
+        Case {
+            key: "Mutation.setLiveBlockedKeywords(input.channelId)",
+            kinds: &[Kind::Channel],
+            who: Who::Owner,
+            late: false,
+            build: |p| mutation("setLiveBlockedKeywords", "SetLiveBlockedKeywordsInput", "keywords", json!({ "channelId": p.id, "keywords": ["matrixprobe"] })),
+        },
+        Case {
+            key: "Mutation.deleteLiveComment(input.liveCommentId)",
+            kinds: &[Kind::LiveComment],
+            who: Who::Owner,
+            late: true,
+            build: |p| mutation("deleteLiveComment", "DeleteLiveCommentInput", "deletedLiveCommentId", json!({ "liveCommentId": p.id })),
         },
         Case {
             key: "Mutation.cancelLive(input.liveRoomId)",

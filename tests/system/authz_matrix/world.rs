@@ -10,7 +10,7 @@ use kanjian_events::Outbox;
 use kanjian_kernel::ids::UserId;
 use kanjian_system_tests::TestApp;
 use kanjian_system_tests::fixtures::fixtures;
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
 
 use super::cases::Kind;
@@ -308,8 +308,8 @@ impl World {
         let (unread, read) = (note("SECRET notification one"), note("SECRET notification two"));
         ok(app, &alice, "mutation($ids: [ID!]) { markNotificationsRead(input: {ids: $ids}) { markedCount userErrors { code } } }", json!({ "ids": [read] })).await;
 
-        // Live rooms: one announced (its stream key a secret), one opened to go live at once, one
-        // cancelled. (Rooms that are LIVE or ENDED need a publisher: the ingest tests cover them.)
+        // Live rooms: one announced (its stream key a secret), one opened to go live at once (and
+        // put on air below), one cancelled.
         const SCHEDULE: &str = "mutation($i: ScheduleLiveInput!) { scheduleLive(input: $i) { liveRoom { id streamCredentials { streamKey } } userErrors { code } } }";
         let planned = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
         let announced = ok(app, &alice, SCHEDULE, json!({ "i": { "title": "Matrix live tonight", "plannedStartAt": planned } })).await;
@@ -318,6 +318,21 @@ impl World {
         let room = |p: &Value| p["liveRoom"]["id"].as_str().unwrap().to_owned();
         let (announced_room, instant_room, cancelled_room) = (room(&announced), room(&instant), room(&called_off));
         ok(app, &alice, "mutation($id: ID!) { cancelLive(input: {liveRoomId: $id}) { userErrors { code } } }", json!({ "id": cancelled_room })).await;
+        // The room opened to go live is put on air in the database (a publisher would do it;
+        // the ingest tests cover that), so it has comments to probe.
+        let db = app.database().await;
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE live_rooms SET state = 'LIVE', started_at = $1, version = version + 1 WHERE id = $2",
+            [chrono::Utc::now().into(), number(&instant_room).into()],
+        ))
+        .await
+        .unwrap();
+        const COMMENT_LIVE: &str = "mutation($r: ID!, $t: String!) { sendLiveComment(input: {liveRoomId: $r, text: $t}) { comment { id } userErrors { code } } }";
+        let live_comment = ok(app, &alice, COMMENT_LIVE, json!({ "r": instant_room, "t": "Matrix live comment of the owner" })).await["comment"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let stream_key = announced["liveRoom"]["streamCredentials"]["streamKey"].as_str().unwrap().to_owned();
         let instant_key = instant["liveRoom"]["streamCredentials"]["streamKey"].as_str().unwrap().to_owned();
 
@@ -364,8 +379,9 @@ impl World {
             target(Kind::Notification, "unread", &unread, NO_ONE, false),
             target(Kind::Notification, "read", &read, NO_ONE, false),
             with(target(Kind::LiveRoom, "scheduled", &announced_room, OUTSIDE_THE_BLOCK, false), &channel_id, "Matrix live tonight"),
-            with(target(Kind::LiveRoom, "opened to go live now", &instant_room, OUTSIDE_THE_BLOCK, false), &channel_id, "Matrix live now"),
+            with(target(Kind::LiveRoom, "live", &instant_room, OUTSIDE_THE_BLOCK, false), &channel_id, "Matrix live now"),
             with(target(Kind::LiveRoom, "cancelled", &cancelled_room, OUTSIDE_THE_BLOCK, false), &channel_id, "Matrix live called off"),
+            with(target(Kind::LiveComment, "in a live room", &live_comment, OUTSIDE_THE_BLOCK, false), &instant_room, "Matrix live comment of the owner"),
         ];
         let secret = |text: &str, what, seen_by| Secret { text: text.to_owned(), what, seen_by, owner_reads: true };
         let gone = |text: &str, what| Secret { text: text.to_owned(), what, seen_by: NO_ONE, owner_reads: false };

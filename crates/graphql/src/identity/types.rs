@@ -144,6 +144,17 @@ impl Channel {
         Ok(api.live_now(ctx.actor(), self.0.id).await.gql()?.map(crate::live::LiveRoom))
     }
 
+    /// The moderators (房管) of the channel's lives. Its owner only; `null` for everyone else.
+    async fn live_moderators(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<User>>> {
+        crate::live::channel_moderators(ctx, self.0.owner_id).await
+    }
+
+    /// Keywords refused in the channel's live comments, folded and sorted. Its owner and
+    /// moderators only; `null` for everyone else.
+    async fn live_blocked_keywords(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<String>>> {
+        crate::live::channel_blocked_keywords(ctx, self.0.id).await
+    }
+
     /// Followers.
     async fn social(&self) -> crate::social::ChannelSocial {
         crate::social::ChannelSocial(self.0.id)

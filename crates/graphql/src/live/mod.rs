@@ -1,13 +1,20 @@
 //! Live rooms in the schema: scheduling, editing, cancelling and ending them, the creator's
-//! stream key, reservations (预约), and each room's changes as they happen.
+//! stream key, reservations (预约), and each room's events as they happen. What happens inside
+//! a room (comments, likes, moderation) is in `chat`.
+
+mod chat;
+
+pub use chat::{LiveChatMutation, LiveComment, LivePinnedMessage, LiveRoomCounts};
+pub(crate) use chat::{channel_blocked_keywords, channel_moderators};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, Subscription, Union};
 use futures::{Stream, StreamExt};
-use kanjian_contracts::live::{self as contract, LiveApi, LiveRoomDto, StreamCredentialsDto};
+use kanjian_contracts::live::{self as contract, LiveApi, LiveRoomDto, LiveRoomEventDto, StreamCredentialsDto};
 use kanjian_kernel::ids::LiveRoomId;
 use kanjian_kernel::{Actor, Timestamp};
 
@@ -155,6 +162,39 @@ impl LiveRoom {
         Ok(Some(credentials.into()))
     }
 
+    /// The message pinned above the comments, if any.
+    async fn pinned_message(&self) -> Option<LivePinnedMessage> {
+        self.0.pinned_message.clone().map(LivePinnedMessage)
+    }
+
+    /// Viewers (now, peak, total) and likes. `liveRoomEvents` sends them as they change.
+    async fn counts(&self) -> LiveRoomCounts {
+        self.0.counts.into()
+    }
+
+    /// Its comments, newest first (removed ones and those of people in a block with you left
+    /// out). New ones arrive through `liveRoomEvents`.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, LiveComment>> {
+        self.comments_page(ctx, first, after).await
+    }
+
+    /// Whether you may moderate it: its creator, or a moderator of its channel.
+    async fn viewer_can_moderate(&self) -> bool {
+        self.0.actor_can_moderate
+    }
+
+    /// Viewers muted or banned in the channel's lives, newest first. The creator and moderators
+    /// only; `null` for everyone else.
+    async fn restricted_viewers(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<chat::LiveRestrictedViewer>>> {
+        self.restricted(ctx).await
+    }
+
     async fn created_at(&self) -> Timestamp {
         self.0.created_at
     }
@@ -217,11 +257,11 @@ payload!(RotateStreamKeyPayload {
     stream_credentials: LiveStreamCredentials,
 });
 
-fn room_id(id: &ID) -> kanjian_kernel::Result<LiveRoomId> {
+pub(crate) fn room_id(id: &ID) -> kanjian_kernel::Result<LiveRoomId> {
     input_id(id, NodeKind::LIVE_ROOM, "liveRoomId").map(LiveRoomId)
 }
 
-fn room_payload(result: kanjian_kernel::Result<LiveRoomDto>) -> async_graphql::Result<LiveRoomPayload> {
+pub(crate) fn room_payload(result: kanjian_kernel::Result<LiveRoomDto>) -> async_graphql::Result<LiveRoomPayload> {
     into_payload(result, |room| LiveRoomPayload { live_room: Some(LiveRoom(room)), user_errors: vec![] })
 }
 
@@ -309,11 +349,76 @@ pub struct LiveRoomChanged {
     pub live_room: LiveRoom,
 }
 
-/// Something that happened in a live room. More kinds will join (comments, likes, viewer
-/// counts, notices): select the ones you show with fragments and skip the rest.
+/// Comments since the last batch (about every 150 ms), oldest first. In a busy room you get
+/// about 20 a second: every comment of the creator and moderators, your own, and a sample of
+/// the rest.
+#[derive(SimpleObject)]
+pub struct LiveCommentsAdded {
+    pub comments: Vec<LiveComment>,
+    /// Viewers' comments of this batch left out of your sample.
+    pub omitted: i32,
+}
+
+/// Comments removed by their author, the creator or a moderator: take them off the screen.
+#[derive(SimpleObject)]
+pub struct LiveCommentsDeleted {
+    pub live_comment_ids: Vec<ID>,
+}
+
+/// The pinned message changed.
+#[derive(SimpleObject)]
+pub struct LivePinnedMessageChanged {
+    /// `null`: unpinned.
+    pub pinned_message: Option<LivePinnedMessage>,
+}
+
+/// The counts changed (at most once a second).
+#[derive(SimpleObject)]
+pub struct LiveCountsChanged {
+    pub counts: LiveRoomCounts,
+}
+
+/// You were removed from the channel's lives; the subscription ends.
+#[derive(SimpleObject)]
+pub struct LiveViewerRemoved {
+    pub message: String,
+}
+
+/// Something that happened in a live room. More kinds will join (gifts, pinned products):
+/// select the ones you show with fragments and skip the rest.
+// The variants are named as the schema's union members (all `Live…`); one event lives at a
+// time per subscriber, so the room's size in one variant costs nothing worth boxing.
+#[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
 #[derive(Union)]
 pub enum LiveRoomEvent {
     LiveRoomChanged(LiveRoomChanged),
+    LiveCommentsAdded(LiveCommentsAdded),
+    LiveCommentsDeleted(LiveCommentsDeleted),
+    LivePinnedMessageChanged(LivePinnedMessageChanged),
+    LiveCountsChanged(LiveCountsChanged),
+    LiveViewerRemoved(LiveViewerRemoved),
+}
+
+impl From<LiveRoomEventDto> for LiveRoomEvent {
+    fn from(event: LiveRoomEventDto) -> Self {
+        match event {
+            LiveRoomEventDto::Changed(room) => Self::LiveRoomChanged(LiveRoomChanged { live_room: LiveRoom(*room) }),
+            LiveRoomEventDto::Comments { comments, omitted } => Self::LiveCommentsAdded(LiveCommentsAdded {
+                comments: comments.into_iter().map(LiveComment).collect(),
+                omitted: i32::try_from(omitted).unwrap_or(i32::MAX),
+            }),
+            LiveRoomEventDto::CommentsDeleted { ids } => Self::LiveCommentsDeleted(LiveCommentsDeleted {
+                live_comment_ids: ids.into_iter().map(|id| to_global_id(chat::LIVE_COMMENT, id.0)).collect(),
+            }),
+            LiveRoomEventDto::PinnedMessage(pinned) => {
+                Self::LivePinnedMessageChanged(LivePinnedMessageChanged { pinned_message: pinned.map(LivePinnedMessage) })
+            }
+            LiveRoomEventDto::Counts(counts) => Self::LiveCountsChanged(LiveCountsChanged { counts: counts.into() }),
+            LiveRoomEventDto::Removed => Self::LiveViewerRemoved(LiveViewerRemoved {
+                message: "You were removed from this channel's lives.".into(),
+            }),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -322,15 +427,17 @@ pub struct LiveSubscription;
 #[Subscription]
 impl LiveSubscription {
     /// What happens in a live room, on whichever node it happens: first the room as it is now,
-    /// then every change. Ends after the room ends or is cancelled. A room you may not see is
-    /// `NOT_FOUND`, exactly as a missing one.
+    /// then its changes, comments, removed comments, pinned message and counts. While it runs
+    /// you count as a viewer. Ends after the room ends or is cancelled, or when you are removed.
+    /// A room you may not see is `NOT_FOUND`, exactly as a missing one; `FORBIDDEN` when you
+    /// were removed from the channel's lives.
     async fn live_room_events(
         &self,
         ctx: &Context<'_>,
         live_room_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = LiveRoomEvent> + use<>> {
         let id = LiveRoomId(expect_id(&live_room_id, NodeKind::LIVE_ROOM)?);
-        let changes = ctx.api::<dyn LiveApi>()?.watch_room(ctx.actor(), id).await.gql()?;
-        Ok(changes.map(|room| LiveRoomEvent::LiveRoomChanged(LiveRoomChanged { live_room: LiveRoom(room) })))
+        let events = ctx.api::<dyn LiveApi>()?.watch_room(ctx.actor(), id).await.gql()?;
+        Ok(events.map(LiveRoomEvent::from))
     }
 }

@@ -2,6 +2,10 @@
 //! DTOs of `kanjian_contracts::live`.
 
 pub mod channel;
+pub mod comment;
+pub mod keyword;
+pub mod member;
 pub mod reservation;
 pub mod room;
 pub mod segment;
+pub mod viewer;

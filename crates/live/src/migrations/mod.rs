@@ -3,7 +3,8 @@
 use sea_orm_migration::MigrationTrait;
 
 mod m20261130_000018_live;
+mod m20261130_000020_live_chat;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261130_000018_live::Migration)]
+    vec![Box::new(m20261130_000018_live::Migration), Box::new(m20261130_000020_live_chat::Migration)]
 }

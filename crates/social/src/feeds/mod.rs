@@ -21,7 +21,8 @@ use crate::db::{cursor_time, not_blocked_with, older_than};
 use crate::entity::{follow, video};
 
 pub(crate) use pool::RecommendedPool;
-use queries::{FriendRecommendRow, blocked_with, candidate_facts, friends_recommends, seen};
+pub(crate) use queries::blocked_with;
+use queries::{FriendRecommendRow, candidate_facts, friends_recommends, seen};
 use rank::FriendRecommend;
 use snapshot::{RankedFeed, Ranked};
 

@@ -1,0 +1,502 @@
+//! Fan-out to the viewers of a room on this node.
+//!
+//! A node keeps one [`RoomFeed`] per room it has viewers for. The feed listens to the room's
+//! chat topic on the hub (so a node only receives rooms it has viewers for) and to the room's
+//! global viewer count (`Presence`), and every `comment_batch_ms` hands its viewers one shared
+//! [`Tick`]: what arrived since the last one. Each viewer's stream takes from the tick what is
+//! theirs to see:
+//!
+//! - every priority comment (the creator's and moderators'), and their own;
+//! - a sample of the others, spread over the batch, so that a viewer gets about
+//!   `comments_per_viewer_per_second` however many people type; `omitted` says how many were
+//!   left out;
+//! - nothing from people in a block with them;
+//! - removals, the pinned message and counts, always.
+//!
+//! Once a second the feed writes the global viewer count to the room (and raises its peak),
+//! reads the room's counters back, and passes them on when they changed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use kanjian_contracts::live::{LiveCommentDto, LiveCountsDto, LiveRoomEventDto, LiveRoomState, PinnedMessageDto};
+use kanjian_events::PresenceGuard;
+use kanjian_kernel::ids::{LiveCommentId, LiveRoomId, UserId};
+use kanjian_kernel::{Context, Error, Result};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use tokio::sync::broadcast;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::{ChatMessage, chat_topic, viewers_key};
+use crate::Deps;
+use crate::entity::{room, viewer};
+use crate::rooms::state_of;
+
+/// Most viewers' comments one tick holds; past it they are only counted (as omitted). The
+/// priority lane is never cut.
+const MAX_TICK_COMMENTS: usize = 1_000;
+/// Ticks a slow viewer may fall behind before it skips some (it then misses comments, never
+/// the room's state: that comes from the room itself).
+const TICK_BUFFER: usize = 64;
+/// How often a node tells the database who is still watching (for "friends watching").
+const SEEN_EVERY: Duration = Duration::from_secs(30);
+
+/// What a room's viewers on this node get at one tick, shared by all of them.
+#[derive(Debug, Default)]
+pub(crate) struct Tick {
+    priority: Vec<LiveCommentDto>,
+    sampled: Vec<LiveCommentDto>,
+    /// Viewers' comments left out of the sample, by author: each viewer still gets their own.
+    unsampled_by_author: HashMap<UserId, Vec<LiveCommentDto>>,
+    /// Viewers' comments in this tick, sampled or not (and past the cap).
+    viewer_comments: u32,
+    deleted: Vec<LiveCommentId>,
+    pinned: Option<Option<PinnedMessageDto>>,
+    counts: Option<LiveCountsDto>,
+    removed: HashSet<UserId>,
+}
+
+impl Tick {
+    /// What `viewer` (hiding people in `hidden`) gets of this tick, and whether they were
+    /// removed (their stream then ends).
+    pub(crate) fn events_for(&self, viewer: Option<UserId>, hidden: &HashSet<UserId>) -> (Vec<LiveRoomEventDto>, bool) {
+        if viewer.is_some_and(|v| self.removed.contains(&v)) {
+            return (vec![LiveRoomEventDto::Removed], true);
+        }
+        let own: &[LiveCommentDto] = viewer.and_then(|v| self.unsampled_by_author.get(&v)).map_or(&[], Vec::as_slice);
+        let mut comments: Vec<LiveCommentDto> = self
+            .priority
+            .iter()
+            .chain(&self.sampled)
+            .chain(own)
+            .filter(|c| !hidden.contains(&c.author_id))
+            .cloned()
+            .collect();
+        comments.sort_by_key(|c| c.id);
+        let delivered = (self.sampled.len() + own.len()) as u32;
+        let omitted = self.viewer_comments.saturating_sub(delivered);
+        let mut events = Vec::new();
+        if !comments.is_empty() || omitted > 0 {
+            events.push(LiveRoomEventDto::Comments { comments, omitted });
+        }
+        if !self.deleted.is_empty() {
+            events.push(LiveRoomEventDto::CommentsDeleted { ids: self.deleted.clone() });
+        }
+        if let Some(pinned) = &self.pinned {
+            events.push(LiveRoomEventDto::PinnedMessage(pinned.clone()));
+        }
+        if let Some(counts) = self.counts {
+            events.push(LiveRoomEventDto::Counts(counts));
+        }
+        (events, false)
+    }
+}
+
+/// What arrived since the last tick.
+#[derive(Default)]
+struct Gathered {
+    priority: Vec<LiveCommentDto>,
+    viewers: Vec<LiveCommentDto>,
+    viewer_comments: u32,
+    deleted: Vec<LiveCommentId>,
+    pinned: Option<Option<PinnedMessageDto>>,
+    counts: Option<LiveCountsDto>,
+    removed: HashSet<UserId>,
+}
+
+impl Gathered {
+    fn add(&mut self, message: ChatMessage) {
+        match message {
+            ChatMessage::Comments { comments } => {
+                for comment in comments {
+                    if comment.role.is_priority() {
+                        self.priority.push(comment);
+                    } else {
+                        self.viewer_comments += 1;
+                        if self.viewers.len() < MAX_TICK_COMMENTS {
+                            self.viewers.push(comment);
+                        }
+                    }
+                }
+            }
+            ChatMessage::Deleted { ids } => {
+                // A comment removed before it went out is simply not sent.
+                self.priority.retain(|c| !ids.contains(&c.id));
+                self.viewers.retain(|c| !ids.contains(&c.id));
+                self.deleted.extend(ids);
+            }
+            ChatMessage::Pinned { pinned } => self.pinned = Some(pinned),
+            ChatMessage::Removed { user_id } => {
+                self.removed.insert(user_id);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.priority.is_empty()
+            && self.viewer_comments == 0
+            && self.deleted.is_empty()
+            && self.pinned.is_none()
+            && self.counts.is_none()
+            && self.removed.is_empty()
+    }
+
+    /// The tick, sampling at most `per_tick` viewers' comments spread over the batch (the
+    /// newest always among them).
+    fn take(&mut self, per_tick: usize) -> Tick {
+        let Gathered { priority, viewers, viewer_comments, deleted, pinned, counts, removed } = std::mem::take(self);
+        let n = viewers.len();
+        let per_tick = per_tick.max(1);
+        let keep: HashSet<usize> = if n <= per_tick { (0..n).collect() } else { (1..=per_tick).map(|i| i * n / per_tick - 1).collect() };
+        let mut sampled = Vec::with_capacity(keep.len());
+        let mut unsampled_by_author: HashMap<UserId, Vec<LiveCommentDto>> = HashMap::new();
+        for (i, comment) in viewers.into_iter().enumerate() {
+            if keep.contains(&i) {
+                sampled.push(comment);
+            } else {
+                unsampled_by_author.entry(comment.author_id).or_default().push(comment);
+            }
+        }
+        Tick { priority, sampled, unsampled_by_author, viewer_comments, deleted, pinned, counts, removed }
+    }
+}
+
+/// A room's fan-out on this node, shared by its viewers here; it stops when the last goes.
+pub(crate) struct RoomFeed {
+    ticks: broadcast::Sender<Arc<Tick>>,
+    /// Signed-in viewers here, by `live_viewers.viewer_key`, with how many streams each has.
+    watching: Mutex<HashMap<String, usize>>,
+    stop: CancellationToken,
+}
+
+impl Drop for RoomFeed {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl RoomFeed {
+    pub(crate) fn ticks(&self) -> BoxStream<'static, Arc<Tick>> {
+        // A viewer that fell behind skips ticks (see TICK_BUFFER).
+        tokio_stream::wrappers::BroadcastStream::new(self.ticks.subscribe()).filter_map(|t| std::future::ready(t.ok())).boxed()
+    }
+
+    fn watching(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.watching.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The feeds of this node, by room.
+#[derive(Default)]
+pub(crate) struct Feeds {
+    rooms: Mutex<HashMap<LiveRoomId, Weak<RoomFeed>>>,
+}
+
+impl Feeds {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<LiveRoomId, Weak<RoomFeed>>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The room's feed on this node, started if it has none.
+    pub(crate) async fn join(&self, deps: &Arc<Deps>, room: LiveRoomId) -> Result<Arc<RoomFeed>> {
+        if let Some(feed) = self.lock().get(&room).and_then(Weak::upgrade) {
+            return Ok(feed);
+        }
+        let hub_error = |e: anyhow::Error| Error::Internal(e.context("following a live room"));
+        let chat = deps.hub.subscribe(&chat_topic(room)).await.map_err(hub_error)?;
+        let totals = deps.chat.presence(&deps.hub).watch(&viewers_key(room)).await.map_err(hub_error)?;
+        let mut rooms = self.lock();
+        // Another viewer may have started it meanwhile: share theirs (this hub stream goes).
+        if let Some(feed) = rooms.get(&room).and_then(Weak::upgrade) {
+            return Ok(feed);
+        }
+        rooms.retain(|_, feed| feed.strong_count() > 0);
+        let (ticks, _) = broadcast::channel(TICK_BUFFER);
+        let feed = Arc::new(RoomFeed { ticks: ticks.clone(), watching: Mutex::default(), stop: CancellationToken::new() });
+        rooms.insert(room, Arc::downgrade(&feed));
+        tokio::spawn(run(deps.clone(), room, chat, totals, Arc::downgrade(&feed), feed.stop.clone()));
+        Ok(feed)
+    }
+}
+
+/// One viewer's presence in a room: counted in its viewers now (every node), once in its total,
+/// and, signed in, among those watching (for "friends watching"). Leaves when dropped.
+pub(crate) struct Viewer {
+    feed: Arc<RoomFeed>,
+    key: Option<String>,
+    _presence: PresenceGuard,
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        if let Some(key) = &self.key {
+            let mut watching = self.feed.watching();
+            if let Some(n) = watching.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    watching.remove(key);
+                }
+            }
+        }
+    }
+}
+
+impl Viewer {
+    pub(crate) async fn join(deps: &Deps, feed: Arc<RoomFeed>, room: LiveRoomId, user: Option<UserId>) -> Result<Self> {
+        let key = match user {
+            Some(u) => format!("u:{}", u.0),
+            None => format!("a:{}", uuid::Uuid::new_v4().simple()),
+        };
+        record_viewer(deps, room, &key, user).await?;
+        let presence = deps.chat.presence(&deps.hub).join(&viewers_key(room));
+        let key = user.map(|_| key);
+        if let Some(key) = &key {
+            *feed.watching().entry(key.clone()).or_insert(0) += 1;
+        }
+        Ok(Self { feed, key, _presence: presence })
+    }
+
+    pub(crate) fn feed(&self) -> &RoomFeed {
+        &self.feed
+    }
+}
+
+/// Counts the viewer once in the room's total, and marks them watching now.
+async fn record_viewer(deps: &Deps, room: LiveRoomId, key: &str, user: Option<UserId>) -> Result<()> {
+    let now = deps.db.now();
+    let txn = deps.db.begin().await.context("starting to count a viewer")?;
+    let inserted = viewer::Entity::insert(viewer::ActiveModel {
+        room_id: Set(room.0),
+        viewer_key: Set(key.to_owned()),
+        user_id: Set(user.map(|u| u.0)),
+        first_seen_at: Set(now),
+        last_seen_at: Set(now),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(&txn)
+    .await
+    .context("counting a viewer")?;
+    if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        room::Entity::update_many()
+            .col_expr(room::Column::ViewersTotal, Expr::col(room::Column::ViewersTotal).add(1))
+            .filter(room::Column::Id.eq(room.0))
+            .exec(&txn)
+            .await
+            .context("adding to a room's viewers")?;
+    } else {
+        viewer::Entity::update_many()
+            .col_expr(viewer::Column::LastSeenAt, Expr::value(now))
+            .filter(viewer::Column::RoomId.eq(room.0))
+            .filter(viewer::Column::ViewerKey.eq(key))
+            .exec(&txn)
+            .await
+            .context("marking a viewer watching")?;
+    }
+    txn.commit().await.context("committing a viewer")?;
+    Ok(())
+}
+
+pub(crate) fn counts_of(row: &room::Model) -> LiveCountsDto {
+    let live = state_of(row).is_ok_and(|s| s == LiveRoomState::Live);
+    LiveCountsDto {
+        viewers_now: if live { row.viewers_now } else { 0 },
+        viewers_peak: row.viewers_peak,
+        viewers_total: row.viewers_total,
+        likes: row.like_count,
+    }
+}
+
+/// Writes the global count of viewers now to the room (the peak only rises), when it changed,
+/// then reads the room's counters back.
+async fn refresh_counts(deps: &Deps, room: LiveRoomId, now: i64) -> Result<Option<LiveCountsDto>> {
+    room::Entity::update_many()
+        .col_expr(room::Column::ViewersNow, Expr::value(now))
+        .col_expr(
+            room::Column::ViewersPeak,
+            Expr::case(Expr::col(room::Column::ViewersPeak).lt(now), Expr::value(now))
+                .finally(Expr::col(room::Column::ViewersPeak))
+                .into(),
+        )
+        .filter(room::Column::Id.eq(room.0))
+        .filter(room::Column::State.eq(LiveRoomState::Live.as_str()))
+        .filter(Expr::col(room::Column::ViewersNow).ne(now).or(Expr::col(room::Column::ViewersPeak).lt(now)))
+        .exec(deps.db.writer())
+        .await
+        .context("writing a room's viewer count")?;
+    let row = room::Entity::find_by_id(room.0).one(deps.db.reader()).await.context("reading a room's counters")?;
+    Ok(row.as_ref().map(counts_of))
+}
+
+async fn mark_watching(deps: &Deps, room: LiveRoomId, keys: Vec<String>) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    viewer::Entity::update_many()
+        .col_expr(viewer::Column::LastSeenAt, Expr::value(deps.db.now()))
+        .filter(viewer::Column::RoomId.eq(room.0))
+        .filter(viewer::Column::ViewerKey.is_in(keys))
+        .exec(deps.db.writer())
+        .await
+        .context("marking viewers watching")?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(room_id = %room))]
+async fn run(
+    deps: Arc<Deps>,
+    room: LiveRoomId,
+    mut chat: BoxStream<'static, serde_json::Value>,
+    mut totals: BoxStream<'static, u64>,
+    feed: Weak<RoomFeed>,
+    stop: CancellationToken,
+) {
+    let config = &deps.config;
+    let per_tick = Ord::max(u64::from(config.comments_per_viewer_per_second) * Ord::max(config.comment_batch_ms, 1) / 1000, 1) as usize;
+    let mut batch = tokio::time::interval(Duration::from_millis(Ord::max(config.comment_batch_ms, 10)));
+    batch.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut counts_tick = tokio::time::interval(Duration::from_millis(Ord::max(config.counts_interval_ms, 10)));
+    counts_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut gathered = Gathered::default();
+    let mut total: u64 = 0;
+    let mut last_counts: Option<LiveCountsDto> = None;
+    let mut last_seen_write = tokio::time::Instant::now();
+    let presence = deps.chat.presence(&deps.hub);
+    let key = viewers_key(room);
+    let mut local_at_last_count = 0;
+    tracing::debug!(per_tick, "room feed started");
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            message = chat.next() => {
+                let Some(message) = message else { break };
+                match serde_json::from_value::<ChatMessage>(message) {
+                    Ok(message) => gathered.add(message),
+                    Err(e) => tracing::warn!(error = %e, "skipping a chat message this node cannot read"),
+                }
+            }
+            Some(t) = totals.next() => total = t,
+            _ = batch.tick() => {
+                if gathered.is_empty() {
+                    continue;
+                }
+                let Some(feed) = feed.upgrade() else { break };
+                let _ = feed.ticks.send(Arc::new(gathered.take(per_tick)));
+            }
+            _ = counts_tick.tick() => {
+                local_at_last_count = presence.local_count(&key);
+                match refresh_counts(&deps, room, i64::try_from(total).unwrap_or(i64::MAX)).await {
+                    Ok(Some(counts)) if last_counts != Some(counts) => {
+                        last_counts = Some(counts);
+                        gathered.counts = Some(counts);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "refreshing a room's counts failed; trying again"),
+                }
+                if last_seen_write.elapsed() >= SEEN_EVERY {
+                    last_seen_write = tokio::time::Instant::now();
+                    let keys = feed.upgrade().map(|f| f.watching().keys().cloned().collect()).unwrap_or_default();
+                    if let Err(e) = mark_watching(&deps, room, keys).await {
+                        tracing::warn!(error = %e, "marking viewers watching failed");
+                    }
+                }
+            }
+        }
+    }
+    // The last viewer here left: what the room shows is the others' count, until their nodes
+    // write theirs.
+    let others = total.saturating_sub(local_at_last_count);
+    if let Err(e) = refresh_counts(&deps, room, i64::try_from(others).unwrap_or(i64::MAX)).await {
+        tracing::debug!(error = %e, "writing the viewer count on leaving failed");
+    }
+    tracing::debug!("room feed stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use kanjian_contracts::live::CommentRole;
+
+fn comment(id: i64, author: i64, role: CommentRole) -> LiveCommentDto {
+    LiveCommentDto {
+        id: LiveCommentId(id),
+        room_id: LiveRoomId(1),
+        author_id: UserId(author),
+        author_name: format!("u{author}"),
+        role,
+        text: format!("c{id}"),
+        created_at: kanjian_kernel::now(),
+    }
+}
+
+
+    fn gathered(viewers: i64, priority: i64) -> Gathered {
+        let mut g = Gathered::default();
+        let mut comments: Vec<LiveCommentDto> = (1..=viewers).map(|i| comment(i, 100 + i, CommentRole::Viewer)).collect();
+        comments.extend((1..=priority).map(|i| comment(1000 + i, 1, CommentRole::Creator)));
+        g.add(ChatMessage::Comments { comments });
+        g
+    }
+
+    fn comments_of(events: &[LiveRoomEventDto]) -> (Vec<i64>, u32) {
+        match events.first() {
+            Some(LiveRoomEventDto::Comments { comments, omitted }) => (comments.iter().map(|c| c.id.0).collect(), *omitted),
+            other => panic!("no comments: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_quiet_batch_goes_out_whole() {
+        let tick = gathered(2, 1).take(3);
+        let (ids, omitted) = comments_of(&tick.events_for(None, &HashSet::new()).0);
+        assert_eq!((ids, omitted), (vec![1, 2, 1001], 0));
+    }
+
+    #[test]
+    fn a_busy_batch_is_sampled_but_priority_and_own_comments_always_go() {
+        let tick = gathered(500, 4).take(3);
+        // A bystander: three viewers' comments (the newest among them), every priority one.
+        let (ids, omitted) = comments_of(&tick.events_for(Some(UserId(9)), &HashSet::new()).0);
+        assert_eq!(ids.iter().filter(|&&i| i > 1000).count(), 4);
+        assert_eq!(ids.iter().filter(|&&i| i <= 500).count(), 3);
+        assert!(ids.contains(&500), "{ids:?}");
+        assert_eq!(omitted, 497);
+        // Viewer 100 + 7 wrote comment 7, which the sample left out: they get it too.
+        let (ids, omitted) = comments_of(&tick.events_for(Some(UserId(107)), &HashSet::new()).0);
+        assert!(ids.contains(&7), "{ids:?}");
+        assert_eq!(ids.iter().filter(|&&i| i <= 500).count(), 4);
+        assert_eq!(omitted, 496);
+    }
+
+    #[test]
+    fn people_in_a_block_are_hidden_and_removed_viewers_are_told() {
+        let mut g = gathered(2, 0);
+        g.add(ChatMessage::Removed { user_id: UserId(5) });
+        let tick = g.take(3);
+        let hidden: HashSet<UserId> = [UserId(101)].into();
+        let (ids, _) = comments_of(&tick.events_for(Some(UserId(9)), &hidden).0);
+        assert_eq!(ids, vec![2]);
+        assert_eq!(tick.events_for(Some(UserId(5)), &HashSet::new()), (vec![LiveRoomEventDto::Removed], true));
+    }
+
+    #[test]
+    fn a_comment_removed_before_its_batch_left_is_never_sent() {
+        let mut g = gathered(3, 0);
+        g.add(ChatMessage::Deleted { ids: vec![LiveCommentId(2)] });
+        let (events, _) = g.take(3).events_for(None, &HashSet::new());
+        assert_eq!(comments_of(&events).0, vec![1, 3]);
+        assert_eq!(events[1], LiveRoomEventDto::CommentsDeleted { ids: vec![LiveCommentId(2)] });
+    }
+
+    #[test]
+    fn the_cap_bounds_memory_but_not_the_count() {
+        let tick = gathered(MAX_TICK_COMMENTS as i64 + 50, 0).take(3);
+        let (_, omitted) = comments_of(&tick.events_for(None, &HashSet::new()).0);
+        assert_eq!(omitted, MAX_TICK_COMMENTS as u32 + 50 - 3);
+    }
+}

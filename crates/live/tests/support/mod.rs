@@ -1,0 +1,152 @@
+//! What the live module's tests share: a freshly migrated database (a SQLite file, or
+//! PostgreSQL with `KANJIAN_TEST_DATABASE=postgres`), the module on it, and small fakes of
+//! identity and social. Users 1..=20 exist and are named `用户<n>`; users 1..=10 have channel
+//! n, user 11 and up have none; even users have verified email addresses; blocks are set by
+//! the tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use kanjian_contracts::identity::*;
+use kanjian_contracts::social::BlockDirectory;
+use kanjian_db::testing::TestDatabase;
+use kanjian_events::Outbox;
+use kanjian_kernel::ids::{ChannelId, SessionId, UserId};
+use kanjian_kernel::{Actor, Clock, Error, Result, UserErrorCode};
+use kanjian_live::{Directories, LiveConfig, LiveService};
+use sea_orm::DatabaseConnection;
+
+pub fn channel(id: i64) -> ChannelDto {
+    ChannelDto {
+        id: ChannelId(id),
+        owner_id: UserId(id),
+        handle: format!("user{id}"),
+        display_name: format!("频道 {id}"),
+        bio: String::new(),
+        avatar_url: None,
+        created_at: kanjian_kernel::now(),
+        updated_at: kanjian_kernel::now(),
+    }
+}
+
+#[derive(Default)]
+pub struct Fakes {
+    /// (blocker, blocked)
+    pub blocks: Mutex<HashSet<(i64, i64)>>,
+}
+
+#[async_trait]
+impl IdentityDirectory for Fakes {
+    async fn users_by_ids(&self, _: &Actor, ids: &[UserId]) -> Result<Vec<UserDto>> {
+        Ok(ids
+            .iter()
+            .filter(|id| (1..=20).contains(&id.0))
+            .map(|id| UserDto { id: *id, display_name: format!("用户{}", id.0), created_at: kanjian_kernel::now(), private: None })
+            .collect())
+    }
+    async fn channels_by_ids(&self, ids: &[ChannelId]) -> Result<Vec<ChannelDto>> {
+        Ok(ids.iter().filter(|id| (1..=10).contains(&id.0)).map(|id| channel(id.0)).collect())
+    }
+    async fn channel_of_user(&self, user: UserId) -> Result<Option<ChannelDto>> {
+        Ok((1..=10).contains(&user.0).then(|| channel(user.0)))
+    }
+    async fn channels_of_users(&self, users: &[UserId]) -> Result<Vec<ChannelDto>> {
+        Ok(users.iter().filter(|u| (1..=10).contains(&u.0)).map(|u| channel(u.0)).collect())
+    }
+}
+
+#[async_trait]
+impl MailDirectory for Fakes {
+    async fn mail_recipients(&self, users: &[UserId]) -> Result<Vec<MailRecipient>> {
+        Ok(users
+            .iter()
+            .filter(|u| (1..=11).contains(&u.0))
+            .map(|u| MailRecipient {
+                user_id: *u,
+                email: format!("user{}@example.com", u.0),
+                email_verified: u.0 % 2 == 0,
+                locale: "zh-CN".into(),
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl BlockDirectory for Fakes {
+    async fn blocked_among(&self, viewer: UserId, others: &[UserId]) -> Result<Vec<UserId>> {
+        let blocks = self.blocks.lock().unwrap();
+        Ok(others
+            .iter()
+            .filter(|o| blocks.contains(&(viewer.0, o.0)) || blocks.contains(&(o.0, viewer.0)))
+            .copied()
+            .collect())
+    }
+
+    async fn blocked_with(&self, viewer: UserId, _limit: u64) -> Result<Vec<UserId>> {
+        let blocks = self.blocks.lock().unwrap();
+        Ok(blocks
+            .iter()
+            .filter_map(|&(a, b)| if a == viewer.0 { Some(UserId(b)) } else if b == viewer.0 { Some(UserId(a)) } else { None })
+            .collect())
+    }
+}
+
+/// The shared history and live's own tables, as the server merges them.
+pub struct WithLive;
+
+impl kanjian_migrations::MigratorTrait for WithLive {
+    fn migrations() -> Vec<Box<dyn kanjian_migrations::MigrationTrait>> {
+        let mut all = kanjian_migrations::Migrator::migrations();
+        all.extend(<kanjian_live::Live as kanjian_module::Module>::migrations());
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+}
+
+pub struct TestApp {
+    pub _database: TestDatabase,
+    pub db: DatabaseConnection,
+    pub clock: Clock,
+    pub live: LiveService,
+    pub fakes: Arc<Fakes>,
+}
+
+pub async fn app() -> TestApp {
+    app_with(LiveConfig::default()).await
+}
+
+/// The module with `config` (its public URL set for links).
+pub async fn app_with(config: LiveConfig) -> TestApp {
+    let database = TestDatabase::create().await;
+    let clock = Clock::manual_from_now();
+    let db = kanjian_migrations::database::connect_and_migrate_with::<WithLive>(
+        &database.url,
+        &kanjian_db::DatabaseConfig::default(),
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    let fakes = Arc::new(Fakes::default());
+    let live = LiveService::new(
+        db.clone(),
+        Outbox::new(),
+        Arc::new(kanjian_events::InProcessHub::new()),
+        Directories { identity: fakes.clone(), mail: fakes.clone(), blocks: fakes.clone(), importer: None },
+        LiveConfig { public_url: "https://kanjian.example".into(), ..config },
+    );
+    TestApp { _database: database, db: db.writer().clone(), clock, live, fakes }
+}
+
+pub fn user(n: i64) -> Actor {
+    Actor::User { user_id: UserId(n), session_id: SessionId(n), roles: vec![] }
+}
+
+pub fn user_error(e: &Error) -> (String, UserErrorCode) {
+    match e {
+        Error::User(errors) if errors.len() == 1 => (errors[0].field.join("."), errors[0].code),
+        other => panic!("expected one user error, got {other:?}"),
+    }
+}
