@@ -74,6 +74,80 @@ async fn a_friends_recommend_reaches_the_friends_feed_and_everyone_gets_recommen
     app.stop().await;
 }
 
+/// Live rooms on air join the first pages: above the videos of Following for a followed
+/// channel, mixed into Recommended with the friends watching.
+#[tokio::test]
+async fn rooms_on_air_join_following_and_recommended_with_the_friends_watching() {
+    let app = TestApp::spawn_with(|c| c.modules.social.recommended_pool_refresh_secs = 0).await;
+    let (creator, channel, video) = published_video(&app, "noodles").await;
+    until_projected(&app, &video).await;
+    let room = app
+        .data(Some(&creator), "mutation { scheduleLive(input: {title: \"煮面直播\"}) { liveRoom { id } userErrors { code } } }", json!({}))
+        .await["scheduleLive"]["liveRoom"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // On air without a publisher (the live tests push real RTMP): the feeds only read the state.
+    let db = app.database().await;
+    sea_orm::ConnectionTrait::execute_raw(
+        &db,
+        sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE live_rooms SET state = 'LIVE', started_at = $1, version = version + 1",
+            [chrono::Utc::now().into()],
+        ),
+    )
+    .await
+    .unwrap();
+    let (lilei, _) = app.sign_up("lilei@example.com").await;
+    let (meimei, meimei_id) = app.sign_up("meimei@example.com").await;
+    befriend(&app, &lilei, &meimei, &meimei_id).await;
+    const LIVE_CARD: &str = "edges { cursor node { reason video { id } liveRoom { id state } friendsWatching { totalCount friends { id } } } }";
+    let page = |feed: &str, after: Option<&str>| {
+        let (app, token) = (&app, lilei.clone());
+        let query = format!("query($after: String) {{ {feed}(first: 10, after: $after) {{ {LIVE_CARD} }} }}");
+        let feed = feed.to_owned();
+        let after = after.map(str::to_owned);
+        async move { app.data(Some(&token), &query, json!({ "after": after })).await[&feed]["edges"].clone() }
+    };
+
+    // Following: nothing before following; then the room above the video.
+    assert_eq!(page("followingFeed", None).await, json!([]));
+    app.data(Some(&lilei), "mutation($c: ID!) { followChannel(input: {channelId: $c}) { userErrors { code } } }", json!({ "c": channel })).await;
+    let following = page("followingFeed", None).await;
+    assert_eq!(following[0]["node"]["reason"], "LIVE_NOW", "{following:#}");
+    assert_eq!(following[0]["node"]["liveRoom"], json!({ "id": room, "state": "LIVE" }));
+    assert_eq!(following[0]["node"]["video"], Value::Null);
+    assert_eq!(following[1]["node"]["video"]["id"], video);
+    // Paging on from the room gives the videos from the top, without it.
+    let cursor = following[0]["cursor"].as_str().unwrap().to_owned();
+    let after_room = page("followingFeed", Some(&cursor)).await;
+    assert_eq!(after_room[0]["node"]["video"]["id"], video, "{after_room:#}");
+    assert_eq!(after_room.as_array().unwrap().len(), 1);
+
+    // Recommended: the room after the video, with Meimei watching it.
+    let recommended = page("recommendedFeed", None).await;
+    assert_eq!(recommended[1]["node"]["liveRoom"]["id"], room, "{recommended:#}");
+    assert_eq!(recommended[1]["node"]["friendsWatching"], Value::Null);
+    let watching = kanjian_system_tests::ws::Subscription::start(
+        &app.base,
+        Some(&meimei),
+        "subscription($id: ID!) { liveRoomEvents(liveRoomId: $id) { __typename } }",
+        json!({ "id": room }),
+    )
+    .await;
+    let recommended = app
+        .eventually(std::time::Duration::from_secs(10), || async {
+            let edges = page("recommendedFeed", None).await;
+            (edges[1]["node"]["friendsWatching"]["totalCount"] == 1).then_some(edges)
+        })
+        .await;
+    assert_eq!(recommended[1]["node"]["friendsWatching"]["friends"], json!([{ "id": meimei_id }]));
+    assert_eq!(recommended[1]["cursor"], recommended[0]["cursor"], "the room pages on as the video before it");
+    drop(watching);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn feeds_refuse_anonymous_viewers_and_bad_cursors() {
     let app = TestApp::spawn().await;

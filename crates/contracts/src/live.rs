@@ -281,10 +281,28 @@ pub trait LiveApi: Send + Sync {
     async fn set_blocked_keywords(&self, actor: &Actor, channel: ChannelId, keywords: &[String]) -> Result<Vec<String>>;
     async fn blocked_keywords(&self, actor: &Actor, channel: ChannelId) -> Result<Vec<String>>;
 
+    /// LIVE rooms of channels the actor follows, most viewers first, at most `limit`: the top
+    /// of the Following feed.
+    async fn live_now_followed(&self, actor: &Actor, limit: u64) -> Result<Vec<LiveRoomDto>>;
+    /// LIVE rooms to mix into Recommended, at most `limit`: those more of the actor's friends
+    /// are watching first, then the most watched; never the actor's own, nor rooms hidden from
+    /// them.
+    async fn recommended_lives(&self, actor: &Actor, limit: u64) -> Result<Vec<LiveRecommendationDto>>;
+
     /// A file of the room's HLS (`index.m3u8`, `init-<n>.mp4`, `seg-<n>.m4s`) for a player:
     /// the live edge while LIVE, the whole broadcast once ENDED. `NOT_FOUND` for anything else
     /// and for rooms the actor may not see.
     async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str) -> Result<LiveFile>;
+}
+
+/// A live room for the Recommended feed, with its social proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRecommendationDto {
+    pub room: LiveRoomDto,
+    /// Up to 3 of the actor's friends watching it now, closest first.
+    pub friends_watching: Vec<UserId>,
+    /// How many of the actor's friends are watching it now.
+    pub friends_watching_total: i64,
 }
 
 /// A file of a room's HLS, for a player.

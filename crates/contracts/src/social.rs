@@ -158,8 +158,8 @@ pub enum FeedReason {
     Popular,
     /// Mixed into Recommended through [`BoostedVideos`] (paid or incentive traffic).
     Boosted,
-    // Live streams add `LiveNow`: the Following feed puts followed channels that are live now
-    // above its videos.
+    // Live rooms join the feeds in the GraphQL layer (`LIVE_NOW`), where live's API and
+    // social's meet: see `crates/graphql/src/social/feeds.rs`.
 }
 
 /// One item of a feed page.
@@ -192,6 +192,16 @@ pub trait BlockDirectory: Send + Sync {
     /// Everyone in a block with `viewer`, either way, at most `limit`: to hide a stream of many
     /// people's items (live comments) without asking per item.
     async fn blocked_with(&self, viewer: UserId, limit: u64) -> Result<Vec<UserId>>;
+}
+
+/// Who is close to whom, for modules that rank with it (live: "3 friends are watching",
+/// live-now rooms of followed channels).
+#[async_trait]
+pub trait FriendDirectory: Send + Sync {
+    /// The user's friends, closest first (most interactions), at most `limit`.
+    async fn closest_friends(&self, user: UserId, limit: u64) -> Result<Vec<UserId>>;
+    /// Those among `channels` the user follows, in no order.
+    async fn followed_among(&self, user: UserId, channels: &[ChannelId]) -> Result<Vec<ChannelId>>;
 }
 
 #[async_trait]

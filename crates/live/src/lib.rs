@@ -3,6 +3,7 @@
 mod broadcast;
 pub mod chat;
 mod config;
+mod discovery;
 mod domain;
 mod entity;
 pub mod ingest;
@@ -17,11 +18,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
 use kanjian_contracts::live::{
-    LiveApi, LiveCommentDto, LiveFile, LiveRoomDto, LiveRoomEventDto, RestrictedViewerDto, Restriction, ScheduleLiveInput,
+    LiveApi, LiveCommentDto, LiveFile, LiveRecommendationDto, LiveRoomDto, LiveRoomEventDto, RestrictedViewerDto, Restriction, ScheduleLiveInput,
     StreamCredentialsDto, UpdateLiveInput,
 };
 use kanjian_contracts::media::VideoImporter;
-use kanjian_contracts::social::BlockDirectory;
+use kanjian_contracts::social::{BlockDirectory, FriendDirectory};
 use kanjian_db::Db;
 use futures::stream::BoxStream;
 use kanjian_events::{EventHandler, Outbox, RealtimeHub};
@@ -59,6 +60,7 @@ impl kanjian_module::Module for Live {
                 identity: ctx.apis.get::<dyn IdentityDirectory>()?,
                 mail: ctx.apis.get::<dyn MailDirectory>()?,
                 blocks: ctx.apis.get::<dyn BlockDirectory>()?,
+                friends: ctx.apis.get::<dyn FriendDirectory>()?,
                 importer: Some(ctx.apis.get::<dyn VideoImporter>()?),
             },
             config,
@@ -82,6 +84,8 @@ pub struct Directories {
     pub identity: Arc<dyn IdentityDirectory>,
     pub mail: Arc<dyn MailDirectory>,
     pub blocks: Arc<dyn BlockDirectory>,
+    /// Friends and follows, for the feeds' live items.
+    pub friends: Arc<dyn FriendDirectory>,
     /// Makes replays into videos (media); without it a room's replay stays its playlist.
     pub importer: Option<Arc<dyn VideoImporter>>,
 }
@@ -94,6 +98,7 @@ pub(crate) struct Deps {
     pub identity: Arc<dyn IdentityDirectory>,
     pub mail: Arc<dyn MailDirectory>,
     pub blocks: Arc<dyn BlockDirectory>,
+    pub friends: Arc<dyn FriendDirectory>,
     pub importer: Option<Arc<dyn VideoImporter>>,
     pub config: LiveConfig,
     /// Publish sessions on air on this node.
@@ -118,7 +123,7 @@ impl std::fmt::Debug for LiveService {
 
 impl LiveService {
     pub fn new(db: Db, outbox: Outbox, hub: Arc<dyn RealtimeHub>, directories: Directories, config: LiveConfig) -> Self {
-        let Directories { identity, mail, blocks, importer } = directories;
+        let Directories { identity, mail, blocks, friends, importer } = directories;
         Self {
             deps: Arc::new(Deps {
                 db,
@@ -127,6 +132,7 @@ impl LiveService {
                 identity,
                 mail,
                 blocks,
+                friends,
                 importer,
                 config,
                 on_air: Default::default(),
@@ -332,6 +338,14 @@ impl LiveApi for LiveService {
 
     async fn blocked_keywords(&self, actor: &Actor, channel: ChannelId) -> Result<Vec<String>> {
         chat::moderation::blocked_keywords(&self.deps, actor, channel).await
+    }
+
+    async fn live_now_followed(&self, actor: &Actor, limit: u64) -> Result<Vec<LiveRoomDto>> {
+        discovery::live_now_followed(&self.deps, actor, limit).await
+    }
+
+    async fn recommended_lives(&self, actor: &Actor, limit: u64) -> Result<Vec<LiveRecommendationDto>> {
+        discovery::recommended_lives(&self.deps, actor, limit).await
     }
 
     async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str) -> Result<LiveFile> {

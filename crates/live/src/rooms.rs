@@ -29,7 +29,7 @@ pub(crate) async fn find_room<C: ConnectionTrait>(conn: &C, id: LiveRoomId) -> R
 }
 
 /// Owners, among `owners`, whose rooms the actor may not see: those in a block with the actor.
-async fn hidden_owners(deps: &Deps, actor: &Actor, owners: impl IntoIterator<Item = i64>) -> Result<HashSet<i64>> {
+pub(crate) async fn hidden_owners(deps: &Deps, actor: &Actor, owners: impl IntoIterator<Item = i64>) -> Result<HashSet<i64>> {
     let Some(viewer) = actor.user_id() else {
         return Ok(HashSet::new());
     };

@@ -287,3 +287,19 @@ pub async fn user_social(
         })
         .collect())
 }
+
+/// Those among `channels` the user follows (`FriendDirectory`).
+pub(crate) async fn followed_among(deps: &Deps, user: UserId, channels: &[ChannelId]) -> Result<Vec<ChannelId>> {
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(follow::Entity::find()
+        .filter(follow::Column::UserId.eq(user.0))
+        .filter(follow::Column::ChannelId.is_in(channels.iter().map(|c| c.0)))
+        .all(deps.db.reader())
+        .await
+        .context("looking for followed channels")?
+        .into_iter()
+        .map(|f| ChannelId(f.channel_id))
+        .collect())
+}

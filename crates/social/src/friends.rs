@@ -553,6 +553,21 @@ pub async fn relationships(
         .collect())
 }
 
+/// The user's friends, closest first (most interactions), at most `limit` (`FriendDirectory`).
+pub(crate) async fn closest_friends(deps: &Deps, user: UserId, limit: u64) -> Result<Vec<UserId>> {
+    Ok(friendship::Entity::find()
+        .filter(friendship::Column::UserId.eq(user.0))
+        .order_by_desc(friendship::Column::Interactions)
+        .order_by_desc(friendship::Column::FriendId)
+        .limit(limit)
+        .all(deps.db.reader())
+        .await
+        .context("listing closest friends")?
+        .into_iter()
+        .map(|f| UserId(f.friend_id))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

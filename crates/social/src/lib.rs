@@ -41,6 +41,7 @@ impl kanjian_module::Module for Social {
         Ok(kanjian_module::Parts::default()
             .handlers(service.event_handlers())
             .api::<dyn kanjian_contracts::social::BlockDirectory>(service.clone())
+            .api::<dyn kanjian_contracts::social::FriendDirectory>(service.clone())
             .api::<dyn kanjian_contracts::social::SocialApi>(service))
     }
 }

@@ -79,6 +79,17 @@ impl SocialService {
 }
 
 #[async_trait]
+impl kanjian_contracts::social::FriendDirectory for SocialService {
+    async fn closest_friends(&self, user: UserId, limit: u64) -> Result<Vec<UserId>> {
+        crate::friends::closest_friends(&self.deps, user, limit).await
+    }
+
+    async fn followed_among(&self, user: UserId, channels: &[ChannelId]) -> Result<Vec<ChannelId>> {
+        crate::follows::followed_among(&self.deps, user, channels).await
+    }
+}
+
+#[async_trait]
 impl BlockDirectory for SocialService {
     async fn blocked_among(&self, viewer: UserId, others: &[UserId]) -> Result<Vec<UserId>> {
         blocks::blocked_among(&self.deps, viewer, others).await

@@ -16,6 +16,7 @@ impl MigrationName for Migration {
 #[derive(DeriveIden)]
 enum LiveRooms {
     Table,
+    State,
     PinnedText,
     PinnedAt,
     LikeCount,
@@ -103,6 +104,17 @@ impl MigrationTrait for Migration {
         ] {
             manager.alter_table(Table::alter().table(LiveRooms::Table).add_column(column).to_owned()).await?;
         }
+        // The rooms on air, most watched first (the feeds' live items).
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_live_rooms_state_viewers")
+                    .table(LiveRooms::Table)
+                    .col(LiveRooms::State)
+                    .col(LiveRooms::ViewersNow)
+                    .to_owned(),
+            )
+            .await?;
         // One more whenever the channel's blocked keywords change: nodes rebuild their cached
         // filter when it moves.
         manager
@@ -207,6 +219,7 @@ impl MigrationTrait for Migration {
         manager.drop_table(Table::drop().table(LiveMembers::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(LiveComments::Table).to_owned()).await?;
         manager.alter_table(Table::alter().table(LiveChannels::Table).drop_column(LiveChannels::KeywordsVersion).to_owned()).await?;
+        manager.drop_index(Index::drop().name("idx_live_rooms_state_viewers").table(LiveRooms::Table).to_owned()).await?;
         for column in [
             LiveRooms::ViewersTotal,
             LiveRooms::ViewersPeak,

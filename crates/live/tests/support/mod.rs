@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kanjian_contracts::identity::*;
-use kanjian_contracts::social::BlockDirectory;
+use kanjian_contracts::social::{BlockDirectory, FriendDirectory};
 use kanjian_db::testing::TestDatabase;
 use kanjian_events::Outbox;
 use kanjian_kernel::ids::{ChannelId, SessionId, UserId};
@@ -34,6 +34,10 @@ pub fn channel(id: i64) -> ChannelDto {
 
 #[derive(Default)]
 pub struct Fakes {
+    /// (user, friend), both ways; the order of insertion is closeness.
+    pub friends: Mutex<Vec<(i64, i64)>>,
+    /// (user, channel)
+    pub follows: Mutex<HashSet<(i64, i64)>>,
     /// (blocker, blocked)
     pub blocks: Mutex<HashSet<(i64, i64)>>,
 }
@@ -71,6 +75,19 @@ impl MailDirectory for Fakes {
                 locale: "zh-CN".into(),
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl FriendDirectory for Fakes {
+    async fn closest_friends(&self, user: UserId, limit: u64) -> Result<Vec<UserId>> {
+        let friends = self.friends.lock().unwrap();
+        Ok(friends.iter().filter(|(u, _)| *u == user.0).map(|(_, f)| UserId(*f)).take(limit as usize).collect())
+    }
+
+    async fn followed_among(&self, user: UserId, channels: &[ChannelId]) -> Result<Vec<ChannelId>> {
+        let follows = self.follows.lock().unwrap();
+        Ok(channels.iter().filter(|c| follows.contains(&(user.0, c.0))).copied().collect())
     }
 }
 
@@ -134,7 +151,7 @@ pub async fn app_with(config: LiveConfig) -> TestApp {
         db.clone(),
         Outbox::new(),
         Arc::new(kanjian_events::InProcessHub::new()),
-        Directories { identity: fakes.clone(), mail: fakes.clone(), blocks: fakes.clone(), importer: None },
+        Directories { identity: fakes.clone(), mail: fakes.clone(), blocks: fakes.clone(), friends: fakes.clone(), importer: None },
         LiveConfig { public_url: "https://kanjian.example".into(), ..config },
     );
     TestApp { _database: database, db: db.writer().clone(), clock, live, fakes }
