@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-pub mod blob;
 mod config;
 pub mod domain;
 mod entity;
@@ -29,7 +28,7 @@ use kanjian_events::{EventHandler, Outbox, RealtimeHub};
 use kanjian_kernel::ids::{ChannelId, UploadId, VideoId};
 use kanjian_kernel::{Actor, Page, PageRequest, Result};
 
-pub use blob::{BlobObject, BlobStore, LocalBlobStore, LocalCopy};
+pub use kanjian_blob::{BlobObject, BlobStore, LocalBlobStore, LocalCopy};
 pub use config::MediaConfig;
 
 /// The media module, as `server` declares it: offers `MediaApi` and `VideoDirectory` (using
