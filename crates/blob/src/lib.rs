@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod config;
+mod http;
 mod local;
 mod s3;
 #[cfg(feature = "testing")]

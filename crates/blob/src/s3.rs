@@ -50,10 +50,8 @@ impl S3BlobStore {
                 Some(p.to_owned())
             }
         };
-        // reqwest's rustls is built without a crypto provider of its own: use ring, as lettre and
-        // async-nats do. Installing twice is harmless (the first one stays).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::new()
+            .with_http_connector(crate::http::HyperConnector)
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_allow_http(config.allow_http)
