@@ -178,3 +178,55 @@ stop_nats() {
     NATS_PID=""
   fi
 }
+
+# The S3 blob store's tests (crates/blob/tests/contract.rs, tests/system/shared_storage.rs) talk
+# to a real S3-compatible server: the one at $KANJIAN_TEST_S3_URL when set, else moto's server
+# (PyPI `moto[server]`, installed when missing) started for this run on a free port of
+# 127.0.0.1 (stopped by stop_moto). Exports KANJIAN_TEST_S3_URL. Returns non-zero when there is
+# no server; the tests then fail under CI=true and print SKIPPED otherwise.
+MOTO_PID=""
+MOTO_LOG=""
+ensure_moto() {
+  if [ -n "${KANJIAN_TEST_S3_URL:-}" ]; then
+    return 0
+  fi
+  if ! command -v moto_server >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+    echo "==> moto_server is missing; installing it from PyPI (moto[server])"
+    python3 -m pip install --quiet 'moto[server]' >/dev/null 2>&1 \
+      || python3 -m pip install --quiet --break-system-packages 'moto[server]' >/dev/null 2>&1 || true
+    hash -r
+  fi
+  command -v moto_server >/dev/null 2>&1 || return 1
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  MOTO_LOG=$(mktemp)
+  echo "==> starting moto_server (S3) on 127.0.0.1:$port for this run"
+  moto_server -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 &
+  MOTO_PID=$!
+  local tries=0
+  until curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null \
+    || timeout 1 bash -c ": > /dev/tcp/127.0.0.1/$port" 2>/dev/null; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 150 ] || ! kill -0 "$MOTO_PID" 2>/dev/null; then
+      echo "moto_server did not start:" >&2
+      tail -5 "$MOTO_LOG" >&2 || true
+      stop_moto
+      return 1
+    fi
+    sleep 0.1
+  done
+  export KANJIAN_TEST_S3_URL="http://127.0.0.1:$port"
+}
+
+# Stops the moto_server ensure_moto started, if it did.
+stop_moto() {
+  if [ -n "$MOTO_PID" ]; then
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+    MOTO_PID=""
+  fi
+  if [ -n "$MOTO_LOG" ]; then
+    rm -f "$MOTO_LOG"
+    MOTO_LOG=""
+  fi
+}
