@@ -158,16 +158,24 @@ ensure_nats() {
   echo "==> nothing answers at $url; starting $bin on 127.0.0.1:$port for this run"
   "$bin" -a 127.0.0.1 -p "$port" >/dev/null 2>&1 &
   NATS_PID=$!
-  local tries=0
-  until nats_reachable "nats://127.0.0.1:$port"; do
+  if ! wait_listening "$NATS_PID" "$port" 100; then
+    stop_nats
+    return 1
+  fi
+  export KANJIAN_TEST_NATS_URL="nats://127.0.0.1:$port"
+}
+
+# Waits until something accepts TCP connections on 127.0.0.1:$2 while process $1 runs, for at
+# most $3 tenths of a second; non-zero when nothing does (or the process died).
+wait_listening() {
+  local pid="$1" port="$2" most="$3" tries=0
+  until timeout 1 bash -c ": > /dev/tcp/127.0.0.1/$port" 2>/dev/null; do
     tries=$((tries + 1))
-    if [ "$tries" -ge 100 ] || ! kill -0 "$NATS_PID" 2>/dev/null; then
-      stop_nats
+    if [ "$tries" -ge "$most" ] || ! kill -0 "$pid" 2>/dev/null; then
       return 1
     fi
     sleep 0.1
   done
-  export KANJIAN_TEST_NATS_URL="nats://127.0.0.1:$port"
 }
 
 # Stops the nats-server ensure_nats started, if it did.
@@ -203,18 +211,12 @@ ensure_moto() {
   echo "==> starting moto_server (S3) on 127.0.0.1:$port for this run"
   moto_server -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 &
   MOTO_PID=$!
-  local tries=0
-  until curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null \
-    || timeout 1 bash -c ": > /dev/tcp/127.0.0.1/$port" 2>/dev/null; do
-    tries=$((tries + 1))
-    if [ "$tries" -ge 150 ] || ! kill -0 "$MOTO_PID" 2>/dev/null; then
-      echo "moto_server did not start:" >&2
-      tail -5 "$MOTO_LOG" >&2 || true
-      stop_moto
-      return 1
-    fi
-    sleep 0.1
-  done
+  if ! wait_listening "$MOTO_PID" "$port" 150; then
+    echo "moto_server did not start:" >&2
+    tail -5 "$MOTO_LOG" >&2 || true
+    stop_moto
+    return 1
+  fi
   export KANJIAN_TEST_S3_URL="http://127.0.0.1:$port"
 }
 

@@ -4,7 +4,6 @@
 //! the publisher, node B serves the room's playlist, segments and replay. Without moto (or NATS
 //! for two nodes) a test prints SKIPPED, or fails under `CI=true`.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use kanjian_blob::StorageKind;
@@ -16,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::authz_matrix::world::number;
 use crate::journey::{follow_processing, video};
+use crate::live::publisher;
 
 const SCHEDULE: &str = "mutation($i: ScheduleLiveInput!) { scheduleLive(input: $i) { liveRoom { id state streamCredentials { serverUrl streamKey } } userErrors { field code message } } }";
 const EVENTS: &str = "subscription($id: ID!) { liveRoomEvents(liveRoomId: $id) { __typename ... on LiveRoomChanged { liveRoom { id state playlistUrl } } } }";
@@ -100,23 +100,6 @@ async fn a_video_is_packaged_into_the_bucket_and_served_from_it() {
         async move { (!kanjian_blob::BlobStore::exists(&store, &format!("videos/{n}/hls/master.m3u8")).await.unwrap()).then_some(()) }
     })
     .await;
-}
-
-/// ffmpeg publishing a 320x180 test pattern with a keyframe every second, in real time.
-fn publisher(url: &str, seconds: u32) -> tokio::process::Child {
-    tokio::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"])
-        .args(["-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-c:a", "aac", "-b:a", "64k"])
-        .args(["-t", &seconds.to_string(), "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start ffmpeg")
 }
 
 /// The next state `liveRoomEvents` reports.

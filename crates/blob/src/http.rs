@@ -18,8 +18,8 @@ use hyper_util::client::legacy::connect::HttpConnector as PlainConnector;
 use hyper_util::rt::TokioExecutor;
 use object_store::ClientOptions;
 use object_store::client::{
-    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpRequestBody, HttpResponse,
-    HttpResponseBody, HttpService,
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpRequestBody,
+    HttpResponse, HttpResponseBody, HttpService,
 };
 
 /// How long connecting (TCP and TLS) may take.
@@ -32,11 +32,18 @@ pub(crate) struct HyperConnector;
 
 impl HttpConnector for HyperConnector {
     fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| object_store::Error::Generic { store: "S3", source: Box::new(e) })?
-            .with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
-            .with_no_client_auth();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(e),
+        })?
+        .with_root_certificates(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })
+        .with_no_client_auth();
         let mut plain = PlainConnector::new();
         plain.enforce_http(false);
         plain.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -66,7 +73,11 @@ impl HttpService for HyperService {
             .await
             .map_err(|e| HttpError::new(HttpErrorKind::Timeout, e))?
             .map_err(|e| {
-                let kind = if e.is_connect() { HttpErrorKind::Connect } else { HttpErrorKind::Request };
+                let kind = if e.is_connect() {
+                    HttpErrorKind::Connect
+                } else {
+                    HttpErrorKind::Request
+                };
                 HttpError::new(kind, e)
             })?;
         let (parts, body) = response.into_parts();

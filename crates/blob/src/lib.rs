@@ -134,7 +134,9 @@ pub async fn copy_to_file(store: &dyn BlobStore, key: &str, dest: &Path) -> Resu
             .await
             .context("writing a local copy of a blob")?;
     }
-    file.flush().await.context("flushing a local copy of a blob")?;
+    file.flush()
+        .await
+        .context("flushing a local copy of a blob")?;
     Ok(true)
 }
 
@@ -150,7 +152,10 @@ pub fn open_store(config: &StorageConfig, data_dir: &Path) -> Result<Arc<dyn Blo
                 .unwrap_or_else(|| data_dir.join("blobs"));
             Ok(Arc::new(LocalBlobStore::new(root)))
         }
-        StorageKind::S3 => Ok(Arc::new(S3BlobStore::new(&config.s3, data_dir.join("tmp"))?)),
+        StorageKind::S3 => Ok(Arc::new(S3BlobStore::new(
+            &config.s3,
+            data_dir.join("tmp"),
+        )?)),
     }
 }
 

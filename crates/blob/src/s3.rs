@@ -84,7 +84,8 @@ impl S3BlobStore {
             Some(prefix) => format!("{prefix}/{key}"),
             None => key.to_owned(),
         };
-        ObjectPath::parse(&full).map_err(|e| Error::internal(format!("invalid blob key {key:?}: {e}")))
+        ObjectPath::parse(&full)
+            .map_err(|e| Error::internal(format!("invalid blob key {key:?}: {e}")))
     }
 
     async fn put_multipart(&self, location: &ObjectPath, local: &Path) -> Result<()> {
@@ -170,10 +171,7 @@ impl BlobStore for S3BlobStore {
             Err(e) => return Err(e).context("opening a blob"),
         };
         let length = result.meta.size;
-        let body = result
-            .into_stream()
-            .map_err(std::io::Error::other)
-            .boxed();
+        let body = result.into_stream().map_err(std::io::Error::other).boxed();
         Ok(Some(BlobObject { length, body }))
     }
 
@@ -200,7 +198,9 @@ impl BlobStore for S3BlobStore {
         };
         let list_at = match (folder, &self.prefix) {
             (Some(folder), _) => Some(self.location(folder)?),
-            (None, Some(p)) => Some(ObjectPath::parse(p).map_err(|e| Error::internal(e.to_string()))?),
+            (None, Some(p)) => {
+                Some(ObjectPath::parse(p).map_err(|e| Error::internal(e.to_string()))?)
+            }
             (None, None) => None,
         };
         let full_start = start.map(|s| match &self.prefix {
