@@ -158,16 +158,24 @@ ensure_nats() {
   echo "==> nothing answers at $url; starting $bin on 127.0.0.1:$port for this run"
   "$bin" -a 127.0.0.1 -p "$port" >/dev/null 2>&1 &
   NATS_PID=$!
-  local tries=0
-  until nats_reachable "nats://127.0.0.1:$port"; do
+  if ! wait_listening "$NATS_PID" "$port" 100; then
+    stop_nats
+    return 1
+  fi
+  export KANJIAN_TEST_NATS_URL="nats://127.0.0.1:$port"
+}
+
+# Waits until something accepts TCP connections on 127.0.0.1:$2 while process $1 runs, for at
+# most $3 tenths of a second; non-zero when nothing does (or the process died).
+wait_listening() {
+  local pid="$1" port="$2" most="$3" tries=0
+  until timeout 1 bash -c ": > /dev/tcp/127.0.0.1/$port" 2>/dev/null; do
     tries=$((tries + 1))
-    if [ "$tries" -ge 100 ] || ! kill -0 "$NATS_PID" 2>/dev/null; then
-      stop_nats
+    if [ "$tries" -ge "$most" ] || ! kill -0 "$pid" 2>/dev/null; then
       return 1
     fi
     sleep 0.1
   done
-  export KANJIAN_TEST_NATS_URL="nats://127.0.0.1:$port"
 }
 
 # Stops the nats-server ensure_nats started, if it did.
@@ -176,5 +184,51 @@ stop_nats() {
     kill "$NATS_PID" 2>/dev/null || true
     wait "$NATS_PID" 2>/dev/null || true
     NATS_PID=""
+  fi
+}
+
+# The S3 blob store's tests (crates/blob/tests/contract.rs, tests/system/shared_storage.rs) talk
+# to a real S3-compatible server: the one at $KANJIAN_TEST_S3_URL when set, else moto's server
+# (PyPI `moto[server]`, installed when missing) started for this run on a free port of
+# 127.0.0.1 (stopped by stop_moto). Exports KANJIAN_TEST_S3_URL. Returns non-zero when there is
+# no server; the tests then fail under CI=true and print SKIPPED otherwise.
+MOTO_PID=""
+MOTO_LOG=""
+ensure_moto() {
+  if [ -n "${KANJIAN_TEST_S3_URL:-}" ]; then
+    return 0
+  fi
+  if ! command -v moto_server >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+    echo "==> moto_server is missing; installing it from PyPI (moto[server])"
+    python3 -m pip install --quiet 'moto[server]' >/dev/null 2>&1 \
+      || python3 -m pip install --quiet --break-system-packages 'moto[server]' >/dev/null 2>&1 || true
+    hash -r
+  fi
+  command -v moto_server >/dev/null 2>&1 || return 1
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  MOTO_LOG=$(mktemp)
+  echo "==> starting moto_server (S3) on 127.0.0.1:$port for this run"
+  moto_server -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 &
+  MOTO_PID=$!
+  if ! wait_listening "$MOTO_PID" "$port" 150; then
+    echo "moto_server did not start:" >&2
+    tail -5 "$MOTO_LOG" >&2 || true
+    stop_moto
+    return 1
+  fi
+  export KANJIAN_TEST_S3_URL="http://127.0.0.1:$port"
+}
+
+# Stops the moto_server ensure_moto started, if it did.
+stop_moto() {
+  if [ -n "$MOTO_PID" ]; then
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+    MOTO_PID=""
+  fi
+  if [ -n "$MOTO_LOG" ]; then
+    rm -f "$MOTO_LOG"
+    MOTO_LOG=""
   fi
 }

@@ -14,7 +14,7 @@ const SCHEDULE: &str = "mutation($i: ScheduleLiveInput!) { scheduleLive(input: $
 const EVENTS: &str = "subscription($id: ID!) { liveRoomEvents(liveRoomId: $id) { __typename ... on LiveRoomChanged { liveRoom { id state title playlistUrl } } } }";
 
 /// ffmpeg publishing a test pattern with a keyframe every second (copy mode) for `seconds`.
-fn publisher(url: &str, seconds: u32) -> tokio::process::Child {
+pub(crate) fn publisher(url: &str, seconds: u32) -> tokio::process::Child {
     tokio::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"])

@@ -21,6 +21,7 @@ mod rate_limits;
 mod realtime;
 mod schema;
 mod seed;
+mod shared_storage;
 mod social;
 mod uploads;
 mod videos;

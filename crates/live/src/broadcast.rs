@@ -2,17 +2,18 @@
 //! key on air, and the [`PublishSink`] that stores each packaged segment under the room and
 //! builds the room's HLS playlists from them.
 //!
-//! Segments live in `<data_dir>/live/rooms/<room_id>/` (`init-<n>.mp4`, `seg-<n>.m4s`), listed
-//! in `live_segments`. While the room is LIVE its playlist is the last few segments; once it
+//! Segments go to the deployment's blob store under `live/rooms/<room_id>/` (`init-<n>.mp4`,
+//! `seg-<n>.m4s`): local files, or S3 shared by every node, so any node serves any room. Each is
+//! uploaded first and listed in `live_segments` after, so a playlist never names a segment that
+//! cannot be read. While the room is LIVE its playlist is the last few segments; once it
 //! ENDED, all of them with `EXT-X-ENDLIST`. Kanjian writes the playlist itself (not ffmpeg's),
 //! so a reconnect or a switch to transcoding continues one media sequence, marked with
 //! `EXT-X-DISCONTINUITY` and a new `EXT-X-MAP`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kanjian_contracts::live::{LiveFile, LiveRoomState};
@@ -56,8 +57,9 @@ impl OnAir {
     }
 }
 
-pub(crate) fn room_dir(deps: &Deps, room: LiveRoomId) -> PathBuf {
-    deps.config.data_dir.join("live").join("rooms").join(room.0.to_string())
+/// The blob key of a room's file: `live/rooms/<id>/<name>`.
+pub(crate) fn room_key(room: LiveRoomId, name: &str) -> String {
+    format!("live/rooms/{}/{name}", room.0)
 }
 
 /// Lets publishers on air (see the module docs).
@@ -126,8 +128,6 @@ struct RoomSink {
 
 impl RoomSink {
     async fn store(&self, packaged: &PackagedSegment) -> Result<()> {
-        let dir = room_dir(&self.deps, self.room);
-        tokio::fs::create_dir_all(&dir).await.context("creating a live room's folder")?;
         let last: Option<i64> = segment::Entity::find()
             .select_only()
             .column(segment::Column::Sequence)
@@ -138,10 +138,11 @@ impl RoomSink {
             .await
             .context("finding a room's last segment")?;
         let sequence = last.map_or(0, |n| n + 1);
+        let started = Instant::now();
         let (init_name, discontinuity) = match &packaged.init {
             Some(init) => {
                 let name = format!("init-{sequence}.mp4");
-                write_file(&dir.join(&name), init).await?;
+                self.deps.blobs.put_bytes(&room_key(self.room, &name), init.clone()).await?;
                 *self.init_name.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
                 (name, last.is_some())
             }
@@ -150,7 +151,8 @@ impl RoomSink {
                 None => return Err(Error::internal("a segment came before its init segment")),
             },
         };
-        write_file(&dir.join(segment_name(sequence)), &packaged.data).await?;
+        self.deps.blobs.put_bytes(&room_key(self.room, &segment_name(sequence)), packaged.data.clone()).await?;
+        let uploaded = started.elapsed();
         segment::ActiveModel {
             room_id: Set(self.room.0),
             sequence: Set(sequence),
@@ -164,18 +166,19 @@ impl RoomSink {
         .insert(self.deps.db.writer())
         .await
         .context("listing a live segment")?;
+        tracing::debug!(
+            room_id = self.room.0,
+            sequence,
+            bytes = packaged.data.len(),
+            upload_ms = uploaded.as_secs_f64() * 1e3,
+            listed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "live segment stored"
+        );
         Ok(())
     }
 }
 
-async fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    // Written whole, then renamed: a player never reads half a file.
-    let partial = path.with_extension("partial");
-    tokio::fs::write(&partial, bytes).await.context("writing a live file")?;
-    tokio::fs::rename(&partial, path).await.context("publishing a live file")
-}
-
-fn segment_name(sequence: i64) -> String {
+pub(crate) fn segment_name(sequence: i64) -> String {
     format!("seg-{sequence}.m4s")
 }
 
@@ -234,10 +237,9 @@ pub(crate) async fn open_file(deps: &Deps, actor: &Actor, id: LiveRoomId, name: 
     } else {
         return Err(Error::not_found("live file"));
     };
-    match tokio::fs::read(room_dir(deps, id).join(name)).await {
-        Ok(bytes) => Ok(LiveFile { content_type, bytes: bytes.into() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::not_found("live file")),
-        Err(e) => Err(e).context("reading a live file"),
+    match deps.blobs.open(&room_key(id, name)).await? {
+        Some(file) => Ok(LiveFile { content_type, bytes: file.bytes().await? }),
+        None => Err(Error::not_found("live file")),
     }
 }
 

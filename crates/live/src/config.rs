@@ -42,7 +42,8 @@ pub struct LiveConfig {
     /// How people reach the server (links in reminders). Set from `http.public_url` when the
     /// module is built.
     pub public_url: String,
-    /// Rooms' HLS files are kept under `<data_dir>/live`. Set from the top-level `data_dir`.
+    /// Replays are joined in work folders under `<data_dir>/tmp` (rooms' files are in the blob
+    /// store). Set from the top-level `data_dir`.
     pub data_dir: PathBuf,
 }
 

@@ -16,6 +16,7 @@ mod rooms;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use kanjian_blob::BlobStore;
 use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
 use kanjian_contracts::live::{
     LiveApi, LiveCommentDto, LiveFile, LiveRecommendationDto, LiveRoomDto, LiveRoomEventDto, RestrictedViewerDto, Restriction, ScheduleLiveInput,
@@ -52,10 +53,11 @@ impl kanjian_module::Module for Live {
         if config.ingest.work_dir == ingest::IngestConfig::default().work_dir {
             config.ingest.work_dir = ctx.data_dir.join("live-ingest");
         }
-        let service = Arc::new(LiveService::new(
+        let service = Arc::new(LiveService::with_blobs(
             ctx.db,
             ctx.outbox,
             ctx.hub,
+            ctx.blobs,
             Directories {
                 identity: ctx.apis.get::<dyn IdentityDirectory>()?,
                 mail: ctx.apis.get::<dyn MailDirectory>()?,
@@ -100,6 +102,8 @@ pub(crate) struct Deps {
     pub blocks: Arc<dyn BlockDirectory>,
     pub friends: Arc<dyn FriendDirectory>,
     pub importer: Option<Arc<dyn VideoImporter>>,
+    /// Where rooms' segments go (`live/rooms/<id>/…`), shared by every node with S3.
+    pub blobs: Arc<dyn BlobStore>,
     pub config: LiveConfig,
     /// Publish sessions on air on this node.
     pub on_air: broadcast::OnAir,
@@ -122,7 +126,14 @@ impl std::fmt::Debug for LiveService {
 }
 
 impl LiveService {
+    /// A service whose segments are files under `<data_dir>/live/rooms/` (one node).
     pub fn new(db: Db, outbox: Outbox, hub: Arc<dyn RealtimeHub>, directories: Directories, config: LiveConfig) -> Self {
+        let blobs = Arc::new(kanjian_blob::LocalBlobStore::new(config.data_dir.clone()));
+        Self::with_blobs(db, outbox, hub, blobs, directories, config)
+    }
+
+    /// A service whose segments go to `blobs` (the deployment's store, `[storage]`).
+    pub fn with_blobs(db: Db, outbox: Outbox, hub: Arc<dyn RealtimeHub>, blobs: Arc<dyn BlobStore>, directories: Directories, config: LiveConfig) -> Self {
         let Directories { identity, mail, blocks, friends, importer } = directories;
         Self {
             deps: Arc::new(Deps {
@@ -134,6 +145,7 @@ impl LiveService {
                 blocks,
                 friends,
                 importer,
+                blobs,
                 config,
                 on_air: Default::default(),
                 ingest_addr: Default::default(),

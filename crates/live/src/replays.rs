@@ -1,11 +1,13 @@
 //! Replays: when a room ends, its whole broadcast becomes a video of the channel through
-//! media. ffmpeg joins the room's segments (across reconnects, each run with its own init
-//! segment) into one MP4 without re-encoding, and media packages it as it is, so the replay is
-//! READY within seconds of the end whatever the broadcast's length.
+//! media. The room's segments are copied from the blob store into a work folder (a download
+//! with S3), ffmpeg joins them (across reconnects, each run with its own init segment) into one
+//! MP4 without re-encoding, and media packages it as it is, so the replay is READY within
+//! seconds of the end whatever the broadcast's length.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use kanjian_contracts::live::LiveRoomEnded;
 use kanjian_contracts::media::ImportVideoInput;
 use kanjian_contracts::{EventEnvelope, IntegrationEvent};
@@ -13,10 +15,10 @@ use kanjian_events::{EventHandler, HandlerError};
 use kanjian_kernel::ids::{ChannelId, LiveRoomId, UserId};
 use kanjian_kernel::{Context, Error, Result};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::Deps;
-use crate::broadcast::{playlist, room_dir};
+use crate::broadcast::{playlist, room_key, segment_name};
 use crate::entity::{room, segment};
 use crate::rooms::{announce, find_room};
 
@@ -54,8 +56,13 @@ async fn make_replay(deps: &Deps, id: LiveRoomId, channel: ChannelId, owner: Use
     if row.replay_video_id.is_some() {
         return Ok(());
     }
-    let segments = segment::Entity::find().filter(segment::Column::RoomId.eq(id.0)).count(deps.db.reader()).await.context("counting a room's segments")?;
-    if segments == 0 {
+    let segments = segment::Entity::find()
+        .filter(segment::Column::RoomId.eq(id.0))
+        .order_by_asc(segment::Column::Sequence)
+        .all(deps.db.reader())
+        .await
+        .context("loading a room's segments")?;
+    if segments.is_empty() {
         tracing::info!("the room ended with nothing broadcast; no replay");
         return Ok(());
     }
@@ -63,8 +70,30 @@ async fn make_replay(deps: &Deps, id: LiveRoomId, channel: ChannelId, owner: Use
         tracing::warn!("no module imports videos; the replay stays as the room's playlist");
         return Ok(());
     };
-    // The ENDED playlist lists every segment, with a new map after each discontinuity.
-    let dir = room_dir(deps, id);
+    // The ENDED playlist lists every segment, with a new map after each discontinuity; its files
+    // go beside it in a work folder that is removed however this ends.
+    let work = tokio::fs::create_dir_all(deps.config.data_dir.join("tmp"))
+        .await
+        .and_then(|()| tempfile::Builder::new().prefix("live-replay-").tempdir_in(deps.config.data_dir.join("tmp")))
+        .context("making a replay's work folder")?;
+    let dir = work.path();
+    let mut names: Vec<String> = segments.iter().map(|s| segment_name(s.sequence)).collect();
+    for s in &segments {
+        if !names.contains(&s.init_name) {
+            names.push(s.init_name.clone());
+        }
+    }
+    let fetched = std::time::Instant::now();
+    futures::stream::iter(names.iter().map(Ok::<_, Error>))
+        .try_for_each_concurrent(8, |name| async move {
+            if kanjian_blob::copy_to_file(deps.blobs.as_ref(), &room_key(id, name), &dir.join(name)).await? {
+                Ok(())
+            } else {
+                Err(Error::internal(format!("live file {name} of room {} is listed but not stored", id.0)))
+            }
+        })
+        .await?;
+    tracing::info!(files = names.len(), fetch_ms = fetched.elapsed().as_millis() as u64, "replay segments fetched");
     let list = dir.join("replay.m3u8");
     tokio::fs::write(&list, playlist(deps, id, kanjian_contracts::live::LiveRoomState::Ended).await?)
         .await
@@ -81,8 +110,7 @@ async fn make_replay(deps: &Deps, id: LiveRoomId, channel: ChannelId, owner: Use
             import_key: format!("live.replay:{}", id.0),
         })
         .await?;
-    let _ = tokio::fs::remove_file(&joined).await;
-    let _ = tokio::fs::remove_file(&list).await;
+    drop(work);
     let updated = room::Entity::update_many()
         .col_expr(room::Column::ReplayVideoId, Expr::value(video.0))
         .col_expr(room::Column::Version, Expr::col(room::Column::Version).add(1))

@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-pub mod blob;
 mod config;
 pub mod domain;
 mod entity;
@@ -29,11 +28,11 @@ use kanjian_events::{EventHandler, Outbox, RealtimeHub};
 use kanjian_kernel::ids::{ChannelId, UploadId, VideoId};
 use kanjian_kernel::{Actor, Page, PageRequest, Result};
 
-pub use blob::{BlobObject, BlobStore, LocalBlobStore, LocalCopy};
+pub use kanjian_blob::{BlobObject, BlobStore, LocalBlobStore, LocalCopy};
 pub use config::MediaConfig;
 
 /// The media module, as `server` declares it: offers `MediaApi` and `VideoDirectory` (using
-/// `IdentityDirectory`), keeps its files under `<data_dir>/blobs`, runs the processing and purge
+/// `IdentityDirectory`), keeps its files under `videos/` in the deployment's blob store, runs the processing and purge
 /// handlers and the sweeper of abandoned uploads, and declares its own migrations (the tables
 /// made after modules could; the older ones are in the shared history).
 #[derive(Debug)]
@@ -48,9 +47,8 @@ impl kanjian_module::Module for Media {
 
     fn build(mut config: MediaConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
         config.data_dir = ctx.data_dir.clone();
-        let blobs = Arc::new(LocalBlobStore::new(ctx.data_dir.join("blobs")));
         let identity = ctx.apis.get::<dyn IdentityDirectory>()?;
-        let service = Arc::new(MediaService::new(ctx.db, ctx.outbox, ctx.hub, identity, blobs, config));
+        let service = Arc::new(MediaService::new(ctx.db, ctx.outbox, ctx.hub, identity, ctx.blobs, config));
         let sweeper = service.clone();
         Ok(kanjian_module::Parts::default()
             .handlers(service.event_handlers())

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use kanjian_blob::BlobStore;
 use kanjian_contracts::Apis;
 use kanjian_db::Db;
 use kanjian_events::{EventHandler, Outbox, RealtimeHub};
@@ -41,6 +42,9 @@ pub struct ModuleContext<'a> {
     pub hub: Arc<dyn RealtimeHub>,
     /// The APIs of the modules built before this one.
     pub apis: &'a Apis,
+    /// The one blob store of the deployment (`[storage]`: local files, or S3 shared by every
+    /// node). Each module keeps to keys of its own (`videos/…`, `live/…`).
+    pub blobs: Arc<dyn BlobStore>,
     /// Where the module may keep files (`<data_dir>/…`).
     pub data_dir: PathBuf,
     /// How people reach this server (`https://kanjian.example`), for links in mail.
@@ -87,6 +91,7 @@ pub struct Shared {
     pub db: Db,
     pub outbox: Outbox,
     pub hub: Arc<dyn RealtimeHub>,
+    pub blobs: Arc<dyn BlobStore>,
     pub data_dir: PathBuf,
     pub public_url: String,
 }
@@ -107,6 +112,7 @@ impl Built {
             outbox: shared.outbox.clone(),
             hub: shared.hub.clone(),
             apis: &self.apis,
+            blobs: shared.blobs.clone(),
             data_dir: shared.data_dir.clone(),
             public_url: shared.public_url.clone(),
         };

@@ -66,10 +66,13 @@ impl Kanjian {
         let outbox = Outbox::with_clock(db.clock().clone());
         let hub = realtime_hub(&config).await?;
         let public_url = config.public_url();
+        let blobs = kanjian_blob::open_store(&config.storage, &config.data_dir)
+            .context("opening the blob store ([storage])")?;
         let shared = Shared {
             db: db.clone(),
             outbox: outbox.clone(),
             hub,
+            blobs,
             data_dir: config.data_dir.clone(),
             public_url: public_url.clone(),
         };

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use kanjian_blob::StorageConfig;
 use kanjian_db::DatabaseConfig;
 use kanjian_graphql::LimitsConfig;
 
@@ -25,6 +26,9 @@ pub struct Config {
     pub graphql: LimitsConfig,
     pub events: EventsConfig,
     pub realtime: RealtimeConfig,
+    /// Where media and live files go: `<data_dir>/blobs` by default, or an S3-compatible bucket
+    /// shared by every node (`[storage] kind = "s3"`, `[storage.s3]`).
+    pub storage: StorageConfig,
     pub log: LogConfig,
     /// Every module's section (`[identity]`, `[media]`, …), declared in `modules.rs`.
     #[serde(flatten)]
@@ -40,6 +44,7 @@ impl Default for Config {
             graphql: LimitsConfig::default(),
             events: EventsConfig::default(),
             realtime: RealtimeConfig::default(),
+            storage: StorageConfig::default(),
             log: LogConfig::default(),
             modules: ModulesConfig::default(),
         }
@@ -282,6 +287,18 @@ mod tests {
             let nats = config.realtime.nats().ok_or("NATS configured")?;
             assert_eq!((nats.url.as_str(), nats.namespace.as_str()), ("nats://kanjian:s3cret@127.0.0.1:4222", "prod"));
             assert!(!format!("{config:?}").contains("s3cret"));
+            // Storage: local files under the data dir by default, S3 with a secret key.
+            assert_eq!(config.storage.kind, kanjian_blob::StorageKind::Local);
+            jail.set_env("KANJIAN_STORAGE__KIND", "s3");
+            jail.set_env("KANJIAN_STORAGE__S3__BUCKET", "media");
+            jail.set_env("KANJIAN_STORAGE__S3__ENDPOINT", "http://127.0.0.1:5000");
+            jail.set_env("KANJIAN_STORAGE__S3__ALLOW_HTTP", "true");
+            jail.set_env("KANJIAN_STORAGE__S3__SECRET_ACCESS_KEY", "wJalrXUtnFEMI");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.storage.kind, kanjian_blob::StorageKind::S3);
+            assert_eq!((config.storage.s3.bucket.as_str(), config.storage.s3.allow_http), ("media", true));
+            assert_eq!(config.storage.s3.region, "us-east-1");
+            assert!(!format!("{config:?}").contains("wJalrXUtnFEMI"));
             jail.set_env("DATABASE_URL", "postgres://localhost/kanjian");
             let config = Config::load(None).map_err(|e| e.to_string())?;
             assert!(!config.is_sqlite());

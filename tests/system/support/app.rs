@@ -26,7 +26,9 @@ pub struct TestApp {
     /// Where the in-process server reads time: the system's, or a manual clock the test moves.
     clock: Clock,
     data_dir: tempfile::TempDir,
-    _database: TestDatabase,
+    /// The database this app made (dropped with it); `None` for a node beside another app,
+    /// which shares that app's.
+    _database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -93,10 +95,41 @@ impl TestApp {
             as_process,
             clock,
             data_dir,
-            _database: database,
+            _database: Some(database),
         };
         app.start().await;
         app
+    }
+
+    /// Another `kanjian` process beside `first`: the same configuration and database (so the
+    /// same NATS namespace and blob store, when `first` has them), a data dir, HTTP port and
+    /// RTMP port of its own, then `adjust`. `first` must outlive it (it owns the database).
+    pub async fn spawn_process_beside(first: &TestApp, adjust: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        let mut config = first.config.clone();
+        config.data_dir = data_dir.path().to_path_buf();
+        config.http.bind = "127.0.0.1:0".parse().expect("address");
+        config.http.public_url = None;
+        config.modules.live.ingest.listen = "127.0.0.1:0".parse().expect("address");
+        adjust(&mut config);
+        let mut app = Self {
+            base: String::new(),
+            http: reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(2)).build().expect("an HTTP client"),
+            config,
+            server: None,
+            as_process: true,
+            clock: Clock::system(),
+            data_dir,
+            _database: None,
+        };
+        app.start().await;
+        app
+    }
+
+    /// Where a process server writes its log (`KANJIAN_LOG__FILTER` from `config.log.filter`
+    /// when a test sets one, JSON lines; `warn` otherwise).
+    pub fn process_log(&self) -> PathBuf {
+        self.data_dir.path().join("kanjian.log")
     }
 
     async fn start(&mut self) {
@@ -127,9 +160,36 @@ impl TestApp {
             self.config.http.bind = probe.local_addr().expect("address");
         }
         let c = &self.config;
-        let child = tokio::process::Command::new(kanjian_binary())
+        let custom_log = c.log.filter != kanjian_server::config::LogConfig::default().filter;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.process_log()).expect("the process log");
+        let mut command = tokio::process::Command::new(kanjian_binary());
+        command.env_clear();
+        // What a test may set beyond the defaults above: a shared realtime hub and blob store.
+        if let Some(nats) = &c.realtime.nats_url {
+            command
+                .env("KANJIAN_REALTIME__NATS_URL", secrecy::ExposeSecret::expose_secret(nats))
+                .env("KANJIAN_REALTIME__NAMESPACE", &c.realtime.namespace);
+        }
+        if c.storage.kind == kanjian_blob::StorageKind::S3 {
+            let s3 = &c.storage.s3;
+            command
+                .env("KANJIAN_STORAGE__KIND", "s3")
+                .env("KANJIAN_STORAGE__S3__BUCKET", &s3.bucket)
+                .env("KANJIAN_STORAGE__S3__REGION", &s3.region)
+                .env("KANJIAN_STORAGE__S3__ALLOW_HTTP", s3.allow_http.to_string());
+            for (name, value) in [
+                ("ENDPOINT", s3.endpoint.clone()),
+                ("ACCESS_KEY_ID", s3.access_key_id.clone()),
+                ("SECRET_ACCESS_KEY", s3.secret_access_key.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned())),
+                ("PREFIX", s3.prefix.clone()),
+            ] {
+                if let Some(value) = value {
+                    command.env(format!("KANJIAN_STORAGE__S3__{name}"), value);
+                }
+            }
+        }
+        let child = command
             .arg("serve")
-            .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KANJIAN_DATA_DIR", &c.data_dir)
             .env("DATABASE_URL", c.database_url())
@@ -140,14 +200,17 @@ impl TestApp {
             .env("KANJIAN_EVENTS__RETRY_BASE_MS", c.events.retry_base_ms.to_string())
             .env("KANJIAN_MEDIA__SEGMENT_SECONDS", c.modules.media.segment_seconds.to_string())
             .env("KANJIAN_LIVE__INGEST__LISTEN", c.modules.live.ingest.listen.to_string())
+            .env("KANJIAN_LIVE__RECONNECT_GRACE_SECS", c.modules.live.reconnect_grace_secs.to_string())
+            .env("KANJIAN_LIVE__INGEST_ENABLED", c.modules.live.ingest_enabled.to_string())
             .env("KANJIAN_IDENTITY__SIGN_UPS_PER_IP", rates_env(&c.modules.identity.sign_ups_per_ip))
             .env("KANJIAN_SOCIAL__COMMENTS_PER_USER", rates_env(&c.modules.social.comments_per_user))
             .env("KANJIAN_SOCIAL__FRIEND_REQUESTS_PER_USER", rates_env(&c.modules.social.friend_requests_per_user))
             .env("KANJIAN_MEDIA__UPLOADS_PER_USER", rates_env(&c.modules.media.uploads_per_user))
             .env("KANJIAN_MEDIA__UPLOAD_BYTES_PER_USER", rates_env(&c.modules.media.upload_bytes_per_user))
             .env("KANJIAN_MEDIA__UPLOAD_PATCHES_PER_USER", rates_env(&c.modules.media.upload_patches_per_user))
-            .env("KANJIAN_LOG__FILTER", "warn")
-            .stdout(std::process::Stdio::null())
+            .env("KANJIAN_LOG__FILTER", if custom_log { c.log.filter.as_str() } else { "warn" })
+            .env("KANJIAN_LOG__FORMAT", if custom_log { "json" } else { "pretty" })
+            .stdout(log)
             .kill_on_drop(true)
             .spawn()
             .expect("start the kanjian binary");

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod fixtures;
 pub mod node;
+pub mod nodes;
 pub mod procs;
 /// A real SMTP server (aiosmtpd) and a MIME reader for what it received: notify's own test
 /// support, shared rather than copied.

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-/// One HLS segment of a room, as stored under `<data_dir>/live/rooms/<room_id>/`.
+/// One HLS segment of a room, stored in the blob store under `live/rooms/<room_id>/`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "live_segments")]
 pub struct Model {
