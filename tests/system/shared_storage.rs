@@ -1,7 +1,8 @@
 //! Shared blob storage (`[storage] kind = "s3"`) through the real server, on a real
 //! S3-compatible server (moto, `KANJIAN_TEST_S3_URL`, a bucket per test): a video uploaded and
 //! packaged into the bucket, and two `kanjian` processes serving one live room — node A takes
-//! the publisher, node B serves the room's playlist, segments and replay. Without moto (or NATS
+//! the publisher, node B serves the room's playlist, segments and replay, and comments and
+//! viewer counts travel between the two. Without moto (or NATS
 //! for two nodes) a test prints SKIPPED, or fails under `CI=true`.
 
 use std::time::{Duration, Instant};
@@ -19,6 +20,9 @@ use crate::live::publisher;
 
 const SCHEDULE: &str = "mutation($i: ScheduleLiveInput!) { scheduleLive(input: $i) { liveRoom { id state streamCredentials { serverUrl streamKey } } userErrors { field code message } } }";
 const EVENTS: &str = "subscription($id: ID!) { liveRoomEvents(liveRoomId: $id) { __typename ... on LiveRoomChanged { liveRoom { id state playlistUrl } } } }";
+const ROOM: &str = "subscription($id: ID!) { liveRoomEvents(liveRoomId: $id) { __typename \
+    ... on LiveCommentsAdded { comments { text } } ... on LiveCountsChanged { counts { viewersNow } } } }";
+const SEND_COMMENT: &str = "mutation($id: ID!, $t: String!) { sendLiveComment(input: {liveRoomId: $id, text: $t}) { comment { id } userErrors { code } } }";
 const PUBLISH: &str = "mutation($id: ID!) { publishVideo(input: {videoId: $id}) { video { isPublished } userErrors { code message } } }";
 
 async fn get(app: &TestApp, path: &str) -> reqwest::Response {
@@ -103,10 +107,15 @@ async fn a_video_is_packaged_into_the_bucket_and_served_from_it() {
 }
 
 /// The next state `liveRoomEvents` reports.
+/// The room's next state (counts and comments pass by).
 async fn next_state(watcher: &mut Subscription) -> String {
-    let message = tokio::time::timeout(Duration::from_secs(30), watcher.next()).await.expect("an event within 30 s").expect("the stream goes on");
-    let payload = message.expect("an event, not an error");
-    payload["data"]["liveRoomEvents"]["liveRoom"]["state"].as_str().unwrap().to_owned()
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), watcher.next()).await.expect("an event within 30 s").expect("the stream goes on");
+        let payload = message.expect("an event, not an error");
+        if let Some(state) = payload["data"]["liveRoomEvents"]["liveRoom"]["state"].as_str() {
+            return state.to_owned();
+        }
+    }
 }
 
 /// The segments a playlist lists, in order.
@@ -160,6 +169,27 @@ async fn node_b_serves_a_room_that_node_a_ingests_and_its_replay() {
     assert!(nodes.stored(&format!("live/rooms/{n}/{last}")).await);
     assert!(!b.data_dir().join("blobs").exists() && !a.data_dir().join("blobs").exists(), "no node keeps blobs locally");
     assert_eq!(get(b, &format!("/live/rooms/{n}/seg-999999.m4s")).await.status(), 404);
+
+    // Inside the room across the nodes: a comment sent through A reaches a viewer on B and one
+    // sent through B a viewer on A; the viewer counts add up the three viewers on both nodes
+    // (the watcher above and Bob on B, one on A).
+    let (bob, _) = a.sign_up("bob.twonodes@example.com").await;
+    let mut on_b = Subscription::start(&b.base, Some(&bob), ROOM, json!({ "id": id })).await;
+    let mut on_a = Subscription::start(&a.base, None, ROOM, json!({ "id": id })).await;
+    for (node, token, text) in [(a, &alice, "来自 A 的评论"), (b, &bob, "来自 B 的评论")] {
+        let sent = node.data(Some(token), SEND_COMMENT, json!({ "id": id, "t": text })).await;
+        assert_eq!(sent["sendLiveComment"]["userErrors"], json!([]), "{sent:#}");
+    }
+    for (watcher, from_other_node) in [(&mut on_b, "来自 A 的评论"), (&mut on_a, "来自 B 的评论")] {
+        let (mut heard, mut counted) = (false, false);
+        while !(heard && counted) {
+            let message = tokio::time::timeout(Duration::from_secs(15), watcher.next()).await.expect("room events in time").unwrap().unwrap();
+            let event = &message["data"]["liveRoomEvents"];
+            heard |= event["comments"].as_array().is_some_and(|c| c.iter().any(|c| c["text"] == from_other_node));
+            counted |= event["counts"]["viewersNow"] == 3;
+        }
+    }
+    drop((on_a, on_b));
 
     // The creator ends the live through B; A's publisher is told, B's watcher sees ENDED.
     let ended = b
