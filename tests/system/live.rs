@@ -103,35 +103,39 @@ async fn a_creator_goes_live_from_ffmpeg_and_watchers_see_it_live_then_ended() {
         ... on LiveCommentsAdded { comments { text authorName authorRole } omitted } \
         ... on LivePinnedMessageChanged { pinnedMessage { text } } \
         ... on LiveCountsChanged { counts { viewersNow viewersPeak viewersTotal likes } } } }";
-    let mut inside = Subscription::start(&app.base, Some(&alice), ROOM, json!({ "id": id })).await;
-    let comment = app
-        .data(Some(&bob), "mutation($id: ID!) { sendLiveComment(input: {liveRoomId: $id, text: \"主播好\"}) { comment { text authorRole } userErrors { code } } }", json!({ "id": id }))
-        .await;
+    // Two subscribers, the creator and Bob, each receive the other's comment.
+    let mut alice_inside = Subscription::start(&app.base, Some(&alice), ROOM, json!({ "id": id })).await;
+    let mut bob_inside = Subscription::start(&app.base, Some(&bob), ROOM, json!({ "id": id })).await;
+    const SEND: &str = "mutation($id: ID!, $t: String!) { sendLiveComment(input: {liveRoomId: $id, text: $t}) { comment { text authorRole } userErrors { code } } }";
+    let comment = app.data(Some(&bob), SEND, json!({ "id": id, "t": "主播好" })).await;
     assert_eq!(comment["sendLiveComment"]["comment"]["authorRole"], "VIEWER", "{comment:#}");
+    let comment = app.data(Some(&alice), SEND, json!({ "id": id, "t": "欢迎欢迎" })).await;
+    assert_eq!(comment["sendLiveComment"]["comment"]["authorRole"], "CREATOR", "{comment:#}");
     let liked = app.data(Some(&bob), "mutation($id: ID!) { likeLive(input: {liveRoomId: $id, count: 7}) { count userErrors { code } } }", json!({ "id": id })).await;
     assert_eq!(liked["likeLive"]["count"], 7, "{liked:#}");
     let pinned = app
         .data(Some(&alice), "mutation($id: ID!) { pinLiveMessage(input: {liveRoomId: $id, text: \"抽奖八点开始\"}) { liveRoom { pinnedMessage { text } } userErrors { code } } }", json!({ "id": id }))
         .await;
     assert_eq!(pinned["pinLiveMessage"]["liveRoom"]["pinnedMessage"]["text"], "抽奖八点开始", "{pinned:#}");
-    let (mut got_comment, mut got_pin, mut got_counts) = (false, false, false);
-    while !(got_comment && got_pin && got_counts) {
-        let message = tokio::time::timeout(Duration::from_secs(10), inside.next()).await.expect("room events in time").unwrap().unwrap();
-        let event = &message["data"]["liveRoomEvents"];
-        match event["__typename"].as_str().unwrap() {
-            "LiveCommentsAdded" => {
-                assert_eq!(event["comments"], json!([{ "text": "主播好", "authorName": "bob.watcher", "authorRole": "VIEWER" }]), "{event}");
-                got_comment = true;
+    // Each sees the other's comment, the pin, and the counts: the two watchers above and these
+    // two (Bob twice counts once in the total).
+    for (inside, other) in [(&mut alice_inside, json!({ "text": "主播好", "authorName": "bob.watcher", "authorRole": "VIEWER" })), (&mut bob_inside, json!({ "text": "欢迎欢迎", "authorName": "alice.live", "authorRole": "CREATOR" }))] {
+        let (mut got_comment, mut got_pin, mut got_counts) = (false, false, false);
+        while !(got_comment && got_pin && got_counts) {
+            let message = tokio::time::timeout(Duration::from_secs(10), inside.next()).await.expect("room events in time").unwrap().unwrap();
+            let event = &message["data"]["liveRoomEvents"];
+            match event["__typename"].as_str().unwrap() {
+                "LiveCommentsAdded" => got_comment |= event["comments"].as_array().unwrap().contains(&other),
+                "LivePinnedMessageChanged" => got_pin = event["pinnedMessage"]["text"] == "抽奖八点开始",
+                "LiveCountsChanged" => {
+                    let counts = &event["counts"];
+                    got_counts = counts["likes"] == 7 && counts["viewersNow"] == 4 && counts["viewersTotal"] == 3;
+                }
+                _ => {}
             }
-            "LivePinnedMessageChanged" => got_pin = event["pinnedMessage"]["text"] == "抽奖八点开始",
-            "LiveCountsChanged" => {
-                let counts = &event["counts"];
-                got_counts = counts["likes"] == 7 && counts["viewersNow"] == 3 && counts["viewersTotal"] == 3;
-            }
-            _ => {}
         }
     }
-    drop(inside);
+    drop((alice_inside, bob_inside));
 
     // Anything else under the room is not found.
     for bad in ["seg-999999.m4s", "..%2F..%2Fetc%2Fpasswd", "index.m3u8.bak", "seg-1.mp4"] {
