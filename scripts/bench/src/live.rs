@@ -9,7 +9,8 @@
 //!   each RTMP timestamp: `sent(ts) = t0 + ts`, with `t0` the smallest `(time read − out_time)`
 //!   over its reports (each report is read after the frames it counts were sent, so every one is an
 //!   upper bound of `t0`, and the smallest is within about a frame of it).
-//! - **The poller** asks each room's playlist over HTTP every `poll` ms, notes when a segment is
+//! - **The poller** asks each room's playlist over HTTP every `poll` ms on average (each wait
+//!   uniform in 0.5–1.5 × `poll`, so the poll phase does not lock to the 1 s segments), notes when a segment is
 //!   first listed, and fetches each new segment once (a viewer per room) to read its first video
 //!   frame's timestamp: `tfdt` in fMP4 (kanjian and ffmpeg keep the publisher's timestamps with
 //!   `-copyts`), the first video PES's DTS in MPEG-TS (nginx-rtmp adds a fixed 0.7 s to every
@@ -108,10 +109,22 @@ fn make_clip(path: &Path) -> Result<()> {
         ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &CLIP_SECONDS.to_string()])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "main",
+        ])
         .args(["-pix_fmt", "yuv420p", "-b:v", "2500k", "-maxrate", "2500k"])
         .args(["-bufsize", "2500k", "-bf", "0", "-sc_threshold", "0"])
-        .args(["-g", &CLIP_FPS.to_string(), "-keyint_min", &CLIP_FPS.to_string()])
+        .args([
+            "-g",
+            &CLIP_FPS.to_string(),
+            "-keyint_min",
+            &CLIP_FPS.to_string(),
+        ])
         .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"])
         .arg(path)
         .stdin(Stdio::null())
@@ -245,7 +258,10 @@ struct Entry {
 /// The media segments of an HLS media playlist, numbered from `EXT-X-MEDIA-SEQUENCE`.
 fn parse_playlist(text: &str) -> Result<Vec<Entry>> {
     if !text.starts_with("#EXTM3U") {
-        bail!("not a playlist: {:?}", text.chars().take(80).collect::<String>());
+        bail!(
+            "not a playlist: {:?}",
+            text.chars().take(80).collect::<String>()
+        );
     }
     let mut sequence = 0u64;
     let mut entries = Vec::new();
@@ -255,7 +271,10 @@ fn parse_playlist(text: &str) -> Result<Vec<Entry>> {
             sequence = v.parse().with_context(|| format!("media sequence {v:?}"))?;
         } else if let Some(v) = line.strip_prefix("#EXTINF:") {
             let secs = v.split(',').next().unwrap_or_default();
-            duration = Some(secs.parse::<f64>().with_context(|| format!("EXTINF {v:?}"))?);
+            duration = Some(
+                secs.parse::<f64>()
+                    .with_context(|| format!("EXTINF {v:?}"))?,
+            );
         } else if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
             pdt = Some(v.to_owned());
         } else if let Some(v) = line.strip_prefix("#EXT-X-MAP:") {
@@ -292,7 +311,10 @@ fn boxes(mut data: &[u8]) -> Vec<([u8; 4], &[u8])> {
             1 if data.len() >= 16 => {
                 let mut large = [0u8; 8];
                 large.copy_from_slice(&data[8..16]);
-                (16, usize::try_from(u64::from_be_bytes(large)).unwrap_or(usize::MAX))
+                (
+                    16,
+                    usize::try_from(u64::from_be_bytes(large)).unwrap_or(usize::MAX),
+                )
             }
             n => (8, n),
         };
@@ -306,7 +328,10 @@ fn boxes(mut data: &[u8]) -> Vec<([u8; 4], &[u8])> {
 }
 
 fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    boxes(data).into_iter().find(|(k, _)| k == kind).map(|(_, b)| b)
+    boxes(data)
+        .into_iter()
+        .find(|(k, _)| k == kind)
+        .map(|(_, b)| b)
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
@@ -411,6 +436,16 @@ struct Watched {
     segments: BTreeMap<u64, Seen>,
     playlist_errors: u64,
     last_error: Option<String>,
+    /// HTTP requests made so far (playlists, segments, init segments).
+    requests: u64,
+}
+
+/// A uniform number in [0, 1) from a xorshift64 state: enough to spread poll instants.
+fn next_unit(state: &mut u64) -> f64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Polls one room's playlist and fetches each new segment once.
@@ -426,15 +461,23 @@ impl Drop for Watcher {
 }
 
 impl Watcher {
-    fn start(http: reqwest::Client, playlist: url::Url, container: Container, poll: Duration) -> Self {
+    fn start(
+        http: reqwest::Client,
+        playlist: url::Url,
+        container: Container,
+        poll: Duration,
+    ) -> Self {
         let state = Arc::new(Mutex::new(Watched::default()));
         let inits: Arc<Mutex<HashMap<String, (u32, u32)>>> = Arc::default();
         let shared = Arc::clone(&state);
+        // Each wait is uniform in [0.5, 1.5) × poll: a fixed period would keep the same phase
+        // against the 1 s segments, and give every segment of a room the same poll delay.
+        let mut seed =
+            (now().to_bits() ^ playlist.as_str().len() as u64 ^ (Arc::as_ptr(&state) as u64)) | 1;
         let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(poll);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                ticks.tick().await;
+                tokio::time::sleep(poll.mul_f64(0.5 + next_unit(&mut seed))).await;
+                shared.lock().unwrap_or_else(|e| e.into_inner()).requests += 1;
                 let answer = async {
                     let response = http.get(playlist.clone()).send().await?;
                     if !response.status().is_success() {
@@ -459,6 +502,7 @@ impl Watcher {
                         if state.segments.contains_key(&entry.sequence) {
                             continue;
                         }
+                        state.requests += 1;
                         state.segments.insert(
                             entry.sequence,
                             Seen {
@@ -478,7 +522,8 @@ impl Watcher {
                         Arc::clone(&inits),
                     );
                     tokio::spawn(async move {
-                        let first = first_frame_ts(&http, &playlist, &entry, container, &inits).await;
+                        let first =
+                            first_frame_ts(&http, &playlist, &entry, container, &inits).await;
                         let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
                         if let Some(seen) = state.segments.get_mut(&entry.sequence) {
                             match first {
@@ -495,7 +540,11 @@ impl Watcher {
 }
 
 async fn fetch(http: &reqwest::Client, url: url::Url) -> Result<bytes::Bytes> {
-    let response = http.get(url.clone()).send().await.with_context(|| url.to_string())?;
+    let response = http
+        .get(url.clone())
+        .send()
+        .await
+        .with_context(|| url.to_string())?;
     if !response.status().is_success() {
         bail!("{url}: HTTP {}", response.status());
     }
@@ -517,13 +566,21 @@ async fn first_frame_ts(
             Ok((dts - NGINX_RTMP_HLS_DELAY_90K) as f64 / 90_000.0)
         }
         Container::Fmp4 => {
-            let map = entry.map.as_deref().context("an fMP4 segment without EXT-X-MAP")?;
-            let known = inits.lock().unwrap_or_else(|e| e.into_inner()).get(map).copied();
+            let map = entry
+                .map
+                .as_deref()
+                .context("an fMP4 segment without EXT-X-MAP")?;
+            let known = inits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(map)
+                .copied();
             let (track, timescale) = match known {
                 Some(track) => track,
                 None => {
                     let init = fetch(http, playlist.join(map)?).await?;
-                    let track = init_video_track(&init).context("no video track in the init segment")?;
+                    let track =
+                        init_video_track(&init).context("no video track in the init segment")?;
                     inits
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -560,7 +617,11 @@ struct RoomWindow {
 
 fn judge_room(room: &mut Room, from: f64, to: f64, segment_seconds: f64) -> RoomWindow {
     let exited = room.publisher.exited();
-    let clock = room.publisher.clock.lock().unwrap_or_else(|e| e.into_inner());
+    let clock = room
+        .publisher
+        .clock
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let t0 = clock.t0();
     let publisher_lag = clock.max_lag(from, to);
     drop(clock);
@@ -635,7 +696,11 @@ fn process_tree(root: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -654,7 +719,12 @@ fn process_tree(root: u32) -> Vec<u32> {
     let mut i = 0;
     while i < tree.len() {
         let parent = tree[i];
-        tree.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(c, _)| *c));
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
         i += 1;
     }
     tree
@@ -711,6 +781,8 @@ struct Step {
     publisher_cores: f64,
     rest_cores: f64,
     publisher_lag: f64,
+    /// HTTP requests per second the poller made to the server (playlists and segments).
+    requests_per_sec: f64,
     load: f64,
     faults: Vec<String>,
 }
@@ -754,6 +826,19 @@ async fn measure(
     let publishers_before = cpu_of(&publisher_pids);
     let me_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
     let machine_before = machine_busy_seconds().unwrap_or(0.0);
+    let requests = |rooms: &[Room]| -> u64 {
+        rooms
+            .iter()
+            .map(|r| {
+                r.watcher
+                    .state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .requests
+            })
+            .sum()
+    };
+    let requests_before = requests(rooms);
     let from = now();
     tokio::time::sleep(window).await;
     let to = now();
@@ -762,8 +847,13 @@ async fn measure(
     let publishers_after = cpu_of(&publisher_pids);
     let me_after = cpu_seconds(std::process::id()).unwrap_or(0.0);
     let machine_after = machine_busy_seconds().unwrap_or(0.0);
+    let requests_after = requests(rooms);
     let elapsed = (to - from).max(1e-9);
-    let children: Vec<u32> = tree.iter().copied().filter(|p| !servers.contains(p)).collect();
+    let children: Vec<u32> = tree
+        .iter()
+        .copied()
+        .filter(|p| !servers.contains(p))
+        .collect();
     let server_cores = cpu_delta(&tree_before, &tree_after) / elapsed;
     let children_cores = {
         let after: HashMap<u32, f64> = tree_after
@@ -797,6 +887,7 @@ async fn measure(
             / 1024.0,
         publisher_cores,
         rest_cores: (machine - server_cores - publisher_cores - me).max(0.0),
+        requests_per_sec: (requests_after - requests_before) as f64 / elapsed,
         load: load_average().unwrap_or(f64::NAN),
         ..Step::default()
     };
@@ -856,7 +947,11 @@ fn nginx_version(nginx: &Path) -> String {
     Command::new(nginx)
         .arg("-v")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stderr).trim().replace("nginx version: ", ""))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .trim()
+                .replace("nginx version: ", "")
+        })
         .unwrap_or_else(|_| "?".into())
 }
 
@@ -887,14 +982,23 @@ fn nginx_config(module: &Path, prefix: &Path, hls: &Path, rtmp: u16, http: u16) 
 fn ffmpeg_reference_command(rtmp: u16, dir: &Path) -> Command {
     let mut command = Command::new("ffmpeg");
     command
-        .args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-copyts"])
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "warning",
+            "-copyts",
+        ])
         .args(["-listen", "1", "-f", "flv", "-i"])
         .arg(format!("rtmp://127.0.0.1:{rtmp}/live/reference"))
         .args(["-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy"])
         .args(["-f", "hls", "-hls_time", "1", "-hls_list_size", "0"])
         .args(["-hls_playlist_type", "event", "-hls_segment_type", "fmp4"])
         .args(["-hls_fmp4_init_filename", "init-0.mp4"])
-        .args(["-hls_flags", "program_date_time+independent_segments+temp_file"])
+        .args([
+            "-hls_flags",
+            "program_date_time+independent_segments+temp_file",
+        ])
         .arg("-hls_segment_filename")
         .arg(dir.join("seg-%d.m4s"))
         .arg(dir.join("index.m3u8"));
@@ -922,7 +1026,11 @@ async fn baseline_window(
     let http = http_client()?;
     let mut rooms = Vec::new();
     for (i, (publish, playlist)) in targets.into_iter().enumerate() {
-        let publisher = Publisher::spawn(clip, &publish, &work.join(format!("{name}-publisher-{i}.log")))?;
+        let publisher = Publisher::spawn(
+            clip,
+            &publish,
+            &work.join(format!("{name}-publisher-{i}.log")),
+        )?;
         rooms.push(Room {
             label: format!("{name} room {i}"),
             publisher,
@@ -930,8 +1038,18 @@ async fn baseline_window(
         });
     }
     tokio::time::sleep(settings.settle).await;
-    println!("    {name}: measuring {} room(s) for {} s", rooms.len(), settings.window.as_secs());
-    let step = measure(&mut rooms, servers, settings.window, f64::from(settings.segment_seconds)).await;
+    println!(
+        "    {name}: measuring {} room(s) for {} s",
+        rooms.len(),
+        settings.window.as_secs()
+    );
+    let step = measure(
+        &mut rooms,
+        servers,
+        settings.window,
+        f64::from(settings.segment_seconds),
+    )
+    .await;
     report_step(name, &step, f64::from(settings.segment_seconds));
     Ok(step)
 }
@@ -951,7 +1069,11 @@ fn report_step(name: &str, step: &Step, segment_seconds: f64) {
         step.publisher_cores,
         step.rest_cores,
         step.load,
-        if step.holds(segment_seconds) { ", holds" } else { ", does not hold" }
+        if step.holds(segment_seconds) {
+            ", holds"
+        } else {
+            ", does not hold"
+        }
     );
     for fault in step.faults.iter().take(5) {
         println!("      {fault}");
@@ -973,8 +1095,11 @@ async fn nginx_baseline(
     let rtmp = servers::free_port()?.port();
     let http = servers::free_port()?;
     let conf = prefix.join("nginx.conf");
-    std::fs::write(&conf, nginx_config(module, &prefix, &hls, rtmp, http.port()))
-        .context("writing nginx.conf")?;
+    std::fs::write(
+        &conf,
+        nginx_config(module, &prefix, &hls, rtmp, http.port()),
+    )
+    .context("writing nginx.conf")?;
     let mut command = Command::new(nginx);
     command.arg("-c").arg(&conf).arg("-p").arg(&prefix);
     let mut server = servers::spawn_other("nginx", command, http, &prefix.join("stdout.log"))?;
@@ -982,7 +1107,10 @@ async fn nginx_baseline(
         .wait_ready(&http_client()?, "/ready", Duration::from_secs(30))
         .await?;
     wait_listening(rtmp, "nginx-rtmp").await?;
-    println!("==> nginx-rtmp on 127.0.0.1:{rtmp} (pid {}), HLS over HTTP on {http}", server.pid());
+    println!(
+        "==> nginx-rtmp on 127.0.0.1:{rtmp} (pid {}), HLS over HTTP on {http}",
+        server.pid()
+    );
     let targets = (0..settings.baseline_rooms)
         .map(|i| {
             Ok((
@@ -991,7 +1119,16 @@ async fn nginx_baseline(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let step = baseline_window("nginx-rtmp", settings, clip, work, &[server.pid()], targets, Container::TsNginx).await;
+    let step = baseline_window(
+        "nginx-rtmp",
+        settings,
+        clip,
+        work,
+        &[server.pid()],
+        targets,
+        Container::TsNginx,
+    )
+    .await;
     server.stop();
     step
 }
@@ -1012,12 +1149,21 @@ async fn ffmpeg_baseline(
     let conf = prefix.join("nginx.conf");
     // The same config; its RTMP side idles.
     let idle_rtmp = servers::free_port()?.port();
-    std::fs::write(&conf, nginx_config(module, &prefix, &hls, idle_rtmp, http.port()))
-        .context("writing nginx.conf")?;
+    std::fs::write(
+        &conf,
+        nginx_config(module, &prefix, &hls, idle_rtmp, http.port()),
+    )
+    .context("writing nginx.conf")?;
     let mut command = Command::new(nginx);
     command.arg("-c").arg(&conf).arg("-p").arg(&prefix);
-    let mut web = servers::spawn_other("nginx (static files)", command, http, &prefix.join("stdout.log"))?;
-    web.wait_ready(&http_client()?, "/ready", Duration::from_secs(30)).await?;
+    let mut web = servers::spawn_other(
+        "nginx (static files)",
+        command,
+        http,
+        &prefix.join("stdout.log"),
+    )?;
+    web.wait_ready(&http_client()?, "/ready", Duration::from_secs(30))
+        .await?;
     let mut listeners = Vec::new();
     let mut targets = Vec::new();
     for i in 0..settings.baseline_rooms {
@@ -1037,10 +1183,22 @@ async fn ffmpeg_baseline(
         ));
         listeners.push(server);
     }
-    println!("==> plain ffmpeg HLS: {} listening ffmpeg(s), files served by nginx on {http}", listeners.len());
+    println!(
+        "==> plain ffmpeg HLS: {} listening ffmpeg(s), files served by nginx on {http}",
+        listeners.len()
+    );
     // The listening ffmpegs are the server (the static nginx in front only serves files).
     let pids: Vec<u32> = listeners.iter().map(ChildServer::pid).collect();
-    let step = baseline_window("ffmpeg HLS", settings, clip, work, &pids, targets, Container::Fmp4).await;
+    let step = baseline_window(
+        "ffmpeg HLS",
+        settings,
+        clip,
+        work,
+        &pids,
+        targets,
+        Container::Fmp4,
+    )
+    .await;
     for mut l in listeners {
         l.stop();
     }
@@ -1064,7 +1222,10 @@ async fn kanjian_room(api: &Api, base: &str, i: usize) -> Result<(String, url::U
         )
         .await?;
     let payload = &data["scheduleLive"];
-    if payload["userErrors"].as_array().is_some_and(|e| !e.is_empty()) {
+    if payload["userErrors"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty())
+    {
         bail!("scheduleLive refused: {payload}");
     }
     let room = &payload["liveRoom"];
@@ -1100,14 +1261,19 @@ async fn kanjian_ramp(
         4,
         &[
             ("KANJIAN_LIVE__INGEST__LISTEN", ingest.to_string()),
-            ("KANJIAN_LIVE__INGEST__SEGMENT_SECONDS", settings.segment_seconds.to_string()),
+            (
+                "KANJIAN_LIVE__INGEST__SEGMENT_SECONDS",
+                settings.segment_seconds.to_string(),
+            ),
             // Every room needs its own creator (one live room per channel); sign-ups are
             // limited to 5 an hour per address by default.
             ("KANJIAN_IDENTITY__SIGN_UPS_PER_IP", "[]".into()),
         ],
     )?;
     let http = http_client()?;
-    kanjian.wait_ready(&http, "/readyz", Duration::from_secs(120)).await?;
+    kanjian
+        .wait_ready(&http, "/readyz", Duration::from_secs(120))
+        .await?;
     println!(
         "==> kanjian on {} (pid {}), RTMP ingest on {ingest}, SQLite in a fresh data dir",
         kanjian.addr,
@@ -1121,10 +1287,20 @@ async fn kanjian_ramp(
         let setup = Instant::now();
         while rooms.len() < n {
             let i = rooms.len();
-            let (publish, playlist) = kanjian_room(&api, &kanjian.url(""), i)
-                .await
-                .with_context(|| format!("setting up room {i} (kanjian's log ends with:\n{})", kanjian.log_tail()))?;
-            let publisher = Publisher::spawn(clip, &publish, &work.join(format!("kanjian-publisher-{i}.log")))?;
+            let (publish, playlist) =
+                kanjian_room(&api, &kanjian.url(""), i)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "setting up room {i} (kanjian's log ends with:\n{})",
+                            kanjian.log_tail()
+                        )
+                    })?;
+            let publisher = Publisher::spawn(
+                clip,
+                &publish,
+                &work.join(format!("kanjian-publisher-{i}.log")),
+            )?;
             rooms.push(Room {
                 label: format!("kanjian room {i}"),
                 publisher,
@@ -1162,7 +1338,9 @@ pub async fn run(
 ) -> Result<(Vec<Table>, Vec<String>)> {
     let _ = epoch();
     let clip = work.join("live-clip.flv");
-    println!("==> making the publishers' clip: {CLIP_SECONDS} s 1280x720 {CLIP_FPS} fps, H.264 2.5 Mb/s with a keyframe every second, AAC");
+    println!(
+        "==> making the publishers' clip: {CLIP_SECONDS} s 1280x720 {CLIP_FPS} fps, H.264 2.5 Mb/s with a keyframe every second, AAC"
+    );
     make_clip(&clip)?;
     let segment = f64::from(settings.segment_seconds);
 
@@ -1186,15 +1364,26 @@ pub async fn run(
     // Table 1: latency against the baselines, at the baselines' room count.
     let mut latency = Table::new(
         format!(
-            "live: first frame sent → segment listed in the playlist, {} publisher(s) of a 720p30 copy-mode stream ({} s segments, {} s measured, polled every {} ms)",
+            "live: first frame sent → segment listed in the playlist, {} publisher(s) of a 720p30 copy-mode stream ({} s segments, {} s measured, polled every {} ms on average)",
             settings.baseline_rooms.max(1),
             settings.segment_seconds,
             settings.window.as_secs(),
             settings.poll.as_millis()
         ),
         &[
-            "server", "rooms", "kept up", "segments", "p50 s", "p90 s", "p99 s", "max s",
-            "PDT − sent p50 s", "server cores", "server RSS MB", "children PSS MB", "load 1m",
+            "server",
+            "rooms",
+            "kept up",
+            "segments",
+            "p50 s",
+            "p90 s",
+            "p99 s",
+            "max s",
+            "PDT − sent p50 s",
+            "server cores",
+            "server RSS MB",
+            "children PSS MB",
+            "load 1m",
         ],
     );
     let row = |name: &str, s: &Step| {
@@ -1225,12 +1414,19 @@ pub async fn run(
     for (name, step) in &baselines {
         latency.row(row(name, step));
     }
-    let kanjian_same = steps.iter().find(|s| s.rooms == settings.baseline_rooms.max(1));
+    let kanjian_same = steps
+        .iter()
+        .find(|s| s.rooms == settings.baseline_rooms.max(1));
     if let Some(k) = kanjian_same {
         latency.row(row("kanjian", k));
         for (name, step) in &baselines {
             let short = name.split(" (").next().unwrap_or(name);
-            let mut cells = vec![format!("ratio kanjian/{short}"), String::new(), String::new(), String::new()];
+            let mut cells = vec![
+                format!("ratio kanjian/{short}"),
+                String::new(),
+                String::new(),
+                String::new(),
+            ];
             for q in [0.5, 0.9, 0.99, 1.0] {
                 cells.push(ratio(k.quantile(q), step.quantile(q)));
             }
@@ -1254,9 +1450,25 @@ pub async fn run(
             settings.window.as_secs()
         ),
         &[
-            "rooms", "kept up", "segments", "p50 s", "p99 s", "max s", "kanjian cores",
-            "of which ffmpeg", "% core/room", "kanjian RSS MB", "ffmpeg PSS MB", "ffmpeg", "transcoding",
-            "publisher cores", "publisher lag max s", "rest cores", "load 1m", "holds",
+            "rooms",
+            "kept up",
+            "segments",
+            "p50 s",
+            "p99 s",
+            "max s",
+            "kanjian cores",
+            "of which ffmpeg",
+            "% core/room",
+            "kanjian RSS MB",
+            "ffmpeg PSS MB",
+            "ffmpeg",
+            "transcoding",
+            "publisher cores",
+            "publisher lag max s",
+            "poller req/s",
+            "rest cores",
+            "load 1m",
+            "holds",
         ],
     );
     for s in &steps {
@@ -1276,12 +1488,17 @@ pub async fn run(
             s.transcoding.to_string(),
             format!("{:.3}", s.publisher_cores),
             format!("{:.3}", s.publisher_lag),
+            format!("{:.0}", s.requests_per_sec),
             format!("{:.2}", s.rest_cores),
             format!("{:.2}", s.load),
             if s.holds(segment) { "yes" } else { "no" }.into(),
         ]);
     }
-    let held = steps.iter().filter(|s| s.holds(segment)).map(|s| s.rooms).max();
+    let held = steps
+        .iter()
+        .filter(|s| s.holds(segment))
+        .map(|s| s.rooms)
+        .max();
     let tried = steps.last().map_or(0, |s| s.rooms);
     ramp.note(format!(
         "holds: every room kept up (its publisher still sending; at least one segment listed per {} s but one; no sequence gap, media gap (>0.1 s), discontinuity or failed fetch), no packager transcoding, and p99 listing latency < {} s (2 segments)",
@@ -1302,7 +1519,11 @@ pub async fn run(
             ramp.note(format!("N={}: {fault}", s.rooms));
         }
         if s.faults.len() > 3 {
-            ramp.note(format!("N={}: … and {} more rooms", s.rooms, s.faults.len() - 3));
+            ramp.note(format!(
+                "N={}: … and {} more rooms",
+                s.rooms,
+                s.faults.len() - 3
+            ));
         }
     }
     for n in &notes {
@@ -1311,8 +1532,13 @@ pub async fn run(
     tables.push(ramp);
 
     let mut lines = vec![format!(
-        "live: publishers `ffmpeg -re -stream_loop -1 -i clip.flv -c copy -f flv rtmp://…` of a {CLIP_SECONDS} s 1280x720 {CLIP_FPS} fps clip (x264 veryfast 2.5 Mb/s, keyframe every second, no B-frames; AAC 128 kb/s); steps {}; {} s settle and {} s measured per step; playlists polled every {} ms and each new segment fetched once; kanjian on SQLite in a fresh data dir, {} HTTP workers{}",
-        settings.rooms.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        "live: publishers `ffmpeg -re -stream_loop -1 -i clip.flv -c copy -f flv rtmp://…` of a {CLIP_SECONDS} s 1280x720 {CLIP_FPS} fps clip (x264 veryfast 2.5 Mb/s, keyframe every second, no B-frames; AAC 128 kb/s); steps {}; {} s settle and {} s measured per step; playlists polled every {} ms on average (each wait uniform in 0.5–1.5×) and each new segment fetched once; kanjian on SQLite in a fresh data dir, {} HTTP workers{}",
+        settings
+            .rooms
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         settings.settle.as_secs(),
         settings.window.as_secs(),
         settings.poll.as_millis(),
@@ -1374,9 +1600,15 @@ mod tests {
             hdlr.extend(handler);
             hdlr.extend([0u8; 13]);
             let mdia = [mp4_box(b"mdhd", &mdhd), mp4_box(b"hdlr", &hdlr)].concat();
-            mp4_box(b"trak", &[mp4_box(b"tkhd", &tkhd), mp4_box(b"mdia", &mdia)].concat())
+            mp4_box(
+                b"trak",
+                &[mp4_box(b"tkhd", &tkhd), mp4_box(b"mdia", &mdia)].concat(),
+            )
         };
-        let moov = mp4_box(b"moov", &[trak(2, b"soun", 48_000), trak(1, b"vide", 15_360)].concat());
+        let moov = mp4_box(
+            b"moov",
+            &[trak(2, b"soun", 48_000), trak(1, b"vide", 15_360)].concat(),
+        );
         let init = [mp4_box(b"ftyp", b"iso5\0\0\0\x01"), moov].concat();
         assert_eq!(init_video_track(&init), Some((1, 15_360)));
 
@@ -1385,10 +1617,26 @@ mod tests {
             tfhd.extend(id.to_be_bytes());
             let mut tfdt = vec![1u8, 0, 0, 0];
             tfdt.extend(dts.to_be_bytes());
-            mp4_box(b"traf", &[mp4_box(b"tfhd", &tfhd), mp4_box(b"tfdt", &tfdt)].concat())
+            mp4_box(
+                b"traf",
+                &[mp4_box(b"tfhd", &tfhd), mp4_box(b"tfdt", &tfdt)].concat(),
+            )
         };
-        let moof = mp4_box(b"moof", &[mp4_box(b"mfhd", &[0u8; 8]), traf(2, 96_248), traf(1, 30_720)].concat());
-        let segment = [mp4_box(b"styp", b"msdh"), moof, mp4_box(b"mdat", &[0u8; 32])].concat();
+        let moof = mp4_box(
+            b"moof",
+            &[
+                mp4_box(b"mfhd", &[0u8; 8]),
+                traf(2, 96_248),
+                traf(1, 30_720),
+            ]
+            .concat(),
+        );
+        let segment = [
+            mp4_box(b"styp", b"msdh"),
+            moof,
+            mp4_box(b"mdat", &[0u8; 32]),
+        ]
+        .concat();
         assert_eq!(fmp4_first_dts(&segment, 1), Some(30_720));
         assert_eq!(fmp4_first_dts(&segment, 3), None);
     }
@@ -1438,6 +1686,9 @@ mod tests {
 
     #[test]
     fn room_numbers_come_out_of_global_ids() {
-        assert_eq!(global_number(&URL_SAFE_NO_PAD.encode("LiveRoom:17")), Some(17));
+        assert_eq!(
+            global_number(&URL_SAFE_NO_PAD.encode("LiveRoom:17")),
+            Some(17)
+        );
     }
 }

@@ -144,7 +144,15 @@ pub fn spawn_kanjian(
     workers: usize,
     segment_seconds: u32,
 ) -> Result<ChildServer> {
-    spawn_kanjian_with_env(bin, data_dir, database_url, log, workers, segment_seconds, &[])
+    spawn_kanjian_with_env(
+        bin,
+        data_dir,
+        database_url,
+        log,
+        workers,
+        segment_seconds,
+        &[],
+    )
 }
 
 /// [`spawn_kanjian`] with more `KANJIAN_*` settings for this benchmark (e.g. the RTMP listener).
