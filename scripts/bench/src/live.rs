@@ -45,6 +45,8 @@ const NGINX_RTMP_HLS_DELAY_90K: i64 = 63_000;
 /// The clip every publisher loops.
 const CLIP_SECONDS: u32 = 10;
 const CLIP_FPS: u32 = 30;
+/// Between two new publishers of a step.
+const PUBLISHER_STAGGER: Duration = Duration::from_millis(50);
 
 const SCHEDULE: &str = "mutation($input: ScheduleLiveInput!) { scheduleLive(input: $input) { liveRoom { id streamCredentials { serverUrl streamKey } } userErrors { field message code } } }";
 
@@ -1031,6 +1033,9 @@ async fn baseline_window(
             &publish,
             &work.join(format!("{name}-publisher-{i}.log")),
         )?;
+        if i > 0 {
+            tokio::time::sleep(PUBLISHER_STAGGER).await;
+        }
         rooms.push(Room {
             label: format!("{name} room {i}"),
             publisher,
@@ -1280,22 +1285,36 @@ async fn kanjian_ramp(
         kanjian.pid()
     );
     let api = Api::new(kanjian.url(""))?;
+    // Every room of the largest step is made first: each needs a creator, and sign-up hashes a
+    // password on purpose slowly (argon2), CPU that would otherwise land between the steps and
+    // leave a backlog for the next window to drain.
+    let largest = settings.rooms.iter().copied().max().unwrap_or(0);
+    let setup = Instant::now();
+    let mut made = Vec::with_capacity(largest);
+    for i in 0..largest {
+        made.push(
+            kanjian_room(&api, &kanjian.url(""), i)
+                .await
+                .with_context(|| {
+                    format!(
+                        "setting up room {i} (kanjian's log ends with:\n{})",
+                        kanjian.log_tail()
+                    )
+                })?,
+        );
+    }
+    println!(
+        "==> {largest} creators, channels and rooms made in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+    let mut made = made.into_iter();
     let mut rooms: Vec<Room> = Vec::new();
     let mut steps = Vec::new();
     let segment = f64::from(settings.segment_seconds);
     for &n in &settings.rooms {
-        let setup = Instant::now();
         while rooms.len() < n {
             let i = rooms.len();
-            let (publish, playlist) =
-                kanjian_room(&api, &kanjian.url(""), i)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "setting up room {i} (kanjian's log ends with:\n{})",
-                            kanjian.log_tail()
-                        )
-                    })?;
+            let (publish, playlist) = made.next().context("a room for every publisher")?;
             let publisher = Publisher::spawn(
                 clip,
                 &publish,
@@ -1306,10 +1325,11 @@ async fn kanjian_ramp(
                 publisher,
                 watcher: Watcher::start(http.clone(), playlist, Container::Fmp4, settings.poll),
             });
+            // New publishers start 50 ms apart, not in one burst of ffmpeg start-ups.
+            tokio::time::sleep(PUBLISHER_STAGGER).await;
         }
         println!(
-            "==> kanjian N={n}: rooms set up in {:.1} s, settling {} s, measuring {} s",
-            setup.elapsed().as_secs_f64(),
+            "==> kanjian N={n}: publishers started, settling {} s, measuring {} s",
             settings.settle.as_secs(),
             settings.window.as_secs()
         );

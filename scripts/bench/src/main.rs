@@ -173,7 +173,7 @@ struct Args {
     #[arg(long, env = "KANJIAN_BENCH_SEED_ONLY")]
     seed_only: bool,
     /// Live: publishers at once, step by step (the ramp stops after the first step that does not
-    /// hold) [default: 1,2,4,8,16,32,64; with --live-long 1,2,4,8,16,24,32,48,64,96,128].
+    /// hold) [default: 1,2,4,8,16,32,64,128; with --live-long 1,2,4,8,16,32,48,64,80,96,112,128,160].
     #[arg(long, env = "KANJIAN_BENCH_LIVE_ROOMS", value_delimiter = ',')]
     live_rooms: Vec<usize>,
     /// Live: seconds measured per step [default: 10; with --live-long 30].
@@ -224,9 +224,9 @@ impl Args {
         let rooms = if !self.live_rooms.is_empty() {
             self.live_rooms.clone()
         } else if self.live_long {
-            vec![1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128]
+            vec![1, 2, 4, 8, 16, 32, 48, 64, 80, 96, 112, 128, 160]
         } else {
-            vec![1, 2, 4, 8, 16, 32, 64]
+            vec![1, 2, 4, 8, 16, 32, 64, 128]
         };
         if rooms.contains(&0) || self.live_poll_ms == 0 {
             bail!("--live-rooms and --live-poll-ms need numbers of at least 1");
