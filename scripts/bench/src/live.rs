@@ -602,6 +602,45 @@ struct Room {
     label: String,
     publisher: Publisher,
     watcher: Watcher,
+    /// When its publisher was started (run time base).
+    started: f64,
+}
+
+impl Room {
+    fn new(label: String, publisher: Publisher, watcher: Watcher) -> Self {
+        Self {
+            label,
+            publisher,
+            watcher,
+            started: now(),
+        }
+    }
+
+    /// Publisher start → the room's first segment listed: the time to go live, in seconds.
+    fn went_live_after(&self) -> Option<f64> {
+        let state = self.watcher.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .segments
+            .values()
+            .map(|s| s.listed)
+            .min_by(f64::total_cmp)
+            .map(|first| first - self.started)
+    }
+}
+
+/// Waits until every room lists a segment (at most `limit`), then `settle` more, so a window
+/// measures rooms on air and not the start-up of the last ones (the ingest holds about two GOPs
+/// before it chooses copy mode, and flushes them at once). Returns the go-live times of `new`.
+async fn settle(rooms: &[Room], new: std::ops::Range<usize>, settle: Duration) -> Vec<f64> {
+    let limit = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < limit && rooms.iter().any(|r| r.went_live_after().is_none()) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(settle).await;
+    rooms[new]
+        .iter()
+        .filter_map(Room::went_live_after)
+        .collect()
 }
 
 /// What one room did in a measured window.
@@ -656,9 +695,13 @@ fn judge_room(room: &mut Room, from: f64, to: f64, segment_seconds: f64) -> Room
     for &(sequence, seen) in &in_window {
         // The segment before must have been listed (no sequence gap), and this one must start
         // where it ended (no media gap) without a discontinuity (no restart, no transcoding).
-        match state.segments.get(&(sequence.wrapping_sub(1))) {
-            None => faults.push(format!("segment {} never listed", sequence.wrapping_sub(1))),
-            Some(before) => {
+        match sequence
+            .checked_sub(1)
+            .map(|before| (before, state.segments.get(&before)))
+        {
+            None => {}
+            Some((before, None)) => faults.push(format!("segment {before} never listed")),
+            Some((_, Some(before))) => {
                 if let (Some(a), Some(b)) = (before.first_ts, seen.first_ts) {
                     let gap = b - (a + before.duration);
                     if gap.abs() > 0.1 {
@@ -785,6 +828,8 @@ struct Step {
     publisher_lag: f64,
     /// HTTP requests per second the poller made to the server (playlists and segments).
     requests_per_sec: f64,
+    /// Publisher start → first segment listed, of the rooms new in this step (s).
+    went_live: Vec<f64>,
     load: f64,
     faults: Vec<String>,
 }
@@ -1036,25 +1081,26 @@ async fn baseline_window(
         if i > 0 {
             tokio::time::sleep(PUBLISHER_STAGGER).await;
         }
-        rooms.push(Room {
-            label: format!("{name} room {i}"),
+        rooms.push(Room::new(
+            format!("{name} room {i}"),
             publisher,
-            watcher: Watcher::start(http.clone(), playlist, container, settings.poll),
-        });
+            Watcher::start(http.clone(), playlist, container, settings.poll),
+        ));
     }
-    tokio::time::sleep(settings.settle).await;
+    let went_live = settle(&rooms, 0..rooms.len(), settings.settle).await;
     println!(
         "    {name}: measuring {} room(s) for {} s",
         rooms.len(),
         settings.window.as_secs()
     );
-    let step = measure(
+    let mut step = measure(
         &mut rooms,
         servers,
         settings.window,
         f64::from(settings.segment_seconds),
     )
     .await;
+    step.went_live = went_live;
     report_step(name, &step, f64::from(settings.segment_seconds));
     Ok(step)
 }
@@ -1312,6 +1358,7 @@ async fn kanjian_ramp(
     let mut steps = Vec::new();
     let segment = f64::from(settings.segment_seconds);
     for &n in &settings.rooms {
+        let before = rooms.len();
         while rooms.len() < n {
             let i = rooms.len();
             let (publish, playlist) = made.next().context("a room for every publisher")?;
@@ -1320,21 +1367,22 @@ async fn kanjian_ramp(
                 &publish,
                 &work.join(format!("kanjian-publisher-{i}.log")),
             )?;
-            rooms.push(Room {
-                label: format!("kanjian room {i}"),
+            rooms.push(Room::new(
+                format!("kanjian room {i}"),
                 publisher,
-                watcher: Watcher::start(http.clone(), playlist, Container::Fmp4, settings.poll),
-            });
+                Watcher::start(http.clone(), playlist, Container::Fmp4, settings.poll),
+            ));
             // New publishers start 50 ms apart, not in one burst of ffmpeg start-ups.
             tokio::time::sleep(PUBLISHER_STAGGER).await;
         }
         println!(
-            "==> kanjian N={n}: publishers started, settling {} s, measuring {} s",
+            "==> kanjian N={n}: publishers started; once every room lists a segment, {} s to settle, then {} s measured",
             settings.settle.as_secs(),
             settings.window.as_secs()
         );
-        tokio::time::sleep(settings.settle).await;
-        let step = measure(&mut rooms, &[kanjian.pid()], settings.window, segment).await;
+        let went_live = settle(&rooms, before..rooms.len(), settings.settle).await;
+        let mut step = measure(&mut rooms, &[kanjian.pid()], settings.window, segment).await;
+        step.went_live = went_live;
         report_step("kanjian", &step, segment);
         let holds = step.holds(segment);
         steps.push(step);
@@ -1471,6 +1519,8 @@ pub async fn run(
         ),
         &[
             "rooms",
+            "go-live p50 s",
+            "go-live max s",
             "kept up",
             "segments",
             "p50 s",
@@ -1494,6 +1544,8 @@ pub async fn run(
     for s in &steps {
         ramp.row(vec![
             s.rooms.to_string(),
+            format!("{:.2}", quantile(&s.went_live, 0.5)),
+            format!("{:.2}", quantile(&s.went_live, 1.0)),
             s.kept_up.to_string(),
             s.listed.to_string(),
             format!("{:.3}", s.quantile(0.5)),
@@ -1533,6 +1585,7 @@ pub async fn run(
         None => format!("largest N that holds: none (N={tried} did not)"),
     });
     ramp.note("kanjian cores: the kanjian process and its ffmpeg children; publisher cores: the ffmpeg publishers (this machine pays for them too); rest: all other busy CPU on the machine (another build shows here), the bench's own poller excluded");
+    ramp.note("go-live: from a publisher's start (ffmpeg launched) to its room's first segment listed, for the rooms new in the step; each window starts once every room lists a segment, plus the settle time");
     ramp.note("publisher lag: how late the most starved publisher sent a frame (0 when the publishers keep their pace; when it grows, the machine, not only kanjian, is out of CPU)");
     for s in steps.iter().filter(|s| !s.faults.is_empty()) {
         for fault in s.faults.iter().take(3) {
