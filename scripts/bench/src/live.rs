@@ -1387,7 +1387,10 @@ async fn kanjian_ramp(
         let holds = step.holds(segment);
         steps.push(step);
         if !holds {
-            println!("    N={n} does not hold: the ramp stops here");
+            println!(
+                "    N={n} does not hold: the ramp stops here; kanjian's log (warnings and errors) ends with:\n{}",
+                kanjian.log_tail()
+            );
             break;
         }
     }
