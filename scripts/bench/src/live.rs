@@ -174,6 +174,8 @@ struct Publisher {
     child: tokio::process::Child,
     clock: Arc<Mutex<SendClock>>,
     log: PathBuf,
+    /// Where it publishes: ffmpeg's errors name it, and its last part is the stream key.
+    url: String,
 }
 
 impl Publisher {
@@ -212,6 +214,7 @@ impl Publisher {
             child,
             clock,
             log: log.to_path_buf(),
+            url: url.to_owned(),
         })
     }
 
@@ -225,6 +228,12 @@ impl Publisher {
             Ok(None) => None,
             Ok(Some(status)) => {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                // The results may be shared: the stream key stays out of them.
+                let shown = match self.url.rsplit_once('/') {
+                    Some((base, _)) => format!("{base}/<key>"),
+                    None => "<url>".into(),
+                };
+                let log = log.replace(&self.url, &shown);
                 let tail: Vec<&str> = log.lines().rev().take(3).collect();
                 Some(format!(
                     "publisher exited ({status}): {}",
@@ -1623,7 +1632,7 @@ pub async fn run(
     )];
     if let Some((bin, _)) = &nginx {
         lines.push(format!(
-            "live baselines: nginx {} with libnginx-mod-rtmp (hls_fragment 1s, hls_playlist_length 6s, one process), and plain ffmpeg `-listen 1` with kanjian's copy-mode packager options, {} publisher(s) each, before kanjian's ramp",
+            "live baselines: {} with libnginx-mod-rtmp (hls_fragment 1s, hls_playlist_length 6s, one process), and plain ffmpeg `-listen 1` with kanjian's copy-mode packager options, {} publisher(s) each, before kanjian's ramp",
             nginx_version(bin),
             settings.baseline_rooms
         ));
