@@ -101,45 +101,64 @@ fn pdt_secs(value: &str) -> Option<f64> {
 /// 720p30 test pattern with noise (so it needs its 2.5 Mb/s, like a camera), x264 with a
 /// keyframe every second and no B-frames, AAC 128 kb/s 48 kHz stereo, in FLV.
 fn make_clip(path: &Path) -> Result<()> {
-    let output = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args([
+    let (fps, seconds) = (CLIP_FPS.to_string(), CLIP_SECONDS.to_string());
+    let mut args: Vec<String> = [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(format!(
+        "testsrc2=size=1280x720:rate={fps},noise=alls=12:allf=t"
+    ));
+    args.extend(
+        [
             "-f",
             "lavfi",
             "-i",
-            &format!("testsrc2=size=1280x720:rate={CLIP_FPS},noise=alls=12:allf=t"),
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &CLIP_SECONDS.to_string()])
-        .args([
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            &seconds,
             "-c:v",
             "libx264",
             "-preset",
             "veryfast",
             "-profile:v",
             "main",
-        ])
-        .args(["-pix_fmt", "yuv420p", "-b:v", "2500k", "-maxrate", "2500k"])
-        .args(["-bufsize", "2500k", "-bf", "0", "-sc_threshold", "0"])
-        .args([
+            "-pix_fmt",
+            "yuv420p",
+            "-b:v",
+            "2500k",
+            "-maxrate",
+            "2500k",
+            "-bufsize",
+            "2500k",
+            "-bf",
+            "0",
+            "-sc_threshold",
+            "0",
             "-g",
-            &CLIP_FPS.to_string(),
+            &fps,
             "-keyint_min",
-            &CLIP_FPS.to_string(),
-        ])
-        .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .context("running ffmpeg to make the live clip")?;
-    if !output.status.success() {
-        bail!(
-            "ffmpeg could not make {}: {}",
-            path.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
+            &fps,
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+        ]
+        .map(String::from),
+    );
+    args.push(path.display().to_string());
+    crate::media::run_ffmpeg(&args).context("making the live clip")
 }
 
 /// The `-progress` reports of one publisher: (time read, out_time) pairs.
@@ -1140,6 +1159,28 @@ fn report_step(name: &str, step: &Step, segment_seconds: f64) {
     }
 }
 
+/// nginx from [`nginx_config`] in `prefix`, once it answers HTTP.
+async fn start_nginx(
+    name: &'static str,
+    nginx: &Path,
+    module: &Path,
+    prefix: &Path,
+    hls: &Path,
+    rtmp: u16,
+    http: std::net::SocketAddr,
+) -> Result<ChildServer> {
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(&conf, nginx_config(module, prefix, hls, rtmp, http.port()))
+        .context("writing nginx.conf")?;
+    let mut command = Command::new(nginx);
+    command.arg("-c").arg(&conf).arg("-p").arg(prefix);
+    let mut server = servers::spawn_other(name, command, http, &prefix.join("stdout.log"))?;
+    server
+        .wait_ready(&http_client()?, "/ready", Duration::from_secs(30))
+        .await?;
+    Ok(server)
+}
+
 /// nginx-rtmp with `rooms` publishers.
 async fn nginx_baseline(
     settings: &LiveSettings,
@@ -1154,18 +1195,7 @@ async fn nginx_baseline(
     std::fs::create_dir_all(&prefix).context("the nginx prefix")?;
     let rtmp = servers::free_port()?.port();
     let http = servers::free_port()?;
-    let conf = prefix.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        nginx_config(module, &prefix, &hls, rtmp, http.port()),
-    )
-    .context("writing nginx.conf")?;
-    let mut command = Command::new(nginx);
-    command.arg("-c").arg(&conf).arg("-p").arg(&prefix);
-    let mut server = servers::spawn_other("nginx", command, http, &prefix.join("stdout.log"))?;
-    server
-        .wait_ready(&http_client()?, "/ready", Duration::from_secs(30))
-        .await?;
+    let mut server = start_nginx("nginx", nginx, module, &prefix, &hls, rtmp, http).await?;
     wait_listening(rtmp, "nginx-rtmp").await?;
     println!(
         "==> nginx-rtmp on 127.0.0.1:{rtmp} (pid {}), HLS over HTTP on {http}",
@@ -1206,24 +1236,18 @@ async fn ffmpeg_baseline(
     let hls = work.join("hls");
     std::fs::create_dir_all(&prefix).context("the nginx prefix")?;
     let http = servers::free_port()?;
-    let conf = prefix.join("nginx.conf");
     // The same config; its RTMP side idles.
     let idle_rtmp = servers::free_port()?.port();
-    std::fs::write(
-        &conf,
-        nginx_config(module, &prefix, &hls, idle_rtmp, http.port()),
-    )
-    .context("writing nginx.conf")?;
-    let mut command = Command::new(nginx);
-    command.arg("-c").arg(&conf).arg("-p").arg(&prefix);
-    let mut web = servers::spawn_other(
+    let mut web = start_nginx(
         "nginx (static files)",
-        command,
+        nginx,
+        module,
+        &prefix,
+        &hls,
+        idle_rtmp,
         http,
-        &prefix.join("stdout.log"),
-    )?;
-    web.wait_ready(&http_client()?, "/ready", Duration::from_secs(30))
-        .await?;
+    )
+    .await?;
     let mut listeners = Vec::new();
     let mut targets = Vec::new();
     for i in 0..settings.baseline_rooms {
