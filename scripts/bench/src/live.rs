@@ -415,7 +415,7 @@ fn fmp4_first_dts(segment: &[u8], track_id: u32) -> Option<u64> {
 /// The DTS (else PTS) of the first video PES in an MPEG-TS segment, at 90 kHz.
 fn ts_first_video_dts(segment: &[u8]) -> Option<i64> {
     let stamp = |b: &[u8]| -> i64 {
-        (i64::from(b[0] >> 1 & 0x07) << 30)
+        (i64::from((b[0] >> 1) & 0x07) << 30)
             | (i64::from(b[1]) << 22)
             | (i64::from(b[2] >> 1) << 15)
             | (i64::from(b[3]) << 7)
@@ -423,7 +423,7 @@ fn ts_first_video_dts(segment: &[u8]) -> Option<i64> {
     };
     for packet in segment.chunks_exact(188) {
         let unit_start = packet[1] & 0x40 != 0;
-        let adaptation = packet[3] >> 4 & 0x03;
+        let adaptation = (packet[3] >> 4) & 0x03;
         if packet[0] != 0x47 || !unit_start || adaptation & 0x01 == 0 {
             continue;
         }
