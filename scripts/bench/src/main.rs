@@ -8,12 +8,16 @@
 //! 3. (`--only feeds`) the Friends and Recommended feeds, first page and page 3, on a world seeded
 //!    once by `kanjian seed` and kept (SQLite at 100k users, PostgreSQL at 1M), vs the bare SQL
 //!    that fetches the same rows, run from this process on the same database.
+//! 4. (`--only live`, or `scripts/bench/live-ingest`) live ingest: how many copy-mode RTMP rooms
+//!    kanjian holds (a ramp of publishers), and the time from a frame sent to its segment listed
+//!    in the playlist, vs nginx-rtmp and plain ffmpeg's HLS muxer with the same publisher.
 //!
 //! It measures and prints; it asserts no timing. `scripts/bench/run` builds and runs it and
 //! keeps the Markdown results; see `scripts/bench/README.md`.
 
 mod api;
 mod feeds;
+mod live;
 mod load;
 mod media;
 mod report;
@@ -42,6 +46,9 @@ enum Only {
     Upload,
     /// The Friends and Recommended feeds vs the bare SQL, on a seeded world (not run unless named).
     Feeds,
+    /// Live ingest: copy-mode rooms held, and frame-to-playlist latency vs nginx-rtmp and plain
+    /// ffmpeg (not run unless named; `scripts/bench/live-ingest`).
+    Live,
 }
 
 #[derive(Debug, Parser)]
@@ -165,6 +172,27 @@ struct Args {
     /// Only seed the feeds world (if it is not kept yet) and exit; implies --only feeds.
     #[arg(long, env = "KANJIAN_BENCH_SEED_ONLY")]
     seed_only: bool,
+    /// Live: publishers at once, step by step (the ramp stops after the first step that does not
+    /// hold) [default: 1,2,4,8,16,32,64,128; with --live-long 1,2,4,8,16,32,48,64,80,96,112,128,160].
+    #[arg(long, env = "KANJIAN_BENCH_LIVE_ROOMS", value_delimiter = ',')]
+    live_rooms: Vec<usize>,
+    /// Live: seconds measured per step [default: 10; with --live-long 30].
+    #[arg(long, env = "KANJIAN_BENCH_LIVE_WINDOW")]
+    live_window: Option<u64>,
+    /// Live: seconds after a step's publishers start before it is measured [default: 6; with
+    /// --live-long 10].
+    #[arg(long, env = "KANJIAN_BENCH_LIVE_SETTLE")]
+    live_settle: Option<u64>,
+    /// Live: how often each room's playlist is asked, in ms (adds half of it to every latency,
+    /// on every side alike).
+    #[arg(long, env = "KANJIAN_BENCH_LIVE_POLL_MS", default_value_t = 100)]
+    live_poll_ms: u64,
+    /// Live: publishers on each baseline (nginx-rtmp, plain ffmpeg); 0 for no baselines.
+    #[arg(long, env = "KANJIAN_BENCH_LIVE_BASELINE_ROOMS", default_value_t = 1)]
+    live_baseline_rooms: usize,
+    /// Live: the long mode (30 s windows, finer and longer ramp).
+    #[arg(long, env = "KANJIAN_BENCH_LIVE_LONG")]
+    live_long: bool,
 }
 
 impl Args {
@@ -173,7 +201,7 @@ impl Args {
             return which == Only::Feeds;
         }
         if self.only.is_empty() {
-            which != Only::Feeds
+            which != Only::Feeds && which != Only::Live
         } else {
             self.only.contains(&which)
         }
@@ -190,6 +218,30 @@ impl Args {
             .and_then(Path::parent)
             .context("this executable is not in target/<profile>/")?;
         Ok(target.join("bench-data"))
+    }
+
+    fn live(&self, workers: usize) -> Result<live::LiveSettings> {
+        let rooms = if !self.live_rooms.is_empty() {
+            self.live_rooms.clone()
+        } else if self.live_long {
+            vec![1, 2, 4, 8, 16, 32, 48, 64, 80, 96, 112, 128, 160]
+        } else {
+            vec![1, 2, 4, 8, 16, 32, 64, 128]
+        };
+        if rooms.contains(&0) || self.live_poll_ms == 0 {
+            bail!("--live-rooms and --live-poll-ms need numbers of at least 1");
+        }
+        let (window, settle) = if self.live_long { (30, 10) } else { (10, 6) };
+        Ok(live::LiveSettings {
+            rooms,
+            window: Duration::from_secs(self.live_window.unwrap_or(window).max(1)),
+            settle: Duration::from_secs(self.live_settle.unwrap_or(settle)),
+            poll: Duration::from_millis(self.live_poll_ms),
+            baseline_rooms: self.live_baseline_rooms,
+            workers,
+            segment_seconds: 1,
+            long: self.live_long,
+        })
     }
 
     fn feeds(&self, workers: usize) -> Result<FeedsSettings> {
@@ -249,6 +301,11 @@ async fn main() -> Result<()> {
     } else {
         None
     };
+    let live_settings = if args.runs(Only::Live) {
+        Some(args.live(workers)?)
+    } else {
+        None
+    };
     let started = Instant::now();
     let machine = Machine::detect(media::ffmpeg_version());
     if let Some(busy) = machine.busy_at_start.filter(|b| *b > 0.25) {
@@ -302,6 +359,12 @@ async fn main() -> Result<()> {
         }
         tables.extend(feeds_tables);
         settings.extend(feeds_lines);
+    }
+
+    if let Some(live_settings) = &live_settings {
+        let (live_tables, live_lines) = live::run(live_settings, &kanjian_bin, work.path()).await?;
+        tables.extend(live_tables);
+        settings.extend(live_lines);
     }
 
     let elapsed = started.elapsed();

@@ -94,7 +94,7 @@ pub fn probe(path: &Path) -> Result<ProbeInfo> {
         .map_err(|e| anyhow::anyhow!("reading ffprobe's answer: {e}"))
 }
 
-fn run_ffmpeg(args: &[String]) -> Result<()> {
+pub fn run_ffmpeg(args: &[String]) -> Result<()> {
     // stdout is a pipe, as in the media crate (`-progress pipe:1`); `output` drains it.
     let output = Command::new("ffmpeg")
         .args(args)

@@ -144,9 +144,31 @@ pub fn spawn_kanjian(
     workers: usize,
     segment_seconds: u32,
 ) -> Result<ChildServer> {
+    spawn_kanjian_with_env(
+        bin,
+        data_dir,
+        database_url,
+        log,
+        workers,
+        segment_seconds,
+        &[],
+    )
+}
+
+/// [`spawn_kanjian`] with more `KANJIAN_*` settings for this benchmark (e.g. the RTMP listener).
+pub fn spawn_kanjian_with_env(
+    bin: &Path,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    log: &Path,
+    workers: usize,
+    segment_seconds: u32,
+    env: &[(&str, String)],
+) -> Result<ChildServer> {
     let addr = free_port()?;
     let (stdout, stderr) = log_file(log)?;
     let mut command = kanjian_command(bin, data_dir, database_url)?;
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     let child = command
         .arg("serve")
         .env("KANJIAN_HTTP__BIND", addr.to_string())
@@ -225,6 +247,29 @@ pub fn spawn_ceiling(
         .with_context(|| format!("starting {}", bin.display()))?;
     Ok(ChildServer {
         name: "ceiling-server",
+        addr,
+        child,
+        log: log.to_path_buf(),
+    })
+}
+
+/// Any other server, started by `command` with its output into `log`; `addr` is where it
+/// answers (for [`ChildServer::wait_ready`] when it speaks HTTP there).
+pub fn spawn_other(
+    name: &'static str,
+    mut command: Command,
+    addr: SocketAddr,
+    log: &Path,
+) -> Result<ChildServer> {
+    let (stdout, stderr) = log_file(log)?;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    Ok(ChildServer {
+        name,
         addr,
         child,
         log: log.to_path_buf(),
