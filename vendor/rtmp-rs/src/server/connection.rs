@@ -552,7 +552,7 @@ impl<H: RtmpHandler, S: AsyncRead + AsyncWrite + Unpin + Send> Connection<H, S> 
                     msg_type = chunk.message_type,
                     "Decoded chunk from buffer"
                 );
-                self.handle_chunk(chunk).await?;
+                self.handle_media_aware(chunk).await?;
                 // Continue to try decoding more messages
                 continue;
             }
@@ -614,7 +614,7 @@ impl<H: RtmpHandler, S: AsyncRead + AsyncWrite + Unpin + Send> Connection<H, S> 
                 msg_type = chunk.message_type,
                 "Decoded chunk after read"
             );
-            self.handle_chunk(chunk).await?;
+            self.handle_media_aware(chunk).await?;
         }
 
         // Send acknowledgement if needed
@@ -623,6 +623,18 @@ impl<H: RtmpHandler, S: AsyncRead + AsyncWrite + Unpin + Send> Connection<H, S> 
         }
 
         Ok(true)
+    }
+
+    /// Handles a message; audio and video count as the publisher's last media once handled
+    /// too (Kanjian patch): a handler that waited on its consumer (a packager not reading for a
+    /// while) must not make a publisher that kept sending look idle.
+    async fn handle_media_aware(&mut self, chunk: RtmpChunk) -> Result<()> {
+        let media = matches!(chunk.message_type, MSG_AUDIO | MSG_VIDEO);
+        self.handle_chunk(chunk).await?;
+        if media {
+            self.last_media_at = Instant::now();
+        }
+        Ok(())
     }
 
     /// Until a publish or play starts, the whole setup must fit in `connection_timeout` from

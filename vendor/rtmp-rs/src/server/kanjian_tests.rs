@@ -34,6 +34,19 @@ impl RtmpHandler for Gate {
     }
 }
 
+/// Takes 20 s over a video tag whose first byte is 0x27: a consumer (the packager) that stopped
+/// reading for a while.
+struct SlowGate;
+
+impl RtmpHandler for SlowGate {
+    async fn on_media_tag(&self, _ctx: &StreamContext, tag: &FlvTag) -> MediaVerdict {
+        if tag.data.first() == Some(&0x27) {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+        }
+        MediaVerdict::Accept
+    }
+}
+
 fn config() -> ServerConfig {
     ServerConfig {
         connection_timeout: Duration::from_secs(5),
@@ -49,11 +62,22 @@ fn start(
     watch::Sender<Option<String>>,
     tokio::task::JoinHandle<crate::error::Result<()>>,
 ) {
+    start_with(config, Gate)
+}
+
+fn start_with<H: RtmpHandler + 'static>(
+    config: ServerConfig,
+    handler: H,
+) -> (
+    DuplexStream,
+    watch::Sender<Option<String>>,
+    tokio::task::JoinHandle<crate::error::Result<()>>,
+) {
     let (client, server) = tokio::io::duplex(1 << 20);
     let (close, closed) = watch::channel(None);
     let task = tokio::spawn(async move {
         let peer = "127.0.0.1:1".parse().unwrap();
-        let mut connection = Connection::new(1, server, peer, config, Arc::new(Gate), None);
+        let mut connection = Connection::new(1, server, peer, config, Arc::new(handler), None);
         connection.set_close_signal(closed);
         connection.run().await
     });
@@ -228,6 +252,26 @@ async fn a_publisher_that_stops_sending_media_times_out_as_idle() {
     let e = task.await.unwrap().unwrap_err();
     assert!(matches!(e, Error::IdleTimeout(_)), "{e}");
     assert_eq!(sent_last.elapsed(), Duration::from_secs(5));
+}
+
+/// A handler that waits on its consumer does not make a publisher that kept sending look idle
+/// (found by the live benchmark: a stalled packager ended healthy publishers).
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_waits_does_not_make_a_sending_publisher_idle() {
+    let (client, _close, task) = start_with(config(), SlowGate);
+    let mut client = Client::handshake(client).await;
+    let stream_id = client.publish("key").await;
+    client.video(stream_id, 0, &[0x17, 0x01, 0, 0, 0]).await;
+    // The handler waits 20 s on this one while the publisher goes on sending every second.
+    client.video(stream_id, 40, &[0x27, 0x01, 0, 0, 0]).await;
+    for i in 1..=30u32 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        client.video(stream_id, 40 + i * 1000, &[0x17, 0x01, 0, 0, 0]).await;
+    }
+    assert!(!task.is_finished(), "ended though the publisher kept sending: {:?}", task.await);
+    // Once it stops, the idle timeout still applies.
+    let e = task.await.unwrap().unwrap_err();
+    assert!(matches!(e, Error::IdleTimeout(_)), "{e}");
 }
 
 /// Only audio and video count: a publisher that sends other messages (here acknowledgements,
