@@ -7,12 +7,16 @@
 //! 2. upload → `READY` of a clip through the API, vs plain ffmpeg making the same renditions;
 //! 3. (`--only feeds`) the Friends and Recommended feeds, first page and page 3, on a world seeded
 //!    once by `kanjian seed` and kept (SQLite at 100k users, PostgreSQL at 1M), vs the bare SQL
-//!    that fetches the same rows, run from this process on the same database.
+//!    that fetches the same rows, run from this process on the same database;
+//! 4. (`--only fanout`) a hot live room: comments from many people fanned out to 1k / 5k (and
+//!    with `--full` 20k) WebSocket viewers, coalesced (kanjian's batches and per-viewer bound) vs
+//!    uncoalesced (every comment to every viewer, batches of 10 ms), and memory per connection.
 //!
 //! It measures and prints; it asserts no timing. `scripts/bench/run` builds and runs it and
 //! keeps the Markdown results; see `scripts/bench/README.md`.
 
 mod api;
+mod fanout;
 mod feeds;
 mod load;
 mod media;
@@ -42,6 +46,8 @@ enum Only {
     Upload,
     /// The Friends and Recommended feeds vs the bare SQL, on a seeded world (not run unless named).
     Feeds,
+    /// A hot live room's comment fan-out, coalesced vs uncoalesced (not run unless named).
+    Fanout,
 }
 
 #[derive(Debug, Parser)]
@@ -165,6 +171,30 @@ struct Args {
     /// Only seed the feeds world (if it is not kept yet) and exit; implies --only feeds.
     #[arg(long, env = "KANJIAN_BENCH_SEED_ONLY")]
     seed_only: bool,
+    /// Fan-out: viewers of the hot room, comma-separated [default: 1000,5000; with --full
+    /// 1000,5000,20000].
+    #[arg(long, env = "KANJIAN_BENCH_FANOUT_VIEWERS", value_delimiter = ',')]
+    fanout_viewers: Vec<usize>,
+    /// Fan-out: the full run, with 20000 viewers too.
+    #[arg(long, env = "KANJIAN_BENCH_FULL")]
+    full: bool,
+    /// Fan-out: total comments per second sent by the commenters, comma-separated.
+    #[arg(
+        long,
+        env = "KANJIAN_BENCH_FANOUT_RATES",
+        value_delimiter = ',',
+        default_value = "200,1000"
+    )]
+    fanout_rates: Vec<u32>,
+    /// Fan-out: signed-in accounts sending the comments (round-robin).
+    #[arg(long, env = "KANJIAN_BENCH_FANOUT_COMMENTERS", default_value_t = 200)]
+    fanout_commenters: usize,
+    /// Fan-out: seconds each rate is measured (after --warmup).
+    #[arg(long, env = "KANJIAN_BENCH_FANOUT_SECONDS", default_value_t = 20)]
+    fanout_seconds: u64,
+    /// Fan-out: viewers that read every comment's latency (the others only count).
+    #[arg(long, env = "KANJIAN_BENCH_FANOUT_SAMPLED", default_value_t = 100)]
+    fanout_sampled: usize,
 }
 
 impl Args {
@@ -173,7 +203,7 @@ impl Args {
             return which == Only::Feeds;
         }
         if self.only.is_empty() {
-            which != Only::Feeds
+            which != Only::Feeds && which != Only::Fanout
         } else {
             self.only.contains(&which)
         }
@@ -244,6 +274,22 @@ async fn main() -> Result<()> {
     } else {
         None
     };
+    let fanout_settings = args.runs(Only::Fanout).then(|| fanout::FanoutSettings {
+        viewers: if !args.fanout_viewers.is_empty() {
+            args.fanout_viewers.clone()
+        } else if args.full {
+            vec![1_000, 5_000, 20_000]
+        } else {
+            vec![1_000, 5_000]
+        },
+        rates: args.fanout_rates.clone(),
+        commenters: args.fanout_commenters.max(1),
+        seconds: args.fanout_seconds.max(1),
+        warmup: args.warmup,
+        sampled: args.fanout_sampled,
+        signed_in: 5,
+        workers,
+    });
     let feeds_settings = if args.runs(Only::Feeds) {
         Some(args.feeds(workers)?)
     } else {
@@ -302,6 +348,13 @@ async fn main() -> Result<()> {
         }
         tables.extend(feeds_tables);
         settings.extend(feeds_lines);
+    }
+
+    if let Some(fanout_settings) = &fanout_settings {
+        let (fanout_tables, fanout_lines) =
+            fanout::run(fanout_settings, &kanjian_bin, work.path()).await?;
+        tables.extend(fanout_tables);
+        settings.extend(fanout_lines);
     }
 
     let elapsed = started.elapsed();

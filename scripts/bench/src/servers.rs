@@ -144,9 +144,23 @@ pub fn spawn_kanjian(
     workers: usize,
     segment_seconds: u32,
 ) -> Result<ChildServer> {
+    spawn_kanjian_env(bin, data_dir, database_url, log, workers, segment_seconds, &[])
+}
+
+/// [`spawn_kanjian`] with more `KANJIAN_*` settings in `env`.
+pub fn spawn_kanjian_env(
+    bin: &Path,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    log: &Path,
+    workers: usize,
+    segment_seconds: u32,
+    env: &[(String, String)],
+) -> Result<ChildServer> {
     let addr = free_port()?;
     let (stdout, stderr) = log_file(log)?;
     let mut command = kanjian_command(bin, data_dir, database_url)?;
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     let child = command
         .arg("serve")
         .env("KANJIAN_HTTP__BIND", addr.to_string())
