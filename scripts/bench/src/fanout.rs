@@ -557,7 +557,7 @@ fn start_kanjian(
             side.per_viewer.to_string(),
         ),
     ];
-    servers::spawn_kanjian_env(kanjian_bin, data_dir, Some(db_url), log, workers, 4, &env)
+    servers::spawn_kanjian(kanjian_bin, data_dir, Some(db_url), log, workers, 4, &env)
 }
 
 pub async fn run(

@@ -497,6 +497,7 @@ async fn node_and_upload_on(
         &work.join("kanjian.log"),
         workers,
         args.segment_seconds,
+        &[],
     )?;
     kanjian
         .wait_ready(&http, "/readyz", Duration::from_secs(120))

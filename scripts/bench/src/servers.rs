@@ -135,20 +135,9 @@ pub fn kanjian_command(bin: &Path, data_dir: &Path, database_url: Option<&str>) 
 }
 
 /// `kanjian serve` (see [`kanjian_command`]) on a free port with the log filter `warn`. The HLS
-/// segment length is set explicitly, as the ffmpeg baseline must use the same.
+/// segment length is set explicitly, as the ffmpeg baseline must use the same; `env` adds more
+/// `KANJIAN_*` settings.
 pub fn spawn_kanjian(
-    bin: &Path,
-    data_dir: &Path,
-    database_url: Option<&str>,
-    log: &Path,
-    workers: usize,
-    segment_seconds: u32,
-) -> Result<ChildServer> {
-    spawn_kanjian_env(bin, data_dir, database_url, log, workers, segment_seconds, &[])
-}
-
-/// [`spawn_kanjian`] with more `KANJIAN_*` settings in `env`.
-pub fn spawn_kanjian_env(
     bin: &Path,
     data_dir: &Path,
     database_url: Option<&str>,
