@@ -53,21 +53,26 @@ impl Api {
         Ok(body["data"].clone())
     }
 
-    /// Signs up and opens a channel; returns the token.
-    pub async fn creator(&self, handle: &str) -> Result<String> {
+    /// Signs up; returns the token.
+    pub async fn sign_up(&self, email: &str) -> Result<String> {
         let data = self
             .data(
                 None,
                 "mutation($input: SignUpInput!) { signUp(input: $input) { token userErrors { field message code } } }",
-                json!({ "input": { "email": format!("{handle}@example.com"), "password": "correct horse battery staple" } }),
+                json!({ "input": { "email": email, "password": "correct horse battery staple" } }),
             )
             .await
-            .context("signing up")?;
+            .with_context(|| format!("signing up as {email}"))?;
         check_user_errors(&data["signUp"], "signUp")?;
-        let token = data["signUp"]["token"]
+        Ok(data["signUp"]["token"]
             .as_str()
             .context("signUp returned no token")?
-            .to_owned();
+            .to_owned())
+    }
+
+    /// Signs up and opens a channel; returns the token.
+    pub async fn creator(&self, handle: &str) -> Result<String> {
+        let token = self.sign_up(&format!("{handle}@example.com")).await?;
         let data = self
             .data(
                 Some(&token),

@@ -730,6 +730,7 @@ pub async fn run(
         &work.join("feeds-kanjian.log"),
         settings.workers,
         4,
+        &[],
     )?;
     let http = reqwest::Client::new();
     kanjian

@@ -1336,7 +1336,7 @@ async fn kanjian_ramp(
 ) -> Result<Vec<Step>> {
     let data_dir = work.join("kanjian-data");
     let ingest = servers::free_port()?;
-    let mut kanjian = servers::spawn_kanjian_with_env(
+    let mut kanjian = servers::spawn_kanjian(
         kanjian_bin,
         &data_dir,
         None,
@@ -1344,14 +1344,14 @@ async fn kanjian_ramp(
         settings.workers,
         4,
         &[
-            ("KANJIAN_LIVE__INGEST__LISTEN", ingest.to_string()),
+            ("KANJIAN_LIVE__INGEST__LISTEN".into(), ingest.to_string()),
             (
-                "KANJIAN_LIVE__INGEST__SEGMENT_SECONDS",
+                "KANJIAN_LIVE__INGEST__SEGMENT_SECONDS".into(),
                 settings.segment_seconds.to_string(),
             ),
             // Every room needs its own creator (one live room per channel); sign-ups are
             // limited to 5 an hour per address by default.
-            ("KANJIAN_IDENTITY__SIGN_UPS_PER_IP", "[]".into()),
+            ("KANJIAN_IDENTITY__SIGN_UPS_PER_IP".into(), "[]".into()),
         ],
     )?;
     let http = http_client()?;

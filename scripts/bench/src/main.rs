@@ -7,15 +7,19 @@
 //! 2. upload → `READY` of a clip through the API, vs plain ffmpeg making the same renditions;
 //! 3. (`--only feeds`) the Friends and Recommended feeds, first page and page 3, on a world seeded
 //!    once by `kanjian seed` and kept (SQLite at 100k users, PostgreSQL at 1M), vs the bare SQL
-//!    that fetches the same rows, run from this process on the same database.
+//!    that fetches the same rows, run from this process on the same database;
 //! 4. (`--only live`, or `scripts/bench/live-ingest`) live ingest: how many copy-mode RTMP rooms
 //!    kanjian holds (a ramp of publishers), and the time from a frame sent to its segment listed
-//!    in the playlist, vs nginx-rtmp and plain ffmpeg's HLS muxer with the same publisher.
+//!    in the playlist, vs nginx-rtmp and plain ffmpeg's HLS muxer with the same publisher;
+//! 5. (`--only fanout`) a hot live room: comments from many people fanned out to 1k / 5k (and
+//!    with `--full` 20k) WebSocket viewers, coalesced (kanjian's batches and per-viewer bound) vs
+//!    uncoalesced (every comment to every viewer, batches of 10 ms), and memory per connection.
 //!
 //! It measures and prints; it asserts no timing. `scripts/bench/run` builds and runs it and
 //! keeps the Markdown results; see `scripts/bench/README.md`.
 
 mod api;
+mod fanout;
 mod feeds;
 mod live;
 mod load;
@@ -49,6 +53,8 @@ enum Only {
     /// Live ingest: copy-mode rooms held, and frame-to-playlist latency vs nginx-rtmp and plain
     /// ffmpeg (not run unless named; `scripts/bench/live-ingest`).
     Live,
+    /// A hot live room's comment fan-out, coalesced vs uncoalesced (not run unless named).
+    Fanout,
 }
 
 #[derive(Debug, Parser)]
@@ -193,6 +199,30 @@ struct Args {
     /// Live: the long mode (30 s windows, finer and longer ramp).
     #[arg(long, env = "KANJIAN_BENCH_LIVE_LONG")]
     live_long: bool,
+    /// Fan-out: viewers of the hot room, comma-separated [default: 1000,5000; with --full
+    /// 1000,5000,20000].
+    #[arg(long, env = "KANJIAN_BENCH_FANOUT_VIEWERS", value_delimiter = ',')]
+    fanout_viewers: Vec<usize>,
+    /// Fan-out: the full run, with 20000 viewers too.
+    #[arg(long, env = "KANJIAN_BENCH_FULL")]
+    full: bool,
+    /// Fan-out: total comments per second sent by the commenters, comma-separated.
+    #[arg(
+        long,
+        env = "KANJIAN_BENCH_FANOUT_RATES",
+        value_delimiter = ',',
+        default_value = "200,1000"
+    )]
+    fanout_rates: Vec<u32>,
+    /// Fan-out: signed-in accounts sending the comments (round-robin).
+    #[arg(long, env = "KANJIAN_BENCH_FANOUT_COMMENTERS", default_value_t = 200)]
+    fanout_commenters: usize,
+    /// Fan-out: seconds each rate is measured (after --warmup).
+    #[arg(long, env = "KANJIAN_BENCH_FANOUT_SECONDS", default_value_t = 20)]
+    fanout_seconds: u64,
+    /// Fan-out: viewers that read every comment's latency (the others only count).
+    #[arg(long, env = "KANJIAN_BENCH_FANOUT_SAMPLED", default_value_t = 100)]
+    fanout_sampled: usize,
 }
 
 impl Args {
@@ -201,7 +231,7 @@ impl Args {
             return which == Only::Feeds;
         }
         if self.only.is_empty() {
-            which != Only::Feeds && which != Only::Live
+            which != Only::Feeds && which != Only::Live && which != Only::Fanout
         } else {
             self.only.contains(&which)
         }
@@ -296,6 +326,22 @@ async fn main() -> Result<()> {
     } else {
         None
     };
+    let fanout_settings = args.runs(Only::Fanout).then(|| fanout::FanoutSettings {
+        viewers: if !args.fanout_viewers.is_empty() {
+            args.fanout_viewers.clone()
+        } else if args.full {
+            vec![1_000, 5_000, 20_000]
+        } else {
+            vec![1_000, 5_000]
+        },
+        rates: args.fanout_rates.clone(),
+        commenters: args.fanout_commenters.max(1),
+        seconds: args.fanout_seconds.max(1),
+        warmup: args.warmup,
+        sampled: args.fanout_sampled,
+        signed_in: 5,
+        workers,
+    });
     let feeds_settings = if args.runs(Only::Feeds) {
         Some(args.feeds(workers)?)
     } else {
@@ -365,6 +411,13 @@ async fn main() -> Result<()> {
         let (live_tables, live_lines) = live::run(live_settings, &kanjian_bin, work.path()).await?;
         tables.extend(live_tables);
         settings.extend(live_lines);
+    }
+
+    if let Some(fanout_settings) = &fanout_settings {
+        let (fanout_tables, fanout_lines) =
+            fanout::run(fanout_settings, &kanjian_bin, work.path()).await?;
+        tables.extend(fanout_tables);
+        settings.extend(fanout_lines);
     }
 
     let elapsed = started.elapsed();
@@ -507,6 +560,7 @@ async fn node_and_upload_on(
         &work.join("kanjian.log"),
         workers,
         args.segment_seconds,
+        &[],
     )?;
     kanjian
         .wait_ready(&http, "/readyz", Duration::from_secs(120))

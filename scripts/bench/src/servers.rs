@@ -135,7 +135,8 @@ pub fn kanjian_command(bin: &Path, data_dir: &Path, database_url: Option<&str>) 
 }
 
 /// `kanjian serve` (see [`kanjian_command`]) on a free port with the log filter `warn`. The HLS
-/// segment length is set explicitly, as the ffmpeg baseline must use the same.
+/// segment length is set explicitly, as the ffmpeg baseline must use the same; `env` adds more
+/// `KANJIAN_*` settings.
 pub fn spawn_kanjian(
     bin: &Path,
     data_dir: &Path,
@@ -143,32 +144,12 @@ pub fn spawn_kanjian(
     log: &Path,
     workers: usize,
     segment_seconds: u32,
-) -> Result<ChildServer> {
-    spawn_kanjian_with_env(
-        bin,
-        data_dir,
-        database_url,
-        log,
-        workers,
-        segment_seconds,
-        &[],
-    )
-}
-
-/// [`spawn_kanjian`] with more `KANJIAN_*` settings for this benchmark (e.g. the RTMP listener).
-pub fn spawn_kanjian_with_env(
-    bin: &Path,
-    data_dir: &Path,
-    database_url: Option<&str>,
-    log: &Path,
-    workers: usize,
-    segment_seconds: u32,
-    env: &[(&str, String)],
+    env: &[(String, String)],
 ) -> Result<ChildServer> {
     let addr = free_port()?;
     let (stdout, stderr) = log_file(log)?;
     let mut command = kanjian_command(bin, data_dir, database_url)?;
-    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     let child = command
         .arg("serve")
         .env("KANJIAN_HTTP__BIND", addr.to_string())
