@@ -143,7 +143,8 @@ async fn node_b_serves_a_room_that_node_a_ingests_and_its_replay() {
     // A watcher on B; the publisher on A.
     let mut watcher = Subscription::start(&b.base, None, EVENTS, json!({ "id": id })).await;
     assert_eq!(next_state(&mut watcher).await, "SCHEDULED");
-    let mut ffmpeg = publisher(&url, 30);
+    // Long enough for everything below under load; endLive disconnects it.
+    let mut ffmpeg = publisher(&url, 120);
     assert_eq!(next_state(&mut watcher).await, "LIVE", "A's change reaches B's subscriber through NATS");
 
     // B lists the segments A cuts and uploads.

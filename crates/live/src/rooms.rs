@@ -562,7 +562,17 @@ pub(crate) async fn watch_room(
         }
         loop {
             changes.next().await?;
-            let room = rooms_by_ids(&deps, &actor, &[id]).await.ok()?.pop()?;
+            // A failed read is retried at the next change (or after a moment): a passing
+            // database error must not end a viewer's stream. No room means hidden (a block).
+            let room = loop {
+                match rooms_by_ids(&deps, &actor, &[id]).await {
+                    Ok(mut found) => break found.pop()?,
+                    Err(e) => {
+                        tracing::warn!(room_id = id.0, error = %e, "reading a changed room failed; trying again");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+            };
             if room.version <= seen {
                 continue;
             }
