@@ -583,11 +583,8 @@ pub(crate) async fn watch_room(
     })
     .map(|room| Step::Events(vec![LiveRoomEventDto::Changed(Box::new(room))]))
     .chain(stream::once(std::future::ready(Step::End)));
-    let ticks = viewer.feed().ticks();
-    let chat = ticks.flat_map(move |tick| {
-        // The viewer (their place in the counts) lives as long as this stream.
-        let _watching = &viewer;
-        let (events, removed) = tick.events_for(me, &hidden);
+    // The viewer (their place in the counts) lives as long as this stream.
+    let chat = crate::chat::feed::viewer_events(viewer, me, hidden).flat_map(|(events, removed)| {
         let mut steps = vec![Step::Events(events)];
         if removed {
             steps.push(Step::End);

@@ -419,3 +419,26 @@ async fn the_pinned_message_reaches_viewers_and_stays_on_the_room() {
     assert_eq!(unpinned.pinned_message, None);
     until(&mut watcher, |e| matches!(e, LiveRoomEventDto::PinnedMessage(None))).await;
 }
+
+/// A viewer who stops reading falls more than 64 batches behind and skips batches, but the
+/// priority lane still reaches them whole, each comment once.
+#[tokio::test]
+async fn a_viewer_who_fell_behind_still_gets_every_priority_comment_once() {
+    let app = app_with(LiveConfig { comments_per_user: vec![], ..quick() }).await;
+    let room = live_room(&app).await;
+    let mut slow = app.live.watch_room(&user(6), room).await.unwrap();
+    until(&mut slow, |e| matches!(e, LiveRoomEventDto::Changed(_))).await;
+    // 80 batches (one creator comment each), none read.
+    let mut sent = Vec::new();
+    for i in 0..80 {
+        sent.push(app.live.send_comment(&user(1), room, &format!("主播第{i}条")).await.unwrap().id);
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    }
+    let mut got = Vec::new();
+    until(&mut slow, |e| {
+        got.extend(comments_in(std::slice::from_ref(e)).iter().filter(|c| c.role == CommentRole::Creator).map(|c| c.id));
+        got.len() >= sent.len()
+    })
+    .await;
+    assert_eq!(got, sent, "every creator comment, in order, once");
+}

@@ -11,12 +11,14 @@
 //!   `comments_per_viewer_per_second` however many people type; `omitted` says how many were
 //!   left out;
 //! - nothing from people in a block with them;
-//! - removals, the pinned message and counts, always.
+//! - removals, the pinned message and counts, always;
+//! - after falling behind and skipping batches, the priority comments of those batches, from
+//!   the feed's backlog of the latest 256.
 //!
 //! Once a second the feed writes the global viewer count to the room (and raises its peak),
 //! reads the room's counters back, and passes them on when they changed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -43,6 +45,9 @@ const MAX_TICK_COMMENTS: usize = 1_000;
 /// Ticks a slow viewer may fall behind before it skips some (it then misses comments, never
 /// the room's state: that comes from the room itself).
 const TICK_BUFFER: usize = 64;
+/// Priority comments a feed keeps, so a viewer who fell behind and skipped batches still gets
+/// every one of them.
+const PRIORITY_BACKLOG: usize = 256;
 /// How often a node tells the database who is still watching (for "friends watching").
 const SEEN_EVERY: Duration = Duration::from_secs(30);
 
@@ -169,6 +174,8 @@ impl Gathered {
 /// A room's fan-out on this node, shared by its viewers here; it stops when the last goes.
 pub(crate) struct RoomFeed {
     ticks: broadcast::Sender<Arc<Tick>>,
+    /// The latest priority comments (see PRIORITY_BACKLOG).
+    priority: Mutex<VecDeque<LiveCommentDto>>,
     /// Signed-in viewers here, by `live_viewers.viewer_key`, with how many streams each has.
     watching: Mutex<HashMap<String, usize>>,
     stop: CancellationToken,
@@ -181,9 +188,17 @@ impl Drop for RoomFeed {
 }
 
 impl RoomFeed {
-    pub(crate) fn ticks(&self) -> BoxStream<'static, Arc<Tick>> {
-        // A viewer that fell behind skips ticks (see TICK_BUFFER).
-        tokio_stream::wrappers::BroadcastStream::new(self.ticks.subscribe()).filter_map(|t| std::future::ready(t.ok())).boxed()
+    fn remember_priority(&self, comments: &[LiveCommentDto]) {
+        let mut backlog = self.priority.lock().unwrap_or_else(|e| e.into_inner());
+        backlog.extend(comments.iter().cloned());
+        while backlog.len() > PRIORITY_BACKLOG {
+            backlog.pop_front();
+        }
+    }
+
+    fn priority_after(&self, after: LiveCommentId) -> Vec<LiveCommentDto> {
+        let backlog = self.priority.lock().unwrap_or_else(|e| e.into_inner());
+        backlog.iter().filter(|c| c.id > after).cloned().collect()
     }
 
     fn watching(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
@@ -217,7 +232,12 @@ impl Feeds {
         }
         rooms.retain(|_, feed| feed.strong_count() > 0);
         let (ticks, _) = broadcast::channel(TICK_BUFFER);
-        let feed = Arc::new(RoomFeed { ticks: ticks.clone(), watching: Mutex::default(), stop: CancellationToken::new() });
+        let feed = Arc::new(RoomFeed {
+            ticks: ticks.clone(),
+            priority: Mutex::default(),
+            watching: Mutex::default(),
+            stop: CancellationToken::new(),
+        });
         rooms.insert(room, Arc::downgrade(&feed));
         tokio::spawn(run(deps.clone(), room, chat, totals, Arc::downgrade(&feed), feed.stop.clone()));
         Ok(feed)
@@ -261,9 +281,43 @@ impl Viewer {
         Ok(Self { feed, key, _presence: presence })
     }
 
-    pub(crate) fn feed(&self) -> &RoomFeed {
-        &self.feed
-    }
+}
+
+/// One viewer's events from the room's feed: each batch as [`Tick::events_for`] gives it, and
+/// whether they were removed. A viewer who fell more than `TICK_BUFFER` batches behind skips
+/// batches, but first gets the priority comments they held from the feed's backlog; no comment
+/// comes twice.
+pub(crate) fn viewer_events(
+    viewer: Viewer,
+    me: Option<UserId>,
+    hidden: HashSet<UserId>,
+) -> BoxStream<'static, (Vec<LiveRoomEventDto>, bool)> {
+    let receiver = viewer.feed.ticks.subscribe();
+    // Priority comments from before the viewer came are not theirs to catch up on.
+    let mut delivered = viewer.feed.priority_after(LiveCommentId(0)).last().map_or(LiveCommentId(0), |c| c.id);
+    tokio_stream::wrappers::BroadcastStream::new(receiver)
+        .map(move |batch| match batch {
+            Ok(tick) => {
+                let (mut events, removed) = tick.events_for(me, &hidden);
+                for event in &mut events {
+                    if let LiveRoomEventDto::Comments { comments, .. } = event {
+                        comments.retain(|c| !c.role.is_priority() || c.id > delivered);
+                    }
+                }
+                events.retain(|e| !matches!(e, LiveRoomEventDto::Comments { comments, omitted: 0 } if comments.is_empty()));
+                delivered = tick.priority.iter().map(|c| c.id).fold(delivered, Ord::max);
+                (events, removed)
+            }
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(skipped)) => {
+                let missed: Vec<LiveCommentDto> =
+                    viewer.feed.priority_after(delivered).into_iter().filter(|c| !hidden.contains(&c.author_id)).collect();
+                tracing::debug!(skipped, caught_up = missed.len(), "a viewer fell behind; catching up on the priority lane");
+                delivered = missed.iter().map(|c| c.id).fold(delivered, Ord::max);
+                let events = if missed.is_empty() { Vec::new() } else { vec![LiveRoomEventDto::Comments { comments: missed, omitted: 0 }] };
+                (events, false)
+            }
+        })
+        .boxed()
 }
 
 /// Counts the viewer once in the room's total, and marks them watching now.
@@ -385,7 +439,9 @@ async fn run(
                     continue;
                 }
                 let Some(feed) = feed.upgrade() else { break };
-                let _ = feed.ticks.send(Arc::new(gathered.take(per_tick)));
+                let tick = gathered.take(per_tick);
+                feed.remember_priority(&tick.priority);
+                let _ = feed.ticks.send(Arc::new(tick));
             }
             _ = counts_tick.tick() => {
                 local_at_last_count = presence.local_count(&key);
