@@ -24,7 +24,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::moderation::standing;
-use super::{ChatMessage, live_room_for, publish_on};
+use super::{ChatMessage, live_room_for, publish};
 use crate::Deps;
 use crate::entity::comment;
 use crate::rooms::visible_room;
@@ -86,7 +86,7 @@ pub(crate) async fn delete_comment(deps: &Deps, actor: &Actor, id: LiveCommentId
         .context("removing a live comment")?
         .rows_affected;
     if removed > 0 {
-        publish_on(&*deps.hub, LiveRoomId(found.room_id), &ChatMessage::Deleted { ids: vec![id] }).await;
+        publish(&*deps.hub, LiveRoomId(found.room_id), &ChatMessage::Deleted { ids: vec![id] }).await;
         tracing::info!(by_author = found.author_id == user.0, "live comment removed");
     }
     Ok(())
@@ -200,7 +200,7 @@ async fn write_group(db: &Db, hub: &dyn RealtimeHub, group: Vec<Pending>) {
         by_room.entry(dto.room_id).or_default().push(dto.clone());
     }
     for (room, comments) in by_room {
-        publish_on(hub, room, &ChatMessage::Comments { comments }).await;
+        publish(hub, room, &ChatMessage::Comments { comments }).await;
     }
     for (reply, dto) in replies.into_iter().zip(stored) {
         let _ = reply.send(Ok(dto));

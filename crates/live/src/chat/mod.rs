@@ -56,7 +56,7 @@ pub(crate) fn viewers_key(room: LiveRoomId) -> String {
 
 /// Sends a chat message to the room's viewers on every node. Ephemeral: what was stored stays
 /// readable (`recent_comments`) for anyone who missed it.
-pub(crate) async fn publish_on(hub: &dyn RealtimeHub, room: LiveRoomId, message: &ChatMessage) {
+pub(crate) async fn publish(hub: &dyn RealtimeHub, room: LiveRoomId, message: &ChatMessage) {
     let sent = match serde_json::to_value(message) {
         Ok(value) => hub.publish(&chat_topic(room), value).await,
         Err(e) => Err(e.into()),
@@ -64,10 +64,6 @@ pub(crate) async fn publish_on(hub: &dyn RealtimeHub, room: LiveRoomId, message:
     if let Err(e) = sent {
         tracing::warn!(room_id = room.0, error = %e, "could not send a chat message to the room's viewers");
     }
-}
-
-pub(crate) async fn publish(deps: &Deps, room: LiveRoomId, message: &ChatMessage) {
-    publish_on(&*deps.hub, room, message).await;
 }
 
 /// The room the signed-in actor acts in, with their standing: visible to them (`NOT_FOUND`

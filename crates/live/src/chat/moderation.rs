@@ -181,7 +181,7 @@ pub(crate) async fn restrict_viewer(
     upsert_member(deps.db.writer(), model, false).await.context("restricting a live viewer")?;
     if banned {
         // Their open streams end on every node.
-        publish(deps, id, &ChatMessage::Removed { user_id: target }).await;
+        publish(&*deps.hub, id, &ChatMessage::Removed { user_id: target }).await;
     }
     tracing::info!(banned, muted_indefinitely, ?muted_until, "live viewer restricted");
     let m = member::Entity::find_by_id((row.channel_id, target.0))
@@ -411,7 +411,7 @@ pub(crate) async fn pin_message(deps: &Deps, actor: &Actor, id: LiveRoomId, text
         .await
         .context("pinning a live message")?;
     let pinned = text.zip(pinned_at).map(|(text, pinned_at)| kanjian_contracts::live::PinnedMessageDto { text, pinned_at });
-    publish(deps, id, &ChatMessage::Pinned { pinned }).await;
+    publish(&*deps.hub, id, &ChatMessage::Pinned { pinned }).await;
     tracing::info!("live message pinned");
     let row = rooms::find_room(deps.db.writer(), id).await?.ok_or_else(|| Error::not_found("live room"))?;
     rooms::one_dto(deps, actor, row).await
