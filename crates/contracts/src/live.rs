@@ -1,6 +1,9 @@
 //! Live rooms (直播间) of channels: scheduling, stream keys, reservations (预约) and the room's
 //! life from SCHEDULED to LIVE to ENDED, or CANCELLED.
 
+use std::any::Any;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use kanjian_kernel::ids::{ChannelId, LiveCommentId, LiveRoomId, UserId, VideoId};
@@ -156,6 +159,81 @@ pub enum LiveRoomEventDto {
     Removed,
 }
 
+/// One event of [`LiveApi::watch_room`]. What a node sends many of a room's viewers alike (a
+/// batch of comments nobody among them is hidden from, the counts) is one shared event, so the
+/// API layer can turn it into its answer once and hand every viewer a copy (`shared`).
+#[derive(Debug, Clone)]
+pub struct RoomEvent {
+    event: Arc<LiveRoomEventDto>,
+    shared: Option<Arc<SharedAnswers>>,
+}
+
+impl RoomEvent {
+    /// An event for one viewer alone.
+    pub fn own(event: LiveRoomEventDto) -> Self {
+        Self { event: Arc::new(event), shared: None }
+    }
+
+    /// An event many viewers get alike: clones of it share `answers`.
+    pub fn shared(event: LiveRoomEventDto) -> Self {
+        Self { event: Arc::new(event), shared: Some(Arc::default()) }
+    }
+
+    pub fn event(&self) -> &LiveRoomEventDto {
+        &self.event
+    }
+
+    pub fn into_event(self) -> LiveRoomEventDto {
+        Arc::unwrap_or_clone(self.event)
+    }
+
+    /// Where the API layer keeps what it made of a shared event, by the shape it was asked
+    /// for; `None` for an event of one viewer alone.
+    pub fn answers(&self) -> Option<&SharedAnswers> {
+        self.shared.as_deref()
+    }
+}
+
+impl From<LiveRoomEventDto> for RoomEvent {
+    fn from(event: LiveRoomEventDto) -> Self {
+        Self::own(event)
+    }
+}
+
+/// What an API layer made of a shared [`RoomEvent`], by a key of its own (the shape of the
+/// answer asked for). Kept as long as the event is.
+#[derive(Default)]
+pub struct SharedAnswers(Mutex<Vec<(u64, Arc<dyn Any + Send + Sync>)>>);
+
+impl SharedAnswers {
+    pub fn get<T: Any + Send + Sync>(&self, key: u64) -> Option<Arc<T>> {
+        let answers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        answers.iter().find(|(k, _)| *k == key).and_then(|(_, answer)| answer.clone().downcast().ok())
+    }
+
+    /// How many answers are kept (one per shape asked for).
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn put<T: Any + Send + Sync>(&self, key: u64, answer: Arc<T>) {
+        let mut answers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !answers.iter().any(|(k, _)| *k == key) {
+            answers.push((key, answer));
+        }
+    }
+}
+
+impl std::fmt::Debug for SharedAnswers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedAnswers")
+    }
+}
+
 /// How a creator or moderator restricts a viewer in the channel's lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restriction {
@@ -243,7 +321,7 @@ pub trait LiveApi: Send + Sync {
     /// message and counts. While it runs the actor counts as a viewer. `NOT_FOUND` when the
     /// actor may not see it, `FORBIDDEN` when banned from the channel's lives; the stream ends
     /// when the actor may no longer see it (a block), is banned, and after ENDED or CANCELLED.
-    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomEventDto>>;
+    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, RoomEvent>>;
 
     /// Sends a comment in a LIVE room: 1 to `comment_max_chars` characters on one line, within
     /// the per-person rate (`RATE_LIMITED`), not muted (`MUTED`), banned (`FORBIDDEN`), or

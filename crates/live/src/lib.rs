@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use kanjian_blob::BlobStore;
 use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
 use kanjian_contracts::live::{
-    LiveApi, LiveCommentDto, LiveFile, LiveRecommendationDto, LiveRoomDto, LiveRoomEventDto, RestrictedViewerDto, Restriction, ScheduleLiveInput,
+    LiveApi, LiveCommentDto, LiveFile, LiveRecommendationDto, LiveRoomDto, RoomEvent, RestrictedViewerDto, Restriction, ScheduleLiveInput,
     StreamCredentialsDto, UpdateLiveInput,
 };
 use kanjian_contracts::media::VideoImporter;
@@ -296,7 +296,7 @@ impl LiveApi for LiveService {
         rooms::live_now(&self.deps, actor, channel).await
     }
 
-    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, LiveRoomEventDto>> {
+    async fn watch_room(&self, actor: &Actor, room: LiveRoomId) -> Result<BoxStream<'static, RoomEvent>> {
         rooms::watch_room(self.deps.clone(), actor.clone(), room).await
     }
 

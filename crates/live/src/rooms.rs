@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use kanjian_contracts::live::{
-    LiveRoomCancelled, LiveRoomDto, LiveRoomEnded, LiveRoomEventDto, LiveRoomScheduled, LiveRoomState, LiveRoomUpdated,
+    LiveRoomCancelled, LiveRoomDto, LiveRoomEnded, LiveRoomEventDto, RoomEvent, LiveRoomScheduled, LiveRoomState, LiveRoomUpdated,
     MAX_UPCOMING, ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput,
 };
 use kanjian_kernel::ids::{ChannelId, LiveRoomId, UserId};
@@ -526,7 +526,7 @@ pub(crate) async fn watch_room(
     deps: std::sync::Arc<Deps>,
     actor: Actor,
     id: LiveRoomId,
-) -> Result<futures::stream::BoxStream<'static, LiveRoomEventDto>> {
+) -> Result<futures::stream::BoxStream<'static, RoomEvent>> {
     use futures::StreamExt;
     use futures::stream;
     // Subscribed before the room is read, so no change falls between the two.
@@ -540,7 +540,7 @@ pub(crate) async fn watch_room(
     let first = one_dto(&deps, &actor, row).await?;
     let over = |room: &LiveRoomDto| matches!(room.state, LiveRoomState::Ended | LiveRoomState::Cancelled);
     if over(&first) {
-        return Ok(stream::once(std::future::ready(LiveRoomEventDto::Changed(Box::new(first)))).boxed());
+        return Ok(stream::once(std::future::ready(RoomEvent::own(LiveRoomEventDto::Changed(Box::new(first))))).boxed());
     }
     let me = actor.user_id();
     let hidden: HashSet<UserId> = match me {
@@ -551,7 +551,7 @@ pub(crate) async fn watch_room(
     let viewer = crate::chat::feed::Viewer::join(&deps, feed, id, me).await?;
 
     enum Step {
-        Events(Vec<LiveRoomEventDto>),
+        Events(Vec<RoomEvent>),
         End,
     }
     // Each change is shown once, in version order; the stream ends after ENDED or CANCELLED,
@@ -581,7 +581,7 @@ pub(crate) async fn watch_room(
             return Some((room, (changes, deps, actor, seen, done)));
         }
     })
-    .map(|room| Step::Events(vec![LiveRoomEventDto::Changed(Box::new(room))]))
+    .map(|room| Step::Events(vec![RoomEvent::own(LiveRoomEventDto::Changed(Box::new(room)))]))
     .chain(stream::once(std::future::ready(Step::End)));
     // The viewer (their place in the counts) lives as long as this stream.
     let chat = crate::chat::feed::viewer_events(viewer, me, hidden).flat_map(|(events, removed)| {
@@ -597,7 +597,7 @@ pub(crate) async fn watch_room(
             Step::Events(events) => stream::iter(events),
             Step::End => stream::iter(Vec::new()),
         });
-    Ok(stream::once(std::future::ready(LiveRoomEventDto::Changed(Box::new(first)))).chain(rest).boxed())
+    Ok(stream::once(std::future::ready(RoomEvent::own(LiveRoomEventDto::Changed(Box::new(first))))).chain(rest).boxed())
 }
 
 /// Most people in a block with a viewer whose comments their stream hides (the newest blocks).

@@ -416,10 +416,10 @@ async fn the_creator_ends_a_live_room_at_once() {
 }
 
 /// The next change of the room (counts and comments are other tests' business).
-async fn next(watcher: &mut futures::stream::BoxStream<'static, LiveRoomEventDto>) -> Option<LiveRoomDto> {
+async fn next(watcher: &mut futures::stream::BoxStream<'static, RoomEvent>) -> Option<LiveRoomDto> {
     use futures::StreamExt;
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), watcher.next()).await.expect("a change in time")? {
+        match tokio::time::timeout(Duration::from_secs(5), watcher.next()).await.expect("a change in time")?.into_event() {
             LiveRoomEventDto::Changed(room) => return Some(*room),
             _ => continue,
         }

@@ -3,6 +3,7 @@
 //! a room (comments, likes, moderation) is in `chat`.
 
 mod chat;
+mod shared;
 
 pub use chat::{LiveChatMutation, LiveComment, LivePinnedMessage, LiveRoomCounts};
 pub(crate) use chat::{channel_blocked_keywords, channel_moderators};
@@ -435,9 +436,9 @@ impl LiveSubscription {
         &self,
         ctx: &Context<'_>,
         live_room_id: ID,
-    ) -> async_graphql::Result<impl Stream<Item = LiveRoomEvent> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = shared::LiveRoomEventItem> + use<>> {
         let id = LiveRoomId(expect_id(&live_room_id, NodeKind::LIVE_ROOM)?);
         let events = ctx.api::<dyn LiveApi>()?.watch_room(ctx.actor(), id).await.gql()?;
-        Ok(events.map(LiveRoomEvent::from))
+        Ok(events.map(shared::LiveRoomEventItem))
     }
 }

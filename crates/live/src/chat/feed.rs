@@ -19,12 +19,12 @@
 //! reads the room's counters back, and passes them on when they changed.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use kanjian_contracts::live::{LiveCommentDto, LiveCountsDto, LiveRoomEventDto, LiveRoomState, PinnedMessageDto};
+use kanjian_contracts::live::{LiveCommentDto, LiveCountsDto, LiveRoomEventDto, LiveRoomState, PinnedMessageDto, RoomEvent};
 use kanjian_events::PresenceGuard;
 use kanjian_kernel::ids::{LiveCommentId, LiveRoomId, UserId};
 use kanjian_kernel::{Context, Error, Result};
@@ -64,19 +64,36 @@ pub(crate) struct Tick {
     pinned: Option<Option<PinnedMessageDto>>,
     counts: Option<LiveCountsDto>,
     removed: HashSet<UserId>,
+    /// The events most viewers get (see `events_for`), built by the first who asks.
+    common: OnceLock<Vec<RoomEvent>>,
 }
 
 impl Tick {
-    /// What `viewer` (hiding people in `hidden`) gets of this tick, and whether they were
-    /// removed (their stream then ends).
-    pub(crate) fn events_for(&self, viewer: Option<UserId>, hidden: &HashSet<UserId>) -> (Vec<LiveRoomEventDto>, bool) {
+    /// What `viewer` (hiding people in `hidden`, and the priority comments up to `delivered`,
+    /// which they already got) gets of this tick, and whether they were removed (their stream
+    /// then ends). Viewers who wrote nothing in the tick and hide nobody in it all get the
+    /// same events: built once and shared, so the API layer can also answer them once.
+    pub(crate) fn events_for(&self, viewer: Option<UserId>, hidden: &HashSet<UserId>, delivered: LiveCommentId) -> (Vec<RoomEvent>, bool) {
         if viewer.is_some_and(|v| self.removed.contains(&v)) {
-            return (vec![LiveRoomEventDto::Removed], true);
+            return (vec![RoomEvent::own(LiveRoomEventDto::Removed)], true);
         }
         let own: &[LiveCommentDto] = viewer.and_then(|v| self.unsampled_by_author.get(&v)).map_or(&[], Vec::as_slice);
+        let hides_someone = !hidden.is_empty() && self.priority.iter().chain(&self.sampled).any(|c| hidden.contains(&c.author_id));
+        let got_some_already = self.priority.iter().any(|c| c.id <= delivered);
+        if own.is_empty() && !hides_someone && !got_some_already {
+            let common = self.common.get_or_init(|| {
+                self.events(&[], &HashSet::new(), LiveCommentId(0)).into_iter().map(RoomEvent::shared).collect()
+            });
+            return (common.clone(), false);
+        }
+        (self.events(own, hidden, delivered).into_iter().map(RoomEvent::own).collect(), false)
+    }
+
+    fn events(&self, own: &[LiveCommentDto], hidden: &HashSet<UserId>, delivered: LiveCommentId) -> Vec<LiveRoomEventDto> {
         let mut comments: Vec<LiveCommentDto> = self
             .priority
             .iter()
+            .filter(|c| c.id > delivered)
             .chain(&self.sampled)
             .chain(own)
             .filter(|c| !hidden.contains(&c.author_id))
@@ -98,7 +115,7 @@ impl Tick {
         if let Some(counts) = self.counts {
             events.push(LiveRoomEventDto::Counts(counts));
         }
-        (events, false)
+        events
     }
 }
 
@@ -167,7 +184,7 @@ impl Gathered {
                 unsampled_by_author.entry(comment.author_id).or_default().push(comment);
             }
         }
-        Tick { priority, sampled, unsampled_by_author, viewer_comments, deleted, pinned, counts, removed }
+        Tick { priority, sampled, unsampled_by_author, viewer_comments, deleted, pinned, counts, removed, common: OnceLock::new() }
     }
 }
 
@@ -284,40 +301,122 @@ impl Viewer {
 }
 
 /// One viewer's events from the room's feed: each batch as [`Tick::events_for`] gives it, and
-/// whether they were removed. A viewer who fell more than `TICK_BUFFER` batches behind skips
-/// batches, but first gets the priority comments they held from the feed's backlog; no comment
-/// comes twice.
+/// whether they were removed.
+///
+/// A viewer whose connection is busy (a slow client, or a node that cannot keep up with every
+/// viewer at every batch) finds several batches waiting when it asks for the next: they go out
+/// together, as one, so being late never queues up more messages (each costs a write) and the
+/// viewer is back at the live edge with the next. One more than `TICK_BUFFER` batches behind
+/// skips batches, but first gets the priority comments they held from the feed's backlog. No
+/// comment comes twice.
 pub(crate) fn viewer_events(
     viewer: Viewer,
     me: Option<UserId>,
     hidden: HashSet<UserId>,
-) -> BoxStream<'static, (Vec<LiveRoomEventDto>, bool)> {
+) -> BoxStream<'static, (Vec<RoomEvent>, bool)> {
     let receiver = viewer.feed.ticks.subscribe();
     // Priority comments from before the viewer came are not theirs to catch up on.
-    let mut delivered = viewer.feed.priority_after(LiveCommentId(0)).last().map_or(LiveCommentId(0), |c| c.id);
-    tokio_stream::wrappers::BroadcastStream::new(receiver)
-        .map(move |batch| match batch {
-            Ok(tick) => {
-                let (mut events, removed) = tick.events_for(me, &hidden);
-                for event in &mut events {
-                    if let LiveRoomEventDto::Comments { comments, .. } = event {
-                        comments.retain(|c| !c.role.is_priority() || c.id > delivered);
+    let delivered = viewer.feed.priority_after(LiveCommentId(0)).last().map_or(LiveCommentId(0), |c| c.id);
+    futures::stream::unfold((viewer, receiver, delivered), move |(viewer, mut receiver, mut delivered)| {
+        let hidden = hidden.clone();
+        async move {
+            let mut lagged = None;
+            let mut ticks = Vec::new();
+            match receiver.recv().await {
+                Ok(tick) => ticks.push(tick),
+                Err(broadcast::error::RecvError::Lagged(skipped)) => lagged = Some(skipped),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+            loop {
+                match receiver.try_recv() {
+                    Ok(tick) => ticks.push(tick),
+                    Err(broadcast::error::TryRecvError::Lagged(skipped)) => {
+                        // Skipped batches come before the ones still held.
+                        ticks.clear();
+                        lagged = Some(lagged.unwrap_or(0) + skipped);
                     }
+                    Err(_) => break,
                 }
-                events.retain(|e| !matches!(e, LiveRoomEventDto::Comments { comments, omitted: 0 } if comments.is_empty()));
+            }
+            let mut caught_up = Vec::new();
+            if let Some(skipped) = lagged {
+                caught_up = viewer.feed.priority_after(delivered).into_iter().filter(|c| !hidden.contains(&c.author_id)).collect();
+                tracing::debug!(skipped, caught_up = caught_up.len(), "a viewer fell behind; catching up on the priority lane");
+                delivered = caught_up.iter().map(|c| c.id).fold(delivered, Ord::max);
+            }
+            let out = if caught_up.is_empty() && ticks.len() == 1 {
+                let tick = &ticks[0];
+                let out = tick.events_for(me, &hidden, delivered);
                 delivered = tick.priority.iter().map(|c| c.id).fold(delivered, Ord::max);
-                (events, removed)
+                out
+            } else {
+                let mut merged = Merged { comments: caught_up, ..Merged::default() };
+                for tick in &ticks {
+                    let (events, removed) = tick.events_for(me, &hidden, delivered);
+                    delivered = tick.priority.iter().map(|c| c.id).fold(delivered, Ord::max);
+                    if removed {
+                        merged.removed = true;
+                        break;
+                    }
+                    events.into_iter().for_each(|event| merged.add(event.into_event()));
+                }
+                merged.into_events()
+            };
+            Some((out, (viewer, receiver, delivered)))
+        }
+    })
+    .boxed()
+}
+
+/// Several batches of one viewer, made one.
+#[derive(Default)]
+struct Merged {
+    comments: Vec<LiveCommentDto>,
+    omitted: u32,
+    deleted: Vec<LiveCommentId>,
+    pinned: Option<Option<PinnedMessageDto>>,
+    counts: Option<LiveCountsDto>,
+    removed: bool,
+}
+
+impl Merged {
+    fn add(&mut self, event: LiveRoomEventDto) {
+        match event {
+            LiveRoomEventDto::Comments { comments, omitted } => {
+                self.comments.extend(comments);
+                self.omitted += omitted;
             }
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(skipped)) => {
-                let missed: Vec<LiveCommentDto> =
-                    viewer.feed.priority_after(delivered).into_iter().filter(|c| !hidden.contains(&c.author_id)).collect();
-                tracing::debug!(skipped, caught_up = missed.len(), "a viewer fell behind; catching up on the priority lane");
-                delivered = missed.iter().map(|c| c.id).fold(delivered, Ord::max);
-                let events = if missed.is_empty() { Vec::new() } else { vec![LiveRoomEventDto::Comments { comments: missed, omitted: 0 }] };
-                (events, false)
-            }
-        })
-        .boxed()
+            LiveRoomEventDto::CommentsDeleted { ids } => self.deleted.extend(ids),
+            LiveRoomEventDto::PinnedMessage(pinned) => self.pinned = Some(pinned),
+            LiveRoomEventDto::Counts(counts) => self.counts = Some(counts),
+            LiveRoomEventDto::Removed => self.removed = true,
+            // Room changes do not travel in batches.
+            LiveRoomEventDto::Changed(_) => {}
+        }
+    }
+
+    fn into_events(mut self) -> (Vec<RoomEvent>, bool) {
+        if self.removed {
+            return (vec![RoomEvent::own(LiveRoomEventDto::Removed)], true);
+        }
+        // A comment removed in a later batch is simply not sent.
+        self.comments.retain(|c| !self.deleted.contains(&c.id));
+        self.comments.sort_by_key(|c| c.id);
+        let mut events = Vec::new();
+        if !self.comments.is_empty() || self.omitted > 0 {
+            events.push(LiveRoomEventDto::Comments { comments: self.comments, omitted: self.omitted });
+        }
+        if !self.deleted.is_empty() {
+            events.push(LiveRoomEventDto::CommentsDeleted { ids: self.deleted });
+        }
+        if let Some(pinned) = self.pinned {
+            events.push(LiveRoomEventDto::PinnedMessage(pinned));
+        }
+        if let Some(counts) = self.counts {
+            events.push(LiveRoomEventDto::Counts(counts));
+        }
+        (events.into_iter().map(RoomEvent::own).collect(), false)
+    }
 }
 
 /// Counts the viewer once in the room's total, and marks them watching now.
@@ -499,8 +598,8 @@ fn comment(id: i64, author: i64, role: CommentRole) -> LiveCommentDto {
         g
     }
 
-    fn comments_of(events: &[LiveRoomEventDto]) -> (Vec<i64>, u32) {
-        match events.first() {
+    fn comments_of(events: &[RoomEvent]) -> (Vec<i64>, u32) {
+        match events.first().map(RoomEvent::event) {
             Some(LiveRoomEventDto::Comments { comments, omitted }) => (comments.iter().map(|c| c.id.0).collect(), *omitted),
             other => panic!("no comments: {other:?}"),
         }
@@ -509,7 +608,7 @@ fn comment(id: i64, author: i64, role: CommentRole) -> LiveCommentDto {
     #[test]
     fn a_quiet_batch_goes_out_whole() {
         let tick = gathered(2, 1).take(3);
-        let (ids, omitted) = comments_of(&tick.events_for(None, &HashSet::new()).0);
+        let (ids, omitted) = comments_of(&tick.events_for(None, &HashSet::new(), LiveCommentId(0)).0);
         assert_eq!((ids, omitted), (vec![1, 2, 1001], 0));
     }
 
@@ -517,13 +616,13 @@ fn comment(id: i64, author: i64, role: CommentRole) -> LiveCommentDto {
     fn a_busy_batch_is_sampled_but_priority_and_own_comments_always_go() {
         let tick = gathered(500, 4).take(3);
         // A bystander: three viewers' comments (the newest among them), every priority one.
-        let (ids, omitted) = comments_of(&tick.events_for(Some(UserId(9)), &HashSet::new()).0);
+        let (ids, omitted) = comments_of(&tick.events_for(Some(UserId(9)), &HashSet::new(), LiveCommentId(0)).0);
         assert_eq!(ids.iter().filter(|&&i| i > 1000).count(), 4);
         assert_eq!(ids.iter().filter(|&&i| i <= 500).count(), 3);
         assert!(ids.contains(&500), "{ids:?}");
         assert_eq!(omitted, 497);
         // Viewer 100 + 7 wrote comment 7, which the sample left out: they get it too.
-        let (ids, omitted) = comments_of(&tick.events_for(Some(UserId(107)), &HashSet::new()).0);
+        let (ids, omitted) = comments_of(&tick.events_for(Some(UserId(107)), &HashSet::new(), LiveCommentId(0)).0);
         assert!(ids.contains(&7), "{ids:?}");
         assert_eq!(ids.iter().filter(|&&i| i <= 500).count(), 4);
         assert_eq!(omitted, 496);
@@ -535,24 +634,67 @@ fn comment(id: i64, author: i64, role: CommentRole) -> LiveCommentDto {
         g.add(ChatMessage::Removed { user_id: UserId(5) });
         let tick = g.take(3);
         let hidden: HashSet<UserId> = [UserId(101)].into();
-        let (ids, _) = comments_of(&tick.events_for(Some(UserId(9)), &hidden).0);
+        let (ids, _) = comments_of(&tick.events_for(Some(UserId(9)), &hidden, LiveCommentId(0)).0);
         assert_eq!(ids, vec![2]);
-        assert_eq!(tick.events_for(Some(UserId(5)), &HashSet::new()), (vec![LiveRoomEventDto::Removed], true));
+        let (events, removed) = tick.events_for(Some(UserId(5)), &HashSet::new(), LiveCommentId(0));
+        assert!(removed);
+        assert_eq!(events.iter().map(RoomEvent::event).collect::<Vec<_>>(), vec![&LiveRoomEventDto::Removed]);
     }
 
     #[test]
     fn a_comment_removed_before_its_batch_left_is_never_sent() {
         let mut g = gathered(3, 0);
         g.add(ChatMessage::Deleted { ids: vec![LiveCommentId(2)] });
-        let (events, _) = g.take(3).events_for(None, &HashSet::new());
+        let (events, _) = g.take(3).events_for(None, &HashSet::new(), LiveCommentId(0));
         assert_eq!(comments_of(&events).0, vec![1, 3]);
-        assert_eq!(events[1], LiveRoomEventDto::CommentsDeleted { ids: vec![LiveCommentId(2)] });
+        assert_eq!(events[1].event(), &LiveRoomEventDto::CommentsDeleted { ids: vec![LiveCommentId(2)] });
+    }
+
+    #[test]
+    fn bystanders_share_one_batch_and_only_those_it_differs_for_get_their_own() {
+        let tick = gathered(500, 2).take(3);
+        let none = HashSet::new();
+        let (a, _) = tick.events_for(Some(UserId(9)), &none, LiveCommentId(0));
+        let (b, _) = tick.events_for(None, &none, LiveCommentId(0));
+        assert!(a[0].answers().is_some());
+        assert!(std::ptr::eq(a[0].event(), b[0].event()), "one allocation for every bystander");
+        // Viewer 107 wrote comment 7, which the sample left out; viewer 9 hides comment 500's
+        // author, who is in the sample; viewer 9 again already got the creator's comment 1001.
+        let (writer, _) = tick.events_for(Some(UserId(107)), &none, LiveCommentId(0));
+        let (hiding, _) = tick.events_for(Some(UserId(9)), &[UserId(600)].into(), LiveCommentId(0));
+        let (caught_up, _) = tick.events_for(Some(UserId(9)), &none, LiveCommentId(1001));
+        for own in [&writer, &hiding, &caught_up] {
+            assert!(own[0].answers().is_none());
+            assert!(!std::ptr::eq(own[0].event(), a[0].event()));
+        }
+        assert!(!comments_of(&hiding).0.contains(&500));
+        assert_eq!(comments_of(&caught_up).0.iter().filter(|&&i| i > 1000).collect::<Vec<_>>(), vec![&1002]);
+    }
+
+    #[test]
+    fn batches_a_late_viewer_gets_together_add_up_and_drop_what_was_removed() {
+        let first = gathered(2, 1).take(3);
+        let mut g = gathered(0, 0);
+        g.add(ChatMessage::Comments { comments: vec![comment(3, 103, CommentRole::Viewer)] });
+        g.add(ChatMessage::Deleted { ids: vec![LiveCommentId(1)] });
+        g.counts = Some(LiveCountsDto { viewers_now: 2, viewers_peak: 2, viewers_total: 2, likes: 0 });
+        let second = g.take(3);
+        let mut merged = Merged::default();
+        for tick in [&first, &second] {
+            tick.events_for(None, &HashSet::new(), LiveCommentId(0)).0.into_iter().for_each(|e| merged.add(e.into_event()));
+        }
+        let (events, removed) = merged.into_events();
+        assert!(!removed);
+        assert_eq!(comments_of(&events), (vec![2, 3, 1001], 0));
+        assert_eq!(events[1].event(), &LiveRoomEventDto::CommentsDeleted { ids: vec![LiveCommentId(1)] });
+        assert!(matches!(events[2].event(), LiveRoomEventDto::Counts(c) if c.viewers_now == 2));
+        assert!(events.iter().all(|e| e.answers().is_none()), "a viewer's merged batches are theirs alone");
     }
 
     #[test]
     fn the_cap_bounds_memory_but_not_the_count() {
         let tick = gathered(MAX_TICK_COMMENTS as i64 + 50, 0).take(3);
-        let (_, omitted) = comments_of(&tick.events_for(None, &HashSet::new()).0);
+        let (_, omitted) = comments_of(&tick.events_for(None, &HashSet::new(), LiveCommentId(0)).0);
         assert_eq!(omitted, MAX_TICK_COMMENTS as u32 + 50 - 3);
     }
 }

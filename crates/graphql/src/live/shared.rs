@@ -1,0 +1,277 @@
+//! A room event that many viewers get alike is answered once per node.
+//!
+//! In a busy room a node hands most of its viewers the same batch (`RoomEvent::shared`).
+//! Resolving it through GraphQL once per subscriber was most of what a batch cost (20 000
+//! subscribers, 20 000 resolutions of the same comments). So the first subscriber's answer is
+//! kept with the event, under the shape of what was asked (the selection with its fragments,
+//! directives and variables), and every other subscriber asking for the same shape gets a
+//! copy. Subscribers of one client app send the same document, so in practice one resolution
+//! per batch serves them all.
+//!
+//! Only selections made of fields that read nothing but the event itself are shared
+//! ([`PURE_FIELDS`]; fragments on the union's other members do not count); any other field (a
+//! comment's `author`, which depends on who asks) makes the event resolve per viewer, as every
+//! event of one viewer alone does.
+
+use std::borrow::Cow;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
+use async_graphql::registry::Registry;
+use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use kanjian_contracts::live::{LiveRoomEventDto, RoomEvent};
+
+use super::LiveRoomEvent;
+
+/// Fields of the union's members that depend on the event alone, never on who asks. A field
+/// not listed here is resolved per viewer. Add one only if it reads nothing from the context.
+const PURE_FIELDS: &[&str] = &[
+    "__typename",
+    // LiveCommentsAdded and LiveComment (not `author`: whom a viewer may see is theirs).
+    "comments",
+    "omitted",
+    "id",
+    "text",
+    "authorName",
+    "authorRole",
+    "createdAt",
+    // LiveCommentsDeleted
+    "liveCommentIds",
+    // LivePinnedMessageChanged and LivePinnedMessage
+    "pinnedMessage",
+    "pinnedAt",
+    // LiveCountsChanged and LiveRoomCounts
+    "counts",
+    "viewersNow",
+    "viewersPeak",
+    "viewersTotal",
+    "likes",
+];
+
+/// `liveRoomEvents`' item: a [`LiveRoomEvent`] in the schema, answered once per shape when
+/// it is shared.
+pub struct LiveRoomEventItem(pub RoomEvent);
+
+impl OutputType for LiveRoomEventItem {
+    fn type_name() -> Cow<'static, str> {
+        LiveRoomEvent::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        LiveRoomEvent::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        LiveRoomEvent::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        let shared = self.0.answers().and_then(|answers| Some((answers, shape_key(ctx, member_name(self.0.event()))?)));
+        if let Some((answers, key)) = shared
+            && let Some(answer) = answers.get::<Value>(key)
+        {
+            return Ok(Value::clone(&answer));
+        }
+        let errors_before = query_errors(ctx);
+        let value = LiveRoomEvent::from(self.0.event().clone()).resolve(ctx, field).await?;
+        // An answer that came with errors is this viewer's alone (their errors are not kept).
+        if let Some((answers, key)) = shared
+            && query_errors(ctx) == errors_before
+        {
+            answers.put(key, Arc::new(value.clone()));
+        }
+        Ok(value)
+    }
+}
+
+fn query_errors(ctx: &ContextSelectionSet<'_>) -> usize {
+    ctx.query_env.errors.lock().map_or(usize::MAX, |errors| errors.len())
+}
+
+/// A key for the shape of the answer `ctx` asks for, or `None` if it selects a field that is
+/// not pure. Positions in the document do not count; the variables do (a directive may read
+/// them).
+fn shape_key(ctx: &ContextSelectionSet<'_>, member: &str) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    hash_selection(ctx, &ctx.item.node, Some(member), &mut hasher, 0)?;
+    ctx.query_env.variables.to_string().hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Fragments may not spread themselves (validation refuses cycles); the depth is a guard all
+/// the same.
+const MAX_DEPTH: usize = 32;
+
+/// Hashes `set`. At the top, `member` is the union member the event is: fragments on the
+/// other members add nothing to its answer and are passed over.
+fn hash_selection(
+    ctx: &ContextSelectionSet<'_>,
+    set: &SelectionSet,
+    member: Option<&str>,
+    hasher: &mut DefaultHasher,
+    depth: usize,
+) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let applies = |on: &str| member.is_none_or(|member| on == member || on == UNION);
+    hasher.write_usize(set.items.len());
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                let name = field.name.node.as_str();
+                if !PURE_FIELDS.contains(&name) {
+                    return None;
+                }
+                (0u8, name, field.alias.as_ref().map(|a| a.node.as_str())).hash(hasher);
+                for (arg, value) in &field.arguments {
+                    (arg.node.as_str(), value.node.to_string()).hash(hasher);
+                }
+                hash_directives(&field.directives, hasher);
+                hash_selection(ctx, &field.selection_set.node, None, hasher, depth + 1)?;
+            }
+            Selection::FragmentSpread(spread) => {
+                let spread = &spread.node;
+                let fragment = ctx.query_env.fragments.get(&spread.fragment_name.node)?;
+                let on = fragment.node.type_condition.node.on.node.as_str();
+                if !applies(on) {
+                    continue;
+                }
+                (1u8, spread.fragment_name.node.as_str(), on).hash(hasher);
+                hash_directives(&spread.directives, hasher);
+                hash_directives(&fragment.node.directives, hasher);
+                hash_selection(ctx, &fragment.node.selection_set.node, member, hasher, depth + 1)?;
+            }
+            Selection::InlineFragment(inline) => {
+                let inline = &inline.node;
+                let on = inline.type_condition.as_ref().map(|t| t.node.on.node.as_str());
+                if on.is_some_and(|on| !applies(on)) {
+                    continue;
+                }
+                (2u8, on).hash(hasher);
+                hash_directives(&inline.directives, hasher);
+                hash_selection(ctx, &inline.selection_set.node, member, hasher, depth + 1)?;
+            }
+        }
+    }
+    Some(())
+}
+
+const UNION: &str = "LiveRoomEvent";
+
+/// The union member an event is answered as.
+fn member_name(event: &LiveRoomEventDto) -> &'static str {
+    match event {
+        LiveRoomEventDto::Changed(_) => "LiveRoomChanged",
+        LiveRoomEventDto::Comments { .. } => "LiveCommentsAdded",
+        LiveRoomEventDto::CommentsDeleted { .. } => "LiveCommentsDeleted",
+        LiveRoomEventDto::PinnedMessage(_) => "LivePinnedMessageChanged",
+        LiveRoomEventDto::Counts(_) => "LiveCountsChanged",
+        LiveRoomEventDto::Removed => "LiveViewerRemoved",
+    }
+}
+
+fn hash_directives(directives: &[Positioned<async_graphql::parser::types::Directive>], hasher: &mut DefaultHasher) {
+    hasher.write_usize(directives.len());
+    for directive in directives {
+        directive.node.name.node.as_str().hash(hasher);
+        for (arg, value) in &directive.node.arguments {
+            (arg.node.as_str(), value.node.to_string()).hash(hasher);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use async_graphql::{EmptyMutation, Object, Request, Schema, Subscription, Variables};
+    use futures::{Stream, StreamExt};
+    use kanjian_contracts::live::{CommentRole, LiveCommentDto, LiveRoomEventDto};
+    use kanjian_kernel::ids::{LiveCommentId, LiveRoomId, UserId};
+    use serde_json::json;
+
+    use super::*;
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn ok(&self) -> bool {
+            true
+        }
+    }
+
+    struct Events(RoomEvent);
+
+    #[Subscription]
+    impl Events {
+        async fn events(&self) -> impl Stream<Item = LiveRoomEventItem> + use<> {
+            futures::stream::iter([LiveRoomEventItem(self.0.clone())])
+        }
+    }
+
+    fn comments(shared: bool) -> RoomEvent {
+        let comment = LiveCommentDto {
+            id: LiveCommentId(7),
+            room_id: LiveRoomId(1),
+            author_id: UserId(2),
+            author_name: "bob".into(),
+            role: CommentRole::Viewer,
+            text: "主播好".into(),
+            created_at: kanjian_kernel::now(),
+        };
+        let event = LiveRoomEventDto::Comments { comments: vec![comment], omitted: 3 };
+        if shared { RoomEvent::shared(event) } else { RoomEvent::own(event) }
+    }
+
+    async fn answer(event: &RoomEvent, document: &str, variables: serde_json::Value) -> serde_json::Value {
+        let schema = Schema::new(Query, EmptyMutation, Events(event.clone()));
+        let request = Request::new(document).variables(Variables::from_json(variables));
+        let response = schema.execute_stream(request).next().await.unwrap();
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        response.data.into_json().unwrap()["events"].clone()
+    }
+
+    const PLAIN: &str = "subscription { events { __typename ... on LiveCommentsAdded { comments { id text } omitted } } }";
+
+    #[tokio::test]
+    async fn one_shape_is_answered_once_and_each_other_shape_for_itself() {
+        let event = comments(true);
+        let answers = event.answers().unwrap();
+        let first = answer(&event, PLAIN, json!({})).await;
+        assert_eq!(first["omitted"], 3);
+        assert_eq!(first["comments"][0]["text"], "主播好");
+        // The same document again (or laid out differently): the kept answer.
+        assert_eq!(answer(&event, &PLAIN.replace(' ', "  "), json!({})).await, first);
+        assert_eq!(answers.len(), 1);
+        // An alias, a directive reading a variable, fragments of one name but other fields:
+        // each is another shape, with an answer of its own.
+        let aliased = answer(&event, "subscription { events { ... on LiveCommentsAdded { n: omitted } } }", json!({})).await;
+        assert_eq!(aliased, json!({ "n": 3 }));
+        const INCLUDE: &str = "subscription($x: Boolean!) { events { ... on LiveCommentsAdded { omitted @include(if: $x) } } }";
+        assert_eq!(answer(&event, INCLUDE, json!({ "x": true })).await, json!({ "omitted": 3 }));
+        // Exactly what resolving it for this viewer alone gives.
+        let excluded = answer(&event, INCLUDE, json!({ "x": false })).await;
+        assert_eq!(excluded, answer(&comments(false), INCLUDE, json!({ "x": false })).await);
+        assert_ne!(excluded, json!({ "omitted": 3 }));
+        let omitted = answer(&event, "subscription { events { ...F } } fragment F on LiveCommentsAdded { omitted }", json!({})).await;
+        let texts = answer(&event, "subscription { events { ...F } } fragment F on LiveCommentsAdded { comments { text } }", json!({})).await;
+        assert_eq!((omitted, texts), (json!({ "omitted": 3 }), json!({ "comments": [{ "text": "主播好" }] })));
+        assert_eq!(answers.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn fragments_on_other_members_do_not_count_and_an_event_of_one_viewer_is_not_kept() {
+        let event = comments(true);
+        let answers = event.answers().unwrap();
+        let other_members = "subscription { events { ... on LiveCommentsAdded { omitted } ... on LiveRoomChanged { liveRoom { id } } ... on LiveViewerRemoved { message } } }";
+        assert_eq!(answer(&event, other_members, json!({})).await, json!({ "omitted": 3 }));
+        assert_eq!(answers.len(), 1);
+        let own = comments(false);
+        assert_eq!(answer(&own, PLAIN, json!({})).await["omitted"], 3);
+        assert!(own.answers().is_none());
+    }
+}
