@@ -128,6 +128,11 @@ struct ViewerStat {
 
 struct Shared {
     stats: Vec<ViewerStat>,
+    /// Past `connection_init`.
+    connected: AtomicUsize,
+    /// Set once every viewer is connected: they subscribe then.
+    subscribe: tokio::sync::watch::Sender<bool>,
+    /// Subscribed, the room received.
     opened: AtomicUsize,
     failed: AtomicUsize,
     closed_slow: AtomicUsize,
@@ -144,6 +149,8 @@ impl Shared {
     fn new(n: usize) -> Result<Self> {
         Ok(Self {
             stats: (0..n).map(|_| ViewerStat::default()).collect(),
+            connected: AtomicUsize::new(0),
+            subscribe: tokio::sync::watch::Sender::new(false),
             opened: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             closed_slow: AtomicUsize::new(0),
@@ -231,7 +238,8 @@ type Socket =
 
 /// Connects (small buffers, as a client holding thousands would), authenticates, subscribes,
 /// and waits for the first event (the room as it is).
-async fn open_viewer(url: &str, token: Option<&str>, room: &str) -> Result<Socket> {
+/// A WebSocket to kanjian, past `connection_init`: a connection with no subscription yet.
+async fn connect_viewer(url: &str, token: Option<&str>) -> Result<Socket> {
     let mut request = url.into_client_request().context("a WebSocket request")?;
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -248,35 +256,44 @@ async fn open_viewer(url: &str, token: Option<&str>, room: &str) -> Result<Socke
         Some(t) => json!({ "authorization": format!("Bearer {t}") }),
         None => json!({}),
     };
-    let send = |v: serde_json::Value| Message::Text(v.to_string().into());
     socket
-        .send(send(json!({ "type": "connection_init", "payload": payload })))
+        .send(Message::Text(json!({ "type": "connection_init", "payload": payload }).to_string().into()))
         .await
         .context("connection_init")?;
-    let mut acked = false;
     while let Some(frame) = socket.next().await {
         match frame.context("reading the handshake")? {
-            Message::Text(text) if !acked => {
-                if !text.contains("\"connection_ack\"") {
-                    bail!("expected connection_ack, got {text}");
-                }
-                acked = true;
-                socket
-                    .send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS, "variables": { "id": room } } })))
-                    .await
-                    .context("subscribe")?;
-            }
-            Message::Text(text) => {
-                if text.contains("\"LiveRoomChanged\"") && text.contains("\"LIVE\"") {
-                    return Ok(socket);
-                }
-                bail!("expected the room, LIVE, got {text}");
-            }
+            Message::Text(text) if text.contains("\"connection_ack\"") => return Ok(socket),
+            Message::Text(text) => bail!("expected connection_ack, got {text}"),
             Message::Close(frame) => bail!("closed during the handshake: {frame:?}"),
             _ => {}
         }
     }
     bail!("the connection ended during the handshake")
+}
+
+/// Subscribes `socket` to the room's events; returns once the room arrives, LIVE.
+async fn subscribe_viewer(socket: &mut Socket, room: &str) -> Result<()> {
+    socket
+        .send(Message::Text(
+            json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS, "variables": { "id": room } } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .context("subscribe")?;
+    while let Some(frame) = socket.next().await {
+        match frame.context("reading the first event")? {
+            Message::Text(text) => {
+                if text.contains("\"LiveRoomChanged\"") && text.contains("\"LIVE\"") {
+                    return Ok(());
+                }
+                bail!("expected the room, LIVE, got {text}");
+            }
+            Message::Close(frame) => bail!("closed before the first event: {frame:?}"),
+            _ => {}
+        }
+    }
+    bail!("the connection ended before the first event")
 }
 
 async fn viewer(
@@ -288,14 +305,36 @@ async fn viewer(
     opening: Arc<Semaphore>,
     sampled: bool,
 ) {
-    let permit = opening.acquire_owned().await;
-    let mut socket = match tokio::time::timeout(
-        Duration::from_secs(60),
-        open_viewer(&url, token.as_deref(), &room),
-    )
-    .await
-    {
+    // Connected first, all of them, so the connections' memory is measured apart from the
+    // subscriptions'; then subscribed once `subscribe` opens.
+    let permit = opening.clone().acquire_owned().await;
+    let connected = tokio::time::timeout(Duration::from_secs(60), connect_viewer(&url, token.as_deref())).await;
+    drop(permit);
+    let mut socket = match connected {
         Ok(Ok(socket)) => socket,
+        Ok(Err(e)) => {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            shared.note_error(format!("viewer {i}: {e:#}"));
+            return;
+        }
+        Err(_) => {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            shared.note_error(format!("viewer {i}: not connected within 60 s"));
+            return;
+        }
+    };
+    shared.connected.fetch_add(1, Ordering::Relaxed);
+    let mut subscribe = shared.subscribe.subscribe();
+    while !*subscribe.borrow_and_update() {
+        if subscribe.changed().await.is_err() {
+            return;
+        }
+    }
+    let permit = opening.acquire_owned().await;
+    let subscribed = tokio::time::timeout(Duration::from_secs(60), subscribe_viewer(&mut socket, &room)).await;
+    drop(permit);
+    match subscribed {
+        Ok(Ok(())) => {}
         Ok(Err(e)) => {
             shared.failed.fetch_add(1, Ordering::Relaxed);
             shared.note_error(format!("viewer {i}: {e:#}"));
@@ -306,8 +345,7 @@ async fn viewer(
             shared.note_error(format!("viewer {i}: no subscription within 60 s"));
             return;
         }
-    };
-    drop(permit);
+    }
     shared.opened.fetch_add(1, Ordering::Relaxed);
     let stat = &shared.stats[i];
     while let Some(frame) = socket.next().await {
@@ -478,6 +516,9 @@ struct Idle {
     failed: usize,
     open_secs: f64,
     rss0: u64,
+    /// With every viewer connected, none subscribed.
+    rss_connected: u64,
+    connected: usize,
     rss_idle: u64,
     idle_cores: f64,
     load: f64,
@@ -740,10 +781,19 @@ async fn run_side(
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(90 + n as u64 / 50);
-    while shared.opened.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed) < n {
-        if Instant::now() > deadline {
-            break;
-        }
+    while shared.connected.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let connected = shared.connected.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_connected = rss_bytes(pid).unwrap_or(0);
+    println!(
+        "    {connected} connected (no subscription yet): RSS {} MB, {:.1} KB per connection",
+        mb(rss_connected),
+        (rss_connected as f64 - rss0 as f64) / connected.max(1) as f64 / 1024.0
+    );
+    shared.subscribe.send_replace(true);
+    while shared.opened.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed) < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let open_secs = opened_at.elapsed().as_secs_f64();
@@ -762,6 +812,8 @@ async fn run_side(
         failed,
         open_secs,
         rss0,
+        rss_connected,
+        connected,
         rss_idle,
         idle_cores,
         load: load_average().unwrap_or(f64::NAN),
@@ -999,7 +1051,7 @@ async fn load_phase(
 fn tables(settings: &FanoutSettings, idles: &[Idle], loads: &[Loaded]) -> (Vec<Table>, Vec<String>) {
     let mut memory = Table::new(
         "hot room: memory per viewer connection (kanjian's RSS, idle room, each side on a fresh kanjian)",
-        &["side", "viewers", "opened", "failed", "open s", "RSS 0 conns MB", "RSS N idle MB", "KB per conn", "idle server cores", "load 1m"],
+        &["side", "viewers", "opened", "failed", "open s", "RSS 0 conns MB", "RSS N connected MB", "RSS N subscribed MB", "KB per conn", "of it: connection", "of it: subscription", "idle server cores", "load 1m"],
     );
     for i in idles {
         memory.row(vec![
@@ -1009,13 +1061,17 @@ fn tables(settings: &FanoutSettings, idles: &[Idle], loads: &[Loaded]) -> (Vec<T
             i.failed.to_string(),
             format!("{:.1}", i.open_secs),
             mb(i.rss0),
+            mb(i.rss_connected),
             mb(i.rss_idle),
             format!("{:.1}", (i.rss_idle as f64 - i.rss0 as f64) / i.opened.max(1) as f64 / 1024.0),
+            format!("{:.1}", (i.rss_connected as f64 - i.rss0 as f64) / i.connected.max(1) as f64 / 1024.0),
+            format!("{:.1}", (i.rss_idle as f64 - i.rss_connected as f64) / i.opened.max(1) as f64 / 1024.0),
             format!("{:.2}", i.idle_cores),
             format!("{:.1}", i.load),
         ]);
     }
     memory.note("KB per conn = (RSS with N open, idle − RSS of the same fresh kanjian before any viewer) / N: the WebSocket, its subscription, the viewer's place in the room's feed, allocator slack");
+    memory.note("of it: connection = (RSS with N connected past connection_init, none subscribed − RSS before) / N; subscription = (RSS once all N subscribed − RSS connected) / N");
     for i in idles.iter().filter(|i| i.error.is_some()) {
         memory.note(format!("{} {}: first viewer error: {}", i.side.name, i.n, i.error.as_deref().unwrap_or_default()));
     }
