@@ -191,8 +191,8 @@ impl Segmenter {
                 return Ok(out); // a run starts at a keyframe
             }
             self.on_lead(dts, sync);
-        } else if self.part_start.is_none_or(|start| dts < start) {
-            return Ok(out); // before the run's first frame
+        } else if self.part_start.is_some() && dts < self.written_until {
+            return Ok(out); // its part is written already
         }
         if let Some(prev) = self.latest[track].filter(|p| dts > *p) {
             self.delta[track] = dts - prev;
@@ -220,6 +220,10 @@ impl Segmenter {
             self.part_start = Some(dts);
             self.segment_start = dts;
             self.written_until = dts;
+            // Audio that came just before the first keyframe (ffmpeg sends it first) plays
+            // with it; earlier audio has no picture.
+            let other = 1 - slot(self.lead);
+            self.queues[other].retain(|p| p.dts >= dts - KEYFRAME_SLACK_MS);
             return;
         };
         let part_ms = i64::from(self.targets.part_ms);
@@ -490,6 +494,11 @@ mod tests {
         (parts, segments)
     }
 
+    fn first_moof(data: &[u8]) -> mp4_atom::Moof {
+        use mp4_atom::Decode as _;
+        mp4_atom::Moof::decode(&mut std::io::Cursor::new(data)).unwrap()
+    }
+
     #[test]
     fn parts_stay_within_the_target_and_make_up_their_segments() {
         for (fps, start) in [(25, 0), (30, 0), (25, u32::MAX - 1500)] {
@@ -509,6 +518,9 @@ mod tests {
             }
             assert_eq!(segments[0].duration, Duration::from_secs(1), "{fps} fps");
             assert!(segments[0].init.is_some() && parts[0].init.is_some());
+            let moof = first_moof(&parts[0].data);
+            let audio_start = moof.traf[1].tfdt.as_ref().unwrap().base_media_decode_time;
+            assert_eq!(audio_start, u64::from(start), "the first AAC frame, sent before the keyframe, is kept");
             assert!(segments[1..].iter().all(|s| s.init.is_none()));
             let step = segments[1].program_date_time - segments[0].program_date_time;
             assert_eq!(step.num_milliseconds(), 1000, "across the 32-bit wrap too");
