@@ -272,7 +272,7 @@ async fn check_ll_hls(app: &TestApp, room: i64, init: &[u8]) {
         assert_eq!(last, &format!("part-{msn}.{}.m4s", index - 1), "{playlist}");
     }
     // A listed part plays after the init segment.
-    let some_part = playlist.lines().filter_map(|l| l.strip_prefix("#EXT-X-PART:")).last().and_then(|p| attr(p, "URI")).unwrap();
+    let some_part = playlist.lines().filter_map(|l| l.strip_prefix("#EXT-X-PART:")).next_back().and_then(|p| attr(p, "URI")).unwrap();
     let bytes = get(app, &format!("/live/rooms/{room}/{some_part}")).await.bytes().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("part.mp4");
