@@ -1,7 +1,7 @@
 //! Live ingest (issue 14): how many copy-mode rooms the machine holds, and how long a segment
-//! takes from its first frame being sent to being listed in the room's playlist, against
-//! nginx-rtmp and plain ffmpeg's HLS muxer measured in the same run with the same publisher, the
-//! same clip and the same poller.
+//! (and an LL-HLS part) takes from its first frame being sent to being listed in the room's
+//! playlist, against nginx-rtmp and plain ffmpeg's HLS muxer measured in the same run with the
+//! same publisher, the same clip and the same poller.
 //!
 //! - **Publishers** are cheap: one 720p30 H.264/AAC clip with a keyframe every second is encoded
 //!   once, then each publisher is `ffmpeg -re -stream_loop -1 -i clip.flv -c copy -f flv rtmp://…`.
@@ -1586,7 +1586,7 @@ pub async fn run(
             Some((bin, module)) => {
                 baselines.push(("nginx-rtmp".into(), nginx_baseline(settings, &clip, work, bin, module).await?));
                 baselines.push((
-                    "plain ffmpeg HLS (kanjian's packager command, fed by RTMP)".into(),
+                    "plain ffmpeg HLS (kanjian's former packager command, fed by RTMP)".into(),
                     ffmpeg_baseline(settings, &clip, work, bin, module).await?,
                 ));
             }
@@ -1834,7 +1834,7 @@ pub async fn run(
     )];
     if let Some((bin, _)) = &nginx {
         lines.push(format!(
-            "live baselines: {} with libnginx-mod-rtmp (hls_fragment 1s, hls_playlist_length 6s, one process), and plain ffmpeg `-listen 1` with kanjian's copy-mode packager options, {} publisher(s) each, before kanjian's ramp",
+            "live baselines: {} with libnginx-mod-rtmp (hls_fragment 1s, hls_playlist_length 6s, one process), and plain ffmpeg `-listen 1` with the HLS muxer options kanjian's copy mode used before its Rust segmenter, {} publisher(s) each, before kanjian's ramp",
             nginx_version(bin),
             settings.baseline_rooms
         ));
