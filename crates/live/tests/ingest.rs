@@ -487,7 +487,7 @@ async fn packet_times(file: &Path, stream: &str) -> Vec<f64> {
 /// apart. Returns the span of the video in seconds.
 async fn check_timeline(file: &Path, start: f64) -> f64 {
     let mut video = packet_times(file, "v").await;
-    video.sort_by(f64::total_cmp); // B-frames are not used, but sort anyway: PTS, not DTS
+    video.sort_by(f64::total_cmp); // PTS, in presentation order (B-frames come in decode order)
     assert!(video.len() > 50, "{} video packets", video.len());
     for w in video.windows(2) {
         let step = w[1] - w[0];
@@ -534,7 +534,7 @@ async fn publish_and_check(audio: &str, offset: u32) {
     } else {
         &[]
     };
-    let (info, _) = publish_and_package(audio, f64::from(offset), extra).await;
+    let (info, _, _) = publish_and_package(audio, f64::from(offset), extra).await;
     assert_eq!(info.mode, PackagingMode::Copy, "{info:?}");
     assert_eq!(info.video_codec.as_deref(), Some("h264"));
     assert_eq!(info.audio_codec.as_deref(), Some("aac"));
@@ -543,8 +543,13 @@ async fn publish_and_check(audio: &str, offset: u32) {
 }
 
 /// Publishes 8 s (`extra` before the output), checks the segments and their timeline (starting
-/// at `start` s), and returns how packaging started and the notices.
-async fn publish_and_package(audio: &str, start: f64, extra: &[&str]) -> (StreamInfo, Vec<String>) {
+/// at `start` s), and returns how packaging started, the notices, and the video's presentation
+/// times in file (decode) order.
+async fn publish_and_package(
+    audio: &str,
+    start: f64,
+    extra: &[&str],
+) -> (StreamInfo, Vec<String>, Vec<f64>) {
     let mut server = server(WhenLive::Refuse, 5_000).await;
     let child = publish(&server.url(KEY), audio, 8, false, extra);
     let session = server.authorized().await;
@@ -567,19 +572,21 @@ async fn publish_and_package(audio: &str, start: f64, extra: &[&str]) -> (Stream
     check_segments(&segments, 1.0);
     check_parts(&events, session).await;
     let dir = tempfile::tempdir().unwrap();
-    let span = check_timeline(&write_fmp4(&segments, dir.path()), start).await;
+    let file = write_fmp4(&segments, dir.path());
+    let span = check_timeline(&file, start).await;
     assert!(
         (7.8..=8.0).contains(&span),
         "{span} s of video packaged out of 8"
     );
-    (info, notices)
+    (info, notices, packet_times(&file, "v").await)
 }
 
 /// Keyframes every 2 s (OBS's common setting) cannot make 1 s segments by copying: one x264
 /// rendition with a keyframe each second, and the creator is told why.
 #[tokio::test]
 async fn a_two_second_gop_is_transcoded_into_one_second_segments() {
-    let (info, notices) = publish_and_package(SINE, 0.0, &["-g", "50", "-keyint_min", "50"]).await;
+    let (info, notices, _) =
+        publish_and_package(SINE, 0.0, &["-g", "50", "-keyint_min", "50"]).await;
     assert_eq!(info.mode, PackagingMode::Transcode, "{info:?}");
     assert_eq!(info.video_codec.as_deref(), Some("h264"));
     assert!(
@@ -593,6 +600,18 @@ async fn a_two_second_gop_is_transcoded_into_one_second_segments() {
 #[tokio::test]
 async fn ffmpeg_publishes_and_gets_playable_one_second_segments() {
     publish_and_check(SINE, 0).await;
+}
+
+/// OBS's x264 sends B-frames: frames come in decode order with a composition offset, which the
+/// parts carry (`trun` composition offsets), so the pictures come out in order, 40 ms apart.
+#[tokio::test]
+async fn b_frames_keep_their_presentation_order() {
+    let (info, _, pts) = publish_and_package(SINE, 0.0, &["-bf", "2"]).await;
+    assert_eq!(info.mode, PackagingMode::Copy, "{info:?}");
+    assert!(
+        pts.windows(2).any(|w| w[1] < w[0]),
+        "no B-frames: presentation order is decode order"
+    );
 }
 
 /// Silent AAC frames all have the same size, so ffmpeg sends them with one-byte (type 3)
