@@ -345,7 +345,7 @@ pub(crate) async fn open_file(deps: &Deps, actor: &Actor, id: LiveRoomId, name: 
         .and_then(|rest| rest.strip_suffix(".m4s"))
         .and_then(|rest| rest.split_once('.'))
         .filter(|(sequence, index)| number(sequence) && number(index) && index.len() <= 9)
-        .and_then(|(sequence, _)| sequence.parse::<i64>().ok());
+        .and_then(|(sequence, index)| Some((sequence.parse::<u64>().ok()?, index.parse::<u32>().ok()?)));
     let content_type = if known("seg-", ".m4s") || part.is_some() {
         "video/iso.segment"
     } else if known("init-", ".mp4") {
@@ -358,15 +358,15 @@ pub(crate) async fn open_file(deps: &Deps, actor: &Actor, id: LiveRoomId, name: 
     }
     // A player asks for the part the preload hint names before it exists: hold the request
     // until it is stored, as for a blocking playlist reload.
-    if let (Some(sequence), LiveRoomState::Live) = (part, state) {
+    if let (Some((sequence, index)), LiveRoomState::Live) = (part, state) {
         let mut announced = subscribe_hls(deps, id).await?;
         let deadline = Instant::now() + block_limit(deps);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || segment_listed(deps, id, sequence).await? {
+            if left.is_zero() || segment_listed(deps, id, i64::try_from(sequence).unwrap_or(i64::MAX)).await? {
                 break;
             }
-            wait_for_announcement(&mut announced, left).await;
+            wait_for_announcement(&mut announced, left, BlockingReload { msn: sequence, part: Some(index) }).await;
             if let Some(file) = deps.blobs.open(&room_key(id, name)).await? {
                 return Ok(LiveFile { content_type, bytes: file.bytes().await? });
             }
@@ -384,12 +384,39 @@ async fn subscribe_hls(deps: &Deps, id: LiveRoomId) -> Result<futures::stream::B
     deps.hub.subscribe(&hls_topic(id)).await.map_err(|e| Error::Internal(e.context("waiting for a live part")))
 }
 
-/// Until something is announced, at most `left`. A look every half second covers an
-/// announcement that was lost (the hub is ephemeral).
-async fn wait_for_announcement(announced: &mut futures::stream::BoxStream<'static, serde_json::Value>, left: Duration) {
-    let wait = left.min(Duration::from_millis(500));
-    if let Ok(None) = tokio::time::timeout(wait, announced.next()).await {
-        tokio::time::sleep(wait).await;
+/// Waits, at most `left`, until an announcement says that what `reload` asks for is listed, so a
+/// held request reads the database once more only when it can be answered. Returns after half a
+/// second without any announcement too: the hub is ephemeral, so it looks again then.
+async fn wait_for_announcement(announced: &mut futures::stream::BoxStream<'static, serde_json::Value>, left: Duration, reload: BlockingReload) {
+    let deadline = Instant::now() + left;
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(500));
+        match tokio::time::timeout(wait, announced.next()).await {
+            Ok(Some(message)) if !announced_holds(&message, reload) => {}
+            Ok(Some(_)) | Err(_) => return,
+            Ok(None) => {
+                // The hub closed the subscription: fall back to looking twice a second.
+                tokio::time::sleep(wait).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Whether an announcement (`{"sequence": n, "part": i}`, `part` null for a whole segment) lists
+/// what `reload` waits for, or something after it.
+fn announced_holds(message: &serde_json::Value, reload: BlockingReload) -> bool {
+    let (Some(sequence), part) = (message["sequence"].as_u64(), message["part"].as_u64()) else {
+        return true; // not ours to read: look
+    };
+    match sequence.cmp(&reload.msn) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => match (part, reload.part) {
+            (None, _) => true,
+            (Some(listed), Some(wanted)) => listed >= u64::from(wanted),
+            (Some(_), None) => false,
+        },
     }
 }
 
@@ -415,7 +442,7 @@ async fn blocking_playlist(deps: &Deps, id: LiveRoomId, reload: BlockingReload) 
         if left.is_zero() {
             return Ok(render_playlist(&listing, Some(deps.config.ingest.part_target_ms), false));
         }
-        wait_for_announcement(&mut announced, left).await;
+        wait_for_announcement(&mut announced, left, reload).await;
     }
 }
 
@@ -648,6 +675,17 @@ mod tests {
         let empty = listing(Vec::new(), Vec::new(), 0);
         assert_eq!(empty.holds(BlockingReload { msn: 0, part: Some(0) }), Holds::NotYet);
         assert!(render_playlist(&empty, Some(334), false).ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-0.0.m4s\"\n"));
+    }
+
+    #[test]
+    fn only_an_announcement_of_what_is_awaited_wakes_a_held_request() {
+        let reload = BlockingReload { msn: 10, part: Some(2) };
+        let says = |sequence: u64, part: Option<u64>| announced_holds(&serde_json::json!({ "sequence": sequence, "part": part }), reload);
+        assert!(!says(10, Some(1)) && !says(9, None) && !says(9, Some(5)));
+        assert!(says(10, Some(2)) && says(10, None) && says(11, Some(0)));
+        let segment_only = BlockingReload { msn: 10, part: None };
+        assert!(!announced_holds(&serde_json::json!({ "sequence": 10, "part": 3 }), segment_only));
+        assert!(announced_holds(&serde_json::json!({ "sequence": 10, "part": null }), segment_only));
     }
 
     #[test]
