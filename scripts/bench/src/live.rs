@@ -1063,7 +1063,8 @@ async fn measure(
             .filter(|(p, _)| !servers.contains(p))
             .map(|(p, c)| (*p, *c))
             .collect();
-        cpu_delta(&tree_before, &after) / elapsed
+        // No children (the Rust segmenter): 0, not the -0 an empty sum would print.
+        (cpu_delta(&tree_before, &after) / elapsed).max(0.0)
     };
     let publisher_cores = cpu_delta(&publishers_before, &publishers_after) / elapsed;
     let me = (me_after - me_before) / elapsed;
@@ -1082,11 +1083,12 @@ async fn measure(
             .filter_map(|&p| status_kb(p, "status", "VmRSS:"))
             .sum::<f64>()
             / 1024.0,
-        children_pss_mb: children
+        children_pss_mb: (children
             .iter()
             .filter_map(|&p| status_kb(p, "smaps_rollup", "Pss:"))
             .sum::<f64>()
-            / 1024.0,
+            / 1024.0)
+            .max(0.0),
         publisher_cores,
         rest_cores: (machine - server_cores - publisher_cores - me).max(0.0),
         requests_per_sec: (requests_after - requests_before) as f64 / elapsed,
