@@ -637,8 +637,20 @@ async fn timestamps_crossing_2_pow_24_ms_stay_continuous() {
 /// is out about as soon as its frames are in (about -25 ms here: the first frame comes late).
 #[tokio::test]
 async fn parts_arrive_as_their_frames_are_pushed_and_are_dated_by_them() {
+    parts_arrive_in_time(&[]).await;
+}
+
+/// The same through the transcoder (keyframes every 2 s): ffmpeg's FLV comes back as it is
+/// encoded, not buffered (here parts come ~50 ms after their last frame, ~20 ms before in copy
+/// mode).
+#[tokio::test]
+async fn transcoded_parts_arrive_as_their_frames_are_pushed() {
+    parts_arrive_in_time(&["-g", "50", "-keyint_min", "50"]).await;
+}
+
+async fn parts_arrive_in_time(extra: &[&str]) {
     let mut server = server(WhenLive::Refuse, 5_000).await;
-    let child = publish(&server.url(KEY), SINE, 7, true, &[]);
+    let child = publish(&server.url(KEY), SINE, 7, true, extra);
     let session = server.authorized().await;
     let (code, stderr) = finished(child).await;
     assert_eq!(code, Some(0), "ffmpeg failed: {stderr}");
