@@ -97,8 +97,9 @@ async fn a_creator_goes_live_from_ffmpeg_and_watchers_see_it_live_then_ended() {
         .unwrap();
     let codecs = String::from_utf8_lossy(&probe.stdout);
     assert!(probe.status.success() && codecs.contains("h264") && codecs.contains("aac"), "{codecs} {}", String::from_utf8_lossy(&probe.stderr));
+    check_ll_hls(&app, number(&id), &init).await;
     // Anything else under the room is not found.
-    for bad in ["seg-999999.m4s", "..%2F..%2Fetc%2Fpasswd", "index.m3u8.bak", "seg-1.mp4"] {
+    for bad in ["seg-999999.m4s", "part-1.m4s", "part-999999.0.m4s.bak", "..%2F..%2Fetc%2Fpasswd", "index.m3u8.bak", "seg-1.mp4"] {
         assert_eq!(get(&app, &format!("/live/rooms/{}/{bad}", number(&id))).await.status(), 404, "{bad}");
     }
 
@@ -228,6 +229,84 @@ async fn a_wrong_key_is_refused_before_any_media_and_the_creator_can_end_a_live(
     assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN", "{denied:#}");
     let ended = app.data(Some(&alice), end, json!({ "id": id })).await;
     assert_eq!(ended["endLive"]["liveRoom"]["state"], "ENDED", "{ended:#}");
+}
+
+/// The LIVE playlist is LL-HLS: its tags are there and consistent (parts within the target,
+/// adding up to their segment, a preload hint naming the next part), its parts play, and a
+/// blocking reload for the hinted part answers as soon as the part is listed, well within a
+/// segment; one more than two segments ahead is a 400.
+async fn check_ll_hls(app: &TestApp, room: i64, init: &[u8]) {
+    let path = format!("/live/rooms/{room}/index.m3u8");
+    let response = get(app, &path).await;
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    let playlist = response.text().await.unwrap();
+    for tag in ["#EXT-X-VERSION:9\n", "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002\n", "#EXT-X-PART-INF:PART-TARGET=0.334\n"] {
+        assert!(playlist.contains(tag), "{tag} missing: {playlist}");
+    }
+    let attr = |line: &str, name: &str| line.split(',').find_map(|kv| kv.split_once('=').filter(|(k, _)| k.ends_with(name)).map(|(_, v)| v.trim_matches('"').to_owned()));
+    // Parts listed since the last EXTINF, checked against it.
+    let mut parts: Vec<(f64, String)> = Vec::new();
+    let mut checked_segments = 0;
+    for line in playlist.lines() {
+        if let Some(part) = line.strip_prefix("#EXT-X-PART:") {
+            let duration: f64 = attr(part, "DURATION").unwrap().parse().unwrap();
+            assert!(duration > 0.0 && duration <= 0.334, "{line}");
+            assert_eq!(part.contains("INDEPENDENT=YES"), parts.is_empty(), "only a segment's first part is independent: {playlist}");
+            parts.push((duration, attr(part, "URI").unwrap()));
+        } else if let Some(inf) = line.strip_prefix("#EXTINF:") {
+            let duration: f64 = inf.trim_end_matches(',').parse().unwrap();
+            if !parts.is_empty() {
+                let sum: f64 = parts.iter().map(|p| p.0).sum();
+                assert!((sum - duration).abs() < 0.002, "parts of {sum} s in a {duration} s segment: {playlist}");
+                checked_segments += 1;
+            }
+            parts.clear();
+        }
+    }
+    assert!(checked_segments >= 1, "no segment listed with its parts: {playlist}");
+    // `parts` holds the segment in progress; the hint names the part after them.
+    let hint = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=")).expect("a preload hint").trim_matches('"').to_owned();
+    let (msn, index) = hint.trim_start_matches("part-").trim_end_matches(".m4s").split_once('.').unwrap();
+    let (msn, index): (u64, u32) = (msn.parse().unwrap(), index.parse().unwrap());
+    if let Some((_, last)) = parts.last() {
+        assert_eq!(last, &format!("part-{msn}.{}.m4s", index - 1), "{playlist}");
+    }
+    // A listed part plays after the init segment.
+    let some_part = playlist.lines().filter_map(|l| l.strip_prefix("#EXT-X-PART:")).next_back().and_then(|p| attr(p, "URI")).unwrap();
+    let bytes = get(app, &format!("/live/rooms/{room}/{some_part}")).await.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("part.mp4");
+    std::fs::write(&file, [init, bytes.as_ref()].concat()).unwrap();
+    let probe = std::process::Command::new("ffprobe").args(["-v", "error", "-show_entries", "packet=pts_time", "-of", "csv=p=0"]).arg(&file).output().unwrap();
+    assert!(probe.status.success() && !probe.stdout.is_empty(), "{}", String::from_utf8_lossy(&probe.stderr));
+
+    // Blocking reload for the hinted part: held until it is listed, well within a segment.
+    let started = std::time::Instant::now();
+    let held = get(app, &format!("{path}?_HLS_msn={msn}&_HLS_part={index}")).await;
+    let waited = started.elapsed();
+    assert_eq!(held.status(), 200);
+    let held = held.text().await.unwrap();
+    // The hinted part is listed, or (when the segment ended before it) the next segment's
+    // first.
+    let listed: Vec<String> = held.lines().filter_map(|l| l.strip_prefix("#EXT-X-PART:")).filter_map(|p| attr(p, "URI")).collect();
+    assert!(listed.contains(&hint) || listed.contains(&format!("part-{}.0.m4s", msn + 1)), "{hint} not listed: {held}");
+    assert!(waited < Duration::from_millis(800), "a blocking reload took {waited:?}");
+    println!("blocking reload for {hint} answered after {waited:?}");
+    // The next hinted part, asked for before it exists, is held until it is stored (or a 404
+    // at once when its segment ended before it).
+    let hint = held.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=")).unwrap().trim_matches('"').to_owned();
+    let started = std::time::Instant::now();
+    let part = get(app, &format!("/live/rooms/{room}/{hint}")).await;
+    let waited = started.elapsed();
+    match part.status().as_u16() {
+        200 => assert!(!part.bytes().await.unwrap().is_empty()),
+        404 => {}
+        other => panic!("the hinted part {hint}: {other}"),
+    }
+    assert!(waited < Duration::from_millis(800), "the hinted part took {waited:?}");
+    // Too far ahead: more than two segments past the last one.
+    let far = get(app, &format!("{path}?_HLS_msn={}", msn + 3)).await;
+    assert_eq!(far.status(), 400);
 }
 
 async fn state(app: &TestApp, token: &str, id: &str) -> String {

@@ -123,6 +123,12 @@ fn segment_names(playlist: &str) -> Vec<String> {
     playlist.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_owned).collect()
 }
 
+/// The part a playlist's preload hint names.
+fn hinted_part(playlist: &str) -> String {
+    let hint = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI="));
+    hint.unwrap_or_else(|| panic!("no preload hint: {playlist}")).trim_matches('"').to_owned()
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
 }
@@ -170,6 +176,23 @@ async fn node_b_serves_a_room_that_node_a_ingests_and_its_replay() {
     assert!(nodes.stored(&format!("live/rooms/{n}/{last}")).await);
     assert!(!b.data_dir().join("blobs").exists() && !a.data_dir().join("blobs").exists(), "no node keeps blobs locally");
     assert_eq!(get(b, &format!("/live/rooms/{n}/seg-999999.m4s")).await.status(), 404);
+
+    // Blocking reloads on B for the part A packages next: A's announcement through NATS wakes
+    // them as soon as the part is listed (a part comes every 0.32 s; without the wake-up, B
+    // would only look again after half a second).
+    let mut waits = Vec::new();
+    let mut hint = hinted_part(&text(b, &playlist_path).await);
+    for _ in 0..5 {
+        let (msn, part) = hint.trim_start_matches("part-").trim_end_matches(".m4s").split_once('.').unwrap();
+        let started = Instant::now();
+        let held = get(b, &format!("{playlist_path}?_HLS_msn={msn}&_HLS_part={part}")).await;
+        waits.push(started.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(held.status(), 200);
+        hint = hinted_part(&held.text().await.unwrap());
+    }
+    waits.sort_by(f64::total_cmp);
+    println!("blocking reloads on B for A's next part: {waits:.0?} ms");
+    assert!(percentile(&waits, 0.5) < 420.0, "B is not woken by A's parts: {waits:?} ms");
 
     // Inside the room across the nodes: a comment sent through A reaches a viewer on B and one
     // sent through B a viewer on A; the viewer counts add up the three viewers on both nodes

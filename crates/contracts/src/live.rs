@@ -367,10 +367,21 @@ pub trait LiveApi: Send + Sync {
     /// them.
     async fn recommended_lives(&self, actor: &Actor, limit: u64) -> Result<Vec<LiveRecommendationDto>>;
 
-    /// A file of the room's HLS (`index.m3u8`, `init-<n>.mp4`, `seg-<n>.m4s`) for a player:
-    /// the live edge while LIVE, the whole broadcast once ENDED. `NOT_FOUND` for anything else
-    /// and for rooms the actor may not see.
-    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str) -> Result<LiveFile>;
+    /// A file of the room's HLS (`index.m3u8`, `init-<n>.mp4`, `seg-<n>.m4s`,
+    /// `part-<n>.<i>.m4s`) for a player: the live edge with its LL-HLS parts while LIVE, the
+    /// whole broadcast once ENDED. `NOT_FOUND` for anything else and for rooms the actor may
+    /// not see. With `reload`, the LIVE playlist is answered once it holds what was asked for
+    /// (or after three target durations, as it is); a request more than two segments ahead is
+    /// `BAD_USER_INPUT`.
+    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str, reload: Option<BlockingReload>) -> Result<LiveFile>;
+}
+
+/// An LL-HLS blocking playlist reload, `index.m3u8?_HLS_msn=<msn>[&_HLS_part=<part>]`: wait
+/// until the playlist lists segment `msn` (with `part`, that part of it), or anything later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockingReload {
+    pub msn: u64,
+    pub part: Option<u32>,
 }
 
 /// A live room for the Recommended feed, with its social proof.

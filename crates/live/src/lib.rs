@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use kanjian_blob::BlobStore;
 use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
 use kanjian_contracts::live::{
-    LiveApi, LiveCommentDto, LiveFile, LiveRecommendationDto, LiveRoomDto, RoomEvent, RestrictedViewerDto, Restriction, ScheduleLiveInput,
-    StreamCredentialsDto, UpdateLiveInput,
+    BlockingReload, LiveApi, LiveCommentDto, LiveFile, LiveRecommendationDto, LiveRoomDto, RestrictedViewerDto, Restriction, RoomEvent,
+    ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput,
 };
 use kanjian_contracts::media::VideoImporter;
 use kanjian_contracts::social::{BlockDirectory, FriendDirectory};
@@ -50,9 +50,6 @@ impl kanjian_module::Module for Live {
     fn build(mut config: LiveConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
         config.public_url = ctx.public_url.clone();
         config.data_dir = ctx.data_dir.clone();
-        if config.ingest.work_dir == ingest::IngestConfig::default().work_dir {
-            config.ingest.work_dir = ctx.data_dir.join("live-ingest");
-        }
         let service = Arc::new(LiveService::with_blobs(
             ctx.db,
             ctx.outbox,
@@ -360,7 +357,7 @@ impl LiveApi for LiveService {
         discovery::recommended_lives(&self.deps, actor, limit).await
     }
 
-    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str) -> Result<LiveFile> {
-        broadcast::open_file(&self.deps, actor, room, name).await
+    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str, reload: Option<BlockingReload>) -> Result<LiveFile> {
+        broadcast::open_file(&self.deps, actor, room, name, reload).await
     }
 }

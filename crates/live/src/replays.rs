@@ -19,7 +19,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::Deps;
 use crate::broadcast::{playlist, room_key, segment_name};
-use crate::entity::{room, segment};
+use crate::entity::{part, room, segment};
 use crate::rooms::{announce, find_room};
 
 /// `live.make_replay`, on `live.room_ended`.
@@ -50,9 +50,18 @@ impl EventHandler for ReplayHandler {
     }
 }
 
+/// The ENDED playlist lists segments only: the room's LL-HLS parts (copies of its last
+/// segments' bytes) are removed, files and rows.
+async fn drop_parts(deps: &Deps, id: LiveRoomId) -> Result<()> {
+    deps.blobs.delete_prefix(&room_key(id, "part-")).await?;
+    part::Entity::delete_many().filter(part::Column::RoomId.eq(id.0)).exec(deps.db.writer()).await.context("removing a room's parts")?;
+    Ok(())
+}
+
 #[tracing::instrument(skip_all, fields(room_id = %id))]
 async fn make_replay(deps: &Deps, id: LiveRoomId, channel: ChannelId, owner: UserId) -> Result<()> {
     let Some(row) = find_room(deps.db.reader(), id).await? else { return Ok(()) };
+    drop_parts(deps, id).await?;
     if row.replay_video_id.is_some() {
         return Ok(());
     }

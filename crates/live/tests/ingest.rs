@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
 use kanjian_live::ingest::{
-    EndReason, IngestConfig, PackagedSegment, PackagingMode, PublishGate, PublishRefusal,
+    EndReason, IngestConfig, PackagedPart, PackagedSegment, PackagingMode, PublishGate, PublishRefusal,
     PublishRequest, PublishSink, RtmpIngest, SessionControl, StreamInfo,
 };
 use rtmp_rs::amf::{Amf0Encoder, AmfValue};
@@ -44,6 +44,12 @@ enum Event {
     Started {
         session: u64,
         info: StreamInfo,
+    },
+    Part {
+        session: u64,
+        part: PackagedPart,
+        /// When the sink got it.
+        at: chrono::DateTime<chrono::Utc>,
     },
     Segment {
         session: u64,
@@ -121,6 +127,14 @@ impl PublishSink for TestSink {
             info,
         });
     }
+    async fn part(&self, part: PackagedPart) -> anyhow::Result<()> {
+        let _ = self.events.send(Event::Part {
+            session: self.session,
+            part,
+            at: chrono::Utc::now(),
+        });
+        Ok(())
+    }
     async fn segment(&self, segment: PackagedSegment) -> anyhow::Result<()> {
         let _ = self.events.send(Event::Segment {
             session: self.session,
@@ -150,13 +164,11 @@ struct Server {
     addr: SocketAddr,
     events: mpsc::UnboundedReceiver<Event>,
     shutdown: CancellationToken,
-    _work: tempfile::TempDir,
 }
 
 const KEY: &str = "k3y";
 
 async fn server(when_live: WhenLive, idle_ms: u64) -> Server {
-    let work = tempfile::tempdir().unwrap();
     let (tx, events) = mpsc::unbounded_channel();
     let gate = Arc::new(TestGate {
         keys: vec![KEY.into()],
@@ -168,7 +180,6 @@ async fn server(when_live: WhenLive, idle_ms: u64) -> Server {
         listen: "127.0.0.1:0".parse().unwrap(),
         setup_timeout_ms: 2_000,
         idle_timeout_ms: idle_ms,
-        work_dir: work.path().to_path_buf(),
         ..IngestConfig::default()
     };
     let ingest = RtmpIngest::bind(config, gate).await.unwrap();
@@ -179,7 +190,6 @@ async fn server(when_live: WhenLive, idle_ms: u64) -> Server {
         addr,
         events,
         shutdown,
-        _work: work,
     }
 }
 
@@ -339,7 +349,6 @@ fn check_segments(segments: &[&PackagedSegment], target: f64) {
             "init only on the first: {segments:?}"
         );
         assert!(!s.data.is_empty());
-        assert!(!s.path.exists(), "segment files are removed once delivered");
     }
     for s in &segments[..segments.len() - 1] {
         let d = s.duration.as_secs_f64();
@@ -356,6 +365,83 @@ fn check_segments(segments: &[&PackagedSegment], target: f64) {
             "PDT moved {step} s over a {d} s segment"
         );
     }
+}
+
+/// The advertised `PART-TARGET` (`IngestConfig::part_target_ms`'s default).
+const PART_TARGET: Duration = Duration::from_millis(334);
+
+/// Each part with when the sink got it, in delivery order.
+fn parts_of(events: &[Event], session: u64) -> Vec<(&PackagedPart, chrono::DateTime<chrono::Utc>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Part { session: s, part, at } if *s == session => Some((part, *at)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every segment is its parts, delivered before it: numbered from 0, at most `PART_TARGET`
+/// each, the first independent and carrying the run's init, their bytes and durations adding
+/// up to the segment's. ffprobe reads every part and every segment on its own (after its
+/// init segment).
+async fn check_parts(events: &[Event], session: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts_of(events, session);
+    let segments = segments_of(events, session);
+    let mut init = None;
+    let mut checked = 0;
+    for s in &segments {
+        let mine: Vec<&PackagedPart> = parts
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| p.sequence == s.sequence)
+            .collect();
+        assert!(!mine.is_empty(), "segment {} has no parts", s.sequence);
+        checked += mine.len();
+        for (i, p) in mine.iter().enumerate() {
+            assert_eq!(p.index, i as u32, "{mine:?}");
+            assert!(
+                !p.duration.is_zero() && p.duration <= PART_TARGET,
+                "a part longer than the target: {mine:?}"
+            );
+            assert_eq!(p.independent, i == 0, "{mine:?}");
+            assert_eq!(p.init.is_some(), i == 0 && s.init.is_some(), "{mine:?}");
+        }
+        if let Some(i) = &mine[0].init {
+            init = Some(i.clone());
+        }
+        assert_eq!(s.init, mine[0].init, "the segment carries its parts' init");
+        let joined: Vec<u8> = mine.iter().flat_map(|p| p.data.to_vec()).collect();
+        assert_eq!(joined, s.data.to_vec(), "segment {} is not its parts", s.sequence);
+        assert_eq!(mine.iter().map(|p| p.duration).sum::<Duration>(), s.duration);
+        assert_eq!(mine[0].program_date_time, s.program_date_time);
+        let init = init.clone().expect("a part before any init");
+        let mut files = mine.iter().map(|p| p.data.clone()).collect::<Vec<_>>();
+        files.push(s.data.clone());
+        for (n, data) in files.iter().enumerate() {
+            let path = dir.path().join(format!("{}-{n}.mp4", s.sequence));
+            std::fs::write(&path, [&init[..], &data[..]].concat()).unwrap();
+            assert!(
+                !packet_times(&path, "v").await.is_empty(),
+                "no video in part {n} of segment {}",
+                s.sequence
+            );
+        }
+    }
+    assert_eq!(checked, parts.len(), "parts of no delivered segment");
+    // Delivered in order: a segment after its parts, parts in order.
+    let order: Vec<(u64, Option<u32>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Part { session: s, part, .. } if *s == session => Some((part.sequence, Some(part.index))),
+            Event::Segment { session: s, segment } if *s == session => Some((segment.sequence, None)),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_by_key(|(sequence, part)| (*sequence, part.map_or(u64::MAX, u64::from)));
+    assert_eq!(order, sorted);
 }
 
 /// Writes init + segments as one fMP4 file ffprobe can read.
@@ -401,7 +487,7 @@ async fn packet_times(file: &Path, stream: &str) -> Vec<f64> {
 /// apart. Returns the span of the video in seconds.
 async fn check_timeline(file: &Path, start: f64) -> f64 {
     let mut video = packet_times(file, "v").await;
-    video.sort_by(f64::total_cmp); // B-frames are not used, but sort anyway: PTS, not DTS
+    video.sort_by(f64::total_cmp); // PTS, in presentation order (B-frames come in decode order)
     assert!(video.len() > 50, "{} video packets", video.len());
     for w in video.windows(2) {
         let step = w[1] - w[0];
@@ -448,7 +534,7 @@ async fn publish_and_check(audio: &str, offset: u32) {
     } else {
         &[]
     };
-    let (info, _) = publish_and_package(audio, f64::from(offset), extra).await;
+    let (info, _, _) = publish_and_package(audio, f64::from(offset), extra).await;
     assert_eq!(info.mode, PackagingMode::Copy, "{info:?}");
     assert_eq!(info.video_codec.as_deref(), Some("h264"));
     assert_eq!(info.audio_codec.as_deref(), Some("aac"));
@@ -457,8 +543,13 @@ async fn publish_and_check(audio: &str, offset: u32) {
 }
 
 /// Publishes 8 s (`extra` before the output), checks the segments and their timeline (starting
-/// at `start` s), and returns how packaging started and the notices.
-async fn publish_and_package(audio: &str, start: f64, extra: &[&str]) -> (StreamInfo, Vec<String>) {
+/// at `start` s), and returns how packaging started, the notices, and the video's presentation
+/// times in file (decode) order.
+async fn publish_and_package(
+    audio: &str,
+    start: f64,
+    extra: &[&str],
+) -> (StreamInfo, Vec<String>, Vec<f64>) {
     let mut server = server(WhenLive::Refuse, 5_000).await;
     let child = publish(&server.url(KEY), audio, 8, false, extra);
     let session = server.authorized().await;
@@ -479,20 +570,23 @@ async fn publish_and_package(audio: &str, start: f64, extra: &[&str]) -> (Stream
         .collect();
     let segments = segments_of(&events, session);
     check_segments(&segments, 1.0);
+    check_parts(&events, session).await;
     let dir = tempfile::tempdir().unwrap();
-    let span = check_timeline(&write_fmp4(&segments, dir.path()), start).await;
+    let file = write_fmp4(&segments, dir.path());
+    let span = check_timeline(&file, start).await;
     assert!(
         (7.8..=8.0).contains(&span),
         "{span} s of video packaged out of 8"
     );
-    (info, notices)
+    (info, notices, packet_times(&file, "v").await)
 }
 
 /// Keyframes every 2 s (OBS's common setting) cannot make 1 s segments by copying: one x264
 /// rendition with a keyframe each second, and the creator is told why.
 #[tokio::test]
 async fn a_two_second_gop_is_transcoded_into_one_second_segments() {
-    let (info, notices) = publish_and_package(SINE, 0.0, &["-g", "50", "-keyint_min", "50"]).await;
+    let (info, notices, _) =
+        publish_and_package(SINE, 0.0, &["-g", "50", "-keyint_min", "50"]).await;
     assert_eq!(info.mode, PackagingMode::Transcode, "{info:?}");
     assert_eq!(info.video_codec.as_deref(), Some("h264"));
     assert!(
@@ -506,6 +600,18 @@ async fn a_two_second_gop_is_transcoded_into_one_second_segments() {
 #[tokio::test]
 async fn ffmpeg_publishes_and_gets_playable_one_second_segments() {
     publish_and_check(SINE, 0).await;
+}
+
+/// OBS's x264 sends B-frames: frames come in decode order with a composition offset, which the
+/// parts carry (`trun` composition offsets), so the pictures come out in order, 40 ms apart.
+#[tokio::test]
+async fn b_frames_keep_their_presentation_order() {
+    let (info, _, pts) = publish_and_package(SINE, 0.0, &["-bf", "2"]).await;
+    assert_eq!(info.mode, PackagingMode::Copy, "{info:?}");
+    assert!(
+        pts.windows(2).any(|w| w[1] < w[0]),
+        "no B-frames: presentation order is decode order"
+    );
 }
 
 /// Silent AAC frames all have the same size, so ffmpeg sends them with one-byte (type 3)
@@ -522,6 +628,53 @@ async fn silent_audio_in_type3_chunks_keeps_increasing_timestamps() {
 async fn timestamps_crossing_2_pow_24_ms_stay_continuous() {
     publish_and_check(SINE, 16774).await;
     publish_and_check(SINE, 16780).await;
+}
+
+/// A publisher in real time: once the mode is decided (the first GOPs are held back for it),
+/// each part reaches the sink within 0.3 s of when its program date-time and duration say its
+/// last frame was pushed. So the date-times follow the publisher's clock (its first frame's
+/// arrival plus its media time; ffmpeg's HLS muxer dated segments 2.2–2.4 s ahead), and a part
+/// is out about as soon as its frames are in (about -25 ms here: the first frame comes late).
+#[tokio::test]
+async fn parts_arrive_as_their_frames_are_pushed_and_are_dated_by_them() {
+    parts_arrive_in_time(&[]).await;
+}
+
+/// The same through the transcoder (keyframes every 2 s): ffmpeg's FLV comes back as it is
+/// encoded, not buffered (here parts come ~50 ms after their last frame, ~20 ms before in copy
+/// mode).
+#[tokio::test]
+async fn transcoded_parts_arrive_as_their_frames_are_pushed() {
+    parts_arrive_in_time(&["-g", "50", "-keyint_min", "50"]).await;
+}
+
+async fn parts_arrive_in_time(extra: &[&str]) {
+    let mut server = server(WhenLive::Refuse, 5_000).await;
+    let child = publish(&server.url(KEY), SINE, 7, true, extra);
+    let session = server.authorized().await;
+    let (code, stderr) = finished(child).await;
+    assert_eq!(code, Some(0), "ffmpeg failed: {stderr}");
+    let (events, _) = server.until_ended(session, MINUTE).await;
+    let parts = parts_of(&events, session);
+    let first = parts[0].0.program_date_time;
+    let mut late = Vec::new();
+    let mut timed = 0;
+    for (part, at) in &parts {
+        let since_start = (part.program_date_time - first).as_seconds_f64();
+        // The first 3 s are decided on; the last part is flushed when the publisher leaves.
+        if since_start < 3.0 || std::ptr::eq(*part, parts[parts.len() - 1].0) {
+            continue;
+        }
+        timed += 1;
+        let end = part.program_date_time + chrono::Duration::from_std(part.duration).unwrap();
+        let after = (*at - end).as_seconds_f64();
+        // Early by as much as the first frame arrived late (its arrival dates the session).
+        if !(-0.3..=0.3).contains(&after) {
+            late.push(format!("{}.{} {after:.3} s", part.sequence, part.index));
+        }
+    }
+    assert!(timed >= 8, "only {timed} parts timed");
+    assert!(late.is_empty(), "parts delivered too late or dated wrong: {late:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

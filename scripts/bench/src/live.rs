@@ -1,7 +1,7 @@
 //! Live ingest (issue 14): how many copy-mode rooms the machine holds, and how long a segment
-//! takes from its first frame being sent to being listed in the room's playlist, against
-//! nginx-rtmp and plain ffmpeg's HLS muxer measured in the same run with the same publisher, the
-//! same clip and the same poller.
+//! (and an LL-HLS part) takes from its first frame being sent to being listed in the room's
+//! playlist, against nginx-rtmp and plain ffmpeg's HLS muxer measured in the same run with the
+//! same publisher, the same clip and the same poller.
 //!
 //! - **Publishers** are cheap: one 720p30 H.264/AAC clip with a keyframe every second is encoded
 //!   once, then each publisher is `ffmpeg -re -stream_loop -1 -i clip.flv -c copy -f flv rtmp://…`.
@@ -42,6 +42,9 @@ use crate::servers::{self, ChildServer};
 /// nginx-rtmp's HLS module adds this to every PTS and DTS it writes (`NGX_RTMP_HLS_DELAY`,
 /// 0.7 s at 90 kHz), so players have a margin; the bench takes it off to get the RTMP time back.
 const NGINX_RTMP_HLS_DELAY_90K: i64 = 63_000;
+/// kanjian's `PART-HOLD-BACK` (three 0.334 s part targets): how far behind the live edge an
+/// LL-HLS player plays.
+const PART_HOLD_BACK: f64 = 1.002;
 /// The clip every publisher loops.
 const CLIP_SECONDS: u32 = 10;
 const CLIP_FPS: u32 = 30;
@@ -330,6 +333,55 @@ fn parse_playlist(text: &str) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
+/// An LL-HLS part (`EXT-X-PART`) of a playlist: the segment it belongs to and its place there.
+struct PartEntry {
+    sequence: u64,
+    index: u32,
+    uri: String,
+    duration: f64,
+    map: Option<String>,
+}
+
+/// The parts a playlist lists (kanjian's LL-HLS playlists; none in the baselines').
+fn parse_parts(text: &str) -> Result<Vec<PartEntry>> {
+    let mut sequence = 0u64;
+    let mut index = 0u32;
+    let mut map = None;
+    let mut parts = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            sequence = v.parse().with_context(|| format!("media sequence {v:?}"))?;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-MAP:") {
+            map = v
+                .split("URI=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned);
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PART:") {
+            let attr = |name: &str| {
+                v.split(',')
+                    .find_map(|kv| kv.strip_prefix(name))
+                    .map(|value| value.trim_matches('"').to_owned())
+            };
+            parts.push(PartEntry {
+                sequence,
+                index,
+                uri: attr("URI=").context("a part without URI")?,
+                duration: attr("DURATION=")
+                    .context("a part without DURATION")?
+                    .parse()
+                    .with_context(|| format!("part {v:?}"))?,
+                map: map.clone(),
+            });
+            index += 1;
+        } else if !line.is_empty() && !line.starts_with('#') {
+            sequence += 1;
+            index = 0;
+        }
+    }
+    Ok(parts)
+}
+
 /// ISO BMFF boxes in `data`: (type, body).
 fn boxes(mut data: &[u8]) -> Vec<([u8; 4], &[u8])> {
     let mut out = Vec::new();
@@ -464,6 +516,8 @@ struct Seen {
 #[derive(Default)]
 struct Watched {
     segments: BTreeMap<u64, Seen>,
+    /// LL-HLS parts by (segment, index), as for segments (`pdt` and `discontinuity` unused).
+    parts: BTreeMap<(u64, u32), Seen>,
     playlist_errors: u64,
     last_error: Option<String>,
     /// HTTP requests made so far (playlists, segments, init segments).
@@ -517,8 +571,9 @@ impl Watcher {
                 }
                 .await;
                 let at = now();
-                let entries = match answer.and_then(|text| parse_playlist(&text)) {
-                    Ok(entries) => entries,
+                let parsed = answer.and_then(|text| Ok((parse_playlist(&text)?, parse_parts(&text)?)));
+                let (entries, parts) = match parsed {
+                    Ok(parsed) => parsed,
                     Err(e) => {
                         let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
                         state.playlist_errors += 1;
@@ -526,6 +581,52 @@ impl Watcher {
                         continue;
                     }
                 };
+                for part in parts {
+                    let key = (part.sequence, part.index);
+                    {
+                        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+                        if state.parts.contains_key(&key) {
+                            continue;
+                        }
+                        state.requests += 1;
+                        state.parts.insert(
+                            key,
+                            Seen {
+                                listed: at,
+                                duration: part.duration,
+                                pdt: None,
+                                discontinuity: false,
+                                first_ts: None,
+                                fetch_error: None,
+                            },
+                        );
+                    }
+                    let entry = Entry {
+                        sequence: part.sequence,
+                        uri: part.uri,
+                        duration: part.duration,
+                        pdt: None,
+                        map: part.map,
+                        discontinuity: false,
+                    };
+                    let (http, playlist, shared, inits) = (
+                        http.clone(),
+                        playlist.clone(),
+                        Arc::clone(&shared),
+                        Arc::clone(&inits),
+                    );
+                    tokio::spawn(async move {
+                        let first =
+                            first_frame_ts(&http, &playlist, &entry, container, &inits).await;
+                        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(seen) = state.parts.get_mut(&key) {
+                            match first {
+                                Ok(ts) => seen.first_ts = Some(ts),
+                                Err(e) => seen.fetch_error = Some(format!("{e:#}")),
+                            }
+                        }
+                    });
+                }
                 for entry in entries {
                     {
                         let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -678,6 +779,12 @@ struct RoomWindow {
     latencies: Vec<f64>,
     /// PDT − sent of the same segments.
     pdt_offsets: Vec<f64>,
+    /// Of the LL-HLS parts first listed in the window: first frame sent → listed, and last
+    /// frame's end (first frame + duration) → listed (s).
+    part_latencies: Vec<f64>,
+    part_end_latencies: Vec<f64>,
+    /// Segments: last frame's end → listed (s).
+    end_latencies: Vec<f64>,
     /// Why the room did not keep up, if it did not.
     fault: Option<String>,
     /// The publisher's own worst lateness in the window (s).
@@ -719,7 +826,7 @@ fn judge_room(room: &mut Room, from: f64, to: f64, segment_seconds: f64) -> Room
                 .unwrap_or_default()
         ));
     }
-    let (mut latencies, mut pdt_offsets) = (Vec::new(), Vec::new());
+    let (mut latencies, mut pdt_offsets, mut end_latencies) = (Vec::new(), Vec::new(), Vec::new());
     for &(sequence, seen) in &in_window {
         // The segment before must have been listed (no sequence gap), and this one must start
         // where it ended (no media gap) without a discontinuity (no restart, no transcoding).
@@ -747,6 +854,7 @@ fn judge_room(room: &mut Room, from: f64, to: f64, segment_seconds: f64) -> Room
         if let (Some(t0), Some(ts)) = (t0, seen.first_ts) {
             let sent = t0 + ts;
             latencies.push(seen.listed - sent);
+            end_latencies.push(seen.listed - (sent + seen.duration));
             if let Some(pdt) = seen.pdt {
                 pdt_offsets.push(pdt - sent);
             }
@@ -754,11 +862,25 @@ fn judge_room(room: &mut Room, from: f64, to: f64, segment_seconds: f64) -> Room
             faults.push(format!("segment {sequence}: first frame not read in time"));
         }
     }
+    let (mut part_latencies, mut part_end_latencies) = (Vec::new(), Vec::new());
+    for (&(sequence, index), seen) in state.parts.iter().filter(|(_, s)| (from..to).contains(&s.listed)) {
+        match (t0, seen.first_ts, &seen.fetch_error) {
+            (_, _, Some(e)) => faults.push(format!("part {sequence}.{index}: {e}")),
+            (Some(t0), Some(ts), None) => {
+                part_latencies.push(seen.listed - (t0 + ts));
+                part_end_latencies.push(seen.listed - (t0 + ts + seen.duration));
+            }
+            _ => faults.push(format!("part {sequence}.{index}: first frame not read in time")),
+        }
+    }
     faults.dedup();
     RoomWindow {
         listed: in_window.len(),
         latencies,
         pdt_offsets,
+        part_latencies,
+        part_end_latencies,
+        end_latencies,
         fault: (!faults.is_empty()).then(|| format!("{}: {}", room.label, faults.join("; "))),
         publisher_lag,
     }
@@ -844,6 +966,11 @@ struct Step {
     listed: usize,
     latencies: Vec<f64>,
     pdt_offsets: Vec<f64>,
+    /// LL-HLS parts (kanjian): first frame sent → listed, and last frame's end → listed.
+    part_latencies: Vec<f64>,
+    part_end_latencies: Vec<f64>,
+    /// Segments: last frame's end (first frame + duration) → listed.
+    end_latencies: Vec<f64>,
     server_cores: f64,
     /// Of which the server's child processes (kanjian's ffmpeg packagers).
     children_cores: f64,
@@ -936,7 +1063,8 @@ async fn measure(
             .filter(|(p, _)| !servers.contains(p))
             .map(|(p, c)| (*p, *c))
             .collect();
-        cpu_delta(&tree_before, &after) / elapsed
+        // No children (the Rust segmenter): 0, not the -0 an empty sum would print.
+        (cpu_delta(&tree_before, &after) / elapsed).max(0.0)
     };
     let publisher_cores = cpu_delta(&publishers_before, &publishers_after) / elapsed;
     let me = (me_after - me_before) / elapsed;
@@ -955,11 +1083,12 @@ async fn measure(
             .filter_map(|&p| status_kb(p, "status", "VmRSS:"))
             .sum::<f64>()
             / 1024.0,
-        children_pss_mb: children
+        children_pss_mb: (children
             .iter()
             .filter_map(|&p| status_kb(p, "smaps_rollup", "Pss:"))
             .sum::<f64>()
-            / 1024.0,
+            / 1024.0)
+            .max(0.0),
         publisher_cores,
         rest_cores: (machine - server_cores - publisher_cores - me).max(0.0),
         requests_per_sec: (requests_after - requests_before) as f64 / elapsed,
@@ -974,6 +1103,9 @@ async fn measure(
         step.listed += judged.listed;
         step.latencies.extend(judged.latencies);
         step.pdt_offsets.extend(judged.pdt_offsets);
+        step.part_latencies.extend(judged.part_latencies);
+        step.part_end_latencies.extend(judged.part_end_latencies);
+        step.end_latencies.extend(judged.end_latencies);
         step.publisher_lag = step.publisher_lag.max(judged.publisher_lag.unwrap_or(0.0));
         match judged.fault {
             None => step.kept_up += 1,
@@ -1456,7 +1588,7 @@ pub async fn run(
             Some((bin, module)) => {
                 baselines.push(("nginx-rtmp".into(), nginx_baseline(settings, &clip, work, bin, module).await?));
                 baselines.push((
-                    "plain ffmpeg HLS (kanjian's packager command, fed by RTMP)".into(),
+                    "plain ffmpeg HLS (kanjian's former packager command, fed by RTMP)".into(),
                     ffmpeg_baseline(settings, &clip, work, bin, module).await?,
                 ));
             }
@@ -1546,7 +1678,55 @@ pub async fn run(
     latency.note("server cores: CPU seconds per second of the server process and its children (kanjian's ffmpeg packagers) in the window, serving the poller included (nginx-rtmp and kanjian serve their playlists and segments themselves; plain ffmpeg's files are served by a separate static nginx, not counted); RSS of the server process, PSS of its children");
     let mut tables = vec![latency];
 
-    // Table 2: the ramp.
+    // Table 2: LL-HLS parts against segments, and the glass-to-glass each implies.
+    let hold_back = 3.0 * segment;
+    let mut parts = Table::new(
+        format!(
+            "live: LL-HLS parts vs segments, and the glass-to-glass latency a player implies, {} publisher(s) (same run and window as above)",
+            settings.baseline_rooms.max(1)
+        ),
+        &[
+            "server",
+            "listed",
+            "count",
+            "sent → listed p50 s",
+            "p95 s",
+            "end → listed p50 s",
+            "p95 s",
+            "player behind the live edge s",
+            "glass-to-glass p50 s",
+            "p95 s",
+        ],
+    );
+    let latency_row = |name: &str, what: &str, first: &[f64], end: &[f64], behind: f64| {
+        vec![
+            name.to_owned(),
+            what.to_owned(),
+            first.len().to_string(),
+            format!("{:.3}", quantile(first, 0.5)),
+            format!("{:.3}", quantile(first, 0.95)),
+            format!("{:.3}", quantile(end, 0.5)),
+            format!("{:.3}", quantile(end, 0.95)),
+            format!("{behind:.3}"),
+            format!("{:.3}", behind + quantile(end, 0.5)),
+            format!("{:.3}", behind + quantile(end, 0.95)),
+        ]
+    };
+    for (name, step) in &baselines {
+        let short = name.split(" (").next().unwrap_or(name);
+        parts.row(latency_row(short, "segments", &step.latencies, &step.end_latencies, hold_back));
+    }
+    if let Some(k) = kanjian_same {
+        parts.row(latency_row("kanjian", "segments", &k.latencies, &k.end_latencies, hold_back));
+        parts.row(latency_row("kanjian", "LL-HLS parts", &k.part_latencies, &k.part_end_latencies, PART_HOLD_BACK));
+    }
+    parts.note("sent → listed: when the poller first saw it listed minus when its first video frame was sent (a part's or segment's longest-waiting frame); end → listed: minus when its last frame ended (first frame + duration), i.e. packaging, storing and listing alone");
+    parts.note(format!("player behind the live edge: a segment player holds back three target durations ({hold_back:.0} s, the spec's HOLD-BACK default, hls.js's liveSyncDurationCount 3); an LL-HLS player kanjian's PART-HOLD-BACK ({PART_HOLD_BACK} s, three 0.334 s part targets)"));
+    parts.note("glass-to-glass: a frame plays that far behind the live edge, which is itself end → listed behind the publisher: hold-back + end → listed, for a publisher and a player on this machine (no encoder, network or decoder delay); the issue's target is ≤ 2 s with LL-HLS parts");
+    parts.note(format!("the poller looks every {} ms on average (half of it shows in every figure); an LL-HLS player's blocking reload learns of a part as it is listed", settings.poll.as_millis()));
+    tables.push(parts);
+
+    // Table 3: the ramp.
     let mut ramp = Table::new(
         format!(
             "live: copy-mode rooms kanjian holds on this machine ({} s settle then {} s measured per step, publishers added step by step)",
@@ -1656,7 +1836,7 @@ pub async fn run(
     )];
     if let Some((bin, _)) = &nginx {
         lines.push(format!(
-            "live baselines: {} with libnginx-mod-rtmp (hls_fragment 1s, hls_playlist_length 6s, one process), and plain ffmpeg `-listen 1` with kanjian's copy-mode packager options, {} publisher(s) each, before kanjian's ramp",
+            "live baselines: {} with libnginx-mod-rtmp (hls_fragment 1s, hls_playlist_length 6s, one process), and plain ffmpeg `-listen 1` with the HLS muxer options kanjian's copy mode used before its Rust segmenter, {} publisher(s) each, before kanjian's ramp",
             nginx_version(bin),
             settings.baseline_rooms
         ));
@@ -1687,6 +1867,21 @@ mod tests {
         let b = pdt_secs("2026-11-30T09:22:46.142Z").unwrap();
         assert!((a - b).abs() < 1e-6);
         assert!(parse_playlist("<html>").is_err());
+    }
+
+    #[test]
+    fn parts_of_an_ll_hls_playlist_are_numbered_by_their_segment() {
+        let text = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-PART-INF:PART-TARGET=0.334\n#EXT-X-MEDIA-SEQUENCE:7\n\
+             #EXT-X-MAP:URI=\"init-0.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-12-01T20:00:07.000Z\n\
+             #EXT-X-PART:DURATION=0.320,URI=\"part-7.0.m4s\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.680,URI=\"part-7.1.m4s\"\n#EXTINF:1.000,\nseg-7.m4s\n\
+             #EXT-X-PROGRAM-DATE-TIME:2026-12-01T20:00:08.000Z\n#EXT-X-PART:DURATION=0.320,URI=\"part-8.0.m4s\",INDEPENDENT=YES\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-8.1.m4s\"\n";
+        let parts = parse_parts(text).unwrap();
+        let keys: Vec<(u64, u32, &str)> = parts.iter().map(|p| (p.sequence, p.index, p.uri.as_str())).collect();
+        assert_eq!(keys, [(7, 0, "part-7.0.m4s"), (7, 1, "part-7.1.m4s"), (8, 0, "part-8.0.m4s")]);
+        assert!((parts[1].duration - 0.68).abs() < 1e-9);
+        assert_eq!(parts[2].map.as_deref(), Some("init-0.mp4"));
+        assert_eq!(parse_playlist(text).unwrap().len(), 1);
     }
 
     fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {

@@ -130,8 +130,10 @@ impl LiveRoom {
     }
 
     /// The room's HLS playlist, relative to the server (`/live/rooms/<id>/index.m3u8`), once it
-    /// has gone live: the live edge (about six 1 s segments, `EXT-X-PROGRAM-DATE-TIME` on each)
-    /// while LIVE; the whole broadcast, closed with `EXT-X-ENDLIST`, once ENDED.
+    /// has gone live: while LIVE, the live edge as LL-HLS (about six 1 s segments, the parts of
+    /// at most 0.334 s of the latest ones, blocking reload with `_HLS_msn`/`_HLS_part`,
+    /// `EXT-X-PROGRAM-DATE-TIME` on each segment); the whole broadcast, closed with
+    /// `EXT-X-ENDLIST`, once ENDED.
     async fn playlist_url(&self) -> Option<&str> {
         self.0.playlist_url.as_deref()
     }

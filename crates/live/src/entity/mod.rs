@@ -5,6 +5,7 @@ pub mod channel;
 pub mod comment;
 pub mod keyword;
 pub mod member;
+pub mod part;
 pub mod reservation;
 pub mod room;
 pub mod segment;

@@ -1,7 +1,8 @@
 //! FLV tags as ingest needs them: what a tag carries, the enhanced-RTMP tags we can turn back
-//! into legacy ones, the ones we refuse, and the FLV byte stream ffmpeg reads.
+//! into legacy ones, the ones we refuse, and the FLV byte stream ffmpeg reads (and, when it
+//! transcodes, writes back).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rtmp_rs::media::flv::{FlvTag, FlvTagType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +210,58 @@ pub(crate) fn encode_tag(tag: &MediaTag, out: &mut BytesMut) {
     out.put_u32(11 + size);
 }
 
+/// Reads tags back out of an FLV byte stream, as it comes (ffmpeg's output when transcoding).
+#[derive(Default)]
+pub(crate) struct FlvReader {
+    buf: BytesMut,
+    header_read: bool,
+}
+
+impl FlvReader {
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete audio or video tag, if one is buffered (script tags are skipped).
+    pub(crate) fn next_tag(&mut self) -> anyhow::Result<Option<FlvTag>> {
+        if !self.header_read {
+            if self.buf.len() < 9 {
+                return Ok(None);
+            }
+            anyhow::ensure!(&self.buf[..3] == b"FLV", "not an FLV stream");
+            // The header, then the first (zero) previous-tag size.
+            let skip = u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]])
+                as usize
+                + 4;
+            if self.buf.len() < skip {
+                return Ok(None);
+            }
+            self.buf.advance(skip);
+            self.header_read = true;
+        }
+        loop {
+            if self.buf.len() < 11 {
+                return Ok(None);
+            }
+            let size = u32::from_be_bytes([0, self.buf[1], self.buf[2], self.buf[3]]) as usize;
+            if self.buf.len() < 11 + size + 4 {
+                return Ok(None);
+            }
+            let kind = self.buf[0];
+            let timestamp =
+                u32::from_be_bytes([self.buf[7], self.buf[4], self.buf[5], self.buf[6]]);
+            self.buf.advance(11);
+            let body = self.buf.split_to(size).freeze();
+            self.buf.advance(4);
+            match kind {
+                8 => return Ok(Some(FlvTag::audio(timestamp, body))),
+                9 => return Ok(Some(FlvTag::video(timestamp, body))),
+                _ => {}
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,5 +336,33 @@ mod tests {
             &out[..],
             b"\x09\x00\x00\x02\x00\x02\x03\x01\x00\x00\x00\x27\x01\x00\x00\x00\x0d"
         );
+    }
+
+    #[test]
+    fn the_reader_gives_back_what_was_written_in_any_pieces() {
+        let mut stream = BytesMut::from(&file_header(true, true)[..]);
+        for (track, ts) in [(Track::Video, 0x0100_0203), (Track::Audio, 7)] {
+            let tag = MediaTag {
+                track,
+                timestamp: ts,
+                data: Bytes::from_static(b"\x27\x01"),
+                keyframe: false,
+                sequence_header: false,
+                codec: "h264",
+            };
+            encode_tag(&tag, &mut stream);
+        }
+        let mut reader = FlvReader::default();
+        let mut tags = Vec::new();
+        for byte in stream.chunks(3) {
+            reader.extend(byte);
+            while let Some(tag) = reader.next_tag().unwrap() {
+                tags.push((tag.tag_type, tag.timestamp, tag.data));
+            }
+        }
+        assert_eq!(tags.len(), 2);
+        assert_eq!(tags[0].1, 0x0100_0203);
+        assert!(matches!(tags[1].0, FlvTagType::Audio) && tags[1].1 == 7);
+        assert_eq!(&tags[1].2[..], b"\x27\x01");
     }
 }

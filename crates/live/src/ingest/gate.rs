@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,16 +48,20 @@ impl PublishRefusal {
     }
 }
 
-/// Receives what one accepted publish session produces, in order: `started`, then segments
-/// (again `started` and segments after a switch to transcoding), then `ended` once. Calls are made from the session's own tasks; a slow sink delays the
-/// delivery of later segments, never the reading of RTMP.
+/// Receives what one accepted publish session produces, in order: `started`, then parts and
+/// segments (each segment after its last part; again `started` and so on after a switch to
+/// transcoding), then `ended` once. Calls are made from the session's own tasks; a slow sink
+/// delays the delivery of later parts, never the reading of RTMP.
 #[async_trait]
 pub trait PublishSink: Send + Sync {
     /// Packaging starts: the source's codecs and how it is packaged. Called again when the
     /// session switches to transcoding (its next segment then carries a new init segment).
     async fn started(&self, info: StreamInfo);
-    /// A finished segment. An error is retried a few times, then logged and the segment
-    /// dropped (the next one is still delivered).
+    /// A finished LL-HLS part of the segment in progress. An error is retried a few times,
+    /// then logged and the part dropped.
+    async fn part(&self, part: PackagedPart) -> anyhow::Result<()>;
+    /// A finished segment: the concatenation of its parts. An error is retried a few times,
+    /// then logged and the segment dropped (the next one is still delivered).
     async fn segment(&self, segment: PackagedSegment) -> anyhow::Result<()>;
     /// The session is over, after its last segment was delivered.
     async fn ended(&self, why: EndReason);
@@ -96,15 +99,44 @@ pub struct PackagedSegment {
     /// Per session, from 0, without gaps (a dropped segment still used its number).
     pub sequence: u64,
     pub duration: Duration,
-    /// `EXT-X-PROGRAM-DATE-TIME` of its first frame (wall clock of the packager).
+    /// `EXT-X-PROGRAM-DATE-TIME` of its first frame: when the session's first frame arrived
+    /// plus the publisher's media time since.
     pub program_date_time: DateTime<Utc>,
     /// The init segment (`EXT-X-MAP`) when this is the first segment of a packaging run; a run
     /// after a switch to transcoding starts with a new one (a discontinuity).
     pub init: Option<Bytes>,
-    /// The segment's bytes.
+    /// The segment's bytes: its parts, one after the other.
     pub data: Bytes,
-    /// Where it was written; deleted once the sink has it.
-    pub path: PathBuf,
+}
+
+/// One LL-HLS part (`EXT-X-PART`): a `moof` + `mdat` of at most the part target.
+#[derive(Clone)]
+pub struct PackagedPart {
+    /// The segment it belongs to (as [`PackagedSegment::sequence`]).
+    pub sequence: u64,
+    /// Its place in the segment, from 0.
+    pub index: u32,
+    pub duration: Duration,
+    /// Starts with a keyframe (`INDEPENDENT=YES`).
+    pub independent: bool,
+    /// Of its first frame, as for segments.
+    pub program_date_time: DateTime<Utc>,
+    /// The run's init segment, with the run's first part (and again with its first segment).
+    pub init: Option<Bytes>,
+    pub data: Bytes,
+}
+
+impl fmt::Debug for PackagedPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PackagedPart")
+            .field("sequence", &self.sequence)
+            .field("index", &self.index)
+            .field("duration", &self.duration)
+            .field("independent", &self.independent)
+            .field("init", &self.init.as_ref().map(Bytes::len))
+            .field("data", &self.data.len())
+            .finish()
+    }
 }
 
 impl fmt::Debug for PackagedSegment {
@@ -115,7 +147,6 @@ impl fmt::Debug for PackagedSegment {
             .field("program_date_time", &self.program_date_time)
             .field("init", &self.init.as_ref().map(Bytes::len))
             .field("data", &self.data.len())
-            .field("path", &self.path)
             .finish()
     }
 }

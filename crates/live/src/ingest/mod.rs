@@ -1,17 +1,19 @@
 //! RTMP ingest and live packaging: who may publish is decided by the room domain; this part
-//! speaks RTMP and turns a publish session into HLS segments.
+//! speaks RTMP and turns a publish session into LL-HLS parts and segments.
 //!
 //! [`RtmpIngest`] accepts RTMP connections (one task each, over the vendored `rtmp-rs` fork),
 //! asks the [`PublishGate`] about each `publish` before any media is accepted, and packages an
-//! accepted stream into fMP4 segments that it hands to the gate's [`PublishSink`] in order.
+//! accepted stream into fMP4 parts and segments that it hands to the gate's [`PublishSink`] in
+//! order.
 
 mod flv;
+mod fmp4;
 mod gate;
 mod packager;
+mod segmenter;
 mod session;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use gate::{
-    EndReason, PackagedSegment, PackagingMode, PublishGate, PublishRefusal, PublishRequest,
+    EndReason, PackagedPart, PackagedSegment, PackagingMode, PublishGate, PublishRefusal, PublishRequest,
     PublishSink, SessionControl, StreamInfo,
 };
 
@@ -48,12 +50,13 @@ pub struct IngestConfig {
     pub idle_timeout_ms: u64,
     /// Connections open at once; more are closed on accept.
     pub max_connections: usize,
+    /// Run only for streams that are transcoded.
     pub ffmpeg: String,
     /// HLS segment length. Copy mode needs the publisher's keyframes at most this far apart.
     pub segment_seconds: u32,
-    /// Packaging writes each session's segments under `<work_dir>/session-<id>` until the sink
-    /// has them.
-    pub work_dir: PathBuf,
+    /// LL-HLS `PART-TARGET` in milliseconds: no part is longer. 334 holds ten frames at 30 fps
+    /// (eight at 25), three parts to a second.
+    pub part_target_ms: u32,
 }
 
 impl Default for IngestConfig {
@@ -65,7 +68,7 @@ impl Default for IngestConfig {
             max_connections: 200,
             ffmpeg: "ffmpeg".into(),
             segment_seconds: 1,
-            work_dir: PathBuf::from("./data/live-ingest"),
+            part_target_ms: 334,
         }
     }
 }
@@ -166,9 +169,11 @@ impl RtmpIngest {
             self.gate.clone(),
             control.clone(),
             peer,
-            self.config.ffmpeg.clone(),
-            self.config.segment_seconds.max(1),
-            self.config.work_dir.join(format!("session-{id}")),
+            packager::PackagerSettings {
+                ffmpeg: self.config.ffmpeg.clone(),
+                segment_seconds: self.config.segment_seconds.max(1),
+                part_target_ms: self.config.part_target_ms.max(100),
+            },
         ));
         let server = self.server.clone();
         serve(id, socket, peer, server, session, control, shutdown)

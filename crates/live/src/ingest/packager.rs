@@ -1,12 +1,12 @@
-//! Live packaging: FLV tags in, fMP4 HLS segments out, delivered to the session's sink in order.
+//! Live packaging: FLV tags in, LL-HLS parts and fMP4 segments out, delivered to the session's
+//! sink in order.
 //!
-//! [`FfmpegPackager`] is design (a) of docs/live-research.md: one ffmpeg child per publish
-//! session, fed FLV on stdin, writing 1 s fMP4 segments and an event playlist that we watch to
-//! learn when a segment is complete. A Rust segmenter writing LL-HLS parts (design (b)) would
-//! be another [`Packager`].
+//! [`SegmentingPackager`] is design (b) of docs/live-research.md: the first GOPs decide copy or
+//! transcode; a copied stream (H.264 + AAC with keyframes at most a segment apart) goes
+//! straight into the Rust segmenter, with no process at all; a transcoded one goes through one
+//! ffmpeg child (FLV in, x264 + AAC FLV out) and back into the same segmenter.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,19 +15,18 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use chrono::{DateTime, Utc};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use chrono::Utc;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::flv::{self, MediaTag, Track};
-use super::gate::{PackagedSegment, PackagingMode, PublishSink, StreamInfo};
+use super::flv::{self, FlvReader, Inspected, MediaTag, Track};
+use super::fmp4::{AudioConfig, VideoConfig};
+use super::gate::{PackagingMode, PublishSink, StreamInfo};
+use super::segmenter::{MediaClock, Output, Segmenter, Targets};
 
-/// How often ffmpeg's playlist is read for new segments. A segment is listed at most this much
-/// later than ffmpeg finished it; small next to a 1 s segment.
-const PLAYLIST_POLL: Duration = Duration::from_millis(100);
-/// How long ffmpeg may take to flush and exit once its input ended, before it is killed.
+/// How long the transcoder and the deliveries may take to flush once the publish ended.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(20);
 /// A sink call that takes longer is counted as failed.
 const SINK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,15 +41,15 @@ const KEYFRAME_SLACK_MS: u32 = 100;
 /// sparser after the decision: the session switches to transcoding.
 const SWITCH_FACTOR: f64 = 1.5;
 
-/// Turns the tags of one publish session into segments for its sink.
+/// Turns the tags of one publish session into parts and segments for its sink.
 #[async_trait]
 pub(crate) trait Packager: Send {
     /// The publisher's `onMetaData` (sizes and frame rate, for `StreamInfo` and the encoder).
     fn metadata(&mut self, metadata: SourceMetadata);
     /// The next tag, in arrival order. An error ends the publish.
     async fn push(&mut self, tag: MediaTag) -> anyhow::Result<()>;
-    /// The publish ended: flush, deliver the remaining segments, clean up. Returns once the
-    /// sink has had every segment.
+    /// The publish ended: flush, deliver the remaining parts and segments. Returns once the
+    /// sink has had every one.
     async fn finish(self: Box<Self>);
 }
 
@@ -62,54 +61,67 @@ pub(crate) struct SourceMetadata {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct FfmpegSettings {
+pub(crate) struct PackagerSettings {
+    /// Run only when transcoding.
     pub ffmpeg: String,
     pub segment_seconds: u32,
-    /// This session's own directory; removed by `finish`.
-    pub dir: PathBuf,
+    /// No part is longer (`PART-TARGET`).
+    pub part_target_ms: u32,
 }
 
-pub(crate) struct FfmpegPackager {
-    settings: FfmpegSettings,
+pub(crate) struct SegmentingPackager {
+    settings: PackagerSettings,
     metadata: SourceMetadata,
     state: State,
     /// The latest AVC and AAC sequence headers: a new run starts with them.
     headers: Vec<MediaTag>,
-    next_run: u32,
+    /// Set on the session's first frame.
+    clock: Option<MediaClock>,
     /// Set by the delivery task when a copy-mode segment ran long.
     switch_to_transcode: Arc<AtomicBool>,
-    runs: mpsc::UnboundedSender<Run>,
+    inputs: mpsc::UnboundedSender<Input>,
     delivery: JoinHandle<()>,
 }
 
 enum State {
     Probing(Probe),
-    Running {
-        mode: PackagingMode,
-        stdin: ChildStdin,
-        stderr: Arc<Mutex<VecDeque<String>>>,
-    },
-    /// No child takes input: its input broke, or the run was closed (the publish is ending,
-    /// or a new run is starting).
+    Copying,
+    Transcoding(Transcoder),
+    /// Takes no more input: the transcoder's input broke, or the publish is ending.
     Closed,
 }
 
-/// One ffmpeg child and the playlist it writes, handed to the delivery task.
-struct Run {
-    child: Child,
-    playlist: PathBuf,
-    init: PathBuf,
-    info: StreamInfo,
-    notice: Option<String>,
+/// One ffmpeg child re-encoding FLV into FLV; a task reads its output into the segmenter.
+struct Transcoder {
+    stdin: ChildStdin,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    output: JoinHandle<()>,
 }
 
-impl FfmpegPackager {
-    pub(crate) fn new(settings: FfmpegSettings, sink: Arc<dyn PublishSink>) -> Self {
-        let (runs, queue) = mpsc::unbounded_channel();
+/// What the delivery task works through, in order.
+enum Input {
+    /// A new packaging run (a new init segment) starts; the previous one is finished first.
+    Run {
+        info: StreamInfo,
+        notice: Option<String>,
+        clock: MediaClock,
+        video: bool,
+    },
+    Tag(MediaTag),
+}
+
+impl SegmentingPackager {
+    pub(crate) fn new(settings: PackagerSettings, sink: Arc<dyn PublishSink>) -> Self {
+        let (inputs, queue) = mpsc::unbounded_channel();
         let switch_to_transcode = Arc::new(AtomicBool::new(false));
+        let targets = Targets {
+            part_ms: settings.part_target_ms,
+            segment_ms: settings.segment_seconds * 1000,
+        };
         let delivery = tokio::spawn(deliver(
             queue,
             sink,
+            targets,
             f64::from(settings.segment_seconds) * SWITCH_FACTOR,
             switch_to_transcode.clone(),
         ));
@@ -118,9 +130,9 @@ impl FfmpegPackager {
             metadata: SourceMetadata::default(),
             state: State::Probing(Probe::default()),
             headers: Vec::new(),
-            next_run: 0,
+            clock: None,
             switch_to_transcode,
-            runs,
+            inputs,
             delivery,
         }
     }
@@ -129,7 +141,13 @@ impl FfmpegPackager {
         self.settings.segment_seconds * 1000 + KEYFRAME_SLACK_MS
     }
 
-    /// Starts an ffmpeg child in `mode` and writes `tags` to it.
+    fn send(&self, input: Input) -> anyhow::Result<()> {
+        self.inputs
+            .send(input)
+            .map_err(|_| anyhow::anyhow!("the delivery task is gone"))
+    }
+
+    /// Starts a run in `mode` with `tags`: into the segmenter, or into a new transcoder.
     async fn start_run(
         &mut self,
         mode: PackagingMode,
@@ -137,33 +155,6 @@ impl FfmpegPackager {
         why: Option<String>,
         tags: Vec<MediaTag>,
     ) -> anyhow::Result<()> {
-        let run = self.next_run;
-        self.next_run += 1;
-        let dir = &self.settings.dir;
-        let playlist = dir.join(format!("run{run}.m3u8"));
-        let init_name = format!("init_{run}.mp4");
-        let mut command = Command::new(&self.settings.ffmpeg);
-        command
-            .args(ffmpeg_args(
-                mode,
-                self.settings.segment_seconds,
-                self.metadata.fps,
-                &init_name,
-                &dir.join(format!("r{run}_%06d.m4s")),
-                &playlist,
-            ))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = kanjian_process::spawn(command)
-            .await
-            .with_context(|| format!("could not start {}", self.settings.ffmpeg))?;
-        let stdin = child.stdin.take().context("ffmpeg has no stdin")?;
-        let stderr = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(out) = child.stderr.take() {
-            tokio::spawn(keep_stderr(out, stderr.clone()));
-        }
         let info = StreamInfo {
             video_codec: probe.video_codec.map(str::to_owned),
             audio_codec: probe.audio_codec.map(str::to_owned),
@@ -175,43 +166,112 @@ impl FfmpegPackager {
                 .map(|ms| Duration::from_millis(ms.into())),
             mode,
         };
-        tracing::info!(run, ?mode, ?why, "packaging starts");
-        self.runs
-            .send(Run {
-                child,
-                playlist,
-                init: dir.join(init_name),
-                info,
-                notice: why,
-            })
-            .map_err(|_| anyhow::anyhow!("the segment delivery task is gone"))?;
-        self.state = State::Running {
-            mode,
+        let clock = *self.clock.get_or_insert(MediaClock {
+            first_ts: tags.iter().find(|t| !t.sequence_header).map_or(0, |t| t.timestamp),
+            at: Utc::now(),
+        });
+        tracing::info!(?mode, ?why, "packaging starts");
+        self.send(Input::Run {
+            info,
+            notice: why,
+            clock,
+            video: probe.has_video,
+        })?;
+        match mode {
+            PackagingMode::Copy => {
+                self.state = State::Copying;
+                for tag in tags {
+                    self.copy(tag)?;
+                }
+                Ok(())
+            }
+            PackagingMode::Transcode => {
+                let transcoder = self.spawn_transcoder().await?;
+                self.state = State::Transcoding(transcoder);
+                let mut bytes =
+                    BytesMut::from(&flv::file_header(probe.has_audio, probe.has_video)[..]);
+                for tag in &tags {
+                    flv::encode_tag(tag, &mut bytes);
+                }
+                self.write(bytes.freeze()).await
+            }
+        }
+    }
+
+    /// A tag of a copied run, to the segmenter; a decoder configuration it cannot read ends
+    /// the publish here, where the publisher can be told.
+    fn copy(&self, tag: MediaTag) -> anyhow::Result<()> {
+        if tag.sequence_header {
+            match tag.track {
+                Track::Video => VideoConfig::parse(tag.data.get(5..).unwrap_or_default()).map(drop),
+                Track::Audio => AudioConfig::parse(tag.data.get(2..).unwrap_or_default()).map(drop),
+            }
+            .context("packaging stopped")?;
+        }
+        self.send(Input::Tag(tag))
+    }
+
+    async fn spawn_transcoder(&self) -> anyhow::Result<Transcoder> {
+        let mut command = Command::new(&self.settings.ffmpeg);
+        command
+            .args(transcode_args(self.settings.segment_seconds, self.metadata.fps))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = kanjian_process::spawn(command)
+            .await
+            .with_context(|| format!("could not start {}", self.settings.ffmpeg))?;
+        let stdin = child.stdin.take().context("ffmpeg has no stdin")?;
+        let stdout = child.stdout.take().context("ffmpeg has no stdout")?;
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(out) = child.stderr.take() {
+            tokio::spawn(keep_stderr(out, stderr.clone()));
+        }
+        let inputs = self.inputs.clone();
+        let output = tokio::spawn(async move {
+            read_transcoded(stdout, inputs).await;
+            report_exit(child.wait().await);
+        });
+        Ok(Transcoder {
             stdin,
             stderr,
-        };
-        let mut bytes = BytesMut::from(&flv::file_header(probe.has_audio, probe.has_video)[..]);
-        for tag in &tags {
-            flv::encode_tag(tag, &mut bytes);
-        }
-        self.write(bytes.freeze()).await
+            output,
+        })
     }
 
     async fn write(&mut self, bytes: Bytes) -> anyhow::Result<()> {
-        let State::Running { stdin, stderr, .. } = &mut self.state else {
+        let State::Transcoding(t) = &mut self.state else {
             return Ok(());
         };
-        if let Err(e) = stdin.write_all(&bytes).await {
-            let said: Vec<String> = stderr
+        if let Err(e) = t.stdin.write_all(&bytes).await {
+            let said: Vec<String> = t
+                .stderr
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
                 .cloned()
                 .collect();
-            self.state = State::Closed;
+            self.close().await;
             anyhow::bail!("packaging stopped ({e}); ffmpeg said: {}", said.join(" | "));
         }
         Ok(())
+    }
+
+    /// Takes no more input; a transcoder flushes what it has into the segmenter first.
+    async fn close(&mut self) {
+        if let State::Transcoding(t) = std::mem::replace(&mut self.state, State::Closed) {
+            // Closing its input makes ffmpeg write out the rest and exit.
+            drop(t.stdin);
+            let mut output = t.output;
+            if tokio::time::timeout(FLUSH_TIMEOUT, &mut output)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the transcoder did not finish in time; killing it");
+                output.abort();
+            }
+        }
     }
 
     /// Decides once the probe knows enough, then starts the first run with what it held.
@@ -231,7 +291,7 @@ impl FfmpegPackager {
 }
 
 #[async_trait]
-impl Packager for FfmpegPackager {
+impl Packager for SegmentingPackager {
     fn metadata(&mut self, metadata: SourceMetadata) {
         self.metadata = metadata;
     }
@@ -240,45 +300,48 @@ impl Packager for FfmpegPackager {
         if tag.sequence_header {
             self.headers.retain(|h| h.track != tag.track);
             self.headers.push(tag.clone());
+        } else if self.clock.is_none() {
+            self.clock = Some(MediaClock {
+                first_ts: tag.timestamp,
+                at: Utc::now(),
+            });
         }
         match &self.state {
             State::Probing(_) => self.probe(tag).await,
             State::Closed => anyhow::bail!("packaging has stopped"),
-            State::Running { mode, .. } => {
-                if *mode == PackagingMode::Copy
-                    && tag.keyframe
-                    && self.switch_to_transcode.load(Ordering::Relaxed)
-                {
-                    // End the copy run at this keyframe (ffmpeg flushes it once its input
-                    // closes) and go on transcoding from here, headers first.
-                    self.state = State::Closed;
-                    let probe = Probe {
-                        has_audio: self.headers.iter().any(|h| h.track == Track::Audio),
-                        has_video: true,
-                        video_codec: Some(tag.codec),
-                        audio_codec: self
-                            .headers
-                            .iter()
-                            .find(|h| h.track == Track::Audio)
-                            .map(|h| h.codec),
-                        ..Probe::default()
-                    };
-                    // The headers at the keyframe's time: at their own (the stream's start)
-                    // ffmpeg would take the run to start there and drop its first frame.
-                    let mut tags: Vec<MediaTag> = self
+            State::Copying
+                if tag.keyframe && self.switch_to_transcode.load(Ordering::Relaxed) =>
+            {
+                // End the copy run before this keyframe and go on transcoding from here,
+                // headers first.
+                let probe = Probe {
+                    has_audio: self.headers.iter().any(|h| h.track == Track::Audio),
+                    has_video: true,
+                    video_codec: Some(tag.codec),
+                    audio_codec: self
                         .headers
                         .iter()
-                        .map(|h| MediaTag {
-                            timestamp: tag.timestamp,
-                            ..h.clone()
-                        })
-                        .collect();
-                    tags.push(tag);
-                    let why = "switched to transcoding: the stream's keyframes are further apart than a segment".to_string();
-                    return self
-                        .start_run(PackagingMode::Transcode, &probe, Some(why), tags)
-                        .await;
-                }
+                        .find(|h| h.track == Track::Audio)
+                        .map(|h| h.codec),
+                    ..Probe::default()
+                };
+                // The headers at the keyframe's time: at their own (the stream's start)
+                // ffmpeg would take the run to start there and drop its first frame.
+                let mut tags: Vec<MediaTag> = self
+                    .headers
+                    .iter()
+                    .map(|h| MediaTag {
+                        timestamp: tag.timestamp,
+                        ..h.clone()
+                    })
+                    .collect();
+                tags.push(tag);
+                let why = "switched to transcoding: the stream's keyframes are further apart than a segment".to_string();
+                self.start_run(PackagingMode::Transcode, &probe, Some(why), tags)
+                    .await
+            }
+            State::Copying => self.copy(tag),
+            State::Transcoding(_) => {
                 let mut bytes = BytesMut::new();
                 flv::encode_tag(&tag, &mut bytes);
                 self.write(bytes.freeze()).await
@@ -299,27 +362,239 @@ impl Packager for FfmpegPackager {
                 tracing::warn!(error = %e, "could not package the end of a short publish");
             }
         }
-        // Closing stdin makes ffmpeg write its last segment and `EXT-X-ENDLIST`, then exit.
-        self.state = State::Closed;
+        self.close().await;
         let Self {
-            runs,
-            delivery,
-            settings,
-            ..
+            inputs, delivery, ..
         } = *self;
-        drop(runs);
+        // The delivery task finishes the last run once every sender is gone.
+        drop(inputs);
         let mut delivery = delivery;
         if tokio::time::timeout(FLUSH_TIMEOUT, &mut delivery)
             .await
             .is_err()
         {
-            tracing::warn!("ffmpeg did not finish in time; killing it");
+            tracing::warn!("the last parts were not delivered in time");
             delivery.abort();
         }
-        if let Err(e) = tokio::fs::remove_dir_all(&settings.dir).await {
-            tracing::debug!(error = %e, dir = %settings.dir.display(), "could not remove the session's directory");
+    }
+}
+
+/// Reads the transcoder's FLV into the delivery task's queue until ffmpeg closes it.
+async fn read_transcoded(mut stdout: ChildStdout, inputs: mpsc::UnboundedSender<Input>) {
+    let mut reader = FlvReader::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stdout.read(&mut buf).await {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the transcoder failed");
+                return;
+            }
+        };
+        reader.extend(&buf[..n]);
+        loop {
+            match reader.next_tag() {
+                Ok(Some(tag)) => {
+                    if let Inspected::Media(tag) = flv::inspect(&tag)
+                        && inputs.send(Input::Tag(tag)).is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the transcoder's output is not FLV");
+                    return;
+                }
+            }
         }
     }
+}
+
+fn transcode_args(segment_seconds: u32, fps: Option<f64>) -> Vec<String> {
+    let seg = segment_seconds.to_string();
+    // One 720p rendition; a keyframe at every segment boundary, whatever the source.
+    let gop = (fps.unwrap_or(30.0).round().max(1.0) as u32 * segment_seconds).to_string();
+    // No `-fflags +nobuffer`: it drops what ffmpeg reads while probing its input, which is the
+    // GOPs held back while deciding the mode.
+    [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "warning",
+        // The publisher's timestamps come back unchanged: program date-times and a latency
+        // probe rely on them, and ffmpeg's own repair of timestamp jumps (which would hide a
+        // broken 32-bit time) is off.
+        "-copyts",
+        "-f",
+        "flv",
+        "-i",
+        "pipe:0",
+        "-map",
+        "0:v:0?",
+        "-map",
+        "0:a:0?",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-profile:v",
+        "main",
+        "-pix_fmt",
+        "yuv420p",
+        // Frames keep the publisher's timestamps (ms), not a 1/fps grid, which would shift
+        // them by up to half a frame, or drop and repeat frames.
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base:v",
+        "1:1000",
+        "-vf",
+        "scale=-2:'min(720,ih)'",
+        "-b:v",
+        "2500k",
+        "-maxrate",
+        "2500k",
+        "-bufsize",
+        "5000k",
+        "-g",
+        &gop,
+        "-keyint_min",
+        &gop,
+        "-sc_threshold",
+        "0",
+        "-force_key_frames",
+        // `t` is the source's time (-copyts): a keyframe `seg` s after the last.
+        &format!("expr:if(isnan(prev_forced_t),1,gte(t,prev_forced_t+{seg}))"),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ar",
+        "48000",
+        "-ac",
+        "2",
+        // Every packet goes out as soon as it is encoded: the segmenter cuts parts from it.
+        "-f",
+        "flv",
+        "-flvflags",
+        "no_duration_filesize",
+        "-flush_packets",
+        "1",
+        "pipe:1",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The delivery task: runs one after the other through the segmenter, each part and segment
+/// to the sink as soon as it is cut, numbered across runs.
+#[tracing::instrument(skip_all)]
+async fn deliver(
+    mut inputs: mpsc::UnboundedReceiver<Input>,
+    sink: Arc<dyn PublishSink>,
+    targets: Targets,
+    switch_after_seconds: f64,
+    switch_to_transcode: Arc<AtomicBool>,
+) {
+    let mut run: Option<(Segmenter, PackagingMode)> = None;
+    let mut next_sequence = 0;
+    while let Some(input) = inputs.recv().await {
+        match input {
+            Input::Run {
+                info,
+                notice,
+                clock,
+                video,
+            } => {
+                if let Some((segmenter, _)) = run.take() {
+                    next_sequence = finish_run(segmenter, sink.as_ref()).await;
+                }
+                let mode = info.mode;
+                sink.started(info).await;
+                if let Some(notice) = notice {
+                    sink.notice(notice).await;
+                }
+                run = Some((Segmenter::new(targets, clock, video, next_sequence), mode));
+            }
+            Input::Tag(tag) => {
+                let Some((segmenter, mode)) = run.as_mut() else {
+                    continue;
+                };
+                let outputs = match segmenter.push(&tag) {
+                    Ok(outputs) => outputs,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a tag could not be packaged; skipped");
+                        continue;
+                    }
+                };
+                for output in outputs {
+                    if let Output::Segment(s) = &output
+                        && *mode == PackagingMode::Copy
+                        && s.duration.as_secs_f64() > switch_after_seconds
+                    {
+                        switch_to_transcode.store(true, Ordering::Relaxed);
+                    }
+                    hand_over(sink.as_ref(), output).await;
+                }
+            }
+        }
+    }
+    if let Some((segmenter, _)) = run {
+        finish_run(segmenter, sink.as_ref()).await;
+    }
+}
+
+/// Writes out a run's last part and segment; returns the next run's first sequence number.
+async fn finish_run(segmenter: Segmenter, sink: &dyn PublishSink) -> u64 {
+    let fallback = segmenter.next_sequence();
+    match segmenter.finish() {
+        Ok((outputs, next)) => {
+            for output in outputs {
+                hand_over(sink, output).await;
+            }
+            next
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the end of a run could not be packaged");
+            fallback + 1
+        }
+    }
+}
+
+fn report_exit(status: std::io::Result<ExitStatus>) {
+    match status {
+        Ok(s) if s.success() => tracing::debug!("the transcoder finished"),
+        Ok(s) => tracing::warn!(status = %s, "the transcoder ended with an error"),
+        Err(e) => tracing::warn!(error = %e, "could not wait for the transcoder"),
+    }
+}
+
+/// Gives a part or segment to the sink, retrying a failure a few times; then it is dropped.
+async fn hand_over(sink: &dyn PublishSink, output: Output) {
+    let (what, sequence) = match &output {
+        Output::Part(p) => ("part", p.sequence),
+        Output::Segment(s) => ("segment", s.sequence),
+    };
+    for attempt in 1..=SINK_ATTEMPTS {
+        let call = async {
+            match &output {
+                Output::Part(p) => sink.part(p.clone()).await,
+                Output::Segment(s) => sink.segment(s.clone()).await,
+            }
+        };
+        match tokio::time::timeout(SINK_TIMEOUT, call).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(what, sequence, attempt, error = %e, "the sink refused a {what}")
+            }
+            Err(_) => tracing::warn!(what, sequence, attempt, "the sink took too long"),
+        }
+        tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+    }
+    tracing::error!(what, sequence, "dropped after {SINK_ATTEMPTS} attempts");
 }
 
 /// What the first GOPs tell: codecs and keyframe spacing.
@@ -417,115 +692,6 @@ fn after(a: u32, b: u32) -> i32 {
     a.wrapping_sub(b) as i32
 }
 
-fn ffmpeg_args(
-    mode: PackagingMode,
-    segment_seconds: u32,
-    fps: Option<f64>,
-    init_name: &str,
-    segments: &Path,
-    playlist: &Path,
-) -> Vec<String> {
-    let seg = segment_seconds.to_string();
-    // No `-fflags +nobuffer`: it drops what ffmpeg reads while probing its input, which is the
-    // GOPs held back while deciding the mode.
-    let mut args: Vec<String> = [
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "warning",
-        // The publisher's timestamps go into the segments unchanged: a latency probe reads
-        // them back, and ffmpeg's own repair of timestamp jumps (which would hide a broken
-        // 32-bit time) is off.
-        "-copyts",
-        "-f",
-        "flv",
-        "-i",
-        "pipe:0",
-        "-map",
-        "0:v:0?",
-        "-map",
-        "0:a:0?",
-    ]
-    .map(String::from)
-    .to_vec();
-    match mode {
-        PackagingMode::Copy => args.extend(["-c", "copy"].map(String::from)),
-        PackagingMode::Transcode => {
-            // One 720p rendition; a keyframe at every segment boundary, whatever the source.
-            let gop = (fps.unwrap_or(30.0).round().max(1.0) as u32 * segment_seconds).to_string();
-            args.extend(
-                [
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    "veryfast",
-                    "-tune",
-                    "zerolatency",
-                    "-profile:v",
-                    "main",
-                    "-pix_fmt",
-                    "yuv420p",
-                    // Frames keep the publisher's timestamps (ms), not a 1/fps grid, which
-                    // would shift them by up to half a frame, or drop and repeat frames.
-                    "-fps_mode",
-                    "passthrough",
-                    "-enc_time_base:v",
-                    "1:1000",
-                    "-vf",
-                    "scale=-2:'min(720,ih)'",
-                    "-b:v",
-                    "2500k",
-                    "-maxrate",
-                    "2500k",
-                    "-bufsize",
-                    "5000k",
-                    "-g",
-                    &gop,
-                    "-keyint_min",
-                    &gop,
-                    "-sc_threshold",
-                    "0",
-                    "-force_key_frames",
-                    // `t` is the source's time (-copyts): a keyframe `seg` s after the last.
-                    &format!("expr:if(isnan(prev_forced_t),1,gte(t,prev_forced_t+{seg}))"),
-                    "-c:a",
-                    "aac",
-                    "-b:a",
-                    "128k",
-                    "-ar",
-                    "48000",
-                    "-ac",
-                    "2",
-                ]
-                .map(String::from),
-            );
-        }
-    }
-    args.extend(
-        [
-            "-f",
-            "hls",
-            "-hls_time",
-            &seg,
-            "-hls_list_size",
-            "0",
-            "-hls_playlist_type",
-            "event",
-            "-hls_segment_type",
-            "fmp4",
-            "-hls_fmp4_init_filename",
-            init_name,
-            "-hls_flags",
-            "program_date_time+independent_segments+temp_file",
-            "-hls_segment_filename",
-        ]
-        .map(String::from),
-    );
-    args.push(segments.display().to_string());
-    args.push(playlist.display().to_string());
-    args
-}
-
 /// Keeps ffmpeg's last few warnings for error messages, and logs them.
 async fn keep_stderr(out: tokio::process::ChildStderr, last: Arc<Mutex<VecDeque<String>>>) {
     let mut lines = BufReader::new(out).lines();
@@ -539,150 +705,9 @@ async fn keep_stderr(out: tokio::process::ChildStderr, last: Arc<Mutex<VecDeque<
     }
 }
 
-/// The delivery task: runs one after the other, each segment to the sink as soon as ffmpeg
-/// lists it, numbered across runs.
-#[tracing::instrument(skip_all)]
-async fn deliver(
-    mut runs: mpsc::UnboundedReceiver<Run>,
-    sink: Arc<dyn PublishSink>,
-    switch_after_seconds: f64,
-    switch_to_transcode: Arc<AtomicBool>,
-) {
-    let mut sequence = 0u64;
-    while let Some(mut run) = runs.recv().await {
-        sink.started(run.info.clone()).await;
-        if let Some(notice) = run.notice.take() {
-            sink.notice(notice).await;
-        }
-        let mut listed = 0usize;
-        loop {
-            let exited = tokio::select! {
-                status = run.child.wait() => Some(status),
-                () = tokio::time::sleep(PLAYLIST_POLL) => None,
-            };
-            for entry in read_playlist(&run.playlist).await.into_iter().skip(listed) {
-                if run.info.mode == PackagingMode::Copy && entry.duration > switch_after_seconds {
-                    switch_to_transcode.store(true, Ordering::Relaxed);
-                }
-                let init = if listed == 0 {
-                    tokio::fs::read(&run.init).await.ok().map(Bytes::from)
-                } else {
-                    None
-                };
-                let path = run.playlist.with_file_name(&entry.uri);
-                match tokio::fs::read(&path).await {
-                    Ok(data) => {
-                        let segment = PackagedSegment {
-                            sequence,
-                            duration: Duration::from_secs_f64(entry.duration),
-                            program_date_time: entry.program_date_time.unwrap_or_else(Utc::now),
-                            init,
-                            data: Bytes::from(data),
-                            path: path.clone(),
-                        };
-                        hand_over(sink.as_ref(), segment).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, segment = %path.display(), "listed segment unreadable; skipped")
-                    }
-                }
-                let _ = tokio::fs::remove_file(&path).await;
-                listed += 1;
-                sequence += 1;
-            }
-            if let Some(status) = exited {
-                report_exit(status);
-                break;
-            }
-        }
-    }
-}
-
-fn report_exit(status: std::io::Result<ExitStatus>) {
-    match status {
-        Ok(s) if s.success() => tracing::debug!("ffmpeg finished"),
-        Ok(s) => tracing::warn!(status = %s, "ffmpeg ended with an error"),
-        Err(e) => tracing::warn!(error = %e, "could not wait for ffmpeg"),
-    }
-}
-
-/// Gives a segment to the sink, retrying a failure a few times; then it is dropped.
-async fn hand_over(sink: &dyn PublishSink, segment: PackagedSegment) {
-    let sequence = segment.sequence;
-    for attempt in 1..=SINK_ATTEMPTS {
-        match tokio::time::timeout(SINK_TIMEOUT, sink.segment(segment.clone())).await {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => {
-                tracing::warn!(sequence, attempt, error = %e, "the sink refused a segment")
-            }
-            Err(_) => tracing::warn!(sequence, attempt, "the sink took too long with a segment"),
-        }
-        tokio::time::sleep(Duration::from_millis(200) * attempt).await;
-    }
-    tracing::error!(sequence, "segment dropped after {SINK_ATTEMPTS} attempts");
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Entry {
-    duration: f64,
-    program_date_time: Option<DateTime<Utc>>,
-    uri: String,
-}
-
-/// The segments ffmpeg has listed so far. It writes the playlist to a temporary file and
-/// renames it (`temp_file`), so a read never sees half of one; a missing file is no segment yet.
-async fn read_playlist(path: &Path) -> Vec<Entry> {
-    match tokio::fs::read_to_string(path).await {
-        Ok(text) => parse_playlist(&text),
-        Err(_) => Vec::new(),
-    }
-}
-
-fn parse_playlist(text: &str) -> Vec<Entry> {
-    let mut entries = Vec::new();
-    let mut duration = None;
-    let mut program_date_time = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(pdt) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
-            program_date_time = DateTime::parse_from_str(pdt, "%Y-%m-%dT%H:%M:%S%.f%z")
-                .ok()
-                .map(|t| t.with_timezone(&Utc));
-        } else if let Some(inf) = line.strip_prefix("#EXTINF:") {
-            duration = inf.split(',').next().and_then(|d| d.parse::<f64>().ok());
-        } else if !line.is_empty()
-            && !line.starts_with('#')
-            && let Some(duration) = duration.take()
-        {
-            entries.push(Entry {
-                duration,
-                program_date_time: program_date_time.take(),
-                uri: line.to_string(),
-            });
-        }
-    }
-    entries
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_playlist_lists_finished_segments_with_their_date_time() {
-        let text = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n\
-            #EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init_0.mp4\"\n\
-            #EXT-X-PROGRAM-DATE-TIME:2026-11-30T06:12:12.345+0000\n#EXTINF:1.000000,\nr0_000000.m4s\n\
-            #EXT-X-PROGRAM-DATE-TIME:2026-11-30T06:12:13.345+0000\n#EXTINF:0.960000,\nr0_000001.m4s\n\
-            #EXT-X-ENDLIST\n";
-        let entries = parse_playlist(text);
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[1].uri, "r0_000001.m4s");
-        assert_eq!(entries[1].duration, 0.96);
-        assert_eq!(
-            entries[0].program_date_time.map(|t| t.to_rfc3339()),
-            Some("2026-11-30T06:12:12.345+00:00".into())
-        );
-    }
 
     fn video(ts: u32, keyframe: bool) -> MediaTag {
         MediaTag {

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rtmp_rs::amf::AmfValue;
@@ -16,15 +15,13 @@ use tokio::sync::Mutex;
 
 use super::flv::{self, Inspected};
 use super::gate::{EndReason, PublishGate, PublishRequest, PublishSink, SessionControl};
-use super::packager::{FfmpegPackager, FfmpegSettings, Packager, SourceMetadata};
+use super::packager::{Packager, PackagerSettings, SegmentingPackager, SourceMetadata};
 
 pub(crate) struct Session {
     gate: Arc<dyn PublishGate>,
     control: SessionControl,
     peer: SocketAddr,
-    ffmpeg: String,
-    segment_seconds: u32,
-    dir: PathBuf,
+    settings: PackagerSettings,
     publishing: Mutex<Option<Publishing>>,
 }
 
@@ -38,17 +35,13 @@ impl Session {
         gate: Arc<dyn PublishGate>,
         control: SessionControl,
         peer: SocketAddr,
-        ffmpeg: String,
-        segment_seconds: u32,
-        dir: PathBuf,
+        settings: PackagerSettings,
     ) -> Self {
         Self {
             gate,
             control,
             peer,
-            ffmpeg,
-            segment_seconds,
-            dir,
+            settings,
             publishing: Mutex::new(None),
         }
     }
@@ -111,20 +104,10 @@ impl RtmpHandler for Session {
         match self.gate.authorize(request, self.control.clone()).await {
             Ok(sink) => {
                 let sink: Arc<dyn PublishSink> = Arc::from(sink);
-                let settings = FfmpegSettings {
-                    ffmpeg: self.ffmpeg.clone(),
-                    segment_seconds: self.segment_seconds,
-                    dir: self.dir.clone(),
-                };
-                if let Err(e) = tokio::fs::create_dir_all(&self.dir).await {
-                    tracing::error!(error = %e, dir = %self.dir.display(), "cannot create the packaging directory");
-                    sink.ended(EndReason::Error(
-                        "the server cannot package streams now".into(),
-                    ))
-                    .await;
-                    return AuthResult::Reject("the server cannot package streams now".into());
-                }
-                let packager = Box::new(FfmpegPackager::new(settings, sink.clone()));
+                let packager = Box::new(SegmentingPackager::new(
+                    self.settings.clone(),
+                    sink.clone(),
+                ));
                 *publishing = Some(Publishing { sink, packager });
                 tracing::info!("publish accepted");
                 AuthResult::Accept

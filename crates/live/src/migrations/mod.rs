@@ -4,7 +4,12 @@ use sea_orm_migration::MigrationTrait;
 
 mod m20261130_000018_live;
 mod m20261130_000020_live_chat;
+mod m20261130_000021_live_parts;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261130_000018_live::Migration), Box::new(m20261130_000020_live_chat::Migration)]
+    vec![
+        Box::new(m20261130_000018_live::Migration),
+        Box::new(m20261130_000020_live_chat::Migration),
+        Box::new(m20261130_000021_live_parts::Migration),
+    ]
 }

@@ -4,27 +4,52 @@
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
-use kanjian_contracts::live::{LiveApi, LiveRoomState};
+use kanjian_contracts::live::{BlockingReload, LiveApi, LiveRoomState};
 use kanjian_kernel::ids::LiveRoomId;
 
 use super::auth;
 use crate::app::AppState;
 
-pub(crate) async fn get(state: web::Data<AppState>, req: HttpRequest, path: web::Path<(i64, String)>) -> HttpResponse {
+/// The LL-HLS delivery directives of a playlist request: `_HLS_msn=<n>` with an optional
+/// `_HLS_part=<i>` ask for a blocking reload. Others (`_HLS_skip`) are ignored: no delta
+/// playlists are made.
+#[derive(serde::Deserialize)]
+pub(crate) struct Directives {
+    #[serde(rename = "_HLS_msn")]
+    msn: Option<u64>,
+    #[serde(rename = "_HLS_part")]
+    part: Option<u32>,
+}
+
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(i64, String)>,
+    directives: web::Query<Directives>,
+) -> HttpResponse {
     let (room_id, file) = path.into_inner();
+    let reload = directives.msn.map(|msn| BlockingReload { msn, part: directives.part });
+    if reload.is_none() && directives.part.is_some() {
+        return auth::error_response(&kanjian_kernel::Error::user(
+            "_HLS_part",
+            kanjian_kernel::UserErrorCode::Invalid,
+            "_HLS_part needs _HLS_msn",
+        ));
+    }
     let result = async {
         let actor = auth::actor(&req, state.identity.as_ref()).await?;
         let live = state.services.apis.get::<dyn LiveApi>()?;
-        live.open_file(&actor, LiveRoomId(room_id), &file).await
+        live.open_file(&actor, LiveRoomId(room_id), &file, reload).await
     }
     .await;
     let mut response = match result {
         Ok(live) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, live.content_type))
-            // A live playlist changes every segment; segments never change.
+            // A live playlist changes with every part: a cached copy would answer a blocking
+            // reload before its part exists. Parts and segments never change.
             .insert_header((
                 CACHE_CONTROL,
-                if file.ends_with(".m3u8") { "private, max-age=1" } else { "private, max-age=86400" },
+                if file.ends_with(".m3u8") { "no-cache" } else { "private, max-age=86400" },
             ))
             .body(live.bytes),
         Err(e) => auth::error_response(&e),
