@@ -521,6 +521,9 @@ async fn run(
     let presence = deps.chat.presence(&deps.hub);
     let key = viewers_key(room);
     let mut local_at_last_count = 0;
+    // The counts' database work runs beside this loop, so a busy writer (SQLite has one) never
+    // holds up a batch: one refresh at a time, its answer taken when it comes.
+    let mut refreshing: Option<tokio::task::JoinHandle<Option<LiveCountsDto>>> = None;
     tracing::debug!(per_tick, "room feed started");
     loop {
         tokio::select! {
@@ -542,22 +545,38 @@ async fn run(
                 feed.remember_priority(&tick.priority);
                 let _ = feed.ticks.send(Arc::new(tick));
             }
-            _ = counts_tick.tick() => {
+            _ = counts_tick.tick(), if refreshing.is_none() => {
                 local_at_last_count = presence.local_count(&key);
-                match refresh_counts(&deps, room, i64::try_from(total).unwrap_or(i64::MAX)).await {
-                    Ok(Some(counts)) if last_counts != Some(counts) => {
-                        last_counts = Some(counts);
-                        gathered.counts = Some(counts);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "refreshing a room's counts failed; trying again"),
-                }
-                if last_seen_write.elapsed() >= SEEN_EVERY {
+                let watching = (last_seen_write.elapsed() >= SEEN_EVERY).then(|| {
                     last_seen_write = tokio::time::Instant::now();
-                    let keys = feed.upgrade().map(|f| f.watching().keys().cloned().collect()).unwrap_or_default();
-                    if let Err(e) = mark_watching(&deps, room, keys).await {
+                    feed.upgrade().map(|f| f.watching().keys().cloned().collect()).unwrap_or_default()
+                });
+                let deps = deps.clone();
+                let now = i64::try_from(total).unwrap_or(i64::MAX);
+                refreshing = Some(tokio::spawn(async move {
+                    if let Some(keys) = watching
+                        && let Err(e) = mark_watching(&deps, room, keys).await
+                    {
                         tracing::warn!(error = %e, "marking viewers watching failed");
                     }
+                    refresh_counts(&deps, room, now).await.unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "refreshing a room's counts failed; trying again");
+                        None
+                    })
+                }));
+            }
+            refreshed = async {
+                match refreshing.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            }, if refreshing.is_some() => {
+                refreshing = None;
+                if let Ok(Some(counts)) = refreshed
+                    && last_counts != Some(counts)
+                {
+                    last_counts = Some(counts);
+                    gathered.counts = Some(counts);
                 }
             }
         }
