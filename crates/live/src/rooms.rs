@@ -565,7 +565,9 @@ pub(crate) async fn watch_room(
             // A failed read is retried at the next change (or after a moment): a passing
             // database error must not end a viewer's stream. No room means hidden (a block).
             let room = loop {
-                match rooms_by_ids(&deps, &actor, &[id]).await {
+                // Boxed: this stream lives as long as the viewer, and an idle one need not hold
+                // the read's state inline (2 KB a viewer).
+                match Box::pin(rooms_by_ids(&deps, &actor, &[id])).await {
                     Ok(mut found) => break found.pop()?,
                     Err(e) => {
                         tracing::warn!(room_id = id.0, error = %e, "reading a changed room failed; trying again");
