@@ -441,6 +441,7 @@ impl LiveSubscription {
     ) -> async_graphql::Result<impl Stream<Item = shared::LiveRoomEventItem> + use<>> {
         let id = LiveRoomId(expect_id(&live_room_id, NodeKind::LIVE_ROOM)?);
         let events = ctx.api::<dyn LiveApi>()?.watch_room(ctx.actor(), id).await.gql()?;
-        Ok(events.map(shared::LiveRoomEventItem))
+        let shapes = shared::Shapes::of(ctx);
+        Ok(events.map(move |event| shared::LiveRoomEventItem { event, shapes }))
     }
 }

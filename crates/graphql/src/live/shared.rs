@@ -6,7 +6,8 @@
 //! kept with the event, under the shape of what was asked (the selection with its fragments,
 //! directives and variables), and every other subscriber asking for the same shape gets a
 //! copy. Subscribers of one client app send the same document, so in practice one resolution
-//! per batch serves them all.
+//! per batch serves them all. The shape's key is worked out once per subscription, for each
+//! member of the union, when it starts ([`Shapes::of`]), not once per event.
 //!
 //! Only selections made of fields that read nothing but the event itself are shared
 //! ([`PURE_FIELDS`]; fragments on the union's other members do not count); any other field (a
@@ -14,13 +15,13 @@
 //! event of one viewer alone does.
 
 use std::borrow::Cow;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::{Arc, OnceLock};
 
-use async_graphql::parser::types::{Field, Selection, SelectionSet};
+use async_graphql::parser::types::{Directive, Field, FragmentDefinition, Selection, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{Context, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 use kanjian_contracts::live::{LiveRoomEventDto, RoomEvent};
 
 use super::LiveRoomEvent;
@@ -52,7 +53,38 @@ const PURE_FIELDS: &[&str] = &[
 
 /// `liveRoomEvents`' item: a [`LiveRoomEvent`] in the schema, answered once per shape when
 /// it is shared.
-pub struct LiveRoomEventItem(pub RoomEvent);
+pub struct LiveRoomEventItem {
+    pub event: RoomEvent,
+    /// The subscription's shapes (the same for all its events).
+    pub shapes: Shapes,
+}
+
+/// A subscription's shape key for each member of the union: `None` where what it selects on
+/// that member is not pure.
+#[derive(Debug, Clone, Copy)]
+pub struct Shapes([Option<u64>; MEMBERS.len()]);
+
+impl Shapes {
+    /// The shapes `ctx`'s field (`liveRoomEvents`) selects. Keyed with this process's random
+    /// keys, so nobody can make up a document whose key collides with another's.
+    pub fn of(ctx: &Context<'_>) -> Self {
+        static KEYS: OnceLock<RandomState> = OnceLock::new();
+        let keys = KEYS.get_or_init(RandomState::new);
+        let selection = &ctx.item.node.selection_set.node;
+        let variables = ctx.query_env.variables.to_string();
+        Self(MEMBERS.map(|member| {
+            let mut hasher = keys.build_hasher();
+            hash_selection(&ctx.query_env.fragments, selection, Some(member), &mut hasher, 0)?;
+            (member, &variables).hash(&mut hasher);
+            Some(hasher.finish())
+        }))
+    }
+
+    fn key(&self, event: &LiveRoomEventDto) -> Option<u64> {
+        let member = member_name(event);
+        MEMBERS.iter().position(|m| *m == member).and_then(|i| self.0[i])
+    }
+}
 
 impl OutputType for LiveRoomEventItem {
     fn type_name() -> Cow<'static, str> {
@@ -68,14 +100,14 @@ impl OutputType for LiveRoomEventItem {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        let shared = self.0.answers().and_then(|answers| Some((answers, shape_key(ctx, member_name(self.0.event()))?)));
+        let shared = self.event.answers().and_then(|answers| Some((answers, self.shapes.key(self.event.event())?)));
         if let Some((answers, key)) = shared
             && let Some(answer) = answers.get::<Value>(key)
         {
             return Ok(Value::clone(&answer));
         }
         let errors_before = query_errors(ctx);
-        let value = LiveRoomEvent::from(self.0.event().clone()).resolve(ctx, field).await?;
+        let value = LiveRoomEvent::from(self.event.event().clone()).resolve(ctx, field).await?;
         // An answer that came with errors is this viewer's alone (their errors are not kept).
         if let Some((answers, key)) = shared
             && query_errors(ctx) == errors_before
@@ -90,16 +122,6 @@ fn query_errors(ctx: &ContextSelectionSet<'_>) -> usize {
     ctx.query_env.errors.lock().map_or(usize::MAX, |errors| errors.len())
 }
 
-/// A key for the shape of the answer `ctx` asks for, or `None` if it selects a field that is
-/// not pure. Positions in the document do not count; the variables do (a directive may read
-/// them).
-fn shape_key(ctx: &ContextSelectionSet<'_>, member: &str) -> Option<u64> {
-    let mut hasher = DefaultHasher::new();
-    hash_selection(ctx, &ctx.item.node, Some(member), &mut hasher, 0)?;
-    ctx.query_env.variables.to_string().hash(&mut hasher);
-    Some(hasher.finish())
-}
-
 /// Fragments may not spread themselves (validation refuses cycles); the depth is a guard all
 /// the same.
 const MAX_DEPTH: usize = 32;
@@ -107,10 +129,10 @@ const MAX_DEPTH: usize = 32;
 /// Hashes `set`. At the top, `member` is the union member the event is: fragments on the
 /// other members add nothing to its answer and are passed over.
 fn hash_selection(
-    ctx: &ContextSelectionSet<'_>,
+    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
     set: &SelectionSet,
     member: Option<&str>,
-    hasher: &mut DefaultHasher,
+    hasher: &mut impl Hasher,
     depth: usize,
 ) -> Option<()> {
     if depth > MAX_DEPTH {
@@ -131,11 +153,11 @@ fn hash_selection(
                     (arg.node.as_str(), value.node.to_string()).hash(hasher);
                 }
                 hash_directives(&field.directives, hasher);
-                hash_selection(ctx, &field.selection_set.node, None, hasher, depth + 1)?;
+                hash_selection(fragments, &field.selection_set.node, None, hasher, depth + 1)?;
             }
             Selection::FragmentSpread(spread) => {
                 let spread = &spread.node;
-                let fragment = ctx.query_env.fragments.get(&spread.fragment_name.node)?;
+                let fragment = fragments.get(&spread.fragment_name.node)?;
                 let on = fragment.node.type_condition.node.on.node.as_str();
                 if !applies(on) {
                     continue;
@@ -143,7 +165,7 @@ fn hash_selection(
                 (1u8, spread.fragment_name.node.as_str(), on).hash(hasher);
                 hash_directives(&spread.directives, hasher);
                 hash_directives(&fragment.node.directives, hasher);
-                hash_selection(ctx, &fragment.node.selection_set.node, member, hasher, depth + 1)?;
+                hash_selection(fragments, &fragment.node.selection_set.node, member, hasher, depth + 1)?;
             }
             Selection::InlineFragment(inline) => {
                 let inline = &inline.node;
@@ -153,7 +175,7 @@ fn hash_selection(
                 }
                 (2u8, on).hash(hasher);
                 hash_directives(&inline.directives, hasher);
-                hash_selection(ctx, &inline.selection_set.node, member, hasher, depth + 1)?;
+                hash_selection(fragments, &inline.selection_set.node, member, hasher, depth + 1)?;
             }
         }
     }
@@ -162,19 +184,29 @@ fn hash_selection(
 
 const UNION: &str = "LiveRoomEvent";
 
+/// The union's members, as the schema names them.
+const MEMBERS: [&str; 6] = [
+    "LiveRoomChanged",
+    "LiveCommentsAdded",
+    "LiveCommentsDeleted",
+    "LivePinnedMessageChanged",
+    "LiveCountsChanged",
+    "LiveViewerRemoved",
+];
+
 /// The union member an event is answered as.
 fn member_name(event: &LiveRoomEventDto) -> &'static str {
     match event {
-        LiveRoomEventDto::Changed(_) => "LiveRoomChanged",
-        LiveRoomEventDto::Comments { .. } => "LiveCommentsAdded",
-        LiveRoomEventDto::CommentsDeleted { .. } => "LiveCommentsDeleted",
-        LiveRoomEventDto::PinnedMessage(_) => "LivePinnedMessageChanged",
-        LiveRoomEventDto::Counts(_) => "LiveCountsChanged",
-        LiveRoomEventDto::Removed => "LiveViewerRemoved",
+        LiveRoomEventDto::Changed(_) => MEMBERS[0],
+        LiveRoomEventDto::Comments { .. } => MEMBERS[1],
+        LiveRoomEventDto::CommentsDeleted { .. } => MEMBERS[2],
+        LiveRoomEventDto::PinnedMessage(_) => MEMBERS[3],
+        LiveRoomEventDto::Counts(_) => MEMBERS[4],
+        LiveRoomEventDto::Removed => MEMBERS[5],
     }
 }
 
-fn hash_directives(directives: &[Positioned<async_graphql::parser::types::Directive>], hasher: &mut DefaultHasher) {
+fn hash_directives(directives: &[Positioned<Directive>], hasher: &mut impl Hasher) {
     hasher.write_usize(directives.len());
     for directive in directives {
         directive.node.name.node.as_str().hash(hasher);
@@ -208,8 +240,8 @@ mod tests {
 
     #[Subscription]
     impl Events {
-        async fn events(&self) -> impl Stream<Item = LiveRoomEventItem> + use<> {
-            futures::stream::iter([LiveRoomEventItem(self.0.clone())])
+        async fn events(&self, ctx: &Context<'_>) -> impl Stream<Item = LiveRoomEventItem> + use<> {
+            futures::stream::iter([LiveRoomEventItem { event: self.0.clone(), shapes: Shapes::of(ctx) }])
         }
     }
 
