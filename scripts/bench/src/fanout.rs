@@ -324,10 +324,20 @@ async fn viewer(
         }
     };
     shared.connected.fetch_add(1, Ordering::Relaxed);
+    // Waiting, the connection still reads, so kanjian's pings are answered (tungstenite
+    // answers a ping as it reads it) and the connection is not closed as gone.
     let mut subscribe = shared.subscribe.subscribe();
     while !*subscribe.borrow_and_update() {
-        if subscribe.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = subscribe.changed() => if changed.is_err() { return },
+            frame = socket.next() => match frame {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    shared.note_error(format!("viewer {i}: closed while waiting to subscribe"));
+                    return;
+                }
+                Some(Ok(_)) => {}
+            },
         }
     }
     let permit = opening.acquire_owned().await;
