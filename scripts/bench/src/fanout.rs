@@ -340,7 +340,22 @@ async fn viewer(
             },
         }
     }
-    let permit = opening.acquire_owned().await;
+    // Its turn to subscribe may take longer than kanjian's ping timeout: read meanwhile too.
+    let acquire = opening.acquire_owned();
+    tokio::pin!(acquire);
+    let permit = loop {
+        tokio::select! {
+            permit = &mut acquire => break permit,
+            frame = socket.next() => match frame {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    shared.note_error(format!("viewer {i}: closed while waiting to subscribe"));
+                    return;
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+    };
     let subscribed = tokio::time::timeout(Duration::from_secs(60), subscribe_viewer(&mut socket, &room)).await;
     drop(permit);
     match subscribed {
