@@ -296,6 +296,22 @@ async fn subscribe_viewer(socket: &mut Socket, room: &str) -> Result<()> {
     bail!("the connection ended before the first event")
 }
 
+/// Waits for `until` while reading `socket`, so kanjian's pings are answered meanwhile
+/// (tungstenite answers a ping as it reads it) and the connection is not closed as gone; the
+/// wait may be longer than kanjian's ping timeout. `None` if the connection closed first.
+async fn reading_while<T>(socket: &mut Socket, until: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::pin!(until);
+    loop {
+        tokio::select! {
+            done = &mut until => return Some(done),
+            frame = socket.next() => match frame {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
 async fn viewer(
     shared: Arc<Shared>,
     i: usize,
@@ -324,36 +340,20 @@ async fn viewer(
         }
     };
     shared.connected.fetch_add(1, Ordering::Relaxed);
-    // Waiting, the connection still reads, so kanjian's pings are answered (tungstenite
-    // answers a ping as it reads it) and the connection is not closed as gone.
+    // Subscribing waits for every viewer to be connected, then for a turn among OPENING_AT_ONCE.
     let mut subscribe = shared.subscribe.subscribe();
-    while !*subscribe.borrow_and_update() {
-        tokio::select! {
-            changed = subscribe.changed() => if changed.is_err() { return },
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                    shared.failed.fetch_add(1, Ordering::Relaxed);
-                    shared.note_error(format!("viewer {i}: closed while waiting to subscribe"));
-                    return;
-                }
-                Some(Ok(_)) => {}
-            },
-        }
-    }
-    // Its turn to subscribe may take longer than kanjian's ping timeout: read meanwhile too.
-    let acquire = opening.acquire_owned();
-    tokio::pin!(acquire);
-    let permit = loop {
-        tokio::select! {
-            permit = &mut acquire => break permit,
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                    shared.failed.fetch_add(1, Ordering::Relaxed);
-                    shared.note_error(format!("viewer {i}: closed while waiting to subscribe"));
-                    return;
-                }
-                Some(Ok(_)) => {}
-            },
+    let turn = async move {
+        subscribe.wait_for(|go| *go).await.ok()?;
+        opening.acquire_owned().await.ok()
+    };
+    let permit = match reading_while(&mut socket, turn).await {
+        Some(Some(permit)) => permit,
+        // The bench is over.
+        Some(None) => return,
+        None => {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            shared.note_error(format!("viewer {i}: closed while waiting to subscribe"));
+            return;
         }
     };
     let subscribed = tokio::time::timeout(Duration::from_secs(60), subscribe_viewer(&mut socket, &room)).await;
