@@ -164,6 +164,12 @@ impl Shared {
         })
     }
 
+    /// Viewer `i` could not connect or subscribe.
+    fn viewer_failed(&self, i: usize, why: String) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.note_error(format!("viewer {i}: {why}"));
+    }
+
     fn note_error(&self, e: String) {
         let mut first = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
         if first.is_none() {
@@ -329,13 +335,11 @@ async fn viewer(
     let mut socket = match connected {
         Ok(Ok(socket)) => socket,
         Ok(Err(e)) => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.note_error(format!("viewer {i}: {e:#}"));
+            shared.viewer_failed(i, format!("{e:#}"));
             return;
         }
         Err(_) => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.note_error(format!("viewer {i}: not connected within 60 s"));
+            shared.viewer_failed(i, "not connected within 60 s".into());
             return;
         }
     };
@@ -351,8 +355,7 @@ async fn viewer(
         // The bench is over.
         Some(None) => return,
         None => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.note_error(format!("viewer {i}: closed while waiting to subscribe"));
+            shared.viewer_failed(i, "closed while waiting to subscribe".into());
             return;
         }
     };
@@ -361,13 +364,11 @@ async fn viewer(
     match subscribed {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.note_error(format!("viewer {i}: {e:#}"));
+            shared.viewer_failed(i, format!("{e:#}"));
             return;
         }
         Err(_) => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.note_error(format!("viewer {i}: no subscription within 60 s"));
+            shared.viewer_failed(i, "no subscription within 60 s".into());
             return;
         }
     }
