@@ -5,10 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_http::HttpService;
-use actix_service::{IntoServiceFactory, ServiceFactoryExt};
-use actix_web::dev::AppConfig;
-use actix_web::{App, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use kanjian_contracts::identity::IdentityApi;
 use kanjian_contracts::media::MediaApi;
@@ -124,8 +121,6 @@ impl Kanjian {
             config: config.clone(),
         });
 
-        let upgrade_state = state.clone().into_inner();
-
         let shutdown = CancellationToken::new();
         let mut background: Vec<(&'static str, JoinHandle<()>)> = workers
             .into_iter()
@@ -136,7 +131,7 @@ impl Kanjian {
         }
 
         let max_multipart = config.http.max_multipart_bytes;
-        let app = move || {
+        let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(
@@ -150,25 +145,11 @@ impl Kanjian {
                 .wrap(actix_web::middleware::from_fn(crate::telemetry::request_id_header))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(routes::configure)
-        };
-        // actix-web's `HttpServer`, spelled out: its HTTP service has no place for an upgrade
-        // service, which takes WebSocket connections out of actix's dispatcher
-        // (`routes/subscriptions/upgrade.rs`). The settings are `HttpServer`'s defaults.
-        let mut server = actix_server::Server::build()
-            .disable_signals()
-            .shutdown_timeout(config.http.shutdown_timeout_secs)
-            .listen("kanjian-http", listener, move || {
-                let app = app().into_factory().map_err(|err| err.error_response());
-                HttpService::build()
-                    .client_request_timeout(Duration::from_secs(5))
-                    .client_disconnect_timeout(Duration::from_secs(1))
-                    .local_addr(addr)
-                    .upgrade(routes::subscriptions::upgrade_service(upgrade_state.clone()))
-                    // The host is only a fallback for a request without `Host` (HTTP/1.0).
-                    .finish(actix_service::map_config(app, |()| AppConfig::default()))
-                    .tcp()
-            })
-            .context("listening")?;
+        })
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout_secs)
+        .listen(listener)
+        .context("listening")?;
         if let Some(workers) = config.http.workers {
             server = server.workers(workers);
         }

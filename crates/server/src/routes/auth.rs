@@ -40,18 +40,10 @@ pub(crate) async fn actor_from_init(
 /// address, or, when that peer is a trusted proxy, the address [`TrustedProxies`] finds in the
 /// forwarding header. Never a header a client could set on its own.
 pub(crate) fn client_info(req: &HttpRequest, proxies: &TrustedProxies) -> ClientInfo {
-    client_info_from(req.peer_addr(), req.headers(), proxies)
-}
-
-/// As [`client_info`], for a request that never reaches actix-web (a WebSocket upgrade).
-pub(crate) fn client_info_from(
-    peer: Option<std::net::SocketAddr>,
-    headers: &actix_web::http::header::HeaderMap,
-    proxies: &TrustedProxies,
-) -> ClientInfo {
+    let peer = req.peer_addr().map(|a| a.ip());
     ClientInfo {
-        ip: proxies.client_ip(peer.map(|a| a.ip()), headers).map(|ip| ip.to_string()),
-        user_agent: headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        ip: proxies.client_ip(peer, req.headers()).map(|ip| ip.to_string()),
+        user_agent: req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
     }
 }
 

@@ -1,16 +1,16 @@
-//! `/graphql`: POST for everything, GET for queries (and GraphiQL for browsers; the WebSocket
-//! upgrade for subscriptions is `subscriptions/upgrade.rs`), following the GraphQL over HTTP spec
+//! `/graphql`: POST for everything, GET for queries (and GraphiQL for browsers, and the
+//! WebSocket upgrade for subscriptions), following the GraphQL over HTTP spec
 //! (`graphql_http.rs` has the rules; `tests/http-audit` runs the spec's own audits).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
+use actix_web::http::header::{ACCEPT, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use async_graphql::{ErrorExtensionValues, ServerError};
 use async_graphql_actix_web::GraphQLRequest;
 use kanjian_graphql::prepare_request;
 
 use super::graphql_http::{self, BodyType, ResponseType};
-use super::{auth, graphiql};
+use super::{auth, graphiql, subscriptions};
 use crate::app::AppState;
 
 fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&str> {
@@ -69,9 +69,14 @@ pub(crate) async fn post(state: web::Data<AppState>, req: HttpRequest, payload: 
     execute(&state, &req, response_type, request, false).await
 }
 
-/// GET: a query, or GraphiQL for a browser. (A WebSocket upgrade never comes here: actix-http
-/// hands it to `subscriptions::upgrade_service`.)
-pub(crate) async fn get(state: web::Data<AppState>, req: HttpRequest) -> actix_web::Result<HttpResponse> {
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> actix_web::Result<HttpResponse> {
+    if req.headers().contains_key(UPGRADE) {
+        return subscriptions::start(state, req, payload);
+    }
     let wants_html = header(&req, ACCEPT).is_some_and(|a| a.contains("text/html"));
     if wants_html && req.query_string().is_empty() && state.config.http.graphiql {
         return Ok(graphiql::page(&req));

@@ -9,41 +9,31 @@
 //!   more gets an `error` message for its id with code `TOO_MANY_SUBSCRIPTIONS`, and the
 //!   connection and its other subscriptions carry on;
 //! - a document whose fragments multiply is refused before async-graphql walks it
-//!   (`kanjian_graphql::check_expansion`), as over HTTP;
+//!   (`kanjian_graphql::check_expansion`), as over HTTP.
+//!
 //! - at most `http.max_queued_messages_per_connection` messages waiting for a client that does
 //!   not read them; when the queue stays full for `http.slow_client_timeout_ms`, the connection
-//!   is closed with **4008** and the reason "too slow: …". Writing never waits on the client:
-//!   a message it has not taken stays queued, so a slow client holds up the connection's
-//!   subscriptions (which may hold pooled database connections) for no longer than that;
-//! - a client message over 256 KiB closes the connection with 1009 (message too big).
-//!
-//! Each connection is one task: it reads the client, polls the protocol machine, and writes
-//! to the socket itself (tokio-tungstenite; `upgrade.rs` has the handshake and why not actix-ws).
+//!   is closed with **4008** and the reason "too slow: …". The queue is written by a branch of
+//!   its own, so writing to a slow client never holds up the loop that polls the connection's
+//!   subscriptions (which may hold pooled database connections) for longer than that.
 //!
 //! A token that does not authenticate closes the connection with 4403 (the protocol's
 //! "Forbidden"), with the reason.
 
-mod upgrade;
-
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::pin::Pin;
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::SEC_WEBSOCKET_PROTOCOL;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use async_graphql::http::{ClientMessage, WebSocket, WebSocketProtocols, WsMessage};
-use bytes::Bytes;
-use futures::{Sink, Stream, StreamExt};
+use futures::StreamExt;
 use kanjian_kernel::Actor;
-use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::auth;
 use crate::app::AppState;
-pub(crate) use upgrade::service as upgrade_service;
 
 /// A ping every so often; a client that answers nothing for `CLIENT_TIMEOUT` is gone.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
@@ -103,17 +93,39 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// Upgrades `GET /graphql` to a WebSocket speaking the subprotocol the client offers.
+pub(crate) fn start(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> actix_web::Result<HttpResponse> {
+    let protocol = req
+        .headers()
+        .get(SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|offered| offered.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()))
+        .ok_or_else(|| {
+            actix_web::error::ErrorBadRequest(
+                "Sec-WebSocket-Protocol must offer graphql-transport-ws (or the legacy graphql-ws)",
+            )
+        })?;
+    let (response, session, messages) =
+        actix_ws::handle_with_protocols(&req, payload, &[protocol.sec_websocket_protocol()])?;
+    let client = auth::client_info(&req, &state.proxies);
+    let messages = messages.max_frame_size(MAX_MESSAGE_BYTES).aggregate_continuations().max_continuation_size(MAX_MESSAGE_BYTES);
+    actix_web::rt::spawn(run(state.into_inner(), client, protocol, session, messages));
+    Ok(response)
+}
+
 /// Why `connection_init` was refused, for the close frame (async-graphql only knows 1002).
 type Refusal = Arc<Mutex<Option<(u16, String)>>>;
 
-type Socket = WebSocketStream<TcpStream>;
-
-/// Runs one connection after its handshake ([`upgrade`]) until either side closes it.
 async fn run(
     state: Arc<AppState>,
     client: kanjian_contracts::identity::ClientInfo,
     protocol: WebSocketProtocols,
-    socket: Socket,
+    session: Session,
+    mut messages: actix_ws::AggregatedMessageStream,
 ) {
     let refusal: Refusal = Arc::default();
     let on_init = {
@@ -158,35 +170,49 @@ async fn run(
         Box::pin(WebSocket::from_message_stream(state.schema.schema().clone(), incoming, protocol).on_connection_init(on_init));
 
     let max_subscriptions = state.config.http.max_subscriptions_per_connection;
+    let queue_size = state.config.http.max_queued_messages_per_connection.max(1);
+    let slow_grace = Duration::from_millis(state.config.http.slow_client_timeout_ms);
     let mut running: HashSet<String> = HashSet::new();
-    let mut connection = Connection {
-        socket,
-        queue: VecDeque::new(),
-        queue_size: state.config.http.max_queued_messages_per_connection.max(1),
-        slow_grace: Duration::from_millis(state.config.http.slow_client_timeout_ms),
-        behind: None,
-        heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL),
-        last_heard: Instant::now(),
-    };
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+    let mut last_heard = Instant::now();
+    // Everything for the client goes through a bounded queue, written by a branch of its own,
+    // so writing never holds up this loop. When the queue is full, the one message that did not
+    // fit waits, and with it the subscriptions and the client's requests (a subscription's
+    // stream skips what it misses meanwhile, as the hub does for any slow subscriber), for at
+    // most `slow_grace`: a client still not reading then is too slow and is closed.
+    let (outgoing, queued) = tokio::sync::mpsc::channel::<Outgoing>(queue_size);
+    let writer = write(session.clone(), queued);
+    tokio::pin!(writer);
+    let mut writer_done = false;
+    let mut waiting: Option<Outgoing> = None;
+    // Since when the client has been behind: set when the queue fills, cleared only once it has
+    // read half the queue, so reading one message now and then does not keep a client alive.
+    let mut behind_since: Option<tokio::time::Instant> = None;
     let close = loop {
-        match futures::future::poll_fn(|cx| connection.poll_event(cx, graphql.as_mut())).await {
-            Event::Client(message) => {
-                connection.last_heard = Instant::now();
-                let bytes = match message {
-                    Some(Ok(Message::Text(text))) => Bytes::from(text),
-                    Some(Ok(Message::Binary(bytes))) => bytes,
-                    // tungstenite answers pings itself, and its answer to a close frame.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                    Some(Ok(Message::Close(_))) | None => break None,
-                    Some(Err(WsError::Capacity(why))) => {
-                        break Some((u16::from(CloseCode::Size), format!("message too big: {why}")));
+        let blocked = waiting.is_some();
+        if !blocked && outgoing.capacity() * 2 >= queue_size {
+            behind_since = None;
+        }
+        let deadline = behind_since.unwrap_or_else(tokio::time::Instant::now) + slow_grace;
+        tokio::select! {
+            message = messages.next(), if !blocked => {
+                let text = match message {
+                    Some(Ok(AggregatedMessage::Text(text))) => text.into_bytes(),
+                    Some(Ok(AggregatedMessage::Binary(bytes))) => bytes,
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        last_heard = Instant::now();
+                        queue(&outgoing, &mut waiting, &mut behind_since, Outgoing::Pong(bytes));
+                        continue;
                     }
-                    Some(Err(WsError::Protocol(why))) => {
-                        break Some((u16::from(CloseCode::Protocol), why.to_string()));
+                    Some(Ok(AggregatedMessage::Pong(_))) => {
+                        last_heard = Instant::now();
+                        continue;
                     }
-                    Some(Err(_)) => break None,
+                    Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => break None,
                 };
-                let mut message = ClientMessage::from_bytes(&bytes);
+                last_heard = Instant::now();
+                let mut message = ClientMessage::from_bytes(&text);
                 match &mut message {
                     Ok(ClientMessage::Start { id, payload }) => {
                         let refused = if running.contains(id.as_str()) {
@@ -206,7 +232,7 @@ async fn run(
                             None
                         };
                         if let Some(error) = refused {
-                            connection.send(Message::text(error_message(protocol, id, error)));
+                            queue(&outgoing, &mut waiting, &mut behind_since, Outgoing::Text(error_message(protocol, id, error)));
                             continue;
                         }
                     }
@@ -215,157 +241,97 @@ async fn run(
                     }
                     _ => {}
                 }
-                if to_graphql.send(Box::new(message)).is_err() {
-                    break None;
+                if to_graphql.send(Box::new(message)).is_err() { break None; }
+            }
+            reply = graphql.next(), if !blocked => match reply {
+                Some(WsMessage::Text(text)) => {
+                    if let Some(id) = finished_id(&text) {
+                        running.remove(&id);
+                    }
+                    queue(&outgoing, &mut waiting, &mut behind_since, Outgoing::Text(text));
                 }
-            }
-            Event::Reply(Some(WsMessage::Text(text))) => {
-                if let Some(id) = finished_id(&text) {
-                    running.remove(&id);
+                Some(WsMessage::Close(code, reason)) => {
+                    let refused = refusal.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    break Some(refused.unwrap_or((code, reason)));
                 }
-                connection.send(Message::text(text));
+                None => break Some((1000, String::new())),
+            },
+            // The client read some: the waiting message goes, and everything else resumes.
+            permit = outgoing.reserve(), if blocked => match (permit, waiting.take()) {
+                (Ok(permit), Some(message)) => permit.send(message),
+                _ => break None,
+            },
+            () = tokio::time::sleep_until(deadline), if blocked => {
+                break Some((CLOSE_TOO_SLOW, format!("too slow: {queue_size} messages waited more than {} ms to be read", slow_grace.as_millis())));
             }
-            Event::Reply(Some(WsMessage::Close(code, reason))) => {
-                let refused = refusal.lock().unwrap_or_else(PoisonError::into_inner).take();
-                break Some(refused.unwrap_or((code, reason)));
+            // The client is gone (the session closed under the writer).
+            () = &mut writer, if !writer_done => {
+                writer_done = true;
+                break None;
             }
-            Event::Reply(None) => break Some((1000, String::new())),
-            Event::Gone => break None,
-            Event::TooSlow => {
-                break Some((
-                    CLOSE_TOO_SLOW,
-                    format!("too slow: {} messages waited more than {} ms to be read", connection.queue_size, connection.slow_grace.as_millis()),
-                ));
-            }
-            Event::Heartbeat => {
-                if connection.last_heard.elapsed() > CLIENT_TIMEOUT {
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > CLIENT_TIMEOUT {
                     break Some((1001, "no answer to pings".to_owned()));
                 }
                 // A client with a backlog is pinged by the deadline instead.
-                if connection.behind.is_none() {
-                    connection.send(Message::Ping(Bytes::new()));
+                if !blocked {
+                    queue(&outgoing, &mut waiting, &mut behind_since, Outgoing::Ping);
                 }
             }
         }
     };
     // The subscriptions end now (and the connection's slot is freed), whatever the client does.
     drop(graphql);
-    drop(to_graphql);
-    connection.close(close).await;
-}
-
-/// One client's socket, and what waits to be written to it.
-///
-/// Everything for the client goes through `queue`, written as fast as the client reads. When
-/// `queue_size` messages wait, the connection stops polling its subscriptions and the
-/// client's requests (a subscription's stream skips what it misses meanwhile, as the hub does
-/// for any slow subscriber) for at most `slow_grace`: a client still not reading then is too
-/// slow and is closed. A subscription that holds pooled database connections is thus held up
-/// by a slow client for `slow_grace` at most.
-struct Connection {
-    socket: Socket,
-    queue: VecDeque<Message>,
-    queue_size: usize,
-    slow_grace: Duration,
-    /// Since when the client has been behind, and when it will be too slow: set when the queue
-    /// fills, cleared only once it has read half the queue, so that reading a message now and
-    /// then does not keep a client alive. Boxed and made only then: most clients never are.
-    behind: Option<Pin<Box<tokio::time::Sleep>>>,
-    heartbeat: tokio::time::Interval,
-    last_heard: Instant,
-}
-
-/// What a connection has to act on next.
-enum Event {
-    /// A message from the client, an error reading one, or its end.
-    Client(Option<Result<Message, WsError>>),
-    /// Something the protocol machine sends the client; `None` when it has finished.
-    Reply(Option<WsMessage>),
-    /// Writing failed: the client is gone.
-    Gone,
-    TooSlow,
-    Heartbeat,
-}
-
-impl Connection {
-    /// Queues `message` for the client; a full queue makes the client behind.
-    fn send(&mut self, message: Message) {
-        self.queue.push_back(message);
-        if self.queue.len() >= self.queue_size && self.behind.is_none() {
-            self.behind = Some(Box::pin(tokio::time::sleep(self.slow_grace)));
+    if let Some((code, reason)) = close {
+        if code == CLOSE_TOO_SLOW {
+            // The backlog is dropped: the close frame waits only behind what actix already holds.
+            tracing::warn!(queued = queue_size, "closing a WebSocket whose client does not read");
+        } else if !writer_done {
+            // What was queued before the close goes first (an `error` before a refusal, say).
+            drop(outgoing);
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await;
         }
-    }
-
-    fn blocked(&self) -> bool {
-        self.queue.len() >= self.queue_size
-    }
-
-    /// Writes what the socket takes, then waits for whichever comes first: the client, a reply
-    /// (unless the queue is full), the slow-client deadline, or the heartbeat.
-    fn poll_event<S>(&mut self, cx: &mut Context<'_>, graphql: Pin<&mut S>) -> Poll<Event>
-    where
-        S: Stream<Item = WsMessage> + ?Sized,
-    {
-        if let Poll::Ready(Err(_)) = self.poll_write(cx) {
-            return Poll::Ready(Event::Gone);
-        }
-        if self.queue.len() * 2 <= self.queue_size {
-            self.behind = None;
-        }
-        if !self.blocked() {
-            if let Poll::Ready(message) = Pin::new(&mut self.socket).poll_next(cx) {
-                return Poll::Ready(Event::Client(message));
-            }
-            if let Poll::Ready(reply) = graphql.poll_next(cx) {
-                return Poll::Ready(Event::Reply(reply));
-            }
-        }
-        if let Some(deadline) = &mut self.behind
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Event::TooSlow);
-        }
-        if self.heartbeat.poll_tick(cx).is_ready() {
-            return Poll::Ready(Event::Heartbeat);
-        }
-        Poll::Pending
-    }
-
-    /// Hands queued messages to the socket while it takes them, and flushes. Ready when all is
-    /// written, or with the error that ended the connection.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
-        let mut socket = Pin::new(&mut self.socket);
-        while !self.queue.is_empty() {
-            ready!(socket.as_mut().poll_ready(cx))?;
-            if let Some(message) = self.queue.pop_front() {
-                socket.as_mut().start_send(message)?;
-            }
-        }
-        socket.poll_flush(cx)
-    }
-
-    /// Closes the connection: with a close frame after what is queued (unless the client is too
-    /// slow to take it, whose backlog is dropped), then waits for the client's close frame, so
-    /// that closing the socket does not reset a connection whose client is still sending. When
-    /// the client closed first, only tungstenite's answer to it is written.
-    async fn close(mut self, close: Option<(u16, String)>) {
-        let closing = async {
-            if let Some((code, reason)) = close {
-                if code == CLOSE_TOO_SLOW {
-                    tracing::warn!(queued = self.queue.len(), "closing a WebSocket whose client does not read");
-                    self.queue.clear();
-                }
-                let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(reason).into() };
-                self.queue.push_back(Message::Close(Some(frame)));
-            }
-            if futures::future::poll_fn(|cx| self.poll_write(cx)).await.is_err() {
-                return;
-            }
-            // The client's close frame (or anything it sent before it); then the stream ends.
-            while let Some(Ok(_)) = self.socket.next().await {}
-        };
+        let description = (!reason.is_empty()).then(|| truncate_reason(reason));
+        let closing = session.close(Some(CloseReason { code: CloseCode::from(code), description }));
         // A client that never reads never takes the close frame either: give up on it then.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
+    }
+}
+
+/// What the connection sends its client, in order.
+enum Outgoing {
+    Text(String),
+    Ping,
+    Pong(bytes::Bytes),
+}
+
+/// Queues `message` without waiting. When the queue is full, it becomes the one waiting message,
+/// and the client is behind from now (if it was not already).
+fn queue(
+    outgoing: &tokio::sync::mpsc::Sender<Outgoing>,
+    waiting: &mut Option<Outgoing>,
+    behind_since: &mut Option<tokio::time::Instant>,
+    message: Outgoing,
+) {
+    // Closed only with the writer, whose own branch then ends the loop.
+    if let Err(tokio::sync::mpsc::error::TrySendError::Full(message)) = outgoing.try_send(message) {
+        *waiting = Some(message);
+        behind_since.get_or_insert_with(tokio::time::Instant::now);
+    }
+}
+
+/// Writes the queue to the client as fast as it reads; ends when the client is gone or the
+/// queue is closed and empty.
+async fn write(mut session: Session, mut queue: tokio::sync::mpsc::Receiver<Outgoing>) {
+    while let Some(message) = queue.recv().await {
+        let sent = match message {
+            Outgoing::Text(text) => session.text(text).await,
+            Outgoing::Ping => session.ping(b"").await,
+            Outgoing::Pong(bytes) => session.pong(&bytes).await,
+        };
+        if sent.is_err() {
+            return;
+        }
     }
 }
 
