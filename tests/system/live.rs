@@ -195,7 +195,7 @@ async fn two_viewers_receive_each_others_comments_the_likes_and_the_pin() {
 }
 
 #[tokio::test]
-async fn a_wrong_key_is_refused_before_any_media_and_the_creator_can_end_a_live() {
+async fn a_wrong_key_is_refused_before_any_media_a_stalled_publisher_gets_players_a_503_and_the_creator_can_end_a_live() {
     let app = TestApp::spawn().await;
     let (alice, _) = app.creator("alice.keys").await;
     let room = app.data(Some(&alice), SCHEDULE, json!({ "i": { "title": "Keys" } })).await["scheduleLive"].clone();
@@ -216,11 +216,28 @@ async fn a_wrong_key_is_refused_before_any_media_and_the_creator_can_end_a_live(
     assert_eq!(state(&app, &alice, &id).await, "SCHEDULED", "no media went anywhere");
 
     // The new key goes live; a second publisher on it is refused while the first is on air.
-    let _first = publisher(&format!("{server}/{new_key}"), 30);
+    let mut first = publisher(&format!("{server}/{new_key}"), 30);
     app.eventually(Duration::from_secs(20), || async { (state(&app, &alice, &id).await == "LIVE").then_some(()) }).await;
     let second = publisher(&format!("{server}/{new_key}"), 3).wait_with_output().await.unwrap();
     assert!(!second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("already live"), "{}", String::from_utf8_lossy(&second.stderr));
+
+    // The publisher drops. The room stays LIVE for its reconnect grace, and a blocking reload
+    // for the part the playlist hints at, which never comes, is a 503 after three target
+    // durations (RFC 8216bis), not the unchanged playlist that players reject.
+    let path = format!("/live/rooms/{}/index.m3u8", number(&id));
+    app.eventually(Duration::from_secs(20), || async { get(&app, &path).await.text().await.unwrap().contains("#EXT-X-PRELOAD-HINT").then_some(()) })
+        .await;
+    first.kill().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (msn, index) = preload_hint(&get(&app, &path).await.text().await.unwrap());
+    let started = std::time::Instant::now();
+    let held = get(&app, &format!("{path}?_HLS_msn={msn}&_HLS_part={index}")).await;
+    let waited = started.elapsed();
+    assert_eq!(held.status(), 503, "{:?}", held.text().await);
+    assert_eq!(held.headers()["retry-after"], "1");
+    assert!(waited >= Duration::from_millis(2500), "answered after {waited:?}, before three target durations");
+    assert_eq!(state(&app, &alice, &id).await, "LIVE", "within the reconnect grace");
 
     // A stranger cannot end it; its creator can, at once.
     let (sam, _) = app.sign_up("sam.stranger@example.com").await;
@@ -265,9 +282,8 @@ async fn check_ll_hls(app: &TestApp, room: i64, init: &[u8]) {
     }
     assert!(checked_segments >= 1, "no segment listed with its parts: {playlist}");
     // `parts` holds the segment in progress; the hint names the part after them.
-    let hint = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=")).expect("a preload hint").trim_matches('"').to_owned();
-    let (msn, index) = hint.trim_start_matches("part-").trim_end_matches(".m4s").split_once('.').unwrap();
-    let (msn, index): (u64, u32) = (msn.parse().unwrap(), index.parse().unwrap());
+    let (msn, index) = preload_hint(&playlist);
+    let hint = format!("part-{msn}.{index}.m4s");
     if let Some((_, last)) = parts.last() {
         assert_eq!(last, &format!("part-{msn}.{}.m4s", index - 1), "{playlist}");
     }
@@ -307,6 +323,13 @@ async fn check_ll_hls(app: &TestApp, room: i64, init: &[u8]) {
     // Too far ahead: more than two segments past the last one.
     let far = get(app, &format!("{path}?_HLS_msn={}", msn + 3)).await;
     assert_eq!(far.status(), 400);
+}
+
+/// The part a playlist's `EXT-X-PRELOAD-HINT` names: (media sequence, part index).
+fn preload_hint(playlist: &str) -> (u64, u32) {
+    let hint = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=")).expect("a preload hint");
+    let (msn, index) = hint.trim_matches('"').trim_start_matches("part-").trim_end_matches(".m4s").split_once('.').unwrap();
+    (msn.parse().unwrap(), index.parse().unwrap())
 }
 
 async fn state(app: &TestApp, token: &str, id: &str) -> String {

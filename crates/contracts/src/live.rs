@@ -370,10 +370,10 @@ pub trait LiveApi: Send + Sync {
     /// A file of the room's HLS (`index.m3u8`, `init-<n>.mp4`, `seg-<n>.m4s`,
     /// `part-<n>.<i>.m4s`) for a player: the live edge with its LL-HLS parts while LIVE, the
     /// whole broadcast once ENDED. `NOT_FOUND` for anything else and for rooms the actor may
-    /// not see. With `reload`, the LIVE playlist is answered once it holds what was asked for
-    /// (or after three target durations, as it is); a request more than two segments ahead is
-    /// `BAD_USER_INPUT`.
-    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str, reload: Option<BlockingReload>) -> Result<LiveFile>;
+    /// not see. With `reload`, the LIVE playlist is answered once it holds what was asked for;
+    /// [`LiveFileReply::NotYet`] when it still does not after three target durations; a request
+    /// more than two segments ahead is `BAD_USER_INPUT`.
+    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str, reload: Option<BlockingReload>) -> Result<LiveFileReply>;
 }
 
 /// An LL-HLS blocking playlist reload, `index.m3u8?_HLS_msn=<msn>[&_HLS_part=<part>]`: wait
@@ -399,6 +399,17 @@ pub struct LiveRecommendationDto {
 pub struct LiveFile {
     pub content_type: &'static str,
     pub bytes: bytes::Bytes,
+}
+
+/// What a player's request for a file of a room's HLS gets.
+#[derive(Debug, Clone)]
+pub enum LiveFileReply {
+    File(LiveFile),
+    /// A blocking playlist reload whose segment or part did not come within three target
+    /// durations (the publisher stalled, or reconnects): ask again. HTTP 503, as RFC 8216bis
+    /// §6.2.5.2 says; answering the unchanged playlist instead is what players such as
+    /// AVPlayer reject as an invalid blocking reload.
+    NotYet,
 }
 
 /// At most this many upcoming rooms per channel, as Channels shows.

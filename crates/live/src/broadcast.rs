@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
-use kanjian_contracts::live::{BlockingReload, LiveFile, LiveRoomState};
+use kanjian_contracts::live::{BlockingReload, LiveFile, LiveFileReply, LiveRoomState};
 use kanjian_kernel::ids::LiveRoomId;
 use kanjian_kernel::{Actor, Context, Error, Result, UserErrorCode};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -328,15 +328,26 @@ impl PublishSink for RoomSink {
 /// A file of a room's HLS for the actor: `index.m3u8` (with `reload`, a blocking reload),
 /// `init-<n>.mp4`, `seg-<n>.m4s` or `part-<n>.<i>.m4s`. Anything else, and any file of a room
 /// the actor may not see, is `NOT_FOUND`.
-pub(crate) async fn open_file(deps: &Deps, actor: &Actor, id: LiveRoomId, name: &str, reload: Option<BlockingReload>) -> Result<LiveFile> {
+pub(crate) async fn open_file(deps: &Deps, actor: &Actor, id: LiveRoomId, name: &str, reload: Option<BlockingReload>) -> Result<LiveFileReply> {
     let row = visible_room(deps, actor, id).await?;
     let state = state_of(&row)?;
     if name == "index.m3u8" {
         let playlist = match reload {
-            Some(reload) if state == LiveRoomState::Live => blocking_playlist(deps, id, reload).await?,
+            Some(reload) if state == LiveRoomState::Live => match blocking_playlist(deps, id, reload).await? {
+                Some(playlist) => playlist,
+                None => {
+                    // Nothing came. If the room ended meanwhile, its closed playlist is the
+                    // answer; while it is LIVE, the player asks again.
+                    let state = state_of(&visible_room(deps, actor, id).await?)?;
+                    if state == LiveRoomState::Live {
+                        return Ok(LiveFileReply::NotYet);
+                    }
+                    playlist(deps, id, state).await?
+                }
+            },
             _ => playlist(deps, id, state).await?,
         };
-        return Ok(LiveFile { content_type: "application/vnd.apple.mpegurl", bytes: playlist.into_bytes().into() });
+        return Ok(file("application/vnd.apple.mpegurl", playlist.into_bytes().into()));
     }
     let number = |n: &str| !n.is_empty() && n.len() <= 18 && n.bytes().all(|b| b.is_ascii_digit());
     let known = |prefix: &str, suffix: &str| name.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(suffix)).is_some_and(number);
@@ -353,8 +364,8 @@ pub(crate) async fn open_file(deps: &Deps, actor: &Actor, id: LiveRoomId, name: 
     } else {
         return Err(Error::not_found("live file"));
     };
-    if let Some(file) = deps.blobs.open(&room_key(id, name)).await? {
-        return Ok(LiveFile { content_type, bytes: file.bytes().await? });
+    if let Some(stored) = deps.blobs.open(&room_key(id, name)).await? {
+        return Ok(file(content_type, stored.bytes().await?));
     }
     // A player asks for the part the preload hint names before it exists: hold the request
     // until it is stored, as for a blocking playlist reload.
@@ -367,12 +378,16 @@ pub(crate) async fn open_file(deps: &Deps, actor: &Actor, id: LiveRoomId, name: 
                 break;
             }
             wait_for_announcement(&mut announced, left, BlockingReload { msn: sequence, part: Some(index) }).await;
-            if let Some(file) = deps.blobs.open(&room_key(id, name)).await? {
-                return Ok(LiveFile { content_type, bytes: file.bytes().await? });
+            if let Some(stored) = deps.blobs.open(&room_key(id, name)).await? {
+                return Ok(file(content_type, stored.bytes().await?));
             }
         }
     }
     Err(Error::not_found("live file"))
+}
+
+fn file(content_type: &'static str, bytes: bytes::Bytes) -> LiveFileReply {
+    LiveFileReply::File(LiveFile { content_type, bytes })
 }
 
 /// How long a blocking request waits: three target durations, as the spec allows.
@@ -424,15 +439,16 @@ async fn segment_listed(deps: &Deps, id: LiveRoomId, sequence: i64) -> Result<bo
     Ok(segment::Entity::find_by_id((id.0, sequence)).one(deps.db.reader()).await.context("looking for a live segment")?.is_some())
 }
 
-/// The LIVE playlist once it holds what `reload` asks for, or as it is after the wait.
-async fn blocking_playlist(deps: &Deps, id: LiveRoomId, reload: BlockingReload) -> Result<String> {
+/// The LIVE playlist once it holds what `reload` asks for; `None` when it still does not after
+/// the wait.
+async fn blocking_playlist(deps: &Deps, id: LiveRoomId, reload: BlockingReload) -> Result<Option<String>> {
     // Subscribed before the first look, so no announcement falls between the two.
     let mut announced = subscribe_hls(deps, id).await?;
     let deadline = Instant::now() + block_limit(deps);
     loop {
         let listing = live_listing(deps, id).await?;
         match listing.holds(reload) {
-            Holds::Yes => return Ok(render_playlist(&listing, Some(deps.config.ingest.part_target_ms), false)),
+            Holds::Yes => return Ok(Some(render_playlist(&listing, Some(deps.config.ingest.part_target_ms), false))),
             Holds::TooFar => {
                 return Err(Error::user("_HLS_msn", UserErrorCode::Invalid, "more than two segments past the live edge"));
             }
@@ -440,7 +456,7 @@ async fn blocking_playlist(deps: &Deps, id: LiveRoomId, reload: BlockingReload) 
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Ok(render_playlist(&listing, Some(deps.config.ingest.part_target_ms), false));
+            return Ok(None);
         }
         wait_for_announcement(&mut announced, left, reload).await;
     }

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use kanjian_blob::BlobStore;
 use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
 use kanjian_contracts::live::{
-    BlockingReload, LiveApi, LiveCommentDto, LiveFile, LiveRecommendationDto, LiveRoomDto, RestrictedViewerDto, Restriction, RoomEvent,
+    BlockingReload, LiveApi, LiveCommentDto, LiveFileReply, LiveRecommendationDto, LiveRoomDto, RestrictedViewerDto, Restriction, RoomEvent,
     ScheduleLiveInput, StreamCredentialsDto, UpdateLiveInput,
 };
 use kanjian_contracts::media::VideoImporter;
@@ -357,7 +357,7 @@ impl LiveApi for LiveService {
         discovery::recommended_lives(&self.deps, actor, limit).await
     }
 
-    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str, reload: Option<BlockingReload>) -> Result<LiveFile> {
+    async fn open_file(&self, actor: &Actor, room: LiveRoomId, name: &str, reload: Option<BlockingReload>) -> Result<LiveFileReply> {
         broadcast::open_file(&self.deps, actor, room, name, reload).await
     }
 }

@@ -31,6 +31,11 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(20);
 /// A sink call that takes longer is counted as failed.
 const SINK_TIMEOUT: Duration = Duration::from_secs(10);
 const SINK_ATTEMPTS: u32 = 3;
+/// Tags waiting for the delivery task: about 14 s of 25 fps video with AAC. When the sink
+/// stalls (a busy database, a slow blob store) the queue fills and the publish waits: the
+/// RTMP connection stops being read, and the publisher feels it as a slow network (OBS drops
+/// frames), instead of the node holding the stream in memory without end.
+const INPUT_QUEUE: usize = 1024;
 /// Media held back while deciding copy or transcode: about two GOPs at most, but never more
 /// than this, whatever the publisher sends.
 const PROBE_MAX_BYTES: usize = 16 << 20;
@@ -79,7 +84,7 @@ pub(crate) struct SegmentingPackager {
     clock: Option<MediaClock>,
     /// Set by the delivery task when a copy-mode segment ran long.
     switch_to_transcode: Arc<AtomicBool>,
-    inputs: mpsc::UnboundedSender<Input>,
+    inputs: mpsc::Sender<Input>,
     delivery: JoinHandle<()>,
 }
 
@@ -112,7 +117,7 @@ enum Input {
 
 impl SegmentingPackager {
     pub(crate) fn new(settings: PackagerSettings, sink: Arc<dyn PublishSink>) -> Self {
-        let (inputs, queue) = mpsc::unbounded_channel();
+        let (inputs, queue) = mpsc::channel(INPUT_QUEUE);
         let switch_to_transcode = Arc::new(AtomicBool::new(false));
         let targets = Targets {
             part_ms: settings.part_target_ms,
@@ -141,9 +146,10 @@ impl SegmentingPackager {
         self.settings.segment_seconds * 1000 + KEYFRAME_SLACK_MS
     }
 
-    fn send(&self, input: Input) -> anyhow::Result<()> {
+    async fn send(&self, input: Input) -> anyhow::Result<()> {
         self.inputs
             .send(input)
+            .await
             .map_err(|_| anyhow::anyhow!("the delivery task is gone"))
     }
 
@@ -176,12 +182,13 @@ impl SegmentingPackager {
             notice: why,
             clock,
             video: probe.has_video,
-        })?;
+        })
+        .await?;
         match mode {
             PackagingMode::Copy => {
                 self.state = State::Copying;
                 for tag in tags {
-                    self.copy(tag)?;
+                    self.copy(tag).await?;
                 }
                 Ok(())
             }
@@ -200,7 +207,7 @@ impl SegmentingPackager {
 
     /// A tag of a copied run, to the segmenter; a decoder configuration it cannot read ends
     /// the publish here, where the publisher can be told.
-    fn copy(&self, tag: MediaTag) -> anyhow::Result<()> {
+    async fn copy(&self, tag: MediaTag) -> anyhow::Result<()> {
         if tag.sequence_header {
             match tag.track {
                 Track::Video => VideoConfig::parse(tag.data.get(5..).unwrap_or_default()).map(drop),
@@ -208,7 +215,7 @@ impl SegmentingPackager {
             }
             .context("packaging stopped")?;
         }
-        self.send(Input::Tag(tag))
+        self.send(Input::Tag(tag)).await
     }
 
     async fn spawn_transcoder(&self) -> anyhow::Result<Transcoder> {
@@ -340,7 +347,7 @@ impl Packager for SegmentingPackager {
                 self.start_run(PackagingMode::Transcode, &probe, Some(why), tags)
                     .await
             }
-            State::Copying => self.copy(tag),
+            State::Copying => self.copy(tag).await,
             State::Transcoding(_) => {
                 let mut bytes = BytesMut::new();
                 flv::encode_tag(&tag, &mut bytes);
@@ -380,7 +387,7 @@ impl Packager for SegmentingPackager {
 }
 
 /// Reads the transcoder's FLV into the delivery task's queue until ffmpeg closes it.
-async fn read_transcoded(mut stdout: ChildStdout, inputs: mpsc::UnboundedSender<Input>) {
+async fn read_transcoded(mut stdout: ChildStdout, inputs: mpsc::Sender<Input>) {
     let mut reader = FlvReader::default();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -397,7 +404,7 @@ async fn read_transcoded(mut stdout: ChildStdout, inputs: mpsc::UnboundedSender<
             match reader.next_tag() {
                 Ok(Some(tag)) => {
                     if let Inspected::Media(tag) = flv::inspect(&tag)
-                        && inputs.send(Input::Tag(tag)).is_err()
+                        && inputs.send(Input::Tag(tag)).await.is_err()
                     {
                         return;
                     }
@@ -493,7 +500,7 @@ fn transcode_args(segment_seconds: u32, fps: Option<f64>) -> Vec<String> {
 /// to the sink as soon as it is cut, numbered across runs.
 #[tracing::instrument(skip_all)]
 async fn deliver(
-    mut inputs: mpsc::UnboundedReceiver<Input>,
+    mut inputs: mpsc::Receiver<Input>,
     sink: Arc<dyn PublishSink>,
     targets: Targets,
     switch_after_seconds: f64,
@@ -759,6 +766,41 @@ mod tests {
             ..video(990, false)
         });
         assert_eq!(p.decide(1100, false), None);
+    }
+
+    /// A sink that never answers: the delivery task sticks in its first call.
+    struct StalledSink;
+
+    #[async_trait]
+    impl PublishSink for StalledSink {
+        async fn started(&self, _info: StreamInfo) {
+            std::future::pending().await
+        }
+        async fn part(&self, _part: super::super::gate::PackagedPart) -> anyhow::Result<()> {
+            std::future::pending().await
+        }
+        async fn segment(&self, _segment: super::super::gate::PackagedSegment) -> anyhow::Result<()> {
+            std::future::pending().await
+        }
+        async fn ended(&self, _why: super::super::gate::EndReason) {}
+    }
+
+    #[tokio::test]
+    async fn a_stalled_sink_makes_the_publish_wait_instead_of_queuing_without_end() {
+        let settings = PackagerSettings { ffmpeg: "ffmpeg".into(), segment_seconds: 1, part_target_ms: 334 };
+        let mut packager = SegmentingPackager::new(settings, Arc::new(StalledSink));
+        let mut accepted = 0;
+        let pushing = async {
+            // 25 fps, a keyframe a second: copy mode, decided after two GOPs.
+            for i in 0..(4 * INPUT_QUEUE as u32) {
+                packager.push(video(i * 40, i % 25 == 0)).await.unwrap();
+                accepted += 1;
+            }
+        };
+        let took_everything = tokio::time::timeout(Duration::from_secs(2), pushing).await.is_ok();
+        assert!(!took_everything, "all {} tags were taken by a sink that answers nothing", 4 * INPUT_QUEUE);
+        // What the probe held (two GOPs and a frame) went in with the run; then the queue filled.
+        assert!((INPUT_QUEUE..=INPUT_QUEUE + 52).contains(&accepted), "{accepted} tags taken");
     }
 
     #[test]

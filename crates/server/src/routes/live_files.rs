@@ -4,7 +4,7 @@
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
-use kanjian_contracts::live::{BlockingReload, LiveApi, LiveRoomState};
+use kanjian_contracts::live::{BlockingReload, LiveApi, LiveFileReply, LiveRoomState};
 use kanjian_kernel::ids::LiveRoomId;
 
 use super::auth;
@@ -43,7 +43,7 @@ pub(crate) async fn get(
     }
     .await;
     let mut response = match result {
-        Ok(live) => HttpResponse::Ok()
+        Ok(LiveFileReply::File(live)) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, live.content_type))
             // A live playlist changes with every part: a cached copy would answer a blocking
             // reload before its part exists. Parts and segments never change.
@@ -52,6 +52,13 @@ pub(crate) async fn get(
                 if file.ends_with(".m3u8") { "no-cache" } else { "private, max-age=86400" },
             ))
             .body(live.bytes),
+        // RFC 8216bis §6.2.5.2: a blocking reload the server cannot answer within three target
+        // durations is a 503; the player asks again.
+        Ok(LiveFileReply::NotYet) => HttpResponse::ServiceUnavailable()
+            .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
+            .body("what _HLS_msn/_HLS_part ask for did not come within three target durations; ask again"),
         Err(e) => auth::error_response(&e),
     };
     crate::security::set_media_headers(response.headers_mut(), &state.cors);
