@@ -17,6 +17,7 @@ mod m20261129_000011_events_handlers;
 mod m20261129_000012_media_video_versions;
 mod m20261129_000013_social_video_tombstones;
 mod m20261130_000017_db_rate_limits;
+mod m20261130_000022_db_idempotency_keys;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000012_media_video_versions::Migration),
             Box::new(m20261129_000013_social_video_tombstones::Migration),
             Box::new(m20261130_000017_db_rate_limits::Migration),
+            Box::new(m20261130_000022_db_idempotency_keys::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bulk;
+pub mod idempotency;
 mod config;
 pub mod keyset;
 pub mod rate_limit;
@@ -40,6 +41,8 @@ struct Shared {
     open: rule::OpenTransactions,
     /// When this node last pruned the rate limits (ms since the epoch, from the clock).
     rate_limits_pruned_at: std::sync::atomic::AtomicI64,
+    /// When this node last pruned the idempotency keys past their 24 hours.
+    idempotency_pruned_at: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Db {
@@ -71,7 +74,7 @@ impl Db {
             (pool.clone(), pool)
         };
         Ok(Self {
-            shared: Arc::new(Shared { writer, reader, clock, open: Default::default(), rate_limits_pruned_at: Default::default() }),
+            shared: Arc::new(Shared { writer, reader, clock, open: Default::default(), rate_limits_pruned_at: Default::default(), idempotency_pruned_at: Default::default() }),
             module: "server",
         })
     }

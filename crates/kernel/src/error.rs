@@ -54,6 +54,10 @@ pub enum UserErrorCode {
     /// The text contains something its place does not allow (a keyword the live room's
     /// creator blocked).
     ContentRejected,
+    /// An idempotency key came again with different input: a new request needs a new key.
+    IdempotencyKeyReused,
+    /// A request with this idempotency key is still running: retry in a moment.
+    InProgress,
 }
 
 impl UserErrorCode {
@@ -78,6 +82,8 @@ impl UserErrorCode {
             Self::LimitReached => "LIMIT_REACHED",
             Self::Muted => "MUTED",
             Self::ContentRejected => "CONTENT_REJECTED",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::InProgress => "IN_PROGRESS",
         }
     }
 }

@@ -1,0 +1,216 @@
+//! Idempotency keys for every mutation that moves money (`buyNow`, checkout, pay, cancel,
+//! refunds), kept in the database so that they hold across nodes and restarts. The rules are
+//! Stripe's and the IETF Idempotency-Key draft's:
+//!
+//! - the same key with the same input answers what the first call answered, whatever changed
+//!   since;
+//! - the same key with different input is `IDEMPOTENCY_KEY_REUSED`;
+//! - a retry while the first call still runs is `IN_PROGRESS` (retry a little later);
+//! - a key is kept for 24 hours, then it may be used afresh.
+//!
+//! A key belongs to the module the `Db` was handed to (`db.for_module`), the operation and the
+//! caller: two users, or two operations, never share one.
+//!
+//! How a use case uses it: [`begin`] claims the key before anything is done, and either
+//! answers the stored answer or hands back a [`Claim`]. The use case then does its work and
+//! stores its answer with [`finish`] **in its own transaction**: the answer commits with the
+//! writes it describes, or neither does. A use case that fails without writing gives the claim
+//! back with [`release`], so a retry runs at once. A claim holds for [`CLAIM_MS`]; a node that
+//! dies mid-call leaves it, and once it lapses a retry runs the operation again. That is safe
+//! because nothing of the first run committed (its answer would have), and if the first run
+//! is only slow, its [`finish`] finds the claim taken and fails, rolling its transaction back.
+
+use std::sync::atomic::Ordering;
+
+use kanjian_kernel::{Context, Error, Result, UserErrorCode};
+use sea_orm::{ConnectionTrait, Statement, Value};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::Db;
+
+/// The table (created by the shared migration history, `m20261130_000022_db_idempotency_keys`).
+pub const TABLE: &str = "db_idempotency_keys";
+
+/// How long a key answers with its first answer.
+pub const KEEP_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long a claim holds while its call runs: longer than any money-moving use case takes,
+/// short enough that a retry after a crashed node does not wait long.
+pub const CLAIM_MS: i64 = 60 * 1000;
+
+/// The longest key accepted (Stripe's limit).
+pub const MAX_KEY_LEN: usize = 255;
+
+/// How often one node deletes the keys past their 24 hours.
+const PRUNE_EVERY_MS: i64 = 10 * 60 * 1000;
+
+/// One idempotency key as a caller sent it, for one operation of one caller.
+#[derive(Debug, Clone)]
+pub struct Key<'a> {
+    /// What the key is for, named by the module (`buy_now`, `pay`).
+    pub operation: &'a str,
+    /// Who sent it: `user:42`.
+    pub caller: String,
+    /// The key itself, as the client sent it.
+    pub key: &'a str,
+}
+
+/// A key claimed for one run of its operation: hand it to [`finish`] or [`release`].
+#[derive(Debug)]
+#[must_use = "a claim is finished with the answer, or released"]
+pub struct Claim {
+    name: String,
+    token: i64,
+}
+
+/// What [`begin`] found.
+#[derive(Debug)]
+pub enum Begun<T> {
+    /// The key is new (or its earlier run never committed): run the operation.
+    Run(Claim),
+    /// The key was used with the same input: this is what that call answered.
+    Answered(T),
+}
+
+/// Claims `key` for `input`, or answers what an earlier call with the same key and input
+/// answered. `input` is what identifies the request (its fingerprint is compared), typically
+/// the mutation's input without the key.
+pub async fn begin<T: DeserializeOwned>(db: &Db, key: Key<'_>, input: &impl Serialize) -> Result<Begun<T>> {
+    validate(key.key)?;
+    let name = format!("{}:{}:{}:{}", db.module(), key.operation, key.caller, key.key);
+    let fingerprint = fingerprint(input)?;
+    // Twice at most: a key pruned between the claim and the look is claimed on the second try.
+    for _ in 0..2 {
+        let now = db.now_millis();
+        let token: i64 = rand::random();
+        if claim(db, &name, &fingerprint, token, now).await? {
+            prune_now_and_then(db, now).await;
+            return Ok(Begun::Run(Claim { name, token }));
+        }
+        let Some((stored, answer)) = look(db, &name).await? else { continue };
+        if stored != fingerprint {
+            return Err(Error::user(
+                "idempotencyKey",
+                UserErrorCode::IdempotencyKeyReused,
+                "this idempotency key was already used with different input; use a new key for a new request",
+            ));
+        }
+        return match answer {
+            Some(answer) => serde_json::from_str(&answer).map(Begun::Answered).context("reading a stored answer"),
+            None => Err(Error::user(
+                "idempotencyKey",
+                UserErrorCode::InProgress,
+                "a request with this idempotency key is still running; retry in a moment",
+            )),
+        };
+    }
+    Err(Error::Internal(anyhow::anyhow!("an idempotency key could neither be claimed nor read")))
+}
+
+/// Stores the answer of a claimed run, on `conn`: the transaction that made the run's writes.
+/// Fails (so the transaction rolls back) when the claim lapsed and another run took the key.
+pub async fn finish<C: ConnectionTrait>(conn: &C, claim: Claim, answer: &impl Serialize) -> Result<()> {
+    let answer = serde_json::to_string(answer).context("storing an idempotent answer")?;
+    let sql = format!("UPDATE {TABLE} SET answer = $1 WHERE name = $2 AND token = $3 AND answer IS NULL");
+    let values: [Value; 3] = [answer.into(), claim.name.clone().into(), claim.token.into()];
+    let done = conn
+        .execute_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
+        .await
+        .context("storing an idempotent answer")?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(Error::Internal(anyhow::anyhow!("the claim on idempotency key {} lapsed before its answer was stored", claim.name)))
+    }
+}
+
+/// Gives a claim back after a run that wrote nothing: a retry with the key runs at once.
+pub async fn release(db: &Db, claim: Claim) -> Result<()> {
+    let sql = format!("DELETE FROM {TABLE} WHERE name = $1 AND token = $2 AND answer IS NULL");
+    let values: [Value; 2] = [claim.name.into(), claim.token.into()];
+    db.writer()
+        .execute_raw(Statement::from_sql_and_values(db.backend(), sql, values))
+        .await
+        .context("releasing an idempotency key")?;
+    Ok(())
+}
+
+fn validate(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::user("idempotencyKey", UserErrorCode::Required, "an idempotency key is required: a new random string (a UUID) per request"));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(Error::user("idempotencyKey", UserErrorCode::TooLong, format!("an idempotency key is at most {MAX_KEY_LEN} characters")));
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::user("idempotencyKey", UserErrorCode::Invalid, "an idempotency key is printable ASCII without spaces"));
+    }
+    Ok(())
+}
+
+fn fingerprint(input: &impl Serialize) -> Result<String> {
+    let bytes = serde_json::to_vec(input).context("fingerprinting an idempotent request")?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// The one statement that claims: a new key, a key past its 24 hours, or a lapsed claim of the
+/// same input that never got an answer. Whether it claimed.
+async fn claim(db: &Db, name: &str, fingerprint: &str, token: i64, now: i64) -> Result<bool> {
+    let sql = format!(
+        "INSERT INTO {TABLE} (name, fingerprint, token, answer, claimed_until_ms, expires_ms) \
+         VALUES ($1, $2, $3, NULL, $4, $5) \
+         ON CONFLICT (name) DO UPDATE SET fingerprint = $2, token = $3, answer = NULL, claimed_until_ms = $4, expires_ms = $5 \
+         WHERE {TABLE}.expires_ms <= $6 \
+            OR ({TABLE}.answer IS NULL AND {TABLE}.claimed_until_ms <= $6 AND {TABLE}.fingerprint = $2) \
+         RETURNING token"
+    );
+    let values: [Value; 6] = [
+        name.into(),
+        fingerprint.into(),
+        token.into(),
+        now.saturating_add(CLAIM_MS).into(),
+        now.saturating_add(KEEP_MS).into(),
+        now.into(),
+    ];
+    let row = db
+        .writer()
+        .query_one_raw(Statement::from_sql_and_values(db.backend(), sql, values))
+        .await
+        .context("claiming an idempotency key")?;
+    Ok(row.is_some())
+}
+
+/// The stored fingerprint and answer of a key, if it exists.
+async fn look(db: &Db, name: &str) -> Result<Option<(String, Option<String>)>> {
+    let sql = format!("SELECT fingerprint, answer FROM {TABLE} WHERE name = $1");
+    // The writer: a reader (SQLite's WAL readers) could still see the row before the claim.
+    let row = db
+        .writer()
+        .query_one_raw(Statement::from_sql_and_values(db.backend(), sql, [Value::from(name)]))
+        .await
+        .context("reading an idempotency key")?;
+    row.map(|row| {
+        let fingerprint: String = row.try_get("", "fingerprint").context("reading a key's fingerprint")?;
+        let answer: Option<String> = row.try_get("", "answer").context("reading a key's answer")?;
+        Ok((fingerprint, answer))
+    })
+    .transpose()
+}
+
+/// Deletes keys past their 24 hours, at most every ten minutes per node.
+async fn prune_now_and_then(db: &Db, now: i64) {
+    let last = &db.shared.idempotency_pruned_at;
+    let before = last.load(Ordering::Relaxed);
+    if now.saturating_sub(before) < PRUNE_EVERY_MS
+        || last.compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+    {
+        return;
+    }
+    let sql = format!("DELETE FROM {TABLE} WHERE expires_ms <= $1");
+    let pruned = db.writer().execute_raw(Statement::from_sql_and_values(db.backend(), sql, [Value::from(now)])).await;
+    if let Err(e) = pruned {
+        tracing::warn!(error = ?e, "could not prune idempotency keys; trying again later");
+    }
+}

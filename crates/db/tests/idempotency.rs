@@ -1,0 +1,130 @@
+//! Idempotency keys against a real, migrated database (SQLite, or PostgreSQL with
+//! KANJIAN_TEST_DATABASE=postgres), on a manual clock: time moves, nobody sleeps.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use kanjian_db::Db;
+use kanjian_db::idempotency::{self, Begun, Key};
+use kanjian_db::testing::TestDatabase;
+use kanjian_kernel::{Clock, Error, UserErrorCode};
+use serde_json::{Value, json};
+
+async fn open() -> (TestDatabase, Db, Clock) {
+    let database = TestDatabase::create().await;
+    let clock = Clock::manual(chrono::DateTime::from_timestamp_millis(1_800_000_000_000).unwrap());
+    let db = kanjian_migrations::database::migrated_with_clock(&database, clock.clone()).await;
+    (database, db.for_module("commerce"), clock)
+}
+
+fn key<'a>(caller: i64, key: &'a str) -> Key<'a> {
+    Key { operation: "buy_now", caller: format!("user:{caller}"), key }
+}
+
+/// Claims the key, or panics with what was found instead.
+async fn run(db: &Db, key: Key<'_>, input: &Value) -> idempotency::Claim {
+    match idempotency::begin::<Value>(db, key, input).await.unwrap() {
+        Begun::Run(claim) => claim,
+        Begun::Answered(answer) => panic!("expected a run, the key answered {answer}"),
+    }
+}
+
+fn code(result: kanjian_kernel::Result<Begun<Value>>) -> UserErrorCode {
+    match result {
+        Err(Error::User(errors)) => {
+            assert_eq!(errors[0].field, ["input", "idempotencyKey"]);
+            errors[0].code
+        }
+        other => panic!("expected a user error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_same_key_and_input_answer_the_first_answer_and_other_input_is_refused() {
+    let (_database, db, clock) = open().await;
+    let input = json!({ "sku": 7, "quantity": 2 });
+    let claim = run(&db, key(1, "k-1"), &input).await;
+    idempotency::finish(db.writer(), claim, &json!({ "order": 42 })).await.unwrap();
+
+    // Hours later, the same request gets the same answer, not a second order.
+    clock.advance(Duration::from_secs(3 * 3600));
+    match idempotency::begin::<Value>(&db, key(1, "k-1"), &input).await.unwrap() {
+        Begun::Answered(answer) => assert_eq!(answer, json!({ "order": 42 })),
+        Begun::Run(_) => panic!("ran twice"),
+    }
+    // The same key with other input is a mistake the client must hear about.
+    let other = json!({ "sku": 7, "quantity": 3 });
+    assert_eq!(code(idempotency::begin(&db, key(1, "k-1"), &other).await), UserErrorCode::IdempotencyKeyReused);
+    // Keys belong to their caller and operation.
+    let _ = run(&db, key(2, "k-1"), &other).await;
+    let _ = run(&db, Key { operation: "pay", ..key(1, "k-1") }, &input).await;
+    // After 24 hours the key is new again.
+    clock.advance(Duration::from_secs(21 * 3600));
+    let _ = run(&db, key(1, "k-1"), &other).await;
+}
+
+#[tokio::test]
+async fn a_retry_while_the_first_runs_is_in_progress_and_a_crashed_run_is_retried_after_its_claim() {
+    let (_database, db, clock) = open().await;
+    let input = json!({ "order": 9 });
+    let first = run(&db, key(1, "pay-9"), &input).await;
+    assert_eq!(code(idempotency::begin(&db, key(1, "pay-9"), &input).await), UserErrorCode::InProgress);
+
+    // The first run's transaction rolls back (a crash before commit): its answer is gone with
+    // its writes, and the key is still held until the claim lapses.
+    let txn = db.begin().await.unwrap();
+    idempotency::finish(&txn, first, &json!({ "paid": true })).await.unwrap();
+    txn.rollback().await.unwrap();
+    assert_eq!(code(idempotency::begin(&db, key(1, "pay-9"), &input).await), UserErrorCode::InProgress);
+    clock.advance(Duration::from_millis(u64::try_from(idempotency::CLAIM_MS).unwrap()));
+    let retry = run(&db, key(1, "pay-9"), &input).await;
+
+    // A slow first run that finishes after its claim was taken over fails, so its
+    // transaction rolls back instead of answering twice.
+    let (_database2, db2, clock2) = open().await;
+    let slow = run(&db2, key(1, "pay-9"), &input).await;
+    clock2.advance(Duration::from_millis(u64::try_from(idempotency::CLAIM_MS).unwrap()));
+    let taken_over = run(&db2, key(1, "pay-9"), &input).await;
+    assert!(idempotency::finish(db2.writer(), slow, &json!({ "paid": "first" })).await.is_err());
+    idempotency::finish(db2.writer(), taken_over, &json!({ "paid": "second" })).await.unwrap();
+    match idempotency::begin::<Value>(&db2, key(1, "pay-9"), &input).await.unwrap() {
+        Begun::Answered(answer) => assert_eq!(answer, json!({ "paid": "second" })),
+        Begun::Run(_) => panic!("ran a third time"),
+    }
+    idempotency::finish(db.writer(), retry, &json!({ "paid": true })).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_released_claim_runs_again_at_once() {
+    let (_database, db, _clock) = open().await;
+    let input = json!({ "cart": 3 });
+    let claim = run(&db, key(1, "checkout-3"), &input).await;
+    // Out of stock, say: nothing was written, and the same request may be tried again.
+    idempotency::release(&db, claim).await.unwrap();
+    let _ = run(&db, key(1, "checkout-3"), &input).await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_run_once() {
+    let (_database, db, _clock) = open().await;
+    let input = json!({ "sku": 1 });
+    let attempts = futures::future::join_all((0..16).map(|_| idempotency::begin::<Value>(&db, key(1, "race"), &input))).await;
+    let runs = attempts.iter().filter(|a| matches!(a, Ok(Begun::Run(_)))).count();
+    let waiting = attempts
+        .iter()
+        .filter(|a| matches!(a, Err(Error::User(e)) if e[0].code == UserErrorCode::InProgress))
+        .count();
+    assert_eq!((runs, waiting), (1, 15), "{attempts:?}");
+}
+
+#[tokio::test]
+async fn a_missing_overlong_or_unprintable_key_is_refused() {
+    let (_database, db, _clock) = open().await;
+    let input = json!({});
+    assert_eq!(code(idempotency::begin(&db, key(1, ""), &input).await), UserErrorCode::Required);
+    let long = "k".repeat(idempotency::MAX_KEY_LEN + 1);
+    assert_eq!(code(idempotency::begin(&db, key(1, &long), &input).await), UserErrorCode::TooLong);
+    assert_eq!(code(idempotency::begin(&db, key(1, "two words"), &input).await), UserErrorCode::Invalid);
+    let _ = run(&db, key(1, &"k".repeat(idempotency::MAX_KEY_LEN)), &input).await;
+}
