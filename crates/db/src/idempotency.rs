@@ -20,8 +20,6 @@
 //! because nothing of the first run committed (its answer would have), and if the first run
 //! is only slow, its [`finish`] finds the claim taken and fails, rolling its transaction back.
 
-use std::sync::atomic::Ordering;
-
 use kanjian_kernel::{Context, Error, Result, UserErrorCode};
 use sea_orm::{ConnectionTrait, Statement, Value};
 use serde::Serialize;
@@ -201,11 +199,7 @@ async fn look(db: &Db, name: &str) -> Result<Option<(String, Option<String>)>> {
 
 /// Deletes keys past their 24 hours, at most every ten minutes per node.
 async fn prune_now_and_then(db: &Db, now: i64) {
-    let last = &db.shared.idempotency_pruned_at;
-    let before = last.load(Ordering::Relaxed);
-    if now.saturating_sub(before) < PRUNE_EVERY_MS
-        || last.compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
-    {
+    if !crate::due_now(&db.shared.idempotency_pruned_at, now, PRUNE_EVERY_MS) {
         return;
     }
     let sql = format!("DELETE FROM {TABLE} WHERE expires_ms <= $1");

@@ -252,3 +252,11 @@ impl ConnectionTrait for Txn {
         self.txn.support_returning()
     }
 }
+
+/// Whether this node should do a periodic clean-up now: when `every_ms` have passed since
+/// `last` (ms on the `Db`'s clock), and only for the one caller that moves `last` on.
+fn due_now(last: &std::sync::atomic::AtomicI64, now: i64, every_ms: i64) -> bool {
+    use std::sync::atomic::Ordering;
+    let before = last.load(Ordering::Relaxed);
+    now.saturating_sub(before) >= every_ms && last.compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+}

@@ -13,8 +13,6 @@
 //! was handed to (`db.for_module`), so a module only ever spends and reads its own counters.
 //! Changing a rate in the config starts its counters afresh.
 
-use std::sync::atomic::Ordering;
-
 use kanjian_kernel::{Context, Error, Result};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde::{Deserialize, Serialize};
@@ -209,11 +207,7 @@ async fn retry_after(db: &Db, buckets: &[Bucket], now: i64) -> Result<u64> {
 /// Deletes the rows that have fully refilled, at most once every ten minutes per node. A failure
 /// is logged and changes nothing: such rows mean the same as no row.
 async fn prune_now_and_then(db: &Db, now: i64) {
-    let last = &db.shared.rate_limits_pruned_at;
-    let before = last.load(Ordering::Relaxed);
-    if now.saturating_sub(before) < PRUNE_EVERY_MS
-        || last.compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
-    {
+    if !crate::due_now(&db.shared.rate_limits_pruned_at, now, PRUNE_EVERY_MS) {
         return;
     }
     if let Err(e) = prune(db, now).await {
