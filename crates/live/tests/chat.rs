@@ -422,9 +422,10 @@ async fn the_pinned_message_reaches_viewers_and_stays_on_the_room() {
 }
 
 /// A viewer who stops reading falls more than 64 batches behind and skips batches, but the
-/// priority lane still reaches them whole, each comment once.
+/// priority lane still reaches them whole, each comment once, and so does the pin made in a
+/// skipped batch.
 #[tokio::test]
-async fn a_viewer_who_fell_behind_still_gets_every_priority_comment_once() {
+async fn a_viewer_who_fell_behind_still_gets_every_priority_comment_once_and_the_pin() {
     let app = app_with(LiveConfig { comments_per_user: vec![], ..quick() }).await;
     let room = live_room(&app).await;
     let mut slow = app.live.watch_room(&user(6), room).await.unwrap();
@@ -433,13 +434,22 @@ async fn a_viewer_who_fell_behind_still_gets_every_priority_comment_once() {
     let mut sent = Vec::new();
     for i in 0..80 {
         sent.push(app.live.send_comment(&user(1), room, &format!("主播第{i}条")).await.unwrap().id);
+        if i == 3 {
+            // In a batch the viewer will skip: the pin is state, and must still reach them.
+            app.live.pin_message(&user(1), room, Some("八点抽奖")).await.unwrap();
+        }
         tokio::time::sleep(std::time::Duration::from_millis(60)).await;
     }
     let mut got = Vec::new();
+    let mut pinned = None;
     until(&mut slow, |e| {
         got.extend(comments_in(std::slice::from_ref(e)).iter().filter(|c| c.role == CommentRole::Creator).map(|c| c.id));
-        got.len() >= sent.len()
+        if let LiveRoomEventDto::PinnedMessage(p) = e {
+            pinned = p.as_ref().map(|p| p.text.clone());
+        }
+        got.len() >= sent.len() && pinned.is_some()
     })
     .await;
     assert_eq!(got, sent, "every creator comment, in order, once");
+    assert_eq!(pinned.as_deref(), Some("八点抽奖"));
 }

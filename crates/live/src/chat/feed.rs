@@ -193,6 +193,9 @@ pub(crate) struct RoomFeed {
     ticks: broadcast::Sender<Arc<Tick>>,
     /// The latest priority comments (see PRIORITY_BACKLOG).
     priority: Mutex<VecDeque<LiveCommentDto>>,
+    /// The room's pinned message and counts as last sent: state, not news, so a viewer who
+    /// skipped the batches that carried them gets them again.
+    state: Mutex<RoomState>,
     /// Signed-in viewers here, by `live_viewers.viewer_key`, with how many streams each has.
     watching: Mutex<HashMap<String, usize>>,
     stop: CancellationToken,
@@ -211,6 +214,20 @@ impl RoomFeed {
         while backlog.len() > PRIORITY_BACKLOG {
             backlog.pop_front();
         }
+    }
+
+    fn remember_state(&self, tick: &Tick) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pinned) = &tick.pinned {
+            state.pinned = Some(pinned.clone());
+        }
+        if tick.counts.is_some() {
+            state.counts = tick.counts;
+        }
+    }
+
+    fn state(&self) -> RoomState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn priority_after(&self, after: LiveCommentId) -> Vec<LiveCommentDto> {
@@ -252,6 +269,7 @@ impl Feeds {
         let feed = Arc::new(RoomFeed {
             ticks: ticks.clone(),
             priority: Mutex::default(),
+            state: Mutex::default(),
             watching: Mutex::default(),
             stop: CancellationToken::new(),
         });
@@ -307,8 +325,8 @@ impl Viewer {
 /// viewer at every batch) finds several batches waiting when it asks for the next: they go out
 /// together, as one, so being late never queues up more messages (each costs a write) and the
 /// viewer is back at the live edge with the next. One more than `TICK_BUFFER` batches behind
-/// skips batches, but first gets the priority comments they held from the feed's backlog. No
-/// comment comes twice.
+/// skips batches, but first gets the priority comments they held from the feed's backlog, and
+/// the room's latest pinned message and counts. No comment comes twice.
 pub(crate) fn viewer_events(
     viewer: Viewer,
     me: Option<UserId>,
@@ -360,12 +378,26 @@ pub(crate) fn viewer_events(
                     }
                     events.into_iter().for_each(|event| merged.add(event.into_event()));
                 }
+                if lagged.is_some() && !merged.removed {
+                    // The pin and counts of skipped batches: the latest sent, newer than any
+                    // held here (a batch sent since comes next and says the same or newer).
+                    let state = viewer.feed.state();
+                    merged.pinned = state.pinned.or(merged.pinned);
+                    merged.counts = state.counts.or(merged.counts);
+                }
                 merged.into_events()
             };
             Some((out, (viewer, receiver, delivered)))
         }
     })
     .boxed()
+}
+
+/// What a room shows beside its comments, as the feed last sent it.
+#[derive(Debug, Clone, Default)]
+struct RoomState {
+    pinned: Option<Option<PinnedMessageDto>>,
+    counts: Option<LiveCountsDto>,
 }
 
 /// Several batches of one viewer, made one.
@@ -543,6 +575,7 @@ async fn run(
                 let Some(feed) = feed.upgrade() else { break };
                 let tick = gathered.take(per_tick);
                 feed.remember_priority(&tick.priority);
+                feed.remember_state(&tick);
                 let _ = feed.ticks.send(Arc::new(tick));
             }
             _ = counts_tick.tick(), if refreshing.is_none() => {
