@@ -182,6 +182,14 @@ pub trait MailDirectory: Send + Sync {
     async fn mail_recipients(&self, users: &[UserId]) -> Result<Vec<MailRecipient>>;
 }
 
+/// Who may act for a merchant: a person's role in an organization, for modules that check it
+/// (commerce: owners manage the shop, owners and agents handle its orders).
+#[async_trait]
+pub trait OrganizationDirectory: Send + Sync {
+    /// `None` when the user is not a member (or the organization does not exist).
+    async fn organization_role(&self, organization: OrganizationId, user: UserId) -> Result<Option<OrgRole>>;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailRecipient {
     pub user_id: UserId,

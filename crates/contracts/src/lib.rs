@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod apis;
+pub mod commerce;
 pub mod events;
 pub mod identity;
 pub mod live;

@@ -39,6 +39,7 @@ impl kanjian_module::Module for Identity {
         Ok(kanjian_module::Parts::default()
             .api::<dyn kanjian_contracts::identity::IdentityDirectory>(service.clone())
             .api::<dyn kanjian_contracts::identity::MailDirectory>(service.clone())
+            .api::<dyn kanjian_contracts::identity::OrganizationDirectory>(service.clone())
             .api::<dyn kanjian_contracts::identity::IdentityApi>(service))
     }
 }

@@ -5,7 +5,7 @@ use kanjian_db::Db;
 use async_trait::async_trait;
 use kanjian_contracts::identity::{
     AddMemberInput, AuthSession, ChannelDto, ClientInfo, CreateChannelInput,
-    CreateOrganizationInput, IdentityApi, IdentityDirectory, LogInInput, MailDirectory, MailRecipient, MembershipDto, OrgRole,
+    CreateOrganizationInput, IdentityApi, IdentityDirectory, LogInInput, MailDirectory, MailRecipient, MembershipDto, OrgRole, OrganizationDirectory,
     OrganizationDto, RemoveMemberInput, RequestPasswordResetInput, ResetPasswordInput, SignUpInput,
     UpdateChannelInput, UpdateProfileInput, UserDto, VerifyEmailInput,
 };
@@ -77,6 +77,13 @@ impl IdentityDirectory for IdentityService {
 impl MailDirectory for IdentityService {
     async fn mail_recipients(&self, users: &[UserId]) -> Result<Vec<MailRecipient>> {
         accounts::mail_recipients(&self.db, &self.config.mail_locale, users).await
+    }
+}
+
+#[async_trait]
+impl OrganizationDirectory for IdentityService {
+    async fn organization_role(&self, organization: OrganizationId, user: UserId) -> Result<Option<OrgRole>> {
+        organizations::role_of(&self.db, organization, user).await
     }
 }
 

@@ -58,6 +58,15 @@ pub enum UserErrorCode {
     IdempotencyKeyReused,
     /// A request with this idempotency key is still running: retry in a moment.
     InProgress,
+    /// The SKU has no stock left.
+    SoldOut,
+    /// The SKU has stock, but less than the quantity asked; the message says how much was left.
+    InsufficientStock,
+    /// The quantity would take the actor over the product's per-person purchase limit; the
+    /// message says how many more they may buy.
+    PurchaseLimitExceeded,
+    /// The product or SKU is not for sale now (off the shelf or removed by its shop).
+    Unavailable,
 }
 
 impl UserErrorCode {
@@ -84,6 +93,10 @@ impl UserErrorCode {
             Self::ContentRejected => "CONTENT_REJECTED",
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::InProgress => "IN_PROGRESS",
+            Self::SoldOut => "SOLD_OUT",
+            Self::InsufficientStock => "INSUFFICIENT_STOCK",
+            Self::PurchaseLimitExceeded => "PURCHASE_LIMIT_EXCEEDED",
+            Self::Unavailable => "UNAVAILABLE",
         }
     }
 }

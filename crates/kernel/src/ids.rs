@@ -48,6 +48,18 @@ define_id!(
     LiveRoomId,
     /// A comment sent in a live room (弹幕).
     LiveCommentId,
+    /// A merchant's shop (小店), one per organization.
+    ShopId,
+    /// A product of a shop.
+    ProductId,
+    /// A sellable variant of a product (one combination of spec values, with its price and stock).
+    SkuId,
+    /// A shopper's order with one shop.
+    OrderId,
+    /// A shipping address in a shopper's address book.
+    AddressId,
+    /// One attempt to pay an order through a payment provider.
+    PaymentId,
 );
 
 /// The opaque global id clients use for an object (`base64url("LiveRoom:42")`), as the GraphQL

@@ -9,6 +9,7 @@ kanjian_module::modules! {
     social: kanjian_social::Social,
     notify: kanjian_notify::Notify,
     live: kanjian_live::Live,
+    commerce: kanjian_commerce::Commerce,
 }
 
 /// The one ordered history: the migrations crate's and every module's own, ordered by name (each
