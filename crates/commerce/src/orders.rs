@@ -10,7 +10,7 @@
 //! → `sold` (paid), or back from `held` to `stock` (cancelled or expired). Each move is one
 //! conditional `UPDATE`; nothing is read and then written.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use kanjian_contracts::commerce::{
     AttributionDto, AttributionInput, BuyNowInput, CancelOrderInput, CancelReason, OrderCancelled, OrderCompleted, OrderDto,
@@ -18,7 +18,7 @@ use kanjian_contracts::commerce::{
     ProductStatus, SaleSource, ShipOrderInput, ShipmentDto,
 };
 use kanjian_db::idempotency::{self, Begun, Key};
-use kanjian_kernel::ids::{ChannelId, LiveRoomId, OrderId, ProductId, ShopId, SkuId, UserId, VideoId};
+use kanjian_kernel::ids::{AddressId, ChannelId, LiveRoomId, OrderId, ProductId, ShopId, SkuId, UserId, VideoId};
 use kanjian_kernel::text;
 use kanjian_kernel::{Actor, Context, Error, Money, Page, PageRequest, Result, Timestamp, UserErrorCode, Validation};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -29,7 +29,7 @@ use crate::access::{self, execute, money};
 use crate::entity::{order, order_event, order_line, product, purchase, shop, sku};
 use crate::{addresses, domain, products};
 
-fn state_of(row: &order::Model) -> Result<OrderState> {
+pub(crate) fn state_of(row: &order::Model) -> Result<OrderState> {
     OrderState::parse(&row.state).ok_or_else(|| Error::internal(format!("order {} has unknown state {}", row.id, row.state)))
 }
 
@@ -54,6 +54,7 @@ fn line_dto(line: &order_line::Model, currency: &str) -> Result<OrderLineDto> {
         quantity: line.quantity,
         amount: money(line.amount_minor, currency)?,
         seen_unit_price: line.seen_unit_price_minor.map(|m| money(m, currency)).transpose()?,
+        shipping_share: money(line.shipping_share_minor, currency)?,
         attribution: attribution_of(line)?,
     })
 }
@@ -111,7 +112,7 @@ async fn dtos<C: ConnectionTrait>(conn: &C, rows: Vec<order::Model>) -> Result<V
     }).collect()
 }
 
-async fn one_dto<C: ConnectionTrait>(conn: &C, id: i64) -> Result<OrderDto> {
+pub(crate) async fn one_dto<C: ConnectionTrait>(conn: &C, id: i64) -> Result<OrderDto> {
     let row = order::Entity::find_by_id(id).one(conn).await.context("loading an order")?.ok_or_else(|| Error::not_found("order"))?;
     dtos(conn, vec![row]).await?.pop().ok_or_else(|| Error::internal("an order vanished while mapping it"))
 }
@@ -131,7 +132,7 @@ fn facts(lines: &[order_line::Model], currency: &str) -> Result<Vec<OrderLineFac
         .collect()
 }
 
-async fn add_timeline<C: ConnectionTrait>(conn: &C, order: i64, kind: OrderEventKind, at: Timestamp, actor: Option<UserId>, note: String) -> Result<()> {
+pub(crate) async fn add_timeline<C: ConnectionTrait>(conn: &C, order: i64, kind: OrderEventKind, at: Timestamp, actor: Option<UserId>, note: String) -> Result<()> {
     order_event::ActiveModel {
         order_id: Set(order),
         kind: Set(kind.as_str().to_owned()),
@@ -180,7 +181,7 @@ struct BuyNowFingerprint<'a> {
     seen_unit_price: Option<i64>,
 }
 
-fn check_attribution(a: &AttributionInput) -> Result<(), kanjian_kernel::UserError> {
+pub(crate) fn check_attribution(a: &AttributionInput) -> Result<(), kanjian_kernel::UserError> {
     let missing = |field: &str, what: &str| {
         Err(kanjian_kernel::UserError::new(field, UserErrorCode::Required, format!("A sale from {what} names it.")))
     };
@@ -212,10 +213,22 @@ pub(crate) async fn buy_now(deps: &Deps, actor: &Actor, input: BuyNowInput) -> R
         Begun::Answered(order) => return one_dto(deps.db.reader(), order.0).await,
         Begun::Run(claim) => claim,
     };
-    match place(deps, user, &input).await {
-        Ok((txn, order_id)) => {
-            idempotency::finish(&txn, claim, &order_id).await?;
-            txn.commit().await.context("committing an order")?;
+    let line = LineRequest {
+        sku_id: input.sku_id,
+        quantity: input.quantity,
+        attribution: input.attribution.clone(),
+        seen_unit_price_minor: input.seen_unit_price_minor,
+    };
+    let placed = async {
+        let placed = place(deps, user, input.address_id, &[line], Field::Single).await?;
+        let order_id = *placed.orders.first().ok_or_else(|| Error::internal("buyNow placed no order"))?;
+        idempotency::finish(&placed.txn, &claim, &order_id).await?;
+        placed.hold_and_commit().await?;
+        Ok(order_id)
+    }
+    .await;
+    match placed {
+        Ok(order_id) => {
             deps.outbox.notify();
             tracing::Span::current().record("order_id", order_id.0);
             tracing::info!("order placed");
@@ -228,152 +241,294 @@ pub(crate) async fn buy_now(deps: &Deps, actor: &Actor, input: BuyNowInput) -> R
     }
 }
 
-fn unavailable() -> Error {
-    Error::user("skuId", UserErrorCode::Unavailable, "This product is not on sale any more.")
+/// Orders written in an open transaction, their stock not held yet: the caller adds its own
+/// rows (an idempotent answer, the cart's removal), then [`Placed::hold_and_commit`] takes the
+/// hot rows last and commits, all or nothing.
+pub(crate) struct Placed {
+    pub txn: kanjian_db::Txn,
+    pub orders: Vec<OrderId>,
+    holds: Vec<PendingHold>,
+    now: Timestamp,
+    field: Field,
 }
 
-/// Places the order in an open transaction, handed back uncommitted so the idempotent answer
-/// commits with it.
-async fn place(deps: &Deps, user: UserId, input: &BuyNowInput) -> Result<(kanjian_db::Txn, OrderId)> {
-    let address = addresses::own(deps.db.reader(), user, input.address_id).await.map_err(|e| match e {
+struct PendingHold {
+    sku: sku::Model,
+    title: String,
+    quantity: i64,
+}
+
+impl Placed {
+    /// Holds every line's stock, in SKU order (two checkouts never wait on each other in a
+    /// cycle), then commits. On PostgreSQL the SKU rows stay locked only from here to the commit.
+    pub(crate) async fn hold_and_commit(mut self) -> Result<Vec<OrderId>> {
+        self.holds.sort_by_key(|h| h.sku.id);
+        for h in &self.holds {
+            hold(&self.txn, &h.sku, &h.title, h.quantity, self.now, self.field).await?;
+        }
+        self.txn.commit().await.context("committing an order")?;
+        Ok(self.orders)
+    }
+}
+
+/// One SKU to buy, from `buyNow` or from a cart item.
+#[derive(Debug, Clone)]
+pub(crate) struct LineRequest {
+    pub sku_id: SkuId,
+    pub quantity: i64,
+    pub attribution: AttributionInput,
+    pub seen_unit_price_minor: Option<i64>,
+}
+
+/// Which input field a refusal names: `buyNow`'s single SKU, or the cart's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Single,
+    Cart,
+}
+
+impl Field {
+    fn sku(self) -> &'static str {
+        match self {
+            Self::Single => "skuId",
+            Self::Cart => "skuIds",
+        }
+    }
+
+    fn quantity(self) -> &'static str {
+        match self {
+            Self::Single => "quantity",
+            Self::Cart => "skuIds",
+        }
+    }
+}
+
+fn unavailable(field: Field, title: &str) -> Error {
+    let message = match field {
+        Field::Single => "This product is not on sale any more.".to_owned(),
+        Field::Cart => format!("{title} is not on sale any more."),
+    };
+    Error::user(field.sku(), UserErrorCode::Unavailable, message)
+}
+
+/// Everything a line needs, loaded before the transaction.
+struct Priced<'a> {
+    request: &'a LineRequest,
+    sku: sku::Model,
+    product: product::Model,
+    unit: Money,
+    amount: Money,
+    /// The channel the sale is credited to, and the commission in force.
+    creator: Option<i64>,
+    commission_bps: Option<i64>,
+}
+
+/// Places one order per shop for `lines`, in one open transaction handed back uncommitted with
+/// the holds still to take ([`Placed`]), so an idempotent answer (or the cart's removal) commits
+/// with it. Every line holds its stock or nothing is placed.
+pub(crate) async fn place(
+    deps: &Deps,
+    user: UserId,
+    address_id: AddressId,
+    lines: &[LineRequest],
+    field: Field,
+) -> Result<Placed> {
+    let address = addresses::own(deps.db.reader(), user, address_id).await.map_err(|e| match e {
         Error::NotFound(_) => Error::user("addressId", UserErrorCode::Invalid, "This address is not in your address book."),
         other => other,
     })?;
-    let shipping_address = addresses::shipping_copy(&address)?;
-    let sku = sku::Entity::find_by_id(input.sku_id.0).one(deps.db.reader()).await.context("loading a SKU")?;
-    let Some(sku) = sku else { return Err(Error::not_found("SKU")) };
-    let product = products::find_product(deps.db.reader(), ProductId(sku.product_id)).await?.ok_or_else(|| Error::not_found("SKU"))?;
-    match ProductStatus::parse(&product.status) {
-        Some(ProductStatus::OnShelf) if !sku.removed => {}
-        // Off the shelf, deleted, or a removed SKU: the shopper saw it once; say it is gone.
-        _ => return Err(unavailable()),
+    let shipping_address = serde_json::to_string(&addresses::shipping_copy(&address)?).context("storing an order's address")?;
+    let (skus, products) = products::skus_with_products(deps.db.reader(), lines.iter().map(|l| l.sku_id.0)).await?;
+    let mut shops: HashMap<i64, shop::Model> = HashMap::new();
+    let mut priced = Vec::with_capacity(lines.len());
+    for request in lines {
+        let sku = skus.get(&request.sku_id.0).cloned().ok_or_else(|| Error::not_found("SKU"))?;
+        let product = products.get(&sku.product_id).cloned().ok_or_else(|| Error::not_found("SKU"))?;
+        if product.status != ProductStatus::OnShelf.as_str() || sku.removed {
+            // Off the shelf, deleted, or a removed SKU: the shopper saw it once; say it is gone.
+            return Err(unavailable(field, &product.title));
+        }
+        if !shops.contains_key(&sku.shop_id) {
+            let shop = access::find_shop(deps.db.reader(), ShopId(sku.shop_id)).await?.ok_or_else(|| Error::internal("a SKU without its shop"))?;
+            shops.insert(shop.id, shop);
+        }
+        let currency = access::currency_of(&sku.currency)?;
+        let unit = Money::new(sku.price_minor, currency);
+        let amount = unit.checked_mul(request.quantity).ok_or_else(|| Error::internal("an order total overflowed"))?;
+        let (creator, commission_bps) = crate::affiliates::credit(deps, user, &request.attribution, product.id).await?;
+        priced.push(Priced { request, sku, product, unit, amount, creator, commission_bps });
     }
-    let shop = access::find_shop(deps.db.reader(), ShopId(sku.shop_id)).await?.ok_or_else(|| Error::internal("a SKU without its shop"))?;
-    if let Some(limit) = product.purchase_limit
-        && input.quantity > limit
-    {
-        return Err(Error::user("quantity", UserErrorCode::PurchaseLimitExceeded, format!("Each person may buy at most {limit} of this product.")));
+    // Per product, every line's units together against the limit.
+    let mut per_product: BTreeMap<i64, (i64, Option<i64>, String)> = BTreeMap::new();
+    for p in &priced {
+        let entry = per_product.entry(p.product.id).or_insert((0, p.product.purchase_limit, p.product.title.clone()));
+        entry.0 += p.request.quantity;
     }
-    let currency = access::currency_of(&shop.currency)?;
-    let unit = Money::new(sku.price_minor, currency);
-    let items = unit.checked_mul(input.quantity).ok_or_else(|| Error::internal("an order total overflowed"))?;
-    let shipping = domain::shipping_for(
-        items,
-        Money::new(shop.shipping_fee_minor, currency),
-        shop.free_shipping_threshold_minor.map(|m| Money::new(m, currency)),
-    );
-    let total = items.checked_add(shipping).ok_or_else(|| Error::internal("an order total overflowed"))?;
-    let seen = input.seen_unit_price_minor.filter(|&seen| seen != sku.price_minor);
+    for (quantity, limit, title) in per_product.values() {
+        if let Some(limit) = limit
+            && quantity > limit
+        {
+            let message = match field {
+                Field::Single => format!("Each person may buy at most {limit} of this product."),
+                Field::Cart => format!("Each person may buy at most {limit} of {title}."),
+            };
+            return Err(Error::user(field.quantity(), UserErrorCode::PurchaseLimitExceeded, message));
+        }
+    }
     let now = deps.db.now();
     let pay_by = now + deps.config.payment_window();
+    // One order per shop, in shop order.
+    let mut by_shop: BTreeMap<i64, Vec<&Priced<'_>>> = BTreeMap::new();
+    for p in &priced {
+        by_shop.entry(p.sku.shop_id).or_default().push(p);
+    }
 
     let txn = deps.db.begin().await.context("starting to place an order")?;
-    reserve_allowance(&txn, user, &product, input.quantity).await?;
-    let order = order::ActiveModel {
-        buyer_id: Set(user.0),
-        shop_id: Set(shop.id),
-        state: Set(OrderState::PendingPayment.as_str().to_owned()),
-        currency: Set(shop.currency.clone()),
-        items_total_minor: Set(items.minor),
-        shipping_fee_minor: Set(shipping.minor),
-        total_minor: Set(total.minor),
-        address: Set(serde_json::to_string(&shipping_address).context("storing an order's address")?),
-        pay_by: Set(pay_by),
-        paid_at: Set(None),
-        shipped_at: Set(None),
-        carrier: Set(None),
-        tracking_number: Set(None),
-        completed_at: Set(None),
-        cancelled_at: Set(None),
-        cancel_reason: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        version: Set(1),
-        ..Default::default()
+    for (product, (quantity, limit, title)) in &per_product {
+        reserve_allowance(&txn, user, *product, *quantity, *limit, title, field).await?;
     }
-    .insert(&txn)
-    .await
-    .context("placing an order")?;
-    let a = &input.attribution;
-    let line = order_line::ActiveModel {
-        order_id: Set(order.id),
-        product_id: Set(product.id),
-        sku_id: Set(sku.id),
-        title: Set(product.title.clone()),
-        specs: Set(sku.specs.clone()),
-        image_url: Set(products::images_of(&product)?.into_iter().next()),
-        unit_price_minor: Set(unit.minor),
-        quantity: Set(input.quantity),
-        amount_minor: Set(items.minor),
-        seen_unit_price_minor: Set(seen),
-        source: Set(a.source.as_str().to_owned()),
-        live_room_id: Set(a.live_room_id.map(|i| i.0)),
-        video_id: Set(a.video_id.map(|i| i.0)),
-        // Affiliate offers (and so commissions) come with the showcase; until then a sale
-        // records the channel it came through and no rate.
-        creator_channel_id: Set(a.channel_id.map(|i| i.0)),
-        commission_bps: Set(None),
-        ..Default::default()
+    let mut placed = Vec::with_capacity(by_shop.len());
+    for (shop_id, items) in &by_shop {
+        let shop = shops.get(shop_id).ok_or_else(|| Error::internal("a shop vanished"))?;
+        let currency = access::currency_of(&shop.currency)?;
+        let mut items_total = Money::new(0, currency);
+        for item in items {
+            items_total = items_total.checked_add(item.amount).ok_or_else(|| Error::internal("an order total overflowed"))?;
+        }
+        let shipping = domain::shipping_for(
+            items_total,
+            Money::new(shop.shipping_fee_minor, currency),
+            shop.free_shipping_threshold_minor.map(|m| Money::new(m, currency)),
+        );
+        let total = items_total.checked_add(shipping).ok_or_else(|| Error::internal("an order total overflowed"))?;
+        let shares = shipping
+            .allocate(&items.iter().map(|i| i.amount.minor).collect::<Vec<_>>())
+            .ok_or_else(|| Error::internal("shipping could not be split over the lines"))?;
+        let order = order::ActiveModel {
+            buyer_id: Set(user.0),
+            shop_id: Set(shop.id),
+            state: Set(OrderState::PendingPayment.as_str().to_owned()),
+            currency: Set(shop.currency.clone()),
+            items_total_minor: Set(items_total.minor),
+            shipping_fee_minor: Set(shipping.minor),
+            total_minor: Set(total.minor),
+            address: Set(shipping_address.clone()),
+            pay_by: Set(pay_by),
+            paid_at: Set(None),
+            shipped_at: Set(None),
+            carrier: Set(None),
+            tracking_number: Set(None),
+            completed_at: Set(None),
+            cancelled_at: Set(None),
+            cancel_reason: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            version: Set(1),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .context("placing an order")?;
+        let mut rows = Vec::with_capacity(items.len());
+        let mut notes = Vec::new();
+        for (item, share) in items.iter().zip(shares) {
+            let a = &item.request.attribution;
+            let seen = item.request.seen_unit_price_minor.filter(|&seen| seen != item.sku.price_minor);
+            if let Some(seen) = seen {
+                notes.push(format!("The price of {} changed from {} to {} before the order was placed.", item.product.title, Money::new(seen, currency), item.unit));
+            }
+            let line = order_line::ActiveModel {
+                order_id: Set(order.id),
+                product_id: Set(item.product.id),
+                sku_id: Set(item.sku.id),
+                title: Set(item.product.title.clone()),
+                specs: Set(item.sku.specs.clone()),
+                image_url: Set(products::images_of(&item.product)?.into_iter().next()),
+                unit_price_minor: Set(item.unit.minor),
+                quantity: Set(item.request.quantity),
+                amount_minor: Set(item.amount.minor),
+                seen_unit_price_minor: Set(seen),
+                shipping_share_minor: Set(share.minor),
+                source: Set(a.source.as_str().to_owned()),
+                live_room_id: Set(a.live_room_id.map(|i| i.0)),
+                video_id: Set(a.video_id.map(|i| i.0)),
+                creator_channel_id: Set(item.creator),
+                commission_bps: Set(item.commission_bps),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .context("writing an order line")?;
+            rows.push(line);
+        }
+        add_timeline(&txn, order.id, OrderEventKind::Placed, now, Some(user), notes.join(" ")).await?;
+        deps.outbox
+            .enqueue(
+                &txn,
+                &OrderPlaced {
+                    order_id: OrderId(order.id),
+                    buyer_id: user,
+                    shop_id: ShopId(shop.id),
+                    lines: facts(&rows, &shop.currency)?,
+                    total,
+                    version: 1,
+                    pay_by,
+                },
+            )
+            .await?;
+        placed.push(OrderId(order.id));
     }
-    .insert(&txn)
-    .await
-    .context("writing an order line")?;
-    let note = match seen {
-        Some(seen) => format!("The price changed from {} to {} before the order was placed.", Money::new(seen, currency), unit),
-        None => String::new(),
-    };
-    add_timeline(&txn, order.id, OrderEventKind::Placed, now, Some(user), note).await?;
-    deps.outbox
-        .enqueue(
-            &txn,
-            &OrderPlaced {
-                order_id: OrderId(order.id),
-                buyer_id: user,
-                shop_id: ShopId(shop.id),
-                lines: facts(std::slice::from_ref(&line), &shop.currency)?,
-                total,
-                version: 1,
-                pay_by,
-            },
-        )
-        .await?;
-    // The hot row last: on PostgreSQL its lock is held only from here to the commit.
-    hold(&txn, &sku, input.quantity, now).await?;
-    Ok((txn, OrderId(order.id)))
+    let holds = priced
+        .into_iter()
+        .map(|p| PendingHold { title: p.product.title.clone(), quantity: p.request.quantity, sku: p.sku })
+        .collect();
+    Ok(Placed { txn, orders: placed, holds, now, field })
 }
 
 /// Counts `quantity` against the person's purchase limit of the product, by a conditional
 /// upsert: two orders racing for the last allowance cannot both pass.
-async fn reserve_allowance<C: ConnectionTrait>(conn: &C, user: UserId, product: &product::Model, quantity: i64) -> Result<()> {
-    let limit = product.purchase_limit.unwrap_or(i64::MAX);
+async fn reserve_allowance<C: ConnectionTrait>(
+    conn: &C,
+    user: UserId,
+    product: i64,
+    quantity: i64,
+    limit: Option<i64>,
+    title: &str,
+    field: Field,
+) -> Result<()> {
+    let cap = limit.unwrap_or(i64::MAX);
     let done = execute(
         conn,
         "INSERT INTO commerce_purchases (user_id, product_id, quantity) VALUES ($1, $2, $3) \
          ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = commerce_purchases.quantity + excluded.quantity \
          WHERE commerce_purchases.quantity + excluded.quantity <= $4",
-        vec![user.0.into(), product.id.into(), quantity.into(), limit.into()],
+        vec![user.0.into(), product.into(), quantity.into(), cap.into()],
         "counting a purchase against its limit",
     )
     .await?;
     if done.rows_affected() == 1 {
         return Ok(());
     }
-    let bought = purchase::Entity::find_by_id((user.0, product.id)).one(conn).await.context("loading a purchase count")?.map_or(0, |p| p.quantity);
-    let left = (limit - bought).max(0);
+    let bought = purchase::Entity::find_by_id((user.0, product)).one(conn).await.context("loading a purchase count")?.map_or(0, |p| p.quantity);
+    let left = (cap - bought).max(0);
+    let what = match field {
+        Field::Single => "this product".to_owned(),
+        Field::Cart => title.to_owned(),
+    };
     Err(Error::user(
-        "quantity",
+        field.quantity(),
         UserErrorCode::PurchaseLimitExceeded,
         if left == 0 {
-            format!("You already bought the most allowed ({limit}) of this product.")
+            format!("You already bought the most allowed ({cap}) of {what}.")
         } else {
-            format!("Each person may buy at most {limit} of this product; you may buy {left} more.")
+            format!("Each person may buy at most {cap} of {what}; you may buy {left} more.")
         },
     ))
 }
 
 /// Moves `quantity` units from on sale to held, if they are there and the price is still the
 /// one the order charges.
-async fn hold<C: ConnectionTrait>(conn: &C, sku: &sku::Model, quantity: i64, now: Timestamp) -> Result<()> {
+async fn hold<C: ConnectionTrait>(conn: &C, sku: &sku::Model, title: &str, quantity: i64, now: Timestamp, field: Field) -> Result<()> {
     let done = execute(
         conn,
         "UPDATE commerce_skus SET stock = stock - $1, held = held + $1, updated_at = $2 \
@@ -385,15 +540,16 @@ async fn hold<C: ConnectionTrait>(conn: &C, sku: &sku::Model, quantity: i64, now
     if done.rows_affected() == 1 {
         return Ok(());
     }
-    let current = sku::Entity::find_by_id(sku.id).one(conn).await.context("loading a SKU")?.ok_or_else(unavailable)?;
+    let current = sku::Entity::find_by_id(sku.id).one(conn).await.context("loading a SKU")?.ok_or_else(|| unavailable(field, title))?;
+    let named = |single: &str, cart: String| if field == Field::Single { single.to_owned() } else { cart };
     Err(if current.removed {
-        unavailable()
+        unavailable(field, title)
     } else if current.price_minor != sku.price_minor {
-        Error::user("skuId", UserErrorCode::InvalidState, "The price changed a moment ago; look at it again before buying.")
+        Error::user(field.sku(), UserErrorCode::InvalidState, named("The price changed a moment ago; look at it again before buying.", format!("The price of {title} changed a moment ago; look at it again before buying.")))
     } else if current.stock == 0 {
-        Error::user("skuId", UserErrorCode::SoldOut, "Sold out.")
+        Error::user(field.sku(), UserErrorCode::SoldOut, named("Sold out.", format!("{title} is sold out.")))
     } else {
-        Error::user("quantity", UserErrorCode::InsufficientStock, format!("Only {} left.", current.stock))
+        Error::user(field.quantity(), UserErrorCode::InsufficientStock, named(&format!("Only {} left.", current.stock), format!("Only {} of {title} left.", current.stock)))
     })
 }
 
@@ -440,6 +596,14 @@ async fn cancel_in<C: ConnectionTrait>(deps: &Deps, conn: &C, row: &order::Model
     }
     let lines = lines_of(conn, &[row.id]).await?.remove(&row.id).unwrap_or_default();
     release(conn, row.buyer_id, &lines, now).await?;
+    // Its open payment attempts close; money that still arrives for one is refunded.
+    execute(
+        conn,
+        "UPDATE commerce_payments SET state = 'CLOSED', updated_at = $1 WHERE order_id = $2 AND state = 'CREATED'",
+        vec![now.into(), row.id.into()],
+        "closing an order's payment attempts",
+    )
+    .await?;
     let note = match reason {
         CancelReason::Buyer => "Cancelled by the buyer.",
         CancelReason::PaymentExpired => "Cancelled: not paid within the payment window.",
@@ -463,7 +627,7 @@ async fn cancel_in<C: ConnectionTrait>(deps: &Deps, conn: &C, row: &order::Model
 }
 
 /// The actor's own order; anyone else's is `NOT_FOUND`.
-async fn own_order<C: ConnectionTrait>(conn: &C, actor: &Actor, id: OrderId) -> Result<order::Model> {
+pub(crate) async fn own_order<C: ConnectionTrait>(conn: &C, actor: &Actor, id: OrderId) -> Result<order::Model> {
     let user = actor.require_user()?;
     order::Entity::find_by_id(id.0)
         .one(conn)
@@ -473,7 +637,7 @@ async fn own_order<C: ConnectionTrait>(conn: &C, actor: &Actor, id: OrderId) -> 
         .ok_or_else(|| Error::not_found("order"))
 }
 
-fn wrong_state(what: &str, state: OrderState) -> Error {
+pub(crate) fn wrong_state(what: &str, state: OrderState) -> Error {
     Error::user("orderId", UserErrorCode::InvalidState, format!("{what}; this order is {}.", state.as_str()))
 }
 
@@ -496,7 +660,7 @@ pub(crate) async fn cancel_by_buyer(deps: &Deps, actor: &Actor, input: CancelOrd
     };
     match run.await {
         Ok(txn) => {
-            idempotency::finish(&txn, claim, &OrderId(row.id)).await?;
+            idempotency::finish(&txn, &claim, &OrderId(row.id)).await?;
             txn.commit().await.context("committing a cancellation")?;
             deps.outbox.notify();
             tracing::info!("order cancelled by its buyer");
@@ -511,6 +675,8 @@ pub(crate) async fn cancel_by_buyer(deps: &Deps, actor: &Actor, input: CancelOrd
 
 /// Cancels an order past its payment window (the sweep); `false` when it moved meanwhile.
 pub(crate) async fn expire(deps: &Deps, id: i64) -> Result<bool> {
+    // A payment whose notification is late is found here rather than refunded later.
+    crate::payments::settle_open_attempts(deps, id).await?;
     let txn = deps.db.begin().await.context("starting to expire an order")?;
     let Some(row) = order::Entity::find_by_id(id).one(&txn).await.context("loading an order")? else { return Ok(false) };
     if row.pay_by > deps.db.now() || !cancel_in(deps, &txn, &row, CancelReason::PaymentExpired, None).await? {
@@ -522,28 +688,27 @@ pub(crate) async fn expire(deps: &Deps, id: i64) -> Result<bool> {
     Ok(true)
 }
 
-#[tracing::instrument(skip_all, fields(order_id = id.0))]
-pub(crate) async fn mark_paid(deps: &Deps, id: OrderId) -> Result<Option<OrderDto>> {
-    let now = deps.db.now();
-    let txn = deps.db.begin().await.context("starting to mark an order paid")?;
-    let Some(row) = order::Entity::find_by_id(id.0).one(&txn).await.context("loading an order")? else { return Ok(None) };
-    if !transition(&txn, row.id, OrderState::PendingPayment, OrderState::Paid, now, ", paid_at = $2", vec![]).await? {
-        return Ok(None);
+/// Marks an unpaid order paid (compare-and-set) in `conn`'s transaction: its held stock becomes
+/// sold. `false` when it was no longer unpaid (cancelled, expired, or paid by another attempt).
+pub(crate) async fn pay_in<C: ConnectionTrait>(deps: &Deps, conn: &C, id: OrderId, now: Timestamp) -> Result<bool> {
+    let Some(row) = order::Entity::find_by_id(id.0).one(conn).await.context("loading an order")? else { return Ok(false) };
+    if !transition(conn, row.id, OrderState::PendingPayment, OrderState::Paid, now, ", paid_at = $2", vec![]).await? {
+        return Ok(false);
     }
-    let lines = lines_of(&txn, &[row.id]).await?.remove(&row.id).unwrap_or_default();
+    let lines = lines_of(conn, &[row.id]).await?.remove(&row.id).unwrap_or_default();
     for line in &lines {
         execute(
-            &txn,
+            conn,
             "UPDATE commerce_skus SET held = held - $1, sold = sold + $1, updated_at = $2 WHERE id = $3",
             vec![line.quantity.into(), now.into(), line.sku_id.into()],
             "selling held stock",
         )
         .await?;
     }
-    add_timeline(&txn, row.id, OrderEventKind::Paid, now, None, String::new()).await?;
+    add_timeline(conn, row.id, OrderEventKind::Paid, now, None, String::new()).await?;
     deps.outbox
         .enqueue(
-            &txn,
+            conn,
             &OrderPaid {
                 order_id: id,
                 buyer_id: UserId(row.buyer_id),
@@ -555,6 +720,15 @@ pub(crate) async fn mark_paid(deps: &Deps, id: OrderId) -> Result<Option<OrderDt
             },
         )
         .await?;
+    Ok(true)
+}
+
+#[tracing::instrument(skip_all, fields(order_id = id.0))]
+pub(crate) async fn mark_paid(deps: &Deps, id: OrderId) -> Result<Option<OrderDto>> {
+    let txn = deps.db.begin().await.context("starting to mark an order paid")?;
+    if !pay_in(deps, &txn, id, deps.db.now()).await? {
+        return Ok(None);
+    }
     txn.commit().await.context("committing a payment")?;
     deps.outbox.notify();
     tracing::info!("order paid");

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use kanjian_contracts::commerce::{
-    CreateProductInput, ProductDto, ProductStatus, SkuChanged, SkuDto, SpecValue, UpdateProductInput, UpdateSkuInput,
+    CreateProductInput, ProductChanged, ProductDto, ProductStatus, SkuChanged, SkuDto, SpecValue, UpdateProductInput, UpdateSkuInput,
 };
 use kanjian_kernel::ids::{ProductId, ShopId, SkuId};
 use kanjian_kernel::text;
@@ -17,7 +17,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use crate::Deps;
 use crate::access::{self, execute, money};
 use crate::domain;
-use crate::entity::{product, shop, sku};
+use crate::entity::{affiliate_offer, product, shop, sku};
 
 pub(crate) fn status_of(row: &product::Model) -> Result<ProductStatus> {
     ProductStatus::parse(&row.status).ok_or_else(|| Error::internal(format!("product {} has unknown status {}", row.id, row.status)))
@@ -45,7 +45,7 @@ fn sku_dto(row: &sku::Model) -> Result<SkuDto> {
 }
 
 /// DTOs of products with their SKUs (removed SKUs only for members).
-async fn dtos<C: ConnectionTrait>(conn: &C, rows: Vec<product::Model>, members_of: &(dyn Fn(i64) -> bool + Sync)) -> Result<Vec<ProductDto>> {
+pub(crate) async fn dtos<C: ConnectionTrait>(conn: &C, rows: Vec<product::Model>, members_of: &(dyn Fn(i64) -> bool + Sync)) -> Result<Vec<ProductDto>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -59,6 +59,14 @@ async fn dtos<C: ConnectionTrait>(conn: &C, rows: Vec<product::Model>, members_o
     for s in skus {
         by_product.entry(s.product_id).or_default().push(s);
     }
+    let offers: HashMap<i64, i64> = affiliate_offer::Entity::find()
+        .filter(affiliate_offer::Column::ProductId.is_in(rows.iter().map(|r| r.id)))
+        .all(conn)
+        .await
+        .context("loading affiliate offers")?
+        .into_iter()
+        .map(|o| (o.product_id, o.commission_bps))
+        .collect();
     rows.into_iter()
         .map(|row| {
             let member = members_of(row.shop_id);
@@ -79,6 +87,7 @@ async fn dtos<C: ConnectionTrait>(conn: &C, rows: Vec<product::Model>, members_o
                 category: row.category,
                 purchase_limit: row.purchase_limit,
                 skus,
+                affiliate_commission_bps: offers.get(&row.id).copied(),
                 created_at: row.created_at,
                 updated_at: row.updated_at,
                 version: row.version,
@@ -87,8 +96,33 @@ async fn dtos<C: ConnectionTrait>(conn: &C, rows: Vec<product::Model>, members_o
         .collect()
 }
 
-async fn member_dto(deps: &Deps, row: product::Model) -> Result<ProductDto> {
+pub(crate) async fn member_dto(deps: &Deps, row: product::Model) -> Result<ProductDto> {
     dtos(deps.db.writer(), vec![row], &|_| true).await?.pop().ok_or_else(|| Error::internal("a product vanished while mapping it"))
+}
+
+/// SKUs by id with their products, each keyed by id (missing ones left out): what pricing a
+/// cart or an order starts from.
+pub(crate) async fn skus_with_products<C: ConnectionTrait>(
+    conn: &C,
+    skus: impl IntoIterator<Item = i64>,
+) -> Result<(HashMap<i64, sku::Model>, HashMap<i64, product::Model>)> {
+    let skus: HashMap<i64, sku::Model> = sku::Entity::find()
+        .filter(sku::Column::Id.is_in(skus))
+        .all(conn)
+        .await
+        .context("loading SKUs")?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let products: HashMap<i64, product::Model> = product::Entity::find()
+        .filter(product::Column::Id.is_in(skus.values().map(|s| s.product_id)))
+        .all(conn)
+        .await
+        .context("loading products")?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    Ok((skus, products))
 }
 
 pub(crate) async fn find_product<C: ConnectionTrait>(conn: &C, id: ProductId) -> Result<Option<product::Model>> {
@@ -96,7 +130,7 @@ pub(crate) async fn find_product<C: ConnectionTrait>(conn: &C, id: ProductId) ->
 }
 
 /// The product for one of its shop's owners; a deleted product is gone for them too.
-async fn product_as_owner(deps: &Deps, actor: &Actor, id: ProductId) -> Result<(shop::Model, product::Model)> {
+pub(crate) async fn product_as_owner(deps: &Deps, actor: &Actor, id: ProductId) -> Result<(shop::Model, product::Model)> {
     actor.require_user()?;
     let row = find_product(deps.db.reader(), id)
         .await?
@@ -215,16 +249,21 @@ pub(crate) async fn update_product(deps: &Deps, actor: &Actor, input: UpdateProd
     validation.finish()?;
     active.updated_at = Set(deps.db.now());
     active.version = Set(version + 1);
-    let row = active.update(deps.db.writer()).await.context("updating a product")?;
+    let txn = deps.db.begin().await.context("starting to update a product")?;
+    let row = active.update(&txn).await.context("updating a product")?;
+    emit_changed(deps, &txn, &row, None).await?;
+    txn.commit().await.context("committing a product")?;
+    deps.outbox.notify();
     member_dto(deps, row).await
 }
 
 #[tracing::instrument(skip_all, fields(product_id = id.0, status = status.as_str()))]
 pub(crate) async fn set_status(deps: &Deps, actor: &Actor, id: ProductId, status: ProductStatus) -> Result<ProductDto> {
     let (_, row) = product_as_owner(deps, actor, id).await?;
+    let txn = deps.db.begin().await.context("starting to change a product's status")?;
     // A conditional write: a product deleted meanwhile stays deleted.
     let done = execute(
-        deps.db.writer(),
+        &txn,
         "UPDATE commerce_products SET status = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND status <> 'DELETED'",
         vec![status.as_str().into(), deps.db.now().into(), row.id.into()],
         "changing a product's status",
@@ -233,9 +272,23 @@ pub(crate) async fn set_status(deps: &Deps, actor: &Actor, id: ProductId, status
     if done.rows_affected() == 0 {
         return Err(Error::not_found("product"));
     }
-    let row = find_product(deps.db.writer(), id).await?.ok_or_else(|| Error::not_found("product"))?;
+    let row = find_product(&txn, id).await?.ok_or_else(|| Error::not_found("product"))?;
+    emit_changed(deps, &txn, &row, None).await?;
+    txn.commit().await.context("committing a product's status")?;
+    deps.outbox.notify();
     tracing::info!("product status changed");
     member_dto(deps, row).await
+}
+
+/// `commerce.product_changed` for `row` as it is now, in `conn`'s transaction.
+pub(crate) async fn emit_changed<C: ConnectionTrait>(deps: &Deps, conn: &C, row: &product::Model, channel: Option<kanjian_kernel::ids::ChannelId>) -> Result<()> {
+    deps.outbox
+        .enqueue(
+            conn,
+            &ProductChanged { product_id: ProductId(row.id), shop_id: ShopId(row.shop_id), status: status_of(row)?, channel_id: channel, version: row.version },
+        )
+        .await?;
+    Ok(())
 }
 
 #[tracing::instrument(skip_all, fields(sku_id = input.sku_id.0))]

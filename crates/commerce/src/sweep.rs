@@ -23,6 +23,8 @@ pub struct Swept {
     pub expired: u64,
     /// Shipped orders completed at the end of their confirm window.
     pub completed: u64,
+    /// Payment attempts asked about at their provider, and refunds driven.
+    pub reconciled: u64,
 }
 
 pub(crate) async fn once(deps: &Deps) -> Result<Swept> {
@@ -61,6 +63,7 @@ pub(crate) async fn once(deps: &Deps) -> Result<Swept> {
             swept.completed += 1;
         }
     }
+    swept.reconciled = crate::payments::reconcile(deps).await?;
     Ok(swept)
 }
 

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use kanjian_kernel::ids::{
-    AddressId, ChannelId, LiveRoomId, OrderId, OrganizationId, ProductId, ShopId, SkuId, UserId, VideoId,
+    AddressId, ChannelId, LiveRoomId, OrderId, OrganizationId, PaymentId, ProductId, ShopId, SkuId, UserId, VideoId,
 };
 use kanjian_kernel::{Actor, Money, Page, PageRequest, Result, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -23,8 +23,10 @@ pub const MAX_SPECS: usize = 5;
 pub const MAX_IMAGES: usize = 9;
 /// The most addresses in one person's address book.
 pub const MAX_ADDRESSES: usize = 20;
-/// The most units of one SKU in one order line.
+/// The most units of one SKU in one order line (and in one cart item).
 pub const MAX_QUANTITY: i64 = 999;
+/// The most different SKUs in one cart.
+pub const MAX_CART_ITEMS: usize = 100;
 
 macro_rules! str_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
@@ -110,6 +112,8 @@ str_enum!(
         Shipped = "SHIPPED",
         Completed = "COMPLETED",
         Cancelled = "CANCELLED",
+        /// A payment that arrived when the order could no longer take it was given back.
+        Refunded = "REFUNDED",
     }
 );
 
@@ -190,6 +194,9 @@ pub struct ProductDto {
     pub purchase_limit: Option<i64>,
     /// Its SKUs, removed ones left out for anyone but the shop's members.
     pub skus: Vec<SkuDto>,
+    /// The commission the shop offers creators who sell it (带货), in basis points of a line's
+    /// amount; `None` when it is not offered.
+    pub affiliate_commission_bps: Option<i64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// 1 when created, one more with every change.
@@ -315,6 +322,10 @@ pub struct OrderLineDto {
     pub amount: Money,
     /// The price the shopper saw, when it was not the price charged.
     pub seen_unit_price: Option<Money>,
+    /// This line's part of the order's shipping fee (the fee split over the lines by amount,
+    /// largest remainder first, so the parts add up to the fee exactly): what a refund of the
+    /// line gives back of the shipping.
+    pub shipping_share: Money,
     pub attribution: AttributionDto,
 }
 
@@ -374,6 +385,75 @@ pub struct OrderEventDto {
     pub note: String,
 }
 
+/// One SKU in the actor's cart, with its price and stock as they are now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartItemDto {
+    pub sku_id: SkuId,
+    pub product_id: ProductId,
+    pub shop_id: ShopId,
+    pub title: String,
+    pub specs: Vec<SpecValue>,
+    pub image_url: Option<String>,
+    /// The price now (a cart never fixes a price: checkout charges the price of that moment).
+    pub unit_price: Money,
+    pub quantity: i64,
+    pub amount: Money,
+    /// Where the shopper found it, kept for the order line.
+    pub attribution: AttributionDto,
+    /// Why it cannot be bought as it is now (`None`: it can): not on sale, sold out, or fewer
+    /// units left than the quantity.
+    pub problem: Option<CartProblem>,
+    pub added_at: Timestamp,
+}
+
+str_enum!(
+    /// Why a cart item cannot be checked out as it is.
+    CartProblem {
+        /// Off the shelf, deleted, or its SKU removed.
+        Unavailable = "UNAVAILABLE",
+        /// No stock left.
+        SoldOut = "SOLD_OUT",
+        /// Fewer units left than the quantity.
+        InsufficientStock = "INSUFFICIENT_STOCK",
+    }
+);
+
+/// A shop's part of the cart: checkout makes one order of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartShopDto {
+    pub shop_id: ShopId,
+    pub items: Vec<CartItemDto>,
+    /// The items that can be bought, together.
+    pub items_total: Money,
+    /// The shop's shipping for those items (free over its threshold).
+    pub shipping_fee: Money,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartDto {
+    /// Grouped by shop, the shop with the newest item first.
+    pub shops: Vec<CartShopDto>,
+    /// Items in the cart (SKUs, not units).
+    pub item_count: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct AddToCartInput {
+    pub sku_id: SkuId,
+    /// Added to what the cart holds of the SKU (at most [`MAX_QUANTITY`] in all).
+    pub quantity: i64,
+    pub attribution: AttributionInput,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckoutInput {
+    /// The cart items to buy; every one must be in the cart.
+    pub sku_ids: Vec<SkuId>,
+    pub address_id: AddressId,
+    pub idempotency_key: String,
+}
+
 /// Which orders a list shows.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
@@ -392,6 +472,95 @@ pub struct ShipOrderInput {
     pub order_id: OrderId,
     pub carrier: String,
     pub tracking_number: String,
+}
+
+str_enum!(
+    /// Where a payment attempt is.
+    PaymentState {
+        /// Created at the provider; waiting for the payer.
+        Created = "CREATED",
+        /// The provider took the money and the order is paid by it.
+        Succeeded = "SUCCEEDED",
+        /// The money arrived for an order that could no longer take it (cancelled, expired, or
+        /// paid by another attempt): it is being given back.
+        Refunding = "REFUNDING",
+        /// Given back.
+        Refunded = "REFUNDED",
+        /// The provider refused the refund; someone must look at it.
+        RefundFailed = "REFUND_FAILED",
+        /// Closed without payment (the order was cancelled or expired first, or the payer failed).
+        Closed = "CLOSED",
+    }
+);
+
+/// What the payer does next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PayActionDto {
+    /// Open this page (the sandbox's payment page).
+    OpenUrl(String),
+    /// Show this as a QR code to scan with the wallet (WeChat Pay Native).
+    QrCode(String),
+}
+
+/// One attempt to pay an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentDto {
+    pub id: PaymentId,
+    pub order_id: OrderId,
+    /// `sandbox` or `wechatpay`.
+    pub provider: String,
+    /// What the provider knows this attempt by (`out_trade_no`): for support and
+    /// reconciliation with the provider's records.
+    pub provider_reference: String,
+    pub amount: Money,
+    pub state: PaymentState,
+    /// What to do to pay, while CREATED.
+    pub action: Option<PayActionDto>,
+    pub paid_at: Option<Timestamp>,
+    pub refunded_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct PayOrderInput {
+    pub order_id: OrderId,
+    /// `sandbox` or `wechatpay`; the deployment's default when absent.
+    pub provider: Option<String>,
+    pub idempotency_key: String,
+}
+
+/// How the server answers a provider's notification (the provider reads only the status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookReply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// The sandbox payment page (the embedded default's provider), as a person sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxCheckoutDto {
+    pub amount: Money,
+    pub description: String,
+    /// `OPEN`, `PAID`, `FAILED`, `CLOSED` or `REFUNDED`.
+    pub state: String,
+    pub expires_at: Timestamp,
+}
+
+/// HTTP the server routes to commerce: payment notifications (webhooks) and the sandbox's
+/// payment page. Not for GraphQL.
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    /// A notification as it reached `/payments/notify/<provider>`: verified (signature,
+    /// timestamp window, decryption), stored once per (provider, event id), and answered 2xx only
+    /// once stored; processed through the outbox. A notification not believed gets a 4xx and
+    /// changes nothing.
+    async fn receive_notification(&self, provider: &str, headers: &[(String, String)], body: &[u8]) -> WebhookReply;
+    /// The sandbox page of a payment (`NOT_FOUND` for an unknown token).
+    async fn sandbox_checkout(&self, token: &str) -> Result<SandboxCheckoutDto>;
+    /// The person on the sandbox page paid (`true`) or failed (`false`): the sandbox sends its
+    /// signed notification, as a real provider would.
+    async fn sandbox_decide(&self, token: &str, pay: bool) -> Result<SandboxCheckoutDto>;
 }
 
 /// Merchants' side: shops, products, SKUs and their shop's orders. Every call checks the
@@ -415,6 +584,9 @@ pub trait MerchantApi: Send + Sync {
     async fn shop_orders(&self, actor: &Actor, shop: ShopId, filter: OrderFilter, page: PageRequest) -> Result<Page<OrderDto>>;
     /// Ships a PAID order (owners and agents).
     async fn ship_order(&self, actor: &Actor, input: ShipOrderInput) -> Result<OrderDto>;
+    /// Offers a product to creators at a commission (basis points, 1 to 9000); `None` withdraws
+    /// the offer. Orders placed before a change keep the rate they were placed at.
+    async fn set_affiliate_offer(&self, actor: &Actor, product: ProductId, commission_bps: Option<i64>) -> Result<ProductDto>;
 }
 
 /// Shoppers' side: browsing, the address book, buying and their orders.
@@ -436,6 +608,15 @@ pub trait ShopperApi: Send + Sync {
     /// Places an order for one SKU and holds its stock for the payment window. Idempotent by
     /// `idempotency_key`.
     async fn buy_now(&self, actor: &Actor, input: BuyNowInput) -> Result<OrderDto>;
+    /// The actor's cart, priced as of now.
+    async fn cart(&self, actor: &Actor) -> Result<CartDto>;
+    async fn add_to_cart(&self, actor: &Actor, input: AddToCartInput) -> Result<CartDto>;
+    /// Sets a cart item's quantity; 0 removes it.
+    async fn set_cart_quantity(&self, actor: &Actor, sku: SkuId, quantity: i64) -> Result<CartDto>;
+    /// Buys the chosen cart items: one order per shop, all placed or none (a sold-out item
+    /// refuses the whole checkout and says which). Bought items leave the cart. Idempotent by
+    /// key.
+    async fn checkout(&self, actor: &Actor, input: CheckoutInput) -> Result<Vec<OrderDto>>;
     /// Cancels the actor's unpaid order and releases its stock. Idempotent by key.
     async fn cancel_order(&self, actor: &Actor, input: CancelOrderInput) -> Result<OrderDto>;
     /// Confirms receipt of a SHIPPED order (the shopper's own).
@@ -446,6 +627,68 @@ pub trait ShopperApi: Send + Sync {
     async fn orders_by_ids(&self, actor: &Actor, ids: &[OrderId]) -> Result<Vec<OrderDto>>;
     /// An order's timeline, oldest first (`NOT_FOUND` for an order the actor may not see).
     async fn order_timeline(&self, actor: &Actor, order: OrderId) -> Result<Vec<OrderEventDto>>;
+
+    /// Starts paying the actor's unpaid order with a provider: answers what the payer does
+    /// next (open a page, scan a code). Idempotent by key; an attempt still open with the same
+    /// provider is answered again rather than a second one created.
+    async fn pay_order(&self, actor: &Actor, input: PayOrderInput) -> Result<PaymentDto>;
+    /// An order's payment attempts, newest first (buyer and shop members).
+    async fn order_payments(&self, actor: &Actor, order: OrderId) -> Result<Vec<PaymentDto>>;
+    /// The order now, then again at every change (paid, shipped, …), on any node. Ends when the
+    /// order can change no more. `NOT_FOUND` for an order the actor may not see.
+    async fn watch_order(&self, actor: &Actor, order: OrderId) -> Result<futures::stream::BoxStream<'static, OrderDto>>;
+}
+
+/// A product on a creator's showcase (橱窗).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowcaseItemDto {
+    pub channel_id: ChannelId,
+    pub product: ProductDto,
+    pub added_at: Timestamp,
+}
+
+/// A sale credited to a creator: a line of an order placed through their showcase, video or
+/// live room. What the creator sees of it; the buyer stays anonymous.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatorSaleDto {
+    pub order_id: OrderId,
+    pub product_id: ProductId,
+    pub title: String,
+    pub quantity: i64,
+    pub amount: Money,
+    pub source: SaleSource,
+    pub commission_bps: Option<i64>,
+    /// The creator's part of the amount (largest remainder: the creator's and the shop's parts
+    /// add up to the amount exactly). Earned once the order completes.
+    pub commission: Money,
+    pub order_state: OrderState,
+    pub placed_at: Timestamp,
+}
+
+/// Creators' side: the showcase, product cards under videos, and the sales credited to them.
+#[async_trait]
+pub trait CreatorApi: Send + Sync {
+    /// Adds a product to the actor's channel's showcase: one the shop offers to creators, or one
+    /// of a shop the actor owns. `INVALID_STATE` without a channel.
+    async fn add_to_showcase(&self, actor: &Actor, product: ProductId) -> Result<ShowcaseItemDto>;
+    async fn remove_from_showcase(&self, actor: &Actor, product: ProductId) -> Result<()>;
+    /// A channel's showcase, newest first: its listed products only (anyone may look).
+    async fn showcase(&self, actor: &Actor, channel: ChannelId, page: PageRequest) -> Result<Page<ShowcaseItemDto>>;
+    /// Shows a product of the actor's showcase as the card under one of their videos (one card
+    /// per video); `None` takes the card away.
+    async fn set_video_product(&self, actor: &Actor, video: VideoId, product: Option<ProductId>) -> Result<Option<ProductDto>>;
+    /// The cards under these videos, for those that have one the actor may see.
+    async fn video_products(&self, actor: &Actor, videos: &[VideoId]) -> Result<Vec<(VideoId, ProductDto)>>;
+    /// Sales credited to the actor's channel, newest first.
+    async fn creator_sales(&self, actor: &Actor, page: PageRequest) -> Result<Page<CreatorSaleDto>>;
+}
+
+/// What live reads of commerce: whether a channel carries a product (to pin it while live),
+/// and the product as shoppers see it.
+#[async_trait]
+pub trait ShowcaseDirectory: Send + Sync {
+    /// The product, listed and on the channel's showcase; `None` otherwise.
+    async fn carried_product(&self, channel: ChannelId, product: ProductId) -> Result<Option<ProductDto>>;
 }
 
 /// What every order event carries of a line: enough for the creator's ledger (commission) and
@@ -506,6 +749,22 @@ order_event!(
     /// An unpaid order was cancelled and its stock released.
     OrderCancelled = "commerce.order_cancelled" { reason: CancelReason }
 );
+
+/// A product changed: listed, delisted, deleted, its details edited, or taken off a creator's
+/// showcase (`channel_id`). Live takes a pinned card down when the product can no longer be
+/// bought there. Numbered per product (a showcase removal carries the product's version as is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductChanged {
+    pub product_id: ProductId,
+    pub shop_id: ShopId,
+    pub status: ProductStatus,
+    /// Set when the change is the product leaving this channel's showcase.
+    pub channel_id: Option<ChannelId>,
+    pub version: i64,
+}
+impl IntegrationEvent for ProductChanged {
+    const KIND: &'static str = "commerce.product_changed";
+}
 
 /// A SKU's price or stock was changed by its shop (repricing, restocking, removal): the live room
 /// updates the pinned product's card from it. Numbered per SKU; apply only newer ones.

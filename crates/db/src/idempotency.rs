@@ -109,7 +109,8 @@ pub async fn begin<T: DeserializeOwned>(db: &Db, key: Key<'_>, input: &impl Seri
 
 /// Stores the answer of a claimed run, on `conn`: the transaction that made the run's writes.
 /// Fails (so the transaction rolls back) when the claim lapsed and another run took the key.
-pub async fn finish<C: ConnectionTrait>(conn: &C, claim: Claim, answer: &impl Serialize) -> Result<()> {
+/// The claim is borrowed: if the transaction then fails to commit, the caller still releases it.
+pub async fn finish<C: ConnectionTrait>(conn: &C, claim: &Claim, answer: &impl Serialize) -> Result<()> {
     let answer = serde_json::to_string(answer).context("storing an idempotent answer")?;
     let sql = format!("UPDATE {TABLE} SET answer = $1 WHERE name = $2 AND token = $3 AND answer IS NULL");
     let values: [Value; 3] = [answer.into(), claim.name.clone().into(), claim.token.into()];

@@ -45,7 +45,7 @@ async fn the_same_key_and_input_answer_the_first_answer_and_other_input_is_refus
     let (_database, db, clock) = open().await;
     let input = json!({ "sku": 7, "quantity": 2 });
     let claim = run(&db, key(1, "k-1"), &input).await;
-    idempotency::finish(db.writer(), claim, &json!({ "order": 42 })).await.unwrap();
+    idempotency::finish(db.writer(), &claim, &json!({ "order": 42 })).await.unwrap();
 
     // Hours later, the same request gets the same answer, not a second order.
     clock.advance(Duration::from_secs(3 * 3600));
@@ -74,7 +74,7 @@ async fn a_retry_while_the_first_runs_is_in_progress_and_a_crashed_run_is_retrie
     // The first run's transaction rolls back (a crash before commit): its answer is gone with
     // its writes, and the key is still held until the claim lapses.
     let txn = db.begin().await.unwrap();
-    idempotency::finish(&txn, first, &json!({ "paid": true })).await.unwrap();
+    idempotency::finish(&txn, &first, &json!({ "paid": true })).await.unwrap();
     txn.rollback().await.unwrap();
     assert_eq!(code(idempotency::begin(&db, key(1, "pay-9"), &input).await), UserErrorCode::InProgress);
     clock.advance(Duration::from_millis(u64::try_from(idempotency::CLAIM_MS).unwrap()));
@@ -86,13 +86,13 @@ async fn a_retry_while_the_first_runs_is_in_progress_and_a_crashed_run_is_retrie
     let slow = run(&db2, key(1, "pay-9"), &input).await;
     clock2.advance(Duration::from_millis(u64::try_from(idempotency::CLAIM_MS).unwrap()));
     let taken_over = run(&db2, key(1, "pay-9"), &input).await;
-    assert!(idempotency::finish(db2.writer(), slow, &json!({ "paid": "first" })).await.is_err());
-    idempotency::finish(db2.writer(), taken_over, &json!({ "paid": "second" })).await.unwrap();
+    assert!(idempotency::finish(db2.writer(), &slow, &json!({ "paid": "first" })).await.is_err());
+    idempotency::finish(db2.writer(), &taken_over, &json!({ "paid": "second" })).await.unwrap();
     match idempotency::begin::<Value>(&db2, key(1, "pay-9"), &input).await.unwrap() {
         Begun::Answered(answer) => assert_eq!(answer, json!({ "paid": "second" })),
         Begun::Run(_) => panic!("ran a third time"),
     }
-    idempotency::finish(db.writer(), retry, &json!({ "paid": true })).await.unwrap();
+    idempotency::finish(db.writer(), &retry, &json!({ "paid": true })).await.unwrap();
 }
 
 #[tokio::test]

@@ -67,6 +67,8 @@ pub enum UserErrorCode {
     PurchaseLimitExceeded,
     /// The product or SKU is not for sale now (off the shelf or removed by its shop).
     Unavailable,
+    /// The payment provider did not answer: nothing was charged; try again in a moment.
+    PaymentUnavailable,
 }
 
 impl UserErrorCode {
@@ -97,6 +99,7 @@ impl UserErrorCode {
             Self::InsufficientStock => "INSUFFICIENT_STOCK",
             Self::PurchaseLimitExceeded => "PURCHASE_LIMIT_EXCEEDED",
             Self::Unavailable => "UNAVAILABLE",
+            Self::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
         }
     }
 }

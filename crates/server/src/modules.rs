@@ -8,8 +8,8 @@ kanjian_module::modules! {
     media: kanjian_media::Media,
     social: kanjian_social::Social,
     notify: kanjian_notify::Notify,
-    live: kanjian_live::Live,
     commerce: kanjian_commerce::Commerce,
+    live: kanjian_live::Live,
 }
 
 /// The one ordered history: the migrations crate's and every module's own, ordered by name (each

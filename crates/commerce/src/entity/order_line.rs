@@ -16,6 +16,8 @@ pub struct Model {
     pub quantity: i64,
     pub amount_minor: i64,
     pub seen_unit_price_minor: Option<i64>,
+    /// This line's part of the order's shipping fee (largest remainder over the amounts).
+    pub shipping_share_minor: i64,
     pub source: String,
     pub live_room_id: Option<i64>,
     pub video_id: Option<i64>,

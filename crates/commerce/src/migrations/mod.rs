@@ -3,7 +3,15 @@
 use sea_orm_migration::MigrationTrait;
 
 mod m20261130_000023_commerce;
+mod m20261130_000024_commerce_payments;
+mod m20261130_000025_commerce_cart;
+mod m20261130_000026_commerce_affiliates;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261130_000023_commerce::Migration)]
+    vec![
+        Box::new(m20261130_000023_commerce::Migration),
+        Box::new(m20261130_000024_commerce_payments::Migration),
+        Box::new(m20261130_000025_commerce_cart::Migration),
+        Box::new(m20261130_000026_commerce_affiliates::Migration),
+    ]
 }

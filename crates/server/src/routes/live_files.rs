@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use kanjian_contracts::live::{BlockingReload, LiveApi, LiveFileReply, LiveRoomState};
 use kanjian_kernel::ids::LiveRoomId;
 
-use super::auth;
+use super::{auth, html};
 use crate::app::AppState;
 
 /// The LL-HLS delivery directives of a playlist request: `_HLS_msn=<n>` with an optional
@@ -88,13 +88,13 @@ pub(crate) async fn page(state: web::Data<AppState>, req: HttpRequest, path: web
                 (Some(url), LiveRoomState::Live | LiveRoomState::Ended) => format!(
                     "<video controls autoplay muted playsinline style=\"width:100%;background:#000\" src=\"{url}\"></video>\
                      <p style=\"font-size:13px;color:#666\">HLS: <a href=\"{url}\">{url}</a></p>",
-                    url = escape(url)
+                    url = html::escape(url)
                 ),
                 _ => String::new(),
             };
             (
                 actix_web::http::StatusCode::OK,
-                format!("<h1>{}</h1><p>{what}</p>{player}<p>{}</p>", escape(&room.title), escape(&room.description)),
+                format!("<h1>{}</h1><p>{what}</p>{player}<p>{}</p>", html::escape(&room.title), html::escape(&room.description)),
             )
         }
         Ok(None) | Err(kanjian_kernel::Error::NotFound(_)) => {
@@ -102,28 +102,6 @@ pub(crate) async fn page(state: web::Data<AppState>, req: HttpRequest, path: web
         }
         Err(e) => return auth::error_response(&e),
     };
-    HttpResponse::build(status)
-        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .body(format!(
-            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width\"><title>看见 Kanjian · 直播</title></head>\
-             <body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\">{body}</body></html>"
-        ))
+    html::page(status, "看见 Kanjian · 直播", &body)
 }
 
-/// Text into HTML, as minijinja's auto-escape does.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}

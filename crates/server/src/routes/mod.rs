@@ -1,13 +1,16 @@
 //! HTTP routes. GraphQL is the API; the rest is what GraphQL cannot carry well: resumable
-//! uploads (tus), media files for players, mail's unsubscribe links, and operations endpoints.
+//! uploads (tus), media files for players, mail's unsubscribe links, payment providers'
+//! notifications and the sandbox payment page, and operations endpoints.
 
 pub(crate) mod auth;
 mod graphiql;
 mod graphql;
 mod graphql_http;
 mod health;
+mod html;
 mod live_files;
 mod media_files;
+mod payments;
 pub(crate) mod subscriptions;
 mod unsubscribe;
 mod uploads;
@@ -45,6 +48,16 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/unsubscribe")
             .route(web::get().to(unsubscribe::confirm))
             .route(web::post().to(unsubscribe::unsubscribe)),
+    )
+    .service(
+        web::resource("/payments/notify/{provider}")
+            .app_data(web::PayloadConfig::new(payments::MAX_NOTIFICATION_BYTES))
+            .route(web::post().to(payments::notify)),
+    )
+    .service(
+        web::resource("/pay/sandbox/{token}")
+            .route(web::get().to(payments::sandbox_page))
+            .route(web::post().to(payments::sandbox_decide)),
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))

@@ -3,7 +3,6 @@
 //! and is also what mail clients send for one-click unsubscribe (RFC 8058, body
 //! `List-Unsubscribe=One-Click`). No sign-in: the token is the permission.
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
 use kanjian_contracts::notify::{EmailCategory, NotifyApi};
 use serde::Deserialize;
@@ -17,15 +16,7 @@ pub(crate) struct TokenQuery {
 }
 
 fn page(status: actix_web::http::StatusCode, body: &str) -> HttpResponse {
-    let html = format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\"><title>看见 Kanjian</title></head>\
-         <body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\">{body}</body></html>"
-    );
-    HttpResponse::build(status)
-        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .body(html)
+    super::html::page(status, "看见 Kanjian", body)
 }
 
 /// Tokens are base64url; anything else cannot be one and is not echoed into the page.
