@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use kanjian_kernel::ids::{ChannelId, LiveCommentId, LiveRoomId, UserId, VideoId};
+use kanjian_kernel::ids::{ChannelId, LiveCommentId, LiveRoomId, ProductId, UserId, VideoId};
 use kanjian_kernel::{Actor, Page, PageRequest, Result, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::commerce::ProductDto;
 use crate::{IntegrationEvent, VersionedEvent};
 
 /// Where a room is in its life. Every change is an event (`live.room_*`).
@@ -71,6 +72,11 @@ pub struct LiveRoomDto {
     pub playlist_url: Option<String>,
     /// The message its creator or a moderator pinned above the comments (置顶), if any.
     pub pinned_message: Option<PinnedMessageDto>,
+    /// The product pinned in the room (讲解中), while it is LIVE; cleared when it ends. Read it
+    /// through commerce (`ShopperApi::products_by_ids`); its changes come through `watch_room`.
+    pub pinned_product_id: Option<ProductId>,
+    /// When that product was pinned.
+    pub pinned_product_at: Option<Timestamp>,
     pub counts: LiveCountsDto,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -82,6 +88,14 @@ pub struct LiveRoomDto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PinnedMessageDto {
     pub text: String,
+    pub pinned_at: Timestamp,
+}
+
+/// The product pinned in a room (讲解中), as shoppers see it: listed, with the price and stock
+/// of each SKU still for sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedProductDto {
+    pub product: ProductDto,
     pub pinned_at: Timestamp,
 }
 
@@ -155,6 +169,15 @@ pub enum LiveRoomEventDto {
     PinnedMessage(Option<PinnedMessageDto>),
     /// Viewer counts and likes, at most once a second and only when they changed.
     Counts(LiveCountsDto),
+    /// The creator or a moderator pinned a product (讲解中), with its SKUs' prices and stock
+    /// as of then; `None`: unpinned (by them, or because the channel no longer carries it).
+    ProductPinned(Option<Box<PinnedProductDto>>),
+    /// The pinned product's price or stock changed (someone ordered, paid or cancelled, or the
+    /// shop repriced or restocked it): the product as it is now. At most about one per
+    /// `counts_interval_ms`, however many orders there are.
+    ProductUpdated(Box<ProductDto>),
+    /// Someone just bought a product through this room (paid). Anonymous: never who.
+    JustBought { product_id: ProductId, quantity: i64, at: Timestamp },
     /// The viewer was removed from the room (banned): the stream ends after this.
     Removed,
 }
@@ -339,6 +362,13 @@ pub trait LiveApi: Send + Sync {
     async fn like(&self, actor: &Actor, room: LiveRoomId, count: u32) -> Result<()>;
     /// The creator or a moderator pins a message above the comments (`None` unpins).
     async fn pin_message(&self, actor: &Actor, room: LiveRoomId, text: Option<&str>) -> Result<LiveRoomDto>;
+    /// The creator or a moderator pins a product of the channel's showcase in a LIVE room
+    /// (讲解中), replacing the one pinned; `None` unpins. Every viewer gets it through
+    /// `watch_room`, then its price and stock as they change and who-less "just bought"s.
+    /// `INVALID_STATE` outside a live, and for a product the channel does not carry (not on its
+    /// showcase, or not listed); `FORBIDDEN` for anyone else, `NOT_FOUND` for a room the actor
+    /// may not see.
+    async fn pin_product(&self, actor: &Actor, room: LiveRoomId, product: Option<ProductId>) -> Result<LiveRoomDto>;
 
     /// The creator or a moderator mutes or bans a viewer in every live of the room's channel.
     /// The creator and moderators cannot be restricted, nor can people restrict themselves.

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kanjian_blob::BlobStore;
+use kanjian_contracts::commerce::ShowcaseDirectory;
 use kanjian_contracts::identity::{IdentityDirectory, MailDirectory};
 use kanjian_contracts::live::{
     BlockingReload, LiveApi, LiveCommentDto, LiveFileReply, LiveRecommendationDto, LiveRoomDto, RestrictedViewerDto, Restriction, RoomEvent,
@@ -27,7 +28,7 @@ use kanjian_contracts::social::{BlockDirectory, FriendDirectory};
 use kanjian_db::Db;
 use futures::stream::BoxStream;
 use kanjian_events::{EventHandler, Outbox, RealtimeHub};
-use kanjian_kernel::ids::{ChannelId, LiveCommentId, LiveRoomId, UserId};
+use kanjian_kernel::ids::{ChannelId, LiveCommentId, LiveRoomId, ProductId, UserId};
 use kanjian_kernel::{Actor, Page, PageRequest, Result};
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +62,7 @@ impl kanjian_module::Module for Live {
                 blocks: ctx.apis.get::<dyn BlockDirectory>()?,
                 friends: ctx.apis.get::<dyn FriendDirectory>()?,
                 importer: Some(ctx.apis.get::<dyn VideoImporter>()?),
+                showcase: ctx.apis.get::<dyn ShowcaseDirectory>()?,
             },
             config,
         ));
@@ -70,6 +72,8 @@ impl kanjian_module::Module for Live {
             .worker("live.grace", move |shutdown| async move { worker.run_grace_worker(shutdown).await });
         let counters = service.clone();
         parts = parts.worker("live.likes", move |shutdown| async move { counters.run_likes_worker(shutdown).await });
+        let shop = service.clone();
+        parts = parts.worker("live.shop", move |shutdown| async move { shop.run_shop_worker(shutdown).await });
         if service.deps.config.ingest_enabled {
             let ingest = service.clone();
             parts = parts.worker("live.ingest", move |shutdown| async move { ingest.run_ingest(shutdown).await });
@@ -87,6 +91,9 @@ pub struct Directories {
     pub friends: Arc<dyn FriendDirectory>,
     /// Makes replays into videos (media); without it a room's replay stays its playlist.
     pub importer: Option<Arc<dyn VideoImporter>>,
+    /// Whether a channel carries a product, and the product as shoppers see it (commerce): for
+    /// pinning products in a live and keeping their cards current.
+    pub showcase: Arc<dyn ShowcaseDirectory>,
 }
 
 /// Everything the use cases and handlers need.
@@ -99,6 +106,7 @@ pub(crate) struct Deps {
     pub blocks: Arc<dyn BlockDirectory>,
     pub friends: Arc<dyn FriendDirectory>,
     pub importer: Option<Arc<dyn VideoImporter>>,
+    pub showcase: Arc<dyn ShowcaseDirectory>,
     /// Where rooms' segments go (`live/rooms/<id>/…`), shared by every node with S3.
     pub blobs: Arc<dyn BlobStore>,
     pub config: LiveConfig,
@@ -131,7 +139,7 @@ impl LiveService {
 
     /// A service whose segments go to `blobs` (the deployment's store, `[storage]`).
     pub fn with_blobs(db: Db, outbox: Outbox, hub: Arc<dyn RealtimeHub>, blobs: Arc<dyn BlobStore>, directories: Directories, config: LiveConfig) -> Self {
-        let Directories { identity, mail, blocks, friends, importer } = directories;
+        let Directories { identity, mail, blocks, friends, importer, showcase } = directories;
         Self {
             deps: Arc::new(Deps {
                 db,
@@ -142,6 +150,7 @@ impl LiveService {
                 blocks,
                 friends,
                 importer,
+                showcase,
                 blobs,
                 config,
                 on_air: Default::default(),
@@ -155,12 +164,14 @@ impl LiveService {
         &self.deps.config
     }
 
-    /// `live.settle_reservations` (on `live.room_started` and `live.room_cancelled`) and
-    /// `live.make_replay` (on `live.room_ended`).
+    /// `live.settle_reservations` (on `live.room_started` and `live.room_cancelled`),
+    /// `live.make_replay` (on `live.room_ended`) and `live.shop_events` (on commerce's
+    /// `order_placed`, `order_paid`, `order_cancelled` and `sku_changed`).
     pub fn event_handlers(&self) -> Vec<Arc<dyn EventHandler>> {
         vec![
             Arc::new(reservations::ReservationsHandler { deps: self.deps.clone() }),
             Arc::new(replays::ReplayHandler { deps: self.deps.clone() }),
+            Arc::new(chat::shop::ShopEventsHandler { deps: self.deps.clone() }),
         ]
     }
 
@@ -229,6 +240,50 @@ impl LiveService {
     /// Writes the likes this node took since the last time; returns how many rooms had some.
     pub async fn flush_likes(&self) -> Result<usize> {
         chat::likes::flush(&self.deps).await
+    }
+
+    /// Sends rooms the purchases this node noted from commerce's events; returns how many rooms
+    /// (the `live.shop` worker calls it every `comment_batch_ms`).
+    pub async fn flush_just_bought(&self) -> usize {
+        chat::shop::flush_bought(&self.deps).await
+    }
+
+    /// Reads again the pinned products whose price or stock changed since the last time, once
+    /// each, and sends their rooms the new card; returns how many rooms got one (the
+    /// `live.shop` worker calls it every `counts_interval_ms`).
+    pub async fn refresh_pinned_products(&self) -> Result<usize> {
+        chat::shop::refresh_cards(&self.deps).await
+    }
+
+    /// `flush_just_bought` every `comment_batch_ms`, `refresh_pinned_products` every
+    /// `counts_interval_ms`, and both once more on shutdown.
+    async fn run_shop_worker(&self, shutdown: CancellationToken) {
+        let every = |ms: u64| {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(ms.max(10)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick
+        };
+        let mut bought = every(self.deps.config.comment_batch_ms);
+        let mut cards = every(self.deps.config.counts_interval_ms);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    self.flush_just_bought().await;
+                    if let Err(e) = self.refresh_pinned_products().await {
+                        tracing::debug!(error = %e, "refreshing pinned products on shutdown failed");
+                    }
+                    return;
+                }
+                _ = bought.tick() => {
+                    self.flush_just_bought().await;
+                }
+                _ = cards.tick() => {
+                    if let Err(e) = self.refresh_pinned_products().await {
+                        tracing::warn!(error = %e, "refreshing pinned products failed; trying again");
+                    }
+                }
+            }
+        }
     }
 
     async fn run_grace_worker(&self, shutdown: CancellationToken) {
@@ -315,6 +370,10 @@ impl LiveApi for LiveService {
 
     async fn pin_message(&self, actor: &Actor, room: LiveRoomId, text: Option<&str>) -> Result<LiveRoomDto> {
         chat::moderation::pin_message(&self.deps, actor, room, text).await
+    }
+
+    async fn pin_product(&self, actor: &Actor, room: LiveRoomId, product: Option<ProductId>) -> Result<LiveRoomDto> {
+        chat::shop::pin_product(&self.deps, actor, room, product).await
     }
 
     async fn restrict_viewer(&self, actor: &Actor, room: LiveRoomId, user: UserId, restriction: Restriction) -> Result<RestrictedViewerDto> {

@@ -115,6 +115,8 @@ pub(crate) async fn dtos(deps: &Deps, actor: &Actor, rows: Vec<room::Model>) -> 
                     .pinned_text
                     .zip(row.pinned_at)
                     .map(|(text, pinned_at)| kanjian_contracts::live::PinnedMessageDto { text, pinned_at }),
+                pinned_product_id: row.pinned_product_id.map(kanjian_kernel::ids::ProductId),
+                pinned_product_at: row.pinned_product_id.and(row.pinned_product_at),
                 created_at: row.created_at,
                 updated_at: row.updated_at,
                 version: row.version,
@@ -399,6 +401,9 @@ pub(crate) async fn end_room(deps: &Deps, id: LiveRoomId) -> Result<Option<room:
         .col_expr(room::Column::EndedAt, Expr::value(now))
         .col_expr(room::Column::PublisherSession, Expr::value(Option::<String>::None))
         .col_expr(room::Column::GraceUntil, Expr::value(Option::<kanjian_kernel::Timestamp>::None))
+        // A product is pinned while LIVE only (讲解中 is over with the live).
+        .col_expr(room::Column::PinnedProductId, Expr::value(Option::<i64>::None))
+        .col_expr(room::Column::PinnedProductAt, Expr::value(Option::<kanjian_kernel::Timestamp>::None))
         .col_expr(room::Column::Version, Expr::col(room::Column::Version).add(1))
         .col_expr(room::Column::UpdatedAt, Expr::value(now))
         .filter(room::Column::Id.eq(id.0))

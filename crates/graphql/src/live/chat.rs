@@ -293,6 +293,14 @@ impl LiveChatMutation {
         room_payload(result)
     }
 
+    /// Pins a product in a LIVE room (讲解中): one on the channel's showcase, listed
+    /// (`INVALID_STATE` otherwise: add it to the showcase first). It replaces the one pinned;
+    /// `productId: null` unpins. Every viewer gets it through `liveRoomEvents`, then its price
+    /// and stock as they change. Outside a live, `INVALID_STATE`. The creator and moderators.
+    async fn pin_product(&self, ctx: &Context<'_>, input: super::PinProductInput) -> async_graphql::Result<LiveRoomPayload> {
+        super::shop::pin_product(ctx, input).await
+    }
+
     /// Mutes a viewer in every live of the room's channel: they may watch, not comment. The
     /// creator and moderators; they cannot be muted themselves.
     async fn mute_live_viewer(&self, ctx: &Context<'_>, input: MuteLiveViewerInput) -> async_graphql::Result<RestrictLiveViewerPayload> {

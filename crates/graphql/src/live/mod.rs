@@ -4,8 +4,10 @@
 
 mod chat;
 mod shared;
+mod shop;
 
 pub use chat::{LiveChatMutation, LiveComment, LivePinnedMessage, LiveRoomCounts};
+pub use shop::{LiveJustBought, LivePinnedProduct, LiveProductPinned, LiveProductUpdated, PinProductInput};
 pub(crate) use chat::{channel_blocked_keywords, channel_moderators};
 
 use std::collections::HashMap;
@@ -168,6 +170,18 @@ impl LiveRoom {
     /// The message pinned above the comments, if any.
     async fn pinned_message(&self) -> Option<LivePinnedMessage> {
         self.0.pinned_message.clone().map(LivePinnedMessage)
+    }
+
+    /// The product pinned while LIVE (讲解中), as you may see it (listed); `null` when none is,
+    /// and once the room ended. `liveRoomEvents` sends its changes (`LiveProductPinned`,
+    /// `LiveProductUpdated`).
+    async fn pinned_product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::commerce::Product>> {
+        self.pinned(ctx).await
+    }
+
+    /// When the pinned product was pinned.
+    async fn pinned_product_at(&self) -> Option<Timestamp> {
+        self.0.pinned_product_at
     }
 
     /// Viewers (now, peak, total) and likes. `liveRoomEvents` sends them as they change.
@@ -387,8 +401,8 @@ pub struct LiveViewerRemoved {
     pub message: String,
 }
 
-/// Something that happened in a live room. More kinds will join (gifts, pinned products):
-/// select the ones you show with fragments and skip the rest.
+/// Something that happened in a live room. More kinds will join (gifts): select the ones you
+/// show with fragments and skip the rest.
 // The variants are named as the schema's union members (all `Live…`); one event lives at a
 // time per subscriber, so the room's size in one variant costs nothing worth boxing.
 #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
@@ -400,6 +414,9 @@ pub enum LiveRoomEvent {
     LivePinnedMessageChanged(LivePinnedMessageChanged),
     LiveCountsChanged(LiveCountsChanged),
     LiveViewerRemoved(LiveViewerRemoved),
+    LiveProductPinned(LiveProductPinned),
+    LiveProductUpdated(LiveProductUpdated),
+    LiveJustBought(LiveJustBought),
 }
 
 impl From<LiveRoomEventDto> for LiveRoomEvent {
@@ -420,6 +437,13 @@ impl From<LiveRoomEventDto> for LiveRoomEvent {
             LiveRoomEventDto::Removed => Self::LiveViewerRemoved(LiveViewerRemoved {
                 message: "You were removed from this channel's lives.".into(),
             }),
+            LiveRoomEventDto::ProductPinned(pinned) => {
+                Self::LiveProductPinned(LiveProductPinned { pinned_product: pinned.map(|p| LivePinnedProduct(*p)) })
+            }
+            LiveRoomEventDto::ProductUpdated(product) => {
+                Self::LiveProductUpdated(LiveProductUpdated { product: crate::commerce::Product(*product) })
+            }
+            LiveRoomEventDto::JustBought { product_id, quantity, at } => Self::LiveJustBought(LiveJustBought { product_id, quantity, at }),
         }
     }
 }
@@ -430,7 +454,8 @@ pub struct LiveSubscription;
 #[Subscription]
 impl LiveSubscription {
     /// What happens in a live room, on whichever node it happens: first the room as it is now,
-    /// then its changes, comments, removed comments, pinned message and counts. While it runs
+    /// then its changes, comments, removed comments, pinned message, pinned product (its price
+    /// and stock as they change), "just bought" and counts. While it runs
     /// you count as a viewer. Ends after the room ends or is cancelled, or when you are removed.
     /// A room you may not see is `NOT_FOUND`, exactly as a missing one; `FORBIDDEN` when you
     /// were removed from the channel's lives.

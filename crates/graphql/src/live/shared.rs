@@ -49,6 +49,35 @@ const PURE_FIELDS: &[&str] = &[
     "viewersPeak",
     "viewersTotal",
     "likes",
+    // LiveProductPinned, LivePinnedProduct, LiveProductUpdated, LiveJustBought, and the
+    // product's own fields that read nothing but it (not `shop`, nor a SKU's `held`, which
+    // depend on who asks).
+    "pinnedProduct",
+    "product",
+    "productId",
+    "quantity",
+    "at",
+    "title",
+    "description",
+    "category",
+    "imageUrls",
+    "status",
+    "purchaseLimit",
+    "skus",
+    "priceRange",
+    "updatedAt",
+    "specs",
+    "name",
+    "value",
+    "price",
+    "stock",
+    "sold",
+    "removed",
+    "min",
+    "max",
+    "minor",
+    "currency",
+    "formatted",
 ];
 
 /// `liveRoomEvents`' item: a [`LiveRoomEvent`] in the schema, answered once per shape when
@@ -185,13 +214,16 @@ fn hash_selection(
 const UNION: &str = "LiveRoomEvent";
 
 /// The union's members, as the schema names them.
-const MEMBERS: [&str; 6] = [
+const MEMBERS: [&str; 9] = [
     "LiveRoomChanged",
     "LiveCommentsAdded",
     "LiveCommentsDeleted",
     "LivePinnedMessageChanged",
     "LiveCountsChanged",
     "LiveViewerRemoved",
+    "LiveProductPinned",
+    "LiveProductUpdated",
+    "LiveJustBought",
 ];
 
 /// The union member an event is answered as.
@@ -203,6 +235,9 @@ fn member_name(event: &LiveRoomEventDto) -> &'static str {
         LiveRoomEventDto::PinnedMessage(_) => MEMBERS[3],
         LiveRoomEventDto::Counts(_) => MEMBERS[4],
         LiveRoomEventDto::Removed => MEMBERS[5],
+        LiveRoomEventDto::ProductPinned(_) => MEMBERS[6],
+        LiveRoomEventDto::ProductUpdated(_) => MEMBERS[7],
+        LiveRoomEventDto::JustBought { .. } => MEMBERS[8],
     }
 }
 
@@ -293,6 +328,47 @@ mod tests {
         let texts = answer(&event, "subscription { events { ...F } } fragment F on LiveCommentsAdded { comments { text } }", json!({})).await;
         assert_eq!((omitted, texts), (json!({ "omitted": 3 }), json!({ "comments": [{ "text": "主播好" }] })));
         assert_eq!(answers.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_product_card_and_just_bought_are_answered_once_per_shape() {
+        use kanjian_contracts::commerce::{ProductDto, ProductStatus, SkuDto};
+        use kanjian_kernel::ids::{ProductId, ShopId, SkuId};
+        let now = kanjian_kernel::now();
+        let product = ProductDto {
+            id: ProductId(3),
+            shop_id: ShopId(1),
+            title: "明前龙井".into(),
+            description: String::new(),
+            category: "茶叶".into(),
+            image_urls: vec![],
+            status: ProductStatus::OnShelf,
+            purchase_limit: Some(2),
+            skus: vec![SkuDto {
+                id: SkuId(30),
+                product_id: ProductId(3),
+                specs: vec![],
+                price: kanjian_kernel::Money::new(1990, kanjian_kernel::Currency::CNY),
+                stock: 7,
+                held: 1,
+                sold: 2,
+                removed: false,
+            }],
+            affiliate_commission_bps: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let card = RoomEvent::shared(LiveRoomEventDto::ProductUpdated(Box::new(product)));
+        const CARD: &str = "subscription { events { ... on LiveProductUpdated { product { id title skus { price { minor formatted } stock sold } } } } }";
+        let first = answer(&card, CARD, json!({})).await;
+        assert_eq!(first["product"]["skus"][0], json!({ "price": { "minor": 1990, "formatted": "¥19.90" }, "stock": 7, "sold": 2 }));
+        assert_eq!(answer(&card, CARD, json!({})).await, first);
+        assert_eq!(card.answers().unwrap().len(), 1);
+        let bought = RoomEvent::shared(LiveRoomEventDto::JustBought { product_id: ProductId(3), quantity: 2, at: now });
+        let answered = answer(&bought, "subscription { events { ... on LiveJustBought { productId quantity } } }", json!({})).await;
+        assert_eq!(answered["quantity"], 2);
+        assert_eq!(bought.answers().unwrap().len(), 1);
     }
 
     #[tokio::test]

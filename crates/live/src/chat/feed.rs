@@ -11,7 +11,8 @@
 //!   `comments_per_viewer_per_second` however many people type; `omitted` says how many were
 //!   left out;
 //! - nothing from people in a block with them;
-//! - removals, the pinned message and counts, always;
+//! - removals, the pinned message, the pinned product's card, "just bought" (the newest few)
+//!   and counts, always;
 //! - after falling behind and skipping batches, the priority comments of those batches, from
 //!   the feed's backlog of the latest 256.
 //!
@@ -34,6 +35,7 @@ use tokio::sync::broadcast;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use super::shop::{Bought, Card, ShopFilter, bought_events};
 use super::{ChatMessage, chat_topic, viewers_key};
 use crate::Deps;
 use crate::entity::{room, viewer};
@@ -62,6 +64,8 @@ pub(crate) struct Tick {
     viewer_comments: u32,
     deleted: Vec<LiveCommentId>,
     pinned: Option<Option<PinnedMessageDto>>,
+    card: Card,
+    bought: Vec<Bought>,
     counts: Option<LiveCountsDto>,
     removed: HashSet<UserId>,
     /// The events most viewers get (see `events_for`), built by the first who asks.
@@ -102,7 +106,9 @@ impl Tick {
         comments.sort_by_key(|c| c.id);
         let delivered = (self.sampled.len() + own.len()) as u32;
         let omitted = self.viewer_comments.saturating_sub(delivered);
-        let mut events = Vec::new();
+        // The shop's news first: a viewer acting on a card (buying) wants it soonest.
+        let mut events = self.card.events();
+        events.extend(bought_events(&self.bought));
         if !comments.is_empty() || omitted > 0 {
             events.push(LiveRoomEventDto::Comments { comments, omitted });
         }
@@ -127,6 +133,8 @@ struct Gathered {
     viewer_comments: u32,
     deleted: Vec<LiveCommentId>,
     pinned: Option<Option<PinnedMessageDto>>,
+    card: Card,
+    bought: Vec<Bought>,
     counts: Option<LiveCountsDto>,
     removed: HashSet<UserId>,
 }
@@ -156,6 +164,14 @@ impl Gathered {
             ChatMessage::Removed { user_id } => {
                 self.removed.insert(user_id);
             }
+            ChatMessage::ProductPinned { pinned, .. } => self.card.pin(pinned),
+            ChatMessage::ProductUpdated { product, .. } => self.card.update(product),
+            ChatMessage::JustBought { items } => {
+                self.bought.extend(items);
+                // Only the newest go out.
+                let extra = self.bought.len().saturating_sub(super::shop::MAX_BOUGHT_PER_TICK);
+                self.bought.drain(..extra);
+            }
         }
     }
 
@@ -164,6 +180,8 @@ impl Gathered {
             && self.viewer_comments == 0
             && self.deleted.is_empty()
             && self.pinned.is_none()
+            && self.card.is_empty()
+            && self.bought.is_empty()
             && self.counts.is_none()
             && self.removed.is_empty()
     }
@@ -171,7 +189,7 @@ impl Gathered {
     /// The tick, sampling at most `per_tick` viewers' comments spread over the batch (the
     /// newest always among them).
     fn take(&mut self, per_tick: usize) -> Tick {
-        let Gathered { priority, viewers, viewer_comments, deleted, pinned, counts, removed } = std::mem::take(self);
+        let Gathered { priority, viewers, viewer_comments, deleted, pinned, card, bought, counts, removed } = std::mem::take(self);
         let n = viewers.len();
         let per_tick = per_tick.max(1);
         let keep: HashSet<usize> = if n <= per_tick { (0..n).collect() } else { (1..=per_tick).map(|i| i * n / per_tick - 1).collect() };
@@ -184,7 +202,7 @@ impl Gathered {
                 unsampled_by_author.entry(comment.author_id).or_default().push(comment);
             }
         }
-        Tick { priority, sampled, unsampled_by_author, viewer_comments, deleted, pinned, counts, removed, common: OnceLock::new() }
+        Tick { priority, sampled, unsampled_by_author, viewer_comments, deleted, pinned, card, bought, counts, removed, common: OnceLock::new() }
     }
 }
 
@@ -193,8 +211,8 @@ pub(crate) struct RoomFeed {
     ticks: broadcast::Sender<Arc<Tick>>,
     /// The latest priority comments (see PRIORITY_BACKLOG).
     priority: Mutex<VecDeque<LiveCommentDto>>,
-    /// The room's pinned message and counts as last sent: state, not news, so a viewer who
-    /// skipped the batches that carried them gets them again.
+    /// The room's pinned message, pinned product and counts as last sent: state, not news, so
+    /// a viewer who skipped the batches that carried them gets them again.
     state: Mutex<RoomState>,
     /// Signed-in viewers here, by `live_viewers.viewer_key`, with how many streams each has.
     watching: Mutex<HashMap<String, usize>>,
@@ -221,6 +239,7 @@ impl RoomFeed {
         if let Some(pinned) = &tick.pinned {
             state.pinned = Some(pinned.clone());
         }
+        state.card.merge(&tick.card);
         if tick.counts.is_some() {
             state.counts = tick.counts;
         }
@@ -326,7 +345,7 @@ impl Viewer {
 /// together, as one, so being late never queues up more messages (each costs a write) and the
 /// viewer is back at the live edge with the next. One more than `TICK_BUFFER` batches behind
 /// skips batches, but first gets the priority comments they held from the feed's backlog, and
-/// the room's latest pinned message and counts. No comment comes twice.
+/// the room's latest pinned message, pinned product and counts. No comment comes twice.
 pub(crate) fn viewer_events(
     viewer: Viewer,
     me: Option<UserId>,
@@ -383,6 +402,9 @@ pub(crate) fn viewer_events(
                     // held here (a batch sent since comes next and says the same or newer).
                     let state = viewer.feed.state();
                     merged.pinned = state.pinned.or(merged.pinned);
+                    if !state.card.is_empty() {
+                        merged.card = state.card;
+                    }
                     merged.counts = state.counts.or(merged.counts);
                 }
                 merged.into_events()
@@ -397,6 +419,8 @@ pub(crate) fn viewer_events(
 #[derive(Debug, Clone, Default)]
 struct RoomState {
     pinned: Option<Option<PinnedMessageDto>>,
+    /// The latest pin and the newest card of its product.
+    card: Card,
     counts: Option<LiveCountsDto>,
 }
 
@@ -407,6 +431,9 @@ struct Merged {
     omitted: u32,
     deleted: Vec<LiveCommentId>,
     pinned: Option<Option<PinnedMessageDto>>,
+    card: Card,
+    /// `JustBought` events, oldest first.
+    bought: Vec<LiveRoomEventDto>,
     counts: Option<LiveCountsDto>,
     removed: bool,
 }
@@ -421,6 +448,9 @@ impl Merged {
             LiveRoomEventDto::CommentsDeleted { ids } => self.deleted.extend(ids),
             LiveRoomEventDto::PinnedMessage(pinned) => self.pinned = Some(pinned),
             LiveRoomEventDto::Counts(counts) => self.counts = Some(counts),
+            LiveRoomEventDto::ProductPinned(pinned) => self.card.pin(pinned),
+            LiveRoomEventDto::ProductUpdated(product) => self.card.update(product),
+            bought @ LiveRoomEventDto::JustBought { .. } => self.bought.push(bought),
             LiveRoomEventDto::Removed => self.removed = true,
             // Room changes do not travel in batches.
             LiveRoomEventDto::Changed(_) => {}
@@ -434,7 +464,9 @@ impl Merged {
         // A comment removed in a later batch is simply not sent.
         self.comments.retain(|c| !self.deleted.contains(&c.id));
         self.comments.sort_by_key(|c| c.id);
-        let mut events = Vec::new();
+        let mut events = self.card.events();
+        let newest = self.bought.len().saturating_sub(super::shop::MAX_BOUGHT_PER_TICK);
+        events.extend(self.bought.drain(newest..));
         if !self.comments.is_empty() || self.omitted > 0 {
             events.push(LiveRoomEventDto::Comments { comments: self.comments, omitted: self.omitted });
         }
@@ -547,6 +579,7 @@ async fn run(
     let mut counts_tick = tokio::time::interval(Duration::from_millis(Ord::max(config.counts_interval_ms, 10)));
     counts_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut gathered = Gathered::default();
+    let mut shop = ShopFilter::default();
     let mut total: u64 = 0;
     let mut last_counts: Option<LiveCountsDto> = None;
     let mut last_seen_write = tokio::time::Instant::now();
@@ -563,7 +596,11 @@ async fn run(
             message = chat.next() => {
                 let Some(message) = message else { break };
                 match serde_json::from_value::<ChatMessage>(message) {
-                    Ok(message) => gathered.add(message),
+                    Ok(message) => {
+                        if let Some(message) = shop.admit(message) {
+                            gathered.add(message);
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "skipping a chat message this node cannot read"),
                 }
             }
@@ -741,6 +778,37 @@ fn comment(id: i64, author: i64, role: CommentRole) -> LiveCommentDto {
         assert_eq!(events[1].event(), &LiveRoomEventDto::CommentsDeleted { ids: vec![LiveCommentId(1)] });
         assert!(matches!(events[2].event(), LiveRoomEventDto::Counts(c) if c.viewers_now == 2));
         assert!(events.iter().all(|e| e.answers().is_none()), "a viewer's merged batches are theirs alone");
+    }
+
+    #[test]
+    fn a_batch_carries_the_pinned_card_with_its_newest_read_and_the_newest_purchases_first() {
+        use crate::chat::shop::tests::{pinned, product};
+        use kanjian_kernel::ids::{OrderId, ProductId};
+        let at = kanjian_kernel::now();
+        let mut g = gathered(2, 0);
+        g.add(ChatMessage::ProductPinned { pinned: pinned(7, 10), at });
+        g.add(ChatMessage::ProductUpdated { product: product(7, 6), at });
+        let bought = (1..=5).map(|i| Bought { order_id: OrderId(i), product_id: ProductId(7), quantity: i, at }).collect();
+        g.add(ChatMessage::JustBought { items: bought });
+        let tick = g.take(3);
+        let (events, _) = tick.events_for(Some(UserId(9)), &HashSet::new(), LiveCommentId(0));
+        assert!(events[0].answers().is_some(), "the same for every bystander");
+        let events: Vec<&LiveRoomEventDto> = events.iter().map(RoomEvent::event).collect();
+        assert!(matches!(events[0], LiveRoomEventDto::ProductPinned(Some(p)) if p.product.skus[0].stock == 6), "{events:?}");
+        let quantities: Vec<i64> = events.iter().filter_map(|e| match e { LiveRoomEventDto::JustBought { quantity, .. } => Some(*quantity), _ => None }).collect();
+        assert_eq!(quantities, vec![3, 4, 5], "the newest three");
+        assert!(matches!(events[4], LiveRoomEventDto::Comments { .. }));
+        // Merged with a later batch that unpins, a late viewer gets the unpin alone.
+        let mut later = Gathered::default();
+        later.add(ChatMessage::ProductPinned { pinned: None, at });
+        let later = later.take(3);
+        let mut merged = Merged::default();
+        for tick in [&tick, &later] {
+            tick.events_for(None, &HashSet::new(), LiveCommentId(0)).0.into_iter().for_each(|e| merged.add(e.into_event()));
+        }
+        let (events, _) = merged.into_events();
+        assert_eq!(events[0].event(), &LiveRoomEventDto::ProductPinned(None));
+        assert_eq!(events.iter().filter(|e| matches!(e.event(), LiveRoomEventDto::JustBought { .. })).count(), 3);
     }
 
     #[test]

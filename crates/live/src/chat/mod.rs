@@ -7,6 +7,8 @@
 //! - [`likes`]: taps as counters.
 //! - [`moderation`]: moderators, muted and banned viewers, blocked keywords, pinned messages.
 //! - [`keywords`]: how keywords match.
+//! - [`shop`]: the product pinned in the room (讲解中), its price and stock as they change,
+//!   and "just bought", from commerce's events.
 //!
 //! Between nodes everything travels on the room's chat topic of the realtime hub
 //! (`live:room:<id>:chat`) as a [`ChatMessage`]; viewer counts through `Presence`.
@@ -16,14 +18,16 @@ pub(crate) mod feed;
 pub mod keywords;
 pub(crate) mod likes;
 pub(crate) mod moderation;
+pub(crate) mod shop;
 
 use std::sync::{Arc, OnceLock};
 
-use kanjian_contracts::live::{LiveCommentDto, LiveRoomState, PinnedMessageDto};
+use kanjian_contracts::commerce::ProductDto;
+use kanjian_contracts::live::{LiveCommentDto, LiveRoomState, PinnedMessageDto, PinnedProductDto};
 use kanjian_events::{Presence, PresenceConfig, RealtimeHub};
 use kanjian_kernel::ids::{LiveCommentId, LiveRoomId, UserId};
 use kanjian_kernel::text::TextRules;
-use kanjian_kernel::{Actor, Error, Result, UserErrorCode};
+use kanjian_kernel::{Actor, Error, Result, Timestamp, UserErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::Deps;
@@ -43,6 +47,12 @@ pub(crate) enum ChatMessage {
     Pinned { pinned: Option<PinnedMessageDto> },
     /// Banned: their streams of the room end.
     Removed { user_id: UserId },
+    /// A product was pinned (`None`: unpinned) at `at`.
+    ProductPinned { pinned: Option<Box<PinnedProductDto>>, at: Timestamp },
+    /// The pinned product as read at `at`.
+    ProductUpdated { product: Box<ProductDto>, at: Timestamp },
+    /// Purchases through the room, oldest first.
+    JustBought { items: Vec<shop::Bought> },
 }
 
 pub(crate) fn chat_topic(room: LiveRoomId) -> String {
@@ -100,6 +110,7 @@ pub(crate) struct Chat {
     pub feeds: feed::Feeds,
     pub likes: likes::LikeCounter,
     pub keywords: moderation::KeywordCache,
+    pub shop: shop::ShopRelay,
 }
 
 impl Chat {

@@ -69,7 +69,7 @@ pub(crate) fn removed() -> Error {
 }
 
 /// The room, when the actor may moderate it (its creator or a moderator of its channel).
-async fn moderated_room(deps: &Deps, actor: &Actor, id: LiveRoomId) -> Result<(room::Model, Standing)> {
+pub(crate) async fn moderated_room(deps: &Deps, actor: &Actor, id: LiveRoomId) -> Result<(room::Model, Standing)> {
     let user = actor.require_user()?;
     let row = visible_room(deps, actor, id).await?;
     let standing = standing(deps, row.channel_id, row.owner_id, user).await?;

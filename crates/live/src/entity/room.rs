@@ -26,6 +26,9 @@ pub struct Model {
     pub replay_video_id: Option<i64>,
     pub pinned_text: Option<String>,
     pub pinned_at: Option<DateTimeUtc>,
+    /// commerce's product pinned while LIVE (讲解中).
+    pub pinned_product_id: Option<i64>,
+    pub pinned_product_at: Option<DateTimeUtc>,
     pub like_count: i64,
     pub viewers_now: i64,
     pub viewers_peak: i64,

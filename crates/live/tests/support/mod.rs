@@ -2,19 +2,22 @@
 //! PostgreSQL with `KANJIAN_TEST_DATABASE=postgres`), the module on it, and small fakes of
 //! identity and social. Users 1..=20 exist and are named `用户<n>`; users 1..=10 have channel
 //! n, user 11 and up have none; even users have verified email addresses; blocks are set by
-//! the tests.
+//! the tests. Commerce's showcase is a fake too: the tests put products on channels' showcases
+//! and change their stock (`Fakes::carry`, `Fakes::set_stock`) and count its reads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use kanjian_contracts::commerce::{ProductDto, ProductStatus, ShowcaseDirectory, SkuDto};
 use kanjian_contracts::identity::*;
 use kanjian_contracts::social::{BlockDirectory, FriendDirectory};
 use kanjian_db::testing::TestDatabase;
 use kanjian_events::Outbox;
-use kanjian_kernel::ids::{ChannelId, SessionId, UserId};
+use kanjian_kernel::ids::{ChannelId, ProductId, SessionId, ShopId, SkuId, UserId};
 use kanjian_kernel::{Actor, Clock, Error, Result, UserErrorCode};
 use kanjian_live::{Directories, LiveConfig, LiveService};
 use sea_orm::DatabaseConnection;
@@ -40,6 +43,76 @@ pub struct Fakes {
     pub follows: Mutex<HashSet<(i64, i64)>>,
     /// (blocker, blocked)
     pub blocks: Mutex<HashSet<(i64, i64)>>,
+    /// Products as shoppers see them, by id (listed unless the test says otherwise).
+    pub products: Mutex<HashMap<i64, ProductDto>>,
+    /// (channel, product) on the channel's showcase.
+    pub showcases: Mutex<HashSet<(i64, i64)>>,
+    /// Calls of `carried_product`.
+    pub product_reads: AtomicUsize,
+}
+
+/// A listed product of shop 1 with one SKU (id `product * 10`) at ¥19.90.
+pub fn product(id: i64, stock: i64) -> ProductDto {
+    let now = kanjian_kernel::now();
+    ProductDto {
+        id: ProductId(id),
+        shop_id: ShopId(1),
+        title: format!("明前龙井 {id}"),
+        description: String::new(),
+        category: "茶叶".into(),
+        image_urls: vec!["https://cdn.example.com/tea.jpg".into()],
+        status: ProductStatus::OnShelf,
+        purchase_limit: None,
+        skus: vec![SkuDto {
+            id: SkuId(id * 10),
+            product_id: ProductId(id),
+            specs: vec![],
+            price: kanjian_kernel::Money::new(1990, kanjian_kernel::Currency::CNY),
+            stock,
+            held: 0,
+            sold: 0,
+            removed: false,
+        }],
+        affiliate_commission_bps: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+impl Fakes {
+    /// Puts `product` (made with `stock` if it is new) on `channel`'s showcase.
+    pub fn carry(&self, channel: i64, product_id: i64, stock: i64) {
+        self.products.lock().unwrap().entry(product_id).or_insert_with(|| product(product_id, stock));
+        self.showcases.lock().unwrap().insert((channel, product_id));
+    }
+
+    pub fn drop_from_showcase(&self, channel: i64, product_id: i64) {
+        self.showcases.lock().unwrap().remove(&(channel, product_id));
+    }
+
+    /// Changes the product's first SKU, as commerce would on an order or a repricing.
+    pub fn set_sku(&self, product_id: i64, stock: i64, price_minor: i64) {
+        let mut products = self.products.lock().unwrap();
+        let sku = &mut products.get_mut(&product_id).unwrap().skus[0];
+        sku.stock = stock;
+        sku.price.minor = price_minor;
+    }
+
+    pub fn product_reads(&self) -> usize {
+        self.product_reads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl ShowcaseDirectory for Fakes {
+    async fn carried_product(&self, channel: ChannelId, product: ProductId) -> Result<Option<ProductDto>> {
+        self.product_reads.fetch_add(1, Ordering::SeqCst);
+        if !self.showcases.lock().unwrap().contains(&(channel.0, product.0)) {
+            return Ok(None);
+        }
+        Ok(self.products.lock().unwrap().get(&product.0).filter(|p| p.status == ProductStatus::OnShelf).cloned())
+    }
 }
 
 #[async_trait]
@@ -151,7 +224,7 @@ pub async fn app_with(config: LiveConfig) -> TestApp {
         db.clone(),
         Outbox::new(),
         Arc::new(kanjian_events::InProcessHub::new()),
-        Directories { identity: fakes.clone(), mail: fakes.clone(), blocks: fakes.clone(), friends: fakes.clone(), importer: None },
+        Directories { identity: fakes.clone(), mail: fakes.clone(), blocks: fakes.clone(), friends: fakes.clone(), importer: None, showcase: fakes.clone() },
         LiveConfig { public_url: "https://kanjian.example".into(), ..config },
     );
     TestApp { _database: database, db: db.writer().clone(), clock, live, fakes }
