@@ -181,13 +181,18 @@ async fn fingerprint(app: &TestApp, world: &World) -> Value {
     let mut doc = String::from(
         "query($handle: String!, $org: ID!) { \
          viewer { id displayName email emailVerified memberships { role organization { id } } \
+           addresses { id recipient phone region detail postalCode isDefault } orders(first: 100) { nodes { id state payments { state provider } } } \
+           cart { itemCount shops { items { skuId quantity source } } } \
+           creatorSales(first: 50) { nodes { title quantity source commission { minor } orderState } } \
            social { friendCount followingCount hideRecommends friends(first: 50) { nodes { id } } \
              incoming: friendRequests(direction: INCOMING, first: 50) { nodes { id status message from { id } } } \
              outgoing: friendRequests(direction: OUTGOING, first: 50) { nodes { id status message to { id } } } \
              blockedUsers(first: 50) { nodes { id } } } } \
-         channel(handle: $handle) { id handle displayName bio avatarUrl updatedAt \
+         channel(handle: $handle) { id handle displayName bio avatarUrl updatedAt showcase(first: 20) { nodes { addedAt product { id } } } \
            social { followerCount followers(first: 50) { nodes { since user { id } } } } videos(first: 20) { nodes { id } } } \
-         organization(id: $org) { name members(first: 50) { nodes { role addedAt user { id } } } } \
+         organization(id: $org) { name members(first: 50) { nodes { role addedAt user { id } } } \
+           shop { name description shippingFee { minor } freeShippingThreshold { minor } orders(first: 100) { nodes { id state } } \
+             catalog(first: 50) { nodes { id title description category imageUrls status purchaseLimit affiliateCommissionBps skus { id price { minor } stock held sold removed } } } } } \
          notifications(first: 50) { nodes { id kind payload read readAt } } unreadNotificationCount ",
     );
     let vars = json!({ "handle": world.owner_handle, "org": world.organization_id });
@@ -199,12 +204,12 @@ async fn fingerprint(app: &TestApp, world: &World) -> Value {
     }
     doc.push_str("upcoming: channel(handle: $handle) { upcomingLives { id } liveNow { id } liveModerators { id } liveBlockedKeywords } ");
     doc.push_str(
-        "} fragment V on Video { id title description hashtags category isOriginal status isPublished publishedAt updatedAt \
+        "} fragment V on Video { id title description hashtags category isOriginal status isPublished publishedAt updatedAt product { id } \
          social { likeCount recommendCount commentCount shareCount viewCount reactions(first: 50) { nodes { kind at user { id } } } \
            comments(first: 20) { nodes { id body isPinned likeCount replyCount editedAt \
              replies(first: 10) { nodes { id body likeCount editedAt } } } } } } \
          fragment R on LiveRoom { id title description coverUrl state plannedStartAt startedAt endedAt cancelledAt \
-           reservationCount viewerHasReserved streamCredentials { serverUrl streamKey rotatedAt } updatedAt \
+           reservationCount viewerHasReserved streamCredentials { serverUrl streamKey rotatedAt } updatedAt pinnedProduct { id } pinnedProductAt \
            pinnedMessage { text } restrictedViewers { user { id } banned mutedIndefinitely } comments(first: 20) { nodes { id text } } }",
     );
     let body = app.graphql(world.token(Role::Owner), &doc, vars).await;
@@ -307,7 +312,12 @@ fn check_secrets(report: &mut Report, world: &World, case: &Case, target: &Targe
 async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
     let started = Instant::now();
     // The fingerprint reads all the owner has in one query: over the default cost budget.
-    let app = TestApp::spawn_with(|c| c.graphql.max_complexity = 100_000).await;
+    // Unpaid orders stay unpaid for the whole run (a day's payment window).
+    let app = TestApp::spawn_with(|c| {
+        c.graphql.max_complexity = 100_000;
+        c.modules.commerce.payment_window_secs = 24 * 3600;
+    })
+    .await;
 
     // Coverage first: every ID argument has a case, and every case an argument.
     let found = id_arguments(&app).await;
@@ -330,9 +340,9 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
             let missing_id = World::missing_id(target.kind);
             let mut across_the_block: Vec<(Role, String)> = Vec::new();
             for role in OTHERS {
-                let missing = send(&app, &world, role, &(case.build)(&Probe { id: &missing_id, target, world: &world })).await;
+                let missing = send(&app, &world, role, &(case.build)(&Probe { id: &missing_id, target, world: &world, role })).await;
                 let events = last_event(&db).await;
-                let response = send(&app, &world, role, &(case.build)(&Probe { id: &target.id, target, world: &world })).await;
+                let response = send(&app, &world, role, &(case.build)(&Probe { id: &target.id, target, world: &world, role })).await;
                 report.runs += 1;
                 check_documents(&mut report, case, target, role, [&response, &missing]);
                 check_secrets(&mut report, &world, case, target, role, [&response, &missing]);
@@ -392,8 +402,8 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
         let mut reached = false;
         for target in world.targets.iter().filter(|t| case.kinds.contains(&t.kind)) {
             let missing_id = World::missing_id(target.kind);
-            let missing = send(&app, &world, Role::Owner, &(case.build)(&Probe { id: &missing_id, target, world: &world })).await;
-            let response = send(&app, &world, Role::Owner, &(case.build)(&Probe { id: &target.id, target, world: &world })).await;
+            let missing = send(&app, &world, Role::Owner, &(case.build)(&Probe { id: &missing_id, target, world: &world, role: Role::Owner })).await;
+            let response = send(&app, &world, Role::Owner, &(case.build)(&Probe { id: &target.id, target, world: &world, role: Role::Owner })).await;
             report.runs += 1;
             check_documents(&mut report, case, target, Role::Owner, [&response, &missing]);
             shown_to_owner.push_str(&response.to_string());

@@ -14,6 +14,7 @@ pub use schema::{KanjianGraphql, KanjianSchema, SchemaConfig, build_schema, conn
 
 // Every module's part of the schema: a folder each, and its roots and node types in the lists
 // below. Adding a module's GraphQL is this file and its folder (docs/adding-a-module.md).
+mod commerce;
 mod identity;
 mod live;
 mod media;
@@ -33,11 +34,18 @@ pub struct Mutation(
     notify::NotifyMutation,
     live::LiveMutation,
     live::LiveChatMutation,
+    commerce::CommerceMutation,
+    commerce::CommerceShoppingMutation,
 );
 
 // Every module's subscriptions.
 #[derive(async_graphql::MergedSubscription, Default)]
-pub struct Subscription(media::MediaSubscription, notify::NotifySubscription, live::LiveSubscription);
+pub struct Subscription(
+    media::MediaSubscription,
+    notify::NotifySubscription,
+    live::LiveSubscription,
+    commerce::CommerceSubscription,
+);
 
 /// Declares the `Node` interface over the objects `node(id:)` finds, and how it finds them by
 /// the kind their global id names.
@@ -72,4 +80,8 @@ nodes! {
     Video => media::Video,
     Notification => notify::Notification,
     LiveRoom => live::LiveRoom,
+    Shop => commerce::Shop,
+    Product => commerce::Product,
+    Order => commerce::Order,
+    Address => commerce::Address,
 }

@@ -86,8 +86,30 @@ pub struct Secret {
     pub owner_reads: bool,
 }
 
+/// The owner's address, as `updateAddress` sends it back unchanged.
+pub const OWNER_RECIPIENT: &str = "Alice Matrix";
+pub const OWNER_PHONE: &str = "13800138000";
+pub const OWNER_REGION: [&str; 3] = ["浙江省", "杭州市", "西湖区"];
+pub const OWNER_STREET: &str = "SECRET owner street 1";
+
 pub struct World {
     tokens: Vec<(Role, String)>,
+    /// Each caller's own shipping address (`buyNow` takes the caller's).
+    addresses: Vec<(Role, String)>,
+    /// Each caller's own channel (the owner's and the stranger's; the others have none).
+    channels: Vec<(Role, String)>,
+    /// A video of each caller's own (the owner's published one, the stranger's upload).
+    videos: Vec<(Role, String)>,
+    /// What every signed-in caller's cart holds, one unit of each: Ivy's tea and the owner's
+    /// listed product (`restore` puts it back so).
+    cart: Vec<String>,
+    /// A listed SKU of another merchant's shop: what probes buy when the target is not a SKU.
+    pub foreign_sku: String,
+    /// The owner's listed product, on the owner's channel's showcase (its SKU: `showcase_sku`).
+    pub listed_product: String,
+    /// A listed SKU of the owner's, on the owner's showcase: what probes buy through a showcase
+    /// (a sale is credited to a channel only for a product it carries).
+    pub showcase_sku: String,
     pub owner_id: String,
     pub owner_handle: String,
     pub channel_id: String,
@@ -110,6 +132,25 @@ pub struct World {
 impl World {
     pub fn token(&self, role: Role) -> Option<&str> {
         self.tokens.iter().find(|(r, _)| *r == role).map(|(_, t)| t.as_str())
+    }
+
+    /// The caller's own address (for no one signed in, the owner's: refused anyway).
+    pub fn address_of(&self, role: Role) -> &str {
+        let of = |role| self.addresses.iter().find(|(r, _)| *r == role).map(|(_, a)| a.as_str());
+        of(role).or_else(|| of(Role::Owner)).unwrap_or_default()
+    }
+
+    /// The caller's own channel; for those without one, the owner's (refused anyway).
+    pub fn channel_of(&self, role: Role) -> &str {
+        let of = |role| self.channels.iter().find(|(r, _)| *r == role).map(|(_, c)| c.as_str());
+        of(role).or_else(|| of(Role::Owner)).unwrap_or_default()
+    }
+
+    /// A video of the caller's own; for those without one, the owner's published video
+    /// (refused anyway).
+    pub fn video_of(&self, role: Role) -> &str {
+        let of = |role| self.videos.iter().find(|(r, _)| *r == role).map(|(_, v)| v.as_str());
+        of(role).or_else(|| of(Role::Owner)).unwrap_or_default()
     }
 
     /// A well-formed id of `kind` that names nothing.
@@ -195,7 +236,9 @@ impl World {
         let owner_handle = "alice.matrix".to_owned();
         let (alice, channel_id) = app.creator(&owner_handle).await;
         let owner_id = app.data(Some(&alice), "{ viewer { id } }", json!({})).await["viewer"]["id"].as_str().unwrap().to_owned();
-        let (sam, _) = app.sign_up("sam.stranger@example.com").await;
+        // The stranger has a channel (and a video of their own): showcases and video cards
+        // belong to channels, so their probes get past "open a channel first" to the object.
+        let (sam, sam_channel) = app.creator("sam.stranger").await;
         let (bob, bob_id) = app.sign_up("bob.blocked@example.com").await;
         let (carl, _) = app.sign_up("carl.blocker@example.com").await;
         let (_fred, fred_id) = app.sign_up("fred.secret-friend@example.com").await;
@@ -222,6 +265,16 @@ impl World {
             app,
             &alice,
             "mutation { createVideoUpload(input: {title: \"SECRET uploading title\", sizeBytes: 1000}) { video { id } userErrors { code } } }",
+            json!({}),
+        )
+        .await["video"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sam_video = ok(
+            app,
+            &sam,
+            "mutation { createVideoUpload(input: {title: \"Matrix stranger's upload\", sizeBytes: 1000}) { video { id } userErrors { code } } }",
             json!({}),
         )
         .await["video"]["id"]
@@ -336,6 +389,15 @@ impl World {
         let stream_key = announced["liveRoom"]["streamCredentials"]["streamKey"].as_str().unwrap().to_owned();
         let instant_key = instant["liveRoom"]["streamCredentials"]["streamKey"].as_str().unwrap().to_owned();
 
+        // Commerce: the owner's organization opens a shop with a listed product (one of its SKUs
+        // removed from sale), an unlisted one and a deleted one; the owner keeps an address (and
+        // had another); another merchant (Ivy) sells a tea the owner bought twice (one order
+        // cancelled); a customer (Gina) bought from the owner's shop. Unpaid orders stay unpaid:
+        // the matrix's server has a day-long payment window. The owner's channel carries the
+        // listed product (its showcase); everyone's cart holds one of Ivy's tea and one of the
+        // listed product.
+        let commerce = Commerce::build(app, &alice, &organization_id, &[(Role::Stranger, &sam), (Role::Blocked, &bob), (Role::Blocker, &carl)], &gina).await;
+
         // The blocks, last: a block ends friendships, requests and follows between the two.
         ok(app, &alice, "mutation($u: ID!) { blockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": bob_id })).await;
         ok(app, &carl, "mutation($u: ID!) { blockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": owner_id })).await;
@@ -382,6 +444,23 @@ impl World {
             with(target(Kind::LiveRoom, "live", &instant_room, OUTSIDE_THE_BLOCK, false), &channel_id, "Matrix live now"),
             with(target(Kind::LiveRoom, "cancelled", &cancelled_room, OUTSIDE_THE_BLOCK, false), &channel_id, "Matrix live called off"),
             with(target(Kind::LiveComment, "in a live room", &live_comment, OUTSIDE_THE_BLOCK, false), &instant_room, "Matrix live comment of the owner"),
+            // Shops and listed products are public, blocks or not (commerce does not know them).
+            with(target(Kind::Shop, "open", &commerce.shop, EVERYONE, false), &organization_id, SHOP_NAME),
+            with(target(Kind::Product, "listed", &commerce.listed, EVERYONE, false), &commerce.shop, LISTED_TITLE),
+            with(target(Kind::Product, "unlisted", &commerce.unlisted, NO_ONE, false), &commerce.shop, "SECRET unlisted product"),
+            target(Kind::Product, "deleted", &commerce.deleted, NO_ONE, true),
+            // A SKU's existence is not hidden: `buyNow` answers UNAVAILABLE for one no longer for
+            // sale (unlisted, deleted, removed), so that a shopper holding an old link is told
+            // why; what the SKU is (its product's title) stays hidden (the secrets).
+            with(target(Kind::Sku, "of a listed product", &commerce.listed_sku, EVERYONE, false), &commerce.listed, "1990"),
+            with(target(Kind::Sku, "removed from a listed product", &commerce.removed_sku, EVERYONE, false), &commerce.listed, "2990"),
+            with(target(Kind::Sku, "of an unlisted product", &commerce.unlisted_sku, EVERYONE, false), &commerce.unlisted, "5000"),
+            with(target(Kind::Sku, "of a deleted product", &commerce.deleted_sku, EVERYONE, false), &commerce.deleted, "7000"),
+            target(Kind::Address, "in the address book", &commerce.address, NO_ONE, false),
+            target(Kind::Address, "deleted", &commerce.deleted_address, NO_ONE, true),
+            target(Kind::Order, "unpaid", &commerce.unpaid_order, NO_ONE, false),
+            target(Kind::Order, "cancelled", &commerce.cancelled_order, NO_ONE, false),
+            target(Kind::ShopOrder, "unpaid, of a customer", &commerce.shop_order, NO_ONE, false),
         ];
         let secret = |text: &str, what, seen_by| Secret { text: text.to_owned(), what, seen_by, owner_reads: true };
         let gone = |text: &str, what| Secret { text: text.to_owned(), what, seen_by: NO_ONE, owner_reads: false };
@@ -411,10 +490,22 @@ impl World {
             secret(&stream_key, "a live room's stream key", NO_ONE),
             secret(&instant_key, "a live room's stream key", NO_ONE),
             secret("Matrix live", "a live room of someone in a block with the caller", OUTSIDE_THE_BLOCK),
+            secret(OWNER_STREET, "the owner's address (and the orders shipping to it)", NO_ONE),
+            gone("SECRET deleted street", "a deleted address"),
+            secret("SECRET unlisted product", "an unlisted product", NO_ONE),
+            gone("SECRET deleted product", "a deleted product"),
+            secret("SECRET customer street", "a customer's address on an order of the owner's shop", NO_ONE),
         ];
 
         World {
             tokens: vec![(Role::Owner, alice), (Role::Stranger, sam), (Role::Blocked, bob), (Role::Blocker, carl)],
+            addresses: commerce.addresses,
+            channels: vec![(Role::Owner, channel_id.clone()), (Role::Stranger, sam_channel)],
+            videos: vec![(Role::Owner, published.clone()), (Role::Stranger, sam_video)],
+            cart: vec![commerce.foreign_sku.clone(), commerce.listed_sku.clone()],
+            listed_product: commerce.listed.clone(),
+            foreign_sku: commerce.foreign_sku,
+            showcase_sku: commerce.listed_sku.clone(),
             owner_id,
             owner_handle,
             channel_id,
@@ -435,6 +526,30 @@ impl World {
     pub async fn restore(&self, app: &TestApp, role: Role) {
         let Some(token) = self.token(role) else { return };
         let call = |query: &'static str, vars: Value| async move { app.graphql(Some(token), query, vars).await };
+        // Orders the caller placed: cancelled, their stock back on sale.
+        let orders = call("{ viewer { orders(states: [PENDING_PAYMENT], first: 100) { nodes { id } } } }", json!({})).await;
+        for order in orders["data"]["viewer"]["orders"]["nodes"].as_array().into_iter().flatten() {
+            let key = uuid::Uuid::new_v4().to_string();
+            call("mutation($o: ID!, $k: String!) { cancelOrder(input: {orderId: $o, idempotencyKey: $k}) { userErrors { code } } }", json!({ "o": order["id"], "k": key })).await;
+        }
+        // The cart as it was: one of each of `cart`, nothing else.
+        let held = call("{ viewer { cart { shops { items { skuId quantity } } } } }", json!({})).await;
+        let mut items: Vec<(String, i64)> = Vec::new();
+        for shop in held["data"]["viewer"]["cart"]["shops"].as_array().into_iter().flatten() {
+            for item in shop["items"].as_array().into_iter().flatten() {
+                items.push((item["skuId"].as_str().unwrap().to_owned(), item["quantity"].as_i64().unwrap()));
+            }
+        }
+        const SET_QUANTITY: &str = "mutation($s: ID!, $q: Int!) { setCartQuantity(input: {skuId: $s, quantity: $q}) { userErrors { code } } }";
+        for (sku, quantity) in &items {
+            let wanted = if self.cart.contains(sku) { 1 } else { 0 };
+            if *quantity != wanted {
+                call(SET_QUANTITY, json!({ "s": sku, "q": wanted })).await;
+            }
+        }
+        for sku in self.cart.iter().filter(|s| !items.iter().any(|(i, _)| i == *s)) {
+            call(ADD_TO_CART, json!({ "i": cart_input(sku) })).await;
+        }
         match role {
             Role::Stranger | Role::Blocked => {
                 call("mutation($u: ID!) { unblockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": self.owner_id })).await;
@@ -449,6 +564,150 @@ impl World {
                 call("mutation($u: ID!) { blockUser(input: {userId: $u}) { userErrors { code } } }", json!({ "u": self.owner_id })).await;
             }
             Role::Owner | Role::Anonymous => {}
+        }
+    }
+}
+
+const SHOP_NAME: &str = "Matrix Tea Shop";
+const LISTED_TITLE: &str = "Matrix listed tea";
+
+/// The commerce objects of the world.
+struct Commerce {
+    shop: String,
+    listed: String,
+    listed_sku: String,
+    removed_sku: String,
+    unlisted: String,
+    unlisted_sku: String,
+    deleted: String,
+    deleted_sku: String,
+    address: String,
+    deleted_address: String,
+    unpaid_order: String,
+    cancelled_order: String,
+    shop_order: String,
+    foreign_sku: String,
+    addresses: Vec<(Role, String)>,
+}
+
+const CREATE_PRODUCT: &str = "mutation($i: CreateProductInput!) { createProduct(input: $i) { product { id skus { id } } userErrors { field code } } }";
+const CREATE_ADDRESS: &str = "mutation($i: CreateAddressInput!) { createAddress(input: $i) { address { id } userErrors { field code } } }";
+const BUY_NOW: &str = "mutation($i: BuyNowInput!) { buyNow(input: $i) { order { id } userErrors { field code } } }";
+const ADD_TO_CART: &str = "mutation($i: AddToCartInput!) { addToCart(input: $i) { cart { itemCount } userErrors { field code } } }";
+
+fn cart_input(sku: &str) -> Value {
+    json!({ "skuId": sku, "quantity": 1, "attribution": { "source": "SHOP" } })
+}
+
+fn address_input(recipient: &str, street: &str) -> Value {
+    json!({ "recipient": recipient, "phone": OWNER_PHONE, "region": OWNER_REGION, "detail": street })
+}
+
+fn buy_input(sku: &str, address: &str, key: &str) -> Value {
+    json!({ "skuId": sku, "quantity": 1, "addressId": address, "attribution": { "source": "SHOP" }, "idempotencyKey": key })
+}
+
+fn id_of(payload: &Value, path: &[&str]) -> String {
+    path.iter().fold(payload, |v, k| &v[*k]).as_str().unwrap().to_owned()
+}
+
+impl Commerce {
+    async fn build(app: &TestApp, alice: &str, organization: &str, callers: &[(Role, &String)], gina: &str) -> Commerce {
+        let shop = ok(
+            app,
+            alice,
+            "mutation($i: OpenShopInput!) { openShop(input: $i) { shop { id } userErrors { field code } } }",
+            json!({ "i": { "organizationId": organization, "name": SHOP_NAME, "shippingFee": 800 } }),
+        )
+        .await;
+        let shop = id_of(&shop, &["shop", "id"]);
+        let product = |title: &str, prices: &[i64], on_shelf: bool| {
+            let skus: Vec<Value> = prices.iter().enumerate().map(|(i, p)| json!({ "specs": [{ "name": "size", "value": format!("{i}") }], "price": p, "stock": 1000 })).collect();
+            let input = json!({ "i": { "shopId": shop, "title": title, "category": "tea", "skus": skus, "onShelf": on_shelf } });
+            async move { ok(app, alice, CREATE_PRODUCT, input).await["product"].clone() }
+        };
+        let listed = product(LISTED_TITLE, &[1990, 2990], true).await;
+        let unlisted = product("SECRET unlisted product", &[5000], false).await;
+        let deleted = product("SECRET deleted product", &[7000], true).await;
+        let removed_sku = listed["skus"][1]["id"].as_str().unwrap().to_owned();
+        let sku_of = |p: &Value| p["skus"][0]["id"].as_str().unwrap().to_owned();
+        ok(app, alice, "mutation($i: UpdateSkuInput!) { updateSku(input: $i) { sku { removed } userErrors { code } } }", json!({ "i": { "skuId": removed_sku, "remove": true } })).await;
+        ok(
+            app,
+            alice,
+            "mutation($i: SetProductStatusInput!) { setProductStatus(input: $i) { product { status } userErrors { code } } }",
+            json!({ "i": { "productId": deleted["id"], "status": "DELETED" } }),
+        )
+        .await;
+        // The owner's channel carries the listed product (a shop's owner may show its own).
+        ok(app, alice, "mutation($p: ID!) { addToShowcase(input: {productId: $p}) { userErrors { code } } }", json!({ "p": listed["id"] })).await;
+
+        // Addresses: the owner's (the first, so the default) and one deleted; each caller's own.
+        let address = id_of(&ok(app, alice, CREATE_ADDRESS, json!({ "i": address_input(OWNER_RECIPIENT, OWNER_STREET) })).await, &["address", "id"]);
+        let deleted_address = id_of(&ok(app, alice, CREATE_ADDRESS, json!({ "i": address_input(OWNER_RECIPIENT, "SECRET deleted street") })).await, &["address", "id"]);
+        ok(app, alice, "mutation($a: ID!) { deleteAddress(input: {addressId: $a}) { userErrors { code } } }", json!({ "a": deleted_address })).await;
+        let mut addresses = vec![(Role::Owner, address.clone())];
+        for (role, token) in callers {
+            let theirs = ok(app, token, CREATE_ADDRESS, json!({ "i": address_input("Matrix caller", "Matrix caller street 9") })).await;
+            addresses.push((*role, id_of(&theirs, &["address", "id"])));
+        }
+
+        // Another merchant, whose tea the owner buys.
+        let (ivy, _) = app.sign_up("ivy.merchant@example.com").await;
+        let theirs = ok(app, &ivy, "mutation { createOrganization(input: {name: \"Ivy Goods\"}) { organization { id } userErrors { code } } }", json!({})).await;
+        let ivy_shop = ok(
+            app,
+            &ivy,
+            "mutation($i: OpenShopInput!) { openShop(input: $i) { shop { id } userErrors { field code } } }",
+            json!({ "i": { "organizationId": theirs["organization"]["id"], "name": "Ivy Shop", "shippingFee": 0 } }),
+        )
+        .await;
+        let foreign = ok(
+            app,
+            &ivy,
+            CREATE_PRODUCT,
+            json!({ "i": { "shopId": ivy_shop["shop"]["id"], "title": "Ivy tea", "category": "tea", "skus": [{ "price": 1000, "stock": 100000 }], "onShelf": true } }),
+        )
+        .await;
+        let foreign_sku = sku_of(&foreign["product"]);
+        let unpaid_order = id_of(&ok(app, alice, BUY_NOW, json!({ "i": buy_input(&foreign_sku, &address, "matrix-unpaid") })).await, &["order", "id"]);
+        let cancelled_order = id_of(&ok(app, alice, BUY_NOW, json!({ "i": buy_input(&foreign_sku, &address, "matrix-cancelled") })).await, &["order", "id"]);
+        ok(
+            app,
+            alice,
+            "mutation($o: ID!) { cancelOrder(input: {orderId: $o, idempotencyKey: \"matrix-cancel\"}) { userErrors { code } } }",
+            json!({ "o": cancelled_order }),
+        )
+        .await;
+
+        // A customer's order with the owner's shop.
+        let gina_address = id_of(&ok(app, gina, CREATE_ADDRESS, json!({ "i": address_input("Gina", "SECRET customer street") })).await, &["address", "id"]);
+        let shop_order = id_of(&ok(app, gina, BUY_NOW, json!({ "i": buy_input(&sku_of(&listed), &gina_address, "matrix-customer") })).await, &["order", "id"]);
+
+        // Every cart, the owner's too: one of Ivy's tea, one of the listed product.
+        let everyone = std::iter::once(alice).chain(callers.iter().map(|(_, t)| t.as_str()));
+        for token in everyone {
+            for sku in [&foreign_sku, &sku_of(&listed)] {
+                ok(app, token, ADD_TO_CART, json!({ "i": cart_input(sku) })).await;
+            }
+        }
+
+        Commerce {
+            shop,
+            listed_sku: sku_of(&listed),
+            listed: listed["id"].as_str().unwrap().to_owned(),
+            removed_sku,
+            unlisted_sku: sku_of(&unlisted),
+            unlisted: unlisted["id"].as_str().unwrap().to_owned(),
+            deleted_sku: sku_of(&deleted),
+            deleted: deleted["id"].as_str().unwrap().to_owned(),
+            address,
+            deleted_address,
+            unpaid_order,
+            cancelled_order,
+            shop_order,
+            foreign_sku,
+            addresses,
         }
     }
 }

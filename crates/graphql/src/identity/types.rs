@@ -82,6 +82,42 @@ impl User {
         crate::social::UserSocial(self.0.id)
     }
 
+    /// The user's shipping addresses (at most 20), for `buyNow`. Only for the user themself;
+    /// `null` for everyone else.
+    async fn addresses(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<crate::commerce::Address>>> {
+        crate::commerce::viewer_addresses(ctx, self.0.id).await
+    }
+
+    /// The orders the user placed, newest first; only those in `states` when given. Only for
+    /// the user themself; `null` for everyone else.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only orders in these states; omitted or empty: all.")] states: Option<Vec<crate::commerce::OrderState>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<Connection<String, crate::commerce::Order>>> {
+        crate::commerce::viewer_orders(ctx, self.0.id, states, first, after).await
+    }
+
+    /// The user's cart, priced as of now. Only for the user themself; `null` for everyone else.
+    async fn cart(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::commerce::shopping_types::Cart>> {
+        crate::commerce::viewer_cart(ctx, self.0.id).await
+    }
+
+    /// Sales credited to the user's channel as a creator, newest first. Only for the user
+    /// themself; `null` for everyone else.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
+    async fn creator_sales(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<Connection<String, crate::commerce::shopping_types::CreatorSale>>> {
+        crate::commerce::viewer_creator_sales(ctx, self.0.id, first, after).await
+    }
+
     async fn created_at(&self) -> Timestamp {
         self.0.created_at
     }
@@ -99,6 +135,18 @@ impl Channel {
     /// Unique, lowercase; the channel's address.
     async fn handle(&self) -> &str {
         &self.0.handle
+    }
+
+    /// The channel's showcase (橱窗): products it sells for their shops, newest first; listed
+    /// ones only.
+    #[graphql(complexity = "crate::relay::connection_complexity(first, child_complexity)")]
+    async fn showcase(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, crate::commerce::shopping_types::ShowcaseItem>> {
+        crate::commerce::channel_showcase(ctx, self.0.id, first, after).await
     }
 
     async fn display_name(&self) -> &str {
@@ -213,6 +261,11 @@ impl Organization {
         let Some(user) = ctx.actor().user_id() else { return Ok(None) };
         let role = ctx.api::<dyn IdentityApi>()?.organization_role(self.0.id, user).await.gql()?;
         Ok(role.map(Into::into))
+    }
+
+    /// The organization's shop (小店), if it opened one.
+    async fn shop(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::commerce::Shop>> {
+        crate::commerce::organization_shop(ctx, self.0.id).await
     }
 
     /// Members only (`FORBIDDEN` otherwise).

@@ -157,6 +157,12 @@ impl Video {
         self.0.thumbnail_url.as_deref().map(|p| ctx.services().absolute_url(p))
     }
 
+    /// The product card under the video (a product of its creator's showcase), if any and still
+    /// listed.
+    async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::commerce::Product>> {
+        crate::commerce::video_product(ctx, self.0.id).await
+    }
+
     async fn renditions(&self, ctx: &Context<'_>) -> Vec<Rendition> {
         self.0
             .renditions
