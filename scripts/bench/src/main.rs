@@ -13,7 +13,11 @@
 //!    in the playlist, vs nginx-rtmp and plain ffmpeg's HLS muxer with the same publisher;
 //! 5. (`--only fanout`) a hot live room: comments from many people fanned out to 1k / 5k (and
 //!    with `--full` 20k) WebSocket viewers, coalesced (kanjian's batches and per-viewer bound) vs
-//!    uncoalesced (every comment to every viewer, batches of 10 ms), and memory per connection.
+//!    uncoalesced (every comment to every viewer, batches of 10 ms), and memory per connection;
+//! 6. (`--only flashsale`) a flash sale: one SKU, thousands of buyers through `buyNow` and
+//!    payment until sold out, on PostgreSQL and SQLite, vs pgbench's hot-row UPDATE on the same
+//!    PostgreSQL, with the invariants read from the database after it; (`--only flashsale-chaos`)
+//!    the same on two nodes, one killed mid-sale, every payment notification delivered thrice.
 //!
 //! It measures and prints; it asserts no timing. `scripts/bench/run` builds and runs it and
 //! keeps the Markdown results; see `scripts/bench/README.md`.
@@ -21,6 +25,7 @@
 mod api;
 mod fanout;
 mod feeds;
+mod flashsale;
 mod live;
 mod load;
 mod media;
@@ -55,6 +60,11 @@ enum Only {
     Live,
     /// A hot live room's comment fan-out, coalesced vs uncoalesced (not run unless named).
     Fanout,
+    /// A flash sale on PostgreSQL and SQLite vs pgbench's hot-row UPDATE (not run unless named).
+    Flashsale,
+    /// The flash sale on two nodes, one killed mid-sale, notifications replayed (not run unless
+    /// named).
+    FlashsaleChaos,
 }
 
 #[derive(Debug, Parser)]
@@ -223,6 +233,63 @@ struct Args {
     /// Fan-out: viewers that read every comment's latency (the others only count).
     #[arg(long, env = "KANJIAN_BENCH_FANOUT_SAMPLED", default_value_t = 100)]
     fanout_sampled: usize,
+    /// Flash sale: units of the SKU on sale.
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_UNITS", default_value_t = 50_000)]
+    flashsale_units: i64,
+    /// Flash sale: buyers buying at once (each signed in, with an address).
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_BUYERS", default_value_t = 2_000)]
+    flashsale_buyers: usize,
+    /// Flash sale: the product's per-person limit [default: 1.2 × units / buyers, rounded up, so
+    /// the sale can sell out while the fastest buyers reach it].
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_LIMIT")]
+    flashsale_limit: Option<i64>,
+    /// Flash sale: each purchase is 1 to this many units (1 after INSUFFICIENT_STOCK or
+    /// PURCHASE_LIMIT_EXCEEDED).
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_MAX_QUANTITY", default_value_t = 3)]
+    flashsale_max_quantity: i64,
+    /// Flash sale: share of orders whose buyer opens the payment and walks away (their holds
+    /// expire after the payment window).
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_ABANDON", default_value_t = 0.02)]
+    flashsale_abandon: f64,
+    /// Flash sale: buyers never pay (no payOrder), so the sale is buyNow alone: a diagnostic of
+    /// the hot path (every order expires after the window).
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_NO_PAY")]
+    flashsale_no_pay: bool,
+    /// Flash sale: kanjian's `commerce.payment_window_secs` for the run.
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_PAYMENT_WINDOW", default_value_t = 30)]
+    flashsale_payment_window: u64,
+    /// Flash sale: the databases of the single-node sale, in order.
+    #[arg(
+        long,
+        env = "KANJIAN_BENCH_FLASHSALE_DATABASES",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "postgres,sqlite"
+    )]
+    flashsale_databases: Vec<DatabaseKind>,
+    /// Flash sale: also the chaos variant (as --only flashsale-chaos).
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_CHAOS")]
+    flashsale_chaos: bool,
+    /// Flash sale: pgbench clients of the baseline's sweep, comma-separated (32 is the headline's).
+    #[arg(
+        long,
+        env = "KANJIAN_BENCH_FLASHSALE_PGBENCH_CLIENTS",
+        value_delimiter = ',',
+        default_value = "1,2,4,8,16,32,64"
+    )]
+    flashsale_pgbench_clients: Vec<usize>,
+    /// Flash sale: seconds of each pgbench run.
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_PGBENCH_SECONDS", default_value_t = 10)]
+    flashsale_pgbench_seconds: u64,
+    /// Flash sale (chaos): deliveries of each payment notification by the WeChat Pay simulator.
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_REPLAYS", default_value_t = 3)]
+    flashsale_replays: u32,
+    /// Flash sale: kanjian's PostgreSQL pool (`database.max_connections`) [default: kanjian's, 10].
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_POOL")]
+    flashsale_pool: Option<u32>,
+    /// The wechatpay-simulator binary [default: beside this one].
+    #[arg(long, env = "KANJIAN_BENCH_WECHATPAY_SIMULATOR_BIN")]
+    wechatpay_simulator_bin: Option<PathBuf>,
 }
 
 impl Args {
@@ -231,7 +298,7 @@ impl Args {
             return which == Only::Feeds;
         }
         if self.only.is_empty() {
-            which != Only::Feeds && which != Only::Live && which != Only::Fanout
+            matches!(which, Only::Node | Only::Upload)
         } else {
             self.only.contains(&which)
         }
@@ -271,6 +338,48 @@ impl Args {
             workers,
             segment_seconds: 1,
             long: self.live_long,
+        })
+    }
+
+    fn flashsale(&self, workers: usize) -> Result<flashsale::FlashsaleSettings> {
+        if self.flashsale_units < 1 || self.flashsale_buyers == 0 || self.flashsale_max_quantity < 1 {
+            bail!("--flashsale-units, --flashsale-buyers and --flashsale-max-quantity must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.flashsale_abandon) {
+            bail!("--flashsale-abandon is a share from 0 to below 1");
+        }
+        if self.flashsale_pgbench_clients.contains(&0) || self.flashsale_pgbench_seconds == 0 {
+            bail!("--flashsale-pgbench-clients and --flashsale-pgbench-seconds need numbers of at least 1");
+        }
+        let limit = self.flashsale_limit.unwrap_or_else(|| {
+            flashsale::FlashsaleSettings::default_limit(self.flashsale_units, self.flashsale_buyers)
+        });
+        Ok(flashsale::FlashsaleSettings {
+            databases: if self.runs(Only::Flashsale) {
+                self.flashsale_databases.clone()
+            } else {
+                Vec::new()
+            },
+            chaos: self.runs(Only::FlashsaleChaos)
+                || (self.flashsale_chaos && self.runs(Only::Flashsale)),
+            units: self.flashsale_units,
+            buyers: self.flashsale_buyers,
+            limit: limit.max(1),
+            max_quantity: self.flashsale_max_quantity,
+            abandon: self.flashsale_abandon,
+            no_pay: self.flashsale_no_pay,
+            payment_window_secs: self.flashsale_payment_window.max(1),
+            pgbench_clients: self.flashsale_pgbench_clients.clone(),
+            pgbench_seconds: self.flashsale_pgbench_seconds,
+            replays: self.flashsale_replays.max(1),
+            postgres_url: self.postgres_url.clone(),
+            workers,
+            pool: self.flashsale_pool,
+            simulator_bin: self.wechatpay_simulator_bin.clone(),
+            keys_dir: PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../crates/commerce/tests/support/wechatpay"
+            )),
         })
     }
 
@@ -342,6 +451,9 @@ async fn main() -> Result<()> {
         signed_in: 5,
         workers,
     });
+    let flashsale_settings = (args.runs(Only::Flashsale) || args.runs(Only::FlashsaleChaos))
+        .then(|| args.flashsale(workers))
+        .transpose()?;
     let feeds_settings = if args.runs(Only::Feeds) {
         Some(args.feeds(workers)?)
     } else {
@@ -418,6 +530,13 @@ async fn main() -> Result<()> {
             fanout::run(fanout_settings, &kanjian_bin, work.path()).await?;
         tables.extend(fanout_tables);
         settings.extend(fanout_lines);
+    }
+
+    if let Some(flashsale_settings) = &flashsale_settings {
+        let (sale_tables, sale_lines) =
+            flashsale::run(flashsale_settings, &kanjian_bin, work.path()).await?;
+        tables.extend(sale_tables);
+        settings.extend(sale_lines);
     }
 
     let elapsed = started.elapsed();

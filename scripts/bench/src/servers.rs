@@ -70,6 +70,12 @@ impl ChildServer {
         }
     }
 
+    /// SIGKILL at once, as a crash would end it (the flash sale's chaos variant).
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Asks the process to stop (SIGTERM through `kill`), and kills it if it has not after 10 s.
     pub fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
