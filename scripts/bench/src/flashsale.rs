@@ -74,6 +74,9 @@ pub struct FlashsaleSettings {
     /// Buyers never pay (no payOrder): buyNow alone, a diagnostic of the hot path.
     pub no_pay: bool,
     pub payment_window_secs: u64,
+    /// The payment window of the chaos variant: longer, as retries after the crash wait for
+    /// the dead node's idempotency claims to lapse (60 s).
+    pub chaos_payment_window_secs: u64,
     pub pgbench_clients: Vec<usize>,
     pub pgbench_seconds: u64,
     /// Deliveries of each payment notification in the chaos variant.
@@ -1016,6 +1019,7 @@ async fn sale(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, work
 
 async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, dir: &Path, url: &str) -> Result<Outcome> {
     let chaos = kind == Kind::Chaos;
+    let window = if chaos { settings.chaos_payment_window_secs } else { settings.payment_window_secs };
     println!(
         "==> flash sale on {}: {} units, {} buyers, limit {} a person, 1–{} a purchase, {:.0} % of orders left unpaid, payment window {} s",
         kind.label(),
@@ -1024,7 +1028,7 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
         settings.limit,
         settings.max_quantity,
         settings.abandon * 100.0,
-        settings.payment_window_secs
+        window
     );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
@@ -1054,7 +1058,7 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
     let mut env = vec![
         ("KANJIAN_LIVE__INGEST__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
         ("KANJIAN_IDENTITY__SIGN_UPS_PER_IP".to_owned(), "[]".to_owned()),
-        ("KANJIAN_COMMERCE__PAYMENT_WINDOW_SECS".to_owned(), settings.payment_window_secs.to_string()),
+        ("KANJIAN_COMMERCE__PAYMENT_WINDOW_SECS".to_owned(), window.to_string()),
     ];
     if let Some(pool) = settings.pool {
         env.push(("KANJIAN_DATABASE__MAX_CONNECTIONS".to_owned(), pool.to_string()));
@@ -1185,7 +1189,7 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
     let (go, start) = tokio::sync::watch::channel(false);
     let sale = Arc::new(Sale {
         http: http.clone(),
-        simulator_slots: tokio::sync::Semaphore::new(64),
+        simulator_slots: tokio::sync::Semaphore::new(256),
         nodes: bases.clone(),
         tokens,
         addresses,
@@ -1274,6 +1278,7 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
     };
 
     let pids: Vec<u32> = nodes.iter().map(|n| n.pid()).collect();
+    let simulator_cpu_before = simulator.as_ref().and_then(|s| cpu_seconds(s.pid()));
     let cpu_before: Vec<Option<f64>> = pids.iter().map(|&p| cpu_seconds(p)).collect();
     let me = std::process::id();
     let me_before = cpu_seconds(me);
@@ -1335,6 +1340,7 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
         })
         .sum();
     let client_cpu = cpu_seconds(me).zip(me_before).map(|(a, b)| a - b);
+    let simulator_cpu = simulator.as_ref().and_then(|s| cpu_seconds(s.pid())).zip(simulator_cpu_before).map(|(a, b)| a - b);
     let busy = machine_busy_seconds().zip(busy_before).map(|(a, b)| a - b);
     let load = load_average();
     println!("    every buyer is done after {sale_s:.1} s");
@@ -1390,8 +1396,8 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
     );
 
     // Abandoned holds expire, and the sweep gives their units back.
-    println!("==> waiting for unpaid holds to expire ({} s window) and the sweep", settings.payment_window_secs);
-    let expiry_deadline = Instant::now() + Duration::from_secs(settings.payment_window_secs + 600);
+    println!("==> waiting for unpaid holds to expire ({} s window) and the sweep", window);
+    let expiry_deadline = Instant::now() + Duration::from_secs(window + 600);
     let mut printed = Instant::now();
     loop {
         let pending = db.orders_in("PENDING_PAYMENT").await?;
@@ -1586,6 +1592,9 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
         chaos_rows.push(("longest time without a hold after the kill".to_owned(), format!("{:.1} s", quiet_gap / 1000.0)));
     }
     if chaos {
+        if let Some(cpu) = simulator_cpu {
+            chaos_rows.push(("WeChat Pay simulator's CPU during the sale (cores; counted in `rest of machine`)".to_owned(), format!("{:.2}", cpu / sale_s)));
+        }
         chaos_rows.push(("requests that failed and were sent again with the same key".to_owned(), group((tally.transport_failures + tally.server_errors + tally.graphql_errors) as i64)));
         chaos_rows.push(("holds answered after a failed try (same key)".to_owned(), group(tally.retried_holds as i64)));
         chaos_rows.push(("IN_PROGRESS answers waited out".to_owned(), group(tally.in_progress as i64)));
@@ -1639,7 +1648,7 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
         notes.push("this kanjian had no payOrder mutation: every order was left unpaid and expired".to_owned());
     }
     if other_states > 0 || held > 0 {
-        notes.push(format!("orders were still open {} s after the sale's payments settled; the sweep runs every second", settings.payment_window_secs + 600));
+        notes.push(format!("orders were still open {} s after the sale's payments settled; the sweep runs every second", window + 600));
     }
 
     // After the last hold: the first SOLD_OUT answer, and when every buyer had stopped.
@@ -1906,16 +1915,23 @@ fn tables(settings: &FlashsaleSettings, baseline: Option<&Pgbench>, outcomes: &[
 
     let lines = vec![
         format!(
-            "flash sale: {} units at ¥{:.2}, {} buyers (seeded by `kanjian seed`, sessions written to identity_sessions, addresses through createAddress), limit {} a person, 1–{} units a purchase (1 after INSUFFICIENT_STOCK or PURCHASE_LIMIT_EXCEEDED), {:.0} % of orders left unpaid, `commerce.payment_window_secs` = {}",
+            "flash sale: {} units at ¥{:.2}, {} buyers (seeded by `kanjian seed`, sessions written to identity_sessions, addresses through createAddress), limit {} a person, 1–{} units a purchase (1 after INSUFFICIENT_STOCK or PURCHASE_LIMIT_EXCEEDED), {:.0} % of orders left unpaid, `commerce.payment_window_secs` = {} ({} in the chaos variant){}",
             group(settings.units),
             PRICE as f64 / 100.0,
             settings.buyers,
             settings.limit,
             settings.max_quantity,
             settings.abandon * 100.0,
-            settings.payment_window_secs
+            settings.payment_window_secs,
+            settings.chaos_payment_window_secs,
+            if settings.no_pay { "; --flashsale-no-pay: nobody pays" } else { "" }
         ),
-        format!("flash sale servers: {} actix-web workers, `KANJIAN_LOG__FILTER=warn`, kanjian's default pool sizes; payments through the sandbox page (single node) or the WeChat Pay simulator with every notification delivered {}× (chaos)", settings.workers, settings.replays),
+        format!(
+            "flash sale servers: {} actix-web workers, `KANJIAN_LOG__FILTER=warn`, {}; payments through the sandbox page (single node) or the WeChat Pay simulator with every notification delivered {}× (chaos; notifications reach the nodes through a TCP balancer in the bench, the payers' calls to the simulator 256 at a time)",
+            settings.workers,
+            settings.pool.map_or("kanjian's default pool sizes".to_owned(), |p| format!("a PostgreSQL pool of {p} (--flashsale-pool)")),
+            settings.replays
+        ),
     ];
     (tables, lines)
 }

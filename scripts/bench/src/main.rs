@@ -258,6 +258,10 @@ struct Args {
     /// Flash sale: kanjian's `commerce.payment_window_secs` for the run.
     #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_PAYMENT_WINDOW", default_value_t = 30)]
     flashsale_payment_window: u64,
+    /// Flash sale (chaos): kanjian's `commerce.payment_window_secs` in the chaos variant, longer
+    /// as retries after the crash wait for the dead node's idempotency claims to lapse (60 s).
+    #[arg(long, env = "KANJIAN_BENCH_FLASHSALE_CHAOS_PAYMENT_WINDOW", default_value_t = 120)]
+    flashsale_chaos_payment_window: u64,
     /// Flash sale: the databases of the single-node sale, in order.
     #[arg(
         long,
@@ -369,6 +373,7 @@ impl Args {
             abandon: self.flashsale_abandon,
             no_pay: self.flashsale_no_pay,
             payment_window_secs: self.flashsale_payment_window.max(1),
+            chaos_payment_window_secs: self.flashsale_chaos_payment_window.max(1),
             pgbench_clients: self.flashsale_pgbench_clients.clone(),
             pgbench_seconds: self.flashsale_pgbench_seconds,
             replays: self.flashsale_replays.max(1),
