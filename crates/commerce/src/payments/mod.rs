@@ -283,8 +283,16 @@ pub(crate) async fn receive_notification(deps: &Deps, provider: &str, headers: &
     };
     match store_notification(deps, provider.name(), &notification).await {
         Ok(stored) => {
-            if !stored {
-                tracing::info!(provider = provider.name(), event_id = %notification.event_id, "payment notification already stored");
+            match stored {
+                // Processed now, so the buyer sees PAID at once rather than after whatever the
+                // outbox has queued (a flash sale queues thousands). Its outbox event stays the
+                // durable path: it runs again if this fails or the node dies, and finds it done.
+                Some(id) => {
+                    if let Err(e) = process_notification(deps, id).await {
+                        tracing::warn!(error = %e, notification_id = id, "processing a payment notification failed; the outbox will retry it");
+                    }
+                }
+                None => tracing::info!(provider = provider.name(), event_id = %notification.event_id, "payment notification already stored"),
             }
             let (status, body) = provider.acknowledgement();
             WebhookReply { status, content_type: "application/json", body }
@@ -297,8 +305,9 @@ pub(crate) async fn receive_notification(deps: &Deps, provider: &str, headers: &
     }
 }
 
-/// Stores a verified notification once, with its outbox event; `false` when it was stored before.
-async fn store_notification(deps: &Deps, provider: &str, notification: &Notification) -> Result<bool> {
+/// Stores a verified notification once, with its outbox event: its id, or `None` when it was
+/// stored before.
+async fn store_notification(deps: &Deps, provider: &str, notification: &Notification) -> Result<Option<i64>> {
     let now = deps.db.now();
     let json = serde_json::to_string(notification).context("storing a notification")?;
     let txn = deps.db.begin().await.context("starting to store a notification")?;
@@ -311,7 +320,7 @@ async fn store_notification(deps: &Deps, provider: &str, notification: &Notifica
     )
     .await?;
     if inserted.rows_affected() == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     let id: i64 = payment_notification::Entity::find()
         .select_only()
@@ -326,7 +335,7 @@ async fn store_notification(deps: &Deps, provider: &str, notification: &Notifica
     deps.outbox.enqueue(&txn, &PaymentNotificationStored { notification_id: id }).await?;
     txn.commit().await.context("committing a notification")?;
     deps.outbox.notify();
-    Ok(true)
+    Ok(Some(id))
 }
 
 /// Processes a stored notification (the outbox handler). Safe to run twice.
