@@ -403,26 +403,23 @@ async fn an_order_is_placed_at_the_servers_price_and_says_what_the_shopper_saw()
     app.stop().await;
 }
 
-/// Payments are not in the API yet: an order is marked paid in the database, as the payment
-/// notification will (its held stock becomes sold).
-async fn mark_paid(app: &TestApp, order: &str) {
-    let db = app.database().await;
-    let backend = db.get_database_backend();
-    let id = number(order);
-    let lines = "(SELECT l.quantity FROM commerce_order_lines l WHERE l.order_id = $1 AND l.sku_id = commerce_skus.id)";
-    let sql = format!(
-        "UPDATE commerce_skus SET held = held - {lines}, sold = sold + {lines} WHERE id IN (SELECT sku_id FROM commerce_order_lines WHERE order_id = $1)"
-    );
-    db.execute_raw(Statement::from_sql_and_values(backend, &sql, [id.into()])).await.unwrap();
-    let done = db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            "UPDATE commerce_orders SET state = 'PAID', paid_at = $1, updated_at = $1, version = version + 1 WHERE id = $2 AND state = 'PENDING_PAYMENT'",
-            [chrono::Utc::now().into(), id.into()],
-        ))
+/// Pays `order` as its buyer does: `payOrder`, then 支付 on the sandbox's page, whose signed
+/// notification turns the order PAID (its held stock becomes sold).
+async fn pay(app: &TestApp, buyer: &str, order: &str) {
+    const PAY: &str = "mutation($i: PayOrderInput!) { payOrder(input: $i) { payment { payUrl } userErrors { field message code } } }";
+    let paying = ok(app, buyer, PAY, json!({ "orderId": order, "idempotencyKey": format!("pay-{order}") })).await;
+    let url = paying["payment"]["payUrl"].as_str().unwrap_or_else(|| panic!("no page to pay on: {paying:#}"));
+    let page = app
+        .http
+        .post(app.url(url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("decision=pay")
+        .send()
         .await
         .unwrap();
-    assert_eq!(done.rows_affected(), 1);
+    assert_eq!(page.status().as_u16(), 200);
+    let state = app.data(Some(buyer), "query($id: ID!) { node(id: $id) { ... on Order { state } } }", json!({ "id": order })).await;
+    assert_eq!(state["node"]["state"], "PAID", "paid as the notification arrived: {state:#}");
 }
 
 #[tokio::test]
@@ -491,7 +488,7 @@ async fn an_order_is_its_buyers_and_its_shops_only_and_the_shop_ships_it() {
     // Unpaid, it cannot ship; paid, the agent ships it and the buyer confirms receipt.
     let early = app.data(Some(&agent), SHIP, ship(&order)).await;
     assert_eq!(early["shipOrder"]["userErrors"][0]["code"], "INVALID_STATE", "{early:#}");
-    mark_paid(&app, &order).await;
+    pay(&app, &meimei, &order).await;
     let shipped = app.data(Some(&agent), SHIP, ship(&order)).await["shipOrder"].clone();
     assert_eq!(shipped["order"]["state"], "SHIPPED", "{shipped:#}");
     assert_eq!(shipped["order"]["shipment"], json!({ "carrier": "顺丰", "trackingNumber": "SF1234567890" }));

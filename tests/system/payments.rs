@@ -163,7 +163,7 @@ async fn a_shopper_buys_pays_on_the_sandbox_page_and_watches_the_order_turn_paid
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("已支付 · Paid"), "{page}");
 
-    // The order turns PAID through the outbox; the watcher is told.
+    // The notification turns the order PAID as it arrives; the watcher is told.
     let seen = watcher.collect_until(Duration::from_secs(30), |p| p["data"]["orderUpdated"]["state"] == "PAID").await;
     let paid = &seen.last().unwrap()["data"]["orderUpdated"];
     assert!(paid["paidAt"].is_string(), "{paid:#}");

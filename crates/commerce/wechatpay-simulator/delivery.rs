@@ -89,15 +89,22 @@ pub fn release(sim: &Sim) -> usize {
     n
 }
 
-/// Delivers what is queued, each notification on a task of its own.
+/// Requests to merchants in flight at once. A sender keeps a bounded pool of connections; without
+/// a bound, a flash sale's thousands of notifications (and their copies) each opened a socket,
+/// and past the open-file limit the deliveries failed to connect.
+const IN_FLIGHT: usize = 256;
+
+/// Delivers what is queued, each notification on a task of its own, [`IN_FLIGHT`] requests at a
+/// time.
 pub async fn run(sim: Arc<Sim>, mut queue: UnboundedReceiver<Outgoing>) {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     while let Some(outgoing) = queue.recv().await {
-        tokio::spawn(deliver(sim.clone(), client.clone(), outgoing));
+        tokio::spawn(deliver(sim.clone(), client.clone(), slots.clone(), outgoing));
     }
 }
 
-async fn deliver(sim: Arc<Sim>, client: Client<HttpConnector, Full<Bytes>>, outgoing: Outgoing) {
+async fn deliver(sim: Arc<Sim>, client: Client<HttpConnector, Full<Bytes>>, slots: Arc<tokio::sync::Semaphore>, outgoing: Outgoing) {
     if outgoing.fault.delay_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(outgoing.fault.delay_ms)).await;
     }
@@ -108,7 +115,12 @@ async fn deliver(sim: Arc<Sim>, client: Client<HttpConnector, Full<Bytes>>, outg
         let mut attempt = 0u32;
         loop {
             let spoil = if copy == 0 && attempt == 0 && outgoing.fault.spoils_request() { Some(&outgoing.fault) } else { None };
-            let (status, error) = send(&sim, &client, &outgoing, spoil).await;
+            let (status, error) = {
+                // Held for the request only, not for the wait before a retry.
+                // The semaphore is never closed, so a permit always comes.
+                let _slot = slots.acquire().await.ok();
+                send(&sim, &client, &outgoing, spoil).await
+            };
             let taken = matches!(status, Some(200 | 204));
             sim.state().deliveries.push(DeliveryRecord {
                 notification_id: outgoing.id.clone(),
