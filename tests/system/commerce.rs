@@ -498,8 +498,8 @@ async fn an_order_is_its_buyers_and_its_shops_only_and_the_shop_ships_it() {
     assert_eq!(done["order"]["state"], "COMPLETED");
     let read = app.data(Some(&meimei), &order_query(), json!({ "id": order })).await;
     let kinds: Vec<&str> = read["node"]["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["PLACED", "SHIPPED", "COMPLETED"], "(paid in the database, without its timeline entry)");
-    assert_eq!(read["node"]["timeline"][1]["note"], "顺丰 SF1234567890");
+    assert_eq!(kinds, ["PLACED", "PAID", "SHIPPED", "COMPLETED"]);
+    assert_eq!(read["node"]["timeline"][2]["note"], "顺丰 SF1234567890");
     assert_eq!(counts(&app, Some(&m.token), longjing["id"].as_str().unwrap()).await[0], (json!(9), json!(0), json!(1)));
     app.stop().await;
 }
