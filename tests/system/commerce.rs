@@ -6,7 +6,6 @@ use kanjian_system_tests::TestApp;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::authz_matrix::world::number;
 
 const OPEN_SHOP: &str = "mutation($i: OpenShopInput!) { openShop(input: $i) { \
     shop { id name currency viewerIsMember shippingFee { minor currency formatted } freeShippingThreshold { minor } organization { id } } \
