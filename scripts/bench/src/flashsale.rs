@@ -1014,11 +1014,7 @@ async fn sale(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, work
     };
     let outcome = sale_on(settings, kind, kanjian_bin, &dir, &url).await;
     if let Some(scratch) = scratch {
-        let name = scratch.name.clone();
-        match scratch.drop().await {
-            Ok(()) => println!("==> dropped the database {name}"),
-            Err(e) => println!("==> could not drop the database {name}: {e:#}"),
-        }
+        scratch.drop_and_say().await;
     }
     outcome
 }

@@ -626,11 +626,7 @@ async fn node_and_upload(
     )
     .await;
     if let Some(scratch) = scratch {
-        let name = scratch.name.clone();
-        match scratch.drop().await {
-            Ok(()) => println!("==> dropped the database {name}"),
-            Err(e) => println!("==> could not drop the database {name}: {e:#}"),
-        }
+        scratch.drop_and_say().await;
     }
     outcome
 }

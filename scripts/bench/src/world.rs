@@ -389,6 +389,15 @@ impl ScratchDatabase {
             .with_context(|| format!("dropping the database {}", self.name))?;
         admin.close().await.context("closing the admin connection")
     }
+
+    /// Drops it and says so; a benchmark's figures stand whether or not this works.
+    pub async fn drop_and_say(self) {
+        let name = self.name.clone();
+        match self.drop().await {
+            Ok(()) => println!("==> dropped the database {name}"),
+            Err(e) => println!("==> could not drop the database {name}: {e:#}"),
+        }
+    }
 }
 
 /// `VACUUM (ANALYZE)` of a freshly seeded world: the seed analyzes, but only a vacuum sets the
