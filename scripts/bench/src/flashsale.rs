@@ -263,6 +263,12 @@ impl Db {
         rows.iter().map(|r| r.try_get_by_index::<String>(0).with_context(|| sql.to_owned())).collect()
     }
 
+    /// `(text, count)` rows, as a `SELECT x, COUNT(*) … GROUP BY x` answers.
+    async fn counts(&self, sql: &str) -> Result<Vec<(String, i64)>> {
+        let rows = self.conn.query_all_raw(Statement::from_string(self.backend, sql.to_owned())).await.with_context(|| sql.to_owned())?;
+        Ok(rows.iter().filter_map(|r| Some((r.try_get_by_index::<String>(0).ok()?, r.try_get_by_index::<i64>(1).ok()?))).collect())
+    }
+
     async fn sku(&self) -> Result<(i64, i64, i64)> {
         let row = self
             .conn
@@ -1427,15 +1433,7 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
         held == 0 && stock + sold == units,
     );
     let orders = db.scalar("SELECT COUNT(*) FROM commerce_orders").await?;
-    let by_state = {
-        let rows = db
-            .conn
-            .query_all_raw(Statement::from_string(db.backend, "SELECT state, COUNT(*) FROM commerce_orders GROUP BY state ORDER BY state".to_owned()))
-            .await?;
-        rows.iter()
-            .filter_map(|r| Some((r.try_get_by_index::<String>(0).ok()?, r.try_get_by_index::<i64>(1).ok()?)))
-            .collect::<Vec<_>>()
-    };
+    let by_state = db.counts("SELECT state, COUNT(*) FROM commerce_orders GROUP BY state ORDER BY state").await?;
     let other_states: i64 = by_state.iter().filter(|(s, _)| s != "PAID" && s != "CANCELLED").map(|(_, n)| n).sum();
     check(
         &mut invariants,
@@ -1492,17 +1490,13 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
     let succeeded_unpaid = db
         .scalar("SELECT COUNT(*) FROM commerce_payments p JOIN commerce_orders o ON o.id = p.order_id WHERE p.state = 'SUCCEEDED' AND o.state NOT IN ('PAID', 'SHIPPED', 'COMPLETED')")
         .await?;
-    let payments_by_state = {
-        let rows = db
-            .conn
-            .query_all_raw(Statement::from_string(db.backend, "SELECT state, COUNT(*) FROM commerce_payments GROUP BY state ORDER BY state".to_owned()))
-            .await?;
-        rows.iter()
-            .filter_map(|r| Some((r.try_get_by_index::<String>(0).ok()?, r.try_get_by_index::<i64>(1).ok()?)))
-            .map(|(s, n)| format!("{s} {}", group(n)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let payments_by_state = db
+        .counts("SELECT state, COUNT(*) FROM commerce_payments GROUP BY state ORDER BY state")
+        .await?
+        .into_iter()
+        .map(|(s, n)| format!("{s} {}", group(n)))
+        .collect::<Vec<_>>()
+        .join(", ");
     check(
         &mut invariants,
         "one succeeded payment per paid order, none on an unpaid one",
