@@ -3,6 +3,7 @@
 mod access;
 mod affiliates;
 mod addresses;
+mod batch;
 mod cart;
 mod config;
 mod domain;
@@ -95,6 +96,8 @@ pub(crate) struct Deps {
     pub payments: payments::Providers,
     /// The built-in provider, for its payment page; `None` when turned off.
     pub sandbox: Option<Arc<payments::sandbox::SandboxProvider>>,
+    /// `buyNow`s waiting for their SKU's next batch.
+    pub batches: batch::Queues,
 }
 
 /// The commerce module. Cheap to clone: everything sits behind one `Arc`.
@@ -156,7 +159,7 @@ impl CommerceService {
         }
         let payments = payments::Providers::new(providers, &config.default_provider)?;
         let Directories { orgs, identity, videos, blocks } = directories;
-        Ok(Self { deps: Arc::new(Deps { db, outbox, hub, orgs, identity, videos, blocks, config, public_url, payments, sandbox }) })
+        Ok(Self { deps: Arc::new(Deps { db, outbox, hub, orgs, identity, videos, blocks, config, public_url, payments, sandbox, batches: batch::Queues::default() }) })
     }
 
     /// Handlers `server` registers: payment notifications are processed, and watchers of an
@@ -187,6 +190,12 @@ impl CommerceService {
         sweep::run(&self.deps, shutdown).await;
     }
 
+    /// How many `buyNow`s this node placed in batches (tests and diagnostics: a flash sale's
+    /// buyers of one SKU share transactions).
+    pub fn buy_now_batching(&self) -> Batching {
+        self.deps.batches.batching()
+    }
+
     /// Marks an unpaid order paid: its held stock becomes sold. For the payments slice and for
     /// tests; `None` when the order was not waiting for payment (already paid, or cancelled).
     pub async fn mark_paid(&self, order: OrderId) -> Result<Option<OrderDto>> {
@@ -194,6 +203,7 @@ impl CommerceService {
     }
 }
 
+pub use batch::Batching;
 pub use sweep::Swept;
 
 #[async_trait]

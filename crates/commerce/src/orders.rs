@@ -59,7 +59,7 @@ fn line_dto(line: &order_line::Model, currency: &str) -> Result<OrderLineDto> {
     })
 }
 
-fn order_dto(row: order::Model, lines: &[order_line::Model]) -> Result<OrderDto> {
+pub(crate) fn order_dto(row: order::Model, lines: &[order_line::Model]) -> Result<OrderDto> {
     let state = state_of(&row)?;
     let c = row.currency.as_str();
     Ok(OrderDto {
@@ -194,7 +194,7 @@ pub(crate) fn check_attribution(a: &AttributionInput) -> Result<(), kanjian_kern
 }
 
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty, sku_id = input.sku_id.0, quantity = input.quantity, order_id = tracing::field::Empty))]
-pub(crate) async fn buy_now(deps: &Deps, actor: &Actor, input: BuyNowInput) -> Result<OrderDto> {
+pub(crate) async fn buy_now(deps: &std::sync::Arc<Deps>, actor: &Actor, input: BuyNowInput) -> Result<OrderDto> {
     let user = actor.require_user()?;
     tracing::Span::current().record("user_id", user.0);
     let mut validation = Validation::new();
@@ -213,6 +213,21 @@ pub(crate) async fn buy_now(deps: &Deps, actor: &Actor, input: BuyNowInput) -> R
         Begun::Answered(order) => return one_dto(deps.db.reader(), order.0).await,
         Begun::Run(claim) => claim,
     };
+    let address = match shipping_address(deps, user, input.address_id).await {
+        Ok(address) => address,
+        Err(e) => {
+            idempotency::release(&deps.db, claim).await?;
+            return Err(e);
+        }
+    };
+    let order = crate::batch::buy(deps, crate::batch::Waiting::new(user, input, claim, address)).await?;
+    tracing::Span::current().record("order_id", order.id.0);
+    Ok(order)
+}
+
+/// One `buyNow` in a transaction of its own, its key claimed: placed and answered, or refused
+/// with the claim given back. What a batch falls back to for anything but the plain case.
+pub(crate) async fn buy_alone(deps: &Deps, user: UserId, input: &BuyNowInput, claim: idempotency::Claim) -> Result<OrderDto> {
     let line = LineRequest {
         sku_id: input.sku_id,
         quantity: input.quantity,
@@ -230,8 +245,7 @@ pub(crate) async fn buy_now(deps: &Deps, actor: &Actor, input: BuyNowInput) -> R
     match placed {
         Ok(order_id) => {
             deps.outbox.notify();
-            tracing::Span::current().record("order_id", order_id.0);
-            tracing::info!("order placed");
+            tracing::info!(order_id = order_id.0, "order placed");
             one_dto(deps.db.reader(), order_id.0).await
         }
         Err(e) => {
@@ -312,15 +326,15 @@ fn unavailable(field: Field, title: &str) -> Error {
 }
 
 /// Everything a line needs, loaded before the transaction.
-struct Priced<'a> {
-    request: &'a LineRequest,
-    sku: sku::Model,
-    product: product::Model,
-    unit: Money,
-    amount: Money,
+pub(crate) struct Priced<'a> {
+    pub request: &'a LineRequest,
+    pub sku: sku::Model,
+    pub product: product::Model,
+    pub unit: Money,
+    pub amount: Money,
     /// The channel the sale is credited to, and the commission in force.
-    creator: Option<i64>,
-    commission_bps: Option<i64>,
+    pub creator: Option<i64>,
+    pub commission_bps: Option<i64>,
 }
 
 /// Places one order per shop for `lines`, in one open transaction handed back uncommitted with
@@ -333,11 +347,7 @@ pub(crate) async fn place(
     lines: &[LineRequest],
     field: Field,
 ) -> Result<Placed> {
-    let address = addresses::own(deps.db.reader(), user, address_id).await.map_err(|e| match e {
-        Error::NotFound(_) => Error::user("addressId", UserErrorCode::Invalid, "This address is not in your address book."),
-        other => other,
-    })?;
-    let shipping_address = serde_json::to_string(&addresses::shipping_copy(&address)?).context("storing an order's address")?;
+    let shipping_address = shipping_address(deps, user, address_id).await?;
     let (skus, products) = products::skus_with_products(deps.db.reader(), lines.iter().map(|l| l.sku_id.0)).await?;
     let mut shops: HashMap<i64, shop::Model> = HashMap::new();
     let mut priced = Vec::with_capacity(lines.len());
@@ -390,92 +400,15 @@ pub(crate) async fn place(
     let mut placed = Vec::with_capacity(by_shop.len());
     for (shop_id, items) in &by_shop {
         let shop = shops.get(shop_id).ok_or_else(|| Error::internal("a shop vanished"))?;
-        let currency = access::currency_of(&shop.currency)?;
-        let mut items_total = Money::new(0, currency);
-        for item in items {
-            items_total = items_total.checked_add(item.amount).ok_or_else(|| Error::internal("an order total overflowed"))?;
+        let draft = draft_order(user, shop, items, &shipping_address, now, pay_by)?;
+        let order = draft.order.insert(&txn).await.context("placing an order")?;
+        let mut rows = Vec::with_capacity(draft.lines.len());
+        for mut line in draft.lines {
+            line.order_id = Set(order.id);
+            rows.push(line.insert(&txn).await.context("writing an order line")?);
         }
-        let shipping = domain::shipping_for(
-            items_total,
-            Money::new(shop.shipping_fee_minor, currency),
-            shop.free_shipping_threshold_minor.map(|m| Money::new(m, currency)),
-        );
-        let total = items_total.checked_add(shipping).ok_or_else(|| Error::internal("an order total overflowed"))?;
-        let shares = shipping
-            .allocate(&items.iter().map(|i| i.amount.minor).collect::<Vec<_>>())
-            .ok_or_else(|| Error::internal("shipping could not be split over the lines"))?;
-        let order = order::ActiveModel {
-            buyer_id: Set(user.0),
-            shop_id: Set(shop.id),
-            state: Set(OrderState::PendingPayment.as_str().to_owned()),
-            currency: Set(shop.currency.clone()),
-            items_total_minor: Set(items_total.minor),
-            shipping_fee_minor: Set(shipping.minor),
-            total_minor: Set(total.minor),
-            address: Set(shipping_address.clone()),
-            pay_by: Set(pay_by),
-            paid_at: Set(None),
-            shipped_at: Set(None),
-            carrier: Set(None),
-            tracking_number: Set(None),
-            completed_at: Set(None),
-            cancelled_at: Set(None),
-            cancel_reason: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            version: Set(1),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .context("placing an order")?;
-        let mut rows = Vec::with_capacity(items.len());
-        let mut notes = Vec::new();
-        for (item, share) in items.iter().zip(shares) {
-            let a = &item.request.attribution;
-            let seen = item.request.seen_unit_price_minor.filter(|&seen| seen != item.sku.price_minor);
-            if let Some(seen) = seen {
-                notes.push(format!("The price of {} changed from {} to {} before the order was placed.", item.product.title, Money::new(seen, currency), item.unit));
-            }
-            let line = order_line::ActiveModel {
-                order_id: Set(order.id),
-                product_id: Set(item.product.id),
-                sku_id: Set(item.sku.id),
-                title: Set(item.product.title.clone()),
-                specs: Set(item.sku.specs.clone()),
-                image_url: Set(products::images_of(&item.product)?.into_iter().next()),
-                unit_price_minor: Set(item.unit.minor),
-                quantity: Set(item.request.quantity),
-                amount_minor: Set(item.amount.minor),
-                seen_unit_price_minor: Set(seen),
-                shipping_share_minor: Set(share.minor),
-                source: Set(a.source.as_str().to_owned()),
-                live_room_id: Set(a.live_room_id.map(|i| i.0)),
-                video_id: Set(a.video_id.map(|i| i.0)),
-                creator_channel_id: Set(item.creator),
-                commission_bps: Set(item.commission_bps),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await
-            .context("writing an order line")?;
-            rows.push(line);
-        }
-        add_timeline(&txn, order.id, OrderEventKind::Placed, now, Some(user), notes.join(" ")).await?;
-        deps.outbox
-            .enqueue(
-                &txn,
-                &OrderPlaced {
-                    order_id: OrderId(order.id),
-                    buyer_id: user,
-                    shop_id: ShopId(shop.id),
-                    lines: facts(&rows, &shop.currency)?,
-                    total,
-                    version: 1,
-                    pay_by,
-                },
-            )
-            .await?;
+        add_timeline(&txn, order.id, OrderEventKind::Placed, now, Some(user), draft.note).await?;
+        deps.outbox.enqueue(&txn, &placed_event(&order, &rows)?).await?;
         placed.push(OrderId(order.id));
     }
     let holds = priced
@@ -483,6 +416,106 @@ pub(crate) async fn place(
         .map(|p| PendingHold { title: p.product.title.clone(), quantity: p.request.quantity, sku: p.sku })
         .collect();
     Ok(Placed { txn, orders: placed, holds, now, field })
+}
+
+/// The buyer's address as the order keeps it (a copy: later edits of the book do not move a
+/// placed order), or a refusal naming `addressId` when it is not theirs.
+pub(crate) async fn shipping_address(deps: &Deps, user: UserId, address_id: AddressId) -> Result<String> {
+    let address = addresses::own(deps.db.reader(), user, address_id).await.map_err(|e| match e {
+        Error::NotFound(_) => Error::user("addressId", UserErrorCode::Invalid, "This address is not in your address book."),
+        other => other,
+    })?;
+    serde_json::to_string(&addresses::shipping_copy(&address)?).context("storing an order's address")
+}
+
+/// One shop's order, not written yet: the lines' `order_id` is set once the order has its id.
+pub(crate) struct Draft {
+    pub order: order::ActiveModel,
+    pub lines: Vec<order_line::ActiveModel>,
+    /// The timeline's note on placing it: prices that changed since the buyer saw them.
+    pub note: String,
+}
+
+/// Prices one shop's `items` into an order: items total, the shop's shipping fee (free over its
+/// threshold) split over the lines, the total.
+pub(crate) fn draft_order(user: UserId, shop: &shop::Model, items: &[&Priced<'_>], address: &str, now: Timestamp, pay_by: Timestamp) -> Result<Draft> {
+    let currency = access::currency_of(&shop.currency)?;
+    let mut items_total = Money::new(0, currency);
+    for item in items {
+        items_total = items_total.checked_add(item.amount).ok_or_else(|| Error::internal("an order total overflowed"))?;
+    }
+    let shipping = domain::shipping_for(
+        items_total,
+        Money::new(shop.shipping_fee_minor, currency),
+        shop.free_shipping_threshold_minor.map(|m| Money::new(m, currency)),
+    );
+    let total = items_total.checked_add(shipping).ok_or_else(|| Error::internal("an order total overflowed"))?;
+    let shares = shipping
+        .allocate(&items.iter().map(|i| i.amount.minor).collect::<Vec<_>>())
+        .ok_or_else(|| Error::internal("shipping could not be split over the lines"))?;
+    let order = order::ActiveModel {
+        buyer_id: Set(user.0),
+        shop_id: Set(shop.id),
+        state: Set(OrderState::PendingPayment.as_str().to_owned()),
+        currency: Set(shop.currency.clone()),
+        items_total_minor: Set(items_total.minor),
+        shipping_fee_minor: Set(shipping.minor),
+        total_minor: Set(total.minor),
+        address: Set(address.to_owned()),
+        pay_by: Set(pay_by),
+        paid_at: Set(None),
+        shipped_at: Set(None),
+        carrier: Set(None),
+        tracking_number: Set(None),
+        completed_at: Set(None),
+        cancelled_at: Set(None),
+        cancel_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        version: Set(1),
+        ..Default::default()
+    };
+    let mut lines = Vec::with_capacity(items.len());
+    let mut notes = Vec::new();
+    for (item, share) in items.iter().zip(shares) {
+        let a = &item.request.attribution;
+        let seen = item.request.seen_unit_price_minor.filter(|&seen| seen != item.sku.price_minor);
+        if let Some(seen) = seen {
+            notes.push(format!("The price of {} changed from {} to {} before the order was placed.", item.product.title, Money::new(seen, currency), item.unit));
+        }
+        lines.push(order_line::ActiveModel {
+            product_id: Set(item.product.id),
+            sku_id: Set(item.sku.id),
+            title: Set(item.product.title.clone()),
+            specs: Set(item.sku.specs.clone()),
+            image_url: Set(products::images_of(&item.product)?.into_iter().next()),
+            unit_price_minor: Set(item.unit.minor),
+            quantity: Set(item.request.quantity),
+            amount_minor: Set(item.amount.minor),
+            seen_unit_price_minor: Set(seen),
+            shipping_share_minor: Set(share.minor),
+            source: Set(a.source.as_str().to_owned()),
+            live_room_id: Set(a.live_room_id.map(|i| i.0)),
+            video_id: Set(a.video_id.map(|i| i.0)),
+            creator_channel_id: Set(item.creator),
+            commission_bps: Set(item.commission_bps),
+            ..Default::default()
+        });
+    }
+    Ok(Draft { order, lines, note: notes.join(" ") })
+}
+
+/// The event of an order just placed.
+pub(crate) fn placed_event(order: &order::Model, lines: &[order_line::Model]) -> Result<OrderPlaced> {
+    Ok(OrderPlaced {
+        order_id: OrderId(order.id),
+        buyer_id: UserId(order.buyer_id),
+        shop_id: ShopId(order.shop_id),
+        lines: facts(lines, &order.currency)?,
+        total: money(order.total_minor, &order.currency)?,
+        version: 1,
+        pay_by: order.pay_by,
+    })
 }
 
 /// Counts `quantity` against the person's purchase limit of the product, by a conditional
@@ -528,7 +561,7 @@ async fn reserve_allowance<C: ConnectionTrait>(
 
 /// Moves `quantity` units from on sale to held, if they are there and the price is still the
 /// one the order charges.
-async fn hold<C: ConnectionTrait>(conn: &C, sku: &sku::Model, title: &str, quantity: i64, now: Timestamp, field: Field) -> Result<()> {
+pub(crate) async fn hold<C: ConnectionTrait>(conn: &C, sku: &sku::Model, title: &str, quantity: i64, now: Timestamp, field: Field) -> Result<()> {
     let done = execute(
         conn,
         "UPDATE commerce_skus SET stock = stock - $1, held = held + $1, updated_at = $2 \
@@ -547,10 +580,18 @@ async fn hold<C: ConnectionTrait>(conn: &C, sku: &sku::Model, title: &str, quant
     } else if current.price_minor != sku.price_minor {
         Error::user(field.sku(), UserErrorCode::InvalidState, named("The price changed a moment ago; look at it again before buying.", format!("The price of {title} changed a moment ago; look at it again before buying.")))
     } else if current.stock == 0 {
-        Error::user(field.sku(), UserErrorCode::SoldOut, named("Sold out.", format!("{title} is sold out.")))
+        sold_out(field, title)
     } else {
         Error::user(field.quantity(), UserErrorCode::InsufficientStock, named(&format!("Only {} left.", current.stock), format!("Only {} of {title} left.", current.stock)))
     })
+}
+
+pub(crate) fn sold_out(field: Field, title: &str) -> Error {
+    let message = match field {
+        Field::Single => "Sold out.".to_owned(),
+        Field::Cart => format!("{title} is sold out."),
+    };
+    Error::user(field.sku(), UserErrorCode::SoldOut, message)
 }
 
 /// Gives an unpaid order's units back to sale and to the buyer's allowance.

@@ -241,6 +241,87 @@ async fn many_buyers_at_once_never_oversell_and_limits_hold_under_concurrency() 
 }
 
 #[tokio::test]
+async fn a_crowd_on_one_sku_shares_transactions_and_each_buyer_gets_their_own_order() {
+    let app = app().await;
+    let c = app.catalog(100, Some(2)).await;
+    let mut addresses = HashMap::new();
+    for buyer in 10..50 {
+        addresses.insert(buyer, app.address(buyer).await);
+    }
+    // Buyer 10 already holds the limit; buyer 11 asks for more than it in one order.
+    app.buy(10, c.red, 2, addresses[&10], "before").await.unwrap();
+    let before = app.commerce.buy_now_batching();
+    let quantity = |b: i64| if b == 11 { 3 } else { 1 };
+    let attempts = futures::future::join_all((10..50).map(|b| app.buy(b, c.red, quantity(b), addresses[&b], format!("crowd-{b}")))).await;
+    let after = app.commerce.buy_now_batching();
+    assert!(after.batches > before.batches && after.orders >= before.orders + 2, "the crowd was placed in shared transactions: {before:?} → {after:?}");
+
+    let mut placed = HashMap::new();
+    for (b, attempt) in (10..50).zip(&attempts) {
+        if b == 10 || b == 11 {
+            assert_eq!(code(attempt.as_ref().unwrap_err()), UserErrorCode::PurchaseLimitExceeded, "buyer {b}");
+            continue;
+        }
+        let order = attempt.as_ref().unwrap_or_else(|e| panic!("buyer {b}: {e:?}"));
+        assert_eq!(order.buyer_id, UserId(b));
+        assert_eq!(order.state, OrderState::PendingPayment);
+        assert_eq!((order.lines.len(), order.lines[0].quantity, order.lines[0].sku_id), (1, 1, c.red));
+        // ¥39.00 under the ¥100 threshold: ¥8.00 shipping.
+        assert_eq!((order.items_total.minor, order.shipping_fee.minor, order.total.minor), (3_900, 800, 4_700));
+        placed.insert(b, order.id);
+    }
+    assert_eq!(placed.len(), 38);
+    assert_eq!(placed.values().collect::<std::collections::HashSet<_>>().len(), 38, "one order each");
+    // Each key answers its own order again.
+    for (b, id) in &placed {
+        assert_eq!(app.buy(*b, c.red, 1, addresses[b], format!("crowd-{b}")).await.unwrap().id, *id);
+    }
+    let red = app.sku(c.red, OWNER).await;
+    assert_eq!((red.stock, red.held, red.sold), (60, 40, 0));
+    // Each order has its placed entry on the timeline and its own event, naming its buyer.
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM commerce_order_events WHERE kind = 'PLACED'").await, 39);
+    let events = app.events::<OrderPlaced>().await;
+    assert_eq!(events.len(), 39);
+    for (b, id) in &placed {
+        let event = events.iter().find(|e| e.order_id == *id).unwrap();
+        assert_eq!((event.buyer_id, event.total.minor), (UserId(*b), 4_700));
+    }
+    app.check_stock().await;
+}
+
+#[tokio::test]
+async fn a_crowd_asking_for_more_than_is_left_gets_what_is_left_in_arrival_order() {
+    let app = app().await;
+    let c = app.catalog(11, None).await;
+    let mut addresses = HashMap::new();
+    for buyer in 10..18 {
+        addresses.insert(buyer, app.address(buyer).await);
+    }
+    // Eight buyers of two units each, eleven units: five are placed, one unit stays on sale
+    // and the other three hear exactly that.
+    let attempts = futures::future::join_all((10..18).map(|b| app.buy(b, c.red, 2, addresses[&b], "two"))).await;
+    assert_eq!(attempts.iter().filter(|a| a.is_ok()).count(), 5, "{attempts:?}");
+    for refused in attempts.iter().filter_map(|a| a.as_ref().err()) {
+        assert_eq!(code(refused), UserErrorCode::InsufficientStock);
+        assert!(refused.to_string().contains("Only 1 left"), "{refused}");
+    }
+    let red = app.sku(c.red, OWNER).await;
+    assert_eq!((red.stock, red.held), (1, 10));
+    // A crowd on a sold-out SKU is told so, and nothing is written.
+    app.buy(10, c.red, 1, addresses[&10], "last").await.unwrap();
+    let before = app.fingerprint().await;
+    let attempts = futures::future::join_all((11..18).map(|b| app.buy(b, c.red, 1, addresses[&b], "late"))).await;
+    for refused in &attempts {
+        assert_eq!(code(refused.as_ref().unwrap_err()), UserErrorCode::SoldOut);
+    }
+    assert_eq!(app.fingerprint().await, before);
+    // Their keys were given back: the same key runs again once there is stock.
+    app.commerce.update_sku(&user(OWNER), UpdateSkuInput { sku_id: c.red, price_minor: None, stock_delta: Some(1), remove: false }).await.unwrap();
+    app.buy(11, c.red, 1, addresses[&11], "late").await.unwrap();
+    app.check_stock().await;
+}
+
+#[tokio::test]
 async fn cancelling_and_expiry_release_stock_and_a_late_payment_changes_nothing() {
     let app = app().await;
     let c = app.catalog(5, Some(2)).await;

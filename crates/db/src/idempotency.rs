@@ -125,6 +125,34 @@ pub async fn finish<C: ConnectionTrait>(conn: &C, claim: &Claim, answer: &impl S
     }
 }
 
+/// [`finish`] for many claimed runs written in one transaction (a batch of `buyNow`s): one
+/// statement. Fails, so the whole transaction rolls back, if any one claim lapsed.
+pub async fn finish_all<C: ConnectionTrait, A: Serialize>(conn: &C, answers: &[(&Claim, A)]) -> Result<()> {
+    if answers.is_empty() {
+        return Ok(());
+    }
+    let mut values: Vec<Value> = Vec::with_capacity(answers.len() * 3);
+    let mut cases = String::new();
+    let mut claimed = Vec::with_capacity(answers.len());
+    for (claim, answer) in answers {
+        let n = values.len();
+        let answer = serde_json::to_string(answer).context("storing an idempotent answer")?;
+        values.extend([claim.name.clone().into(), claim.token.into(), answer.into()]);
+        cases.push_str(&format!(" WHEN ${} THEN ${}", n + 1, n + 3));
+        claimed.push(format!("(name = ${} AND token = ${})", n + 1, n + 2));
+    }
+    let sql = format!("UPDATE {TABLE} SET answer = CASE name{cases} END WHERE answer IS NULL AND ({})", claimed.join(" OR "));
+    let done = conn
+        .execute_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
+        .await
+        .context("storing idempotent answers")?;
+    if done.rows_affected() == answers.len() as u64 {
+        Ok(())
+    } else {
+        Err(Error::Internal(anyhow::anyhow!("a claim on an idempotency key lapsed before its answer was stored")))
+    }
+}
+
 /// Gives a claim back after a run that wrote nothing: a retry with the key runs at once.
 pub async fn release(db: &Db, claim: Claim) -> Result<()> {
     let sql = format!("DELETE FROM {TABLE} WHERE name = $1 AND token = $2 AND answer IS NULL");

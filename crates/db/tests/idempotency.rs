@@ -96,6 +96,34 @@ async fn a_retry_while_the_first_runs_is_in_progress_and_a_crashed_run_is_retrie
 }
 
 #[tokio::test]
+async fn many_answers_store_in_one_statement_or_none_do_when_one_claim_lapsed() {
+    let (_database, db, clock) = open().await;
+    let input = json!({ "sku": 7 });
+    let a = run(&db, key(1, "batch"), &input).await;
+    let b = run(&db, key(2, "batch"), &input).await;
+    let txn = db.begin().await.unwrap();
+    idempotency::finish_all(&txn, &[(&a, json!({ "order": 1 })), (&b, json!({ "order": 2 }))]).await.unwrap();
+    txn.commit().await.unwrap();
+    for (caller, order) in [(1, 1), (2, 2)] {
+        match idempotency::begin::<Value>(&db, key(caller, "batch"), &input).await.unwrap() {
+            Begun::Answered(answer) => assert_eq!(answer, json!({ "order": order })),
+            Begun::Run(_) => panic!("caller {caller} ran twice"),
+        }
+    }
+
+    // One claim of three lapsed and was taken over: the batch's answers all fail together.
+    let c = run(&db, key(3, "late"), &input).await;
+    let d = run(&db, key(4, "late"), &input).await;
+    clock.advance(Duration::from_millis(u64::try_from(idempotency::CLAIM_MS).unwrap()));
+    let e = run(&db, key(5, "late"), &input).await;
+    let _taken_over = run(&db, key(4, "late"), &input).await;
+    let txn = db.begin().await.unwrap();
+    assert!(idempotency::finish_all(&txn, &[(&c, json!(3)), (&d, json!(4)), (&e, json!(5))]).await.is_err());
+    txn.rollback().await.unwrap();
+    assert_eq!(code(idempotency::begin(&db, key(5, "late"), &input).await), UserErrorCode::InProgress);
+}
+
+#[tokio::test]
 async fn a_released_claim_runs_again_at_once() {
     let (_database, db, _clock) = open().await;
     let input = json!({ "cart": 3 });

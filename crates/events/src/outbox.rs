@@ -45,28 +45,49 @@ impl Outbox {
     ) -> Result<uuid::Uuid> {
         let id = uuid::Uuid::now_v7();
         let payload = serde_json::to_string(event).context("serialising an event")?;
+        self.write(conn, vec![(id, E::KIND, payload)]).await?;
+        tracing::debug!(event_id = %id, kind = E::KIND, "event enqueued");
+        Ok(id)
+    }
+
+    /// [`Outbox::enqueue`] for many events of one kind, in one statement (a batch of orders
+    /// placed in one transaction). The events keep the order of `events`.
+    pub async fn enqueue_all<C: ConnectionTrait, E: IntegrationEvent>(&self, conn: &C, events: &[E]) -> Result<Vec<uuid::Uuid>> {
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            rows.push((uuid::Uuid::now_v7(), E::KIND, serde_json::to_string(event).context("serialising an event")?));
+        }
+        let ids = rows.iter().map(|(id, ..)| *id).collect();
+        self.write(conn, rows).await?;
+        tracing::debug!(count = events.len(), kind = E::KIND, "events enqueued");
+        Ok(ids)
+    }
+
+    async fn write<C: ConnectionTrait>(&self, conn: &C, rows: Vec<(uuid::Uuid, &'static str, String)>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let now = self.clock.now_millis();
         let backend = conn.get_database_backend();
-        let insert = "INSERT INTO events_outbox (event_id, kind, payload, occurred_at, fanned_out) \
-                      VALUES ($1, $2, $3, $4, FALSE)";
+        let mut tuples = Vec::with_capacity(rows.len());
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(rows.len() * 4);
+        for (id, kind, payload) in rows {
+            let n = values.len();
+            tuples.push(format!("(${}, ${}, ${}, ${}, FALSE)", n + 1, n + 2, n + 3, n + 4));
+            values.extend([id.to_string().into(), kind.into(), payload.into(), now.into()]);
+        }
+        let insert = format!("INSERT INTO events_outbox (event_id, kind, payload, occurred_at, fanned_out) VALUES {}", tuples.join(", "));
         let sql = match backend {
             // In the same statement, so in the same transaction: PostgreSQL delivers the
             // notification to every listening dispatcher on commit (once per transaction), and
             // never for a rollback.
             DatabaseBackend::Postgres => format!(
-                "WITH written AS ({insert} RETURNING 1) SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM written"
+                "WITH written AS ({insert} RETURNING 1) SELECT pg_notify('{NOTIFY_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM written)"
             ),
-            _ => insert.to_owned(),
+            _ => insert,
         };
-        conn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [id.to_string().into(), E::KIND.into(), payload.into(), now.into()],
-        ))
-        .await
-        .context("writing an event to the outbox")?;
-        tracing::debug!(event_id = %id, kind = E::KIND, "event enqueued");
-        Ok(id)
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.context("writing events to the outbox")?;
+        Ok(())
     }
 
     /// Wakes this process's dispatcher: new events were committed.

@@ -1476,6 +1476,14 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
         .scalar("SELECT COUNT(*) FROM db_idempotency_keys WHERE name LIKE '%:buy_now:%' AND answer IS NOT NULL")
         .await?;
     check(&mut invariants, "buyNow keys answered in db_idempotency_keys = orders", format!("{} = {}", group(stored_keys), group(orders)), stored_keys == orders);
+    // A batch's orders share their placing instant; two lone orders in one millisecond would
+    // count as one, so this is an estimate (an upper bound) of orders per transaction.
+    let instants = db.scalar("SELECT COUNT(DISTINCT created_at) FROM commerce_orders").await?;
+    observe(
+        &mut invariants,
+        "orders per placing instant (≈ buyNows per transaction: kanjian batches a SKU's buyNows on each node)",
+        format!("{} ÷ {} = {:.1}", group(orders), group(instants), orders as f64 / instants.max(1) as f64),
+    );
 
     // One succeeded payment per order.
     let twice = db
