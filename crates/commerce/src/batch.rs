@@ -198,9 +198,8 @@ async fn run(deps: &Deps, mut batch: Vec<Waiting>) {
         Ok(None) | Err(_) => return alone_in_order(deps, batch).await,
     };
     if sku.stock == 0 {
-        for w in batch {
-            w.refuse(deps, orders::sold_out(Field::Single, &product.title)).await;
-        }
+        // Each refusal gives its key back; side by side, so the last buyer hears it as soon as the first.
+        futures::future::join_all(batch.into_iter().map(|w| w.refuse(deps, orders::sold_out(Field::Single, &product.title)))).await;
         return;
     }
     // In arrival order, as many as the stock and the per-order limit let through.

@@ -271,6 +271,9 @@ async fn a_crowd_on_one_sku_shares_transactions_and_each_buyer_gets_their_own_or
         placed.insert(b, order.id);
     }
     assert_eq!(placed.len(), 38);
+    // Refused in the crowd, their keys were given back: a retry runs again (not IN_PROGRESS).
+    assert_eq!(code(&app.buy(10, c.red, 1, addresses[&10], "crowd-10").await.unwrap_err()), UserErrorCode::PurchaseLimitExceeded);
+    assert_eq!(code(&app.buy(11, c.red, 3, addresses[&11], "crowd-11").await.unwrap_err()), UserErrorCode::PurchaseLimitExceeded);
     assert_eq!(placed.values().collect::<std::collections::HashSet<_>>().len(), 38, "one order each");
     // Each key answers its own order again.
     for (b, id) in &placed {

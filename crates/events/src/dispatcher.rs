@@ -7,6 +7,10 @@
 //!    runs the handler, renews the lease while it runs, and records success, a retry with
 //!    exponential backoff, or a dead letter. A node that dies leaves its leases to expire;
 //!    the next claim takes them over. Handlers must be idempotent.
+//!
+//! Successes finishing together are recorded together: one `UPDATE` (one commit) for the
+//! deliveries that finished while the last one was written. In a flash sale one commit per
+//! delivery was PostgreSQL's busiest statement, its sessions queued on the WAL flush.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -121,6 +125,16 @@ pub struct Dispatcher {
     /// Only the soonest is kept: a later one scheduled meanwhile is found by the next poll.
     next_retry_at: AtomicI64,
     stats: Arc<DispatcherStats>,
+    /// Successes waiting to be recorded together.
+    done: std::sync::Mutex<DoneQueue>,
+}
+
+/// Deliveries that succeeded, waiting for the one `UPDATE` that records them. The delivery that
+/// finds nobody writing writes, and goes on writing while more arrive; each waits for its answer.
+#[derive(Default)]
+struct DoneQueue {
+    writing: bool,
+    waiting: Vec<(i64, tokio::sync::oneshot::Sender<std::result::Result<bool, String>>)>,
 }
 
 /// What one dispatcher has done since it started: for tests, logs and metrics.
@@ -133,6 +147,7 @@ pub struct DispatcherStats {
     dead_lettered: AtomicU64,
     results_dropped: AtomicU64,
     panicked: AtomicU64,
+    done_writes: AtomicU64,
 }
 
 impl DispatcherStats {
@@ -145,6 +160,12 @@ impl DispatcherStats {
         self.prunes.load(Ordering::SeqCst)
     }
     /// Deliveries this node recorded as done.
+    /// Statements that recorded successes: fewer than [`Self::delivered`] when deliveries
+    /// finishing together were recorded together.
+    pub fn done_writes(&self) -> u64 {
+        self.done_writes.load(Ordering::Relaxed)
+    }
+
     pub fn delivered(&self) -> u64 {
         self.delivered.load(Ordering::SeqCst)
     }
@@ -377,6 +398,7 @@ impl Dispatcher {
             running: std::sync::Mutex::new(HashSet::new()),
             next_retry_at: AtomicI64::new(i64::MAX),
             stats: Arc::default(),
+            done: std::sync::Mutex::default(),
         }
     }
 
@@ -925,6 +947,9 @@ impl Dispatcher {
     /// delivery since), so nothing was written. A finished row keeps `locked_by`: the node that
     /// recorded it.
     async fn record(&self, delivery_id: i64, outcome: &Outcome) -> Result<bool> {
+        if let Outcome::Done = outcome {
+            return self.record_done(delivery_id).await;
+        }
         let now = self.clock.now_millis();
         let fence = "WHERE id = $2 AND locked_by = $3 AND status = 'pending' AND locked_until >= $1";
         let mut values: Vec<Value> = vec![now.into(), delivery_id.into(), self.node.clone().into()];
@@ -955,6 +980,55 @@ impl Dispatcher {
             .await
             .context("recording a delivery outcome")?;
         Ok(written.rows_affected() > 0)
+    }
+
+    /// [`Self::record`] of a success, written with the others that finish meanwhile.
+    async fn record_done(&self, delivery_id: i64) -> Result<bool> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut queue = self.done.lock().unwrap_or_else(|e| e.into_inner());
+            queue.waiting.push((delivery_id, answer));
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if lead {
+            loop {
+                let batch = {
+                    let mut queue = self.done.lock().unwrap_or_else(|e| e.into_inner());
+                    if queue.waiting.is_empty() {
+                        queue.writing = false;
+                        break;
+                    }
+                    std::mem::take(&mut queue.waiting)
+                };
+                let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+                let written = self.record_done_all(&ids).await.map_err(|e| format!("{e:#}"));
+                for (id, answer) in batch {
+                    let _ = answer.send(written.as_ref().map(|done| done.contains(&id)).map_err(Clone::clone));
+                }
+            }
+        }
+        match answered.await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(e)) => Err(kanjian_kernel::Error::internal(format!("recording delivery outcomes: {e}"))),
+            Err(_) => Err(kanjian_kernel::Error::internal("the delivery that was recording successes stopped")),
+        }
+    }
+
+    /// Marks `ids` done, fenced by this node's current leases as one outcome is; the ids it
+    /// marked.
+    async fn record_done_all(&self, ids: &[i64]) -> Result<HashSet<i64>> {
+        let now = self.clock.now_millis();
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let mut values: Vec<Value> = vec![now.into(), self.node.clone().into()];
+        values.extend(ids.iter().map(|&id| Value::from(id)));
+        let sql = format!(
+            "UPDATE events_deliveries SET status = 'done', last_error = NULL, locked_until = NULL, finished_at = $1 \
+             WHERE id IN ({}) AND locked_by = $2 AND status = 'pending' AND locked_until >= $1 RETURNING id",
+            placeholders.join(", ")
+        );
+        DispatcherStats::count(&self.stats.done_writes);
+        let rows = self.db.query_all_raw(self.stmt(&sql, values)).await.context("recording delivery outcomes")?;
+        rows.iter().map(|row| row.try_get::<i64>("", "id").context("reading a recorded delivery")).collect()
     }
 
     async fn release_leases(&self) -> Result<()> {

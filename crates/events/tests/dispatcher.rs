@@ -263,6 +263,38 @@ async fn committed_events_are_delivered_and_rolled_back_ones_never_are() {
 }
 
 #[tokio::test]
+async fn successes_finishing_together_are_recorded_together_each_once() {
+    let (_guard, db) = setup().await;
+    let clock = Clock::manual_from_now();
+    let outbox = Outbox::with_clock(clock.clone());
+    let hold = Arc::new(tokio::sync::Semaphore::new(0));
+    let recorder = Recorder { hold: Some(hold.clone()), ..Recorder::default() };
+    let mut dispatcher = Dispatcher::new(db.clone(), &outbox, config(), clock.clone());
+    dispatcher.register(Arc::new(recorder.clone()));
+    let stats = dispatcher.stats();
+    let node = spawn(dispatcher).await;
+
+    // Eight events written in one statement keep their order.
+    let txn = db.begin().await.unwrap();
+    outbox.enqueue_all(&txn, &(1..=8).map(|n| Pinged { n }).collect::<Vec<_>>()).await.unwrap();
+    txn.commit().await.unwrap();
+    outbox.notify();
+    let payloads: Vec<String> = outbox_payloads(&db).await.into_iter().map(|(_, payload, _)| payload).collect();
+    assert_eq!(payloads, (1..=8).map(|n| format!(r#"{{"n":{n}}}"#)).collect::<Vec<_>>());
+
+    // Four run at once (the handler's concurrency) and are let finish together.
+    wait_for("four deliveries running", || recorder.attempts.lock().unwrap().len() == 4).await;
+    hold.add_permits(8);
+    drive_until(&db, &clock, &[("done", 1); 8]).await;
+    let mut seen = recorder.seen.lock().unwrap().clone();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=8).collect::<Vec<_>>());
+    assert_eq!(stats.delivered(), 8);
+    assert!(stats.done_writes() < 8, "{} statements recorded 8 successes", stats.done_writes());
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     let (_guard, db) = setup().await;
     let clock = Clock::manual_from_now();

@@ -895,6 +895,14 @@ fn verdict(i: &Invariant) -> &'static str {
     }
 }
 
+/// What the PostgreSQL sampler saw: samples, and per state or statement how many sessions.
+#[derive(Default)]
+struct Waits {
+    samples: u64,
+    states: BTreeMap<String, u64>,
+    statements: BTreeMap<String, u64>,
+}
+
 /// What one sale measured.
 struct Outcome {
     kind: Kind,
@@ -924,6 +932,8 @@ struct Outcome {
     invariants: Vec<Invariant>,
     /// PostgreSQL only: samples taken, and (what kanjian's sessions did, average sessions).
     waits: (u64, Vec<(String, f64)>),
+    /// PostgreSQL only: the statements kanjian's active sessions ran, most first (average sessions).
+    statements: Vec<(String, f64)>,
     chaos: Vec<(String, String)>,
     notes: Vec<String>,
 }
@@ -1252,30 +1262,42 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
         })
     };
 
-    // On PostgreSQL: what kanjian's sessions are doing, sampled every 100 ms during the sale.
-    let waits: Arc<Mutex<(u64, BTreeMap<String, u64>)>> = Arc::new(Mutex::new((0, BTreeMap::new())));
+    // On PostgreSQL: what kanjian's sessions are doing, and which statements they run, sampled
+    // every 100 ms while units are still on sale (the holds, not the SOLD_OUT tail).
+    let waits: Arc<Mutex<Waits>> = Arc::new(Mutex::new(Waits::default()));
     let wait_sampler = if url.starts_with("postgres") {
         let waits = waits.clone();
         let sampling = sampling.clone();
+        let sale = sale.clone();
+        let units = settings.units;
         let conn = world::connect(url, 1).await?;
         Some(tokio::spawn(async move {
-            let sql = "SELECT state, COALESCE(wait_event_type, ''), COALESCE(wait_event, '') FROM pg_stat_activity \
+            let sql = "SELECT state, COALESCE(wait_event_type, ''), COALESCE(wait_event, ''), \
+                       left(regexp_replace(query, '\\s+', ' ', 'g'), 90) FROM pg_stat_activity \
                        WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' \
                        AND state IN ('active', 'idle in transaction')";
             while sampling.load(Ordering::Relaxed) {
+                if sale.units_held.load(Ordering::Relaxed) >= units {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
                 if let Ok(rows) = conn.query_all_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned())).await {
                     let mut w = waits.lock().unwrap_or_else(|e| e.into_inner());
-                    w.0 += 1;
+                    w.samples += 1;
                     for row in rows {
                         let state: String = get(&row, 0).unwrap_or_default();
                         let kind: String = get(&row, 1).unwrap_or_default();
                         let event: String = get(&row, 2).unwrap_or_default();
+                        let query: String = get(&row, 3).unwrap_or_default();
                         let label = match (state.as_str(), kind.as_str()) {
                             ("idle in transaction", _) => "idle in transaction (waiting for kanjian's next statement)".to_owned(),
                             (_, "") => "active, on CPU (no wait event)".to_owned(),
                             (_, kind) => format!("active, waiting: {kind}/{event}"),
                         };
-                        *w.1.entry(label).or_default() += 1;
+                        *w.states.entry(label).or_default() += 1;
+                        if state == "active" {
+                            *w.statements.entry(query).or_default() += 1;
+                        }
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1328,12 +1350,17 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
         let _ = task.await;
     }
     let sale_s = started.elapsed().as_secs_f64();
-    let wait_table = {
+    let (wait_table, statement_table) = {
         let w = waits.lock().unwrap_or_else(|e| e.into_inner());
-        let samples = w.0.max(1) as f64;
-        let mut rows: Vec<(String, f64)> = w.1.iter().map(|(k, n)| (k.clone(), *n as f64 / samples)).collect();
-        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
-        (w.0, rows)
+        let samples = w.samples.max(1) as f64;
+        let averages = |counts: &BTreeMap<String, u64>| {
+            let mut rows: Vec<(String, f64)> = counts.iter().map(|(k, n)| (k.clone(), *n as f64 / samples)).collect();
+            rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+            rows
+        };
+        let mut statements = averages(&w.statements);
+        statements.truncate(12);
+        ((w.samples, averages(&w.states)), statements)
     };
     if let Some(task) = wait_sampler {
         task.abort();
@@ -1706,6 +1733,7 @@ async fn sale_on(settings: &FlashsaleSettings, kind: Kind, kanjian_bin: &Path, d
         load,
         invariants,
         waits: wait_table,
+        statements: statement_table,
         chaos: chaos_rows,
         notes,
         tally,
@@ -1925,7 +1953,12 @@ fn tables(settings: &FlashsaleSettings, baseline: Option<&Pgbench>, outcomes: &[
             for (what, avg) in &o.waits.1 {
                 t.row(vec![what.clone(), format!("{avg:.2}")]);
             }
-            t.note("sessions in the sale's database only (kanjian's pool, the bench's sampler aside); Lock/transactionid or Lock/tuple is waiting for the SKU row held by another transaction, IO/WALSync or LWLock/WALWrite the commit's flush, `idle in transaction` a transaction open while kanjian computes or sends its next statement");
+            t.note("sampled while units were still on sale (the buyers' holds below the stock), not in the SOLD_OUT tail; sessions in the sale's database only (kanjian's pool, the bench's sampler aside); Lock/transactionid or Lock/tuple is waiting for the SKU row held by another transaction, IO/WALSync or LWLock/WALWrite the commit's flush, `idle in transaction` a transaction open while kanjian computes or sends its next statement");
+            tables.push(t);
+            let mut t = Table::new(format!("{}: the statements kanjian's active sessions ran while units were on sale (top 12)", o.kind.short()), &["statement (first 90 characters)", "average sessions"]);
+            for (what, avg) in &o.statements {
+                t.row(vec![format!("`{}`", what.replace('|', "\\|").replace('`', "'")), format!("{avg:.2}")]);
+            }
             tables.push(t);
         }
         if !o.chaos.is_empty() {
