@@ -8,15 +8,18 @@
 //!
 //! Each node keeps one queue per SKU. The first `buyNow` for a SKU starts a leader task; while
 //! it writes one batch, the `buyNow`s that arrive wait, and form the next batch (up to
-//! [`MAX_BATCH`], one per buyer). Nobody waits for a timer: a lone buyer is a batch of one, which
-//! runs the one-order path as before.
+//! [`MAX_BATCH`], one per buyer). A crowd gets a second leader, so that one batch writes its
+//! orders while the other commits. Nobody waits for a timer: a lone buyer is a batch of one,
+//! which runs the one-order path as before.
 //!
-//! A batch is one transaction: the buyers' allowances in one conditional upsert, the orders, their
-//! lines, timelines, events and idempotent answers each in one statement, and last one
-//! conditional `UPDATE` of the SKU row for all the units. Each buyer gets their own answer. What
+//! A batch is one transaction: the buyers' idempotency keys claimed (a `buyNow` only looks its key
+//! up before it queues, so a buyer costs no commit of their own), their allowances in one
+//! conditional upsert, the orders, their lines, timelines, events and idempotent answers each in
+//! one statement, and last one conditional `UPDATE` of the SKU row for all the units. Each buyer gets their own answer. What
 //! is not the plain case runs alone after the batch, in arrival order, with the one-order path's
-//! exact refusals: more than the stock left, over a purchase limit, a product off the shelf, or
-//! anything that failed in the batch (which then rolled back whole). A SKU found sold out answers
+//! exact refusals: more than the stock left, over a purchase limit, a product off the shelf, a
+//! key stored meanwhile (a retry of a call that placed its order: that order), or anything that
+//! failed in the batch (which then rolled back whole). A SKU found sold out answers
 //! every waiting buyer `SOLD_OUT` without a transaction.
 //!
 //! Two nodes' batches, or a batch and a cart checkout, still meet only at the SKU row's
@@ -28,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use kanjian_contracts::commerce::{BuyNowInput, OrderDto, OrderEventKind, ProductStatus};
-use kanjian_db::idempotency::{self, Claim};
+use kanjian_db::idempotency::{self, Claim, Unclaimed};
 use kanjian_kernel::ids::{OrderId, UserId};
 use kanjian_kernel::{Context, Error, Money, Result};
 use sea_orm::{ConnectionTrait, EntityTrait, Set, Statement};
@@ -43,10 +46,14 @@ use crate::orders::{self, Field, LineRequest, Priced};
 /// 5.7–8× the bare row; more only lengthens the wait of the batch's first buyer.
 pub(crate) const MAX_BATCH: usize = 64;
 
-/// The `buyNow`s waiting, per SKU. A SKU is in the map while its leader runs.
+/// How many batches of one SKU one node writes at once: while one commits (holding the SKU row
+/// from its hold to its commit), the next writes its orders.
+const LEADERS_PER_SKU: usize = 2;
+
+/// The `buyNow`s waiting, per SKU. A SKU is in the map while a leader runs for it.
 #[derive(Default)]
 pub(crate) struct Queues {
-    waiting: Mutex<HashMap<i64, VecDeque<Waiting>>>,
+    waiting: Mutex<HashMap<i64, SkuQueue>>,
     batches: AtomicU64,
     orders: AtomicU64,
 }
@@ -66,19 +73,25 @@ pub struct Batching {
     pub orders: u64,
 }
 
-/// One `buyNow`, checked, its idempotency key claimed and its address copied, waiting for its
-/// SKU's next batch.
+#[derive(Default)]
+struct SkuQueue {
+    waiting: VecDeque<Waiting>,
+    leaders: usize,
+}
+
+/// One `buyNow`, checked, its idempotency key looked up (new) and its address copied, waiting
+/// for its SKU's next batch.
 pub(crate) struct Waiting {
     user: UserId,
     input: BuyNowInput,
-    claim: Claim,
+    key: Unclaimed,
     address: String,
     answer: Option<oneshot::Sender<Result<OrderDto>>>,
 }
 
 impl Waiting {
-    pub(crate) fn new(user: UserId, input: BuyNowInput, claim: Claim, address: String) -> Self {
-        Self { user, input, claim, address, answer: None }
+    pub(crate) fn new(user: UserId, input: BuyNowInput, key: Unclaimed, address: String) -> Self {
+        Self { user, input, key, address, answer: None }
     }
 
     fn line(&self) -> LineRequest {
@@ -98,23 +111,16 @@ impl Waiting {
         }
     }
 
-    /// Refuses without a transaction: the claim is given back first, so a retry runs at once.
+    /// Refuses without a transaction, unless a call with the same key placed an order
+    /// meanwhile: then that order.
     async fn refuse(self, deps: &Deps, error: Error) {
-        let result = match idempotency::release(&deps.db, self.claim).await {
-            Ok(()) => Err(error),
-            Err(e) => Err(e),
-        };
-        if let Some(answer) = self.answer {
-            let _ = answer.send(result);
-        }
+        let result = orders::refuse_unless_answered(deps, &self.key, error).await;
+        self.reply(result);
     }
 
     async fn alone(self, deps: &Deps) {
-        let Self { user, input, claim, answer, .. } = self;
-        let result = orders::buy_alone(deps, user, &input, claim).await;
-        if let Some(answer) = answer {
-            let _ = answer.send(result);
-        }
+        let result = orders::buy_unclaimed(deps, self.user, &self.input, &self.key).await;
+        self.reply(result);
     }
 }
 
@@ -125,16 +131,14 @@ pub(crate) async fn buy(deps: &Arc<Deps>, mut waiting: Waiting) -> Result<OrderD
     let sku = waiting.input.sku_id.0;
     let lead = {
         let mut queues = deps.batches.waiting.lock().map_err(|_| Error::internal("the buyNow queues are poisoned"))?;
-        match queues.get_mut(&sku) {
-            Some(queue) => {
-                queue.push_back(waiting);
-                false
-            }
-            None => {
-                queues.insert(sku, VecDeque::from([waiting]));
-                true
-            }
+        let queue = queues.entry(sku).or_default();
+        queue.waiting.push_back(waiting);
+        // A second leader only for a crowd: a lone buyer's batch of one runs at once anyway.
+        let lead = queue.leaders == 0 || (queue.leaders < LEADERS_PER_SKU && queue.waiting.len() > 1);
+        if lead {
+            queue.leaders += 1;
         }
+        lead
     };
     if lead {
         // A task of its own, not this request's: a caller that goes away must not strand the
@@ -150,11 +154,14 @@ async fn lead_batches(deps: Arc<Deps>, sku: i64) {
         let batch = {
             let Ok(mut queues) = deps.batches.waiting.lock() else { return };
             let Some(queue) = queues.get_mut(&sku) else { return };
-            if queue.is_empty() {
-                queues.remove(&sku);
+            if queue.waiting.is_empty() {
+                queue.leaders -= 1;
+                if queue.leaders == 0 {
+                    queues.remove(&sku);
+                }
                 return;
             }
-            next_batch(queue)
+            next_batch(&mut queue.waiting)
         };
         // A panic drops the batch's answer senders (its callers get an internal error and their
         // claims lapse); the buyers queued after it still get their turn.
@@ -265,9 +272,9 @@ async fn on_sale(deps: &Deps, sku_id: i64) -> Result<Option<(sku::Model, product
     Ok(Some((sku, product, shop)))
 }
 
-/// Places an order for each of `admitted` that is within its purchase limit, in one
-/// transaction; the others are left out of the answer (the caller runs them alone). Any error
-/// rolls the whole batch back.
+/// Places an order for each of `admitted` whose key it claims and who is within the purchase
+/// limit, in one transaction; the others are left out of the answer (the caller runs them
+/// alone). Any error rolls the whole batch back, its claims with it.
 async fn place_batch(deps: &Deps, sku: &sku::Model, product: &product::Model, shop: &shop::Model, admitted: &[&Waiting]) -> Result<Vec<OrderDto>> {
     let credits = futures::future::try_join_all(admitted.iter().map(|w| crate::affiliates::credit(deps, w.user, &w.input.attribution, product.id))).await?;
     let lines: Vec<LineRequest> = admitted.iter().map(|w| w.line()).collect();
@@ -277,17 +284,23 @@ async fn place_batch(deps: &Deps, sku: &sku::Model, product: &product::Model, sh
     let pay_by = now + deps.config.payment_window();
 
     let txn = deps.db.begin().await.context("starting a batch of orders")?;
-    let within = reserve_allowances(&txn, product, admitted).await?;
-    let mut drafts = Vec::with_capacity(admitted.len());
-    let mut buyers = Vec::with_capacity(admitted.len());
-    for ((w, line), (creator, commission_bps)) in admitted.iter().zip(&lines).zip(credits) {
-        if !within.contains(&w.user) {
-            continue;
-        }
+    // Keys first: a key stored meanwhile (a retry's first call) leaves its buyer out.
+    let keys: Vec<&Unclaimed> = admitted.iter().map(|w| &w.key).collect();
+    let claims = idempotency::claim_all(&deps.db, &txn, &keys).await?;
+    let claimed: Vec<(usize, Claim)> = claims.into_iter().enumerate().filter_map(|(i, c)| c.map(|c| (i, c))).collect();
+    let within = reserve_allowances(&txn, product, claimed.iter().map(|(i, _)| admitted[*i])).await?;
+    // Over their limit: their claims go (they run alone, for the exact refusal).
+    let (claimed, over): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|(i, _)| within.contains(&admitted[*i].user));
+    idempotency::release_all(&txn, over.into_iter().map(|(_, c)| c).collect()).await?;
+    let mut drafts = Vec::with_capacity(claimed.len());
+    let mut buyers = Vec::with_capacity(claimed.len());
+    for (i, claim) in claimed {
+        let (w, line) = (admitted[i], &lines[i]);
+        let (creator, commission_bps) = credits[i];
         let amount = unit.checked_mul(line.quantity).ok_or_else(|| Error::internal("an order total overflowed"))?;
         let priced = Priced { request: line, sku: sku.clone(), product: product.clone(), unit, amount, creator, commission_bps };
         drafts.push(orders::draft_order(w.user, shop, &[&priced], &w.address, now, pay_by)?);
-        buyers.push(w);
+        buyers.push((w, claim));
     }
     if drafts.is_empty() {
         return Ok(Vec::new());
@@ -303,7 +316,7 @@ async fn place_batch(deps: &Deps, sku: &sku::Model, product: &product::Model, sh
     let mut orders_in_turn = Vec::with_capacity(buyers.len());
     let mut line_rows = Vec::with_capacity(buyers.len());
     let mut timeline = Vec::with_capacity(buyers.len());
-    for (w, draft) in buyers.iter().zip(drafts) {
+    for ((w, _), draft) in buyers.iter().zip(drafts) {
         let order = placed.remove(&w.user.0).ok_or_else(|| Error::internal("a batch order is missing"))?;
         for mut line in draft.lines {
             line.order_id = Set(order.id);
@@ -330,16 +343,16 @@ async fn place_batch(deps: &Deps, sku: &sku::Model, product: &product::Model, sh
     let mut events = Vec::with_capacity(orders_in_turn.len());
     let mut answers = Vec::with_capacity(orders_in_turn.len());
     let mut dtos = Vec::with_capacity(orders_in_turn.len());
-    for (w, order) in buyers.iter().zip(orders_in_turn) {
+    for ((_, claim), order) in buyers.iter().zip(orders_in_turn) {
         let line = lines_of.remove(&order.id).ok_or_else(|| Error::internal("a batch order line is missing"))?;
         let lines = [line];
         events.push(orders::placed_event(&order, &lines)?);
-        answers.push((&w.claim, OrderId(order.id)));
+        answers.push((claim, OrderId(order.id)));
         dtos.push(orders::order_dto(order, &lines)?);
     }
     deps.outbox.enqueue_all(&txn, &events).await?;
     idempotency::finish_all(&txn, &answers).await?;
-    let units = buyers.iter().map(|w| w.input.quantity).sum();
+    let units = buyers.iter().map(|(w, _)| w.input.quantity).sum();
     orders::hold(&txn, sku, &product.title, units, now, Field::Single).await?;
     txn.commit().await.context("committing a batch of orders")?;
     Ok(dtos)
@@ -347,14 +360,17 @@ async fn place_batch(deps: &Deps, sku: &sku::Model, product: &product::Model, sh
 
 /// Counts each buyer's units against the product's purchase limit, in one conditional upsert;
 /// the buyers it let through (one row each: a batch has one `buyNow` per buyer).
-async fn reserve_allowances<C: ConnectionTrait>(conn: &C, product: &product::Model, admitted: &[&Waiting]) -> Result<HashSet<UserId>> {
+async fn reserve_allowances<'a, C: ConnectionTrait>(conn: &C, product: &product::Model, buyers: impl Iterator<Item = &'a Waiting>) -> Result<HashSet<UserId>> {
     let cap = product.purchase_limit.unwrap_or(i64::MAX);
     let mut values: Vec<sea_orm::Value> = vec![product.id.into(), cap.into()];
-    let mut tuples = Vec::with_capacity(admitted.len());
-    for w in admitted {
+    let mut tuples = Vec::new();
+    for w in buyers {
         let n = values.len();
         tuples.push(format!("(${}, $1, ${})", n + 1, n + 2));
         values.extend([w.user.0.into(), w.input.quantity.into()]);
+    }
+    if tuples.is_empty() {
+        return Ok(HashSet::new());
     }
     let sql = format!(
         "INSERT INTO commerce_purchases (user_id, product_id, quantity) VALUES {} \

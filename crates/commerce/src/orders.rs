@@ -17,7 +17,7 @@ use kanjian_contracts::commerce::{
     OrderEventDto, OrderEventKind, OrderFilter, OrderLineDto, OrderLineFact, OrderPaid, OrderPlaced, OrderShipped, OrderState,
     ProductStatus, SaleSource, ShipOrderInput, ShipmentDto,
 };
-use kanjian_db::idempotency::{self, Begun, Key};
+use kanjian_db::idempotency::{self, Begun, Key, Looked, Unclaimed};
 use kanjian_kernel::ids::{AddressId, ChannelId, LiveRoomId, OrderId, ProductId, ShopId, SkuId, UserId, VideoId};
 use kanjian_kernel::text;
 use kanjian_kernel::{Actor, Context, Error, Money, Page, PageRequest, Result, Timestamp, UserErrorCode, Validation};
@@ -209,20 +209,41 @@ pub(crate) async fn buy_now(deps: &std::sync::Arc<Deps>, actor: &Actor, input: B
         seen_unit_price: input.seen_unit_price_minor,
     };
     let key = Key { operation: "buy_now", caller: format!("user:{}", user.0), key: &input.idempotency_key };
-    let claim = match idempotency::begin::<OrderId>(&deps.db, key, &fingerprint).await? {
-        Begun::Answered(order) => return one_dto(deps.db.reader(), order.0).await,
-        Begun::Run(claim) => claim,
+    // Looked up, not claimed: the batch claims its keys in its own transaction (one commit per
+    // batch, not one more per buyer).
+    let key = match idempotency::look_up::<OrderId>(&deps.db, key, &fingerprint).await? {
+        Looked::Answered(order) => return one_dto(deps.db.reader(), order.0).await,
+        Looked::New(key) => key,
     };
     let address = match shipping_address(deps, user, input.address_id).await {
         Ok(address) => address,
-        Err(e) => {
-            idempotency::release(&deps.db, claim).await?;
-            return Err(e);
-        }
+        // A retry whose first call placed the order (and whose address went since) gets the order.
+        Err(e) => return refuse_unless_answered(deps, &key, e).await,
     };
-    let order = crate::batch::buy(deps, crate::batch::Waiting::new(user, input, claim, address)).await?;
+    let order = crate::batch::buy(deps, crate::batch::Waiting::new(user, input, key, address)).await?;
     tracing::Span::current().record("order_id", order.id.0);
     Ok(order)
+}
+
+/// Refuses a `buyNow` whose key was looked up but never claimed with `error`, unless the key
+/// turns out to be answered (a first call committed since the look): then its order.
+pub(crate) async fn refuse_unless_answered(deps: &Deps, key: &Unclaimed, error: Error) -> Result<OrderDto> {
+    match idempotency::begin_unclaimed::<OrderId>(&deps.db, key).await? {
+        Begun::Answered(order) => one_dto(deps.db.reader(), order.0).await,
+        Begun::Run(claim) => {
+            idempotency::release(&deps.db, claim).await?;
+            Err(error)
+        }
+    }
+}
+
+/// One `buyNow` in a transaction of its own: its key claimed now (or answered by a call that
+/// stored it meanwhile), then placed, or refused with the claim given back.
+pub(crate) async fn buy_unclaimed(deps: &Deps, user: UserId, input: &BuyNowInput, key: &Unclaimed) -> Result<OrderDto> {
+    match idempotency::begin_unclaimed::<OrderId>(&deps.db, key).await? {
+        Begun::Answered(order) => one_dto(deps.db.reader(), order.0).await,
+        Begun::Run(claim) => buy_alone(deps, user, input, claim).await,
+    }
 }
 
 /// One `buyNow` in a transaction of its own, its key claimed: placed and answered, or refused

@@ -19,6 +19,12 @@
 //! dies mid-call leaves it, and once it lapses a retry runs the operation again. That is safe
 //! because nothing of the first run committed (its answer would have), and if the first run
 //! is only slow, its [`finish`] finds the claim taken and fails, rolling its transaction back.
+//!
+//! A batch (many calls written in one transaction) saves each call's claim commit: [`look_up`]
+//! answers or refuses what is already stored without writing, and [`claim_all`] claims the new
+//! keys inside the batch's transaction, where they commit with the batch's writes and answers
+//! ([`finish_all`]) or vanish with them. A key someone stored meanwhile is left out of the batch
+//! and its call goes through [`begin_unclaimed`], the one-call way.
 
 use kanjian_kernel::{Context, Error, Result, UserErrorCode};
 use sea_orm::{ConnectionTrait, Statement, Value};
@@ -76,35 +82,137 @@ pub enum Begun<T> {
 /// answered. `input` is what identifies the request (its fingerprint is compared), typically
 /// the mutation's input without the key.
 pub async fn begin<T: DeserializeOwned>(db: &Db, key: Key<'_>, input: &impl Serialize) -> Result<Begun<T>> {
-    validate(key.key)?;
-    let name = format!("{}:{}:{}:{}", db.module(), key.operation, key.caller, key.key);
-    let fingerprint = fingerprint(input)?;
+    begin_unclaimed(db, &unclaimed(db, key, input)?).await
+}
+
+/// [`begin`] for a key [`look_up`] found new, when the run could not claim it with
+/// [`claim_all`] (someone stored it meanwhile) or goes the one-call way after all.
+pub async fn begin_unclaimed<T: DeserializeOwned>(db: &Db, key: &Unclaimed) -> Result<Begun<T>> {
+    let Unclaimed { name, fingerprint } = key;
     // Twice at most: a key pruned between the claim and the look is claimed on the second try.
     for _ in 0..2 {
         let now = db.now_millis();
         let token: i64 = rand::random();
-        if claim(db, &name, &fingerprint, token, now).await? {
+        if claim(db, name, fingerprint, token, now).await? {
             prune_now_and_then(db, now).await;
-            return Ok(Begun::Run(Claim { name, token }));
+            return Ok(Begun::Run(Claim { name: name.clone(), token }));
         }
-        let Some((stored, answer)) = look(db, &name).await? else { continue };
-        if stored != fingerprint {
+        let Some(stored) = look(db.writer(), db.backend(), name).await? else { continue };
+        if let Some(answered) = stored.answer_for(fingerprint, now, true)? {
+            return Ok(answered);
+        }
+    }
+    Err(Error::Internal(anyhow::anyhow!("an idempotency key could neither be claimed nor read")))
+}
+
+/// A key no stored call has answered or is running, as far as [`look_up`] could tell: for runs
+/// that claim their keys inside their own transaction ([`claim_all`]), which saves the claim's
+/// commit of its own. A batch of `buyNow`s uses it.
+#[derive(Debug)]
+pub struct Unclaimed {
+    name: String,
+    fingerprint: String,
+}
+
+/// What [`look_up`] found.
+#[derive(Debug)]
+pub enum Looked<T> {
+    /// Nothing stored answers the key: claim it with [`claim_all`] or [`begin_unclaimed`].
+    New(Unclaimed),
+    /// The key was used with the same input: this is what that call answered.
+    Answered(T),
+}
+
+/// Looks `key` up without claiming it, with [`begin`]'s answers and refusals. It reads a
+/// reader: a read that is a moment old says `New` for a key just stored, and [`claim_all`] then
+/// finds the key taken, so nothing runs twice.
+pub async fn look_up<T: DeserializeOwned>(db: &Db, key: Key<'_>, input: &impl Serialize) -> Result<Looked<T>> {
+    let key = unclaimed(db, key, input)?;
+    let Some(stored) = look(db.reader(), db.backend(), &key.name).await? else { return Ok(Looked::New(key)) };
+    Ok(match stored.answer_for(&key.fingerprint, db.now_millis(), false)? {
+        Some(Begun::Answered(answer)) => Looked::Answered(answer),
+        _ => Looked::New(key),
+    })
+}
+
+/// Claims `keys` in `conn`'s transaction, so that the claims commit with the run's writes and
+/// its answers ([`finish_all`]) or vanish with them. One statement, in name order (two batches
+/// claiming the same keys never wait on each other in a cycle). A key already in the table
+/// (answered, running, or lapsed) is not claimed: `None`, and its call goes through
+/// [`begin_unclaimed`]. On PostgreSQL a key another open transaction claimed waits for it.
+pub async fn claim_all<C: ConnectionTrait>(db: &Db, conn: &C, keys: &[&Unclaimed]) -> Result<Vec<Option<Claim>>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = db.now_millis();
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|a, b| keys[*a].name.cmp(&keys[*b].name));
+    let tokens: Vec<i64> = keys.iter().map(|_| rand::random()).collect();
+    let mut values: Vec<Value> = vec![now.saturating_add(CLAIM_MS).into(), now.saturating_add(KEEP_MS).into()];
+    let mut tuples = Vec::with_capacity(keys.len());
+    for &i in &order {
+        let n = values.len();
+        tuples.push(format!("(${}, ${}, ${}, NULL, $1, $2)", n + 1, n + 2, n + 3));
+        values.extend([keys[i].name.clone().into(), keys[i].fingerprint.clone().into(), tokens[i].into()]);
+    }
+    let sql = format!(
+        "INSERT INTO {TABLE} (name, fingerprint, token, answer, claimed_until_ms, expires_ms) VALUES {} \
+         ON CONFLICT (name) DO NOTHING RETURNING name",
+        tuples.join(", ")
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
+        .await
+        .context("claiming idempotency keys")?;
+    let mut claimed = std::collections::HashSet::with_capacity(rows.len());
+    for row in rows {
+        claimed.insert(row.try_get::<String>("", "name").context("reading a claimed key")?);
+    }
+    Ok(keys
+        .iter()
+        .zip(tokens)
+        .map(|(key, token)| claimed.contains(&key.name).then(|| Claim { name: key.name.clone(), token }))
+        .collect())
+}
+
+fn unclaimed(db: &Db, key: Key<'_>, input: &impl Serialize) -> Result<Unclaimed> {
+    validate(key.key)?;
+    Ok(Unclaimed { name: format!("{}:{}:{}:{}", db.module(), key.operation, key.caller, key.key), fingerprint: fingerprint(input)? })
+}
+
+/// A key's row as stored.
+struct Stored {
+    fingerprint: String,
+    answer: Option<String>,
+    claimed_until_ms: i64,
+    expires_ms: i64,
+}
+
+impl Stored {
+    /// What a call with `fingerprint` gets from this row: its answer, or a refusal (other
+    /// input; still running). `None` when the row no longer binds (expired, or a lapsed claim),
+    /// or, unless `running_is_refused`, while its claim holds.
+    fn answer_for<T: DeserializeOwned>(&self, fingerprint: &str, now: i64, running_is_refused: bool) -> Result<Option<Begun<T>>> {
+        if self.expires_ms <= now {
+            return Ok(None);
+        }
+        if self.fingerprint != fingerprint {
             return Err(Error::user(
                 "idempotencyKey",
                 UserErrorCode::IdempotencyKeyReused,
                 "this idempotency key was already used with different input; use a new key for a new request",
             ));
         }
-        return match answer {
-            Some(answer) => serde_json::from_str(&answer).map(Begun::Answered).context("reading a stored answer"),
-            None => Err(Error::user(
+        match &self.answer {
+            Some(answer) => serde_json::from_str(answer).map(|a| Some(Begun::Answered(a))).context("reading a stored answer"),
+            None if running_is_refused || self.claimed_until_ms > now => Err(Error::user(
                 "idempotencyKey",
                 UserErrorCode::InProgress,
                 "a request with this idempotency key is still running; retry in a moment",
             )),
-        };
+            None => Ok(None),
+        }
     }
-    Err(Error::Internal(anyhow::anyhow!("an idempotency key could neither be claimed nor read")))
 }
 
 /// Stores the answer of a claimed run, on `conn`: the transaction that made the run's writes.
@@ -164,6 +272,24 @@ pub async fn release(db: &Db, claim: Claim) -> Result<()> {
     Ok(())
 }
 
+/// [`release`] for claims taken in `conn`'s transaction ([`claim_all`]) whose calls will not be
+/// answered there after all: they go with it, and the calls can claim their keys again.
+pub async fn release_all<C: ConnectionTrait>(conn: &C, claims: Vec<Claim>) -> Result<()> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let mut values: Vec<Value> = Vec::with_capacity(claims.len() * 2);
+    let mut claimed = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let n = values.len();
+        claimed.push(format!("(name = ${} AND token = ${})", n + 1, n + 2));
+        values.extend([claim.name.into(), claim.token.into()]);
+    }
+    let sql = format!("DELETE FROM {TABLE} WHERE answer IS NULL AND ({})", claimed.join(" OR "));
+    conn.execute_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values)).await.context("releasing idempotency keys")?;
+    Ok(())
+}
+
 fn validate(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(Error::user("idempotencyKey", UserErrorCode::Required, "an idempotency key is required: a new random string (a UUID) per request"));
@@ -209,19 +335,17 @@ async fn claim(db: &Db, name: &str, fingerprint: &str, token: i64, now: i64) -> 
     Ok(row.is_some())
 }
 
-/// The stored fingerprint and answer of a key, if it exists.
-async fn look(db: &Db, name: &str) -> Result<Option<(String, Option<String>)>> {
-    let sql = format!("SELECT fingerprint, answer FROM {TABLE} WHERE name = $1");
-    // The writer: a reader (SQLite's WAL readers) could still see the row before the claim.
-    let row = db
-        .writer()
-        .query_one_raw(Statement::from_sql_and_values(db.backend(), sql, [Value::from(name)]))
-        .await
-        .context("reading an idempotency key")?;
+/// A key's stored row, if it exists.
+async fn look<C: ConnectionTrait>(conn: &C, backend: sea_orm::DbBackend, name: &str) -> Result<Option<Stored>> {
+    let sql = format!("SELECT fingerprint, answer, claimed_until_ms, expires_ms FROM {TABLE} WHERE name = $1");
+    let row = conn.query_one_raw(Statement::from_sql_and_values(backend, sql, [Value::from(name)])).await.context("reading an idempotency key")?;
     row.map(|row| {
-        let fingerprint: String = row.try_get("", "fingerprint").context("reading a key's fingerprint")?;
-        let answer: Option<String> = row.try_get("", "answer").context("reading a key's answer")?;
-        Ok((fingerprint, answer))
+        Ok(Stored {
+            fingerprint: row.try_get("", "fingerprint").context("reading a key's fingerprint")?,
+            answer: row.try_get("", "answer").context("reading a key's answer")?,
+            claimed_until_ms: row.try_get("", "claimed_until_ms").context("reading a key's claim")?,
+            expires_ms: row.try_get("", "expires_ms").context("reading a key's expiry")?,
+        })
     })
     .transpose()
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kanjian_db::Db;
-use kanjian_db::idempotency::{self, Begun, Key};
+use kanjian_db::idempotency::{self, Begun, Key, Looked};
 use kanjian_db::testing::TestDatabase;
 use kanjian_kernel::{Clock, Error, UserErrorCode};
 use serde_json::{Value, json};
@@ -121,6 +121,57 @@ async fn many_answers_store_in_one_statement_or_none_do_when_one_claim_lapsed() 
     assert!(idempotency::finish_all(&txn, &[(&c, json!(3)), (&d, json!(4)), (&e, json!(5))]).await.is_err());
     txn.rollback().await.unwrap();
     assert_eq!(code(idempotency::begin(&db, key(5, "late"), &input).await), UserErrorCode::InProgress);
+}
+
+#[tokio::test]
+async fn a_batch_claims_its_keys_in_its_own_transaction() {
+    let (_database, db, clock) = open().await;
+    let input = json!({ "sku": 7 });
+    let looked = |caller: i64, k: &'static str| {
+        let db = db.clone();
+        let input = input.clone();
+        async move { idempotency::look_up::<Value>(&db, key(caller, k), &input).await }
+    };
+    let Looked::New(a) = looked(1, "a").await.unwrap() else { panic!("a new key was answered") };
+    let Looked::New(b) = looked(2, "b").await.unwrap() else { panic!("a new key was answered") };
+    // Key b is used by a call of its own meanwhile: the batch leaves it out.
+    let running = run(&db, key(2, "b"), &input).await;
+    let txn = db.begin().await.unwrap();
+    let claims = idempotency::claim_all(&db, &txn, &[&a, &b]).await.unwrap();
+    assert!(claims[0].is_some() && claims[1].is_none(), "{claims:?}");
+    let claim_a = claims.into_iter().next().flatten().unwrap();
+    // A rolled-back batch leaves no claim behind.
+    txn.rollback().await.unwrap();
+    assert!(matches!(looked(1, "a").await.unwrap(), Looked::New(_)));
+
+    let txn = db.begin().await.unwrap();
+    let claim_a2 = idempotency::claim_all(&db, &txn, &[&a]).await.unwrap().pop().flatten().unwrap();
+    idempotency::finish_all(&txn, &[(&claim_a2, json!({ "order": 1 }))]).await.unwrap();
+    // The first claim's token is not this one: it cannot answer.
+    assert!(idempotency::finish(&txn, &claim_a, &json!({ "order": 9 })).await.is_err());
+    txn.commit().await.unwrap();
+    match looked(1, "a").await.unwrap() {
+        Looked::Answered(answer) => assert_eq!(answer, json!({ "order": 1 })),
+        Looked::New(_) => panic!("the batch's answer was not stored"),
+    }
+    // A running call is IN_PROGRESS to a look, until its claim lapses.
+    match looked(2, "b").await {
+        Err(Error::User(errors)) => assert_eq!(errors[0].code, UserErrorCode::InProgress),
+        other => panic!("expected IN_PROGRESS, got {other:?}"),
+    }
+    clock.advance(Duration::from_millis(u64::try_from(idempotency::CLAIM_MS).unwrap()));
+    let Looked::New(b) = looked(2, "b").await.unwrap() else { panic!("a lapsed claim was answered") };
+    drop(running);
+    // A batch cannot take a lapsed claim (the one-call way can), and a claim given back in the
+    // batch's transaction leaves the key free.
+    let txn = db.begin().await.unwrap();
+    assert!(idempotency::claim_all(&db, &txn, &[&b]).await.unwrap()[0].is_none());
+    let Looked::New(c) = looked(3, "c").await.unwrap() else { panic!("a new key was answered") };
+    let claim_c = idempotency::claim_all(&db, &txn, &[&c]).await.unwrap().pop().flatten().unwrap();
+    idempotency::release_all(&txn, vec![claim_c]).await.unwrap();
+    txn.commit().await.unwrap();
+    assert!(matches!(looked(3, "c").await.unwrap(), Looked::New(_)));
+    assert!(matches!(idempotency::begin_unclaimed::<Value>(&db, &b).await.unwrap(), Begun::Run(_)));
 }
 
 #[tokio::test]
