@@ -13,6 +13,7 @@ mod orders;
 pub mod payments;
 mod products;
 mod shops;
+mod stock;
 mod sweep;
 
 use std::sync::Arc;

@@ -758,15 +758,8 @@ pub(crate) async fn pay_in<C: ConnectionTrait>(deps: &Deps, conn: &C, id: OrderI
         return Ok(false);
     }
     let lines = lines_of(conn, &[row.id]).await?.remove(&row.id).unwrap_or_default();
-    for line in &lines {
-        execute(
-            conn,
-            "UPDATE commerce_skus SET held = held - $1, sold = sold + $1, updated_at = $2 WHERE id = $3",
-            vec![line.quantity.into(), now.into(), line.sku_id.into()],
-            "selling held stock",
-        )
-        .await?;
-    }
+    // Held becomes sold off the SKU row, which the holds keep busy (`stock.rs`).
+    crate::stock::record_sold(conn, &lines).await?;
     add_timeline(conn, row.id, OrderEventKind::Paid, now, None, String::new()).await?;
     deps.outbox
         .enqueue(

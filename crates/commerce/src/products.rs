@@ -49,12 +49,13 @@ pub(crate) async fn dtos<C: ConnectionTrait>(conn: &C, rows: Vec<product::Model>
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let skus = sku::Entity::find()
+    let mut skus = sku::Entity::find()
         .filter(sku::Column::ProductId.is_in(rows.iter().map(|r| r.id)))
         .order_by_asc(sku::Column::Id)
         .all(conn)
         .await
         .context("loading SKUs")?;
+    crate::stock::with_moves(conn, &mut skus).await?;
     let mut by_product: HashMap<i64, Vec<sku::Model>> = HashMap::new();
     for s in skus {
         by_product.entry(s.product_id).or_default().push(s);

@@ -1,5 +1,6 @@
 //! The sweep every node runs: orders past their payment window are cancelled (their stock goes
-//! back on sale), shipped orders past the confirm window complete. Each order moves by a
+//! back on sale), shipped orders past the confirm window complete, payments' units sold are
+//! folded into their SKU rows (`stock.rs`). Each order moves by a
 //! compare-and-set, so nodes sweeping at once never both move one.
 
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct Swept {
     pub completed: u64,
     /// Payment attempts asked about at their provider, and refunds driven.
     pub reconciled: u64,
+    /// Paid units folded from held into sold on their SKU rows.
+    pub folded: u64,
 }
 
 pub(crate) async fn once(deps: &Deps) -> Result<Swept> {
@@ -64,6 +67,7 @@ pub(crate) async fn once(deps: &Deps) -> Result<Swept> {
         }
     }
     swept.reconciled = crate::payments::reconcile(deps).await?;
+    swept.folded = crate::stock::fold(deps).await?;
     Ok(swept)
 }
 

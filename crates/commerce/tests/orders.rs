@@ -325,6 +325,31 @@ async fn a_crowd_asking_for_more_than_is_left_gets_what_is_left_in_arrival_order
 }
 
 #[tokio::test]
+async fn units_paid_read_sold_at_once_and_the_sweep_folds_them_into_the_sku_row() {
+    let app = app().await;
+    let c = app.catalog(10, None).await;
+    let addr = app.address(10).await;
+    let one = app.buy(10, c.red, 2, addr, "one").await.unwrap();
+    let two = app.buy(10, c.red, 3, addr, "two").await.unwrap();
+    app.commerce.mark_paid(one.id).await.unwrap().unwrap();
+    app.commerce.mark_paid(two.id).await.unwrap().unwrap();
+    // Readers see the units sold at once; the SKU row itself was not touched by the payments.
+    let red = app.sku(c.red, OWNER).await;
+    assert_eq!((red.stock, red.held, red.sold), (5, 0, 5));
+    let row = format!("SELECT held * 1000 + sold FROM commerce_skus WHERE id = {}", c.red.0);
+    assert_eq!(app.scalar(&row).await, 5_000);
+    app.check_stock().await;
+    // One sweep folds both moves into the row, in one UPDATE; the reading stays the same.
+    assert_eq!(app.commerce.sweep_once().await.unwrap().folded, 5);
+    assert_eq!(app.scalar(&row).await, 5);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM commerce_sku_moves").await, 0);
+    let red = app.sku(c.red, OWNER).await;
+    assert_eq!((red.stock, red.held, red.sold), (5, 0, 5));
+    assert_eq!(app.commerce.sweep_once().await.unwrap().folded, 0);
+    app.check_stock().await;
+}
+
+#[tokio::test]
 async fn cancelling_and_expiry_release_stock_and_a_late_payment_changes_nothing() {
     let app = app().await;
     let c = app.catalog(5, Some(2)).await;

@@ -272,7 +272,13 @@ impl Db {
     async fn sku(&self) -> Result<(i64, i64, i64)> {
         let row = self
             .conn
-            .query_one_raw(Statement::from_string(self.backend, "SELECT stock, held, sold FROM commerce_skus ORDER BY id LIMIT 1".to_owned()))
+            // With the payments' moves kanjian has not folded into the row yet, as kanjian reads it.
+            .query_one_raw(Statement::from_string(
+                self.backend,
+                "SELECT s.stock, CAST(s.held - COALESCE(SUM(m.units), 0) AS BIGINT), CAST(s.sold + COALESCE(SUM(m.units), 0) AS BIGINT) \
+                 FROM commerce_skus s LEFT JOIN commerce_sku_moves m ON m.sku_id = s.id GROUP BY s.id, s.stock, s.held, s.sold ORDER BY s.id LIMIT 1"
+                    .to_owned(),
+            ))
             .await
             .context("reading the SKU")?
             .context("no SKU")?;

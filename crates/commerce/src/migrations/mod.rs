@@ -6,6 +6,7 @@ mod m20261130_000023_commerce;
 mod m20261130_000024_commerce_payments;
 mod m20261130_000025_commerce_cart;
 mod m20261130_000026_commerce_affiliates;
+mod m20261201_000028_commerce_sku_moves;
 
 pub fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -13,5 +14,6 @@ pub fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261130_000024_commerce_payments::Migration),
         Box::new(m20261130_000025_commerce_cart::Migration),
         Box::new(m20261130_000026_commerce_affiliates::Migration),
+        Box::new(m20261201_000028_commerce_sku_moves::Migration),
     ]
 }
