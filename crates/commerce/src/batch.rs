@@ -54,6 +54,9 @@ const LEADERS_PER_SKU: usize = 2;
 #[derive(Default)]
 pub(crate) struct Queues {
     waiting: Mutex<HashMap<i64, SkuQueue>>,
+    /// The keys of the `buyNow`s queued or in a batch on this node: a retry meanwhile is
+    /// `IN_PROGRESS`, as the one-call way answers it (the key is claimed only in the batch).
+    keys: Mutex<HashSet<String>>,
     batches: AtomicU64,
     orders: AtomicU64,
 }
@@ -126,6 +129,7 @@ impl Waiting {
 
 /// Places `waiting`'s order in its SKU's next batch and answers it.
 pub(crate) async fn buy(deps: &Arc<Deps>, mut waiting: Waiting) -> Result<OrderDto> {
+    let _running = RunningKey::take(&deps.batches, waiting.key.name())?;
     let (answer, answered) = oneshot::channel();
     waiting.answer = Some(answer);
     let sku = waiting.input.sku_id.0;
@@ -146,6 +150,29 @@ pub(crate) async fn buy(deps: &Arc<Deps>, mut waiting: Waiting) -> Result<OrderD
         tokio::spawn(lead_batches(deps.clone(), sku));
     }
     answered.await.map_err(|_| Error::internal("a buyNow batch stopped before answering"))?
+}
+
+/// A key this node is running, given back however the call ends (answered, or its caller gone:
+/// then a retry queues, and the batch's claim decides).
+struct RunningKey<'a> {
+    queues: &'a Queues,
+    name: String,
+}
+
+impl<'a> RunningKey<'a> {
+    fn take(queues: &'a Queues, name: &str) -> Result<Self> {
+        let mut keys = queues.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if !keys.insert(name.to_owned()) {
+            return Err(idempotency::in_progress());
+        }
+        Ok(Self { queues, name: name.to_owned() })
+    }
+}
+
+impl Drop for RunningKey<'_> {
+    fn drop(&mut self) {
+        self.queues.keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.name);
+    }
 }
 
 /// Runs `sku`'s batches until its queue is empty.

@@ -206,6 +206,8 @@ async fn an_idempotency_key_answers_its_first_order_and_refuses_other_input() {
             assert_eq!(code(e), UserErrorCode::InProgress);
         }
     }
+    // The first call was still running when the others came: they heard so.
+    assert!(tries.iter().any(Result::is_err), "{tries:?}");
     app.check_stock().await;
 }
 

@@ -175,6 +175,18 @@ pub async fn claim_all<C: ConnectionTrait>(db: &Db, conn: &C, keys: &[&Unclaimed
         .collect())
 }
 
+/// The refusal of a retry while the first call with its key still runs.
+pub fn in_progress() -> Error {
+    Error::user("idempotencyKey", UserErrorCode::InProgress, "a request with this idempotency key is still running; retry in a moment")
+}
+
+impl Unclaimed {
+    /// The key's full name (module, operation, caller, key): equal for the same key.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 fn unclaimed(db: &Db, key: Key<'_>, input: &impl Serialize) -> Result<Unclaimed> {
     validate(key.key)?;
     Ok(Unclaimed { name: format!("{}:{}:{}:{}", db.module(), key.operation, key.caller, key.key), fingerprint: fingerprint(input)? })
@@ -205,11 +217,7 @@ impl Stored {
         }
         match &self.answer {
             Some(answer) => serde_json::from_str(answer).map(|a| Some(Begun::Answered(a))).context("reading a stored answer"),
-            None if running_is_refused || self.claimed_until_ms > now => Err(Error::user(
-                "idempotencyKey",
-                UserErrorCode::InProgress,
-                "a request with this idempotency key is still running; retry in a moment",
-            )),
+            None if running_is_refused || self.claimed_until_ms > now => Err(in_progress()),
             None => Ok(None),
         }
     }
