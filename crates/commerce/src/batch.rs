@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use kanjian_contracts::commerce::{BuyNowInput, OrderDto, OrderEventKind, ProductStatus};
+use kanjian_db::Params;
 use kanjian_db::idempotency::{self, Claim, Unclaimed};
 use kanjian_kernel::ids::{OrderId, UserId};
 use kanjian_kernel::{Context, Error, Money, Result};
@@ -389,24 +390,20 @@ async fn place_batch(deps: &Deps, sku: &sku::Model, product: &product::Model, sh
 /// the buyers it let through (one row each: a batch has one `buyNow` per buyer).
 async fn reserve_allowances<'a, C: ConnectionTrait>(conn: &C, product: &product::Model, buyers: impl Iterator<Item = &'a Waiting>) -> Result<HashSet<UserId>> {
     let cap = product.purchase_limit.unwrap_or(i64::MAX);
-    let mut values: Vec<sea_orm::Value> = vec![product.id.into(), cap.into()];
-    let mut tuples = Vec::new();
-    for w in buyers {
-        let n = values.len();
-        tuples.push(format!("(${}, $1, ${})", n + 1, n + 2));
-        values.extend([w.user.0.into(), w.input.quantity.into()]);
-    }
+    let mut p = Params::new();
+    let (product_id, cap) = (p.bind(product.id), p.bind(cap));
+    let tuples: Vec<String> = buyers.map(|w| format!("({}, {product_id}, {})", p.bind(w.user.0), p.bind(w.input.quantity))).collect();
     if tuples.is_empty() {
         return Ok(HashSet::new());
     }
     let sql = format!(
         "INSERT INTO commerce_purchases (user_id, product_id, quantity) VALUES {} \
          ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = commerce_purchases.quantity + excluded.quantity \
-         WHERE commerce_purchases.quantity + excluded.quantity <= $2 RETURNING user_id",
+         WHERE commerce_purchases.quantity + excluded.quantity <= {cap} RETURNING user_id",
         tuples.join(", ")
     );
     let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
+        .query_all_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, p.into_values()))
         .await
         .context("counting a batch of purchases against their limit")?;
     rows.iter().map(|r| r.try_get::<i64>("", "user_id").map(UserId).context("reading a purchase count")).collect()

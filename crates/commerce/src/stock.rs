@@ -12,7 +12,8 @@
 use std::collections::BTreeMap;
 
 use kanjian_kernel::{Context, Result};
-use sea_orm::{ConnectionTrait, Statement, Value};
+use kanjian_db::Params;
+use sea_orm::{ConnectionTrait, Statement};
 
 use crate::Deps;
 use crate::access::execute;
@@ -26,15 +27,10 @@ pub(crate) async fn record_sold<C: ConnectionTrait>(conn: &C, lines: &[order_lin
     if lines.is_empty() {
         return Ok(());
     }
-    let mut values: Vec<Value> = Vec::with_capacity(lines.len() * 2);
-    let mut tuples = Vec::with_capacity(lines.len());
-    for line in lines {
-        let n = values.len();
-        tuples.push(format!("(${}, ${})", n + 1, n + 2));
-        values.extend([line.sku_id.into(), line.quantity.into()]);
-    }
+    let mut p = Params::new();
+    let tuples: Vec<String> = lines.iter().map(|l| format!("({}, {})", p.bind(l.sku_id), p.bind(l.quantity))).collect();
     let sql = format!("INSERT INTO commerce_sku_moves (sku_id, units) VALUES {}", tuples.join(", "));
-    execute(conn, &sql, values, "recording units sold").await?;
+    execute(conn, &sql, p.into_values(), "recording units sold").await?;
     Ok(())
 }
 
@@ -44,15 +40,14 @@ pub(crate) async fn with_moves<C: ConnectionTrait>(conn: &C, skus: &mut [sku::Mo
     if skus.is_empty() {
         return Ok(());
     }
-    let placeholders: Vec<String> = (1..=skus.len()).map(|i| format!("${i}")).collect();
+    let mut p = Params::new();
+    let ids = p.bind_all(skus.iter().map(|s| s.id));
     let sql = format!(
         "SELECT s.id, CAST(s.held - COALESCE(SUM(m.units), 0) AS BIGINT) AS held, CAST(s.sold + COALESCE(SUM(m.units), 0) AS BIGINT) AS sold \
-         FROM commerce_skus s LEFT JOIN commerce_sku_moves m ON m.sku_id = s.id WHERE s.id IN ({}) GROUP BY s.id, s.held, s.sold",
-        placeholders.join(", ")
+         FROM commerce_skus s LEFT JOIN commerce_sku_moves m ON m.sku_id = s.id WHERE s.id IN ({ids}) GROUP BY s.id, s.held, s.sold"
     );
-    let values: Vec<Value> = skus.iter().map(|s| s.id.into()).collect();
     let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
+        .query_all_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, p.into_values()))
         .await
         .context("reading units sold")?;
     let mut now: BTreeMap<i64, (i64, i64)> = BTreeMap::new();

@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::Db;
+use crate::{Db, Params};
 
 /// The table (created by the shared migration history, `m20261130_000022_db_idempotency_keys`).
 pub const TABLE: &str = "db_idempotency_keys";
@@ -148,12 +148,12 @@ pub async fn claim_all<C: ConnectionTrait>(db: &Db, conn: &C, keys: &[&Unclaimed
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by(|a, b| keys[*a].name.cmp(&keys[*b].name));
     let tokens: Vec<i64> = keys.iter().map(|_| rand::random()).collect();
-    let mut values: Vec<Value> = vec![now.saturating_add(CLAIM_MS).into(), now.saturating_add(KEEP_MS).into()];
+    let mut p = Params::new();
+    let (claimed_until, expires) = (p.bind(now.saturating_add(CLAIM_MS)), p.bind(now.saturating_add(KEEP_MS)));
     let mut tuples = Vec::with_capacity(keys.len());
     for &i in &order {
-        let n = values.len();
-        tuples.push(format!("(${}, ${}, ${}, NULL, $1, $2)", n + 1, n + 2, n + 3));
-        values.extend([keys[i].name.clone().into(), keys[i].fingerprint.clone().into(), tokens[i].into()]);
+        let key = p.bind_all([keys[i].name.clone().into(), keys[i].fingerprint.clone().into(), Value::from(tokens[i])]);
+        tuples.push(format!("({key}, NULL, {claimed_until}, {expires})"));
     }
     let sql = format!(
         "INSERT INTO {TABLE} (name, fingerprint, token, answer, claimed_until_ms, expires_ms) VALUES {} \
@@ -161,7 +161,7 @@ pub async fn claim_all<C: ConnectionTrait>(db: &Db, conn: &C, keys: &[&Unclaimed
         tuples.join(", ")
     );
     let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
+        .query_all_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, p.into_values()))
         .await
         .context("claiming idempotency keys")?;
     let mut claimed = std::collections::HashSet::with_capacity(rows.len());
@@ -247,19 +247,18 @@ pub async fn finish_all<C: ConnectionTrait, A: Serialize>(conn: &C, answers: &[(
     if answers.is_empty() {
         return Ok(());
     }
-    let mut values: Vec<Value> = Vec::with_capacity(answers.len() * 3);
+    let mut p = Params::new();
     let mut cases = String::new();
     let mut claimed = Vec::with_capacity(answers.len());
     for (claim, answer) in answers {
-        let n = values.len();
         let answer = serde_json::to_string(answer).context("storing an idempotent answer")?;
-        values.extend([claim.name.clone().into(), claim.token.into(), answer.into()]);
-        cases.push_str(&format!(" WHEN ${} THEN ${}", n + 1, n + 3));
-        claimed.push(format!("(name = ${} AND token = ${})", n + 1, n + 2));
+        let (name, token, answer) = (p.bind(claim.name.clone()), p.bind(claim.token), p.bind(answer));
+        cases.push_str(&format!(" WHEN {name} THEN {answer}"));
+        claimed.push(format!("(name = {name} AND token = {token})"));
     }
     let sql = format!("UPDATE {TABLE} SET answer = CASE name{cases} END WHERE answer IS NULL AND ({})", claimed.join(" OR "));
     let done = conn
-        .execute_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
+        .execute_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, p.into_values()))
         .await
         .context("storing idempotent answers")?;
     if done.rows_affected() == answers.len() as u64 {
@@ -286,15 +285,12 @@ pub async fn release_all<C: ConnectionTrait>(conn: &C, claims: Vec<Claim>) -> Re
     if claims.is_empty() {
         return Ok(());
     }
-    let mut values: Vec<Value> = Vec::with_capacity(claims.len() * 2);
-    let mut claimed = Vec::with_capacity(claims.len());
-    for claim in claims {
-        let n = values.len();
-        claimed.push(format!("(name = ${} AND token = ${})", n + 1, n + 2));
-        values.extend([claim.name.into(), claim.token.into()]);
-    }
+    let mut p = Params::new();
+    let claimed: Vec<String> = claims.into_iter().map(|c| format!("(name = {} AND token = {})", p.bind(c.name), p.bind(c.token))).collect();
     let sql = format!("DELETE FROM {TABLE} WHERE answer IS NULL AND ({})", claimed.join(" OR "));
-    conn.execute_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values)).await.context("releasing idempotency keys")?;
+    conn.execute_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, p.into_values()))
+        .await
+        .context("releasing idempotency keys")?;
     Ok(())
 }
 

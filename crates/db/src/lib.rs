@@ -4,6 +4,7 @@ pub mod bulk;
 pub mod idempotency;
 mod config;
 pub mod keyset;
+mod params;
 pub mod rate_limit;
 mod rule;
 #[cfg(feature = "testing")]
@@ -20,6 +21,7 @@ use sea_orm::{
 };
 
 pub use config::DatabaseConfig;
+pub use params::Params;
 pub use rate_limit::{Limit, Rate};
 pub use sea_orm::metric::Info as StatementInfo;
 
