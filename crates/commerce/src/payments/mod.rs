@@ -171,15 +171,19 @@ async fn start_payment(deps: &Deps, order: &order::Model, provider: &dyn Payment
         }
         state => return Err(orders::wrong_state("Only an unpaid order can be paid", state)),
     }
+    // All of the order's open attempts (a handful), the newest picked here: with `ORDER BY id
+    // DESC LIMIT 1` PostgreSQL walked the primary key backwards through every payment, 3–5 ms
+    // each in a flash sale, instead of taking the order's few by its index.
     let open = payment::Entity::find()
         .filter(payment::Column::OrderId.eq(order.id))
         .filter(payment::Column::Provider.eq(provider.name()))
         .filter(payment::Column::State.eq(PaymentState::Created.as_str()))
         .filter(payment::Column::Action.is_not_null())
-        .order_by_desc(payment::Column::Id)
-        .one(deps.db.reader())
+        .all(deps.db.reader())
         .await
-        .context("looking for an open payment")?;
+        .context("looking for an open payment")?
+        .into_iter()
+        .max_by_key(|p| p.id);
     if let Some(open) = open {
         return Ok(open);
     }
