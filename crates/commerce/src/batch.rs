@@ -191,8 +191,8 @@ async fn lead_batches(deps: Arc<Deps>, sku: i64) {
             }
             next_batch(&mut queue.waiting)
         };
-        // A panic drops the batch's answer senders (its callers get an internal error and their
-        // claims lapse); the buyers queued after it still get their turn.
+        // A panic drops the batch's answer senders (its callers get an internal error; its
+        // transaction, claims included, rolled back); the buyers queued after it still get their turn.
         if std::panic::AssertUnwindSafe(run(&deps, batch)).catch_unwind().await.is_err() {
             tracing::error!(sku_id = sku, "a buyNow batch panicked");
         }
@@ -233,7 +233,8 @@ async fn run(deps: &Deps, mut batch: Vec<Waiting>) {
         Ok(None) | Err(_) => return alone_in_order(deps, batch).await,
     };
     if sku.stock == 0 {
-        // Each refusal gives its key back; side by side, so the last buyer hears it as soon as the first.
+        // Each refusal checks its key first (a first call may have placed the order meanwhile);
+        // side by side, so the last buyer hears it as soon as the first.
         futures::future::join_all(batch.into_iter().map(|w| w.refuse(deps, orders::sold_out(Field::Single, &product.title)))).await;
         return;
     }
