@@ -98,15 +98,6 @@ impl Waiting {
         Self { user, input, key, address, answer: None }
     }
 
-    fn line(&self) -> LineRequest {
-        LineRequest {
-            sku_id: self.input.sku_id,
-            quantity: self.input.quantity,
-            attribution: self.input.attribution.clone(),
-            seen_unit_price_minor: self.input.seen_unit_price_minor,
-        }
-    }
-
     fn reply(self, result: Result<OrderDto>) {
         if let Some(answer) = self.answer {
             // The caller went away (its request was cancelled): the order stands, and a retry
@@ -306,7 +297,7 @@ async fn on_sale(deps: &Deps, sku_id: i64) -> Result<Option<(sku::Model, product
 /// alone). Any error rolls the whole batch back, its claims with it.
 async fn place_batch(deps: &Deps, sku: &sku::Model, product: &product::Model, shop: &shop::Model, admitted: &[&Waiting]) -> Result<Vec<OrderDto>> {
     let credits = futures::future::try_join_all(admitted.iter().map(|w| crate::affiliates::credit(deps, w.user, &w.input.attribution, product.id))).await?;
-    let lines: Vec<LineRequest> = admitted.iter().map(|w| w.line()).collect();
+    let lines: Vec<LineRequest> = admitted.iter().map(|w| LineRequest::from(&w.input)).collect();
     let currency = access::currency_of(&sku.currency)?;
     let unit = Money::new(sku.price_minor, currency);
     let now = deps.db.now();
@@ -351,14 +342,7 @@ async fn place_batch(deps: &Deps, sku: &sku::Model, product: &product::Model, sh
             line.order_id = Set(order.id);
             line_rows.push(line);
         }
-        timeline.push(order_event::ActiveModel {
-            order_id: Set(order.id),
-            kind: Set(OrderEventKind::Placed.as_str().to_owned()),
-            at: Set(now),
-            actor_id: Set(Some(w.user.0)),
-            note: Set(draft.note),
-            ..Default::default()
-        });
+        timeline.push(orders::timeline_entry(order.id, OrderEventKind::Placed, now, Some(w.user), draft.note));
         orders_in_turn.push(order);
     }
     let mut lines_of: HashMap<i64, order_line::Model> = order_line::Entity::insert_many(line_rows)

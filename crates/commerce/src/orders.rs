@@ -132,7 +132,8 @@ fn facts(lines: &[order_line::Model], currency: &str) -> Result<Vec<OrderLineFac
         .collect()
 }
 
-pub(crate) async fn add_timeline<C: ConnectionTrait>(conn: &C, order: i64, kind: OrderEventKind, at: Timestamp, actor: Option<UserId>, note: String) -> Result<()> {
+/// One timeline entry, not written yet (a batch writes many in one statement).
+pub(crate) fn timeline_entry(order: i64, kind: OrderEventKind, at: Timestamp, actor: Option<UserId>, note: String) -> order_event::ActiveModel {
     order_event::ActiveModel {
         order_id: Set(order),
         kind: Set(kind.as_str().to_owned()),
@@ -141,6 +142,10 @@ pub(crate) async fn add_timeline<C: ConnectionTrait>(conn: &C, order: i64, kind:
         note: Set(note),
         ..Default::default()
     }
+}
+
+pub(crate) async fn add_timeline<C: ConnectionTrait>(conn: &C, order: i64, kind: OrderEventKind, at: Timestamp, actor: Option<UserId>, note: String) -> Result<()> {
+    timeline_entry(order, kind, at, actor, note)
     .insert(conn)
     .await
     .context("writing an order's timeline")?;
@@ -249,12 +254,7 @@ pub(crate) async fn buy_unclaimed(deps: &Deps, user: UserId, input: &BuyNowInput
 /// One `buyNow` in a transaction of its own, its key claimed: placed and answered, or refused
 /// with the claim given back. What a batch falls back to for anything but the plain case.
 pub(crate) async fn buy_alone(deps: &Deps, user: UserId, input: &BuyNowInput, claim: idempotency::Claim) -> Result<OrderDto> {
-    let line = LineRequest {
-        sku_id: input.sku_id,
-        quantity: input.quantity,
-        attribution: input.attribution.clone(),
-        seen_unit_price_minor: input.seen_unit_price_minor,
-    };
+    let line = LineRequest::from(input);
     let placed = async {
         let placed = place(deps, user, input.address_id, &[line], Field::Single).await?;
         let order_id = *placed.orders.first().ok_or_else(|| Error::internal("buyNow placed no order"))?;
@@ -313,6 +313,17 @@ pub(crate) struct LineRequest {
     pub quantity: i64,
     pub attribution: AttributionInput,
     pub seen_unit_price_minor: Option<i64>,
+}
+
+impl From<&BuyNowInput> for LineRequest {
+    fn from(input: &BuyNowInput) -> Self {
+        Self {
+            sku_id: input.sku_id,
+            quantity: input.quantity,
+            attribution: input.attribution.clone(),
+            seen_unit_price_minor: input.seen_unit_price_minor,
+        }
+    }
 }
 
 /// Which input field a refusal names: `buyNow`'s single SKU, or the cart's list.
