@@ -1,0 +1,547 @@
+//! The embedded engine: a tantivy index in `<data_dir>/search/`.
+//!
+//! Every field is pre-tokenized by `analysis`, so the index holds exactly the terms the query
+//! side asks for (no tokenizer of tantivy's own runs). The stored `doc` field returns the whole
+//! document; kind, owner, category, price, popularity, time and live are fast or indexed fields
+//! for filters, facets and sorting.
+//!
+//! **Generations.** The index lives in `gen-<n>/`; the file `current` names the one serving. A
+//! rebuild fills `gen-<n+1>/` while `gen-<n>` keeps answering, then `current` is replaced
+//! (write and rename) and the old directory removed.
+//!
+//! **Where it is.** Each commit carries the change sequence it includes (tantivy's commit
+//! payload), so documents and that number are saved together: after a crash the indexer
+//! resumes from what the last commit says.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use kanjian_kernel::{Context, Error, Result};
+use serde::{Deserialize, Serialize};
+use tantivy::aggregation::AggregationCollector;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query,
+    RangeQuery, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{PreTokenizedString, Token};
+use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
+
+use super::{Change, DocKind, Facets, IndexHit, IndexQuery, IndexResults, Rebuild, SearchDocument, SearchIndex, Sort};
+use crate::analysis::query::LatinRun;
+use crate::analysis::{Analyzer, QueryPlan, Run};
+
+/// Bytes of memory the writer may fill before it flushes a segment.
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+/// Positions between a title's terms and its body's, so no phrase spans the two.
+const BODY_GAP: usize = 16;
+/// How many categories a facet lists.
+const MAX_CATEGORY_FACETS: u32 = 20;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    key: Field,
+    doc: Field,
+    kind: Field,
+    owner: Field,
+    category: Field,
+    price: Field,
+    popularity: Field,
+    published_at: Field,
+    live: Field,
+    title_words: Field,
+    body_words: Field,
+    unigrams: Field,
+    bigrams: Field,
+    latin: Field,
+    pinyin: Field,
+    initials: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = |record: IndexRecordOption| {
+        TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_index_option(record))
+    };
+    let fields = Fields {
+        key: b.add_text_field("key", STRING),
+        doc: b.add_text_field("doc", STORED),
+        kind: b.add_text_field("kind", STRING | FAST),
+        owner: b.add_i64_field("owner", INDEXED),
+        category: b.add_text_field("category", STRING | FAST),
+        price: b.add_i64_field("price", INDEXED | FAST),
+        popularity: b.add_i64_field("popularity", FAST),
+        published_at: b.add_i64_field("published_at", FAST),
+        live: b.add_u64_field("live", FAST),
+        title_words: b.add_text_field("title_words", text(IndexRecordOption::WithFreqs)),
+        body_words: b.add_text_field("body_words", text(IndexRecordOption::WithFreqs)),
+        unigrams: b.add_text_field("unigrams", text(IndexRecordOption::WithFreqs)),
+        bigrams: b.add_text_field("bigrams", text(IndexRecordOption::WithFreqsAndPositions)),
+        latin: b.add_text_field("latin", text(IndexRecordOption::WithFreqsAndPositions)),
+        pinyin: b.add_text_field("pinyin", text(IndexRecordOption::WithFreqsAndPositions)),
+        initials: b.add_text_field("initials", text(IndexRecordOption::Basic)),
+    };
+    (b.build(), fields)
+}
+
+/// What each commit remembers.
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    through: i64,
+}
+
+/// One generation: an index with its reader and its one writer.
+struct Generation {
+    number: u64,
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter<TantivyDocument>>,
+}
+
+impl Generation {
+    fn open_or_create(dir: &Path, number: u64) -> anyhow::Result<Self> {
+        let path = dir.join(format!("gen-{number}"));
+        std::fs::create_dir_all(&path)?;
+        let (schema, _) = schema();
+        let index = if Index::exists(&tantivy::directory::MmapDirectory::open(&path)?)? {
+            Index::open_in_dir(&path)?
+        } else {
+            Index::create_in_dir(&path, schema)?
+        };
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(Self { number, index, reader, writer: Mutex::new(writer) })
+    }
+
+    fn through(&self) -> anyhow::Result<i64> {
+        let payload = self.index.load_metas()?.payload;
+        Ok(match payload {
+            Some(p) => serde_json::from_str::<Payload>(&p)?.through,
+            None => 0,
+        })
+    }
+
+    fn commit(&self, writer: &mut IndexWriter<TantivyDocument>, through: i64) -> anyhow::Result<()> {
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&serde_json::to_string(&Payload { through })?);
+        prepared.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+}
+
+/// The embedded index. Cheap to share: clone the `Arc`.
+pub struct TantivyIndex {
+    dir: PathBuf,
+    analyzer: Arc<Analyzer>,
+    fields: Fields,
+    serving: RwLock<Arc<Generation>>,
+}
+
+impl std::fmt::Debug for TantivyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TantivyIndex").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl TantivyIndex {
+    /// Opens the index in `dir` (creating it when new).
+    pub fn open(dir: impl Into<PathBuf>, analyzer: Arc<Analyzer>) -> anyhow::Result<Self> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        let number = match std::fs::read_to_string(dir.join("current")) {
+            Ok(s) => s.trim().parse()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
+            Err(e) => return Err(e.into()),
+        };
+        let generation = Generation::open_or_create(&dir, number)?;
+        write_current(&dir, number)?;
+        remove_other_generations(&dir, number);
+        Ok(Self { dir, analyzer, fields: schema().1, serving: RwLock::new(Arc::new(generation)) })
+    }
+
+    fn serving(&self) -> Arc<Generation> {
+        match self.serving.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn to_tantivy(&self, doc: &SearchDocument) -> anyhow::Result<TantivyDocument> {
+        let f = &self.fields;
+        let title = self.analyzer.analyze(&doc.title);
+        let body = self.analyzer.analyze(&doc.body);
+        let mut out = TantivyDocument::default();
+        out.add_text(f.key, doc.key().encode());
+        out.add_text(f.doc, serde_json::to_string(doc)?);
+        out.add_text(f.kind, doc.kind.code());
+        out.add_i64(f.owner, doc.owner_id);
+        if let Some(category) = &doc.category {
+            out.add_text(f.category, category);
+        }
+        if let Some(price) = doc.price {
+            out.add_i64(f.price, price);
+        }
+        out.add_i64(f.popularity, doc.popularity);
+        out.add_i64(f.published_at, doc.published_at);
+        out.add_u64(f.live, u64::from(doc.live));
+        out.add_pre_tokenized_text(f.title_words, tokens(&title.words, 0));
+        out.add_pre_tokenized_text(f.body_words, tokens(&body.words, 0));
+        // The matching fields hold title and body, the body's positions after a gap.
+        let body_at = title.folded.len() + BODY_GAP;
+        let latin_at = title.latin.last().map_or(0, |t| t.position) + BODY_GAP;
+        let both = |a: &[crate::analysis::Term], b: &[crate::analysis::Term], shift: usize| {
+            let mut all = tokens(a, 0);
+            all.tokens.extend(tokens(b, shift).tokens);
+            all
+        };
+        out.add_pre_tokenized_text(f.unigrams, both(&title.unigrams, &body.unigrams, body_at));
+        out.add_pre_tokenized_text(f.bigrams, both(&title.bigrams, &body.bigrams, body_at));
+        out.add_pre_tokenized_text(f.latin, both(&title.latin, &body.latin, latin_at));
+        out.add_pre_tokenized_text(f.pinyin, both(&title.pinyin, &body.pinyin, body_at));
+        out.add_pre_tokenized_text(f.initials, both(&title.initials, &body.initials, body_at));
+        Ok(out)
+    }
+
+    fn query(&self, q: &IndexQuery<'_>, with_kind_and_category: bool) -> Box<dyn Query> {
+        let f = &self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for run in &q.plan.runs {
+            clauses.push((Occur::Must, self.run_query(run)));
+        }
+        // Scoring only: the query's words as words of the title and body.
+        for word in scoring_words(q.plan) {
+            clauses.push((Occur::Should, boosted(term(f.title_words, &word, IndexRecordOption::WithFreqs), 2.0)));
+            clauses.push((Occur::Should, term(f.body_words, &word, IndexRecordOption::WithFreqs)));
+        }
+        if with_kind_and_category && !q.kinds.is_empty() {
+            let kinds = q.kinds.iter().map(|k| Term::from_field_text(f.kind, k.code()));
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(kinds)), 0.0))));
+        }
+        if with_kind_and_category && !q.categories.is_empty() {
+            let categories = q.categories.iter().map(|c| Term::from_field_text(f.category, c));
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(categories)), 0.0))));
+        }
+        if q.min_price.is_some() || q.max_price.is_some() {
+            let bound = |v: Option<i64>| v.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(f.price, v)));
+            let range = RangeQuery::new(bound(q.min_price), bound(q.max_price));
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(range), 0.0))));
+        }
+        if !q.hidden_owners.is_empty() {
+            let owners = q.hidden_owners.iter().map(|&o| Term::from_field_i64(f.owner, o));
+            clauses.push((Occur::MustNot, Box::new(TermSetQuery::new(owners))));
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    fn run_query(&self, run: &Run) -> Box<dyn Query> {
+        let f = &self.fields;
+        match run {
+            Run::Cjk { words, .. } => {
+                let mut all: Vec<(Occur, Box<dyn Query>)> =
+                    words.iter().map(|w| (Occur::Must, substring(f, w))).collect();
+                if all.len() == 1 {
+                    return all.remove(0).1;
+                }
+                Box::new(BooleanQuery::new(all))
+            }
+            Run::Latin(latin) => {
+                let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, boosted(latin_query(f, latin), 2.0))];
+                for split in &latin.pinyin {
+                    any.push((Occur::Should, syllables_query(f, split, latin.prefix_last)));
+                }
+                if let Some(letters) = &latin.initials {
+                    any.push((Occur::Should, boosted(term(f.initials, letters, IndexRecordOption::Basic), 0.5)));
+                }
+                Box::new(BooleanQuery::new(any))
+            }
+        }
+    }
+
+    fn load(&self, searcher: &tantivy::Searcher, at: DocAddress) -> anyhow::Result<SearchDocument> {
+        let stored: TantivyDocument = searcher.doc(at)?;
+        let json = stored
+            .get_first(self.fields.doc)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| anyhow::anyhow!("a document without its stored copy"))?;
+        Ok(serde_json::from_str(json)?)
+    }
+
+    fn search_blocking(&self, q: &IndexQuery<'_>) -> anyhow::Result<IndexResults> {
+        let generation = self.serving();
+        let searcher = generation.reader.searcher();
+        let query = self.query(q, true);
+        let top = TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset);
+        let (total, found): (usize, Vec<(f32, DocAddress)>) = match q.sort {
+            Sort::Relevance => {
+                let live_first = q.kinds == [DocKind::LiveRoom];
+                let ranked = top.tweak_score(move |segment: &SegmentReader| {
+                    let popularity = fast_i64(segment, "popularity");
+                    let live = segment.fast_fields().u64("live").ok().map(|c| c.first_or_default_col(0));
+                    move |doc: DocId, score: Score| {
+                        let popularity = popularity.as_ref().map_or(0, |c| c.get_val(doc)).max(0);
+                        let is_live = live.as_ref().is_some_and(|c| c.get_val(doc) == 1);
+                        let mut ranked = score * (1.0 + (1.0 + popularity as f32).ln() / 10.0);
+                        if is_live {
+                            ranked *= 1.5;
+                            if live_first {
+                                ranked += 1.0e6;
+                            }
+                        }
+                        ranked
+                    }
+                });
+                searcher.search(&query, &(Count, ranked))?
+            }
+            Sort::Newest | Sort::Popular => {
+                let field = if q.sort == Sort::Newest { "published_at" } else { "popularity" };
+                let (total, found) = searcher.search(&query, &(Count, top.order_by_fast_field::<i64>(field, Order::Desc)))?;
+                (total, found.into_iter().map(|(v, at)| (v.unwrap_or(0) as f32, at)).collect())
+            }
+        };
+        let mut hits = Vec::with_capacity(found.len());
+        for (score, at) in found {
+            hits.push(IndexHit { doc: self.load(&searcher, at)?, score });
+        }
+        if q.limit == 0 {
+            hits.clear();
+        }
+        let facets = if q.facets { self.facets(&searcher, q)? } else { Facets::default() };
+        Ok(IndexResults { hits, total: total as u64, facets })
+    }
+
+    fn facets(&self, searcher: &tantivy::Searcher, q: &IndexQuery<'_>) -> anyhow::Result<Facets> {
+        let query = self.query(q, false);
+        let request: Aggregations = serde_json::from_value(serde_json::json!({
+            "kinds": { "terms": { "field": "kind", "size": DocKind::ALL.len() } },
+            "categories": { "terms": { "field": "category", "size": MAX_CATEGORY_FACETS } },
+        }))?;
+        let result = searcher.search(&query, &AggregationCollector::from_aggs(request, Default::default()))?;
+        let json = serde_json::to_value(&result)?;
+        let buckets = |name: &str| -> Vec<(String, u64)> {
+            json.get(name)
+                .and_then(|a| a.get("buckets"))
+                .and_then(|b| b.as_array())
+                .map(|buckets| {
+                    buckets
+                        .iter()
+                        .filter_map(|b| Some((b.get("key")?.as_str()?.to_owned(), b.get("doc_count")?.as_u64()?)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let kinds = buckets("kinds").into_iter().filter_map(|(code, n)| Some((DocKind::from_code(&code)?, n))).collect();
+        Ok(Facets { kinds, categories: buckets("categories") })
+    }
+}
+
+fn fast_i64(segment: &SegmentReader, field: &str) -> Option<Arc<dyn tantivy::columnar::ColumnValues<i64>>> {
+    segment.fast_fields().i64(field).ok().map(|c| c.first_or_default_col(0))
+}
+
+fn tokens(terms: &[crate::analysis::Term], shift: usize) -> PreTokenizedString {
+    PreTokenizedString {
+        text: String::new(),
+        tokens: terms
+            .iter()
+            .map(|t| Token {
+                offset_from: t.chars.start,
+                offset_to: t.chars.end,
+                position: t.position + shift,
+                text: t.text.clone(),
+                position_length: 1,
+            })
+            .collect(),
+    }
+}
+
+fn term(field: Field, text: &str, record: IndexRecordOption) -> Box<dyn Query> {
+    Box::new(TermQuery::new(Term::from_field_text(field, text), record))
+}
+
+fn boosted(query: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
+    Box::new(BoostQuery::new(query, boost))
+}
+
+/// A CJK word anywhere: its unigram, its bigram, or a phrase of its bigrams.
+fn substring(f: &Fields, word: &str) -> Box<dyn Query> {
+    let chars: Vec<char> = word.chars().collect();
+    match chars.len() {
+        0 | 1 => term(f.unigrams, word, IndexRecordOption::WithFreqs),
+        2 => term(f.bigrams, word, IndexRecordOption::WithFreqs),
+        _ => Box::new(PhraseQuery::new(
+            chars.windows(2).map(|pair| Term::from_field_text(f.bigrams, &pair.iter().collect::<String>())).collect(),
+        )),
+    }
+}
+
+fn latin_query(f: &Fields, run: &LatinRun) -> Box<dyn Query> {
+    let terms: Vec<Term> = run.terms.iter().map(|t| Term::from_field_text(f.latin, t)).collect();
+    match terms.as_slice() {
+        [] => Box::new(tantivy::query::EmptyQuery),
+        [one] if run.prefix_last => Box::new(PhrasePrefixQuery::new(vec![one.clone()])),
+        [one] if run.typos > 0 => Box::new(FuzzyTermQuery::new(one.clone(), run.typos, false)),
+        [one] => Box::new(TermQuery::new(one.clone(), IndexRecordOption::WithFreqs)),
+        _ if run.prefix_last => Box::new(PhrasePrefixQuery::new(terms)),
+        _ => Box::new(PhraseQuery::new(terms)),
+    }
+}
+
+fn syllables_query(f: &Fields, split: &[String], last_unfinished: bool) -> Box<dyn Query> {
+    let terms: Vec<Term> = split.iter().map(|s| Term::from_field_text(f.pinyin, s)).collect();
+    match terms.as_slice() {
+        [] => Box::new(tantivy::query::EmptyQuery),
+        _ if last_unfinished => Box::new(PhrasePrefixQuery::new(terms)),
+        [one] => Box::new(TermQuery::new(one.clone(), IndexRecordOption::WithFreqs)),
+        _ => Box::new(PhraseQuery::new(terms)),
+    }
+}
+
+/// The words a query contributes to scoring: a CJK run's words, a Latin run's terms.
+fn scoring_words(plan: &QueryPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    for run in &plan.runs {
+        match run {
+            Run::Cjk { words, .. } => out.extend(words.iter().cloned()),
+            Run::Latin(latin) => out.extend(latin.terms.iter().cloned()),
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn write_current(dir: &Path, number: u64) -> anyhow::Result<()> {
+    let tmp = dir.join("current.tmp");
+    std::fs::write(&tmp, number.to_string())?;
+    std::fs::rename(&tmp, dir.join("current"))?;
+    Ok(())
+}
+
+/// Removes generations other than `keep` (a rebuild that died half-way, or the one swapped out).
+fn remove_other_generations(dir: &Path, keep: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(number) = name.to_str().and_then(|n| n.strip_prefix("gen-")).and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        if number != keep
+            && let Err(e) = std::fs::remove_dir_all(entry.path())
+        {
+            tracing::warn!(error = %e, path = %entry.path().display(), "could not remove an old search index generation");
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(what: &'static str, f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(|e| Error::Internal(e.context(what))),
+        Err(join) => Err(join).context(what),
+    }
+}
+
+#[async_trait]
+impl SearchIndex for Arc<TantivyIndex> {
+    fn engine(&self) -> &'static str {
+        "tantivy"
+    }
+
+    async fn apply(&self, changes: Vec<Change>, through: i64) -> Result<()> {
+        let this = self.clone();
+        blocking("applying changes to the search index", move || {
+            let generation = this.serving();
+            let mut writer = generation.writer.lock().map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
+            for change in changes {
+                match change {
+                    Change::Upsert(doc) => {
+                        doc.check()?;
+                        writer.delete_term(Term::from_field_text(this.fields.key, &doc.key().encode()));
+                        writer.add_document(this.to_tantivy(&doc)?)?;
+                    }
+                    Change::Delete(key) => {
+                        writer.delete_term(Term::from_field_text(this.fields.key, &key.encode()));
+                    }
+                }
+            }
+            generation.commit(&mut writer, through)
+        })
+        .await
+    }
+
+    async fn applied_through(&self) -> Result<i64> {
+        let this = self.clone();
+        blocking("reading where the search index is", move || this.serving().through()).await
+    }
+
+    async fn search(&self, query: &IndexQuery<'_>) -> Result<IndexResults> {
+        // Searches are short and CPU-bound; spawn_blocking would need an owned query.
+        tokio::task::block_in_place(|| self.search_blocking(query)).map_err(|e| Error::Internal(e.context("searching")))
+    }
+
+    async fn count(&self) -> Result<u64> {
+        Ok(self.serving().reader.searcher().num_docs())
+    }
+
+    async fn rebuild(&self) -> Result<Box<dyn Rebuild>> {
+        let this = self.clone();
+        blocking("starting a search index rebuild", move || {
+            let number = this.serving().number + 1;
+            let path = this.dir.join(format!("gen-{number}"));
+            if path.exists() {
+                std::fs::remove_dir_all(&path)?;
+            }
+            let generation = Generation::open_or_create(&this.dir, number)?;
+            Ok(Box::new(TantivyRebuild { index: this, generation: Some(generation) }) as Box<dyn Rebuild>)
+        })
+        .await
+    }
+}
+
+struct TantivyRebuild {
+    index: Arc<TantivyIndex>,
+    generation: Option<Generation>,
+}
+
+#[async_trait]
+impl Rebuild for TantivyRebuild {
+    async fn add(&mut self, docs: Vec<SearchDocument>) -> Result<()> {
+        let Some(generation) = &self.generation else { return Err(Error::internal("the rebuild is finished")) };
+        let index = &self.index;
+        tokio::task::block_in_place(|| -> anyhow::Result<()> {
+            let writer = generation.writer.lock().map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
+            for doc in docs {
+                doc.check()?;
+                writer.add_document(index.to_tantivy(&doc)?)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| Error::Internal(e.context("adding to the rebuilt search index")))
+    }
+
+    async fn finish(mut self: Box<Self>, through: i64) -> Result<()> {
+        let generation = self.generation.take().ok_or_else(|| Error::internal("the rebuild is finished"))?;
+        let index = self.index.clone();
+        blocking("swapping in the rebuilt search index", move || {
+            {
+                let mut writer = generation.writer.lock().map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
+                generation.commit(&mut writer, through)?;
+            }
+            let number = generation.number;
+            write_current(&index.dir, number)?;
+            match index.serving.write() {
+                Ok(mut serving) => *serving = Arc::new(generation),
+                Err(poisoned) => *poisoned.into_inner() = Arc::new(generation),
+            }
+            remove_other_generations(&index.dir, number);
+            Ok(())
+        })
+        .await
+    }
+}
