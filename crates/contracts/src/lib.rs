@@ -7,6 +7,7 @@ pub mod identity;
 pub mod live;
 pub mod media;
 pub mod notify;
+pub mod search;
 pub mod social;
 
 pub use apis::Apis;

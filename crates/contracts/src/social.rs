@@ -204,6 +204,14 @@ pub trait FriendDirectory: Send + Sync {
     async fn followed_among(&self, user: UserId, channels: &[ChannelId]) -> Result<Vec<ChannelId>>;
 }
 
+/// What a person's friends ❤️'d, for modules that rank with it (search: "2 friends ❤️").
+#[async_trait]
+pub trait FriendRecommendations: Send + Sync {
+    /// How many of the user's friends ❤️'d each of `videos` (hidden ❤️s and people in a block
+    /// with the user never counted), for those with at least one, in no order.
+    async fn friends_recommended_among(&self, user: UserId, videos: &[VideoId]) -> Result<Vec<(VideoId, i64)>>;
+}
+
 #[async_trait]
 pub trait SocialApi: Send + Sync {
     // Friends. Errors: yourself, a duplicate pending request, an existing friend, a request not

@@ -42,6 +42,7 @@ impl kanjian_module::Module for Social {
             .handlers(service.event_handlers())
             .api::<dyn kanjian_contracts::social::BlockDirectory>(service.clone())
             .api::<dyn kanjian_contracts::social::FriendDirectory>(service.clone())
+            .api::<dyn kanjian_contracts::social::FriendRecommendations>(service.clone())
             .api::<dyn kanjian_contracts::social::SocialApi>(service))
     }
 }

@@ -331,6 +331,47 @@ pub async fn friend_recommenders(
     Ok((rows, i64::try_from(total).unwrap_or(i64::MAX)))
 }
 
+/// The most videos counted at once.
+const MAX_COUNTED_VIDEOS: usize = 500;
+
+/// How many of `me`'s friends ❤️'d each of `videos`, counted as `friend_recommenders` counts
+/// them (no hidden ❤️s, nobody in a block with `me`); videos with none are left out.
+#[tracing::instrument(skip_all, fields(user_id = me.0, videos = videos.len()))]
+pub async fn friends_recommended_among(db: &Db, me: UserId, videos: &[VideoId]) -> Result<Vec<(VideoId, i64)>> {
+    if videos.is_empty() {
+        return Ok(Vec::new());
+    }
+    let videos = &videos[..videos.len().min(MAX_COUNTED_VIDEOS)];
+    let friends = Query::select()
+        .column(friendship::Column::FriendId)
+        .from(friendship::Entity)
+        .and_where(friendship::Column::UserId.eq(me.0))
+        .to_owned();
+    let hiding = Query::select()
+        .column(settings::Column::UserId)
+        .from(settings::Entity)
+        .and_where(settings::Column::HideRecommends.eq(true))
+        .to_owned();
+    let rows: Vec<(i64, i64)> = reaction::Entity::find()
+        .select_only()
+        .column(reaction::Column::VideoId)
+        .column_as(reaction::Column::UserId.count(), "friends")
+        .filter(
+            Condition::all()
+                .add(reaction::Column::VideoId.is_in(videos.iter().map(|v| v.0)))
+                .add(reaction::Column::Kind.eq(reaction_kind(ReactionKind::Recommend)))
+                .add(reaction::Column::UserId.in_subquery(friends))
+                .add(reaction::Column::UserId.not_in_subquery(hiding))
+                .add(not_blocked_with(Some(me), reaction::Column::UserId)),
+        )
+        .group_by(reaction::Column::VideoId)
+        .into_tuple()
+        .all(db.reader())
+        .await
+        .context("counting friend recommenders of videos")?;
+    Ok(rows.into_iter().map(|(video, n)| (VideoId(video), n)).collect())
+}
+
 async fn settings_of<C: ConnectionTrait>(conn: &C, user: UserId) -> Result<PrivacySettings> {
     Ok(settings::Entity::find_by_id(user.0)
         .one(conn)

@@ -90,6 +90,13 @@ impl kanjian_contracts::social::FriendDirectory for SocialService {
 }
 
 #[async_trait]
+impl kanjian_contracts::social::FriendRecommendations for SocialService {
+    async fn friends_recommended_among(&self, user: UserId, videos: &[VideoId]) -> Result<Vec<(VideoId, i64)>> {
+        reactions::friends_recommended_among(&self.deps.db, user, videos).await
+    }
+}
+
+#[async_trait]
 impl BlockDirectory for SocialService {
     async fn blocked_among(&self, viewer: UserId, others: &[UserId]) -> Result<Vec<UserId>> {
         blocks::blocked_among(&self.deps, viewer, others).await

@@ -1437,6 +1437,21 @@ async fn friend_recommenders_are_friends_who_did_not_hide_their_recommends() {
         .await
         .unwrap();
     assert_eq!((shown.len(), total), (0, 0));
+    // Counted for many videos at once (search's social boost) the same way: none for a video
+    // no friend ❤️'d, none for someone without friends.
+    let other = app.video(7);
+    let counted = kanjian_contracts::social::FriendRecommendations::friends_recommended_among(
+        &app.social,
+        UserId(1),
+        &[v, other],
+    )
+    .await
+    .unwrap();
+    assert_eq!(counted, vec![(v, 2)]);
+    let lonely = kanjian_contracts::social::FriendRecommendations::friends_recommended_among(&app.social, UserId(5), &[v])
+        .await
+        .unwrap();
+    assert!(lonely.is_empty());
     // The public count still includes everyone's ❤️: counts are not names.
     assert_eq!(app.video_social(&Actor::Anonymous, v).await.recommends, 4);
 
