@@ -9,6 +9,7 @@ mod projection;
 mod service;
 mod store;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
@@ -20,7 +21,7 @@ use kanjian_contracts::social::{BlockDirectory, FriendDirectory, FriendRecommend
 use kanjian_db::Db;
 use kanjian_events::EventHandler;
 
-pub use config::{Engine, SearchConfig};
+pub use config::{Engine, MeilisearchConfig, SearchConfig};
 pub use service::{CURSOR_LIFETIME_MS, DEFAULT_PAGE, MAX_DEPTH, MAX_PAGE, MAX_SUGGESTIONS};
 
 use analysis::Analyzer;
@@ -40,12 +41,7 @@ impl kanjian_module::Module for Search {
 
     fn build(config: SearchConfig, ctx: kanjian_module::ModuleContext<'_>) -> anyhow::Result<kanjian_module::Parts> {
         let analyzer = Arc::new(Analyzer::new()?);
-        let index: Arc<dyn SearchIndex> = match config.engine {
-            Engine::Tantivy => {
-                let dir = config.index_dir.clone().unwrap_or_else(|| ctx.data_dir.join("search"));
-                Arc::new(Arc::new(index::tantivy::TantivyIndex::open(dir, analyzer.clone())?))
-            }
-        };
+        let index = open_index(&config, &ctx.data_dir, analyzer.clone())?;
         let assembled = assemble(ctx.db, index, analyzer, ctx.apis);
         let indexer = assembled.indexer;
         Ok(kanjian_module::Parts::default()
@@ -53,6 +49,41 @@ impl kanjian_module::Module for Search {
             .worker("search.indexer", move |shutdown| indexer.run(shutdown))
             .api::<dyn SearchApi>(assembled.api))
     }
+}
+
+/// The engine `config` names: the embedded index (in `index_dir`, or `<data_dir>/search`) or
+/// Meilisearch.
+pub fn open_index(config: &SearchConfig, data_dir: &Path, analyzer: Arc<Analyzer>) -> anyhow::Result<Arc<dyn SearchIndex>> {
+    Ok(match config.engine {
+        Engine::Tantivy => {
+            let dir = config.index_dir.clone().unwrap_or_else(|| data_dir.join("search"));
+            Arc::new(Arc::new(index::tantivy::TantivyIndex::open(dir, analyzer)?))
+        }
+        #[cfg(feature = "meilisearch")]
+        Engine::Meilisearch => {
+            use secrecy::ExposeSecret;
+            let meili = &config.meilisearch;
+            let key = meili.api_key.as_ref().map(|k| k.expose_secret().to_owned());
+            Arc::new(index::meilisearch::MeilisearchIndex::connect(&meili.url, key, &meili.index, analyzer)?)
+        }
+        #[cfg(not(feature = "meilisearch"))]
+        Engine::Meilisearch => anyhow::bail!("this build of Kanjian has no Meilisearch (the `meilisearch` feature of kanjian-search)"),
+    })
+}
+
+/// `kanjian reindex`: rebuilds the configured index from `db`'s search documents beside the
+/// serving copy and swaps it in (a running server follows: Meilisearch swaps in place, the
+/// embedded index's indexer opens the new generation). `progress(done, total)` after each page.
+pub async fn reindex(
+    config: &SearchConfig,
+    data_dir: &Path,
+    db: Db,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> anyhow::Result<u64> {
+    let analyzer = Arc::new(Analyzer::new()?);
+    let index = open_index(config, data_dir, analyzer.clone())?;
+    let parts = assemble(db, index, analyzer, &Apis::default());
+    Ok(parts.indexer.reindex(progress).await?)
 }
 
 /// The module's parts over a given index: what `build` wires, and what tests drive directly.

@@ -207,7 +207,7 @@ impl SearchApi for SearchService {
         // With boosts, the whole window is ranked and the page cut from it.
         let (fetch_from, fetch_until) = if boosting { (0, BOOST_WINDOW.max(offset + first + 1)) } else { (offset, offset + first + 1) };
         let query = IndexQuery {
-            plan: &plan,
+            plan: plan.clone(),
             kinds: input.kinds.iter().copied().map(kind_of).collect(),
             categories: input.categories.clone(),
             min_price: input.min_price,
@@ -259,7 +259,7 @@ impl SearchApi for SearchService {
         let plan = plan(&self.deps, "text", text, true).map_err(|e| Error::User(vec![e]))?;
         let limit = if limit == 0 { MAX_SUGGESTIONS } else { limit.min(MAX_SUGGESTIONS) } as usize;
         let query = IndexQuery {
-            plan: &plan,
+            plan: plan.clone(),
             kinds: kinds.iter().copied().map(kind_of).collect(),
             categories: Vec::new(),
             min_price: None,

@@ -139,7 +139,7 @@ async fn the_embedded_engine_passes_every_case() {
     for case in &cases {
         let plan = analyzer.plan(&case.query, case.mode == "suggest").unwrap();
         let query = IndexQuery {
-            plan: &plan,
+            plan,
             kinds: Vec::new(),
             categories: vec![case.name.clone()],
             min_price: None,

@@ -4,6 +4,8 @@
 
 pub mod document;
 pub mod tantivy;
+#[cfg(feature = "meilisearch")]
+pub mod meilisearch;
 
 use async_trait::async_trait;
 use kanjian_kernel::Result;
@@ -31,8 +33,8 @@ pub enum Sort {
 
 /// A query plan with its filters, for one page.
 #[derive(Debug, Clone)]
-pub struct IndexQuery<'a> {
-    pub plan: &'a QueryPlan,
+pub struct IndexQuery {
+    pub plan: QueryPlan,
     /// Empty: every kind.
     pub kinds: Vec<DocKind>,
     /// Empty: every category.
@@ -89,7 +91,7 @@ pub trait SearchIndex: Send + Sync {
     /// The change sequence this index has applied up to (0 when new).
     async fn applied_through(&self) -> Result<i64>;
 
-    async fn search(&self, query: &IndexQuery<'_>) -> Result<IndexResults>;
+    async fn search(&self, query: &IndexQuery) -> Result<IndexResults>;
 
     /// How many documents it holds.
     async fn count(&self) -> Result<u64>;

@@ -96,12 +96,14 @@ struct Payload {
     through: i64,
 }
 
-/// One generation: an index with its reader and its one writer.
+/// One generation: an index with its reader and, once something writes, its one writer
+/// (tantivy allows one per index, across processes: `kanjian reindex` fills a new generation
+/// while a running server keeps the serving one's).
 struct Generation {
     number: u64,
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter<TantivyDocument>>,
+    writer: Mutex<Option<IndexWriter<TantivyDocument>>>,
 }
 
 impl Generation {
@@ -114,9 +116,20 @@ impl Generation {
         } else {
             Index::create_in_dir(&path, schema)?
         };
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Self { number, index, reader, writer: Mutex::new(writer) })
+        Ok(Self { number, index, reader, writer: Mutex::new(None) })
+    }
+
+    /// Runs `write` with the writer, taking it on first use.
+    fn write<T>(&self, write: impl FnOnce(&mut IndexWriter<TantivyDocument>) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let mut slot = self.writer.lock().map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
+        if slot.is_none() {
+            *slot = Some(self.index.writer_with_num_threads(1, WRITER_MEMORY)?);
+        }
+        match slot.as_mut() {
+            Some(writer) => write(writer),
+            None => Err(anyhow::anyhow!("no index writer")),
+        }
     }
 
     fn through(&self) -> anyhow::Result<i64> {
@@ -166,6 +179,27 @@ impl TantivyIndex {
         Ok(Self { dir, analyzer, fields: schema().1, serving: RwLock::new(Arc::new(generation)) })
     }
 
+    /// Serves the generation `current` names, when another process (`kanjian reindex`) swapped
+    /// one in. The indexer asks where the index is before every batch, so a running server
+    /// follows a rebuild within a poll.
+    fn follow_current(&self) -> anyhow::Result<()> {
+        let named: u64 = match std::fs::read_to_string(self.dir.join("current")) {
+            Ok(s) => s.trim().parse()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if named == self.serving().number {
+            return Ok(());
+        }
+        let generation = Arc::new(Generation::open_or_create(&self.dir, named)?);
+        tracing::info!(generation = named, "serving a rebuilt search index");
+        match self.serving.write() {
+            Ok(mut serving) => *serving = generation,
+            Err(poisoned) => *poisoned.into_inner() = generation,
+        }
+        Ok(())
+    }
+
     fn serving(&self) -> Arc<Generation> {
         match self.serving.read() {
             Ok(g) => g.clone(),
@@ -209,14 +243,14 @@ impl TantivyIndex {
         Ok(out)
     }
 
-    fn query(&self, q: &IndexQuery<'_>, with_kind_and_category: bool) -> Box<dyn Query> {
+    fn query(&self, q: &IndexQuery, with_kind_and_category: bool) -> Box<dyn Query> {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for run in &q.plan.runs {
             clauses.push((Occur::Must, self.run_query(run)));
         }
         // Scoring only: the query's words as words of the title and body.
-        for word in scoring_words(q.plan) {
+        for word in scoring_words(&q.plan) {
             clauses.push((Occur::Should, boosted(term(f.title_words, &word, IndexRecordOption::WithFreqs), 2.0)));
             clauses.push((Occur::Should, term(f.body_words, &word, IndexRecordOption::WithFreqs)));
         }
@@ -273,7 +307,7 @@ impl TantivyIndex {
         Ok(serde_json::from_str(json)?)
     }
 
-    fn search_blocking(&self, q: &IndexQuery<'_>) -> anyhow::Result<IndexResults> {
+    fn search_blocking(&self, q: &IndexQuery) -> anyhow::Result<IndexResults> {
         let generation = self.serving();
         let searcher = generation.reader.searcher();
         let query = self.query(q, true);
@@ -316,7 +350,7 @@ impl TantivyIndex {
         Ok(IndexResults { hits, total: total as u64, facets })
     }
 
-    fn facets(&self, searcher: &tantivy::Searcher, q: &IndexQuery<'_>) -> anyhow::Result<Facets> {
+    fn facets(&self, searcher: &tantivy::Searcher, q: &IndexQuery) -> anyhow::Result<Facets> {
         let query = self.query(q, false);
         let request: Aggregations = serde_json::from_value(serde_json::json!({
             "kinds": { "terms": { "field": "kind", "size": DocKind::ALL.len() } },
@@ -457,32 +491,39 @@ impl SearchIndex for Arc<TantivyIndex> {
         let this = self.clone();
         blocking("applying changes to the search index", move || {
             let generation = this.serving();
-            let mut writer = generation.writer.lock().map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
-            for change in changes {
-                match change {
-                    Change::Upsert(doc) => {
-                        doc.check()?;
-                        writer.delete_term(Term::from_field_text(this.fields.key, &doc.key().encode()));
-                        writer.add_document(this.to_tantivy(&doc)?)?;
-                    }
-                    Change::Delete(key) => {
-                        writer.delete_term(Term::from_field_text(this.fields.key, &key.encode()));
+            generation.write(|writer| {
+                for change in changes {
+                    match change {
+                        Change::Upsert(doc) => {
+                            doc.check()?;
+                            writer.delete_term(Term::from_field_text(this.fields.key, &doc.key().encode()));
+                            writer.add_document(this.to_tantivy(&doc)?)?;
+                        }
+                        Change::Delete(key) => {
+                            writer.delete_term(Term::from_field_text(this.fields.key, &key.encode()));
+                        }
                     }
                 }
-            }
-            generation.commit(&mut writer, through)
+                generation.commit(writer, through)
+            })
         })
         .await
     }
 
     async fn applied_through(&self) -> Result<i64> {
         let this = self.clone();
-        blocking("reading where the search index is", move || this.serving().through()).await
+        blocking("reading where the search index is", move || {
+            this.follow_current()?;
+            this.serving().through()
+        })
+        .await
     }
 
-    async fn search(&self, query: &IndexQuery<'_>) -> Result<IndexResults> {
-        // Searches are short and CPU-bound; spawn_blocking would need an owned query.
-        tokio::task::block_in_place(|| self.search_blocking(query)).map_err(|e| Error::Internal(e.context("searching")))
+    async fn search(&self, query: &IndexQuery) -> Result<IndexResults> {
+        // Off the async workers (actix's are single-threaded runtimes): a query over a large
+        // index is milliseconds of CPU.
+        let (this, query) = (self.clone(), query.clone());
+        blocking("searching", move || this.search_blocking(&query)).await
     }
 
     async fn count(&self) -> Result<u64> {
@@ -498,7 +539,7 @@ impl SearchIndex for Arc<TantivyIndex> {
                 std::fs::remove_dir_all(&path)?;
             }
             let generation = Generation::open_or_create(&this.dir, number)?;
-            Ok(Box::new(TantivyRebuild { index: this, generation: Some(generation) }) as Box<dyn Rebuild>)
+            Ok(Box::new(TantivyRebuild { index: this, generation: Some(Arc::new(generation)) }) as Box<dyn Rebuild>)
         })
         .await
     }
@@ -506,38 +547,40 @@ impl SearchIndex for Arc<TantivyIndex> {
 
 struct TantivyRebuild {
     index: Arc<TantivyIndex>,
-    generation: Option<Generation>,
+    generation: Option<Arc<Generation>>,
 }
 
 #[async_trait]
 impl Rebuild for TantivyRebuild {
     async fn add(&mut self, docs: Vec<SearchDocument>) -> Result<()> {
-        let Some(generation) = &self.generation else { return Err(Error::internal("the rebuild is finished")) };
-        let index = &self.index;
-        tokio::task::block_in_place(|| -> anyhow::Result<()> {
-            let writer = generation.writer.lock().map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
-            for doc in docs {
-                doc.check()?;
-                writer.add_document(index.to_tantivy(&doc)?)?;
-            }
-            Ok(())
+        let Some(generation) = self.generation.clone() else { return Err(Error::internal("the rebuild is finished")) };
+        let index = self.index.clone();
+        blocking("adding to the rebuilt search index", move || {
+            generation.write(|writer| {
+                for doc in docs {
+                    doc.check()?;
+                    writer.add_document(index.to_tantivy(&doc)?)?;
+                }
+                Ok(())
+            })
         })
-        .map_err(|e| Error::Internal(e.context("adding to the rebuilt search index")))
+        .await
     }
 
     async fn finish(mut self: Box<Self>, through: i64) -> Result<()> {
         let generation = self.generation.take().ok_or_else(|| Error::internal("the rebuild is finished"))?;
         let index = self.index.clone();
         blocking("swapping in the rebuilt search index", move || {
-            {
-                let mut writer = generation.writer.lock().map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
-                generation.commit(&mut writer, through)?;
+            generation.write(|writer| generation.commit(writer, through))?;
+            // Its writer goes with the rebuild: a server serving this directory takes it.
+            if let Ok(mut slot) = generation.writer.lock() {
+                *slot = None;
             }
             let number = generation.number;
             write_current(&index.dir, number)?;
             match index.serving.write() {
-                Ok(mut serving) => *serving = Arc::new(generation),
-                Err(poisoned) => *poisoned.into_inner() = Arc::new(generation),
+                Ok(mut serving) => *serving = generation,
+                Err(poisoned) => *poisoned.into_inner() = generation,
             }
             remove_other_generations(&index.dir, number);
             Ok(())

@@ -1,0 +1,132 @@
+//! The embedded engine on its own: filters, sorts, facets, idempotent changes, refused
+//! documents and rebuilds, with documents written directly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use kanjian_search::analysis::Analyzer;
+use kanjian_search::index::tantivy::TantivyIndex;
+use kanjian_search::index::{Change, DocKey, DocKind, IndexQuery, SearchDocument, SearchIndex, Sort};
+
+fn product(id: i64, title: &str, price: i64, popularity: i64, published_at: i64) -> SearchDocument {
+    SearchDocument {
+        kind: DocKind::Product,
+        id,
+        title: title.into(),
+        body: String::new(),
+        owner_id: 0,
+        channel_id: None,
+        category: Some(if id % 2 == 0 { "茶叶" } else { "茶具" }.into()),
+        price: Some(price),
+        popularity,
+        published_at,
+        live: false,
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    analyzer: Arc<Analyzer>,
+    index: Arc<TantivyIndex>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let analyzer = Arc::new(Analyzer::new().unwrap());
+    let index = Arc::new(TantivyIndex::open(dir.path(), analyzer.clone()).unwrap());
+    Fixture { _dir: dir, analyzer, index }
+}
+
+impl Fixture {
+    fn query(&self, q: &str) -> IndexQuery {
+        IndexQuery {
+            plan: self.analyzer.plan(q, false).unwrap(),
+            kinds: Vec::new(),
+            categories: Vec::new(),
+            min_price: None,
+            max_price: None,
+            hidden_owners: Vec::new(),
+            sort: Sort::Relevance,
+            offset: 0,
+            limit: 20,
+            facets: true,
+        }
+    }
+
+    async fn ids(&self, query: IndexQuery) -> Vec<i64> {
+        self.index.search(&query).await.unwrap().hits.into_iter().map(|h| h.doc.id).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn price_ranges_categories_and_sorts() {
+    let f = fixture();
+    let docs = vec![
+        product(1, "青瓷茶杯", 1_500, 10, 300),
+        product(2, "明前龙井茶", 9_900, 50, 100),
+        product(3, "紫砂茶壶", 29_900, 5, 200),
+        product(4, "普洱茶饼", 4_900, 80, 400),
+    ];
+    f.index.apply(docs.into_iter().map(Change::Upsert).collect(), 4).await.unwrap();
+    let in_range = f.ids(IndexQuery { min_price: Some(1_500), max_price: Some(9_900), ..f.query("茶") }).await;
+    let mut sorted = in_range.clone();
+    sorted.sort();
+    assert_eq!(sorted, [1, 2, 4], "bounds are inclusive");
+    assert_eq!(f.ids(IndexQuery { sort: Sort::Newest, ..f.query("茶") }).await, [4, 1, 3, 2]);
+    assert_eq!(f.ids(IndexQuery { sort: Sort::Popular, ..f.query("茶") }).await, [4, 2, 1, 3]);
+    let tea = f.index.search(&IndexQuery { categories: vec!["茶叶".into()], ..f.query("茶") }).await.unwrap();
+    assert_eq!(tea.total, 2);
+    // Facets ignore the category filter: they say what each choice gives.
+    let mut categories = tea.facets.categories.clone();
+    categories.sort();
+    assert_eq!(categories, [("茶具".to_owned(), 2), ("茶叶".to_owned(), 2)]);
+    // A page past the end is empty, the total still right.
+    let far = f.index.search(&IndexQuery { offset: 10, ..f.query("茶") }).await.unwrap();
+    assert!(far.hits.is_empty());
+    assert_eq!(far.total, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_idempotent_and_remember_how_far_they_go() {
+    let f = fixture();
+    assert_eq!(f.index.applied_through().await.unwrap(), 0);
+    let change = Change::Upsert(product(1, "青瓷茶杯", 1_500, 10, 300));
+    f.index.apply(vec![change.clone(), change], 7).await.unwrap();
+    assert_eq!(f.index.count().await.unwrap(), 1);
+    assert_eq!(f.index.applied_through().await.unwrap(), 7);
+    f.index.apply(vec![Change::Delete(DocKey::new(DocKind::Product, 1)), Change::Delete(DocKey::new(DocKind::Product, 99))], 9).await.unwrap();
+    assert_eq!(f.index.count().await.unwrap(), 0);
+    assert_eq!(f.index.applied_through().await.unwrap(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_over_its_limits_is_refused_with_the_field_named() {
+    let f = fixture();
+    let long = product(1, &"茶".repeat(201), 1, 0, 0);
+    let refused = f.index.apply(vec![Change::Upsert(long)], 1).await.unwrap_err();
+    let chain = match refused {
+        kanjian_kernel::Error::Internal(cause) => format!("{cause:#}"),
+        other => panic!("{other:?}"),
+    };
+    assert!(chain.contains("title") && chain.contains("200"), "{chain}");
+    // Nothing of the batch was kept.
+    assert_eq!(f.index.applied_through().await.unwrap(), 0);
+    assert_eq!(f.index.count().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_serves_the_old_copy_until_it_is_finished() {
+    let f = fixture();
+    f.index.apply(vec![Change::Upsert(product(1, "青瓷茶杯", 1_500, 10, 300))], 3).await.unwrap();
+    let mut rebuild = f.index.rebuild().await.unwrap();
+    rebuild.add(vec![product(2, "明前龙井茶", 9_900, 50, 100)]).await.unwrap();
+    assert_eq!(f.ids(f.query("茶")).await, [1], "the old copy answers meanwhile");
+    rebuild.finish(5).await.unwrap();
+    assert_eq!(f.ids(f.query("茶")).await, [2]);
+    assert_eq!(f.index.applied_through().await.unwrap(), 5);
+    // Reopened (a restart), the rebuilt copy is the one served.
+    drop(f.index);
+    let reopened = Arc::new(TantivyIndex::open(f._dir.path(), f.analyzer.clone()).unwrap());
+    assert_eq!(reopened.applied_through().await.unwrap(), 5);
+    assert_eq!(reopened.count().await.unwrap(), 1);
+}
