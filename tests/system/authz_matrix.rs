@@ -333,6 +333,7 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
     settle(&app, &db).await;
     let mut baseline = fingerprint(&app, &world).await;
     let mut report = Report::default();
+    search_shows_no_secret(&app, &world, &mut report).await;
 
     // Everyone but the owner first: the owner's own calls come last, as some of them delete.
     for case in &cases {
@@ -494,6 +495,45 @@ async fn every_id_argument_answers_only_to_those_who_may_see_its_object() {
     eprintln!("{out}");
     assert!(report.failures.is_empty(), "{} failures:\n  {}", report.failures.len(), report.failures.join("\n  "));
     app.stop().await;
+}
+
+const SEARCH_PROBE: &str = "query($q: String!) { search(query: $q, first: 50) { totalCount edges { node { title node { ... on LiveRoom { id title } ... on Video { id title } ... on Product { id title } ... on Channel { id handle } } } } } \
+    searchSuggestions(text: $q) { text } }";
+
+/// Search takes no ID, yet shows titles: every caller searches (and is suggested) every secret's
+/// text, and no answer may show one the caller may not read. The owner's live rooms, findable
+/// outside the block, prove the probe reaches the index: the stranger and the signed-out find
+/// them, neither side of the block does.
+async fn search_shows_no_secret(app: &TestApp, world: &World, report: &mut Report) {
+    let rooms = |body: &Value| body["data"]["search"]["totalCount"].as_i64().unwrap_or(-1);
+    let probe = |role: Role, q: String| async move { app.graphql(world.token(role), SEARCH_PROBE, json!({ "q": q })).await };
+    // The index catches up with the world's events in the background.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rooms(&probe(Role::Stranger, "Matrix live".into()).await) < 2 {
+        assert!(Instant::now() < deadline, "the owner's live rooms never reached the search index");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for role in ROLES {
+        let found = rooms(&probe(role, "Matrix live".into()).await);
+        let expected_some = matches!(role, Role::Owner | Role::Stranger | Role::Anonymous);
+        if expected_some != (found > 0) {
+            report.failures.push(format!("search: the {} finds {found} of the owner's live rooms", role.name()));
+        }
+        for secret in world.secrets.iter().filter(|s| !s.seen_by.contains(&role) && role != Role::Owner) {
+            let query: String = secret.text.chars().take(100).collect();
+            let body = probe(role, query).await;
+            report.runs += 1;
+            let text = body.to_string();
+            if text.contains("\"INTERNAL\"") || body["errors"].as_array().is_some_and(|e| !e.is_empty()) && !text.contains("BAD_USER_INPUT") {
+                report.failures.push(format!("search for {:?} as the {}: the call itself is broken: {text}", secret.text, role.name()));
+            }
+            if let Some(data) = body.get("data").filter(|d| !d.is_null())
+                && data.to_string().contains(&secret.text)
+            {
+                report.failures.push(format!("search shows {} ({:?}) to the {}: {text}", secret.what, secret.text, role.name()));
+            }
+        }
+    }
 }
 
 /// The scan finds ID arguments wherever they are: in lists, in input objects nested in input

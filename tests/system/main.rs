@@ -23,6 +23,7 @@ mod payments;
 mod rate_limits;
 mod realtime;
 mod schema;
+mod search;
 mod seed;
 mod shared_storage;
 mod social;

@@ -19,11 +19,19 @@ mod identity;
 mod live;
 mod media;
 mod notify;
+mod search;
 mod social;
 
 // Every module's queries, merged into the one `Query` (plain comments: docs would show in the SDL).
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(relay::NodeQuery, identity::IdentityQuery, media::MediaQuery, social::FeedQuery, notify::NotifyQuery);
+pub struct Query(
+    relay::NodeQuery,
+    identity::IdentityQuery,
+    media::MediaQuery,
+    social::FeedQuery,
+    notify::NotifyQuery,
+    search::SearchQuery,
+);
 
 // Every module's mutations.
 #[derive(async_graphql::MergedObject, Default)]

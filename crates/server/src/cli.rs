@@ -31,6 +31,8 @@ pub enum Command {
     /// The event dispatcher's dead letters: list them, requeue them.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Rebuild the search index from the database beside the serving one, then swap it in.
+    Reindex,
 }
 
 #[derive(Debug, Subcommand, PartialEq, Eq)]

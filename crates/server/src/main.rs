@@ -1,6 +1,7 @@
-//! `kanjian serve | migrate | schema | seed | events`.
+//! `kanjian serve | migrate | schema | seed | events | reindex`.
 
 mod events_cmd;
+mod reindex_cmd;
 mod seed;
 
 use std::net::TcpListener;
@@ -35,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Seed(args) => seed::run(&config, &args).await,
         Command::Events(events) => events_cmd::run(&config, &events).await,
+        Command::Reindex => reindex_cmd::run(&config).await,
         Command::Serve => serve(config).await,
     }
 }

@@ -10,6 +10,7 @@ kanjian_module::modules! {
     notify: kanjian_notify::Notify,
     commerce: kanjian_commerce::Commerce,
     live: kanjian_live::Live,
+    search: kanjian_search::Search,
 }
 
 /// The one ordered history: the migrations crate's and every module's own, ordered by name (each

@@ -15,6 +15,7 @@ pub(crate) mod shopping_types {
 }
 pub(crate) use shopping::{channel_showcase, video_product, viewer_cart, viewer_creator_sales};
 pub use types::{Address, Order, Product, Shop};
+pub(crate) use money::{MinorUnits, Money};
 pub(crate) use types::{organization_shop, viewer_addresses, viewer_orders};
 
 use async_graphql::Enum;
