@@ -53,6 +53,7 @@ async fn a_longer_list_costs_no_more_statements() {
     // A slow poll keeps the dispatcher quiet between wake-ups.
     let app = TestApp::spawn_with(|c| {
         c.events.poll_interval_ms = 60_000;
+        c.modules.search.indexer_poll_ms = 60_000;
         // Live's grace worker looks for abandoned rooms every second otherwise.
         c.modules.live.grace_check_ms = 60_000;
     })
@@ -114,6 +115,7 @@ async fn feed_cost(app: &TestApp, token: &str, feed: &str, n: usize, after: Opti
 async fn a_feed_page_of_twenty_costs_what_a_page_of_five_does() {
     let app = TestApp::spawn_with(|c| {
         c.events.poll_interval_ms = 60_000;
+        c.modules.search.indexer_poll_ms = 60_000;
         // Live's grace worker looks for abandoned rooms every second otherwise.
         c.modules.live.grace_check_ms = 60_000;
     })
@@ -155,6 +157,7 @@ async fn the_most_expensive_allowed_query_costs_a_bounded_number_of_statements()
     const WORST: &str = "query($after: String, $n: Int!) { recommendedFeed(first: 5, after: $after) { nodes { reason friendRecommenders { totalCount friends { id } } video { id title channel { handle displayName social { followerCount } } social { recommendCount commentCount viewerHasLiked comments(first: $n) { nodes { id body author { displayName channel { handle } } replies(first: $n) { nodes { id body author { displayName } } } } } } } } } }";
     let app = TestApp::spawn_with(|c| {
         c.events.poll_interval_ms = 60_000;
+        c.modules.search.indexer_poll_ms = 60_000;
         // Live's grace worker looks for abandoned rooms every second otherwise.
         c.modules.live.grace_check_ms = 60_000;
     })

@@ -199,4 +199,13 @@ async fn reindex_rebuilds_while_the_server_answers() {
     // What happens after the swap reaches the rebuilt copy.
     app.data(Some(&token), SCHEDULE, json!({ "t": "露营美食" })).await;
     until_indexed(&app, "露营", 3).await;
+
+    // The indexing lag is a gauge at /metrics: caught up, it reads 0.
+    let lag = app
+        .eventually(Duration::from_secs(10), || async {
+            let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+            metrics.lines().find(|l| l.starts_with("kanjian_search_index_lag_seconds ")).map(str::to_owned)
+        })
+        .await;
+    assert_eq!(lag, "kanjian_search_index_lag_seconds 0");
 }

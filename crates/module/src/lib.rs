@@ -54,12 +54,21 @@ pub struct ModuleContext<'a> {
 /// A background task of a module: runs until the token is cancelled (shutdown).
 pub type Worker = Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
+/// A number a module reports at `/metrics`, read when the metrics are scraped.
+pub struct Gauge {
+    /// `kanjian_<name>` at `/metrics`, e.g. `search_index_lag_seconds`.
+    pub name: &'static str,
+    pub help: &'static str,
+    pub read: Box<dyn Fn() -> f64 + Send + Sync>,
+}
+
 /// What a module contributes once built.
 #[derive(Default)]
 pub struct Parts {
     apis: Apis,
     handlers: Vec<Arc<dyn EventHandler>>,
     workers: Vec<(&'static str, Worker)>,
+    gauges: Vec<Gauge>,
 }
 
 impl Parts {
@@ -72,6 +81,12 @@ impl Parts {
     /// Event handlers the dispatcher delivers to.
     pub fn handlers(mut self, handlers: impl IntoIterator<Item = Arc<dyn EventHandler>>) -> Self {
         self.handlers.extend(handlers);
+        self
+    }
+
+    /// A number shown at `/metrics` as the gauge `kanjian_<name>`, read at each scrape.
+    pub fn gauge(mut self, name: &'static str, help: &'static str, read: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.gauges.push(Gauge { name, help, read: Box::new(read) });
         self
     }
 
@@ -96,12 +111,13 @@ pub struct Shared {
     pub public_url: String,
 }
 
-/// Every module built: their APIs, handlers and workers together.
+/// Every module built: their APIs, handlers, workers and gauges together.
 #[derive(Default)]
 pub struct Built {
     pub apis: Apis,
     pub handlers: Vec<Arc<dyn EventHandler>>,
     pub workers: Vec<(&'static str, Worker)>,
+    pub gauges: Vec<Gauge>,
 }
 
 impl Built {
@@ -120,6 +136,7 @@ impl Built {
         self.apis.extend(parts.apis);
         self.handlers.extend(parts.handlers);
         self.workers.extend(parts.workers);
+        self.gauges.extend(parts.gauges);
         tracing::debug!(module = name, "module built");
         Ok(())
     }

@@ -16,13 +16,22 @@ pub enum Engine {
     Meilisearch,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SearchConfig {
     pub engine: Engine,
     /// Where the embedded index lives; `<data_dir>/search` when unset.
     pub index_dir: Option<PathBuf>,
     pub meilisearch: MeilisearchConfig,
+    /// How often the indexer looks for changes other nodes committed (this node's wake it at
+    /// once).
+    pub indexer_poll_ms: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self { engine: Engine::default(), index_dir: None, meilisearch: MeilisearchConfig::default(), indexer_poll_ms: 1_000 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,7 +1,7 @@
 //! The indexer: applies the changes of `search_documents` to the index, in sequence order, as
 //! they commit. Each node's embedded index has its own; with Meilisearch every node runs one and
 //! applying a change twice is harmless. Woken by this node's handlers, and every
-//! `POLL` for changes other nodes committed.
+//! `[search] indexer_poll_ms` for changes other nodes committed.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,13 +16,12 @@ use crate::store;
 
 /// Changes applied (and committed) at once.
 const BATCH: u64 = 2_000;
-const POLL: Duration = Duration::from_millis(500);
 const RETRY: Duration = Duration::from_secs(2);
 
-pub(crate) async fn run(deps: Arc<Deps>, index: Arc<dyn SearchIndex>, shutdown: CancellationToken) {
+pub(crate) async fn run(deps: Arc<Deps>, index: Arc<dyn SearchIndex>, poll: Duration, shutdown: CancellationToken) {
     loop {
         let wait = match catch_up(&deps, index.as_ref()).await {
-            Ok(0) => POLL,
+            Ok(0) => poll,
             Ok(_) => continue,
             Err(e) => {
                 tracing::warn!(error = ?e, engine = index.engine(), "the search indexer failed; retrying");
@@ -40,13 +39,14 @@ pub(crate) async fn run(deps: Arc<Deps>, index: Arc<dyn SearchIndex>, shutdown: 
 /// Applies one batch of changes the index has not; returns how many.
 pub(crate) async fn catch_up(deps: &Deps, index: &dyn SearchIndex) -> Result<usize> {
     let through = index.applied_through().await?;
-    let oldest = store::oldest_change_after(&deps.db, through).await?;
-    let lag_ms = oldest.map_or(0, |at| (deps.db.now_millis() - at).max(0));
+    let pending = store::changes_after(&deps.db, through, BATCH).await?;
+    let lag_ms = pending.oldest.map_or(0, |at| (deps.db.now_millis() - at).max(0));
     deps.lag_ms.store(lag_ms, Ordering::Relaxed);
-    let (changes, last) = store::changes_after(&deps.db, through, BATCH).await?;
-    if changes.is_empty() {
+    if pending.changes.is_empty() {
         return Ok(0);
     }
+    let last = pending.through;
+    let changes = pending.changes;
     // A document an engine would refuse is dropped from the index and logged, so one bad
     // document never holds back every change after it.
     let changes: Vec<Change> = changes

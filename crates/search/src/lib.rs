@@ -44,9 +44,16 @@ impl kanjian_module::Module for Search {
         let index = open_index(&config, &ctx.data_dir, analyzer.clone())?;
         let assembled = assemble(ctx.db, index, analyzer, ctx.apis);
         let indexer = assembled.indexer;
+        let poll = std::time::Duration::from_millis(config.indexer_poll_ms.max(10));
+        let lag = indexer.deps.clone();
         Ok(kanjian_module::Parts::default()
             .handlers(assembled.handlers)
-            .worker("search.indexer", move |shutdown| indexer.run(shutdown))
+            .worker("search.indexer", move |shutdown| indexer.run(poll, shutdown))
+            .gauge(
+                "search_index_lag_seconds",
+                "Age of the oldest change the search index has not applied (0: caught up), as its indexer last saw it",
+                move || lag.lag_ms.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0,
+            )
             .api::<dyn SearchApi>(assembled.api))
     }
 }
@@ -122,9 +129,10 @@ pub struct Indexer {
 }
 
 impl Indexer {
-    /// Runs until `shutdown`, applying changes as they commit.
-    pub async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
-        indexer::run(self.deps, self.index, shutdown).await;
+    /// Runs until `shutdown`, applying changes as they commit: at once for this node's, within
+    /// `poll` for other nodes'.
+    pub async fn run(self, poll: std::time::Duration, shutdown: tokio_util::sync::CancellationToken) {
+        indexer::run(self.deps, self.index, poll, shutdown).await;
     }
 
     /// Applies one batch of changes the index has not; returns how many (0: caught up).

@@ -119,11 +119,22 @@ pub(crate) async fn document(db: &Db, key: DocKey) -> Result<Option<SearchDocume
     }
 }
 
-/// Changes numbered after `after`, in order, at most `limit`: what an index has not applied.
-pub(crate) async fn changes_after(db: &Db, after: i64, limit: u64) -> Result<(Vec<Change>, i64)> {
+/// What an index has not applied: the changes numbered after what it has.
+pub(crate) struct Pending {
+    pub changes: Vec<Change>,
+    /// The number of the last of them (`after` when there are none).
+    pub through: i64,
+    /// When the earliest of them happened (ms since the epoch): the indexing lag is measured
+    /// from it.
+    pub oldest: Option<i64>,
+}
+
+/// Changes numbered after `after`, in order, at most `limit`. One statement: an idle indexer
+/// costs the database one small read per poll.
+pub(crate) async fn changes_after(db: &Db, after: i64, limit: u64) -> Result<Pending> {
     let mut p = Params::new();
     let sql = format!(
-        "SELECT kind, doc_id, visible, document, seq FROM search_documents WHERE seq > {} ORDER BY seq LIMIT {}",
+        "SELECT kind, doc_id, visible, document, seq, changed_at FROM search_documents WHERE seq > {} ORDER BY seq LIMIT {}",
         p.bind(after),
         p.bind(i64::try_from(limit).unwrap_or(i64::MAX))
     );
@@ -132,21 +143,22 @@ pub(crate) async fn changes_after(db: &Db, after: i64, limit: u64) -> Result<(Ve
         .query_all_raw(Statement::from_sql_and_values(db.backend(), sql, p.into_values()))
         .await
         .context("reading search document changes")?;
-    let mut through = after;
-    let mut changes = Vec::with_capacity(rows.len());
+    let mut pending = Pending { changes: Vec::with_capacity(rows.len()), through: after, oldest: None };
     for row in rows {
         let kind: String = row.try_get("", "kind").context("reading kind")?;
         let id: i64 = row.try_get("", "doc_id").context("reading doc_id")?;
         let visible: bool = row.try_get("", "visible").context("reading visible")?;
         let document: Option<String> = row.try_get("", "document").context("reading document")?;
-        through = row.try_get("", "seq").context("reading seq")?;
+        let changed_at: i64 = row.try_get("", "changed_at").context("reading changed_at")?;
+        pending.through = row.try_get("", "seq").context("reading seq")?;
+        pending.oldest = Some(pending.oldest.map_or(changed_at, |o: i64| o.min(changed_at)));
         let Some(kind) = DocKind::from_code(&kind) else { continue };
-        changes.push(match (visible, document) {
+        pending.changes.push(match (visible, document) {
             (true, Some(json)) => Change::Upsert(serde_json::from_str(&json).context("decoding a search document")?),
             _ => Change::Delete(DocKey::new(kind, id)),
         });
     }
-    Ok((changes, through))
+    Ok(pending)
 }
 
 /// The highest change number committed.
@@ -159,21 +171,6 @@ pub(crate) async fn last_seq(db: &Db) -> Result<i64> {
     match row {
         Some(row) => row.try_get("", "last").context("reading last"),
         None => Ok(0),
-    }
-}
-
-/// When the oldest change after `after` happened (ms since the epoch), if any: the indexing lag.
-pub(crate) async fn oldest_change_after(db: &Db, after: i64) -> Result<Option<i64>> {
-    let mut p = Params::new();
-    let sql = format!("SELECT MIN(changed_at) AS oldest FROM search_documents WHERE seq > {}", p.bind(after));
-    let row = db
-        .reader()
-        .query_one_raw(Statement::from_sql_and_values(db.backend(), sql, p.into_values()))
-        .await
-        .context("reading the oldest unindexed change")?;
-    match row {
-        Some(row) => row.try_get("", "oldest").context("reading oldest"),
-        None => Ok(None),
     }
 }
 

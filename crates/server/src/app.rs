@@ -77,6 +77,8 @@ impl Kanjian {
             public_url: public_url.clone(),
         };
         let built = crate::modules::build_modules(&config.modules, &shared)?;
+        let mut metrics = metrics;
+        metrics.add_module_gauges(built.gauges).context("registering the modules' gauges")?;
 
         let mut dispatcher =
             Dispatcher::new(db.writer().clone(), &outbox, config.events.dispatcher(), db.clock().clone());

@@ -16,6 +16,8 @@ use crate::app::AppState;
 #[derive(Clone)]
 pub(crate) struct Metrics {
     registry: Registry,
+    /// The modules' gauges (`Parts::gauge`), each read at every scrape.
+    module_gauges: std::sync::Arc<Vec<(prometheus::Gauge, kanjian_module::Gauge)>>,
     requests: IntCounterVec,
     latency: HistogramVec,
     db_statements: IntCounterVec,
@@ -46,7 +48,19 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(db_statements.clone()))?;
         registry.register(Box::new(db_latency.clone()))?;
-        Ok(Self { registry, requests, latency, db_statements, db_latency })
+        Ok(Self { registry, module_gauges: Default::default(), requests, latency, db_statements, db_latency })
+    }
+
+    /// Registers the gauges the modules declared (`kanjian_<name>`).
+    pub fn add_module_gauges(&mut self, gauges: Vec<kanjian_module::Gauge>) -> prometheus::Result<()> {
+        let mut registered = Vec::with_capacity(gauges.len());
+        for gauge in gauges {
+            let metric = prometheus::Gauge::new(gauge.name, gauge.help)?;
+            self.registry.register(Box::new(metric.clone()))?;
+            registered.push((metric, gauge));
+        }
+        self.module_gauges = std::sync::Arc::new(registered);
+        Ok(())
     }
 
     /// Counts every statement sea-orm sends through `db` (writer, readers and transactions).
@@ -63,6 +77,9 @@ impl Metrics {
     }
 
     pub fn render(&self) -> Vec<u8> {
+        for (metric, gauge) in self.module_gauges.iter() {
+            metric.set((gauge.read)());
+        }
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metric families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
