@@ -19,6 +19,10 @@
 //!    PostgreSQL, with the invariants read from the database after it; (`--only flashsale-chaos`)
 //!    the same on two nodes, one killed mid-sale, every payment notification delivered thrice.
 //!
+//! 7. (`--only search`) search through GraphQL at 100k seeded Chinese titles, per query type,
+//!    vs a no-op endpoint, with `kanjian reindex` timed and the time from a change to its being
+//!    found (the engine alone beside Meilisearch's engine: `scripts/bench/search`).
+//!
 //! It measures and prints; it asserts no timing. `scripts/bench/run` builds and runs it and
 //! keeps the Markdown results; see `scripts/bench/README.md`.
 
@@ -30,6 +34,7 @@ mod live;
 mod load;
 mod media;
 mod report;
+mod search;
 mod servers;
 mod world;
 
@@ -65,6 +70,8 @@ enum Only {
     /// The flash sale on two nodes, one killed mid-sale, notifications replayed (not run unless
     /// named).
     FlashsaleChaos,
+    /// Search through GraphQL on a seeded corpus vs a no-op endpoint (not run unless named).
+    Search,
 }
 
 #[derive(Debug, Parser)]
@@ -149,6 +156,18 @@ struct Args {
     /// Feeds: users in the world [default: 100000 on SQLite, 1000000 on PostgreSQL].
     #[arg(long, env = "KANJIAN_BENCH_FEEDS_USERS")]
     feeds_users: Option<u64>,
+    /// Search: titles in the corpus.
+    #[arg(long, env = "KANJIAN_BENCH_SEARCH_DOCS", default_value_t = 100_000)]
+    search_docs: usize,
+    /// Search: queries of each type.
+    #[arg(long, env = "KANJIAN_BENCH_SEARCH_QUERIES", default_value_t = 300)]
+    search_queries: usize,
+    /// Search: concurrent clients.
+    #[arg(long, env = "KANJIAN_BENCH_SEARCH_CONCURRENCY", default_value_t = 8)]
+    search_concurrency: usize,
+    /// Search: rooms scheduled to time a change until it is found.
+    #[arg(long, env = "KANJIAN_BENCH_SEARCH_ROOMS", default_value_t = 200)]
+    search_rooms: usize,
     /// Feeds: the seed of `kanjian seed`, also picking the viewers.
     #[arg(long, env = "KANJIAN_BENCH_FEEDS_SEED", default_value_t = 42)]
     feeds_seed: u64,
@@ -469,6 +488,18 @@ async fn main() -> Result<()> {
     } else {
         None
     };
+    let search_settings = if args.runs(Only::Search) {
+        Some(search::SearchSettings {
+            docs: args.search_docs.max(1),
+            queries: args.search_queries.max(1),
+            concurrency: args.search_concurrency.max(1),
+            rooms: args.search_rooms,
+            workers,
+            noop: servers::sibling_binary(args.noop_bin.as_deref(), "noop-server")?,
+        })
+    } else {
+        None
+    };
     let started = Instant::now();
     let machine = Machine::detect(media::ffmpeg_version());
     if let Some(busy) = machine.busy_at_start.filter(|b| *b > 0.25) {
@@ -542,6 +573,12 @@ async fn main() -> Result<()> {
             flashsale::run(flashsale_settings, &kanjian_bin, work.path()).await?;
         tables.extend(sale_tables);
         settings.extend(sale_lines);
+    }
+
+    if let Some(search_settings) = &search_settings {
+        let (search_tables, search_lines) = search::run(search_settings, &kanjian_bin, work.path()).await?;
+        tables.extend(search_tables);
+        settings.extend(search_lines);
     }
 
     let elapsed = started.elapsed();

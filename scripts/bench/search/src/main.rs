@@ -1,0 +1,164 @@
+//! Kanjian's search engine beside Meilisearch's (milli), on the same seeded corpus of Chinese
+//! titles and the same queries, in one run on one machine: indexing docs/s, index size,
+//! latency per query type (p50/p99), recall of substrings and single characters over the whole
+//! corpus (against a scan of every title), and the Chinese case suite's score.
+//!
+//!   cargo run --release -- --docs 100000                   # Kanjian alone
+//!   cargo run --release --features milli -- --docs 1000000 # beside milli (see Cargo.toml for pins)
+//!
+//! Measures and prints (Markdown); asserts nothing.
+
+mod cases;
+mod corpus;
+mod engine;
+mod kanjian_engine;
+#[cfg(feature = "milli")]
+mod milli_engine;
+
+use std::time::Instant;
+
+use clap::Parser;
+use hdrhistogram::Histogram;
+use kanjian_search::analysis::Analyzer;
+
+use corpus::QueryKind;
+use engine::{Doc, Engine};
+
+#[derive(Debug, Parser)]
+#[command(name = "kanjian-search-bench")]
+struct Args {
+    /// Titles in the corpus (100 000 for a quick run, 1 000 000 for the target).
+    #[arg(long, default_value_t = 100_000)]
+    docs: usize,
+    /// Queries of each kind.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// The corpus's and the queries' seed.
+    #[arg(long, default_value_t = 16)]
+    seed: u64,
+    /// Results asked per query (a page).
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Recall is measured on queries matching at most this many titles (all of them are fetched).
+    #[arg(long, default_value_t = 20_000)]
+    recall_cap: usize,
+}
+
+struct EngineResult {
+    name: &'static str,
+    index_secs: f64,
+    size: u64,
+    /// Per query kind: (p50 µs, p99 µs, mean matches).
+    latency: Vec<(QueryKind, u64, u64, f64)>,
+    /// Per kind measured: (queries, mean recall, mean precision of what came back).
+    recall: Vec<(QueryKind, usize, f64, f64)>,
+    cases: cases::Score,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let analyzer = Analyzer::new()?;
+    eprintln!("making {} titles (seed {})", args.docs, args.seed);
+    let docs = corpus::titles(args.docs, args.seed)?;
+    let folded: Vec<String> = docs.iter().map(|d| analyzer.fold(&d.title).as_string()).collect();
+    let queries: Vec<(QueryKind, Vec<String>)> =
+        QueryKind::ALL.iter().map(|&k| (k, corpus::queries(k, args.queries, &folded, args.seed))).collect();
+
+    let mut engines: Vec<Box<dyn Engine>> = vec![Box::new(kanjian_engine::Kanjian::new()?)];
+    #[cfg(feature = "milli")]
+    engines.push(Box::new(milli_engine::Milli::new()?));
+
+    let mut results = Vec::new();
+    for engine in &mut engines {
+        results.push(run(engine.as_mut(), &args, &docs, &folded, &queries)?);
+    }
+    print!("{}", report(&args, &docs, &queries, &results));
+    Ok(())
+}
+
+fn run(engine: &mut dyn Engine, args: &Args, docs: &[Doc], folded: &[String], queries: &[(QueryKind, Vec<String>)]) -> anyhow::Result<EngineResult> {
+    eprintln!("{}: indexing {} titles", engine.name(), docs.len());
+    let started = Instant::now();
+    engine.index(docs)?;
+    let index_secs = started.elapsed().as_secs_f64();
+    let size = engine.size_bytes()?;
+    let mut latency = Vec::new();
+    for (kind, qs) in queries {
+        // Once to warm the caches (and page the index in), once measured.
+        for q in qs {
+            engine.search(q, kind.suggest(), args.limit)?;
+        }
+        let mut histogram = Histogram::<u64>::new(3)?;
+        let mut matches = 0u64;
+        for q in qs {
+            let started = Instant::now();
+            let (total, _) = engine.search(q, kind.suggest(), args.limit)?;
+            histogram.record(started.elapsed().as_micros().max(1) as u64)?;
+            matches += total;
+        }
+        latency.push((*kind, histogram.value_at_quantile(0.5), histogram.value_at_quantile(0.99), matches as f64 / qs.len() as f64));
+    }
+    // Recall where the truth is a plain scan: the folded query as a substring of the folded title.
+    let mut recall = Vec::new();
+    for (kind, qs) in queries.iter().filter(|(k, _)| matches!(k, QueryKind::Substring | QueryKind::SingleCharacter)) {
+        let (mut measured, mut recall_sum, mut precision_sum) = (0, 0.0, 0.0);
+        for q in qs {
+            let truth: std::collections::HashSet<u32> =
+                folded.iter().enumerate().filter(|(_, t)| t.contains(q.as_str())).map(|(i, _)| i as u32).collect();
+            if truth.is_empty() || truth.len() > args.recall_cap {
+                continue;
+            }
+            let (_, ids) = engine.search(q, false, truth.len() + 100)?;
+            let found = ids.iter().filter(|id| truth.contains(id)).count();
+            recall_sum += found as f64 / truth.len() as f64;
+            precision_sum += if ids.is_empty() { 1.0 } else { found as f64 / ids.len() as f64 };
+            measured += 1;
+        }
+        recall.push((*kind, measured, recall_sum / measured.max(1) as f64, precision_sum / measured.max(1) as f64));
+    }
+    let cases = cases::score(engine)?;
+    Ok(EngineResult { name: engine.name(), index_secs, size, latency, recall, cases })
+}
+
+fn report(args: &Args, docs: &[Doc], queries: &[(QueryKind, Vec<String>)], results: &[EngineResult]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "## Search engines at {} titles (seed {}, {} queries of each kind, {} results a page)\n", docs.len(), args.seed, args.queries, args.limit);
+    let names: Vec<&str> = results.iter().map(|r| r.name).collect();
+    let _ = writeln!(out, "| | {} |", names.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(results.len()));
+    let row = |out: &mut String, label: &str, cells: Vec<String>| {
+        let _ = writeln!(out, "| {label} | {} |", cells.join(" | "));
+    };
+    row(&mut out, "indexing, docs/s", results.iter().map(|r| format!("{:.0}", docs.len() as f64 / r.index_secs)).collect());
+    row(&mut out, "indexing, s", results.iter().map(|r| format!("{:.1}", r.index_secs)).collect());
+    row(&mut out, "index size, MB", results.iter().map(|r| format!("{:.1}", r.size as f64 / 1e6)).collect());
+    for (i, (kind, qs)) in queries.iter().enumerate() {
+        let example = qs.first().map(String::as_str).unwrap_or("");
+        row(
+            &mut out,
+            &format!("{} (`{example}`…) p50 / p99 µs, mean matches", kind.name()),
+            results.iter().map(|r| {
+                let (_, p50, p99, mean) = r.latency[i];
+                format!("{p50} / {p99}, {mean:.0}")
+            }).collect(),
+        );
+    }
+    for (i, (kind, measured, _, _)) in results[0].recall.iter().enumerate() {
+        row(
+            &mut out,
+            &format!("recall of {} over the corpus ({measured} queries with ≤ {} matches), precision", kind.name(), args.recall_cap),
+            results.iter().map(|r| format!("{:.1} %, {:.1} %", r.recall[i].2 * 100.0, r.recall[i].3 * 100.0)).collect(),
+        );
+    }
+    row(&mut out, "Chinese case suite: expectations met", results.iter().map(|r| format!("{}/{}", r.cases.met, r.cases.all)).collect());
+    let categories: Vec<&String> = results[0].cases.by_category.keys().collect();
+    for category in categories {
+        row(
+            &mut out,
+            &format!("  {category}"),
+            results.iter().map(|r| r.cases.by_category.get(category).map_or("-".into(), |(m, a)| format!("{m}/{a}"))).collect(),
+        );
+    }
+    out
+}
