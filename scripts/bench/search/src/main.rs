@@ -108,10 +108,14 @@ fn run(engine: &mut dyn Engine, args: &Args, docs: &[Doc], folded: &[String], qu
             if truth.is_empty() || truth.len() > args.recall_cap {
                 continue;
             }
+            // Recall: the true matches among the best |truth| + 100 (a page deep past them);
+            // precision: true matches among the best |truth| (R-precision), so an engine that
+            // also finds the words apart, ranked below, is not counted down for it.
             let (_, ids) = engine.search(q, false, truth.len() + 100)?;
             let found = ids.iter().filter(|id| truth.contains(id)).count();
             recall_sum += found as f64 / truth.len() as f64;
-            precision_sum += if ids.is_empty() { 1.0 } else { found as f64 / ids.len() as f64 };
+            let best = &ids[..ids.len().min(truth.len())];
+            precision_sum += if best.is_empty() { 0.0 } else { best.iter().filter(|id| truth.contains(id)).count() as f64 / best.len() as f64 };
             measured += 1;
         }
         recall.push((*kind, measured, recall_sum / measured.max(1) as f64, precision_sum / measured.max(1) as f64));
