@@ -77,20 +77,8 @@ impl EventHandler for Videos {
         let key = |id: VideoId| DocKey::new(DocKind::Video, id.0);
         if let Some(e) = event.decode::<VideoPublished>() {
             let e = e.map_err(permanent)?;
-            let popularity = video_popularity(deps, e.video_id).await?;
-            let doc = SearchDocument {
-                kind: DocKind::Video,
-                id: e.video_id.0,
-                title: e.title.clone(),
-                body: body(&[&e.description, &e.hashtags.join(" ")]),
-                owner_id: e.owner_id.0,
-                channel_id: Some(e.channel_id.0),
-                category: e.category.clone(),
-                price: None,
-                popularity,
-                published_at: e.published_at.timestamp_millis(),
-                live: false,
-            };
+            let details = VideoDetails { title: &e.title, description: &e.description, hashtags: &e.hashtags, category: &e.category };
+            let doc = video_document(deps, e.video_id, e.channel_id, e.owner_id.0, details, e.published_at).await?;
             apply(deps, Fact::Visible(doc), e.version, at).await?;
         } else if let Some(e) = event.decode::<VideoDetailsChanged>() {
             let e = e.map_err(permanent)?;
@@ -104,20 +92,9 @@ impl EventHandler for Videos {
                 Some(doc) => doc.owner_id,
                 None => channel_owner(deps, e.channel_id).await?.unwrap_or(0),
             };
-            let popularity = video_popularity(deps, e.video_id).await?;
-            let doc = SearchDocument {
-                kind: DocKind::Video,
-                id: e.video_id.0,
-                title: e.title.clone(),
-                body: body(&[&e.description, &e.hashtags.join(" ")]),
-                owner_id,
-                channel_id: Some(e.channel_id.0),
-                category: e.category.clone(),
-                price: None,
-                popularity,
-                published_at: e.published_at.unwrap_or(event.occurred_at).timestamp_millis(),
-                live: false,
-            };
+            let details = VideoDetails { title: &e.title, description: &e.description, hashtags: &e.hashtags, category: &e.category };
+            let published_at = e.published_at.unwrap_or(event.occurred_at);
+            let doc = video_document(deps, e.video_id, e.channel_id, owner_id, details, published_at).await?;
             apply(deps, Fact::Visible(doc), e.version, at).await?;
         } else if let Some(e) = event.decode::<VideoUnpublished>() {
             let e = e.map_err(permanent)?;
@@ -131,6 +108,38 @@ impl EventHandler for Videos {
         }
         Ok(())
     }
+}
+
+/// What media's events say of a video's text.
+struct VideoDetails<'a> {
+    title: &'a str,
+    description: &'a str,
+    hashtags: &'a [String],
+    category: &'a Option<String>,
+}
+
+/// A published video as search keeps it, with its popularity read from social now.
+async fn video_document(
+    deps: &Deps,
+    video: VideoId,
+    channel: ChannelId,
+    owner_id: i64,
+    details: VideoDetails<'_>,
+    published_at: kanjian_kernel::Timestamp,
+) -> Result<SearchDocument> {
+    Ok(SearchDocument {
+        kind: DocKind::Video,
+        id: video.0,
+        title: details.title.to_owned(),
+        body: body(&[details.description, &details.hashtags.join(" ")]),
+        owner_id,
+        channel_id: Some(channel.0),
+        category: details.category.clone(),
+        price: None,
+        popularity: video_popularity(deps, video).await?,
+        published_at: published_at.timestamp_millis(),
+        live: false,
+    })
 }
 
 /// ❤️s count three times a view's worth of interest; likes are private to the creator and not
