@@ -1,6 +1,7 @@
 //! `kanjian seed`: the real binary fills a fresh database, the app then serves that world with
-//! counters that match its rows, a seeded account logs in with the shared password, and a
-//! second seed is refused without changing anything.
+//! counters that match its rows, a seeded account logs in with the shared password, its videos
+//! and channels are searchable once the indexer has read them, and a second seed is refused
+//! without changing anything.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +24,7 @@ const TABLES: &[&str] = &[
     "social_channel_stats",
     "social_reactions",
     "social_views",
+    "search_documents",
 ];
 
 async fn value(db: &DatabaseConnection, sql: &str) -> i64 {
@@ -69,6 +71,17 @@ async fn seed(app: &TestApp) -> std::process::Output {
         .await
         .expect("seed finishes")
         .expect("run kanjian seed")
+}
+
+async fn social_title(app: &TestApp, token: &str, video: i64) -> String {
+    let body = app
+        .data(
+            Some(token),
+            "query($id: ID!) { node(id: $id) { ... on Video { title } } }",
+            json!({ "id": video_id(video) }),
+        )
+        .await;
+    body["node"]["title"].as_str().unwrap_or_else(|| panic!("{body:#}")).to_owned()
 }
 
 fn video_id(id: i64) -> String {
@@ -190,6 +203,34 @@ async fn seed_builds_a_consistent_world_once() {
         );
     }
     assert!(social["recommendCount"].as_i64().unwrap() > 0);
+
+    // Every video and channel is a search document; the running server's indexer picks them up
+    // without any event, and the most ❤️'d video is found by a word of its title.
+    assert_eq!(
+        rows["search_documents"],
+        rows["media_videos"] + rows["identity_channels"]
+    );
+    let title = social_title(&app, &token, video).await;
+    let word = title.split('#').next().unwrap().trim().to_owned();
+    app.eventually(Duration::from_secs(30), || {
+            let (app, word, title) = (&app, word.clone(), title.clone());
+            async move {
+                let body = app
+                    .data(
+                        None,
+                        "query($q: String!) { search(query: $q, kinds: [VIDEO], first: 50) { totalCount edges { node { title } } } }",
+                        json!({ "q": word }),
+                    )
+                    .await;
+                let titles: Vec<String> = body["search"]["edges"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|e| e["node"]["title"].as_str().map(str::to_owned))
+                    .collect();
+                titles.contains(&title).then_some(())
+            }
+        })
+        .await;
 
     // Every counter equals the rows it counts.
     for sql in [

@@ -6,6 +6,7 @@ pub mod index;
 mod indexer;
 pub mod migrations;
 mod projection;
+pub mod seed;
 mod service;
 mod store;
 
@@ -22,6 +23,7 @@ use kanjian_db::Db;
 use kanjian_events::EventHandler;
 
 pub use config::{Engine, MeilisearchConfig, SearchConfig};
+pub use projection::video_popularity;
 pub use service::{CURSOR_LIFETIME_MS, DEFAULT_PAGE, MAX_DEPTH, MAX_PAGE, MAX_SUGGESTIONS};
 
 use analysis::Analyzer;

@@ -104,7 +104,7 @@ impl EventHandler for Videos {
             apply(deps, Fact::Deleted(key(e.video_id)), e.version, at).await?;
         } else if let Some(e) = event.decode::<VideoRecommended>() {
             let e = e.map_err(permanent)?;
-            refresh_popularity(deps, key(e.video), video_popularity(deps, e.video).await?, at).await?;
+            refresh_popularity(deps, key(e.video), read_video_popularity(deps, e.video).await?, at).await?;
         }
         Ok(())
     }
@@ -136,18 +136,23 @@ async fn video_document(
         channel_id: Some(channel.0),
         category: details.category.clone(),
         price: None,
-        popularity: video_popularity(deps, video).await?,
+        popularity: read_video_popularity(deps, video).await?,
         published_at: published_at.timestamp_millis(),
         live: false,
     })
 }
 
-/// ❤️s count three times a view's worth of interest; likes are private to the creator and not
-/// visible here.
-async fn video_popularity(deps: &Deps, video: VideoId) -> Result<i64> {
+/// A video's popularity from social's counts now.
+async fn read_video_popularity(deps: &Deps, video: VideoId) -> Result<i64> {
     let Some(social) = &deps.social else { return Ok(0) };
     let counts = social.video_social(&Actor::Anonymous, &[video]).await?;
-    Ok(counts.first().map_or(0, |c| c.recommends * 3 + c.shares * 2 + c.comments + c.views / 10))
+    Ok(counts.first().map_or(0, |c| video_popularity(c.recommends, c.shares, c.comments, c.views)))
+}
+
+/// A video's popularity: a ❤️ counts three times a view's worth of interest, a share twice;
+/// likes are private to the creator and not counted.
+pub fn video_popularity(recommends: i64, shares: i64, comments: i64, views: i64) -> i64 {
+    recommends * 3 + shares * 2 + comments + views / 10
 }
 
 async fn channel_owner(deps: &Deps, channel: ChannelId) -> Result<Option<i64>> {

@@ -20,6 +20,8 @@ use kanjian_media::seed as media;
 use kanjian_db::bulk::{BulkRow, BulkWriter};
 use kanjian_server::Config;
 use kanjian_server::cli::SeedArgs;
+use kanjian_search::index::{DocKind, SearchDocument};
+use kanjian_search::seed as search;
 use kanjian_social::seed as social;
 use sea_orm::{ConnectionTrait, DbBackend};
 
@@ -209,6 +211,7 @@ pub async fn run(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
     identity::finish(&db).await?;
     media::finish(&db).await?;
     social::finish(&db).await?;
+    search::finish(&db).await?;
     finishing.finish_and_clear();
     report.phases.push(("sequences + analyze", t.elapsed()));
     print_summary(&report, &world, started.elapsed());
@@ -290,7 +293,7 @@ async fn write_world(
                 let channel = identity::Channel {
                     id: i as i64 + 1,
                     owner_id: owner,
-                    handle: format!("u{owner:02}"),
+                    handle: seeded_handle(owner),
                     display_name: World::display_name(c.owner),
                     bio: String::new(),
                     created_at: ts(c.created),
@@ -316,12 +319,7 @@ async fn write_world(
                 id: i as i64 + 1,
                 channel_id: i64::from(video.channel) + 1,
                 owner_id: i64::from(channel.owner) + 1,
-                title: format!(
-                    "{}的{}日常 #{}",
-                    World::display_name(channel.owner),
-                    w.category(video.category),
-                    i + 1
-                ),
+                title: w.video_title(i),
                 category: w.category(video.category),
                 duration_ms: i64::from(video.duration_ms),
                 created_at: ts(video.published - 600),
@@ -421,9 +419,11 @@ async fn write_world(
     })
     .await?;
     let c = world.channels.len() as u64;
+    let followers = Arc::new(followers);
+    let f = followers.clone();
     load(report, social::writer(db).await?, c, move |send| {
         let mut out = Chunker::new(send);
-        for (i, &f) in followers.iter().enumerate() {
+        for (i, &f) in f.iter().enumerate() {
             if f > 0
                 && !out.push(social::ChannelStats {
                     channel_id: i as i64 + 1,
@@ -518,10 +518,11 @@ async fn write_world(
     )
     .await?;
     // The projection of every video, with the counters of the rows just written.
-    let w = world.clone();
+    let (reactions, views) = (Arc::new(reactions), Arc::new(views));
+    let (w, r, s) = (world.clone(), reactions.clone(), views.clone());
     load(report, social::writer(db).await?, v, move |send| {
         let mut out = Chunker::new(send);
-        for (i, ((video, r), s)) in w.videos.iter().zip(&reactions).zip(&views).enumerate() {
+        for (i, ((video, r), s)) in w.videos.iter().zip(r.iter()).zip(s.iter()).enumerate() {
             let row = social::Video {
                 video_id: i as i64 + 1,
                 channel_id: i64::from(video.channel) + 1,
@@ -545,7 +546,66 @@ async fn write_world(
     report
         .phases
         .push(("social: views + videos", t.elapsed()));
+
+    // What search finds: every video and channel, as its event handlers would record them.
+    let t = Instant::now();
+    let w = world.clone();
+    load(report, search::writer(db).await?, v + c, move |send| {
+        let mut out = Chunker::new(send);
+        let changed_at_ms = w.p.now * 1000;
+        let mut seq = 0;
+        let mut next = |doc: SearchDocument| {
+            seq += 1;
+            search::Document { doc, seq, changed_at_ms }
+        };
+        for (i, ((video, r), s)) in w.videos.iter().zip(reactions.iter()).zip(views.iter()).enumerate() {
+            let owner = w.channels[video.channel as usize].owner;
+            let doc = SearchDocument {
+                kind: DocKind::Video,
+                id: i as i64 + 1,
+                title: w.video_title(i),
+                body: String::new(),
+                owner_id: i64::from(owner) + 1,
+                channel_id: Some(i64::from(video.channel) + 1),
+                category: Some(w.category(video.category).to_owned()),
+                price: None,
+                popularity: kanjian_search::video_popularity(i64::from(r[1]), 0, 0, i64::from(s.0)),
+                published_at: video.published * 1000,
+                live: false,
+            };
+            if !out.push(next(doc)) {
+                return;
+            }
+        }
+        for (i, channel) in w.channels.iter().enumerate() {
+            let owner = i64::from(channel.owner) + 1;
+            let doc = SearchDocument {
+                kind: DocKind::Channel,
+                id: i as i64 + 1,
+                title: World::display_name(channel.owner),
+                body: seeded_handle(owner),
+                owner_id: owner,
+                channel_id: Some(i as i64 + 1),
+                category: None,
+                price: None,
+                popularity: i64::from(followers[i]),
+                published_at: channel.created * 1000,
+                live: false,
+            };
+            if !out.push(next(doc)) {
+                return;
+            }
+        }
+        out.done();
+    })
+    .await?;
+    report.phases.push(("search: documents", t.elapsed()));
     Ok(())
+}
+
+/// The handle of the seeded channel owned by user `owner` (an id).
+fn seeded_handle(owner: i64) -> String {
+    format!("u{owner:02}")
 }
 
 fn print_summary(report: &Report, world: &World, total: Duration) {
@@ -579,7 +639,8 @@ fn print_summary(report: &Report, world: &World, total: Duration) {
     println!("  total: {:.1} s", total.as_secs_f64());
     println!(
         "Every seeded account (user1@seed.kanjian.test … user{}@seed.kanjian.test) has the password `{}`. \
-         Seeded videos have no playable files.",
+         Seeded videos have no playable files. Videos and channels are searchable once `kanjian serve`'s \
+         indexer has read them (or after `kanjian reindex`).",
         world.p.users,
         identity::SEED_PASSWORD
     );

@@ -219,6 +219,13 @@ impl World {
         self.categories[c as usize]
     }
 
+    /// The title of video `i` (index, id − 1), as media and search hold it.
+    pub fn video_title(&self, i: usize) -> String {
+        let video = &self.videos[i];
+        let owner = self.channels[video.channel as usize].owner;
+        format!("{}的{}日常 #{}", Self::display_name(owner), self.category(video.category), i + 1)
+    }
+
     pub fn user_created(&self, user: u32) -> i64 {
         user_created(&self.p, user)
     }
