@@ -259,17 +259,10 @@ impl SearchApi for SearchService {
         let plan = plan(&self.deps, "text", text, true).map_err(|e| Error::User(vec![e]))?;
         let limit = if limit == 0 { MAX_SUGGESTIONS } else { limit.min(MAX_SUGGESTIONS) } as usize;
         let query = IndexQuery {
-            plan: plan.clone(),
             kinds: kinds.iter().copied().map(kind_of).collect(),
-            categories: Vec::new(),
-            min_price: None,
-            max_price: None,
             hidden_owners: self.hidden_owners(actor).await?,
-            sort: Sort::Relevance,
-            offset: 0,
             // Room for titles that repeat (many videos called the same).
-            limit: limit * 3,
-            facets: false,
+            ..IndexQuery::new(plan.clone(), limit * 3)
         };
         let results = self.index.search(&query).await?;
         let mut seen = HashSet::new();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use kanjian_search::analysis::{Analyzer, highlight};
 use kanjian_search::index::tantivy::TantivyIndex;
-use kanjian_search::index::{Change, DocKind, IndexQuery, SearchDocument, SearchIndex, Sort};
+use kanjian_search::index::{Change, DocKind, IndexQuery, SearchDocument, SearchIndex};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -138,18 +138,7 @@ async fn the_embedded_engine_passes_every_case() {
     let mut score = Score::default();
     for case in &cases {
         let plan = analyzer.plan(&case.query, case.mode == "suggest").unwrap();
-        let query = IndexQuery {
-            plan,
-            kinds: Vec::new(),
-            categories: vec![case.name.clone()],
-            min_price: None,
-            max_price: None,
-            hidden_owners: Vec::new(),
-            sort: Sort::Relevance,
-            offset: 0,
-            limit: 50,
-            facets: false,
-        };
+        let query = IndexQuery { categories: vec![case.name.clone()], ..IndexQuery::new(plan, 50) };
         let results = index.search(&query).await.unwrap();
         let returned: Vec<String> = results.hits.into_iter().map(|h| h.doc.title).collect();
         score.record(case, check(case, &returned));

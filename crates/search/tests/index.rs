@@ -39,18 +39,7 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     fn query(&self, q: &str) -> IndexQuery {
-        IndexQuery {
-            plan: self.analyzer.plan(q, false).unwrap(),
-            kinds: Vec::new(),
-            categories: Vec::new(),
-            min_price: None,
-            max_price: None,
-            hidden_owners: Vec::new(),
-            sort: Sort::Relevance,
-            offset: 0,
-            limit: 20,
-            facets: true,
-        }
+        IndexQuery { facets: true, ..IndexQuery::new(self.analyzer.plan(q, false).unwrap(), 20) }
     }
 
     async fn ids(&self, query: IndexQuery) -> Vec<i64> {
@@ -129,4 +118,37 @@ async fn a_rebuild_serves_the_old_copy_until_it_is_finished() {
     let reopened = Arc::new(TantivyIndex::open(f._dir.path(), f.analyzer.clone()).unwrap());
     assert_eq!(reopened.applied_through().await.unwrap(), 5);
     assert_eq!(reopened.count().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_in_an_older_format_is_started_again_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    // What an earlier version left: generation 1 with another schema, and changes through 40.
+    let mut old = tantivy::schema::Schema::builder();
+    let title = old.add_text_field("title", tantivy::schema::TEXT);
+    let old_index = tantivy::Index::create_in_dir(
+        {
+            std::fs::create_dir_all(dir.path().join("gen-1")).unwrap();
+            dir.path().join("gen-1")
+        },
+        old.build(),
+    )
+    .unwrap();
+    let mut writer: tantivy::IndexWriter = old_index.writer(15_000_000).unwrap();
+    writer.add_document(tantivy::doc!(title => "青瓷茶杯")).unwrap();
+    let mut commit = writer.prepare_commit().unwrap();
+    commit.set_payload(r#"{"through":40}"#);
+    commit.commit().unwrap();
+    drop(writer);
+    std::fs::write(dir.path().join("current"), "1").unwrap();
+
+    let analyzer = Arc::new(Analyzer::new().unwrap());
+    let index = Arc::new(TantivyIndex::open(dir.path(), analyzer.clone()).unwrap());
+    // Nothing applied: the indexer sends every document again.
+    assert_eq!(index.applied_through().await.unwrap(), 0);
+    assert_eq!(index.count().await.unwrap(), 0);
+    assert!(!dir.path().join("gen-1").exists(), "the old copy is removed");
+    index.apply(vec![Change::Upsert(product(1, "青瓷茶杯", 1_500, 10, 300))], 40).await.unwrap();
+    let found = index.search(&IndexQuery::new(analyzer.plan("茶杯", false).unwrap(), 10)).await.unwrap();
+    assert_eq!(found.hits.len(), 1);
 }

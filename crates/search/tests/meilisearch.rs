@@ -277,18 +277,7 @@ fn doc(kind: DocKind, id: i64, title: &str) -> SearchDocument {
 }
 
 fn query(plan: kanjian_search::analysis::QueryPlan) -> IndexQuery {
-    IndexQuery {
-        plan,
-        kinds: Vec::new(),
-        categories: Vec::new(),
-        min_price: None,
-        max_price: None,
-        hidden_owners: Vec::new(),
-        sort: Sort::Relevance,
-        offset: 0,
-        limit: 10,
-        facets: false,
-    }
+    IndexQuery::new(plan, 10)
 }
 
 fn titles(results: &kanjian_search::index::IndexResults) -> Vec<&str> {
@@ -493,16 +482,14 @@ async fn filters_sort_and_facets_are_in_the_request() {
     let index = index(&replay);
     let plan = analyzer().plan("zg 手机", false).unwrap();
     let q = IndexQuery {
-        plan,
         kinds: vec![DocKind::Product],
         categories: vec!["手机配件".to_owned()],
         min_price: Some(1000),
         max_price: Some(5000),
         hidden_owners: vec![7, 9],
         sort: Sort::Newest,
-        offset: 0,
-        limit: 2,
         facets: true,
+        ..IndexQuery::new(plan, 2)
     };
     let results = index.search(&q).await.unwrap();
     assert_eq!(titles(&results), ["中关村手机支架", "ZG 手机壳 磁吸"]);

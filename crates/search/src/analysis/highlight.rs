@@ -86,8 +86,8 @@ fn latin_matches(run: &LatinRun, chars: &[char]) -> Vec<Range<usize>> {
 
 fn pinyin_matches(run: &LatinRun, chars: &[char]) -> Vec<Range<usize>> {
     let mut out = Vec::new();
-    let readings: Vec<Vec<String>> =
-        chars.iter().map(|&c| if is_han(c) { pinyin::readings(c) } else { Vec::new() }).collect();
+    let readings: Vec<std::borrow::Cow<'static, [String]>> =
+        chars.iter().map(|&c| if is_han(c) { pinyin::readings(c) } else { std::borrow::Cow::Borrowed(&[][..]) }).collect();
     for split in &run.pinyin {
         let n = split.len();
         if n == 0 || n > chars.len() {

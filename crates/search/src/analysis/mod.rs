@@ -178,8 +178,8 @@ fn pinyin_terms(chars: &[char]) -> Vec<Term> {
     let mut out = Vec::new();
     for (i, &c) in chars.iter().enumerate() {
         if is_han(c) {
-            for reading in pinyin::readings(c) {
-                out.push(Term { text: reading, position: i, chars: i..i + 1 });
+            for reading in pinyin::readings(c).iter() {
+                out.push(Term { text: reading.clone(), position: i, chars: i..i + 1 });
             }
         }
     }
@@ -189,20 +189,31 @@ fn pinyin_terms(chars: &[char]) -> Vec<Term> {
 /// The initials of every run of 2..=`MAX_INITIALS` adjacent Han characters, each combination of
 /// the characters' readings (up to `MAX_INITIAL_COMBINATIONS`), as single terms.
 fn initial_terms(chars: &[char]) -> Vec<Term> {
-    let per_char: Vec<Vec<char>> =
-        chars.iter().map(|&c| if is_han(c) { pinyin::initials(c) } else { Vec::new() }).collect();
+    let per_char: Vec<std::borrow::Cow<'static, [char]>> =
+        chars.iter().map(|&c| if is_han(c) { pinyin::initials(c) } else { std::borrow::Cow::Borrowed(&[][..]) }).collect();
     let mut out = Vec::new();
+    let mut combos: Vec<String> = Vec::with_capacity(MAX_INITIAL_COMBINATIONS);
+    let mut longer: Vec<String> = Vec::with_capacity(MAX_INITIAL_COMBINATIONS);
     for start in 0..chars.len() {
-        let mut combos: Vec<String> = vec![String::new()];
+        combos.clear();
+        combos.push(String::new());
         for (end, letters) in per_char.iter().enumerate().skip(start).take(MAX_INITIALS) {
             if letters.is_empty() {
                 break;
             }
-            combos = combos
-                .iter()
-                .flat_map(|prefix| letters.iter().map(move |l| format!("{prefix}{l}")))
-                .take(MAX_INITIAL_COMBINATIONS)
-                .collect();
+            longer.clear();
+            'grow: for prefix in &combos {
+                for &letter in letters.iter() {
+                    if longer.len() == MAX_INITIAL_COMBINATIONS {
+                        break 'grow;
+                    }
+                    let mut text = String::with_capacity(MAX_INITIALS);
+                    text.push_str(prefix);
+                    text.push(letter);
+                    longer.push(text);
+                }
+            }
+            std::mem::swap(&mut combos, &mut longer);
             if end > start {
                 for text in &combos {
                     out.push(Term { text: text.clone(), position: start, chars: start..end + 1 });

@@ -2,6 +2,7 @@
 //! what someone typed in Latin letters into syllables (`zhongguo` → zhong guo; `xian` → xian or
 //! xi an).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -12,10 +13,43 @@ const MAX_READINGS: usize = 4;
 /// The most ways one typed string is split into syllables.
 pub const MAX_SPLITS: usize = 6;
 
+/// The characters whose readings are looked up once and kept: CJK Unified Ideographs and
+/// Extension A, nearly every character in real titles.
+const TABLE_FROM: u32 = 0x3400;
+const TABLE_TO: u32 = 0x9FFF;
+
+struct Readings {
+    /// `readings[c − TABLE_FROM]`
+    readings: Vec<Box<[String]>>,
+    initials: Vec<Box<[char]>>,
+}
+
+fn table() -> &'static Readings {
+    static TABLE: OnceLock<Readings> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let readings: Vec<Box<[String]>> =
+            (TABLE_FROM..=TABLE_TO).map(|c| char::from_u32(c).map(compute_readings).unwrap_or_default().into()).collect();
+        let initials = readings.iter().map(|r| initials_of(r).into()).collect();
+        Readings { readings, initials }
+    })
+}
+
+fn table_index(c: char) -> Option<usize> {
+    let code = u32::from(c);
+    (TABLE_FROM..=TABLE_TO).contains(&code).then(|| (code - TABLE_FROM) as usize)
+}
+
 /// The toneless readings of `c`, most common first; empty when `c` is not a Han character with
 /// a reading. `ü` is written `v` (as pinyin keyboards do) and also `u` (as people often type
 /// it): 绿 → lv, lu.
-pub fn readings(c: char) -> Vec<String> {
+pub fn readings(c: char) -> Cow<'static, [String]> {
+    match table_index(c) {
+        Some(i) => Cow::Borrowed(&table().readings[i]),
+        None => Cow::Owned(compute_readings(c)),
+    }
+}
+
+fn compute_readings(c: char) -> Vec<String> {
     let Some(multi) = c.to_pinyin_multi() else { return Vec::new() };
     let mut out: Vec<String> = Vec::with_capacity(2);
     for reading in multi.into_iter().take(MAX_READINGS) {
@@ -39,9 +73,16 @@ fn push_unique(out: &mut Vec<String>, s: String) {
 }
 
 /// The initial letters of `c`'s readings: 长 → c, z.
-pub fn initials(c: char) -> Vec<char> {
+pub fn initials(c: char) -> Cow<'static, [char]> {
+    match table_index(c) {
+        Some(i) => Cow::Borrowed(&table().initials[i]),
+        None => Cow::Owned(initials_of(&compute_readings(c))),
+    }
+}
+
+fn initials_of(readings: &[String]) -> Vec<char> {
     let mut out = Vec::with_capacity(2);
-    for reading in readings(c) {
+    for reading in readings {
         if let Some(first) = reading.chars().next()
             && !out.contains(&first)
         {
@@ -62,11 +103,7 @@ struct Syllables {
 fn syllables() -> &'static Syllables {
     static SYLLABLES: OnceLock<Syllables> = OnceLock::new();
     SYLLABLES.get_or_init(|| {
-        let mut all = HashSet::new();
-        let han = ('\u{3400}'..='\u{4DBF}').chain('\u{4E00}'..='\u{9FFF}');
-        for c in han {
-            all.extend(readings(c));
-        }
+        let all: HashSet<String> = table().readings.iter().flat_map(|r| r.iter().cloned()).collect();
         let prefixes = all
             .iter()
             .flat_map(|s: &String| (1..=s.len()).map(move |n| s[..n].to_owned()))

@@ -54,6 +54,25 @@ pub struct IndexQuery {
     pub facets: bool,
 }
 
+impl IndexQuery {
+    /// `plan` over every document the caller may see, by relevance, the first `limit`, without
+    /// facets; set the other fields with struct update syntax.
+    pub fn new(plan: QueryPlan, limit: usize) -> Self {
+        Self {
+            plan,
+            kinds: Vec::new(),
+            categories: Vec::new(),
+            min_price: None,
+            max_price: None,
+            hidden_owners: Vec::new(),
+            sort: Sort::Relevance,
+            offset: 0,
+            limit,
+            facets: false,
+        }
+    }
+}
+
 /// One document found: what the index stores of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexHit {

@@ -5,8 +5,13 @@ pub use crate::corpus::Doc;
 /// A search engine under test, holding one corpus at a time.
 pub trait Engine {
     fn name(&self) -> &'static str;
-    /// Indexes `docs` into a fresh index (the caller times it).
+    /// Indexes `docs` into a fresh index, in one bulk load (the caller times it).
     fn index(&mut self, docs: &[Doc]) -> anyhow::Result<()>;
+    /// Indexes `docs` into a fresh, throwaway index in the batches a running server's indexer
+    /// commits, when the engine has such a path (the caller times it).
+    fn index_in_batches(&mut self, _docs: &[Doc]) -> Option<anyhow::Result<usize>> {
+        None
+    }
     /// Bytes the index takes on disk.
     fn size_bytes(&self) -> anyhow::Result<u64>;
     /// The best `limit` ids for `query`, and how many documents match in all (exact).

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use kanjian_search::analysis::Analyzer;
 use kanjian_search::index::tantivy::TantivyIndex;
-use kanjian_search::index::{Change, DocKind, IndexQuery, SearchDocument, SearchIndex, Sort};
+use kanjian_search::index::{Change, DocKind, IndexQuery, SearchDocument, SearchIndex};
 
 use crate::engine::{Doc, Engine, dir_size};
 
-/// Documents applied (and committed) at once, as the indexer does.
-const BATCH: usize = 2_000;
+/// Documents applied (and committed) at once, as the indexer does when it is behind.
+const BATCH: usize = 10_000;
+/// Documents handed to a rebuild at once, as `kanjian reindex` reads them.
+const REBUILD_PAGE: usize = 5_000;
 
 pub struct Kanjian {
     runtime: tokio::runtime::Runtime,
@@ -51,17 +53,35 @@ impl Engine for Kanjian {
         "kanjian (tantivy)"
     }
 
+    /// As `kanjian reindex` does: a rebuild fed page by page, committed once.
     fn index(&mut self, docs: &[Doc]) -> anyhow::Result<()> {
         self.dir = tempfile::tempdir()?;
         let index = Arc::new(TantivyIndex::open(self.dir.path(), self.analyzer.clone())?);
-        let mut through = 0;
-        for batch in docs.chunks(BATCH) {
-            through += batch.len() as i64;
-            let changes = batch.iter().map(|d| Change::Upsert(document(d))).collect();
-            self.runtime.block_on(index.apply(changes, through))?;
-        }
+        self.runtime.block_on(async {
+            let mut rebuild = index.rebuild().await?;
+            for page in docs.chunks(REBUILD_PAGE) {
+                rebuild.add(page.iter().map(document).collect()).await?;
+            }
+            rebuild.finish(docs.len() as i64).await
+        })?;
         self.index = Some(index);
         Ok(())
+    }
+
+    /// As the indexer does catching up: batches applied and committed one after another.
+    fn index_in_batches(&mut self, docs: &[Doc]) -> Option<anyhow::Result<usize>> {
+        let run = || -> anyhow::Result<usize> {
+            let dir = tempfile::tempdir()?;
+            let index = Arc::new(TantivyIndex::open(dir.path(), self.analyzer.clone())?);
+            let mut through = 0;
+            for batch in docs.chunks(BATCH) {
+                through += batch.len() as i64;
+                let changes = batch.iter().map(|d| Change::Upsert(document(d))).collect();
+                self.runtime.block_on(index.apply(changes, through))?;
+            }
+            Ok(BATCH)
+        };
+        Some(run())
     }
 
     fn size_bytes(&self) -> anyhow::Result<u64> {
@@ -70,18 +90,7 @@ impl Engine for Kanjian {
 
     fn search(&self, query: &str, suggest: bool, limit: usize) -> anyhow::Result<(u64, Vec<u32>)> {
         let plan = self.analyzer.plan(query, suggest).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let query = IndexQuery {
-            plan,
-            kinds: Vec::new(),
-            categories: Vec::new(),
-            min_price: None,
-            max_price: None,
-            hidden_owners: Vec::new(),
-            sort: Sort::Relevance,
-            offset: 0,
-            limit,
-            facets: false,
-        };
+        let query = IndexQuery::new(plan, limit);
         let results = self.runtime.block_on(self.index_ref()?.search(&query))?;
         Ok((results.total, results.hits.into_iter().map(|h| h.doc.id as u32).collect()))
     }

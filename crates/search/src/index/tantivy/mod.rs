@@ -30,17 +30,25 @@ use tantivy::query::{
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
-use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
 use super::{Change, DocKind, Facets, IndexHit, IndexQuery, IndexResults, Rebuild, SearchDocument, SearchIndex, Sort};
 use crate::analysis::query::LatinRun;
 use crate::analysis::{Analyzer, QueryPlan, Run};
 
-/// Bytes of memory the writer may fill before it flushes a segment.
-const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+mod pre_analyzed;
+
+/// Bytes of memory each indexing thread may fill before it flushes a segment (a rebuild's
+/// threads get four times as much: fewer, larger segments to merge).
+const WRITER_MEMORY_PER_THREAD: usize = 32 * 1024 * 1024;
+/// Bytes of stored documents compressed together (tantivy's default is 16 KiB).
+const DOCSTORE_BLOCK_BYTES: usize = 4 * 1024;
+/// Documents analyzed on one thread before the batch is split across cores.
+const PARALLEL_FROM: usize = 64;
 /// Positions between a title's terms and its body's, so no phrase spans the two.
 const BODY_GAP: usize = 16;
+/// How much a CJK run found contiguous, as typed, outweighs its words found apart.
+const CONTIGUOUS_BOOST: f32 = 10.0;
 /// How many categories a facet lists.
 const MAX_CATEGORY_FACETS: u32 = 20;
 
@@ -67,7 +75,9 @@ struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = |record: IndexRecordOption| {
-        TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_index_option(record))
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default().set_tokenizer(pre_analyzed::TOKENIZER).set_index_option(record),
+        )
     };
     let fields = Fields {
         key: b.add_text_field("key", STRING),
@@ -104,6 +114,7 @@ struct Generation {
     index: Index,
     reader: IndexReader,
     writer: Mutex<Option<IndexWriter<TantivyDocument>>>,
+    memory_per_thread: usize,
 }
 
 impl Generation {
@@ -114,17 +125,26 @@ impl Generation {
         let index = if Index::exists(&tantivy::directory::MmapDirectory::open(&path)?)? {
             Index::open_in_dir(&path)?
         } else {
-            Index::create_in_dir(&path, schema)?
+            // Small blocks of the stored copies: a page of hits decompresses one block per hit.
+            let settings = tantivy::IndexSettings { docstore_blocksize: DOCSTORE_BLOCK_BYTES, ..Default::default() };
+            Index::builder().schema(schema).settings(settings).create_in_dir(&path)?
         };
+        index.tokenizers().register(pre_analyzed::TOKENIZER, pre_analyzed::PreAnalyzed);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Self { number, index, reader, writer: Mutex::new(None) })
+        Ok(Self { number, index, reader, writer: Mutex::new(None), memory_per_thread: WRITER_MEMORY_PER_THREAD })
+    }
+
+    /// Whether it was written in the form this version reads and writes.
+    fn current_format(&self) -> bool {
+        self.index.schema() == schema().0
     }
 
     /// Runs `write` with the writer, taking it on first use.
     fn write<T>(&self, write: impl FnOnce(&mut IndexWriter<TantivyDocument>) -> anyhow::Result<T>) -> anyhow::Result<T> {
         let mut slot = self.writer.lock().map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
         if slot.is_none() {
-            *slot = Some(self.index.writer_with_num_threads(1, WRITER_MEMORY)?);
+            let threads = cores().min(4);
+            *slot = Some(self.index.writer_with_num_threads(threads, threads * self.memory_per_thread)?);
         }
         match slot.as_mut() {
             Some(writer) => write(writer),
@@ -173,7 +193,19 @@ impl TantivyIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
             Err(e) => return Err(e.into()),
         };
-        let generation = Generation::open_or_create(&dir, number)?;
+        let mut generation = Generation::open_or_create(&dir, number)?;
+        let mut number = number;
+        if !generation.current_format() {
+            // Written by an earlier version: start an empty one, which the indexer fills from
+            // every search document (it has applied nothing yet).
+            tracing::warn!(generation = number, "the search index was written in an older format; rebuilding it from the database");
+            number += 1;
+            let path = dir.join(format!("gen-{number}"));
+            if path.exists() {
+                std::fs::remove_dir_all(&path)?;
+            }
+            generation = Generation::open_or_create(&dir, number)?;
+        }
         write_current(&dir, number)?;
         remove_other_generations(&dir, number);
         Ok(Self { dir, analyzer, fields: schema().1, serving: RwLock::new(Arc::new(generation)) })
@@ -207,6 +239,31 @@ impl TantivyIndex {
         }
     }
 
+    /// Checks and converts `docs`, split across the cores: analysis is most of what indexing a
+    /// document costs.
+    fn to_tantivy_all(&self, docs: &[&SearchDocument]) -> anyhow::Result<Vec<TantivyDocument>> {
+        let convert = |part: &[&SearchDocument]| -> anyhow::Result<Vec<TantivyDocument>> {
+            part.iter()
+                .map(|doc| {
+                    doc.check()?;
+                    self.to_tantivy(doc)
+                })
+                .collect()
+        };
+        let threads = cores();
+        if docs.len() < PARALLEL_FROM || threads == 1 {
+            return convert(docs);
+        }
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = docs.chunks(docs.len().div_ceil(threads)).map(|part| scope.spawn(move || convert(part))).collect();
+            let mut out = Vec::with_capacity(docs.len());
+            for part in parts {
+                out.extend(part.join().map_err(|_| anyhow::anyhow!("analysing documents panicked"))??);
+            }
+            Ok(out)
+        })
+    }
+
     fn to_tantivy(&self, doc: &SearchDocument) -> anyhow::Result<TantivyDocument> {
         let f = &self.fields;
         let title = self.analyzer.analyze(&doc.title);
@@ -225,21 +282,22 @@ impl TantivyIndex {
         out.add_i64(f.popularity, doc.popularity);
         out.add_i64(f.published_at, doc.published_at);
         out.add_u64(f.live, u64::from(doc.live));
-        out.add_pre_tokenized_text(f.title_words, tokens(&title.words, 0));
-        out.add_pre_tokenized_text(f.body_words, tokens(&body.words, 0));
+        let field = |out: &mut TantivyDocument, field: Field, title_terms: &[crate::analysis::Term], body_terms: &[crate::analysis::Term], shift: usize| {
+            let mut encoded = String::new();
+            pre_analyzed::encode(&mut encoded, title_terms, 0);
+            pre_analyzed::encode(&mut encoded, body_terms, shift);
+            out.add_text(field, encoded);
+        };
+        field(&mut out, f.title_words, &title.words, &[], 0);
+        field(&mut out, f.body_words, &body.words, &[], 0);
         // The matching fields hold title and body, the body's positions after a gap.
         let body_at = title.folded.len() + BODY_GAP;
         let latin_at = title.latin.last().map_or(0, |t| t.position) + BODY_GAP;
-        let both = |a: &[crate::analysis::Term], b: &[crate::analysis::Term], shift: usize| {
-            let mut all = tokens(a, 0);
-            all.tokens.extend(tokens(b, shift).tokens);
-            all
-        };
-        out.add_pre_tokenized_text(f.unigrams, both(&title.unigrams, &body.unigrams, body_at));
-        out.add_pre_tokenized_text(f.bigrams, both(&title.bigrams, &body.bigrams, body_at));
-        out.add_pre_tokenized_text(f.latin, both(&title.latin, &body.latin, latin_at));
-        out.add_pre_tokenized_text(f.pinyin, both(&title.pinyin, &body.pinyin, body_at));
-        out.add_pre_tokenized_text(f.initials, both(&title.initials, &body.initials, body_at));
+        field(&mut out, f.unigrams, &title.unigrams, &body.unigrams, body_at);
+        field(&mut out, f.bigrams, &title.bigrams, &body.bigrams, body_at);
+        field(&mut out, f.latin, &title.latin, &body.latin, latin_at);
+        field(&mut out, f.pinyin, &title.pinyin, &body.pinyin, body_at);
+        field(&mut out, f.initials, &title.initials, &body.initials, body_at);
         Ok(out)
     }
 
@@ -277,12 +335,15 @@ impl TantivyIndex {
     fn run_query(&self, run: &Run) -> Box<dyn Query> {
         let f = &self.fields;
         match run {
-            Run::Cjk { words, .. } => {
+            Run::Cjk { text, words } => {
                 let mut all: Vec<(Occur, Box<dyn Query>)> =
                     words.iter().map(|w| (Occur::Must, substring(f, w))).collect();
                 if all.len() == 1 {
                     return all.remove(0).1;
                 }
+                // The words may stand apart (红色连衣裙 finds 连衣裙 红色), but titles holding the
+                // run as typed, contiguous, rank first.
+                all.push((Occur::Should, boosted(substring(f, text), CONTIGUOUS_BOOST)));
                 Box::new(BooleanQuery::new(all))
             }
             Run::Latin(latin) => {
@@ -379,22 +440,6 @@ fn fast_i64(segment: &SegmentReader, field: &str) -> Option<Arc<dyn tantivy::col
     segment.fast_fields().i64(field).ok().map(|c| c.first_or_default_col(0))
 }
 
-fn tokens(terms: &[crate::analysis::Term], shift: usize) -> PreTokenizedString {
-    PreTokenizedString {
-        text: String::new(),
-        tokens: terms
-            .iter()
-            .map(|t| Token {
-                offset_from: t.chars.start,
-                offset_to: t.chars.end,
-                position: t.position + shift,
-                text: t.text.clone(),
-                position_length: 1,
-            })
-            .collect(),
-    }
-}
-
 fn term(field: Field, text: &str, record: IndexRecordOption) -> Box<dyn Query> {
     Box::new(TermQuery::new(Term::from_field_text(field, text), record))
 }
@@ -451,6 +496,11 @@ fn scoring_words(plan: &QueryPlan) -> Vec<String> {
     out
 }
 
+/// The cores this process may use (threads for analysis and for tantivy's indexing).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 fn write_current(dir: &Path, number: u64) -> anyhow::Result<()> {
     let tmp = dir.join("current.tmp");
     std::fs::write(&tmp, number.to_string())?;
@@ -491,13 +541,16 @@ impl SearchIndex for Arc<TantivyIndex> {
         let this = self.clone();
         blocking("applying changes to the search index", move || {
             let generation = this.serving();
+            let upserts: Vec<&SearchDocument> =
+                changes.iter().filter_map(|c| if let Change::Upsert(doc) = c { Some(doc) } else { None }).collect();
+            let mut converted = this.to_tantivy_all(&upserts)?.into_iter();
             generation.write(|writer| {
                 for change in changes {
                     match change {
                         Change::Upsert(doc) => {
-                            doc.check()?;
+                            let doc_converted = converted.next().ok_or_else(|| anyhow::anyhow!("a document was not converted"))?;
                             writer.delete_term(Term::from_field_text(this.fields.key, &doc.key().encode()));
-                            writer.add_document(this.to_tantivy(&doc)?)?;
+                            writer.add_document(doc_converted)?;
                         }
                         Change::Delete(key) => {
                             writer.delete_term(Term::from_field_text(this.fields.key, &key.encode()));
@@ -538,7 +591,8 @@ impl SearchIndex for Arc<TantivyIndex> {
             if path.exists() {
                 std::fs::remove_dir_all(&path)?;
             }
-            let generation = Generation::open_or_create(&this.dir, number)?;
+            let mut generation = Generation::open_or_create(&this.dir, number)?;
+            generation.memory_per_thread = 4 * WRITER_MEMORY_PER_THREAD;
             Ok(Box::new(TantivyRebuild { index: this, generation: Some(Arc::new(generation)) }) as Box<dyn Rebuild>)
         })
         .await
@@ -556,10 +610,10 @@ impl Rebuild for TantivyRebuild {
         let Some(generation) = self.generation.clone() else { return Err(Error::internal("the rebuild is finished")) };
         let index = self.index.clone();
         blocking("adding to the rebuilt search index", move || {
+            let converted = index.to_tantivy_all(&docs.iter().collect::<Vec<_>>())?;
             generation.write(|writer| {
-                for doc in docs {
-                    doc.check()?;
-                    writer.add_document(index.to_tantivy(&doc)?)?;
+                for doc in converted {
+                    writer.add_document(doc)?;
                 }
                 Ok(())
             })
