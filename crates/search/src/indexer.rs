@@ -14,8 +14,9 @@ use crate::Deps;
 use crate::index::{Change, SearchIndex};
 use crate::store;
 
-/// Changes applied (and committed) at once.
-const BATCH: u64 = 2_000;
+/// Changes applied (and committed) at once: a server catching up (after a seed, or a restart
+/// with a new index) commits every 10 000; a quiet one commits each change as it comes.
+const BATCH: u64 = 10_000;
 const RETRY: Duration = Duration::from_secs(2);
 
 pub(crate) async fn run(deps: Arc<Deps>, index: Arc<dyn SearchIndex>, poll: Duration, shutdown: CancellationToken) {
