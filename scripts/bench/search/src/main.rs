@@ -50,8 +50,8 @@ struct EngineResult {
     /// Indexing in the batches a server's indexer commits: (batch size, seconds).
     batched: Option<(usize, f64)>,
     size: u64,
-    /// Per query kind: (p50 µs, p99 µs, mean matches).
-    latency: Vec<(QueryKind, u64, u64, f64)>,
+    /// Per query kind: (p50 µs, p99 µs, mean matches, the slowest query and its µs).
+    latency: Vec<(QueryKind, u64, u64, f64, (String, u64))>,
     /// Per kind measured: (queries, mean recall, mean precision of what came back).
     recall: Vec<(QueryKind, usize, f64, f64)>,
     cases: cases::Score,
@@ -100,13 +100,18 @@ fn run(engine: &mut dyn Engine, args: &Args, docs: &[Doc], folded: &[String], qu
         }
         let mut histogram = Histogram::<u64>::new(3)?;
         let mut matches = 0u64;
+        let mut slowest = (String::new(), 0);
         for q in qs {
             let started = Instant::now();
             let (total, _) = engine.search(q, kind.suggest(), args.limit)?;
-            histogram.record(started.elapsed().as_micros().max(1) as u64)?;
+            let micros = started.elapsed().as_micros().max(1) as u64;
+            histogram.record(micros)?;
+            if micros > slowest.1 {
+                slowest = (format!("{q} ({total} matches)"), micros);
+            }
             matches += total;
         }
-        latency.push((*kind, histogram.value_at_quantile(0.5), histogram.value_at_quantile(0.99), matches as f64 / qs.len() as f64));
+        latency.push((*kind, histogram.value_at_quantile(0.5), histogram.value_at_quantile(0.99), matches as f64 / qs.len() as f64, slowest));
     }
     // Recall where the truth is a plain scan: the folded query as a substring of the folded title.
     let mut recall = Vec::new();
@@ -161,8 +166,8 @@ fn report(args: &Args, docs: &[Doc], queries: &[(QueryKind, Vec<String>)], resul
             &mut out,
             &format!("{} (`{example}`…) p50 / p99 µs, mean matches", kind.name()),
             results.iter().map(|r| {
-                let (_, p50, p99, mean) = r.latency[i];
-                format!("{p50} / {p99}, {mean:.0}")
+                let (_, p50, p99, mean, (slowest, micros)) = &r.latency[i];
+                format!("{p50} / {p99}, {mean:.0} (slowest: `{slowest}` {micros})")
             }).collect(),
         );
     }

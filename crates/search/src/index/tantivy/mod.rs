@@ -482,12 +482,15 @@ fn syllables_query(f: &Fields, split: &[String], last_unfinished: bool) -> Box<d
     }
 }
 
-/// The words a query contributes to scoring: a CJK run's words, a Latin run's terms.
+/// The words a query contributes to scoring: a CJK run's words of two characters or more, a
+/// Latin run's terms.
 fn scoring_words(plan: &QueryPlan) -> Vec<String> {
     let mut out = Vec::new();
     for run in &plan.runs {
         match run {
-            Run::Cjk { words, .. } => out.extend(words.iter().cloned()),
+            // A one-character word already scores through its unigram; as a word it would make
+            // every query walk that character's whole posting list (的 is in most titles).
+            Run::Cjk { words, .. } => out.extend(words.iter().filter(|w| w.chars().nth(1).is_some()).cloned()),
             Run::Latin(latin) => out.extend(latin.terms.iter().cloned()),
         }
     }
