@@ -35,6 +35,9 @@ pub struct SearchInput {
     pub first: u32,
     /// The `end_cursor` of the page before.
     pub after: Option<String>,
+    /// Count the matches per kind and category (first pages only): a second pass over every
+    /// match, so only when asked.
+    pub facets: bool,
 }
 
 /// Why a result ranks higher for this person.

@@ -220,7 +220,7 @@ impl SearchApi for SearchService {
             },
             offset: fetch_from,
             limit: fetch_until.min(MAX_DEPTH + 1) - fetch_from,
-            facets: offset == 0,
+            facets: offset == 0 && input.facets,
         };
         let results = self.index.search(&query).await?;
         let mut hits: Vec<(IndexHit, SocialProof)> = results.hits.into_iter().map(|h| (h, SocialProof::default())).collect();

@@ -311,7 +311,8 @@ async fn live_rooms_on_air_come_first_and_facets_count_kinds() {
     })
     .await;
     w.index().await;
-    let results = w.search.api.search(&Actor::Anonymous, SearchInput { query: "篮球".into(), ..Default::default() }).await.unwrap();
+    let results =
+        w.search.api.search(&Actor::Anonymous, SearchInput { query: "篮球".into(), facets: true, ..Default::default() }).await.unwrap();
     assert_eq!(results.hits[0].kind, SearchKind::LiveRoom);
     assert!(results.hits[0].live);
     let mut kinds = results.facets.kinds.clone();
@@ -321,7 +322,7 @@ async fn live_rooms_on_air_come_first_and_facets_count_kinds() {
     let videos = w
         .search
         .api
-        .search(&Actor::Anonymous, SearchInput { query: "篮球".into(), kinds: vec![SearchKind::Video], ..Default::default() })
+        .search(&Actor::Anonymous, SearchInput { query: "篮球".into(), kinds: vec![SearchKind::Video], facets: true, ..Default::default() })
         .await
         .unwrap();
     assert_eq!(videos.hits.len(), 1);
@@ -334,6 +335,7 @@ async fn live_rooms_on_air_come_first_and_facets_count_kinds() {
         .await
         .unwrap();
     assert_eq!(newest.hits.len(), 2);
+    assert!(newest.facets.kinds.is_empty() && newest.facets.categories.is_empty(), "facets are counted only when asked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -282,6 +282,7 @@ impl SearchQuery {
             max_price: max_price.map(|m| m.0),
             sort: sort.unwrap_or_default().into(),
             first: u32::try_from(first.unwrap_or(0).max(0)).unwrap_or(0),
+            facets: after.is_none() && ctx.look_ahead().field("facets").exists(),
             after,
         };
         let first_page = input.after.is_none();
