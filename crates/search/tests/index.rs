@@ -152,3 +152,14 @@ async fn an_index_in_an_older_format_is_started_again_empty() {
     let found = index.search(&IndexQuery::new(analyzer.plan("茶杯", false).unwrap(), 10)).await.unwrap();
     assert_eq!(found.hits.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_found_as_typed_ranks_above_its_words_apart() {
+    let f = fixture();
+    // The words apart are the more popular and the more recent: only the phrase can lift the
+    // contiguous title above them.
+    let apart = SearchDocument { kind: DocKind::Video, price: None, category: None, ..product(1, "连衣裙 夏季新款 红色", 0, 900, 200) };
+    let together = SearchDocument { kind: DocKind::Video, price: None, category: None, ..product(2, "夏季红色连衣裙", 0, 1, 100) };
+    f.index.apply(vec![Change::Upsert(apart), Change::Upsert(together)], 2).await.unwrap();
+    assert_eq!(f.ids(f.query("红色连衣裙")).await, [2, 1], "both found, the contiguous one first");
+}

@@ -1,6 +1,7 @@
 //! The embedded engine: a tantivy index in `<data_dir>/search/`.
 //!
-//! Every field is pre-tokenized by `analysis`, so the index holds exactly the terms the query
+//! Every text field is analysed by `analysis` (on all cores, before the writer sees it) and
+//! read back by the `pre_analyzed` tokenizer, so the index holds exactly the terms the query
 //! side asks for (no tokenizer of tantivy's own runs). The stored `doc` field returns the whole
 //! document; kind, owner, category, price, popularity, time and live are fast or indexed fields
 //! for filters, facets and sorting.
