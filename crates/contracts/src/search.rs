@@ -35,6 +35,9 @@ pub struct SearchInput {
     pub first: u32,
     /// The `end_cursor` of the page before.
     pub after: Option<String>,
+    /// Count every match (`SearchResultsDto::total`): a pass over all of them, so only when
+    /// asked (a page alone reads only as far as its results).
+    pub count: bool,
     /// Count the matches per kind and category (first pages only): a second pass over every
     /// match, so only when asked.
     pub facets: bool,
@@ -86,7 +89,8 @@ pub struct SearchResultsDto {
     pub hits: Vec<SearchHitDto>,
     /// Each hit's cursor (pass it as `after` to continue after it).
     pub cursors: Vec<String>,
-    pub total: u64,
+    /// How many results match in all, when `SearchInput::count` asked.
+    pub total: Option<u64>,
     pub has_next_page: bool,
     pub facets: SearchFacets,
 }

@@ -220,6 +220,7 @@ impl SearchApi for SearchService {
             },
             offset: fetch_from,
             limit: fetch_until.min(MAX_DEPTH + 1) - fetch_from,
+            count: input.count,
             facets: offset == 0 && input.facets,
         };
         let results = self.index.search(&query).await?;

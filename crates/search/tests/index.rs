@@ -63,16 +63,18 @@ async fn price_ranges_categories_and_sorts() {
     assert_eq!(sorted, [1, 2, 4], "bounds are inclusive");
     assert_eq!(f.ids(IndexQuery { sort: Sort::Newest, ..f.query("茶") }).await, [4, 1, 3, 2]);
     assert_eq!(f.ids(IndexQuery { sort: Sort::Popular, ..f.query("茶") }).await, [4, 2, 1, 3]);
-    let tea = f.index.search(&IndexQuery { categories: vec!["茶叶".into()], ..f.query("茶") }).await.unwrap();
-    assert_eq!(tea.total, 2);
+    let tea = f.index.search(&IndexQuery { categories: vec!["茶叶".into()], count: true, ..f.query("茶") }).await.unwrap();
+    assert_eq!(tea.total, Some(2));
     // Facets ignore the category filter: they say what each choice gives.
     let mut categories = tea.facets.categories.clone();
     categories.sort();
     assert_eq!(categories, [("茶具".to_owned(), 2), ("茶叶".to_owned(), 2)]);
     // A page past the end is empty, the total still right.
-    let far = f.index.search(&IndexQuery { offset: 10, ..f.query("茶") }).await.unwrap();
+    let far = f.index.search(&IndexQuery { offset: 10, count: true, ..f.query("茶") }).await.unwrap();
     assert!(far.hits.is_empty());
-    assert_eq!(far.total, 4);
+    assert_eq!(far.total, Some(4));
+    // Not asked, nothing is counted.
+    assert_eq!(f.index.search(&f.query("茶")).await.unwrap().total, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,4 +164,37 @@ async fn a_run_found_as_typed_ranks_above_its_words_apart() {
     let together = SearchDocument { kind: DocKind::Video, price: None, category: None, ..product(2, "夏季红色连衣裙", 0, 1, 100) };
     f.index.apply(vec![Change::Upsert(apart), Change::Upsert(together)], 2).await.unwrap();
     assert_eq!(f.ids(f.query("红色连衣裙")).await, [2, 1], "both found, the contiguous one first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_title_holding_the_query_ranks_above_a_body_holding_it() {
+    let f = fixture();
+    let in_body = SearchDocument { body: "配一只青瓷茶杯".into(), ..product(1, "龙井礼盒", 0, 900, 200) };
+    let in_title = product(2, "青瓷茶杯", 0, 1, 100);
+    f.index.apply(vec![Change::Upsert(in_body), Change::Upsert(in_title)], 2).await.unwrap();
+    assert_eq!(f.ids(f.query("茶杯")).await, [2, 1], "both found, the title first though less popular");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_the_most_popular_matches_across_segments_and_deletions() {
+    let f = fixture();
+    // Three commits (three segments), popularity scattered across them.
+    let popularity = |id: i64| (id * 37) % 101;
+    for (batch, ids) in [(1..=20), (21..=40), (41..=60)].into_iter().enumerate() {
+        let docs = ids.map(|id| Change::Upsert(product(id, &format!("茶杯 第{id}号"), 0, popularity(id), 0))).collect();
+        f.index.apply(docs, batch as i64 + 1).await.unwrap();
+    }
+    // The most popular match is deleted, another is updated to the top.
+    let mut expected: Vec<i64> = (1..=60).collect();
+    let most_popular = *expected.iter().max_by_key(|&&id| popularity(id)).unwrap();
+    f.index.apply(vec![Change::Delete(DocKey::new(DocKind::Product, most_popular))], 4).await.unwrap();
+    f.index.apply(vec![Change::Upsert(product(7, "茶杯 第7号", 0, 500, 0))], 5).await.unwrap();
+    expected.retain(|&id| id != most_popular);
+    expected.sort_by_key(|&id| (std::cmp::Reverse(if id == 7 { 500 } else { popularity(id) }), id));
+    for sort in [Sort::Relevance, Sort::Popular] {
+        let page = f.ids(IndexQuery { offset: 5, limit: 10, sort, ..f.query("茶杯") }).await;
+        assert_eq!(page, expected[5..15], "{sort:?}");
+        let first = f.ids(IndexQuery { limit: 5, sort, ..f.query("茶杯") }).await;
+        assert_eq!(first, expected[..5], "{sort:?}");
+    }
 }

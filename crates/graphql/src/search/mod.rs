@@ -226,7 +226,8 @@ pub struct SearchFacets {
 /// Fields of a page of search results beside its edges.
 #[derive(SimpleObject)]
 pub struct SearchTotals {
-    /// How many results match in all.
+    /// How many results match in all (exact; counting them all is the costly part of a search
+    /// matching many, so leave it out when not shown).
     pub total_count: i32,
     /// On the first page only (null on later ones).
     pub facets: Option<SearchFacets>,
@@ -282,6 +283,7 @@ impl SearchQuery {
             max_price: max_price.map(|m| m.0),
             sort: sort.unwrap_or_default().into(),
             first: u32::try_from(first.unwrap_or(0).max(0)).unwrap_or(0),
+            count: ctx.look_ahead().field("totalCount").exists(),
             facets: after.is_none() && ctx.look_ahead().field("facets").exists(),
             after,
         };
@@ -299,7 +301,8 @@ impl SearchQuery {
         let mut connection = Connection::with_additional_fields(
             !first_page,
             results.has_next_page,
-            SearchTotals { total_count: count(results.total), facets },
+            // Counted only when selected (a pass over every match); 0 is never sent.
+            SearchTotals { total_count: results.total.map_or(0, count), facets },
         );
         connection.edges.extend(results.hits.into_iter().zip(results.cursors).map(|(hit, cursor)| Edge::new(cursor, SearchHit(hit))));
         Ok(connection)

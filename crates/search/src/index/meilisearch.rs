@@ -19,7 +19,7 @@
 //! **Ranking** is Meilisearch's, in one merged order: a chosen sort first (newest, most popular,
 //! or live rooms first when only live rooms are asked for, as the embedded engine does), then
 //! its relevance rules (a title match above a body match), then live and popular documents
-//! first among equals, standing in for the embedded engine's live and popularity boosts. A hit's
+//! first among equals, as the embedded engine orders each of its relevance steps. A hit's
 //! score is Meilisearch's weighted ranking score (time or popularity for those sorts).
 //!
 //! **Where it is.** `through` lives in the index itself, in a bookkeeping document
@@ -455,7 +455,7 @@ impl<H: HttpClient + 'static> Inner<H> {
             .skip(q.offset)
             .take(q.limit)
             .collect();
-        Ok(IndexResults { hits, total, facets })
+        Ok(IndexResults { hits, total: q.count.then_some(total), facets })
     }
 }
 

@@ -49,6 +49,9 @@ pub struct IndexQuery {
     pub sort: Sort,
     pub offset: usize,
     pub limit: usize,
+    /// Count every match (`IndexResults::total`). A page alone costs the same however many
+    /// documents match; an exact count visits them all.
+    pub count: bool,
     /// Count matches per kind and per category (over the query without the kind and category
     /// filters, so each count says what choosing it would give).
     pub facets: bool,
@@ -56,7 +59,7 @@ pub struct IndexQuery {
 
 impl IndexQuery {
     /// `plan` over every document the caller may see, by relevance, the first `limit`, without
-    /// facets; set the other fields with struct update syntax.
+    /// a count or facets; set the other fields with struct update syntax.
     pub fn new(plan: QueryPlan, limit: usize) -> Self {
         Self {
             plan,
@@ -68,6 +71,7 @@ impl IndexQuery {
             sort: Sort::Relevance,
             offset: 0,
             limit,
+            count: false,
             facets: false,
         }
     }
@@ -91,8 +95,9 @@ pub struct Facets {
 #[derive(Debug, Clone, Default)]
 pub struct IndexResults {
     pub hits: Vec<IndexHit>,
-    /// How many documents match in all (exact).
-    pub total: u64,
+    /// How many documents match in all, when the query asked (`IndexQuery::count`). Exact on
+    /// the embedded engine; Meilisearch's estimate minus what narrowing dropped otherwise.
+    pub total: Option<u64>,
     pub facets: Facets,
 }
 

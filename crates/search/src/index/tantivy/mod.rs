@@ -13,6 +13,13 @@
 //! **Where it is.** Each commit carries the change sequence it includes (tantivy's commit
 //! payload), so documents and that number are saved together: after a crash the indexer
 //! resumes from what the last commit says.
+//!
+//! **Ranking.** Documents are kept most popular first in every segment (index sorting). A
+//! relevance search walks steps, best first (see `relevance_steps`: as typed with the words in
+//! the title, as typed, apart in the title, apart; live rooms on air first within each), and
+//! reads each segment only until the page is full: the cost of a page does not grow with the
+//! number of matches. Most popular reads one step; newest orders every match by time. The total
+//! is counted only when asked (`IndexQuery::count`).
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -23,15 +30,15 @@ use kanjian_kernel::{Context, Error, Result};
 use serde::{Deserialize, Serialize};
 use tantivy::aggregation::AggregationCollector;
 use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query,
-    RangeQuery, TermQuery, TermSetQuery,
+    BooleanQuery, EnableScoring, FuzzyTermQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query, RangeQuery, TermQuery,
+    TermSetQuery,
 };
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
-use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocAddress, DocSet, Index, IndexReader, IndexWriter, Order, ReloadPolicy, SegmentReader, TERMINATED, TantivyDocument, Term};
 
 use super::{Change, DocKind, Facets, IndexHit, IndexQuery, IndexResults, Rebuild, SearchDocument, SearchIndex, Sort};
 use crate::analysis::query::LatinRun;
@@ -39,17 +46,16 @@ use crate::analysis::{Analyzer, QueryPlan, Run};
 
 mod pre_analyzed;
 
-/// Bytes of memory each indexing thread may fill before it flushes a segment (a rebuild's
-/// threads get four times as much: fewer, larger segments to merge).
+/// Bytes of memory each indexing thread may fill before it flushes a segment.
 const WRITER_MEMORY_PER_THREAD: usize = 32 * 1024 * 1024;
+/// A rebuild's threads get four times as much: fewer, larger segments to merge.
+const REBUILD_MEMORY_PER_THREAD: usize = 4 * WRITER_MEMORY_PER_THREAD;
 /// Bytes of stored documents compressed together (tantivy's default is 16 KiB).
 const DOCSTORE_BLOCK_BYTES: usize = 4 * 1024;
 /// Documents analyzed on one thread before the batch is split across cores.
 const PARALLEL_FROM: usize = 64;
 /// Positions between a title's terms and its body's, so no phrase spans the two.
 const BODY_GAP: usize = 16;
-/// How much a CJK run found contiguous, as typed, outweighs its words found apart.
-const CONTIGUOUS_BOOST: f32 = 10.0;
 /// How many categories a facet lists.
 const MAX_CATEGORY_FACETS: u32 = 20;
 
@@ -89,7 +95,7 @@ fn schema() -> (Schema, Fields) {
         price: b.add_i64_field("price", INDEXED | FAST),
         popularity: b.add_i64_field("popularity", FAST),
         published_at: b.add_i64_field("published_at", FAST),
-        live: b.add_u64_field("live", FAST),
+        live: b.add_u64_field("live", FAST | INDEXED),
         title_words: b.add_text_field("title_words", text(IndexRecordOption::WithFreqs)),
         body_words: b.add_text_field("body_words", text(IndexRecordOption::WithFreqs)),
         unigrams: b.add_text_field("unigrams", text(IndexRecordOption::WithFreqs)),
@@ -99,6 +105,18 @@ fn schema() -> (Schema, Fields) {
         initials: b.add_text_field("initials", text(IndexRecordOption::Basic)),
     };
     (b.build(), fields)
+}
+
+/// Documents are kept most popular first, in every segment (tantivy sorts each new segment and
+/// keeps merges sorted): a ranked page is then the first matches of each segment, without
+/// visiting the rest (see `ranked`). Stored copies compress in small blocks: a page of hits
+/// decompresses one block per hit.
+fn settings() -> tantivy::IndexSettings {
+    tantivy::IndexSettings {
+        sort_by_field: Some(tantivy::IndexSortByField { field: "popularity".into(), order: Order::Desc }),
+        docstore_blocksize: DOCSTORE_BLOCK_BYTES,
+        ..Default::default()
+    }
 }
 
 /// What each commit remembers.
@@ -115,7 +133,6 @@ struct Generation {
     index: Index,
     reader: IndexReader,
     writer: Mutex<Option<IndexWriter<TantivyDocument>>>,
-    memory_per_thread: usize,
 }
 
 impl Generation {
@@ -126,26 +143,30 @@ impl Generation {
         let index = if Index::exists(&tantivy::directory::MmapDirectory::open(&path)?)? {
             Index::open_in_dir(&path)?
         } else {
-            // Small blocks of the stored copies: a page of hits decompresses one block per hit.
-            let settings = tantivy::IndexSettings { docstore_blocksize: DOCSTORE_BLOCK_BYTES, ..Default::default() };
+            let settings = settings();
             Index::builder().schema(schema).settings(settings).create_in_dir(&path)?
         };
         index.tokenizers().register(pre_analyzed::TOKENIZER, pre_analyzed::PreAnalyzed);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Self { number, index, reader, writer: Mutex::new(None), memory_per_thread: WRITER_MEMORY_PER_THREAD })
+        Ok(Self { number, index, reader, writer: Mutex::new(None) })
     }
 
     /// Whether it was written in the form this version reads and writes.
     fn current_format(&self) -> bool {
-        self.index.schema() == schema().0
+        self.index.schema() == schema().0 && self.index.settings().sort_by_field == settings().sort_by_field
     }
 
-    /// Runs `write` with the writer, taking it on first use.
-    fn write<T>(&self, write: impl FnOnce(&mut IndexWriter<TantivyDocument>) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    /// Runs `write` with the writer, taking it on first use with `memory_per_thread` for each
+    /// of its threads.
+    fn write<T>(
+        &self,
+        memory_per_thread: usize,
+        write: impl FnOnce(&mut IndexWriter<TantivyDocument>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let mut slot = self.writer.lock().map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
         if slot.is_none() {
             let threads = cores().min(4);
-            *slot = Some(self.index.writer_with_num_threads(threads, threads * self.memory_per_thread)?);
+            *slot = Some(self.index.writer_with_num_threads(threads, threads * memory_per_thread)?);
         }
         match slot.as_mut() {
             Some(writer) => write(writer),
@@ -302,29 +323,33 @@ impl TantivyIndex {
         Ok(out)
     }
 
-    fn query(&self, q: &IndexQuery, with_kind_and_category: bool) -> Box<dyn Query> {
+    /// Documents matching `q` and its filters. `how` narrows them to one step of the relevance
+    /// order (see `relevance_steps`); the facets leave out the kind and category filters.
+    fn query(&self, q: &IndexQuery, how: Narrowed) -> Box<dyn Query> {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for run in &q.plan.runs {
-            clauses.push((Occur::Must, self.run_query(run)));
+            clauses.push((Occur::Must, self.run_query(run, how.as_typed)));
         }
-        // Scoring only: the query's words as words of the title and body.
-        for word in scoring_words(&q.plan) {
-            clauses.push((Occur::Should, boosted(term(f.title_words, &word, IndexRecordOption::WithFreqs), 2.0)));
-            clauses.push((Occur::Should, term(f.body_words, &word, IndexRecordOption::WithFreqs)));
+        if how.in_title {
+            for word in title_words(&q.plan) {
+                clauses.push((Occur::Must, term(f.title_words, &word, IndexRecordOption::Basic)));
+            }
         }
-        if with_kind_and_category && !q.kinds.is_empty() {
+        if how.live {
+            clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(f.live, 1), IndexRecordOption::Basic))));
+        }
+        if how.with_kind_and_category && !q.kinds.is_empty() {
             let kinds = q.kinds.iter().map(|k| Term::from_field_text(f.kind, k.code()));
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(kinds)), 0.0))));
+            clauses.push((Occur::Must, Box::new(TermSetQuery::new(kinds))));
         }
-        if with_kind_and_category && !q.categories.is_empty() {
+        if how.with_kind_and_category && !q.categories.is_empty() {
             let categories = q.categories.iter().map(|c| Term::from_field_text(f.category, c));
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(categories)), 0.0))));
+            clauses.push((Occur::Must, Box::new(TermSetQuery::new(categories))));
         }
         if q.min_price.is_some() || q.max_price.is_some() {
             let bound = |v: Option<i64>| v.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(f.price, v)));
-            let range = RangeQuery::new(bound(q.min_price), bound(q.max_price));
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(range), 0.0))));
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(bound(q.min_price), bound(q.max_price)))));
         }
         if !q.hidden_owners.is_empty() {
             let owners = q.hidden_owners.iter().map(|&o| Term::from_field_i64(f.owner, o));
@@ -333,31 +358,101 @@ impl TantivyIndex {
         Box::new(BooleanQuery::new(clauses))
     }
 
-    fn run_query(&self, run: &Run) -> Box<dyn Query> {
+    /// A run: a CJK run's words each as a substring (`as_typed`: the whole run as one), a
+    /// Latin run as Latin words, full pinyin or initials.
+    fn run_query(&self, run: &Run, as_typed: bool) -> Box<dyn Query> {
         let f = &self.fields;
         match run {
-            Run::Cjk { text, words } => {
-                let mut all: Vec<(Occur, Box<dyn Query>)> =
-                    words.iter().map(|w| (Occur::Must, substring(f, w))).collect();
-                if all.len() == 1 {
-                    return all.remove(0).1;
-                }
-                // The words may stand apart (红色连衣裙 finds 连衣裙 红色), but titles holding the
-                // run as typed, contiguous, rank first.
-                all.push((Occur::Should, boosted(substring(f, text), CONTIGUOUS_BOOST)));
-                Box::new(BooleanQuery::new(all))
-            }
+            Run::Cjk { text, .. } if as_typed => substring(f, text),
+            Run::Cjk { words, .. } => match words.as_slice() {
+                [one] => substring(f, one),
+                _ => Box::new(BooleanQuery::new(words.iter().map(|w| (Occur::Must, substring(f, w))).collect())),
+            },
             Run::Latin(latin) => {
-                let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, boosted(latin_query(f, latin), 2.0))];
+                let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, latin_query(f, latin))];
                 for split in &latin.pinyin {
                     any.push((Occur::Should, syllables_query(f, split, latin.prefix_last)));
                 }
                 if let Some(letters) = &latin.initials {
-                    any.push((Occur::Should, boosted(term(f.initials, letters, IndexRecordOption::Basic), 0.5)));
+                    any.push((Occur::Should, term(f.initials, letters, IndexRecordOption::Basic)));
                 }
                 Box::new(BooleanQuery::new(any))
             }
         }
+    }
+
+    /// The relevance order as steps, best first; within a step, live rooms that are live now,
+    /// then the most popular. Meilisearch ranks by such buckets too (words, proximity,
+    /// attribute, then a custom order); Kanjian's:
+    /// 1. every run as typed, and the query's words words of the title;
+    /// 2. every run as typed (a CJK run contiguous: 红色连衣裙 itself);
+    /// 3. the runs' words apart, in the title;
+    /// 4. the runs' words apart (连衣裙 红色).
+    ///
+    /// Steps that would repeat an earlier one are left out (a one-word query has no words
+    /// apart; a query of single characters, no title words). When only live rooms are asked
+    /// for, every step's live rooms come before any room that is not live.
+    fn relevance_steps(&self, q: &IndexQuery) -> Vec<Box<dyn Query>> {
+        let apart_differs = q.plan.runs.iter().any(|r| matches!(r, Run::Cjk { words, .. } if words.len() > 1));
+        let has_title_words = !title_words(&q.plan).is_empty();
+        let mut steps = Vec::new();
+        for as_typed in [true, false] {
+            if !as_typed && !apart_differs {
+                break;
+            }
+            if has_title_words {
+                steps.push(Narrowed { as_typed, in_title: true, ..Narrowed::ALL });
+            }
+            steps.push(Narrowed { as_typed, ..Narrowed::ALL });
+        }
+        let with_live = |s: &Narrowed| Narrowed { live: true, ..*s };
+        let ordered: Vec<Narrowed> = if q.kinds == [DocKind::LiveRoom] {
+            steps.iter().map(with_live).chain(steps.iter().copied()).collect()
+        } else {
+            steps.iter().flat_map(|s| [with_live(s), *s]).collect()
+        };
+        ordered.into_iter().map(|how| self.query(q, how)).collect()
+    }
+
+    /// The first `need` documents in the order `steps` give: each step's documents in index
+    /// order (most popular first, as the index is sorted), skipping those an earlier step gave.
+    /// Each segment is read only as far as `need` documents a step, so a page costs the same
+    /// whether a query matches a hundred titles or a hundred thousand. Scores fall with the
+    /// order: step k of n scores in [2^(n-k), 2^(n-k+1)), popularity deciding within.
+    fn ranked(&self, searcher: &tantivy::Searcher, steps: &[Box<dyn Query>], need: usize) -> anyhow::Result<Vec<(f32, DocAddress)>> {
+        let mut out: Vec<(f32, DocAddress)> = Vec::with_capacity(need);
+        let mut taken: std::collections::HashSet<DocAddress> = std::collections::HashSet::new();
+        for (k, step) in steps.iter().enumerate() {
+            let still = need.saturating_sub(out.len());
+            if still == 0 {
+                break;
+            }
+            let weight = step.weight(EnableScoring::disabled_from_searcher(searcher))?;
+            // (popularity, where) of each segment's first `still` new documents.
+            let mut candidates: Vec<(i64, DocAddress)> = Vec::new();
+            for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+                let popularity = fast_i64(segment, "popularity");
+                let alive = segment.alive_bitset();
+                let mut scorer = weight.scorer(segment, 1.0)?;
+                let mut got = 0;
+                let mut doc = scorer.doc();
+                while doc != TERMINATED && got < still {
+                    let at = DocAddress::new(ord as u32, doc);
+                    if alive.is_none_or(|a| a.is_alive(doc)) && !taken.contains(&at) {
+                        candidates.push((popularity.as_ref().map_or(0, |c| c.get_val(doc)), at));
+                        got += 1;
+                    }
+                    doc = scorer.advance();
+                }
+            }
+            candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let base = 2f32.powi((steps.len() - k) as i32);
+            for (popularity, at) in candidates.into_iter().take(still) {
+                taken.insert(at);
+                out.push((base * (1.0 + popularity_share(popularity)), at));
+            }
+        }
+        Ok(out)
     }
 
     fn load(&self, searcher: &tantivy::Searcher, at: DocAddress) -> anyhow::Result<SearchDocument> {
@@ -372,48 +467,31 @@ impl TantivyIndex {
     fn search_blocking(&self, q: &IndexQuery) -> anyhow::Result<IndexResults> {
         let generation = self.serving();
         let searcher = generation.reader.searcher();
-        let query = self.query(q, true);
-        let top = TopDocs::with_limit(q.limit.max(1)).and_offset(q.offset);
-        let (total, found): (usize, Vec<(f32, DocAddress)>) = match q.sort {
-            Sort::Relevance => {
-                let live_first = q.kinds == [DocKind::LiveRoom];
-                let ranked = top.tweak_score(move |segment: &SegmentReader| {
-                    let popularity = fast_i64(segment, "popularity");
-                    let live = segment.fast_fields().u64("live").ok().map(|c| c.first_or_default_col(0));
-                    move |doc: DocId, score: Score| {
-                        let popularity = popularity.as_ref().map_or(0, |c| c.get_val(doc)).max(0);
-                        let is_live = live.as_ref().is_some_and(|c| c.get_val(doc) == 1);
-                        let mut ranked = score * (1.0 + (1.0 + popularity as f32).ln() / 10.0);
-                        if is_live {
-                            ranked *= 1.5;
-                            if live_first {
-                                ranked += 1.0e6;
-                            }
-                        }
-                        ranked
-                    }
-                });
-                searcher.search(&query, &(Count, ranked))?
-            }
-            Sort::Newest | Sort::Popular => {
-                let field = if q.sort == Sort::Newest { "published_at" } else { "popularity" };
-                let (total, found) = searcher.search(&query, &(Count, top.order_by_fast_field::<i64>(field, Order::Desc)))?;
-                (total, found.into_iter().map(|(v, at)| (v.unwrap_or(0) as f32, at)).collect())
+        let need = q.offset + q.limit;
+        let found: Vec<(f32, DocAddress)> = match q.sort {
+            Sort::Relevance => self.ranked(&searcher, &self.relevance_steps(q), need)?,
+            Sort::Popular => self
+                .ranked(&searcher, &[self.query(q, Narrowed::ALL)], need)?
+                .into_iter()
+                .map(|(_, at)| (popularity_of(&searcher, at) as f32, at))
+                .collect(),
+            Sort::Newest => {
+                let top = TopDocs::with_limit(need.max(1)).order_by_fast_field::<i64>("published_at", Order::Desc);
+                let found = searcher.search(&self.query(q, Narrowed::ALL), &top)?;
+                found.into_iter().map(|(v, at)| (v.unwrap_or(0) as f32, at)).collect()
             }
         };
-        let mut hits = Vec::with_capacity(found.len());
-        for (score, at) in found {
+        let mut hits = Vec::with_capacity(q.limit);
+        for &(score, at) in found.iter().skip(q.offset).take(q.limit) {
             hits.push(IndexHit { doc: self.load(&searcher, at)?, score });
         }
-        if q.limit == 0 {
-            hits.clear();
-        }
+        let total = if q.count { Some(self.query(q, Narrowed::ALL).count(&searcher)? as u64) } else { None };
         let facets = if q.facets { self.facets(&searcher, q)? } else { Facets::default() };
-        Ok(IndexResults { hits, total: total as u64, facets })
+        Ok(IndexResults { hits, total, facets })
     }
 
     fn facets(&self, searcher: &tantivy::Searcher, q: &IndexQuery) -> anyhow::Result<Facets> {
-        let query = self.query(q, false);
+        let query = self.query(q, Narrowed { with_kind_and_category: false, ..Narrowed::ALL });
         let request: Aggregations = serde_json::from_value(serde_json::json!({
             "kinds": { "terms": { "field": "kind", "size": DocKind::ALL.len() } },
             "categories": { "terms": { "field": "category", "size": MAX_CATEGORY_FACETS } },
@@ -443,10 +521,6 @@ fn fast_i64(segment: &SegmentReader, field: &str) -> Option<Arc<dyn tantivy::col
 
 fn term(field: Field, text: &str, record: IndexRecordOption) -> Box<dyn Query> {
     Box::new(TermQuery::new(Term::from_field_text(field, text), record))
-}
-
-fn boosted(query: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
-    Box::new(BoostQuery::new(query, boost))
 }
 
 /// A CJK word anywhere: its unigram, its bigram, or a phrase of its bigrams.
@@ -483,14 +557,14 @@ fn syllables_query(f: &Fields, split: &[String], last_unfinished: bool) -> Box<d
     }
 }
 
-/// The words a query contributes to scoring: a CJK run's words of two characters or more, a
+/// The words a title holding the query would have among its words: a CJK run's words of two
+/// characters or more (jieba's search mode gives a title's words inside its longer ones too), a
 /// Latin run's terms.
-fn scoring_words(plan: &QueryPlan) -> Vec<String> {
+fn title_words(plan: &QueryPlan) -> Vec<String> {
     let mut out = Vec::new();
     for run in &plan.runs {
         match run {
-            // A one-character word already scores through its unigram; as a word it would make
-            // every query walk that character's whole posting list (的 is in most titles).
+            // A single character is rarely a word of its own (的 is in most titles).
             Run::Cjk { words, .. } => out.extend(words.iter().filter(|w| w.chars().nth(1).is_some()).cloned()),
             Run::Latin(latin) => out.extend(latin.terms.iter().cloned()),
         }
@@ -498,6 +572,35 @@ fn scoring_words(plan: &QueryPlan) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// What a query asks of documents, beyond the plan and the price and owner filters.
+#[derive(Debug, Clone, Copy)]
+struct Narrowed {
+    /// Each CJK run found as typed, contiguous (not only its words).
+    as_typed: bool,
+    /// The query's words are words of the title.
+    in_title: bool,
+    /// Live rooms that are live now.
+    live: bool,
+    /// The kind and category filters apply (facets count without them).
+    with_kind_and_category: bool,
+}
+
+impl Narrowed {
+    /// Every match of the query and its filters.
+    const ALL: Self = Self { as_typed: false, in_title: false, live: false, with_kind_and_category: true };
+}
+
+/// Popularity as a share in [0, 1), growing with it: it orders documents within a step of the
+/// relevance order and never lifts one into the step above.
+fn popularity_share(popularity: i64) -> f32 {
+    let log = (1.0 + popularity.max(0) as f32).ln();
+    log / (log + 10.0)
+}
+
+fn popularity_of(searcher: &tantivy::Searcher, at: DocAddress) -> i64 {
+    fast_i64(searcher.segment_reader(at.segment_ord), "popularity").map_or(0, |c| c.get_val(at.doc_id))
 }
 
 /// The cores this process may use (threads for analysis and for tantivy's indexing).
@@ -548,7 +651,7 @@ impl SearchIndex for Arc<TantivyIndex> {
             let upserts: Vec<&SearchDocument> =
                 changes.iter().filter_map(|c| if let Change::Upsert(doc) = c { Some(doc) } else { None }).collect();
             let mut converted = this.to_tantivy_all(&upserts)?.into_iter();
-            generation.write(|writer| {
+            generation.write(WRITER_MEMORY_PER_THREAD, |writer| {
                 for change in changes {
                     match change {
                         Change::Upsert(doc) => {
@@ -595,8 +698,7 @@ impl SearchIndex for Arc<TantivyIndex> {
             if path.exists() {
                 std::fs::remove_dir_all(&path)?;
             }
-            let mut generation = Generation::open_or_create(&this.dir, number)?;
-            generation.memory_per_thread = 4 * WRITER_MEMORY_PER_THREAD;
+            let generation = Generation::open_or_create(&this.dir, number)?;
             Ok(Box::new(TantivyRebuild { index: this, generation: Some(Arc::new(generation)) }) as Box<dyn Rebuild>)
         })
         .await
@@ -615,7 +717,7 @@ impl Rebuild for TantivyRebuild {
         let index = self.index.clone();
         blocking("adding to the rebuilt search index", move || {
             let converted = index.to_tantivy_all(&docs.iter().collect::<Vec<_>>())?;
-            generation.write(|writer| {
+            generation.write(REBUILD_MEMORY_PER_THREAD, |writer| {
                 for doc in converted {
                     writer.add_document(doc)?;
                 }
@@ -629,8 +731,9 @@ impl Rebuild for TantivyRebuild {
         let generation = self.generation.take().ok_or_else(|| Error::internal("the rebuild is finished"))?;
         let index = self.index.clone();
         blocking("swapping in the rebuilt search index", move || {
-            generation.write(|writer| generation.commit(writer, through))?;
-            // Its writer goes with the rebuild: a server serving this directory takes it.
+            generation.write(REBUILD_MEMORY_PER_THREAD, |writer| generation.commit(writer, through))?;
+            // Its writer goes with the rebuild: a server serving this directory takes it, and
+            // this process's next write opens one with the ordinary memory.
             if let Ok(mut slot) = generation.writer.lock() {
                 *slot = None;
             }
@@ -644,5 +747,25 @@ impl Rebuild for TantivyRebuild {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_not_sorted_by_popularity_is_started_again() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        // This schema, written before the index was sorted (tantivy's default settings).
+        let path = dir.path().join("gen-1");
+        std::fs::create_dir_all(&path).expect("gen-1");
+        Index::builder().schema(schema().0).create_in_dir(&path).expect("an unsorted index");
+        std::fs::write(dir.path().join("current"), "1").expect("current");
+
+        let index = TantivyIndex::open(dir.path(), Arc::new(Analyzer::new().expect("the analyzer"))).expect("opened");
+        assert_eq!(index.serving().number, 2, "a new generation serves");
+        assert!(index.serving().current_format());
+        assert!(!path.exists(), "the unsorted copy is removed");
     }
 }
