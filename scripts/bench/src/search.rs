@@ -35,7 +35,8 @@ pub struct SearchSettings {
     pub noop: PathBuf,
 }
 
-const SEARCH: &str = "query($q: String!) { search(query: $q, first: 20) { totalCount edges { node { kind title highlights { start end } } } } }";
+/// A search box's page: no total (a results page shows none; `totalCount` would count every match).
+const SEARCH: &str = "query($q: String!) { search(query: $q, first: 20) { pageInfo { hasNextPage endCursor } edges { node { kind title highlights { start end } } } } }";
 const SUGGEST: &str = "query($q: String!) { searchSuggestions(text: $q, first: 8) { text highlights { start end } } }";
 
 pub async fn run(s: &SearchSettings, kanjian_bin: &Path, work: &Path) -> Result<(Vec<Table>, Vec<String>)> {

@@ -47,7 +47,7 @@ pub fn score(engine: &mut dyn Engine) -> anyhow::Result<Score> {
     let mut score = Score::default();
     for (case, range) in suite.case.iter().zip(ranges) {
         // A query an engine refuses (nothing searchable in it) finds nothing.
-        let ids = engine.search(&case.query, case.mode == "suggest", 1_000).map(|(_, ids)| ids).unwrap_or_default();
+        let ids = engine.search(&case.query, case.mode == "suggest", 1_000, false).map(|(_, ids)| ids).unwrap_or_default();
         let returned: Vec<&str> =
             ids.iter().filter(|id| range.contains(id)).map(|&id| docs[id as usize].title.as_str()).collect();
         let met = case.found.iter().filter(|t| returned.contains(&t.as_str())).count()

@@ -14,9 +14,10 @@ pub trait Engine {
     }
     /// Bytes the index takes on disk.
     fn size_bytes(&self) -> anyhow::Result<u64>;
-    /// The best `limit` ids for `query`, and how many documents match in all (exact).
-    /// `suggest`: the text of a search box still being typed (the last word may be unfinished).
-    fn search(&self, query: &str, suggest: bool, limit: usize) -> anyhow::Result<(u64, Vec<u32>)>;
+    /// The best `limit` ids for `query`, and with `count` how many documents match in all
+    /// (exact). `suggest`: the text of a search box still being typed (the last word may be
+    /// unfinished).
+    fn search(&self, query: &str, suggest: bool, limit: usize, count: bool) -> anyhow::Result<(Option<u64>, Vec<u32>)>;
 }
 
 /// Bytes under `dir`.

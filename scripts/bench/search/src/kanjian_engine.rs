@@ -88,9 +88,9 @@ impl Engine for Kanjian {
         dir_size(self.dir.path())
     }
 
-    fn search(&self, query: &str, suggest: bool, limit: usize) -> anyhow::Result<(u64, Vec<u32>)> {
+    fn search(&self, query: &str, suggest: bool, limit: usize, count: bool) -> anyhow::Result<(Option<u64>, Vec<u32>)> {
         let plan = self.analyzer.plan(query, suggest).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let query = IndexQuery::new(plan, limit);
+        let query = IndexQuery { count, ..IndexQuery::new(plan, limit) };
         let results = self.runtime.block_on(self.index_ref()?.search(&query))?;
         Ok((results.total, results.hits.into_iter().map(|h| h.doc.id as u32).collect()))
     }

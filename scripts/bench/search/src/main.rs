@@ -50,11 +50,21 @@ struct EngineResult {
     /// Indexing in the batches a server's indexer commits: (batch size, seconds).
     batched: Option<(usize, f64)>,
     size: u64,
-    /// Per query kind: (p50 µs, p99 µs, mean matches, the slowest query and its µs).
-    latency: Vec<(QueryKind, u64, u64, f64, (String, u64))>,
+    /// Per query kind, in the order of `QueryKind::ALL`.
+    latency: Vec<Latency>,
     /// Per kind measured: (queries, mean recall, mean precision of what came back).
     recall: Vec<(QueryKind, usize, f64, f64)>,
     cases: cases::Score,
+}
+
+/// One query kind's latencies: a page alone (what a search box asks), and a page with the exact
+/// number of matches (what a "12 345 results" line asks).
+struct Latency {
+    page: (u64, u64),
+    counted: (u64, u64),
+    mean_matches: f64,
+    /// The slowest page and its µs.
+    slowest: (String, u64),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,24 +104,28 @@ fn run(engine: &mut dyn Engine, args: &Args, docs: &[Doc], folded: &[String], qu
     let size = engine.size_bytes()?;
     let mut latency = Vec::new();
     for (kind, qs) in queries {
-        // Once to warm the caches (and page the index in), once measured.
-        for q in qs {
-            engine.search(q, kind.suggest(), args.limit)?;
-        }
-        let mut histogram = Histogram::<u64>::new(3)?;
+        // Once to warm the caches (and page the index in, counting every match), then measured.
         let mut matches = 0u64;
-        let mut slowest = (String::new(), 0);
         for q in qs {
-            let started = Instant::now();
-            let (total, _) = engine.search(q, kind.suggest(), args.limit)?;
-            let micros = started.elapsed().as_micros().max(1) as u64;
-            histogram.record(micros)?;
-            if micros > slowest.1 {
-                slowest = (format!("{q} ({total} matches)"), micros);
-            }
-            matches += total;
+            matches += engine.search(q, kind.suggest(), args.limit, true)?.0.unwrap_or(0);
         }
-        latency.push((*kind, histogram.value_at_quantile(0.5), histogram.value_at_quantile(0.99), matches as f64 / qs.len() as f64, slowest));
+        let measure = |count: bool| -> anyhow::Result<((u64, u64), (String, u64))> {
+            let mut histogram = Histogram::<u64>::new(3)?;
+            let mut slowest = (String::new(), 0);
+            for q in qs {
+                let started = Instant::now();
+                engine.search(q, kind.suggest(), args.limit, count)?;
+                let micros = started.elapsed().as_micros().max(1) as u64;
+                histogram.record(micros)?;
+                if micros > slowest.1 {
+                    slowest = (q.clone(), micros);
+                }
+            }
+            Ok(((histogram.value_at_quantile(0.5), histogram.value_at_quantile(0.99)), slowest))
+        };
+        let (page, slowest) = measure(false)?;
+        let (counted, _) = measure(true)?;
+        latency.push(Latency { page, counted, mean_matches: matches as f64 / qs.len() as f64, slowest });
     }
     // Recall where the truth is a plain scan: the folded query as a substring of the folded title.
     let mut recall = Vec::new();
@@ -126,7 +140,7 @@ fn run(engine: &mut dyn Engine, args: &Args, docs: &[Doc], folded: &[String], qu
             // Recall: the true matches among the best |truth| + 100 (a page deep past them);
             // precision: true matches among the best |truth| (R-precision), so an engine that
             // also finds the words apart, ranked below, is not counted down for it.
-            let (_, ids) = engine.search(q, false, truth.len() + 100)?;
+            let (_, ids) = engine.search(q, false, truth.len() + 100, false)?;
             let found = ids.iter().filter(|id| truth.contains(id)).count();
             recall_sum += found as f64 / truth.len() as f64;
             let best = &ids[..ids.len().min(truth.len())];
@@ -164,10 +178,13 @@ fn report(args: &Args, docs: &[Doc], queries: &[(QueryKind, Vec<String>)], resul
         let example = qs.first().map(String::as_str).unwrap_or("");
         row(
             &mut out,
-            &format!("{} (`{example}`…) p50 / p99 µs, mean matches", kind.name()),
+            &format!("{} (`{example}`…) p50 / p99 µs of a page; of a page and its exact count; mean matches", kind.name()),
             results.iter().map(|r| {
-                let (_, p50, p99, mean, (slowest, micros)) = &r.latency[i];
-                format!("{p50} / {p99}, {mean:.0} (slowest: `{slowest}` {micros})")
+                let l = &r.latency[i];
+                format!(
+                    "{} / {}; {} / {}; {:.0} (slowest page: `{}` {})",
+                    l.page.0, l.page.1, l.counted.0, l.counted.1, l.mean_matches, l.slowest.0, l.slowest.1
+                )
             }).collect(),
         );
     }

@@ -17,8 +17,8 @@
 //!
 //! Two things differ from a server, both in milli's favour or neutral: no search cutoff (Meilisearch
 //! stops a search after 1.5 s by default) and no `maxTotalHits` cap of 1000 on what one search may
-//! return (the recall measure asks for every match), and the totals are exact (as with
-//! `page`/`hitsPerPage`; `offset`/`limit` searches only estimate them).
+//! return (the recall measure asks for every match). A total is exact when the bench asks for one
+//! (as with `page`/`hitsPerPage`) and otherwise estimated (as `offset`/`limit` searches do).
 
 use milli::heed::EnvOpenOptions;
 use milli::progress::Progress;
@@ -157,7 +157,7 @@ impl Engine for Milli {
         dir_size(self.built()?.dir.path())
     }
 
-    fn search(&self, query: &str, _suggest: bool, limit: usize) -> anyhow::Result<(u64, Vec<u32>)> {
+    fn search(&self, query: &str, _suggest: bool, limit: usize, count: bool) -> anyhow::Result<(Option<u64>, Vec<u32>)> {
         // `suggest` needs nothing: milli always treats the query's last word as a prefix.
         let index = &self.built()?.index;
         let rtxn = index.read_txn()?;
@@ -167,7 +167,8 @@ impl Engine for Milli {
             .limit(limit)
             // Meilisearch's default: when not every word can match, drop words from the end.
             .terms_matching_strategy(TermsMatchingStrategy::Last)
-            .exhaustive_number_hits(true);
+            // Meilisearch's default estimates the total; an exact one is asked for with `count`.
+            .exhaustive_number_hits(count);
         let result = search.execute()?;
         // The ids come from the hits' stored documents (their primary key), which is what
         // Meilisearch reads to return them; internal docids are not assumed to follow ours.
@@ -176,6 +177,6 @@ impl Engine for Milli {
             let external = external?;
             ids.push(external.parse::<u32>().map_err(|e| anyhow::anyhow!("document id {external:?}: {e}"))?);
         }
-        Ok((result.candidates.len(), ids))
+        Ok((count.then(|| result.candidates.len()), ids))
     }
 }
