@@ -10,6 +10,8 @@
 //!   codes match however they are spaced or hyphenated;
 //! - **pinyin**: every reading of each Han character at that character's position, so a phrase
 //!   of syllables matches adjacent characters in any of their readings (长大: chang da, zhang da);
+//!   `reading_pairs` gives each two adjacent characters' readings as one term, for an index to
+//!   match such phrases by rarer terms;
 //! - **initials**: the initials of every run of 2 to `MAX_INITIALS` adjacent Han characters as
 //!   single terms (中国银行 → zg, zgy, zgyh, gy, …): one term lookup, not a phrase over letters.
 //!
@@ -186,6 +188,32 @@ fn pinyin_terms(chars: &[char]) -> Vec<Term> {
     out
 }
 
+/// Every combination of the readings of each two adjacent Han characters (长大: `chang da`,
+/// `zhang da`), at the first one's position, from `pinyin` as `AnalyzedText::pinyin` holds it
+/// (by position). A phrase of pairs matches what the phrase of their syllables matches, but its
+/// terms are rare where single syllables (li, jian) are in most titles.
+pub fn reading_pairs(pinyin: &[Term]) -> Vec<Term> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < pinyin.len() {
+        let position = pinyin[at].position;
+        let here_end = at + pinyin[at..].iter().take_while(|t| t.position == position).count();
+        let next_end = here_end + pinyin[here_end..].iter().take_while(|t| t.position == position + 1).count();
+        for a in &pinyin[at..here_end] {
+            for b in &pinyin[here_end..next_end] {
+                out.push(Term { text: pair(&a.text, &b.text), position, chars: position..position + 2 });
+            }
+        }
+        at = here_end;
+    }
+    out
+}
+
+/// The text of a reading pair (the query side builds the same).
+pub fn pair(first: &str, second: &str) -> String {
+    format!("{first} {second}")
+}
+
 /// The initials of every run of 2..=`MAX_INITIALS` adjacent Han characters, each combination of
 /// the characters' readings (up to `MAX_INITIAL_COMBINATIONS`), as single terms.
 fn initial_terms(chars: &[char]) -> Vec<Term> {
@@ -262,6 +290,16 @@ mod tests {
         // A Chinese word between two Latin terms keeps them apart.
         let apart = latin_terms(&"iphone手机15".chars().collect::<Vec<_>>());
         assert_eq!(apart[1].position, apart[0].position + 2);
+    }
+
+    #[test]
+    fn reading_pairs_combine_adjacent_characters_only() {
+        let a = Analyzer::new().unwrap();
+        let pairs: Vec<(usize, String)> =
+            reading_pairs(&a.analyze("长大 了x好").pinyin).into_iter().map(|t| (t.position, t.text)).collect();
+        assert!(pairs.contains(&(0, "chang da".into())) && pairs.contains(&(0, "zhang da".into())), "{pairs:?}");
+        // 大 and 了 are apart (a space between), 了 and 好 too (a letter).
+        assert!(pairs.iter().all(|(p, _)| *p == 0), "{pairs:?}");
     }
 
     #[test]

@@ -42,7 +42,7 @@ use tantivy::{DocAddress, DocSet, Index, IndexReader, IndexWriter, Order, Reload
 
 use super::{Change, DocKind, Facets, IndexHit, IndexQuery, IndexResults, Rebuild, SearchDocument, SearchIndex, Sort};
 use crate::analysis::query::LatinRun;
-use crate::analysis::{Analyzer, QueryPlan, Run};
+use crate::analysis::{Analyzer, QueryPlan, Run, pair, reading_pairs};
 
 mod pre_analyzed;
 
@@ -76,6 +76,7 @@ struct Fields {
     bigrams: Field,
     latin: Field,
     pinyin: Field,
+    reading_pairs: Field,
     initials: Field,
 }
 
@@ -102,6 +103,7 @@ fn schema() -> (Schema, Fields) {
         bigrams: b.add_text_field("bigrams", text(IndexRecordOption::WithFreqsAndPositions)),
         latin: b.add_text_field("latin", text(IndexRecordOption::WithFreqsAndPositions)),
         pinyin: b.add_text_field("pinyin", text(IndexRecordOption::WithFreqsAndPositions)),
+        reading_pairs: b.add_text_field("reading_pairs", text(IndexRecordOption::WithFreqsAndPositions)),
         initials: b.add_text_field("initials", text(IndexRecordOption::Basic)),
     };
     (b.build(), fields)
@@ -319,6 +321,7 @@ impl TantivyIndex {
         field(&mut out, f.bigrams, &title.bigrams, &body.bigrams, body_at);
         field(&mut out, f.latin, &title.latin, &body.latin, latin_at);
         field(&mut out, f.pinyin, &title.pinyin, &body.pinyin, body_at);
+        field(&mut out, f.reading_pairs, &reading_pairs(&title.pinyin), &reading_pairs(&body.pinyin), body_at);
         field(&mut out, f.initials, &title.initials, &body.initials, body_at);
         Ok(out)
     }
@@ -547,8 +550,14 @@ fn latin_query(f: &Fields, run: &LatinRun) -> Box<dyn Query> {
     }
 }
 
+/// Syllables of adjacent characters: one as a reading, more as a phrase of reading pairs
+/// (li jian g… → `li jian`, `jian g…`), whose terms are far rarer than single syllables: the
+/// phrase checks positions in a few hundred titles where one of syllables would in most.
 fn syllables_query(f: &Fields, split: &[String], last_unfinished: bool) -> Box<dyn Query> {
-    let terms: Vec<Term> = split.iter().map(|s| Term::from_field_text(f.pinyin, s)).collect();
+    let terms: Vec<Term> = match split {
+        [one] => vec![Term::from_field_text(f.pinyin, one)],
+        _ => split.windows(2).map(|w| Term::from_field_text(f.reading_pairs, &pair(&w[0], &w[1]))).collect(),
+    };
     match terms.as_slice() {
         [] => Box::new(tantivy::query::EmptyQuery),
         _ if last_unfinished => Box::new(PhrasePrefixQuery::new(terms)),
