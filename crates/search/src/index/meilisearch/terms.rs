@@ -24,9 +24,9 @@
 //! of a long text's tokens (a 2,000-character body has ~19,000 initials), are written as plain
 //! letters to keep documents small.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use crate::analysis::AnalyzedText;
+use crate::analysis::{AnalyzedText, reading_pairs};
 
 /// Tokens longer than this are neither indexed nor asked for: Meilisearch drops words over
 /// 255 bytes (`milli::MAX_WORD_LENGTH`), and only absurd Latin "words" come near it.
@@ -129,22 +129,14 @@ pub fn document_terms(text: &AnalyzedText) -> String {
     for t in &text.initials {
         add(TokenKind::Initials, &[&t.text]);
     }
-    // Readings by character position: single ones, then every combination for each pair of
-    // adjacent Han characters (长大: changda, zhangda).
-    let mut readings: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    // Single readings, then every combination for each pair of adjacent Han characters
+    // (长大: changda, zhangda).
     for t in &text.pinyin {
-        readings.entry(t.position).or_default().push(&t.text);
+        add(TokenKind::Reading, &[&t.text]);
     }
-    for (position, here) in &readings {
-        for r in here {
-            add(TokenKind::Reading, &[r]);
-        }
-        if let Some(next) = readings.get(&(position + 1)) {
-            for a in here {
-                for b in next {
-                    add(TokenKind::ReadingPair, &[a, b]);
-                }
-            }
+    for t in reading_pairs(&text.pinyin) {
+        if let Some((a, b)) = t.text.split_once(' ') {
+            add(TokenKind::ReadingPair, &[a, b]);
         }
     }
     let mut out = String::new();
