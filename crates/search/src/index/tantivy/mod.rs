@@ -96,7 +96,7 @@ fn schema() -> (Schema, Fields) {
         price: b.add_i64_field("price", INDEXED | FAST),
         popularity: b.add_i64_field("popularity", FAST),
         published_at: b.add_i64_field("published_at", FAST),
-        live: b.add_u64_field("live", FAST | INDEXED),
+        live: b.add_u64_field("live", INDEXED),
         title_words: b.add_text_field("title_words", text(IndexRecordOption::WithFreqs)),
         body_words: b.add_text_field("body_words", text(IndexRecordOption::WithFreqs)),
         unigrams: b.add_text_field("unigrams", text(IndexRecordOption::WithFreqs)),
@@ -420,9 +420,15 @@ impl TantivyIndex {
     /// The first `need` documents in the order `steps` give: each step's documents in index
     /// order (most popular first, as the index is sorted), skipping those an earlier step gave.
     /// Each segment is read only as far as `need` documents a step, so a page costs the same
-    /// whether a query matches a hundred titles or a hundred thousand. Scores fall with the
-    /// order: step k of n scores in [2^(n-k), 2^(n-k+1)), popularity deciding within.
-    fn ranked(&self, searcher: &tantivy::Searcher, steps: &[Box<dyn Query>], need: usize) -> anyhow::Result<Vec<(f32, DocAddress)>> {
+    /// whether a query matches a hundred titles or a hundred thousand. `score(step, popularity)`
+    /// gives each its score.
+    fn ranked(
+        &self,
+        searcher: &tantivy::Searcher,
+        steps: &[Box<dyn Query>],
+        need: usize,
+        score: impl Fn(usize, i64) -> f32,
+    ) -> anyhow::Result<Vec<(f32, DocAddress)>> {
         let mut out: Vec<(f32, DocAddress)> = Vec::with_capacity(need);
         let mut taken: std::collections::HashSet<DocAddress> = std::collections::HashSet::new();
         for (k, step) in steps.iter().enumerate() {
@@ -449,10 +455,9 @@ impl TantivyIndex {
                 }
             }
             candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            let base = 2f32.powi((steps.len() - k) as i32);
             for (popularity, at) in candidates.into_iter().take(still) {
                 taken.insert(at);
-                out.push((base * (1.0 + popularity_share(popularity)), at));
+                out.push((score(k, popularity), at));
             }
         }
         Ok(out)
@@ -472,12 +477,13 @@ impl TantivyIndex {
         let searcher = generation.reader.searcher();
         let need = q.offset + q.limit;
         let found: Vec<(f32, DocAddress)> = match q.sort {
-            Sort::Relevance => self.ranked(&searcher, &self.relevance_steps(q), need)?,
-            Sort::Popular => self
-                .ranked(&searcher, &[self.query(q, Narrowed::ALL)], need)?
-                .into_iter()
-                .map(|(_, at)| (popularity_of(&searcher, at) as f32, at))
-                .collect(),
+            Sort::Relevance => {
+                let steps = self.relevance_steps(q);
+                // Step k of n scores in [2^(n-k), 2^(n-k+1)), popularity deciding within.
+                let n = steps.len();
+                self.ranked(&searcher, &steps, need, |k, popularity| 2f32.powi((n - k) as i32) * (1.0 + popularity_share(popularity)))?
+            }
+            Sort::Popular => self.ranked(&searcher, &[self.query(q, Narrowed::ALL)], need, |_, popularity| popularity as f32)?,
             Sort::Newest => {
                 let top = TopDocs::with_limit(need.max(1)).order_by_fast_field::<i64>("published_at", Order::Desc);
                 let found = searcher.search(&self.query(q, Narrowed::ALL), &top)?;
@@ -606,10 +612,6 @@ impl Narrowed {
 fn popularity_share(popularity: i64) -> f32 {
     let log = (1.0 + popularity.max(0) as f32).ln();
     log / (log + 10.0)
-}
-
-fn popularity_of(searcher: &tantivy::Searcher, at: DocAddress) -> i64 {
-    fast_i64(searcher.segment_reader(at.segment_ord), "popularity").map_or(0, |c| c.get_val(at.doc_id))
 }
 
 /// The cores this process may use (threads for analysis and for tantivy's indexing).
